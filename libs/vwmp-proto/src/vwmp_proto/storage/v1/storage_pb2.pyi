@@ -174,7 +174,7 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class Transition(_message.Message):
-    __slots__ = ("event_type", "step_id", "attempt", "data_json", "run_state", "step_state", "outputs_json", "error", "clear_step")
+    __slots__ = ("event_type", "step_id", "attempt", "data_json", "run_state", "step_state", "outputs_json", "error", "clear_step", "reopen")
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,7 @@ class Transition(_message.Message):
     OUTPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLEAR_STEP_FIELD_NUMBER: _ClassVar[int]
+    REOPEN_FIELD_NUMBER: _ClassVar[int]
     event_type: str
     step_id: str
     attempt: int
@@ -193,7 +194,8 @@ class Transition(_message.Message):
     outputs_json: str
     error: str
     clear_step: bool
-    def __init__(self, event_type: _Optional[str] = ..., step_id: _Optional[str] = ..., attempt: _Optional[int] = ..., data_json: _Optional[str] = ..., run_state: _Optional[str] = ..., step_state: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., clear_step: _Optional[bool] = ...) -> None: ...
+    reopen: bool
+    def __init__(self, event_type: _Optional[str] = ..., step_id: _Optional[str] = ..., attempt: _Optional[int] = ..., data_json: _Optional[str] = ..., run_state: _Optional[str] = ..., step_state: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., clear_step: _Optional[bool] = ..., reopen: _Optional[bool] = ...) -> None: ...
 
 class RecordTransitionsRequest(_message.Message):
     __slots__ = ("run_id", "lease_owner", "lease_epoch", "transitions")
