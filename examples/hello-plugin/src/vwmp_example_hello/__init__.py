@@ -1,0 +1,28 @@
+"""Example VWMP plugin: a greeting step with a dry-run plan, and a no-op step."""
+
+from pydantic import BaseModel, Field
+from vwmp_sdk import PlanItem, Plugin, StepContext
+
+plugin = Plugin("hello", title="Hello", description="Example steps written with the VWMP SDK")
+
+
+class GreetConfig(BaseModel):
+    name: str = Field(min_length=1, description="Who to greet")
+
+
+class GreetOutputs(BaseModel):
+    greeting: str = Field(description="The greeting text")
+
+
+@plugin.step("greet", title="Greet", description="Say hello to someone", outputs=GreetOutputs)
+def greet(ctx: StepContext, config: GreetConfig) -> dict:
+    greeting = f"Hello, {config.name}!"
+    ctx.log(f"greeting {config.name}")
+    if ctx.dry_run:
+        return {"greeting": greeting, "plan": [PlanItem(action="greet", target=config.name)]}
+    return {"greeting": greeting}
+
+
+@plugin.step("noop", title="No-op", description="Does nothing; measures the plugin round trip")
+async def noop(ctx: StepContext) -> None:
+    return None

@@ -1,0 +1,51 @@
+import createClient, { type Middleware } from 'openapi-fetch';
+import type { paths } from './schema';
+import { getToken, setToken } from './auth';
+import { ApiError, toProblem } from './problem';
+
+const auth: Middleware = {
+  onRequest({ request }) {
+    const token = getToken();
+    if (token) request.headers.set('Authorization', `Bearer ${token}`);
+    return request;
+  },
+  onResponse({ response }) {
+    // A revoked or expired token sends the user back to the login screen.
+    if (response.status === 401) setToken(null);
+    return response;
+  },
+};
+
+export const api = createClient<paths>({ baseUrl: '' });
+api.use(auth);
+
+interface FetchResult<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+/** Returns the body of a successful call; throws ApiError with the problem details otherwise. */
+export async function unwrap<T>(call: Promise<FetchResult<T>>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) throw new ApiError(response.status, toProblem(response.status, error));
+  return data as T;
+}
+
+/** Some list endpoints may wrap their items ({items, total}); accept both forms. */
+export function itemsOf<T>(body: unknown): T[] {
+  if (Array.isArray(body)) return body as T[];
+  if (body && typeof body === 'object' && Array.isArray((body as { items?: unknown }).items)) {
+    return (body as { items: T[] }).items;
+  }
+  return [];
+}
+
+export function wsUrl(path: string, query: Record<string, string | number | undefined>): string {
+  const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  const token = getToken();
+  if (token) params.set('token', token);
+  return `${proto}//${window.location.host}${path}?${params}`;
+}

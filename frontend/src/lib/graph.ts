@@ -1,0 +1,89 @@
+// Definition → React Flow nodes/edges. Kept free of React so it is unit-tested and fast.
+import type { Edge, Node } from '@xyflow/react';
+import type { Position, StepDefinition, StepState, WorkflowDefinition } from '../api/types';
+import { positionsOf } from './definition';
+
+export interface StepNodeData extends Record<string, unknown> {
+  step: StepDefinition;
+  title: string;
+  plugin: string;
+  errors: string[];
+  unknownType: boolean;
+}
+
+export interface RunNodeData extends Record<string, unknown> {
+  step: StepDefinition;
+  title: string;
+  state: StepState;
+  attempt: number;
+  durationMs: number | null;
+  dryRun: boolean;
+}
+
+export type StepNode = Node<StepNodeData, 'step'>;
+export type GateNode = Node<StepNodeData, 'gate'>;
+export type DesignNode = StepNode | GateNode;
+export type RunNode = Node<RunNodeData, 'run'>;
+
+export const NODE_WIDTH = 220;
+export const NODE_HEIGHT = 64;
+
+export interface TypeInfo {
+  title: string;
+  plugin: string;
+}
+
+export function nodeKindOf(uses: string): 'step' | 'gate' {
+  return uses === 'core/approval' ? 'gate' : 'step';
+}
+
+export function edgeId(source: string, target: string): string {
+  return `${source}->${target}`;
+}
+
+export function edgesOf(def: WorkflowDefinition, animated?: (source: string, target: string) => boolean): Edge[] {
+  const ids = new Set(def.spec.steps.map((s) => s.id));
+  const edges: Edge[] = [];
+  for (const s of def.spec.steps) {
+    for (const n of s.needs ?? []) {
+      if (!ids.has(n)) continue;
+      edges.push({ id: edgeId(n, s.id), source: n, target: s.id, animated: animated?.(n, s.id) ?? false });
+    }
+  }
+  return edges;
+}
+
+function fallbackPosition(index: number): Position {
+  return { x: (index % 4) * (NODE_WIDTH + 60), y: Math.floor(index / 4) * (NODE_HEIGHT + 60) };
+}
+
+export function designNodesOf(
+  def: WorkflowDefinition,
+  types: Map<string, TypeInfo>,
+  errorsByStep: Map<string, string[]>,
+  selected: Set<string> = new Set(),
+): DesignNode[] {
+  const positions = positionsOf(def);
+  return def.spec.steps.map((step, i) => {
+    const info = types.get(step.uses);
+    return {
+      id: step.id,
+      type: nodeKindOf(step.uses),
+      position: positions[step.id] ?? fallbackPosition(i),
+      selected: selected.has(step.id),
+      data: {
+        step,
+        title: info?.title ?? step.uses,
+        plugin: info?.plugin ?? step.uses.split('/')[0],
+        errors: errorsByStep.get(step.id) ?? [],
+        unknownType: types.size > 0 && !info,
+      },
+    };
+  });
+}
+
+/** Whether every step has a stored position; if not, the designer lays the graph out on open. */
+export function needsLayout(def: WorkflowDefinition): boolean {
+  const positions = positionsOf(def);
+  return def.spec.steps.some((s) => !positions[s.id]);
+}

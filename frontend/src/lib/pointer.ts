@@ -1,0 +1,79 @@
+// Maps JSON pointers from /workflows/validate onto what the designer shows: a node and a field.
+import type { ValidationIssue, WorkflowDefinition } from '../api/types';
+
+export function parsePointer(pointer: string): string[] {
+  if (!pointer || pointer === '/') return [];
+  return pointer
+    .replace(/^#/, '')
+    .split('/')
+    .slice(1)
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+export type StepSection = 'step' | 'id' | 'uses' | 'with' | 'needs' | 'if' | 'optional' | 'retry' | 'timeout' | 'other';
+
+export interface StepIssue {
+  pointer: string;
+  message: string;
+  section: StepSection;
+  /** Path inside the section, e.g. ['repo'] for /spec/steps/2/with/repo. */
+  path: string[];
+}
+
+export interface MappedIssues {
+  byStep: Map<string, StepIssue[]>;
+  /** Issues that are not about one step (metadata, parameters, the document itself). */
+  general: ValidationIssue[];
+}
+
+const SECTIONS = new Set(['id', 'uses', 'with', 'needs', 'if', 'optional', 'retry', 'timeout']);
+
+export function locate(pointer: string): { stepIndex: number; section: StepSection; path: string[] } | null {
+  const t = parsePointer(pointer);
+  if (t[0] !== 'spec' || t[1] !== 'steps' || t.length < 3 || !/^\d+$/.test(t[2])) return null;
+  const stepIndex = Number(t[2]);
+  if (t.length === 3) return { stepIndex, section: 'step', path: [] };
+  const section = (SECTIONS.has(t[3]) ? t[3] : 'other') as StepSection;
+  return { stepIndex, section, path: t.slice(4) };
+}
+
+export function mapIssues(def: WorkflowDefinition, issues: ValidationIssue[]): MappedIssues {
+  const byStep = new Map<string, StepIssue[]>();
+  const general: ValidationIssue[] = [];
+  for (const issue of issues) {
+    const loc = locate(issue.pointer);
+    const step = loc ? def.spec.steps[loc.stepIndex] : undefined;
+    if (!loc || !step) {
+      general.push(issue);
+      continue;
+    }
+    const list = byStep.get(step.id) ?? [];
+    list.push({ pointer: issue.pointer, message: issue.message, section: loc.section, path: loc.path });
+    byStep.set(step.id, list);
+  }
+  return { byStep, general };
+}
+
+export interface ErrorSchema {
+  __errors?: string[];
+  [field: string]: ErrorSchema | string[] | undefined;
+}
+
+/** rjsf `extraErrors` for the step's `with` form: {repo: {__errors: ['...']}}. */
+export function toErrorSchema(issues: StepIssue[]): ErrorSchema {
+  const root: ErrorSchema = {};
+  for (const issue of issues) {
+    if (issue.section !== 'with') continue;
+    let node = root;
+    for (const key of issue.path) {
+      node[key] = (node[key] as ErrorSchema | undefined) ?? {};
+      node = node[key] as ErrorSchema;
+    }
+    node.__errors = [...(node.__errors ?? []), issue.message];
+  }
+  return root;
+}
+
+export function messagesBySection(issues: StepIssue[], section: StepSection): string[] {
+  return issues.filter((i) => i.section === section).map((i) => i.message);
+}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, formatDuration, durationMs } from './runState';
+import type { Run, RunEvent } from '../api/types';
+
+const run: Run = {
+  id: 'r1', workflow: 'w', version: 1, state: 'queued', parameters: {}, created_at: 't0',
+  started_at: null, finished_at: null,
+  steps: [
+    { id: 'a', uses: 'core/noop', state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null },
+    { id: 'gate', uses: 'core/approval', state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null },
+    { id: 'push', uses: 'git/push', state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null },
+  ],
+};
+
+let seq = 0;
+function ev(type: RunEvent['type'], step_id: string | null = null, data: Record<string, unknown> | null = null, attempt: number | null = null): RunEvent {
+  seq += 1;
+  return { seq, run_id: 'r1', type, step_id, attempt, at: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString(), data };
+}
+
+describe('run-state reduction', () => {
+  it('folds events into run and step states, attempts, outputs, logs and times', () => {
+    seq = 0;
+    const events = [
+      ev('run.started'),
+      ev('step.started', 'a', null, 1),
+      ev('step.log', 'a', { message: 'hello' }, 1),
+      ev('step.retrying', 'a', { error: 'boom' }, 1),
+      ev('step.started', 'a', null, 2),
+      ev('step.succeeded', 'a', { outputs: { plan: [{ action: 'push', target: 'origin' }] } }, 2),
+      ev('step.awaiting_approval', 'gate', { message: 'ok?', plan: { push: [{ action: 'push', target: 'refs/tags/v1' }] } }, 1),
+    ];
+    const v = applyEvents(fromRun(run), events);
+    expect(v.state).toBe('running');
+    expect(v.lastSeq).toBe(7);
+    expect(v.steps.a).toMatchObject({ state: 'succeeded', attempt: 2, error: null });
+    expect(v.steps.a.logs.map((l) => l.message)).toEqual(['hello']);
+    expect(v.steps.a.started_at).toBe(events[1].at); // a retry keeps the first start
+    expect(v.steps.a.finished_at).toBe(events[5].at);
+    expect(v.steps.gate.state).toBe('awaiting_approval');
+    expect(gatePlans(v, 'gate', ['push'])).toEqual([{ step: 'push', plan: [{ action: 'push', target: 'refs/tags/v1' }] }]);
+  });
+
+  it('ignores duplicates and replays (seq at or below the cursor), in any arrival order', () => {
+    seq = 0;
+    const e1 = ev('run.started');
+    const e2 = ev('step.started', 'a', null, 1);
+    const e3 = ev('run.failed');
+    const v = applyEvents(fromRun(run), [e3, e1, e2, e2]);
+    expect(v.events.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(v.state).toBe('failed');
+    expect(applyEvent(v, e2)).toBe(v);
+    expect(v.run.finished_at).toBe(e3.at);
+  });
+
+  it('mergeRun takes fresh states and keeps logs and the cursor', () => {
+    seq = 0;
+    const v = applyEvents(fromRun(run), [ev('step.log', 'a', { line: 'x' })]);
+    const fresh = { ...run, state: 'running' as const, steps: run.steps.map((s) => ({ ...s, state: 'running' as const })) };
+    const m = mergeRun(v, fresh);
+    expect(m.steps.a.state).toBe('running');
+    expect(m.steps.a.logs).toHaveLength(1);
+    expect(m.lastSeq).toBe(1);
+  });
+
+  it('formats durations', () => {
+    expect(formatDuration(null)).toBe('—');
+    expect(formatDuration(450)).toBe('450 ms');
+    expect(formatDuration(1500)).toBe('1.5 s');
+    expect(formatDuration(125_000)).toBe('2m 5s');
+    expect(durationMs('2025-01-01T00:00:00Z', '2025-01-01T00:00:02Z')).toBe(2000);
+  });
+});

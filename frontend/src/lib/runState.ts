@@ -1,0 +1,172 @@
+// Folds the run's event stream onto its stored state. Events carry a gap-free seq per run, so a
+// reconnecting stream (after=lastSeq) and a replay of history reduce to the same view.
+import type { LogLine, PlanItem, Run, RunEvent, RunState, StepRun, StepState } from '../api/types';
+
+export interface StepView extends StepRun {
+  logs: LogLine[];
+  approvalMessage?: string;
+  approvalPlans?: StepPlan[];
+}
+
+export interface StepPlan {
+  step: string;
+  plan: PlanItem[];
+}
+
+export interface RunView {
+  run: Omit<Run, 'steps'>;
+  state: RunState;
+  order: string[];
+  steps: Record<string, StepView>;
+  lastSeq: number;
+  events: RunEvent[];
+}
+
+const RUN_EVENT_STATE: Partial<Record<string, RunState>> = {
+  'run.queued': 'queued',
+  'run.started': 'running',
+  'run.paused': 'paused',
+  'run.resumed': 'running',
+  'run.succeeded': 'succeeded',
+  'run.succeeded_with_warnings': 'succeeded_with_warnings',
+  'run.failed': 'failed',
+  'run.cancelled': 'cancelled',
+};
+
+const STEP_EVENT_STATE: Partial<Record<string, StepState>> = {
+  'step.started': 'running',
+  'step.retrying': 'retrying',
+  'step.awaiting_approval': 'awaiting_approval',
+  'step.succeeded': 'succeeded',
+  'step.failed': 'failed',
+  'step.skipped': 'skipped',
+  'step.cancelled': 'cancelled',
+};
+
+export const TERMINAL_RUN_STATES: RunState[] = ['succeeded', 'succeeded_with_warnings', 'failed', 'cancelled'];
+export const TERMINAL_STEP_STATES: StepState[] = ['succeeded', 'failed', 'skipped', 'cancelled'];
+
+export function isTerminal(state: RunState): boolean {
+  return TERMINAL_RUN_STATES.includes(state);
+}
+
+export function fromRun(run: Run): RunView {
+  const { steps, ...meta } = run;
+  const view: RunView = { run: meta, state: run.state, order: [], steps: {}, lastSeq: 0, events: [] };
+  for (const s of steps ?? []) {
+    view.order.push(s.id);
+    view.steps[s.id] = { ...s, attempt: s.attempt ?? 0, logs: [] };
+  }
+  return view;
+}
+
+/** Takes step states from a freshly fetched run but keeps logs and the event cursor. */
+export function mergeRun(view: RunView, run: Run): RunView {
+  const next = fromRun(run);
+  for (const id of next.order) {
+    const old = view.steps[id];
+    if (old) next.steps[id] = { ...next.steps[id], logs: old.logs, approvalPlans: old.approvalPlans, approvalMessage: old.approvalMessage };
+  }
+  return { ...next, lastSeq: view.lastSeq, events: view.events };
+}
+
+function asPlan(v: unknown): PlanItem[] | undefined {
+  return Array.isArray(v) ? (v.filter((x) => x && typeof x === 'object' && 'action' in x) as PlanItem[]) : undefined;
+}
+
+/** data.plan may be a flat list (items may name their step) or a map step → list. */
+export function plansOf(raw: unknown, fallbackStep: string): StepPlan[] | undefined {
+  if (Array.isArray(raw)) {
+    const groups = new Map<string, PlanItem[]>();
+    for (const item of asPlan(raw) ?? []) {
+      const step = typeof (item as { step?: unknown }).step === 'string' ? (item as { step: string }).step : fallbackStep;
+      groups.set(step, [...(groups.get(step) ?? []), item]);
+    }
+    return [...groups].map(([step, plan]) => ({ step, plan }));
+  }
+  if (raw && typeof raw === 'object') {
+    return Object.entries(raw).map(([step, v]) => ({ step, plan: asPlan(v) ?? [] })).filter((p) => p.plan.length);
+  }
+  return undefined;
+}
+
+function logLineOf(ev: RunEvent): LogLine {
+  const d = ev.data ?? {};
+  const message = typeof d.message === 'string' ? d.message : typeof d.line === 'string' ? d.line : JSON.stringify(d);
+  return { at: ev.at, attempt: ev.attempt ?? undefined, level: typeof d.level === 'string' ? d.level : undefined, message };
+}
+
+export function applyEvent(view: RunView, ev: RunEvent): RunView {
+  if (ev.seq <= view.lastSeq) return view;
+  const next: RunView = { ...view, lastSeq: ev.seq, events: [...view.events, ev] };
+  const runState = RUN_EVENT_STATE[ev.type];
+  if (runState) {
+    next.state = runState;
+    if (ev.type === 'run.started' && !next.run.started_at) next.run = { ...next.run, started_at: ev.at };
+    if (isTerminal(runState)) next.run = { ...next.run, finished_at: ev.at };
+    return next;
+  }
+  if (!ev.step_id) return next;
+  const prev: StepView = view.steps[ev.step_id] ?? {
+    id: ev.step_id, uses: '', state: 'pending', attempt: 0, outputs: null, error: null,
+    started_at: null, finished_at: null, logs: [],
+  };
+  const step: StepView = { ...prev };
+  const data = ev.data ?? {};
+  if (ev.attempt != null) step.attempt = Math.max(step.attempt, ev.attempt);
+  if (ev.type === 'step.log') {
+    step.logs = [...prev.logs, logLineOf(ev)];
+  } else {
+    step.state = STEP_EVENT_STATE[ev.type] ?? prev.state;
+    if (ev.type === 'step.started') {
+      step.started_at = prev.state === 'retrying' && prev.started_at ? prev.started_at : ev.at;
+      step.finished_at = null;
+      step.error = null;
+    }
+    if (ev.type === 'step.awaiting_approval') {
+      if (!step.started_at) step.started_at = ev.at;
+      step.approvalMessage = typeof data.message === 'string' ? data.message : undefined;
+      step.approvalPlans = plansOf(data.plan ?? data.plans, ev.step_id);
+    }
+    if (TERMINAL_STEP_STATES.includes(step.state)) step.finished_at = ev.at;
+    if (data.outputs && typeof data.outputs === 'object') step.outputs = data.outputs as Record<string, unknown>;
+    if (typeof data.error === 'string') step.error = data.error;
+  }
+  if (!next.order.includes(ev.step_id)) next.order = [...next.order, ev.step_id];
+  next.steps = { ...view.steps, [ev.step_id]: step };
+  return next;
+}
+
+export function applyEvents(view: RunView, events: RunEvent[]): RunView {
+  return [...events].sort((a, b) => a.seq - b.seq).reduce(applyEvent, view);
+}
+
+export function durationMs(start: string | null, end: string | null, now = Date.now()): number | null {
+  if (!start) return null;
+  const s = Date.parse(start);
+  const e = end ? Date.parse(end) : now;
+  return Number.isFinite(s) && Number.isFinite(e) ? Math.max(0, e - s) : null;
+}
+
+export function formatDuration(ms: number | null): string {
+  if (ms == null) return '—';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m}m ${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+export function planOf(outputs: Record<string, unknown> | null | undefined): PlanItem[] {
+  return asPlan(outputs?.plan) ?? [];
+}
+
+/** Plans of the steps behind an approval gate, for the approver to read before anything happens. */
+export function gatePlans(view: RunView, gateId: string, downstream: string[]): StepPlan[] {
+  const out: StepPlan[] = [...(view.steps[gateId]?.approvalPlans ?? [])];
+  const seen = new Set(out.map((p) => p.step));
+  for (const id of downstream) {
+    const plan = planOf(view.steps[id]?.outputs);
+    if (plan.length && !seen.has(id)) out.push({ step: id, plan });
+  }
+  return out;
+}

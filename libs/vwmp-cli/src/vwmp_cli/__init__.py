@@ -1,0 +1,1 @@
+"""The `vwmp` command line."""

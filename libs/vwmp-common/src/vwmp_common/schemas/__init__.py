@@ -1,0 +1,14 @@
+"""The published JSON Schemas (served by the gateway at /api/v1/schemas/...)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+
+@cache
+def workflow_schema() -> dict[str, Any]:
+    """The JSON Schema every workflow definition must match (Draft 2020-12)."""
+    return json.loads(files(__package__).joinpath("workflow.schema.json").read_text())

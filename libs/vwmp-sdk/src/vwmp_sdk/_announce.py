@@ -1,0 +1,114 @@
+"""Announcing a plugin host in the NATS KV bucket, with a heartbeat, surviving NATS outages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js.kv import KeyValue
+from vwmp_common.nats import plugin_hosts_bucket
+from vwmp_common.subjects import PLUGIN_HOST_HEARTBEAT_SECONDS
+from vwmp_common.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+
+async def _connect(url: str, name: str) -> Client:
+    # Not vwmp_common.nats.connect: it passes `retry_on_failed_connect`, which the installed nats-py
+    # (2.16) rejects. A failed first connect is retried by the heartbeat loop; later outages by nats-py.
+    return await nats.connect(
+        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+        allow_reconnect=True,
+    )
+
+
+def announcement_key(host_id: str) -> str:
+    """The KV key of a host: only the characters NATS KV keys allow."""
+    key = re.sub(r"[^A-Za-z0-9_=-]", "_", host_id).strip("_") or "plugin-host"
+    return key
+
+
+class Announcer:
+    """Keeps `key` in the plugin-hosts bucket while the host runs; deletes it on stop.
+
+    Args:
+        nats_url: NATS server URL.
+        key: the KV key (see `announcement_key`).
+        document: builds the announced JSON (without `heartbeat_at`).
+        interval: seconds between heartbeats (the bucket's TTL is longer).
+    """
+
+    def __init__(
+        self,
+        nats_url: str,
+        key: str,
+        document: Callable[[], dict[str, Any]],
+        interval: float = PLUGIN_HOST_HEARTBEAT_SECONDS,
+    ) -> None:
+        self.nats_url = nats_url
+        self.key = key
+        self.document = document
+        self.interval = interval
+        self._nc: Client | None = None
+        self._kv: KeyValue | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.announced = asyncio.Event()
+
+    def start(self) -> None:
+        """Start heartbeating in the background (never blocks on NATS)."""
+        self._task = asyncio.create_task(self._heartbeat(), name=f"announce-{self.key}")
+
+    async def _heartbeat(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self._put()
+                if failing:
+                    log.info("plugin host announced again", extra={"fields": {"key": self.key}})
+                failing = False
+                self.announced.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._kv = None  # NATS may come back without the bucket: look it up again
+                if not failing:
+                    log.warning(
+                        "cannot announce the plugin host; retrying",
+                        extra={"fields": {"key": self.key, "error": f"{type(exc).__name__}: {exc}"}},
+                    )
+                failing = True
+            await asyncio.sleep(self.interval)
+
+    async def _put(self) -> None:
+        if self._nc is None:
+            self._nc = await _connect(self.nats_url, name=f"vwmp-plugin-host-{self.key}")
+        if self._kv is None:
+            self._kv = await asyncio.wait_for(plugin_hosts_bucket(self._nc.jetstream(timeout=2)), 5)
+        value = {**self.document(), "heartbeat_at": iso(utcnow())}
+        await asyncio.wait_for(self._kv.put(self.key, json.dumps(value).encode()), 5)
+
+    async def stop(self) -> None:
+        """Stop heartbeating, delete the entry (best effort) and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        nc, self._nc = self._nc, None
+        if nc is None:
+            return
+        try:
+            if nc.is_connected:
+                kv = self._kv or await asyncio.wait_for(plugin_hosts_bucket(nc.jetstream(timeout=2)), 3)
+                await asyncio.wait_for(kv.delete(self.key), 3)
+        except Exception as exc:
+            log.warning("cannot remove the plugin host announcement", extra={"fields": {"error": str(exc)}})
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 3)

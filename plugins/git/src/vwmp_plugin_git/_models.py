@@ -1,0 +1,99 @@
+"""Config and outputs models of the git steps (ARCHITECTURE §5); their JSON Schemas are the contract."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPO = Field(description="Repository path relative to the workspace root, e.g. 'apps/shop'")
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatusConfig(_Config):
+    repo: str = REPO
+
+
+class StatusOutputs(BaseModel):
+    branch: str | None = Field(description="Checked-out branch; null when HEAD is detached")
+    head: str | None = Field(description="sha of HEAD; null in a repository without commits")
+    clean: bool = Field(description="No staged, unstaged or untracked changes")
+    ahead: int = Field(description="Commits on the branch not on its upstream (0 without upstream)")
+    behind: int = Field(description="Commits on the upstream not on the branch (0 without upstream)")
+
+
+class StageConfig(_Config):
+    repo: str = REPO
+    paths: list[str] = Field(
+        min_length=1, description="Files or folders to stage, relative to the repository"
+    )
+
+
+class StageOutputs(BaseModel):
+    staged: list[str] = Field(description="Paths whose changes are staged now (relative to the repository)")
+
+
+class CommitConfig(_Config):
+    repo: str = REPO
+    message: str = Field(min_length=1, description="Commit message")
+    paths: list[str] | None = Field(
+        default=None,
+        description="Stage these paths (added, changed or deleted) and commit only them; "
+        "omitted: commit what is staged",
+    )
+    author_name: str | None = Field(
+        default=None, description="Author and committer name (default: platform git.author_name)"
+    )
+    author_email: str | None = Field(
+        default=None, description="Author and committer email (default: platform git.author_email)"
+    )
+
+
+class CommitOutputs(BaseModel):
+    sha: str = Field(description="sha of the new commit (or of HEAD when this commit was already made)")
+
+
+class TagConfig(_Config):
+    repo: str = REPO
+    name: str = Field(description="Tag name, e.g. 'v1.2.0' (git ref-format rules, not starting with '-')")
+    message: str | None = Field(default=None, description="Annotation message (default: the tag name)")
+    ref: str | None = Field(default=None, description="Commit to tag (default: HEAD)")
+
+
+class TagOutputs(BaseModel):
+    name: str = Field(description="The tag name")
+    sha: str = Field(description="sha of the tagged commit")
+
+
+class PushConfig(_Config):
+    repo: str = REPO
+    remote: str = Field(
+        default="origin", description="Remote name (its URL must use https, ssh, git or file)"
+    )
+    refs: list[str] | None = Field(
+        default=None,
+        description="Branches or refs to push (default: the current branch unless only tags are given)",
+    )
+    tags: list[str] | bool | None = Field(
+        default=None, description="Tag names to push, or true to push every tag"
+    )
+
+
+class PushOutputs(BaseModel):
+    pushed: list[str] = Field(description="Full ref names pushed, e.g. 'refs/heads/main', 'refs/tags/v1.2.0'")
+
+
+class BranchConfig(_Config):
+    repo: str = REPO
+    name: str = Field(description="Branch name (git ref-format rules, not starting with '-')")
+    action: Literal["create", "checkout", "delete"] = Field(description="What to do with the branch")
+    start_point: str | None = Field(
+        default=None, description="Commit to create the branch at (default: HEAD)"
+    )
+
+
+class BranchOutputs(BaseModel):
+    branch: str = Field(description="The branch name")

@@ -1,0 +1,301 @@
+"""Handlers of the git steps. Each honours `ctx.dry_run` by returning a plan and changing nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vwmp_sdk import ConfigError, DeniedError, PlanItem, Plugin, StepContext, StepError
+
+from vwmp_plugin_git._models import (
+    BranchConfig,
+    BranchOutputs,
+    CommitConfig,
+    CommitOutputs,
+    PushConfig,
+    PushOutputs,
+    StageConfig,
+    StageOutputs,
+    StatusConfig,
+    StatusOutputs,
+    TagConfig,
+    TagOutputs,
+)
+from vwmp_plugin_git.paths import in_repo, rel, repo_dir
+from vwmp_plugin_git.refs import (
+    check_ref_name,
+    check_remote_name,
+    check_remote_url,
+    check_revision,
+    redact_url,
+)
+from vwmp_plugin_git.safe_git import NETWORK_TIMEOUT, SafeGit, runner_of
+
+plugin = Plugin("git", title="Git", description="Git operations on repositories inside the workspace")
+
+
+def open_git(ctx: StepContext, repo: str, identity: tuple[str, str] | None = None) -> SafeGit:
+    """A hardened git for the step's repository (resolved inside the workspace now)."""
+    return SafeGit(repo_dir(ctx, repo), run=runner_of(ctx), identity=identity)
+
+
+def _with_plan(outputs: Any, plan: list[PlanItem]) -> dict[str, Any]:
+    return {**outputs.model_dump(), "plan": [p.model_dump() for p in plan]}
+
+
+@plugin.step("status", title="Git status", description="Branch, HEAD, clean tree, ahead/behind upstream")
+def status(ctx: StepContext, config: StatusConfig) -> StatusOutputs:
+    """Read-only, so a dry run does the same work and returns an empty plan."""
+    git = open_git(ctx, config.repo)
+    fields: dict[str, Any] = {"branch": None, "head": None, "ahead": 0, "behind": 0}
+    lines = git.run("status", "--porcelain=v2", "--branch", "--untracked-files=all").stdout.splitlines()
+    clean = True
+    for line in lines:
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            fields["head"] = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(" ", 2)[2]
+            fields["branch"] = None if head == "(detached)" else head
+        elif line.startswith("# branch.ab "):
+            ahead, behind = line.split()[2:4]
+            fields["ahead"], fields["behind"] = int(ahead), -int(behind)
+        elif line.strip() and not line.startswith("#"):
+            clean = False
+    outputs = StatusOutputs(clean=clean, **fields)
+    return _with_plan(outputs, []) if ctx.dry_run else outputs  # type: ignore[return-value]
+
+
+def _repo_paths(git: SafeGit, paths: list[str]) -> list[str]:
+    return [rel(git.repo_dir, in_repo(git.repo_dir, p, what="path to stage")) or "." for p in paths]
+
+
+def _changed(git: SafeGit, paths: list[str]) -> list[str]:
+    """Paths (under `paths`) with staged, unstaged or untracked changes."""
+    text = git.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths).stdout
+    entries = text.split("\0")
+    changed: list[str] = []
+    skip = False
+    for entry in entries:
+        if skip:
+            skip = False
+            continue
+        if len(entry) > 3:
+            changed.append(entry[3:])
+            skip = entry[0] in "RC"  # renames carry the old name as the next entry
+    return changed
+
+
+def _staged(git: SafeGit, paths: list[str]) -> list[str]:
+    """Paths whose staged content differs from HEAD (against the empty tree before the first commit)."""
+    return [p for p in git.run("diff", "--cached", "--name-only", "-z", "--", *paths).stdout.split("\0") if p]
+
+
+@plugin.step("stage", title="Stage changes", description="git add (including deletions) of paths in the repo")
+def stage(ctx: StepContext, config: StageConfig) -> StageOutputs:
+    """Stages with literal pathspecs, so `:(magic)` or globs in a path are just file names."""
+    git = open_git(ctx, config.repo)
+    paths = _repo_paths(git, config.paths)
+    if ctx.dry_run:
+        would = _changed(git, paths)
+        plan = [PlanItem(action="stage", target=p) for p in would]
+        return _with_plan(StageOutputs(staged=would), plan)  # type: ignore[return-value]
+    git.run("add", "--all", "--", *paths)
+    staged = _staged(git, paths)
+    ctx.log(f"staged {len(staged)} path(s)")
+    return StageOutputs(staged=staged)
+
+
+def identity_of(ctx: StepContext, name: str | None, email: str | None) -> tuple[str, str] | None:
+    """Author from the config, else the platform's `git.author_name/author_email`, else the repo's."""
+    defaults = ctx.platform_config.get("git") or {}
+    name = name or defaults.get("author_name")
+    email = email or defaults.get("author_email")
+    if not name or not email:
+        return None
+    for field, value in (("author_name", name), ("author_email", email)):
+        if any(c in value for c in "<>\n\r\0"):
+            raise ConfigError(f"{field} {value!r} must not contain '<', '>' or line breaks")
+    return str(name), str(email)
+
+
+@plugin.step("commit", title="Commit", description="Commit staged changes (or the given paths)")
+def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
+    """Idempotent: nothing left to commit and HEAD already carrying this message returns HEAD."""
+    git = open_git(ctx, config.repo, identity_of(ctx, config.author_name, config.author_email))
+    paths = _repo_paths(git, config.paths) if config.paths else None
+    branch = git.current_branch() or "HEAD"
+    if ctx.dry_run:
+        files = _changed(git, paths) if paths else _staged(git, [])
+        diff = (
+            git.run("diff", "HEAD", "--stat", "--", *(paths or [])).stdout if git.head() and paths else None
+        )
+        plan = [
+            PlanItem(
+                action="commit",
+                target=branch,
+                diff=f"message: {config.message}\nfiles: {', '.join(files) or '(changes of earlier steps)'}"
+                + (f"\n{diff}" if diff else ""),
+            )
+        ]
+        return _with_plan(CommitOutputs(sha=git.head() or ""), plan)  # type: ignore[return-value]
+    if paths:
+        git.run("add", "--all", "--", *paths)
+    if not _staged(git, paths or []):
+        head = git.head()
+        last = git.out("log", "-1", "--format=%B") if head else ""
+        if head and last.strip() == config.message.strip():
+            ctx.log(f"nothing to commit; HEAD {head[:12]} already has this message (retry of a done commit)")
+            return CommitOutputs(sha=head)
+        raise StepError(
+            "nothing to commit: no staged changes" + (f" under {', '.join(paths)}" if paths else "")
+        )
+    args = ["commit", "--no-verify", "-m", config.message]
+    if paths:
+        args += ["--only", "--", *paths]
+    git.run(*args)
+    sha = git.head() or ""
+    ctx.log(f"committed {sha[:12]} on {branch}")
+    return CommitOutputs(sha=sha)
+
+
+@plugin.step("tag", title="Create tag", description="Annotated tag; already at the same commit is success")
+def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
+    """Idempotent for retries: the tag at the same commit is success, at another commit an error."""
+    name = check_ref_name(config.name, what="tag name")
+    rev = check_revision(config.ref, what="ref") if config.ref else "HEAD"
+    git = open_git(ctx, config.repo, identity_of(ctx, None, None))
+    sha = git.commit_of(rev)
+    if sha is None and not ctx.dry_run:
+        raise ConfigError(f"ref {rev!r} does not name a commit")
+    existing = git.commit_of(f"refs/tags/{name}")
+    if existing is not None and sha is not None and existing != sha:
+        raise ConfigError(
+            f"tag {name!r} already exists at {existing[:12]}, not at {sha[:12]} ({rev}); "
+            "delete it or choose another name"
+        )
+    if ctx.dry_run:
+        target = sha or "(commit of an earlier step)"
+        action = "keep tag (already there)" if existing else "create tag"
+        plan = [
+            PlanItem(
+                action=action, target=name, diff=f"tag {name} -> {rev} {target}\n{config.message or name}"
+            )
+        ]
+        return _with_plan(TagOutputs(name=name, sha=sha or ""), plan)  # type: ignore[return-value]
+    assert sha is not None
+    if existing == sha:
+        ctx.log(f"tag {name} already points at {sha[:12]}")
+        return TagOutputs(name=name, sha=sha)
+    git.run("tag", "--annotate", "-m", config.message or name, "--", name, sha)
+    ctx.log(f"tagged {sha[:12]} as {name}")
+    return TagOutputs(name=name, sha=sha)
+
+
+def _checked_remote(git: SafeGit, remote: str) -> list[str]:
+    check_remote_name(remote)
+    urls = git.remote_urls(remote)
+    if not urls:
+        raise ConfigError(f"remote {remote!r} is not configured in this repository")
+    for url in urls:
+        check_remote_url(url)
+    return urls
+
+
+def _push_refspecs(git: SafeGit, config: PushConfig, dry_run: bool) -> list[str]:
+    refs: list[str] = []
+    for ref in config.refs or []:
+        if ref.startswith("refs/"):
+            refs.append(check_ref_name(ref, what="ref"))
+        elif git.commit_of(f"refs/heads/{check_ref_name(ref, what='branch')}") or dry_run:
+            refs.append(f"refs/heads/{ref}")
+        elif git.commit_of(f"refs/tags/{ref}"):
+            refs.append(f"refs/tags/{ref}")
+        else:
+            raise ConfigError(f"ref {ref!r} is neither a local branch nor a tag")
+    tags = config.tags if isinstance(config.tags, list) else []
+    refs += [f"refs/tags/{check_ref_name(t, what='tag name')}" for t in tags]
+    if config.refs is None and not tags and config.tags is not True:
+        branch = git.current_branch()
+        if branch is None:
+            raise ConfigError("HEAD is detached: give the refs to push")
+        refs.insert(0, f"refs/heads/{branch}")
+    return refs
+
+
+@plugin.step("push", title="Push", description="Push branches and tags to a remote (never forced)")
+def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
+    """Never forces; the remote's URL must pass the protocol allow-list before git sees it."""
+    git = open_git(ctx, config.repo)
+    urls = _checked_remote(git, config.remote)
+    refs = _push_refspecs(git, config, ctx.dry_run)
+    all_tags = config.tags is True
+    if not refs and not all_tags:
+        raise ConfigError("nothing to push: give refs or tags")
+    where = f"{config.remote} ({redact_url(urls[-1])})"
+    if ctx.dry_run:
+        plan = []
+        for ref in refs:
+            sha = git.commit_of(ref)
+            plan.append(
+                PlanItem(
+                    action="push",
+                    target=f"{config.remote} {ref}",
+                    diff=f"{ref} -> {where} at {sha or '(created by an earlier step)'}",
+                )
+            )
+        if all_tags:
+            plan.append(
+                PlanItem(action="push", target=f"{config.remote} refs/tags/*", diff=f"every tag -> {where}")
+            )
+        return _with_plan(PushOutputs(pushed=refs), plan)  # type: ignore[return-value]
+    for ref in refs:
+        if git.commit_of(ref) is None:
+            raise ConfigError(f"{ref} does not exist locally")
+    args = ["push", "--porcelain", "--no-verify"]
+    if all_tags:
+        args.append("--tags")
+    git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT)
+    pushed = list(refs)
+    if all_tags:
+        pushed += [f"refs/tags/{t}" for t in git.out("tag", "--list").splitlines() if t]
+    ctx.log(f"pushed {', '.join(pushed)} to {where}")
+    return PushOutputs(pushed=pushed)
+
+
+@plugin.step("branch", title="Branch", description="Create, check out or delete a branch")
+def branch(ctx: StepContext, config: BranchConfig) -> BranchOutputs:
+    """Create is idempotent at the same start point; delete of a missing branch is success."""
+    name = check_ref_name(config.name, what="branch name")
+    start = check_revision(config.start_point, what="start_point") if config.start_point else "HEAD"
+    git = open_git(ctx, config.repo)
+    existing = git.commit_of(f"refs/heads/{name}")
+    plan: list[PlanItem] = []
+    if config.action == "create":
+        sha = git.commit_of(start)
+        if sha is None:
+            raise ConfigError(f"start_point {start!r} does not name a commit")
+        if existing and existing != sha:
+            raise ConfigError(f"branch {name!r} already exists at {existing[:12]}, not at {sha[:12]}")
+        plan.append(
+            PlanItem(
+                action="keep branch" if existing else "create branch", target=name, diff=f"{name} -> {sha}"
+            )
+        )
+        if not ctx.dry_run and not existing:
+            git.run("branch", "--no-track", "--", name, sha)
+    elif config.action == "checkout":
+        if existing is None:
+            raise ConfigError(f"branch {name!r} does not exist")
+        plan.append(PlanItem(action="checkout branch", target=name))
+        if not ctx.dry_run:
+            git.run("switch", "--no-guess", "--end-of-options", name)
+    else:
+        if existing is not None and git.current_branch() == name:
+            raise DeniedError(f"branch {name!r} is checked out; switch to another branch first")
+        plan.append(PlanItem(action="delete branch" if existing else "nothing (no such branch)", target=name))
+        if not ctx.dry_run and existing:
+            git.run("branch", "--delete", "--", name)
+    if not ctx.dry_run:
+        ctx.log(f"{config.action} {name}: done")
+        return BranchOutputs(branch=name)
+    return _with_plan(BranchOutputs(branch=name), plan)  # type: ignore[return-value]

@@ -1,0 +1,31 @@
+"""Fixtures: an isolated git config, a workspace with one repository and its bare remote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from vwmp_plugin_git import plugin
+from vwmp_plugin_git.testing import isolated_git_env, make_repo
+from vwmp_sdk.testing import StepTester
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    isolated_git_env(monkeypatch, tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
+
+
+@pytest.fixture
+def repo(workspace: Path) -> tuple[Path, Path]:
+    return make_repo(workspace, "app", {"README.md": "hello\n", "src/app.py": "x = 1\n"})
+
+
+@pytest.fixture
+def tester(workspace: Path) -> StepTester:
+    return StepTester(
+        plugin, workspace_root=workspace,
+        platform_config={"git": {"author_name": "Release Bot", "author_email": "bot@vwmp.invalid"}},
+    )

@@ -1,0 +1,1 @@
+"""VWMP API gateway."""

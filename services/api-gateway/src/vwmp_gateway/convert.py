@@ -1,0 +1,156 @@
+"""Proto messages → API models: JSON text decoded, empty timestamps and ids become null."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vwmp_proto.common.v1 import common_pb2
+from vwmp_proto.events.v1 import events_pb2
+from vwmp_proto.storage.v1 import storage_pb2
+
+from vwmp_gateway.models import (
+    AuditPublic,
+    ConfigPublic,
+    EventPublic,
+    LogLinePublic,
+    RunPublic,
+    StepRunPublic,
+    StepTypePublic,
+    TemplatePublic,
+    TokenPublic,
+    ValidationErrorPublic,
+    WorkflowPublic,
+)
+
+
+def _obj(text: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _opt(text: str) -> str | None:
+    return text or None
+
+
+def workflow(message: storage_pb2.Workflow) -> WorkflowPublic:
+    return WorkflowPublic(
+        name=message.name,
+        version=message.version,
+        definition=_obj(message.definition_json),
+        created_at=_opt(message.created_at),
+        created_by=message.created_by,
+    )
+
+
+def step_run(message: storage_pb2.StepRun) -> StepRunPublic:
+    return StepRunPublic(
+        id=message.id,
+        uses=message.uses,
+        state=message.state,
+        attempt=message.attempt,
+        outputs=_obj(message.outputs_json),
+        error=_opt(message.error),
+        started_at=_opt(message.started_at),
+        finished_at=_opt(message.finished_at),
+    )
+
+
+def run(message: storage_pb2.Run) -> RunPublic:
+    return RunPublic(
+        id=message.id,
+        workflow=message.workflow,
+        version=message.version,
+        state=message.state,
+        parameters=_obj(message.parameters_json),
+        dry_run=message.dry_run,
+        created_by=message.created_by,
+        created_at=_opt(message.created_at),
+        started_at=_opt(message.started_at),
+        finished_at=_opt(message.finished_at),
+        steps=[step_run(step) for step in message.steps],
+    )
+
+
+def event(message: events_pb2.Event) -> EventPublic:
+    return EventPublic(
+        seq=message.seq,
+        run_id=message.run_id,
+        type=message.type,
+        step_id=_opt(message.step_id),
+        attempt=message.attempt,
+        at=_opt(message.at),
+        data=_obj(message.data_json),
+    )
+
+
+def log_line(message: storage_pb2.LogLine) -> LogLinePublic:
+    return LogLinePublic(
+        step_id=message.step_id,
+        attempt=message.attempt,
+        at=_opt(message.at),
+        stream=message.stream,
+        line=message.line,
+    )
+
+
+def validation_error(message: common_pb2.ValidationError) -> ValidationErrorPublic:
+    return ValidationErrorPublic(pointer=message.pointer, message=message.message)
+
+
+def step_type(message: common_pb2.StepType) -> StepTypePublic:
+    return StepTypePublic(
+        type=message.type,
+        plugin=message.plugin,
+        title=message.title,
+        description=message.description,
+        config_schema=_obj(message.config_schema_json),
+        outputs_schema=_obj(message.outputs_schema_json),
+    )
+
+
+def template(message: common_pb2.Template) -> TemplatePublic:
+    return TemplatePublic(
+        name=message.name,
+        plugin=message.plugin,
+        workflow_type=message.workflow_type,
+        title=message.title,
+        description=message.description,
+        definition=_obj(message.definition_json),
+    )
+
+
+def token(message: storage_pb2.Token) -> TokenPublic:
+    return TokenPublic(
+        id=message.id,
+        name=message.name,
+        role=message.role,
+        created_at=_opt(message.created_at),
+        expires_at=_opt(message.expires_at),
+        revoked_at=_opt(message.revoked_at),
+        created_by=message.created_by,
+    )
+
+
+def config(message: storage_pb2.ConfigDocument) -> ConfigPublic:
+    return ConfigPublic(
+        version=message.version,
+        document=_obj(message.document_json),
+        updated_at=_opt(message.updated_at),
+        updated_by=message.updated_by,
+    )
+
+
+def audit(message: storage_pb2.AuditEntry) -> AuditPublic:
+    return AuditPublic(
+        at=_opt(message.at),
+        actor=message.actor,
+        action=message.action,
+        target=message.target,
+        outcome=message.outcome,
+    )

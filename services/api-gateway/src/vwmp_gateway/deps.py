@@ -1,0 +1,79 @@
+"""FastAPI dependencies: the backends, and the caller checked against the route table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceStub
+from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+
+from vwmp_gateway.audit import Auditor
+from vwmp_gateway.auth import ANONYMOUS, Principal, RateLimiter, TokenVerifier, bearer_secret, unauthenticated
+from vwmp_gateway.events import EventFeed
+from vwmp_gateway.problems import Problem
+from vwmp_gateway.rbac import allows, rule_for
+from vwmp_gateway.settings import GatewaySettings
+
+
+@dataclass
+class Backends:
+    """Everything a request handler may need, built once per app in the lifespan."""
+
+    settings: GatewaySettings
+    storage: StorageServiceStub
+    engine: EngineServiceStub
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    auditor: Auditor
+    feed: EventFeed
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def get_backends(request: Request) -> Backends:
+    backends: Backends = request.app.state.backends
+    return backends
+
+
+def get_storage(request: Request) -> StorageServiceStub:
+    return get_backends(request).storage
+
+
+def get_engine(request: Request) -> EngineServiceStub:
+    return get_backends(request).engine
+
+
+def route_template(request: Request) -> str:
+    """The matched route's path template, e.g. /api/v1/runs/{run_id}."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", request.url.path))
+
+
+async def authorize(request: Request) -> Principal:
+    """Resolve the bearer token and check its role against the route table (fail closed)."""
+    backends = get_backends(request)
+    rule = rule_for(request.method, route_template(request))
+    if rule.role is None:
+        request.state.user = ANONYMOUS
+        return ANONYMOUS
+    secret = bearer_secret(request.headers.get("authorization"))
+    if secret is None:
+        backends.limiter.check(f"ip:{request.client.host if request.client else '-'}")
+        raise unauthenticated()
+    try:
+        principal = await backends.verifier.verify(secret)
+    except Problem:
+        backends.limiter.check(f"ip:{request.client.host if request.client else '-'}")
+        raise
+    request.state.user = principal
+    backends.limiter.check(f"token:{principal.id}")
+    if not allows(principal.role, rule.role):
+        raise Problem(403, f"Role {principal.role!r} may not do this; it needs {rule.role!r} or higher")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(authorize)]
+StorageClient = Annotated[StorageServiceStub, Depends(get_storage)]
+EngineClient = Annotated[EngineServiceStub, Depends(get_engine)]
+BackendsDep = Annotated[Backends, Depends(get_backends)]

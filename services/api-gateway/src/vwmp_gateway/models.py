@@ -1,0 +1,159 @@
+"""API models: what clients send (`...Create`) and what they get back (`...Public`), per §4."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["viewer", "editor", "operator", "admin"]
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """Every collection: the items and how many there are in total."""
+
+    items: list[T]
+    total: int
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ValidationErrorPublic(BaseModel):
+    pointer: str = Field(description="RFC 6901 JSON pointer into the checked document")
+    message: str
+
+
+class ValidationPublic(BaseModel):
+    valid: bool
+    errors: list[ValidationErrorPublic]
+
+
+class StepTypePublic(BaseModel):
+    type: str
+    plugin: str
+    title: str
+    description: str
+    config_schema: dict[str, Any]
+    outputs_schema: dict[str, Any]
+
+
+class TemplatePublic(BaseModel):
+    name: str
+    plugin: str
+    workflow_type: str
+    title: str
+    description: str
+    definition: dict[str, Any]
+
+
+class WorkflowPublic(BaseModel):
+    name: str
+    version: int
+    definition: dict[str, Any]
+    created_at: str | None
+    created_by: str
+
+
+class StepRunPublic(BaseModel):
+    id: str
+    uses: str
+    state: str
+    attempt: int
+    outputs: dict[str, Any]
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class RunPublic(BaseModel):
+    id: str
+    workflow: str
+    version: int
+    state: str
+    parameters: dict[str, Any]
+    dry_run: bool
+    created_by: str
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    steps: list[StepRunPublic]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Values for the workflow's parameters")
+    version: int | None = Field(None, ge=1, description="Version to run; latest when absent")
+    dry_run: bool = Field(False, description="Plan every step without changing anything")
+
+
+class EventPublic(BaseModel):
+    seq: int
+    run_id: str
+    type: str
+    step_id: str | None
+    attempt: int
+    at: str | None
+    data: dict[str, Any]
+
+
+class LogLinePublic(BaseModel):
+    step_id: str
+    attempt: int
+    at: str | None
+    stream: str
+    line: str
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field("", max_length=4000, description="Shown in the run's history")
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]*$")
+    role: Role
+    expires_in: int | str | None = Field(
+        None, description="Lifetime in seconds, or a duration like 30m, 12h, 90d; never expires when absent"
+    )
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    role: str
+    created_at: str | None
+    expires_at: str | None
+    revoked_at: str | None
+    created_by: str
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The secret; shown once, stored hashed")
+
+
+class ConfigPublic(BaseModel):
+    version: int
+    document: dict[str, Any]
+    updated_at: str | None
+    updated_by: str
+
+
+class ConfigUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: dict[str, Any]
+
+
+class AuditPublic(BaseModel):
+    at: str | None
+    actor: str
+    action: str
+    target: str
+    outcome: str

@@ -1,0 +1,66 @@
+"""Platform configuration: a schema-validated, versioned document of defaults."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from vwmp_proto.storage.v1 import storage_pb2
+
+from vwmp_gateway import convert
+from vwmp_gateway.deps import CurrentUser, StorageClient
+from vwmp_gateway.models import ConfigPublic, ConfigUpdate
+from vwmp_gateway.problems import Problem
+
+router = APIRouter(prefix="/config", tags=["config"])
+
+
+def config_schema() -> dict[str, Any]:
+    """The configuration JSON Schema, published by vwmp_common (shared with storage)."""
+    from vwmp_common import schemas
+
+    loader = getattr(schemas, "config_schema", None)
+    if loader is None:
+        raise Problem(503, "The configuration schema is not published by this build")
+    schema: dict[str, Any] = loader()
+    return schema
+
+
+@router.get("")
+async def get_config(response: Response, storage: StorageClient) -> ConfigPublic:
+    """The current configuration (version 0: built-in defaults)."""
+    document = await storage.GetConfig(storage_pb2.GetConfigRequest())
+    response.headers["ETag"] = f'"{document.version}"'
+    return convert.config(document)
+
+
+@router.get("/schema")
+async def get_config_schema() -> dict[str, Any]:
+    """The JSON Schema the configuration document must match."""
+    return config_schema()
+
+
+@router.put("")
+async def update_config(
+    body: ConfigUpdate,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    storage: StorageClient,
+    if_match: Annotated[str | None, Header(description="Expected current version; 412 when stale")] = None,
+) -> ConfigPublic:
+    """Store a new version of the configuration (admin)."""
+    expected = 0
+    if if_match:
+        cleaned = if_match.strip().removeprefix("W/").strip('"')
+        if not cleaned.isdigit():
+            raise Problem(400, "If-Match must be a configuration version number")
+        expected = int(cleaned)
+        request.state.if_match = True
+    saved = await storage.PutConfig(
+        storage_pb2.PutConfigRequest(document_json=json.dumps(body.document), actor=user.name,
+                                     expected_version=expected)
+    )
+    response.headers["ETag"] = f'"{saved.version}"'
+    return convert.config(saved)

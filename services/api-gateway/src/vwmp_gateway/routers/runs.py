@@ -1,0 +1,142 @@
+"""Runs: list, inspect, history, logs and execution control."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query
+from vwmp_proto.engine.v1 import engine_pb2
+from vwmp_proto.storage.v1 import storage_pb2
+
+from vwmp_gateway import convert
+from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
+from vwmp_gateway.models import Decision, EventPublic, LogLinePublic, Page, RunPublic
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+StepId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+RunState = Annotated[
+    str | None,
+    Query(
+        pattern="^(queued|running|paused|succeeded|succeeded_with_warnings|failed|cancelled)$",
+        description="Only runs in this state",
+    ),
+]
+
+
+@router.get("")
+async def list_runs(
+    storage: StorageClient,
+    workflow: Annotated[str | None, Query(max_length=100, description="Only runs of this workflow")] = None,
+    state: RunState = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Page[RunPublic]:
+    """Runs newest first, filtered by workflow and state, paginated."""
+    response = await storage.ListRuns(
+        storage_pb2.ListRunsRequest(workflow=workflow or "", state=state or "", limit=limit, offset=offset)
+    )
+    return Page(items=[convert.run(item) for item in response.runs], total=response.total)
+
+
+@router.get("/{run_id}")
+async def get_run(run_id: RunId, storage: StorageClient) -> RunPublic:
+    """A run with its steps."""
+    return convert.run(await storage.GetRun(storage_pb2.GetRunRequest(id=run_id)))
+
+
+@router.get("/{run_id}/events")
+async def list_run_events(
+    run_id: RunId,
+    storage: StorageClient,
+    after: Annotated[int, Query(ge=0, description="Only events with a larger seq")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> Page[EventPublic]:
+    """The run's events after seq `after`, in order."""
+    await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+    response = await storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id, after=after, limit=limit))
+    items = [convert.event(item) for item in response.events]
+    return Page(items=items, total=len(items))
+
+
+@router.get("/{run_id}/steps/{step_id}/logs")
+async def get_step_logs(
+    run_id: RunId,
+    step_id: StepId,
+    storage: StorageClient,
+    attempt: Annotated[int, Query(ge=0, le=10_000, description="0: every attempt")] = 0,
+) -> Page[LogLinePublic]:
+    """Log lines of one step, in order."""
+    response = await storage.GetStepLogs(
+        storage_pb2.GetStepLogsRequest(run_id=run_id, step_id=step_id, attempt=attempt)
+    )
+    items = [convert.log_line(item) for item in response.lines]
+    return Page(items=items, total=len(items))
+
+
+async def _control(engine: EngineClient, run_id: str, action: str, actor: str, step_id: str = "") -> RunPublic:
+    run = await engine.ControlRun(
+        engine_pb2.ControlRunRequest(run_id=run_id, action=action, actor=actor, step_id=step_id)
+    )
+    return convert.run(run)
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
+    """Cancel a run; steps in flight are cancelled."""
+    return await _control(engine, run_id, "cancel", user.name)
+
+
+@router.post("/{run_id}/pause")
+async def pause_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
+    """Pause a run: no new step is dispatched."""
+    return await _control(engine, run_id, "pause", user.name)
+
+
+@router.post("/{run_id}/resume")
+async def resume_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
+    """Resume a paused run."""
+    return await _control(engine, run_id, "resume", user.name)
+
+
+@router.post("/{run_id}/retry")
+async def retry_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
+    """Retry a failed run from its failed steps, keeping earlier outputs."""
+    return await _control(engine, run_id, "retry", user.name)
+
+
+@router.post("/{run_id}/steps/{step_id}/rerun")
+async def rerun_step(run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient) -> RunPublic:
+    """Re-run a run from one step (that step and everything downstream)."""
+    return await _control(engine, run_id, "rerun", user.name, step_id)
+
+
+async def _decide(
+    engine: EngineClient, run_id: str, step_id: str, approve: bool, actor: str, decision: Decision | None
+) -> RunPublic:
+    run = await engine.DecideApproval(
+        engine_pb2.DecideApprovalRequest(
+            run_id=run_id, step_id=step_id, approve=approve, actor=actor,
+            comment=decision.comment if decision else "",
+        )
+    )
+    return convert.run(run)
+
+
+@router.post("/{run_id}/steps/{step_id}/approve")
+async def approve_step(
+    run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient,
+    decision: Annotated[Decision | None, Body()] = None,
+) -> RunPublic:
+    """Approve a step awaiting approval."""
+    return await _decide(engine, run_id, step_id, True, user.name, decision)
+
+
+@router.post("/{run_id}/steps/{step_id}/reject")
+async def reject_step(
+    run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient,
+    decision: Annotated[Decision | None, Body()] = None,
+) -> RunPublic:
+    """Reject a step awaiting approval (the step fails)."""
+    return await _decide(engine, run_id, step_id, False, user.name, decision)

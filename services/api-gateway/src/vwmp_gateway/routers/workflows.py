@@ -1,0 +1,185 @@
+"""Workflow definitions: immutable versions, created from JSON or YAML."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Request, Response, status
+from vwmp_proto.engine.v1 import engine_pb2
+from vwmp_proto.storage.v1 import storage_pb2
+
+from vwmp_gateway import convert
+from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
+from vwmp_gateway.documents import load_document
+from vwmp_gateway.models import Page, RunCreate, RunPublic, ValidationPublic, WorkflowPublic
+from vwmp_gateway.problems import Problem, validation_problem
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+WorkflowName = Annotated[str, Path(pattern=NAME_PATTERN, description="Workflow name (metadata.name)")]
+
+# The body is read raw (JSON or YAML); this tells OpenAPI what it may be.
+DEFINITION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "description": "A workflow definition"}},
+            "application/yaml": {"schema": {"type": "string", "description": "A workflow definition as YAML"}},
+        },
+    }
+}
+
+
+async def _definition(request: Request) -> dict[str, Any]:
+    return load_document(await request.body(), request.headers.get("content-type"))
+
+
+def _name_of(definition: dict[str, Any]) -> str:
+    metadata = definition.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
+        raise validation_problem(
+            [{"pointer": "/metadata/name", "message": "required: lower-case letters, digits and '-', max 63"}],
+            "The definition has no valid metadata.name",
+        )
+    return name
+
+
+async def _check(engine: EngineClient, definition: dict[str, Any]) -> str:
+    """Validate with the engine; 422 with pointers when invalid. Returns the JSON text."""
+    text = json.dumps(definition)
+    result = await engine.ValidateWorkflow(engine_pb2.ValidateWorkflowRequest(definition_json=text))
+    if not result.valid:
+        raise validation_problem(
+            [{"pointer": e.pointer, "message": e.message} for e in result.errors], "The definition is not valid"
+        )
+    return text
+
+
+def _in_parameters(pointer: str) -> str:
+    """Engine pointers are into the parameters; clients see pointers into the request body."""
+    if pointer == "/parameters" or pointer.startswith("/parameters/"):
+        return pointer
+    return "/parameters" + pointer
+
+
+def _version_from_if_match(value: str) -> int:
+    cleaned = value.strip().removeprefix("W/").strip('"')
+    if not cleaned.isdigit() or int(cleaned) < 1:
+        raise Problem(400, "If-Match must be a workflow version number, e.g. If-Match: \"3\"")
+    return int(cleaned)
+
+
+@router.post("/validate", openapi_extra=DEFINITION_BODY)
+async def validate_workflow(request: Request, engine: EngineClient) -> ValidationPublic:
+    """Validate a definition (JSON or YAML) and list its errors with JSON pointers."""
+    definition = await _definition(request)
+    result = await engine.ValidateWorkflow(engine_pb2.ValidateWorkflowRequest(definition_json=json.dumps(definition)))
+    return ValidationPublic(valid=result.valid, errors=[convert.validation_error(e) for e in result.errors])
+
+
+@router.get("")
+async def list_workflows(storage: StorageClient) -> Page[WorkflowPublic]:
+    """The latest version of every workflow that is not archived."""
+    response = await storage.ListWorkflows(storage_pb2.ListWorkflowsRequest())
+    items = [convert.workflow(item) for item in response.workflows]
+    return Page(items=items, total=len(items))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=DEFINITION_BODY)
+async def create_workflow(
+    request: Request, response: Response, user: CurrentUser, storage: StorageClient, engine: EngineClient
+) -> WorkflowPublic:
+    """Create a workflow at version 1 (JSON, or YAML with Content-Type: application/yaml)."""
+    definition = await _definition(request)
+    name = _name_of(definition)
+    request.state.audit_target = f"workflows/{name}"
+    text = await _check(engine, definition)
+    created = await storage.CreateWorkflow(
+        storage_pb2.CreateWorkflowRequest(name=name, definition_json=text, created_by=user.name)
+    )
+    response.headers["Location"] = f"/api/v1/workflows/{name}"
+    response.headers["ETag"] = f'"{created.version}"'
+    return convert.workflow(created)
+
+
+@router.get("/{name}")
+async def get_workflow(name: WorkflowName, response: Response, storage: StorageClient) -> WorkflowPublic:
+    """The latest version of a workflow (its ETag is the version)."""
+    found = await storage.GetWorkflow(storage_pb2.GetWorkflowRequest(name=name))
+    response.headers["ETag"] = f'"{found.version}"'
+    return convert.workflow(found)
+
+
+@router.put("/{name}", openapi_extra=DEFINITION_BODY)
+async def update_workflow(
+    name: WorkflowName,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    storage: StorageClient,
+    engine: EngineClient,
+    if_match: Annotated[str | None, Header(description="Expected latest version; 412 when stale")] = None,
+) -> WorkflowPublic:
+    """Save a new immutable version (If-Match: <version> → 412 when someone saved in between)."""
+    expected = _version_from_if_match(if_match) if if_match else 0
+    request.state.if_match = bool(expected)
+    definition = await _definition(request)
+    if _name_of(definition) != name:
+        raise validation_problem([{"pointer": "/metadata/name", "message": f"must be {name!r} (the URL's name)"}])
+    text = await _check(engine, definition)
+    saved = await storage.PutWorkflow(
+        storage_pb2.PutWorkflowRequest(name=name, definition_json=text, created_by=user.name, expected_version=expected)
+    )
+    response.headers["ETag"] = f'"{saved.version}"'
+    return convert.workflow(saved)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def archive_workflow(name: WorkflowName, user: CurrentUser, storage: StorageClient) -> None:
+    """Archive a workflow: hidden from the list; versions and runs are kept."""
+    await storage.ArchiveWorkflow(storage_pb2.ArchiveWorkflowRequest(name=name, actor=user.name))
+
+
+@router.get("/{name}/versions")
+async def list_workflow_versions(name: WorkflowName, storage: StorageClient) -> Page[WorkflowPublic]:
+    """Every version of a workflow, oldest first."""
+    response = await storage.ListWorkflowVersions(storage_pb2.ListWorkflowVersionsRequest(name=name))
+    items = [convert.workflow(item) for item in response.workflows]
+    return Page(items=items, total=len(items))
+
+
+@router.get("/{name}/versions/{version}")
+async def get_workflow_version(
+    name: WorkflowName, version: Annotated[int, Path(ge=1, le=2**31 - 1)], storage: StorageClient
+) -> WorkflowPublic:
+    """One version of a workflow."""
+    found = await storage.GetWorkflow(storage_pb2.GetWorkflowRequest(name=name, version=version))
+    return convert.workflow(found)
+
+
+@router.post("/{name}/runs", status_code=status.HTTP_201_CREATED)
+async def start_run(
+    name: WorkflowName,
+    body: Annotated[RunCreate, Body()],
+    response: Response,
+    user: CurrentUser,
+    engine: EngineClient,
+) -> RunPublic:
+    """Start a run; parameters are checked against the workflow's parameter schema (422 with pointers)."""
+    started = await engine.StartRun(
+        engine_pb2.StartRunRequest(
+            workflow=name, version=body.version or 0, parameters_json=json.dumps(body.parameters),
+            dry_run=body.dry_run, actor=user.name,
+        )
+    )
+    if started.errors:
+        raise validation_problem(
+            [{"pointer": _in_parameters(e.pointer), "message": e.message} for e in started.errors],
+            "The parameters are not valid",
+        )
+    response.headers["Location"] = f"/api/v1/runs/{started.run.id}"
+    return convert.run(started.run)

@@ -1,0 +1,1 @@
+"""The VWMP execution engine service."""

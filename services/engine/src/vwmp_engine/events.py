@@ -1,0 +1,175 @@
+"""Durable transitions and their publication.
+
+`TransitionLog` writes a run's transitions to storage, coalescing those that
+arrive while a write is in flight into one RecordTransitions call (a finished
+step and the next step's start usually share one commit). Only after storage
+has assigned the sequence numbers are the events handed to `EventPublisher`,
+which publishes them on JetStream with `Nats-Msg-Id = <run>:<seq>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+import grpc
+from nats.aio.client import Client as NatsClient
+from vwmp_common.subjects import event_msg_id, run_events_subject
+from vwmp_proto.events.v1.events_pb2 import Event
+from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """Storage refused a write: another engine owns the run now (fencing)."""
+
+
+class RunClosed(Exception):
+    """Storage refused a write because the run is already terminal."""
+
+
+class EventPublisher:
+    """Publishes stored events on JetStream in order, without blocking the runs.
+
+    If NATS is unavailable the events stay queued (bounded); subscribers
+    backfill any gap from storage, so a dropped publish loses nothing.
+    """
+
+    def __init__(self, nats: NatsClient | None, max_queue: int = 100_000) -> None:
+        self._nats = nats
+        self._queue: deque[Event] = deque(maxlen=max_queue)
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-publisher")
+
+    async def stop(self) -> None:
+        if self._task:
+            await self.drain(within=2.0)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def publish(self, events: list[Event]) -> None:
+        if self._nats is None:
+            return
+        self._queue.extend(events)
+        self._wakeup.set()
+
+    async def drain(self, within: float) -> None:
+        """Wait (bounded) until everything queued has been published."""
+        deadline = asyncio.get_running_loop().time() + within
+        while self._queue and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    async def _run(self) -> None:
+        assert self._nats is not None
+        js = self._nats.jetstream()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch = [self._queue[i] for i in range(min(len(self._queue), 256))]
+                try:
+                    acks = [
+                        js.publish(run_events_subject(e.run_id), e.SerializeToString(),
+                                   headers={"Nats-Msg-Id": event_msg_id(e.run_id, e.seq)}, timeout=2.0)
+                        for e in batch
+                    ]
+                    await asyncio.gather(*acks)
+                except Exception as error:  # NATS down: keep the events, try again shortly
+                    log.warning("publishing events failed; will retry", extra={"fields": {"error": str(error)}})
+                    await asyncio.sleep(0.5)
+                    continue
+                for _ in batch:
+                    self._queue.popleft()
+
+
+class TransitionLog:
+    """Writes one run's transitions to storage in order, batching concurrent ones."""
+
+    def __init__(self, storage: StorageServiceStub, publisher: EventPublisher, run_id: str,
+                 owner: str, epoch: int) -> None:
+        self._storage = storage
+        self._publisher = publisher
+        self.run_id = run_id
+        self.owner = owner
+        self.epoch = epoch
+        self._pending: list[tuple[storage_pb2.Transition, asyncio.Future[list[Event]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._deferred: asyncio.TimerHandle | None = None
+
+    def record(self, *transitions: storage_pb2.Transition, defer: float = 0.0) -> asyncio.Future[list[Event]]:
+        """Queue transitions; the future resolves with their events once they are durable.
+
+        With `defer`, the write waits up to that many seconds for another
+        transition to join it (a finished step and the next step's start).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Event]] = loop.create_future()
+        for index, transition in enumerate(transitions):
+            self._pending.append((transition, future if index == len(transitions) - 1 else _detached()))
+        if defer:
+            if self._deferred is None:
+                self._deferred = loop.call_later(defer, self._start_writer)
+        else:
+            self._start_writer()
+        return future
+
+    def _start_writer(self) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name=f"transitions-{self.run_id}")
+
+    async def flush(self) -> None:
+        if self._pending:
+            self._start_writer()
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            request = storage_pb2.RecordTransitionsRequest(
+                run_id=self.run_id, lease_owner=self.owner, lease_epoch=self.epoch,
+                transitions=[transition for transition, _ in batch],
+            )
+            try:
+                response = await self._storage.RecordTransitions(request)
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.UNAVAILABLE:  # never reached storage: safe to resend
+                    log.warning("storage unavailable; retrying transition write")
+                    self._pending[:0] = batch
+                    await asyncio.sleep(0.5)
+                    continue
+                failure = _write_error(error)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(failure)
+                continue
+            events = list(response.events)
+            self._publisher.publish(events)
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(events)
+
+
+def _write_error(error: grpc.aio.AioRpcError) -> Exception:
+    if error.code() == grpc.StatusCode.ABORTED:
+        return LeaseLost(error.details() or "lease lost")
+    if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+        return RunClosed(error.details() or "run is terminal")
+    return error
+
+
+def _detached() -> asyncio.Future[list[Event]]:
+    future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(lambda f: f.exception())  # retrieved: never "exception was never retrieved"
+    return future

@@ -1,0 +1,273 @@
+"""The safe expression language of `${{ ... }}` references and `if:` conditions.
+
+A tiny recursive-descent parser over a fixed grammar: references
+(`params.x`, `steps.<id>.outputs.<k>`, `steps.<id>.state`, `run.id`),
+literals, comparisons, `&&`, `||`, `!` and parentheses. Nothing is ever
+evaluated as Python; values are plain JSON data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<op>==|!=|<=|>=|&&|\|\||[<>!().\[\]])
+      | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
+    )""",
+    re.VERBOSE,
+)
+ROOTS = ("params", "steps", "run", "secrets")
+MAX_LENGTH = 2000
+
+
+class ExpressionError(ValueError):
+    """An expression that does not parse, or a reference that cannot be resolved."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A dotted path such as ('steps', 'bump', 'outputs', 'version')."""
+
+    path: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    left: Node
+    right: Node
+
+
+Node = Reference | Literal | Not | Binary
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise ExpressionError(f"unexpected character {text[position:].strip()[:1]!r} at {position}")
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.index = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise ExpressionError("unexpected end of expression")
+        if value is not None and token[1] != value:
+            raise ExpressionError(f"expected {value!r}, found {token[1]!r}")
+        self.index += 1
+        return token
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise ExpressionError("empty expression")
+        node = self.or_()
+        if self.peek() is not None:
+            raise ExpressionError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        return node
+
+    def or_(self) -> Node:
+        node = self.and_()
+        while self.peek() == ("op", "||"):
+            self.take()
+            node = Binary("||", node, self.and_())
+        return node
+
+    def and_(self) -> Node:
+        node = self.not_()
+        while self.peek() == ("op", "&&"):
+            self.take()
+            node = Binary("&&", node, self.not_())
+        return node
+
+    def not_(self) -> Node:
+        if self.peek() == ("op", "!"):
+            self.take()
+            return Not(self.not_())
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        node = self.primary()
+        token = self.peek()
+        if token and token[0] == "op" and token[1] in ("==", "!=", "<", "<=", ">", ">="):
+            self.take()
+            node = Binary(token[1], node, self.primary())
+        return node
+
+    def primary(self) -> Node:
+        kind, value = self.take()
+        if kind == "number":
+            return Literal(float(value) if "." in value else int(value))
+        if kind == "string":
+            return Literal(re.sub(r"\\(.)", r"\1", value[1:-1]))
+        if value == "(":
+            node = self.or_()
+            self.take(")")
+            return node
+        if kind == "name":
+            if value in ("true", "false"):
+                return Literal(value == "true")
+            if value == "null":
+                return Literal(None)
+            if value not in ROOTS:
+                raise ExpressionError(f"unknown name {value!r}: references start with {', '.join(ROOTS)}")
+            return Reference(self.path(value))
+        raise ExpressionError(f"unexpected {value!r}")
+
+    def path(self, root: str) -> tuple[str, ...]:
+        parts = [root]
+        while (token := self.peek()) and token[1] in (".", "["):
+            self.take()
+            if token[1] == ".":
+                kind, value = self.take()
+                if kind not in ("name", "number"):
+                    raise ExpressionError(f"expected a name after '.', found {value!r}")
+                parts.append(value)
+            else:
+                kind, value = self.take()
+                if kind not in ("string", "number"):
+                    raise ExpressionError("expected a string or number inside [ ]")
+                parts.append(value[1:-1] if kind == "string" else value)
+                self.take("]")
+        return tuple(parts)
+
+
+def parse(text: str) -> Node:
+    """Parse one expression (the text inside `${{ }}`)."""
+    return _Parser(text).parse()
+
+
+def references(node: Node) -> Iterator[Reference]:
+    """Every reference in an expression tree."""
+    if isinstance(node, Reference):
+        yield node
+    elif isinstance(node, Not):
+        yield from references(node.operand)
+    elif isinstance(node, Binary):
+        yield from references(node.left)
+        yield from references(node.right)
+
+
+def lookup(reference: Reference, scope: Mapping[str, Any]) -> Any:
+    """The value a reference names in `scope`; ExpressionError when it is missing."""
+    value: Any = scope
+    for depth, part in enumerate(reference.path):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            missing = ".".join(reference.path[: depth + 1])
+            raise ExpressionError(f"{reference} cannot be resolved: {missing} does not exist")
+    return value
+
+
+def evaluate(node: Node, scope: Mapping[str, Any]) -> Any:
+    """Evaluate an expression tree against plain data (no Python objects are reachable)."""
+    if isinstance(node, Literal):
+        return node.value
+    if isinstance(node, Reference):
+        return lookup(node, scope)
+    if isinstance(node, Not):
+        return not truthy(evaluate(node.operand, scope))
+    if node.op == "&&":
+        return truthy(evaluate(node.left, scope)) and truthy(evaluate(node.right, scope))
+    if node.op == "||":
+        return truthy(evaluate(node.left, scope)) or truthy(evaluate(node.right, scope))
+    left, right = evaluate(node.left, scope), evaluate(node.right, scope)
+    if node.op == "==":
+        return left == right
+    if node.op == "!=":
+        return left != right
+    try:
+        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[node.op]
+    except TypeError:
+        raise ExpressionError(f"cannot compare {type(left).__name__} with {type(right).__name__}") from None
+
+
+def truthy(value: Any) -> bool:
+    """JSON truthiness: null, false, 0, '' and empty collections are false."""
+    return bool(value)
+
+
+def expressions_in(text: str) -> list[str]:
+    """The expression texts of every `${{ }}` in a string."""
+    return [match.group(1) for match in EXPRESSION.finditer(text)]
+
+
+def render(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Resolve every `${{ }}` in a JSON value.
+
+    A string that is exactly one expression keeps the value's type (a number
+    stays a number); otherwise results are joined into the text.
+    """
+    if isinstance(value, str):
+        whole = EXPRESSION.fullmatch(value.strip())
+        if whole:
+            return evaluate(parse(whole.group(1)), scope)
+        return EXPRESSION.sub(lambda m: _as_text(evaluate(parse(m.group(1)), scope)), value)
+    if isinstance(value, list):
+        return [render(item, scope) for item in value]
+    if isinstance(value, dict):
+        return {key: render(item, scope) for key, item in value.items()}
+    return value
+
+
+def condition(text: str, scope: Mapping[str, Any]) -> bool:
+    """Evaluate an `if:` condition, written with or without the `${{ }}` wrapper."""
+    whole = EXPRESSION.fullmatch(text.strip())
+    return truthy(evaluate(parse(whole.group(1) if whole else text), scope))
+
+
+def condition_expression(text: str) -> str:
+    """The expression text of an `if:` value (unwrapping `${{ }}` when present)."""
+    whole = EXPRESSION.fullmatch(text.strip())
+    return whole.group(1) if whole else text
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value)
+    return str(value)

@@ -1,0 +1,71 @@
+"""Running one step attempt on a live plugin host over gRPC."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from vwmp_proto.plugin.v1 import plugin_pb2
+
+from vwmp_engine.registry import StepTypeRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepFailed(Exception):
+    """A step attempt failed; `kind` decides whether it may be retried."""
+
+    kind: str  # config | denied | error | timeout | cancelled
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in ("error", "timeout")
+
+
+async def execute_on_host(
+    registry: StepTypeRegistry,
+    request: plugin_pb2.ExecuteRequest,
+    on_log: Callable[[str, str], None],
+) -> dict[str, Any]:
+    """Run the request on a live host offering its type; returns the outputs.
+
+    A host that cannot be reached before the call starts is skipped for the
+    next one; once a host has started the step, its failure is the step's.
+    """
+    hosts = registry.hosts_for(request.type)
+    if not hosts:
+        raise StepFailed("error", f"no live plugin host offers {request.type!r}")
+    for host_id, client in hosts:
+        started = False
+        try:
+            async for response in client.Execute(request, wait_for_ready=False):
+                started = True
+                kind = response.WhichOneof("payload")
+                if kind == "log":
+                    on_log(response.log.stream or "info", response.log.line)
+                elif kind == "result":
+                    outputs = json.loads(response.result.outputs_json or "{}")
+                    if not isinstance(outputs, dict):
+                        raise StepFailed("error", "plugin returned outputs that are not an object")
+                    return outputs
+                elif kind == "failure":
+                    raise StepFailed(response.failure.kind or "error", response.failure.message)
+            raise StepFailed("error", f"plugin host {host_id} ended the call without a result")
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE and not started:
+                log.warning("plugin host unreachable; trying another",
+                            extra={"fields": {"host": host_id, "error": error.details()}})
+                registry.mark_unreachable(host_id)
+                continue
+            raise StepFailed("error", f"plugin host {host_id} failed: {error.code().name}: {error.details()}") \
+                from None
+    raise StepFailed("error", f"no reachable plugin host offers {request.type!r}")

@@ -1,0 +1,146 @@
+"""Which step types exist and which live plugin host runs each.
+
+Plugin hosts announce themselves in a NATS KV bucket with a heartbeat; the
+registry watches the bucket and forgets a host whose heartbeat is older than
+the bucket's TTL (expired KV entries produce no delete marker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.js.kv import KeyValue
+from vwmp_common.clients import plugin_client
+from vwmp_common.subjects import PLUGIN_HOST_TTL_SECONDS
+from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceStub
+
+from vwmp_engine.step_types import CORE_STEP_TYPES, StepTypeInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PluginHost:
+    """A live plugin host as announced in the KV bucket."""
+
+    host_id: str
+    address: str
+    step_types: dict[str, StepTypeInfo]
+    templates: list[dict[str, Any]]
+    seen_at: float = field(default_factory=time.monotonic)
+
+
+class StepTypeRegistry:
+    """Built-in step types plus those announced by live plugin hosts."""
+
+    def __init__(self, ttl: float = PLUGIN_HOST_TTL_SECONDS) -> None:
+        self._hosts: dict[str, PluginHost] = {}
+        self._clients: dict[str, PluginServiceStub] = {}
+        self._ttl = ttl
+        self._round_robin = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self.changed = asyncio.Event()
+
+    def live_hosts(self) -> list[PluginHost]:
+        now = time.monotonic()
+        return [host for host in self._hosts.values() if now - host.seen_at <= self._ttl]
+
+    def get(self, step_type: str) -> StepTypeInfo | None:
+        """The step type's description, or None when no live host offers it."""
+        if step_type in CORE_STEP_TYPES:
+            return CORE_STEP_TYPES[step_type]
+        for host in self.live_hosts():
+            if step_type in host.step_types:
+                return host.step_types[step_type]
+        return None
+
+    def all(self) -> list[StepTypeInfo]:
+        found = dict(CORE_STEP_TYPES)
+        for host in self.live_hosts():
+            for name, info in host.step_types.items():
+                found.setdefault(name, info)
+        return sorted(found.values(), key=lambda info: info.type)
+
+    def templates(self) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for host in self.live_hosts():
+            for template in host.templates:
+                found.setdefault(template.get("name", ""), template)
+        return [found[name] for name in sorted(found)]
+
+    def hosts_for(self, step_type: str) -> list[tuple[str, PluginServiceStub]]:
+        """Live hosts offering `step_type`, rotated so calls spread across them."""
+        hosts = [host for host in self.live_hosts() if step_type in host.step_types]
+        if not hosts:
+            return []
+        start = next(self._round_robin) % len(hosts)
+        ordered = hosts[start:] + hosts[:start]
+        return [(host.host_id, self._client(host.address)) for host in ordered]
+
+    def _client(self, address: str) -> PluginServiceStub:
+        if address not in self._clients:
+            self._clients[address] = plugin_client(address)
+        return self._clients[address]
+
+    def mark_unreachable(self, host_id: str) -> None:
+        """Forget a host that refused a connection until it announces itself again."""
+        self._hosts.pop(host_id, None)
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        """Apply one KV update (None = deleted)."""
+        if value is None:
+            self._hosts.pop(key, None)
+        else:
+            try:
+                self._hosts[key] = _parse_announcement(key, json.loads(value))
+            except (ValueError, KeyError, TypeError) as error:
+                log.warning("ignoring a malformed plugin host announcement",
+                            extra={"fields": {"key": key, "error": str(error)}})
+                return
+        self.changed.set()
+
+    def start(self, bucket: KeyValue) -> None:
+        self._task = asyncio.create_task(self._watch(bucket), name="plugin-host-watch")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self, bucket: KeyValue) -> None:
+        while True:
+            try:
+                watcher = await bucket.watchall()
+                async for entry in watcher:
+                    if entry is None:  # end of the initial values
+                        continue
+                    deleted = entry.operation in ("DEL", "PURGE") or not entry.value
+                    self.apply(entry.key, None if deleted else entry.value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("plugin host watch interrupted; restarting", extra={"fields": {"error": str(error)}})
+                await asyncio.sleep(1.0)
+
+
+def _parse_announcement(key: str, data: dict[str, Any]) -> PluginHost:
+    step_types = {
+        item["type"]: StepTypeInfo(
+            type=item["type"], plugin=item.get("plugin", item["type"].split("/")[0]),
+            title=item.get("title", ""), description=item.get("description", ""),
+            config_schema=item.get("config_schema") or {"type": "object"},
+            outputs_schema=item.get("outputs_schema") or {"type": "object"},
+        )
+        for item in data.get("step_types", [])
+        if not item["type"].startswith("core/")
+    }
+    return PluginHost(host_id=data.get("host_id", key), address=data["address"], step_types=step_types,
+                      templates=list(data.get("templates", [])))

@@ -1,0 +1,21 @@
+"""Engine settings (environment variables with the VWMP_ prefix)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from vwmp_common.settings import ServiceSettings
+
+
+class EngineSettings(ServiceSettings):
+    """What one engine replica needs to know."""
+
+    engine_id: str = Field(f"{socket.gethostname()}-{os.getpid()}",
+                           description="Lease owner name of this replica; unique per replica")
+    engine_max_steps: int = Field(256, ge=1, description="Steps this replica runs at the same time")
+    engine_max_runs: int = Field(1000, ge=1, description="Runs this replica executes at the same time")
+    engine_lease_seconds: float = Field(10.0, gt=0.5, description="Run lease length; renewed at a third of it")
+    secrets_dir: Path | None = Field(None, description="Folder of secret files for ${{ secrets.NAME }}")

@@ -1,0 +1,297 @@
+"""Validation of workflow definitions: the published JSON Schema, then the semantic checks.
+
+Every problem is reported with an RFC 6901 JSON pointer to the offending field,
+so the designer can put the message on the node and the field it concerns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import ValidationError as SchemaViolation
+from vwmp_common.schemas import workflow_schema
+
+from vwmp_engine import expressions
+from vwmp_engine.step_types import StepTypeInfo
+
+RUN_FIELDS = ("id", "workflow", "version", "dry_run")
+STEP_FIELDS = ("outputs", "state")
+
+_WORKFLOW_VALIDATOR = Draft202012Validator(workflow_schema())
+StepTypeLookup = Callable[[str], StepTypeInfo | None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation error: where (JSON pointer) and what."""
+
+    pointer: str
+    message: str
+
+
+def pointer(*parts: object) -> str:
+    """An RFC 6901 pointer from path parts (escaping ~ and /)."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def schema_problems(validator: Draft202012Validator, instance: Any, base: tuple[object, ...] = ()) -> list[Problem]:
+    """JSON Schema errors of `instance`, each pointing at the field at fault."""
+    problems = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_explain(error, base))
+    return problems
+
+
+def _explain(error: SchemaViolation, base: tuple[object, ...]) -> Iterator[Problem]:
+    path = (*base, *error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        yield Problem(pointer(*path, missing), f"{missing} is required")
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        for extra in sorted(key for key in error.instance if key not in allowed):
+            yield Problem(pointer(*path, extra), f"unknown field {extra!r}")
+    elif error.validator in ("oneOf", "anyOf") and error.context:
+        best = min(error.context, key=lambda e: len(e.message))
+        yield Problem(pointer(*path), best.message)
+    else:
+        yield Problem(pointer(*path), error.message)
+
+
+def validate_definition(definition: Any, step_type: StepTypeLookup) -> list[Problem]:
+    """Every problem of a definition: shape first, then ids, needs, cycles, uses, configs, references."""
+    if not isinstance(definition, dict):
+        return [Problem("", "a workflow definition must be an object")]
+    problems = schema_problems(_WORKFLOW_VALIDATOR, definition)
+    spec = definition.get("spec")
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    if not isinstance(steps, list):
+        return problems
+    parameters = spec.get("parameters")
+    if isinstance(parameters, dict):
+        try:
+            Draft202012Validator.check_schema(parameters)
+        except SchemaError as error:
+            problems.append(Problem(pointer("spec", "parameters", *error.path), f"not a valid JSON Schema: "
+                                                                                 f"{error.message}"))
+    usable = {index: step for index, step in enumerate(steps) if isinstance(step, dict)}
+    problems += _check_ids_and_needs(usable)
+    problems += _check_cycles(usable)
+    problems += _check_step_configs(usable, step_type)
+    problems += _check_references(usable, parameters if isinstance(parameters, dict) else None, step_type)
+    return _unique(problems)
+
+
+def _check_ids_and_needs(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
+    first_index: dict[str, int] = {}
+    for index, step in steps.items():
+        step_id = step.get("id")
+        if isinstance(step_id, str):
+            if step_id in first_index:
+                yield Problem(pointer("spec", "steps", index, "id"),
+                              f"duplicate step id {step_id!r} (first used by step {first_index[step_id]})")
+            else:
+                first_index[step_id] = index
+    for index, step in steps.items():
+        needs = step.get("needs")
+        if not isinstance(needs, list):
+            continue
+        for position, need in enumerate(needs):
+            if isinstance(need, str) and need not in first_index:
+                yield Problem(pointer("spec", "steps", index, "needs", position), f"needs unknown step {need!r}")
+
+
+def _check_cycles(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
+    index_of = {step["id"]: index for index, step in steps.items() if isinstance(step.get("id"), str)}
+    needs_of = {
+        step_id: [n for n in (steps[index].get("needs") or []) if isinstance(n, str) and n in index_of]
+        for step_id, index in index_of.items()
+    }
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    reported: set[frozenset[str]] = set()
+    for start in index_of:
+        if state.get(start):
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(needs_of[start]))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                cycle = [*path[path.index(child):], child]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    first = cycle[0]
+                    yield Problem(
+                        pointer("spec", "steps", index_of[first], "needs", needs_of[first].index(cycle[1])),
+                        "cycle: " + " → ".join(reversed(cycle)),
+                    )
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(needs_of[child])))
+
+
+def _check_step_configs(steps: dict[int, dict[str, Any]], step_type: StepTypeLookup) -> Iterator[Problem]:
+    for index, step in steps.items():
+        uses = step.get("uses")
+        if not isinstance(uses, str):
+            continue
+        info = step_type(uses)
+        if info is None:
+            yield Problem(pointer("spec", "steps", index, "uses"),
+                          f"unknown step type {uses!r} (no live plugin host offers it)")
+            continue
+        config = step.get("with", {})
+        if not isinstance(config, dict):
+            continue
+        validator = Draft202012Validator(info.config_schema)
+        for problem in schema_problems(validator, config, ("spec", "steps", index, "with")):
+            if not _holds_expression(config, problem.pointer, index):
+                yield problem
+
+
+def _holds_expression(config: dict[str, Any], problem_pointer: str, index: int) -> bool:
+    """A field whose value is a `${{ }}` reference is checked after resolution, not now."""
+    prefix = pointer("spec", "steps", index, "with")
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in problem_pointer[len(prefix):].split("/")[1:]]
+    value: Any = config
+    for part in parts:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False
+    return _contains_expression(value)
+
+
+def _contains_expression(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${{" in value
+    if isinstance(value, list):
+        return any(_contains_expression(item) for item in value)
+    if isinstance(value, dict):
+        return any(_contains_expression(item) for item in value.values())
+    return False
+
+
+def _strings(value: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[object, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+
+
+def upstream_of(steps: dict[int, dict[str, Any]]) -> dict[str, set[str]]:
+    """For each step id, every step it depends on directly or transitively."""
+    needs_of = {s["id"]: [n for n in (s.get("needs") or []) if isinstance(n, str)]
+                for s in steps.values() if isinstance(s.get("id"), str)}
+    result: dict[str, set[str]] = {}
+    for step_id in needs_of:
+        seen: set[str] = set()
+        frontier = list(needs_of[step_id])
+        while frontier:
+            need = frontier.pop()
+            if need not in seen and need in needs_of:
+                seen.add(need)
+                frontier.extend(needs_of[need])
+        result[step_id] = seen
+    return result
+
+
+def _check_references(
+    steps: dict[int, dict[str, Any]], parameters: dict[str, Any] | None, step_type: StepTypeLookup
+) -> Iterator[Problem]:
+    upstream = upstream_of(steps)
+    uses_of = {s["id"]: s.get("uses") for s in steps.values() if isinstance(s.get("id"), str)}
+    declared = parameters.get("properties") if parameters else None
+    for index, step in steps.items():
+        step_id = step.get("id")
+        texts: list[tuple[tuple[object, ...], str, bool]] = [
+            (path, text, False) for path, text in _strings(step.get("with"), ("spec", "steps", index, "with"))
+        ]
+        if isinstance(step.get("if"), str):
+            texts.append((("spec", "steps", index, "if"), step["if"], True))
+        for path, text, is_condition in texts:
+            sources = [expressions.condition_expression(text)] if is_condition else expressions.expressions_in(text)
+            for source in sources:
+                try:
+                    tree = expressions.parse(source)
+                except expressions.ExpressionError as error:
+                    yield Problem(pointer(*path), f"invalid expression {source.strip()!r}: {error}")
+                    continue
+                for reference in expressions.references(tree):
+                    message = _reference_problem(reference, step_id, upstream, uses_of, declared, step_type)
+                    if message:
+                        yield Problem(pointer(*path), message)
+
+
+def _reference_problem(
+    reference: expressions.Reference,
+    step_id: Any,
+    upstream: dict[str, set[str]],
+    uses_of: dict[str, Any],
+    declared: Any,
+    step_type: StepTypeLookup,
+) -> str | None:
+    root, rest = reference.path[0], reference.path[1:]
+    if root == "params":
+        if not rest:
+            return "params needs a parameter name, e.g. params.repo"
+        if isinstance(declared, dict) and rest[0] not in declared:
+            return f"{reference}: parameter {rest[0]!r} is not declared in spec.parameters"
+        return None
+    if root == "run":
+        return None if len(rest) == 1 and rest[0] in RUN_FIELDS else (
+            f"{reference}: run has only {', '.join(RUN_FIELDS)}")
+    if root == "secrets":
+        return None if len(rest) == 1 else f"{reference}: use secrets.<NAME>"
+    if len(rest) < 2 or rest[1] not in STEP_FIELDS:
+        return f"{reference}: use steps.<id>.outputs.<name> or steps.<id>.state"
+    target = rest[0]
+    if target not in uses_of:
+        return f"{reference}: no step {target!r}"
+    if target == step_id or target not in upstream.get(step_id, set()):
+        return f"{reference}: step {target!r} is not upstream of {step_id!r} (add it to needs)"
+    if rest[1] == "outputs" and len(rest) >= 3:
+        info = step_type(uses_of[target]) if isinstance(uses_of[target], str) else None
+        properties = (info.outputs_schema.get("properties") if info else None) or {}
+        closed = info is not None and (properties or info.outputs_schema.get("additionalProperties") is False)
+        if closed and rest[2] not in properties and rest[2] != "plan":
+            known = ", ".join(sorted(properties)) or "none"
+            return f"{reference}: {uses_of[target]} has no output {rest[2]!r} (outputs: {known})"
+    return None
+
+
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    seen: set[Problem] = set()
+    return [p for p in problems if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+
+
+def validate_parameters(schema: dict[str, Any], parameters: Any) -> list[Problem]:
+    """Run parameters checked against the workflow's parameter schema (pointers into the parameters)."""
+    return schema_problems(Draft202012Validator(schema), parameters)
+
+
+def apply_parameter_defaults(schema: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with the schema's top-level defaults filled in."""
+    filled = dict(parameters)
+    for name, prop in (schema.get("properties") or {}).items():
+        if name not in filled and isinstance(prop, dict) and "default" in prop:
+            filled[name] = prop["default"]
+    return filled

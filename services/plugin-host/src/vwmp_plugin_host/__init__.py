@@ -1,0 +1,1 @@
+"""VWMP plugin host: serves every installed plugin (entry point group `vwmp.plugins`)."""

@@ -1,0 +1,112 @@
+"""Run leases: which engine replica drives which run, with an epoch for fencing.
+
+A claim bumps the epoch, so a replica that lost its lease (paused, partitioned)
+is refused by RecordTransitions the moment another replica claims the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from vwmp_common.timeutil import utcnow
+
+from vwmp_storage import dialect
+from vwmp_storage.database import Database
+from vwmp_storage.errors import InvalidArgument
+from vwmp_storage.models import runs
+
+CLAIMABLE_STATES = ("queued", "running", "paused")
+DEFAULT_CLAIM_LIMIT = 10
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to drive one run, valid while `epoch` is the run's current epoch."""
+
+    run_id: str
+    epoch: int
+
+
+class LeaseStore:
+    """Claims, renews and releases run leases."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def claim(self, owner: str, limit: int = 0, lease_seconds: float = 0) -> list[Lease]:
+        """Claim up to `limit` unfinished runs whose lease is free or expired, oldest first."""
+        _check_owner(owner)
+        if limit < 0:
+            raise InvalidArgument("limit: must not be negative")
+        expires_in = _lease_duration(lease_seconds)
+        now = utcnow()
+        stmt = (
+            select(runs.c.id, runs.c.lease_epoch)
+            .where(
+                runs.c.state.in_(CLAIMABLE_STATES),
+                or_(runs.c.lease_owner == "", runs.c.lease_expires_at < now),
+            )
+            .order_by(runs.c.created_at, runs.c.id)
+            .limit(limit or DEFAULT_CLAIM_LIMIT)
+        )
+        claimed = []
+        with self.database.write() as conn:
+            for row in conn.execute(dialect.lock_for_update(stmt, conn, skip_locked=True)).all():
+                epoch = row.lease_epoch + 1
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.id == row.id)
+                    .values(lease_owner=owner, lease_epoch=epoch, lease_expires_at=now + expires_in)
+                )
+                claimed.append(Lease(row.id, epoch))
+        return claimed
+
+    def renew(self, owner: str, leases: Sequence[Lease], lease_seconds: float = 0) -> list[str]:
+        """Extend the leases still held; returns the run ids whose lease was lost."""
+        _check_owner(owner)
+        expires_in = _lease_duration(lease_seconds)
+        lost = []
+        with self.database.write() as conn:
+            expires_at = utcnow() + expires_in
+            for lease in leases:
+                result = conn.execute(
+                    update(runs)
+                    .where(
+                        runs.c.id == lease.run_id,
+                        runs.c.lease_owner == owner,
+                        runs.c.lease_epoch == lease.epoch,
+                    )
+                    .values(lease_expires_at=expires_at)
+                )
+                if result.rowcount == 0:
+                    lost.append(lease.run_id)
+        return lost
+
+    def release(self, owner: str, lease: Lease) -> None:
+        """Give a lease back; a no-op when it is no longer held."""
+        _check_owner(owner)
+        with self.database.write() as conn:
+            conn.execute(
+                update(runs)
+                .where(
+                    runs.c.id == lease.run_id, runs.c.lease_owner == owner, runs.c.lease_epoch == lease.epoch
+                )
+                .values(lease_owner="", lease_expires_at=None)
+            )
+
+
+def _check_owner(owner: str) -> None:
+    if not owner:
+        raise InvalidArgument("owner: required")
+    if len(owner) > 200:
+        raise InvalidArgument("owner: at most 200 characters")
+
+
+def _lease_duration(lease_seconds: float) -> timedelta:
+    if lease_seconds < 0:
+        raise InvalidArgument(f"lease_seconds: must not be negative, got {lease_seconds}")
+    return timedelta(seconds=lease_seconds or DEFAULT_LEASE_SECONDS)

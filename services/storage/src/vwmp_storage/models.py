@@ -1,0 +1,176 @@
+"""SQLAlchemy models: the one schema shared by SQLite and PostgreSQL.
+
+Alembic migrations in `migrations/versions` must produce exactly this schema;
+a test compares them. Queries use the tables through SQLAlchemy Core for speed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from vwmp_storage.dialect import UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+# SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants BIGINT for logs.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class WorkflowRow(Base):
+    """A workflow name (SQL definition store); archiving hides it from lists."""
+
+    __tablename__ = "workflows"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    archived_by: Mapped[str] = mapped_column(String(200))
+
+
+class WorkflowVersionRow(Base):
+    """One immutable version of a definition, stored as JSON text."""
+
+    __tablename__ = "workflow_versions"
+    name: Mapped[str] = mapped_column(
+        String(64), ForeignKey("workflows.name", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    definition: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class RunRow(Base):
+    """A run of one pinned workflow version, with its lease for engine fencing."""
+
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[str] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    lease_owner: Mapped[str] = mapped_column(String(200))
+    lease_epoch: Mapped[int] = mapped_column(BigInteger)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_runs_state_created_at", "state", "created_at"),
+        Index("ix_runs_workflow_created_at", "workflow", "created_at"),
+        Index("ix_runs_created_at", "created_at"),
+    )
+
+
+class StepRunRow(Base):
+    """The state of one step of a run; `position` keeps the order the steps were created in."""
+
+    __tablename__ = "step_runs"
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    step_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer)
+    outputs: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class EventRow(Base):
+    """One entry of a run's gapless event log."""
+
+    __tablename__ = "events"
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(64))
+    step_id: Mapped[str] = mapped_column(String(200))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class StepLogRow(Base):
+    """One log line of a step attempt; `id` keeps arrival order."""
+
+    __tablename__ = "step_logs"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("runs.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(200))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stream: Mapped[str] = mapped_column(String(16))
+    line: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_step_logs_run_step", "run_id", "step_id", "attempt", "id"),)
+
+
+class TokenRow(Base):
+    """An API token; only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class AuditRow(Base):
+    """One audit entry; rows are only ever inserted."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+
+class ConfigVersionRow(Base):
+    """One saved version of the platform configuration document."""
+
+    __tablename__ = "config_versions"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+workflows = WorkflowRow.__table__
+workflow_versions = WorkflowVersionRow.__table__
+runs = RunRow.__table__
+step_runs = StepRunRow.__table__
+events = EventRow.__table__
+step_logs = StepLogRow.__table__
+tokens = TokenRow.__table__
+audit = AuditRow.__table__
+config_versions = ConfigVersionRow.__table__

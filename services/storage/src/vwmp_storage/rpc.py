@@ -1,0 +1,345 @@
+"""The StorageService servicer: decode the request, call the domain, encode the answer.
+
+Domain errors become gRPC status codes with their human message; anything
+unexpected is logged with its traceback and answered INTERNAL without one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+from sqlalchemy.exc import OperationalError
+from vwmp_common.logging import log_context
+from vwmp_common.timeutil import iso
+from vwmp_proto.events.v1 import events_pb2
+from vwmp_proto.storage.v1 import storage_pb2 as pb
+from vwmp_proto.storage.v1 import storage_pb2_grpc
+
+from vwmp_storage import errors
+from vwmp_storage.audit import AuditEntry
+from vwmp_storage.definitions import WorkflowVersion
+from vwmp_storage.errors import InvalidArgument
+from vwmp_storage.leases import Lease
+from vwmp_storage.platform_config import ConfigDocument
+from vwmp_storage.runs import Event, LogLine, Run
+from vwmp_storage.storage import Storage
+from vwmp_storage.tokens import Token
+from vwmp_storage.transitions import Transition
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: dict[type[errors.StorageError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Aborted: grpc.StatusCode.ABORTED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _rpc(method: F) -> F:
+    """Map domain errors to status codes; tag log records with the run id when there is one."""
+
+    @functools.wraps(method)
+    def handler(self: StorageServicer, request: Any, context: grpc.ServicerContext) -> Any:
+        run_id = getattr(request, "run_id", "") or (
+            getattr(request, "id", "") if "Run" in method.__name__ else ""
+        )
+        with log_context(**({"run_id": run_id} if run_id else {})):
+            try:
+                return method(self, request, context)
+            except errors.StorageError as exc:
+                code = STATUS_OF[type(exc)]
+                log.info(
+                    "refused %s", method.__name__, extra={"fields": {"code": code.name, "reason": str(exc)}}
+                )
+                context.abort(code, str(exc))
+            except OperationalError as exc:
+                log.warning("database unavailable in %s: %s", method.__name__, exc.orig)
+                context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, try again")
+            except Exception:
+                log.exception("unexpected error in %s", method.__name__)
+                context.abort(
+                    grpc.StatusCode.INTERNAL, f"internal error in {method.__name__} (see storage logs)"
+                )
+
+    return handler  # type: ignore[return-value]
+
+
+def _parse_time(text: str, field: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{field}: {text!r} is not an RFC 3339 timestamp") from None
+    if moment.tzinfo is None:
+        raise InvalidArgument(f"{field}: {text!r} has no UTC offset")
+    return moment
+
+
+def workflow_message(w: WorkflowVersion) -> pb.Workflow:
+    return pb.Workflow(
+        name=w.name,
+        version=w.version,
+        definition_json=w.definition_json,
+        created_at=iso(w.created_at),
+        created_by=w.created_by,
+        archived=w.archived,
+    )
+
+
+def run_message(run: Run) -> pb.Run:
+    return pb.Run(
+        id=run.id,
+        workflow=run.workflow,
+        version=run.version,
+        state=run.state,
+        parameters_json=run.parameters_json,
+        dry_run=run.dry_run,
+        created_at=iso(run.created_at),
+        started_at=iso(run.started_at),
+        finished_at=iso(run.finished_at),
+        created_by=run.created_by,
+        last_seq=run.last_seq,
+        definition_json=run.definition_json,
+        steps=[
+            pb.StepRun(
+                id=s.id,
+                uses=s.uses,
+                state=s.state,
+                attempt=s.attempt,
+                outputs_json=s.outputs_json,
+                error=s.error,
+                started_at=iso(s.started_at),
+                finished_at=iso(s.finished_at),
+            )
+            for s in run.steps
+        ],
+    )
+
+
+def event_message(e: Event) -> events_pb2.Event:
+    return events_pb2.Event(
+        seq=e.seq,
+        run_id=e.run_id,
+        type=e.type,
+        step_id=e.step_id,
+        attempt=e.attempt,
+        at=iso(e.at),
+        data_json=e.data_json,
+    )
+
+
+def token_message(t: Token) -> pb.Token:
+    return pb.Token(
+        id=t.id,
+        name=t.name,
+        role=t.role,
+        created_at=iso(t.created_at),
+        expires_at=iso(t.expires_at),
+        revoked_at=iso(t.revoked_at),
+        created_by=t.created_by,
+    )
+
+
+def audit_message(a: AuditEntry) -> pb.AuditEntry:
+    return pb.AuditEntry(
+        id=a.id,
+        at=iso(a.at),
+        actor=a.actor,
+        action=a.action,
+        target=a.target,
+        outcome=a.outcome,
+        detail_json=a.detail_json,
+    )
+
+
+def config_message(c: ConfigDocument) -> pb.ConfigDocument:
+    return pb.ConfigDocument(
+        version=c.version,
+        document_json=c.document_json,
+        updated_at=iso(c.updated_at),
+        updated_by=c.updated_by,
+    )
+
+
+class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
+    """vwmp.storage.v1.StorageService on top of `Storage` (plain methods: run in the server's threads)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @_rpc
+    def CreateWorkflow(self, request: pb.CreateWorkflowRequest, context: Any) -> pb.Workflow:
+        saved = self.storage.definitions.create(request.name, request.definition_json, request.created_by)
+        return workflow_message(saved)
+
+    @_rpc
+    def PutWorkflow(self, request: pb.PutWorkflowRequest, context: Any) -> pb.Workflow:
+        saved = self.storage.definitions.put(
+            request.name, request.definition_json, request.created_by, request.expected_version
+        )
+        return workflow_message(saved)
+
+    @_rpc
+    def GetWorkflow(self, request: pb.GetWorkflowRequest, context: Any) -> pb.Workflow:
+        return workflow_message(self.storage.definitions.get(request.name, request.version))
+
+    @_rpc
+    def ListWorkflows(self, request: pb.ListWorkflowsRequest, context: Any) -> pb.ListWorkflowsResponse:
+        found = self.storage.definitions.list(request.include_archived)
+        return pb.ListWorkflowsResponse(workflows=[workflow_message(w) for w in found])
+
+    @_rpc
+    def ListWorkflowVersions(
+        self, request: pb.ListWorkflowVersionsRequest, context: Any
+    ) -> pb.ListWorkflowsResponse:
+        found = self.storage.definitions.versions(request.name)
+        return pb.ListWorkflowsResponse(workflows=[workflow_message(w) for w in found])
+
+    @_rpc
+    def ArchiveWorkflow(self, request: pb.ArchiveWorkflowRequest, context: Any) -> pb.Workflow:
+        return workflow_message(self.storage.definitions.archive(request.name, request.actor))
+
+    @_rpc
+    def CreateRun(self, request: pb.CreateRunRequest, context: Any) -> pb.Run:
+        run = self.storage.runs.create(
+            workflow=request.workflow,
+            version=request.version,
+            parameters_json=request.parameters_json,
+            dry_run=request.dry_run,
+            created_by=request.created_by,
+            steps=[(s.id, s.uses) for s in request.steps],
+        )
+        with log_context(run_id=run.id):
+            log.info("run created", extra={"fields": {"workflow": run.workflow, "version": run.version}})
+        return run_message(run)
+
+    @_rpc
+    def GetRun(self, request: pb.GetRunRequest, context: Any) -> pb.Run:
+        return run_message(self.storage.runs.get(request.id, request.with_definition))
+
+    @_rpc
+    def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:
+        found, total = self.storage.runs.list(request.workflow, request.state, request.limit, request.offset)
+        return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
+
+    @_rpc
+    def RecordTransitions(
+        self, request: pb.RecordTransitionsRequest, context: Any
+    ) -> pb.RecordTransitionsResponse:
+        transitions = [
+            Transition(
+                event_type=t.event_type,
+                step_id=t.step_id,
+                attempt=t.attempt,
+                data_json=t.data_json,
+                run_state=t.run_state,
+                step_state=t.step_state,
+                outputs_json=t.outputs_json,
+                error=t.error,
+                clear_step=t.clear_step,
+                reopen=t.reopen,
+            )
+            for t in request.transitions
+        ]
+        appended = self.storage.transitions.record(
+            request.run_id, request.lease_owner, request.lease_epoch, transitions
+        )
+        return pb.RecordTransitionsResponse(events=[event_message(e) for e in appended])
+
+    @_rpc
+    def ListEvents(self, request: pb.ListEventsRequest, context: Any) -> pb.ListEventsResponse:
+        found = self.storage.runs.events(request.run_id, request.after, request.limit)
+        return pb.ListEventsResponse(events=[event_message(e) for e in found])
+
+    @_rpc
+    def AppendStepLogs(self, request: pb.AppendStepLogsRequest, context: Any) -> pb.AppendStepLogsResponse:
+        lines = [
+            LogLine(
+                line.step_id, line.attempt, _parse_time(line.at, f"lines[{i}].at"), line.stream, line.line
+            )
+            for i, line in enumerate(request.lines)
+        ]
+        self.storage.runs.append_logs(request.run_id, lines)
+        return pb.AppendStepLogsResponse()
+
+    @_rpc
+    def GetStepLogs(self, request: pb.GetStepLogsRequest, context: Any) -> pb.GetStepLogsResponse:
+        found = self.storage.runs.logs(request.run_id, request.step_id, request.attempt)
+        return pb.GetStepLogsResponse(
+            lines=[
+                pb.LogLine(step_id=x.step_id, attempt=x.attempt, at=iso(x.at), stream=x.stream, line=x.line)
+                for x in found
+            ]
+        )
+
+    @_rpc
+    def ClaimRuns(self, request: pb.ClaimRunsRequest, context: Any) -> pb.ClaimRunsResponse:
+        claimed = self.storage.leases.claim(request.owner, request.limit, request.lease_seconds)
+        return pb.ClaimRunsResponse(leases=[pb.Lease(run_id=x.run_id, epoch=x.epoch) for x in claimed])
+
+    @_rpc
+    def RenewLeases(self, request: pb.RenewLeasesRequest, context: Any) -> pb.RenewLeasesResponse:
+        held = [Lease(x.run_id, x.epoch) for x in request.leases]
+        lost = self.storage.leases.renew(request.owner, held, request.lease_seconds)
+        return pb.RenewLeasesResponse(lost_run_ids=lost)
+
+    @_rpc
+    def ReleaseLease(self, request: pb.ReleaseLeaseRequest, context: Any) -> pb.ReleaseLeaseResponse:
+        self.storage.leases.release(request.owner, Lease(request.run_id, request.epoch))
+        return pb.ReleaseLeaseResponse()
+
+    @_rpc
+    def CreateToken(self, request: pb.CreateTokenRequest, context: Any) -> pb.CreateTokenResponse:
+        token, secret = self.storage.tokens.create(
+            request.name, request.role, request.expires_in_seconds, request.created_by
+        )
+        return pb.CreateTokenResponse(token=token_message(token), secret=secret)
+
+    @_rpc
+    def VerifyToken(self, request: pb.VerifyTokenRequest, context: Any) -> pb.Token:
+        return token_message(self.storage.tokens.verify(request.secret))
+
+    @_rpc
+    def ListTokens(self, request: pb.ListTokensRequest, context: Any) -> pb.ListTokensResponse:
+        return pb.ListTokensResponse(tokens=[token_message(t) for t in self.storage.tokens.list()])
+
+    @_rpc
+    def RevokeToken(self, request: pb.RevokeTokenRequest, context: Any) -> pb.Token:
+        return token_message(self.storage.tokens.revoke(request.id))
+
+    @_rpc
+    def AppendAudit(self, request: pb.AuditEntry, context: Any) -> pb.AuditEntry:
+        entry = self.storage.audit.append(
+            actor=request.actor,
+            action=request.action,
+            target=request.target,
+            outcome=request.outcome,
+            detail_json=request.detail_json,
+            at=_parse_time(request.at, "at"),
+        )
+        return audit_message(entry)
+
+    @_rpc
+    def ListAudit(self, request: pb.ListAuditRequest, context: Any) -> pb.ListAuditResponse:
+        found = self.storage.audit.list(request.limit, request.offset)
+        return pb.ListAuditResponse(entries=[audit_message(a) for a in found])
+
+    @_rpc
+    def GetConfig(self, request: pb.GetConfigRequest, context: Any) -> pb.ConfigDocument:
+        return config_message(self.storage.config.get())
+
+    @_rpc
+    def PutConfig(self, request: pb.PutConfigRequest, context: Any) -> pb.ConfigDocument:
+        saved = self.storage.config.put(request.document_json, request.actor, request.expected_version)
+        return config_message(saved)

@@ -1,0 +1,322 @@
+"""Runs, their step runs, the per-run event log and step logs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection, Row
+from vwmp_common.timeutil import utcnow
+
+from vwmp_storage.database import Database
+from vwmp_storage.definitions import DefinitionStore, check_name, check_version
+from vwmp_storage.errors import InvalidArgument, NotFound
+from vwmp_storage.jsontext import normalise_object
+from vwmp_storage.models import events, runs, step_logs, step_runs
+
+RUN_STATES = frozenset(
+    {"queued", "running", "paused", "succeeded", "succeeded_with_warnings", "failed", "cancelled"}
+)
+TERMINAL_RUN_STATES = frozenset({"succeeded", "succeeded_with_warnings", "failed", "cancelled"})
+STEP_STATES = frozenset(
+    {"pending", "running", "retrying", "awaiting_approval", "succeeded", "failed", "skipped", "cancelled"}
+)
+TERMINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+LOG_STREAMS = frozenset({"stdout", "stderr", "info"})
+DEFAULT_LIST_LIMIT = 50
+MAX_LIST_LIMIT = 500
+DEFAULT_EVENT_LIMIT = 1000
+
+
+@dataclass(slots=True)
+class StepRun:
+    """The state of one step of a run."""
+
+    id: str
+    uses: str
+    state: str = "pending"
+    attempt: int = 0
+    outputs_json: str = "{}"
+    error: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """A run of one pinned workflow version."""
+
+    id: str
+    workflow: str
+    version: int
+    state: str
+    parameters_json: str
+    dry_run: bool
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_seq: int = 0
+    steps: list[StepRun] = field(default_factory=list)
+    definition_json: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a run's event log; `seq` is gapless per run, starting at 1."""
+
+    run_id: str
+    seq: int
+    type: str
+    step_id: str
+    attempt: int
+    at: datetime
+    data_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One log line of a step attempt."""
+
+    step_id: str
+    attempt: int
+    at: datetime | None
+    stream: str
+    line: str
+
+
+class RunStore:
+    """Creates and reads runs; appends and reads events and step logs."""
+
+    def __init__(self, database: Database, definitions: DefinitionStore) -> None:
+        self.database = database
+        self.definitions = definitions
+
+    def create(
+        self,
+        workflow: str,
+        version: int,
+        parameters_json: str,
+        dry_run: bool,
+        created_by: str,
+        steps: Sequence[tuple[str, str]],
+    ) -> Run:
+        """Create a queued run with pending steps and its `run.queued` event, atomically."""
+        check_name(workflow, "workflow")
+        check_version(version)
+        parameters = normalise_object(parameters_json, "parameters_json")
+        _check_steps(steps)
+        pinned = self.definitions.get(workflow, version).version
+        now = utcnow()
+        run = Run(
+            id=uuid.uuid4().hex,
+            workflow=workflow,
+            version=pinned,
+            state="queued",
+            parameters_json=parameters,
+            dry_run=dry_run,
+            created_by=created_by,
+            created_at=now,
+            last_seq=1,
+            steps=[StepRun(id=step_id, uses=uses) for step_id, uses in steps],
+        )
+        with self.database.write() as conn:
+            conn.execute(
+                insert(runs).values(
+                    id=run.id,
+                    workflow=workflow,
+                    version=pinned,
+                    state="queued",
+                    parameters=parameters,
+                    dry_run=dry_run,
+                    created_by=created_by,
+                    created_at=now,
+                    started_at=None,
+                    finished_at=None,
+                    last_seq=1,
+                    lease_owner="",
+                    lease_epoch=0,
+                    lease_expires_at=None,
+                )
+            )
+            if steps:
+                conn.execute(
+                    insert(step_runs),
+                    [
+                        {
+                            "run_id": run.id,
+                            "step_id": step_id,
+                            "position": position,
+                            "uses": uses,
+                            "state": "pending",
+                            "attempt": 0,
+                            "outputs": "{}",
+                            "error": "",
+                            "started_at": None,
+                            "finished_at": None,
+                        }
+                        for position, (step_id, uses) in enumerate(steps)
+                    ],
+                )
+            conn.execute(
+                insert(events).values(
+                    run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data="{}"
+                )
+            )
+        return run
+
+    def get(self, run_id: str, with_definition: bool = False) -> Run:
+        """A run with its steps (and its pinned definition when asked)."""
+        with self.database.read() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFound(f"run {run_id!r} not found")
+            run = _run(row)
+            run.steps = _steps(conn, [run_id])[run_id]
+        if with_definition:
+            run.definition_json = self.definitions.get(run.workflow, run.version).definition_json
+        return run
+
+    def list(
+        self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0
+    ) -> tuple[list[Run], int]:
+        """Runs newest first with their steps, and the total matching the filter."""
+        if workflow:
+            check_name(workflow, "workflow")
+        if state and state not in RUN_STATES:
+            raise InvalidArgument(
+                f"state: unknown run state {state!r} (one of {', '.join(sorted(RUN_STATES))})"
+            )
+        if limit < 0 or offset < 0:
+            raise InvalidArgument("limit/offset: must not be negative")
+        limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
+        conditions = []
+        if workflow:
+            conditions.append(runs.c.workflow == workflow)
+        if state:
+            conditions.append(runs.c.state == state)
+        stmt = select(runs).where(*conditions).order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        with self.database.read() as conn:
+            total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
+            found = [_run(row) for row in conn.execute(stmt.limit(limit).offset(offset))]
+            steps = _steps(conn, [run.id for run in found])
+        for run in found:
+            run.steps = steps[run.id]
+        return found, int(total)
+
+    def events(self, run_id: str, after: int = 0, limit: int = 0) -> list[Event]:
+        """Events with seq > after, in order."""
+        if after < 0 or limit < 0:
+            raise InvalidArgument("after/limit: must not be negative")
+        stmt = (
+            select(events)
+            .where(events.c.run_id == run_id, events.c.seq > after)
+            .order_by(events.c.seq)
+            .limit(limit or DEFAULT_EVENT_LIMIT)
+        )
+        with self.database.read() as conn:
+            self._require(conn, run_id)
+            return [
+                Event(row.run_id, row.seq, row.type, row.step_id, row.attempt, row.at, row.data)
+                for row in conn.execute(stmt)
+            ]
+
+    def append_logs(self, run_id: str, lines: Iterable[LogLine]) -> None:
+        """Store log lines in the order given."""
+        now = utcnow()
+        rows = []
+        for index, line in enumerate(lines):
+            if not line.step_id:
+                raise InvalidArgument(f"lines[{index}].step_id: required")
+            stream = line.stream or "info"
+            if stream not in LOG_STREAMS:
+                raise InvalidArgument(f"lines[{index}].stream: {stream!r} is not one of stdout, stderr, info")
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "step_id": line.step_id,
+                    "attempt": line.attempt,
+                    "at": line.at or now,
+                    "stream": stream,
+                    "line": line.line,
+                }
+            )
+        if not rows:
+            return
+        with self.database.write() as conn:
+            self._require(conn, run_id)
+            conn.execute(insert(step_logs), rows)
+
+    def logs(self, run_id: str, step_id: str, attempt: int = 0) -> list[LogLine]:
+        """Log lines of one step (every attempt when `attempt` is 0), in order."""
+        stmt = select(step_logs).where(step_logs.c.run_id == run_id, step_logs.c.step_id == step_id)
+        if attempt:
+            stmt = stmt.where(step_logs.c.attempt == attempt)
+        with self.database.read() as conn:
+            self._require(conn, run_id)
+            rows = conn.execute(stmt.order_by(step_logs.c.id)).all()
+        return [LogLine(row.step_id, row.attempt, row.at, row.stream, row.line) for row in rows]
+
+    @staticmethod
+    def _require(conn: Connection, run_id: str) -> None:
+        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            raise NotFound(f"run {run_id!r} not found")
+
+
+def _check_steps(steps: Sequence[tuple[str, str]]) -> None:
+    seen: set[str] = set()
+    for index, (step_id, uses) in enumerate(steps):
+        if not step_id:
+            raise InvalidArgument(f"steps[{index}].id: required")
+        if len(step_id) > 200:
+            raise InvalidArgument(f"steps[{index}].id: at most 200 characters")
+        if step_id in seen:
+            raise InvalidArgument(f"steps[{index}].id: duplicate step id {step_id!r}")
+        if not uses:
+            raise InvalidArgument(f"steps[{index}].uses: required")
+        seen.add(step_id)
+
+
+def _run(row: Row[Any]) -> Run:
+    return Run(
+        id=row.id,
+        workflow=row.workflow,
+        version=row.version,
+        state=row.state,
+        parameters_json=row.parameters,
+        dry_run=bool(row.dry_run),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        last_seq=row.last_seq,
+    )
+
+
+def _steps(conn: Connection, run_ids: list[str]) -> dict[str, list[StepRun]]:
+    found: dict[str, list[StepRun]] = {run_id: [] for run_id in run_ids}
+    if not run_ids:
+        return found
+    stmt = (
+        select(step_runs)
+        .where(step_runs.c.run_id.in_(run_ids))
+        .order_by(step_runs.c.run_id, step_runs.c.position)
+    )
+    for row in conn.execute(stmt):
+        found[row.run_id].append(
+            StepRun(
+                id=row.step_id,
+                uses=row.uses,
+                state=row.state,
+                attempt=row.attempt,
+                outputs_json=row.outputs,
+                error=row.error,
+                started_at=row.started_at,
+                finished_at=row.finished_at,
+            )
+        )
+    return found

@@ -1,0 +1,154 @@
+"""RecordTransitions, the hot path: every step transition of every run passes here.
+
+One short write transaction per call: lock the run row, check the fence and the
+terminal rule, apply the row updates, append the events with the next gapless
+sequence numbers. Requests are validated before the transaction starts so the
+run row is held as briefly as possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from vwmp_common.timeutil import utcnow
+
+from vwmp_storage import dialect
+from vwmp_storage.database import Database
+from vwmp_storage.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from vwmp_storage.jsontext import normalise_object
+from vwmp_storage.models import events, runs, step_runs
+from vwmp_storage.runs import RUN_STATES, STEP_STATES, TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, Event
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of state; see `Transition` in storage.proto for the meaning of each field."""
+
+    event_type: str = ""
+    step_id: str = ""
+    attempt: int = 0
+    data_json: str = ""
+    run_state: str = ""
+    step_state: str = ""
+    outputs_json: str = ""
+    error: str = ""
+    clear_step: bool = False
+    reopen: bool = False
+
+    def touches_step(self) -> bool:
+        """Whether the step row changes."""
+        return bool(self.step_state or self.outputs_json or self.error or self.clear_step or self.attempt > 0)
+
+
+_RUN_ROW = select(runs.c.state, runs.c.lease_owner, runs.c.lease_epoch, runs.c.last_seq, runs.c.started_at)
+
+
+class TransitionRecorder:
+    """Applies transitions to a run and appends their events in one transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def record(
+        self, run_id: str, lease_owner: str, lease_epoch: int, transitions: Sequence[Transition]
+    ) -> list[Event]:
+        """Apply `transitions` in order; returns the appended events with their seqs."""
+        checked = [_checked(index, t) for index, t in enumerate(transitions)]
+        now = utcnow()
+        with self.database.write() as conn:
+            stmt = dialect.lock_for_update(_RUN_ROW.where(runs.c.id == run_id), conn)
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise NotFound(f"run {run_id!r} not found")
+            if lease_owner and (lease_owner != row.lease_owner or lease_epoch != row.lease_epoch):
+                holder = f"{row.lease_owner!r} at epoch {row.lease_epoch}" if row.lease_owner else "nobody"
+                mine = f"{lease_owner!r} at epoch {lease_epoch}"
+                raise Aborted(f"lease lost: run {run_id} is held by {holder}, not {mine}")
+            state, started_at, seq = row.state, row.started_at, row.last_seq
+            run_values: dict[str, Any] = {}
+            appended: list[Event] = []
+            for index, (t, outputs, data) in enumerate(checked):
+                if state in TERMINAL_RUN_STATES and not t.reopen:
+                    raise FailedPrecondition(
+                        f"run {run_id} is {state}: transitions[{index}] refused "
+                        "(a finished run changes only with reopen=true)"
+                    )
+                if t.run_state:
+                    state = run_values["state"] = t.run_state
+                    if t.run_state == "running" and started_at is None:
+                        started_at = run_values["started_at"] = now
+                    run_values["finished_at"] = now if t.run_state in TERMINAL_RUN_STATES else None
+                if t.touches_step():
+                    step_values = _step_values(t, outputs, now)
+                    result = conn.execute(
+                        update(step_runs)
+                        .where(step_runs.c.run_id == run_id, step_runs.c.step_id == t.step_id)
+                        .values(step_values)
+                    )
+                    if result.rowcount == 0:
+                        raise InvalidArgument(
+                            f"transitions[{index}].step_id: run {run_id} has no step {t.step_id!r}"
+                        )
+                if t.event_type:
+                    seq += 1
+                    appended.append(Event(run_id, seq, t.event_type, t.step_id, t.attempt, now, data))
+            if appended:
+                run_values["last_seq"] = seq
+                conn.execute(
+                    insert(events),
+                    [
+                        {
+                            "run_id": run_id,
+                            "seq": e.seq,
+                            "type": e.type,
+                            "step_id": e.step_id,
+                            "attempt": e.attempt,
+                            "at": e.at,
+                            "data": e.data_json,
+                        }
+                        for e in appended
+                    ],
+                )
+            if run_values:
+                conn.execute(update(runs).where(runs.c.id == run_id).values(run_values))
+        return appended
+
+
+def _checked(index: int, t: Transition) -> tuple[Transition, str, str]:
+    """Validate one transition; returns it with its outputs and event data as compact JSON."""
+    where = f"transitions[{index}]"
+    if t.run_state and t.run_state not in RUN_STATES:
+        raise InvalidArgument(f"{where}.run_state: unknown run state {t.run_state!r}")
+    if t.step_state and t.step_state not in STEP_STATES:
+        raise InvalidArgument(f"{where}.step_state: unknown step state {t.step_state!r}")
+    if t.attempt < 0:
+        raise InvalidArgument(f"{where}.attempt: must not be negative")
+    if t.touches_step() and not t.step_id:
+        raise InvalidArgument(f"{where}.step_id: required when the step changes")
+    if len(t.event_type) > 64:
+        raise InvalidArgument(f"{where}.event_type: at most 64 characters")
+    outputs = normalise_object(t.outputs_json, f"{where}.outputs_json") if t.outputs_json else ""
+    data = normalise_object(t.data_json, f"{where}.data_json")
+    return t, outputs, data
+
+
+def _step_values(t: Transition, outputs: str, now: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if t.clear_step:
+        values.update(outputs="{}", error="", started_at=None, finished_at=None)
+    if t.attempt > 0:
+        values["attempt"] = t.attempt
+    if t.step_state:
+        values["state"] = t.step_state
+        if t.step_state == "running":
+            values.update(started_at=now, finished_at=None)
+        elif t.step_state in TERMINAL_STEP_STATES:
+            values["finished_at"] = now
+    if outputs:
+        values["outputs"] = outputs
+    if t.error:
+        values["error"] = t.error
+    return values

@@ -1,0 +1,112 @@
+"""Every service has a lint-clean, multi-stage, non-root image built from the locked workspace."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEPLOY, EXPECTED_SERVICES, REPO, distribution, service_folders, tool
+
+DOCKERFILES = sorted(
+    [*(REPO / "services").glob("*/Dockerfile"), DEPLOY / "examples" / "plugin-image" / "Dockerfile"]
+)
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    pairs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            pairs.append((keyword.upper(), rest.strip()))
+    return pairs
+
+
+def test_the_four_services_of_the_architecture_exist() -> None:
+    assert {p.name for p in service_folders()} == EXPECTED_SERVICES
+
+
+@pytest.mark.parametrize("folder", service_folders(), ids=lambda p: p.name)
+def test_every_service_has_a_dockerfile_and_a_dockerignore(folder: Path) -> None:
+    assert (folder / "Dockerfile").is_file(), f"{folder.name}: no Dockerfile"
+    assert (folder / "Dockerfile.dockerignore").is_file(), f"{folder.name}: no Dockerfile.dockerignore"
+    assert "**/.venv" in (folder / "Dockerfile.dockerignore").read_text()
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_hadolint_passes(dockerfile: Path) -> None:
+    done = subprocess.run(
+        [tool("hadolint"), "--no-color", "--failure-threshold", "info", str(dockerfile)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("folder", service_folders(), ids=lambda p: p.name)
+def test_image_installs_only_its_locked_service_and_runs_its_command_as_non_root(folder: Path) -> None:
+    project = distribution(folder)
+    steps = instructions(folder / "Dockerfile")
+    stages = [args for keyword, args in steps if keyword == "FROM"]
+    assert len(stages) >= 3, "multi-stage: uv, builder and runtime at least"
+    assert any("python:3.13-slim" in args for keyword, args in steps if keyword == "ARG")
+    syncs = [args for keyword, args in steps if keyword == "RUN" and "uv sync" in args]
+    assert syncs, "the builder installs with uv sync"
+    for args in syncs:
+        assert "--frozen" in args and "--no-dev" in args and "--no-editable" in args, args
+        assert f"--package {project['name']}" in args, f"uv sync must name --package {project['name']}"
+    runtime = steps[max(i for i, (k, _) in enumerate(steps) if k == "FROM"):]
+    assert ("COPY", "--from=builder /opt/venv /opt/venv") in runtime, "runtime copies the builder's venv"
+    users = [args for keyword, args in runtime if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in {"0", "root"}, "the runtime user is not root"
+    entry = [args for keyword, args in runtime if keyword == "ENTRYPOINT"]
+    assert entry == [f'["{next(iter(project["scripts"]))}"]'], entry
+    env = " ".join(args for keyword, args in runtime if keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env, "no bytecode writes on a read-only root filesystem"
+
+
+def test_gateway_image_builds_and_serves_the_frontend() -> None:
+    steps = instructions(REPO / "services" / "api-gateway" / "Dockerfile")
+    runs = [args for keyword, args in steps if keyword == "RUN"]
+    assert any("npm ci" in args for args in runs) and any("npm run build" in args for args in runs)
+    assert ("COPY", "--from=frontend /src/frontend/dist /opt/vwmp/frontend/dist") in steps
+    assert any("VWMP_FRONTEND_DIR=/opt/vwmp/frontend/dist" in args for keyword, args in steps if keyword == "ENV")
+
+
+def test_plugin_host_image_installs_every_plugin_of_the_repository() -> None:
+    plugins = {distribution(p.parent)["name"] for p in (REPO / "plugins").glob("*/pyproject.toml")}
+    assert plugins >= {"vwmp-plugin-git", "vwmp-plugin-release", "vwmp-plugin-project", "vwmp-plugin-validators"}
+    steps = instructions(REPO / "services" / "plugin-host" / "Dockerfile")
+    syncs = [args for keyword, args in steps if keyword == "RUN" and "uv sync" in args]
+    for name in plugins:
+        assert all(f"--package {name}" in args for args in syncs), f"{name} missing from the plugin-host image"
+    assert any("pip==" in args for keyword, args in steps if keyword == "RUN"), "pip for plugin images"
+
+
+def test_plugin_author_image_extends_the_plugin_host_with_pip() -> None:
+    steps = instructions(DEPLOY / "examples" / "plugin-image" / "Dockerfile")
+    assert any("vwmp/plugin-host:" in args for keyword, args in steps if keyword == "ARG")
+    assert any(args.startswith("pip install") for keyword, args in steps if keyword == "RUN")
+    assert [args for keyword, args in steps if keyword == "USER"][-1] == "10001:10001"
+
+
+def test_build_script_builds_every_service_image_from_the_repository_root(tmp_path: Path) -> None:
+    log = tmp_path / "calls"
+    fake = tmp_path / "docker"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    fake.chmod(0o755)
+    done = subprocess.run(
+        ["bash", str(DEPLOY / "build-images.sh"), "1.2.3", "registry.test/vwmp", "--push"],
+        env={**os.environ, "DOCKER": str(fake)}, capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    for folder in service_folders():
+        image = f"registry.test/vwmp/{folder.name}:1.2.3"
+        assert f"build --file {folder / 'Dockerfile'} --tag {image} {REPO}" in calls
+        assert f"push {image}" in calls
