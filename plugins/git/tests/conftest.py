@@ -26,6 +26,7 @@ def repo(workspace: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def tester(workspace: Path) -> StepTester:
     return StepTester(
-        plugin, workspace_root=workspace,
+        plugin,
+        workspace_root=workspace,
         platform_config={"git": {"author_name": "Release Bot", "author_email": "bot@vwmp.invalid"}},
     )

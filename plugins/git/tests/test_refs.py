@@ -9,8 +9,30 @@ from vwmp_plugin_git.refs import check_remote_url, ref_format_problem
 from vwmp_sdk import DeniedError
 
 GOOD = ["v1.2.0", "release/1.2", "feature/KAN-7-x", "v1.0.0-rc.1", "a@b", "x+y"]
-BAD = ["-d", "--delete", "a..b", "x.lock", "a/.b", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b",
-       "/a", "a/", "a//b", "a.", "@", "a@{1}", "", "a\x01b", "dir/x.lock/y"]
+BAD = [
+    "-d",
+    "--delete",
+    "a..b",
+    "x.lock",
+    "a/.b",
+    "a b",
+    "a~1",
+    "a^",
+    "a:b",
+    "a?",
+    "a*",
+    "a[",
+    "a\\b",
+    "/a",
+    "a/",
+    "a//b",
+    "a.",
+    "@",
+    "a@{1}",
+    "",
+    "a\x01b",
+    "dir/x.lock/y",
+]
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -28,16 +50,33 @@ def test_invalid_names_are_refused_like_git_does(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://example.com/a.git", "ssh://git@example.com/a.git", "git://example.com/a",
-            "file:///srv/a.git", "git@example.com:a/b.git", "/srv/a.git", "../a.git"],
+    "url",
+    [
+        "https://example.com/a.git",
+        "ssh://git@example.com/a.git",
+        "git://example.com/a",
+        "file:///srv/a.git",
+        "git@example.com:a/b.git",
+        "/srv/a.git",
+        "../a.git",
+    ],
 )
 def test_allowed_remote_urls(url: str) -> None:
     assert check_remote_url(url) == url
 
 
 @pytest.mark.parametrize(
-    "url", ["ext::sh -c touch% /tmp/pwned", "EXT::sh", "fd::3", "http://example.com/a", "ftp://x/a",
-            "-uhttps://x", "--upload-pack=touch /tmp/x", "https://x/\nb"],
+    "url",
+    [
+        "ext::sh -c touch% /tmp/pwned",
+        "EXT::sh",
+        "fd::3",
+        "http://example.com/a",
+        "ftp://x/a",
+        "-uhttps://x",
+        "--upload-pack=touch /tmp/x",
+        "https://x/\nb",
+    ],
 )
 def test_refused_remote_urls(url: str) -> None:
     with pytest.raises(DeniedError):

@@ -27,7 +27,9 @@ def _refused(out) -> None:
 
 
 @pytest.mark.parametrize("repo_value", ["../outside", "/etc", "app/../../outside", "link"])
-def test_repo_outside_the_workspace_is_denied(tester: StepTester, guarded: Path, repo_value: str, tmp_path: Path) -> None:
+def test_repo_outside_the_workspace_is_denied(
+    tester: StepTester, guarded: Path, repo_value: str, tmp_path: Path
+) -> None:
     (guarded.parent / "link").symlink_to(tmp_path / "outside")
     for step_type, extra in [("git/status", {}), ("git/tag", {"name": "v1"}), ("git/commit", {"message": "m"})]:
         out = tester.run(step_type, {"repo": repo_value, **extra})

@@ -36,7 +36,9 @@ def test_stage_then_commit_uses_platform_author(tester: StepTester, repo: tuple[
     out = tester.run("git/commit", {"repo": "app", "message": "Release 1.0"})
     assert out.ok, out.failure
     assert out.outputs["sha"] == git(work, "rev-parse", "HEAD")
-    assert git(work, "log", "-1", "--format=%an <%ae>|%cn|%s") == "Release Bot <bot@vwmp.invalid>|Release Bot|Release 1.0"
+    assert (
+        git(work, "log", "-1", "--format=%an <%ae>|%cn|%s") == "Release Bot <bot@vwmp.invalid>|Release Bot|Release 1.0"
+    )
     assert git(work, "status", "--porcelain") == ""
 
 

@@ -7,9 +7,10 @@ tables are emptied before each test. `VWMP_TEST_DATABASES=sqlite` (or
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 from vwmp_storage.definitions import DefinitionStore
 from vwmp_storage.definitions_files import FileDefinitionStore
 from vwmp_storage.models import Base
+from vwmp_storage.runs import Run
 from vwmp_storage.storage import Storage, open_storage
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -88,3 +90,29 @@ def sqlite_storage(tmp_path: Path) -> Iterator[Storage]:
         yield opened
     finally:
         opened.close()
+
+
+SAMPLE_DEFINITION = {
+    "apiVersion": "vwmp/v1",
+    "kind": "Workflow",
+    "metadata": {"name": "release", "type": "release"},
+    "spec": {"steps": [{"id": "a", "uses": "core/noop"}, {"id": "b", "uses": "core/noop", "needs": ["a"]}]},
+}
+
+
+@pytest.fixture
+def sample_definition() -> str:
+    """A small workflow definition as JSON text."""
+    return json.dumps(SAMPLE_DEFINITION)
+
+
+@pytest.fixture
+def new_run(storage: Storage, sample_definition: str) -> Callable[..., Run]:
+    """Builds a queued run (creating its workflow on first use)."""
+
+    def build(name: str = "release", steps: tuple[str, ...] = ("a", "b")) -> Run:
+        if name not in {w.name for w in storage.definitions.list(include_archived=True)}:
+            storage.definitions.create(name, sample_definition, "tester")
+        return storage.runs.create(name, 0, '{"part": "patch"}', False, "tester", [(s, "core/noop") for s in steps])
+
+    return build

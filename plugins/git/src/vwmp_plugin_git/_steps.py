@@ -126,9 +126,7 @@ def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
     branch = git.current_branch() or "HEAD"
     if ctx.dry_run:
         files = _changed(git, paths) if paths else _staged(git, [])
-        diff = (
-            git.run("diff", "HEAD", "--stat", "--", *(paths or [])).stdout if git.head() and paths else None
-        )
+        diff = git.run("diff", "HEAD", "--stat", "--", *(paths or [])).stdout if git.head() and paths else None
         plan = [
             PlanItem(
                 action="commit",
@@ -146,9 +144,7 @@ def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
         if head and last.strip() == config.message.strip():
             ctx.log(f"nothing to commit; HEAD {head[:12]} already has this message (retry of a done commit)")
             return CommitOutputs(sha=head)
-        raise StepError(
-            "nothing to commit: no staged changes" + (f" under {', '.join(paths)}" if paths else "")
-        )
+        raise StepError("nothing to commit: no staged changes" + (f" under {', '.join(paths)}" if paths else ""))
     args = ["commit", "--no-verify", "-m", config.message]
     if paths:
         args += ["--only", "--", *paths]
@@ -176,11 +172,7 @@ def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
     if ctx.dry_run:
         target = sha or "(commit of an earlier step)"
         action = "keep tag (already there)" if existing else "create tag"
-        plan = [
-            PlanItem(
-                action=action, target=name, diff=f"tag {name} -> {rev} {target}\n{config.message or name}"
-            )
-        ]
+        plan = [PlanItem(action=action, target=name, diff=f"tag {name} -> {rev} {target}\n{config.message or name}")]
         return _with_plan(TagOutputs(name=name, sha=sha or ""), plan)  # type: ignore[return-value]
     assert sha is not None
     if existing == sha:
@@ -244,9 +236,7 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
                 )
             )
         if all_tags:
-            plan.append(
-                PlanItem(action="push", target=f"{config.remote} refs/tags/*", diff=f"every tag -> {where}")
-            )
+            plan.append(PlanItem(action="push", target=f"{config.remote} refs/tags/*", diff=f"every tag -> {where}"))
         return _with_plan(PushOutputs(pushed=refs), plan)  # type: ignore[return-value]
     for ref in refs:
         if git.commit_of(ref) is None:
@@ -277,9 +267,7 @@ def branch(ctx: StepContext, config: BranchConfig) -> BranchOutputs:
         if existing and existing != sha:
             raise ConfigError(f"branch {name!r} already exists at {existing[:12]}, not at {sha[:12]}")
         plan.append(
-            PlanItem(
-                action="keep branch" if existing else "create branch", target=name, diff=f"{name} -> {sha}"
-            )
+            PlanItem(action="keep branch" if existing else "create branch", target=name, diff=f"{name} -> {sha}")
         )
         if not ctx.dry_run and not existing:
             git.run("branch", "--no-track", "--", name, sha)

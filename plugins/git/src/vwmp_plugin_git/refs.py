@@ -89,8 +89,7 @@ def check_remote_url(url: str) -> str:
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ALLOWED_PROTOCOLS:
             raise DeniedError(
-                f"remote URL {redact_url(url)!r} uses protocol {scheme!r}; "
-                f"allowed: {', '.join(ALLOWED_PROTOCOLS)}"
+                f"remote URL {redact_url(url)!r} uses protocol {scheme!r}; allowed: {', '.join(ALLOWED_PROTOCOLS)}"
             )
         return url
     # scp-like syntax (ssh) or a local path: both are fine.

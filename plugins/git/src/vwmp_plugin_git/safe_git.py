@@ -146,9 +146,7 @@ class SafeGit:
 
     def commit_of(self, rev: str) -> str | None:
         """The commit sha `rev` points at, or None when it names nothing."""
-        done = self.run(
-            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False
-        )
+        done = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
         return done.stdout.strip() or None if done.returncode == 0 else None
 
     def head(self) -> str | None:

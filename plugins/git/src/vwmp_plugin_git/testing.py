@@ -24,13 +24,15 @@ AUTHOR = ("VWMP Test", "test@vwmp.invalid")
 def isolated_git_env(monkeypatch: Any, tmp_path: Path) -> None:
     """Point git at an empty global config and a fixed identity for this test."""
     config = tmp_path / "gitconfig"
-    config.write_text("[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+    config.write_text('[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n')
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("HOME", str(tmp_path))
     for key, value in (
-        ("GIT_AUTHOR_NAME", AUTHOR[0]), ("GIT_AUTHOR_EMAIL", AUTHOR[1]),
-        ("GIT_COMMITTER_NAME", AUTHOR[0]), ("GIT_COMMITTER_EMAIL", AUTHOR[1]),
+        ("GIT_AUTHOR_NAME", AUTHOR[0]),
+        ("GIT_AUTHOR_EMAIL", AUTHOR[1]),
+        ("GIT_COMMITTER_NAME", AUTHOR[0]),
+        ("GIT_COMMITTER_EMAIL", AUTHOR[1]),
     ):
         monkeypatch.setenv(key, value)
 

@@ -45,8 +45,10 @@ class KbUpdateOutputs(BaseModel):
 class KanbanUpdateConfig(_Config):
     repo: str = REPO
     version: str = Field(description="The released version; its changelog entries name the cards (e.g. KAN-7)")
-    board: str | None = Field(default=None, description="Board YAML relative to the repo (default kanban.yaml; "
-                              "a missing default board is skipped)")
+    board: str | None = Field(
+        default=None,
+        description="Board YAML relative to the repo (default kanban.yaml; a missing default board is skipped)",
+    )
     from_column: str = Field(default="Done", description="Column the released cards are taken from")
     to_column: str = Field(default="Released", description="Column they move to (created when missing)")
     changelog: str = CHANGELOG

@@ -14,9 +14,7 @@ from vwmp_plugin_release.edits import plan_edit, read_text, write_atomic
 from vwmp_plugin_release.semver import Version, VersionError
 from vwmp_plugin_release.version_files import autodetect, kind_of, locate
 
-plugin = Plugin(
-    "release", title="Release", description="Version bumps, changelogs and release workflow templates"
-)
+plugin = Plugin("release", title="Release", description="Version bumps, changelogs and release workflow templates")
 
 REPO = Field(description="Repository path relative to the workspace root")
 
@@ -24,17 +22,13 @@ REPO = Field(description="Repository path relative to the workspace root")
 class VersionBumpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     repo: str = REPO
-    part: Literal["major", "minor", "patch", "prerelease"] = Field(
-        description="Which part of the version to bump"
-    )
+    part: Literal["major", "minor", "patch", "prerelease"] = Field(description="Which part of the version to bump")
     files: list[str] | None = Field(
         default=None,
         description="Version files relative to the repo (pyproject.toml, package.json, VERSION, a module with "
         "__version__); omitted: detected",
     )
-    prerelease_label: str = Field(
-        default="rc", description="Label of part=prerelease, e.g. 'rc' → 1.3.0-rc.1"
-    )
+    prerelease_label: str = Field(default="rc", description="Label of part=prerelease, e.g. 'rc' → 1.3.0-rc.1")
 
 
 class VersionBumpOutputs(BaseModel):
@@ -60,17 +54,13 @@ def _with_plan(outputs: BaseModel, plan: list[PlanItem]) -> dict[str, Any]:
     return {**outputs.model_dump(), "plan": [p.model_dump() for p in plan]}
 
 
-@plugin.step(
-    "version-bump", title="Bump version", description="SemVer bump in every version file of the repo"
-)
+@plugin.step("version-bump", title="Bump version", description="SemVer bump in every version file of the repo")
 def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutputs:
     """All version files must agree before the bump, so a half-bumped repo is noticed, not made worse."""
     root = repo_dir(ctx, config.repo)
     names = config.files or autodetect(root)
     if not names:
-        raise ConfigError(
-            "no version file found (pyproject.toml, package.json, VERSION, __version__); set 'files'"
-        )
+        raise ConfigError("no version file found (pyproject.toml, package.json, VERSION, __version__); set 'files'")
     current: dict[str, tuple[str, Any]] = {}
     versions: dict[str, str] = {}
     for name in names:
@@ -128,9 +118,7 @@ def checked_version(value: str) -> str:
         raise ConfigError(f"version: {exc}") from None
 
 
-@plugin.step(
-    "changelog", title="Update changelog", description="Keep a Changelog: [Unreleased] becomes the release"
-)
+@plugin.step("changelog", title="Update changelog", description="Keep a Changelog: [Unreleased] becomes the release")
 def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     """Idempotent: when the version's section exists and [Unreleased] is empty, that section is the result."""
     version = checked_version(config.version)

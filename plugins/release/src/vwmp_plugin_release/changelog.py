@@ -56,9 +56,7 @@ class Document:
             title = HEADING.match(lines[start].rstrip("\r\n")).group("title")  # type: ignore[union-attr]
             match = VERSION_HEADING.match(title)
             sections.append(
-                Section(
-                    start, end, title, match.group("label") if match else None, match and match.group("date")
-                )
+                Section(start, end, title, match.group("label") if match else None, match and match.group("date"))
             )
         return cls(lines, sections, links_start)
 

@@ -13,9 +13,7 @@ from pathlib import Path
 KINDS = ("pyproject", "package.json", "VERSION", "module")
 _TABLE = re.compile(r"^[ \t]*\[([^\[\]]+)\][ \t]*(?:#.*)?$", re.MULTILINE)
 _TOML_VERSION = re.compile(r"^[ \t]*version[ \t]*=[ \t]*([\"'])([^\"'\n]*)\1", re.MULTILINE)
-_MODULE_VERSION = re.compile(
-    r"^__version__[ \t]*(?::[ \t]*str[ \t]*)?=[ \t]*([\"'])([^\"'\n]*)\1", re.MULTILINE
-)
+_MODULE_VERSION = re.compile(r"^__version__[ \t]*(?::[ \t]*str[ \t]*)?=[ \t]*([\"'])([^\"'\n]*)\1", re.MULTILINE)
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "build", "dist", "__pycache__", ".tox"}
 
@@ -45,9 +43,7 @@ def kind_of(path: str) -> str:
         return "VERSION"
     if name.endswith(".py"):
         return "module"
-    raise ValueError(
-        f"{path!r}: unknown version file (pyproject.toml, package.json, VERSION or a .py module)"
-    )
+    raise ValueError(f"{path!r}: unknown version file (pyproject.toml, package.json, VERSION or a .py module)")
 
 
 def _pyproject(text: str) -> Span | None:

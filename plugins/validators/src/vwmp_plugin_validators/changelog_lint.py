@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 from vwmp_plugin_release.changelog import COMPARE, Document
@@ -51,10 +52,10 @@ def lint(text: str) -> list[tuple[int | None, str]]:
         problems += _subsection_problems(doc, section)
     problems += _order_problems(released)
     problems += _link_problems(doc, [v for _, v, _ in released], unreleased is not None)
-    return sorted(problems, key=lambda p: (p[0] or 0))
+    return sorted(problems, key=lambda p: p[0] or 0)
 
 
-def _subsection_problems(doc: Document, section) -> list[tuple[int | None, str]]:  # noqa: ANN001
+def _subsection_problems(doc: Document, section) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
     seen: set[str] = set()
     for i in range(section.start + 1, section.end):
@@ -72,7 +73,7 @@ def _subsection_problems(doc: Document, section) -> list[tuple[int | None, str]]
 
 def _order_problems(released: list[tuple[int, Version, str]]) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
-    for (_, newer, newer_date), (line, older, older_date) in zip(released, released[1:], strict=False):
+    for (_, newer, newer_date), (line, older, older_date) in itertools.pairwise(released):
         if not older < newer:
             problems.append((line, f"[{older}] must be older than [{newer}] above it (newest first, no duplicates)"))
         elif newer_date and older_date and older_date > newer_date:
@@ -98,5 +99,7 @@ def _link_problems(doc: Document, versions: list[Version], has_unreleased: bool)
         i, url = links["unreleased"]
         compare = COMPARE.match(url)
         if compare and not compare.group("old").endswith(str(versions[0])):
-            problems.append((i + 1, f"[unreleased] compares from {compare.group('old')}, not from the latest [{versions[0]}]"))
+            problems.append(
+                (i + 1, f"[unreleased] compares from {compare.group('old')}, not from the latest [{versions[0]}]")
+            )
     return problems

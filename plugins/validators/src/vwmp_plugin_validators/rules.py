@@ -16,7 +16,9 @@ class RuleError(ValueError):
         self.field = field
 
 
-def compile_rule(index: int, files: str, must_match: str | None, must_not_match: str | None) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+def compile_rule(
+    index: int, files: str, must_match: str | None, must_not_match: str | None
+) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
     """Check the glob stays inside the repo and the regexes compile."""
     posix = PurePosixPath(files)
     if not files or posix.is_absolute() or ".." in posix.parts:
@@ -45,7 +47,9 @@ def matching_files(root: Path, files: str) -> list[Path]:
     return found
 
 
-def check_file(text: str, must_match: re.Pattern[str] | None, must_not_match: re.Pattern[str] | None) -> list[tuple[int | None, str]]:
+def check_file(
+    text: str, must_match: re.Pattern[str] | None, must_not_match: re.Pattern[str] | None
+) -> list[tuple[int | None, str]]:
     """(line, what) for each violation in one file's text."""
     found: list[tuple[int | None, str]] = []
     if must_match is not None and not must_match.search(text):

@@ -30,7 +30,7 @@ from vwmp_gateway.problems import (
     on_request_validation,
     on_rpc_error,
 )
-from vwmp_gateway.rbac import API
+from vwmp_gateway.rbac import API, rules_by_operation
 from vwmp_gateway.routers import audit, catalog, config, health, runs, stream, tokens, workflows
 from vwmp_gateway.settings import GatewaySettings
 
@@ -121,6 +121,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(stream.router, prefix=API)
+
+    app.state.operation_rules = rules_by_operation(app.openapi())
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -17,7 +17,7 @@ from vwmp_common.timeutil import iso, utcnow
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
-from vwmp_gateway.rbac import API, rule_for
+from vwmp_gateway.rbac import API, rule_of_scope
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,9 @@ class AuditMiddleware:
         await self.app(scope, receive, send_with_audit)
 
     async def _record(self, scope: Scope, status: int) -> None:
-        route = scope.get("route")
-        if route is None or status == 429:
+        rule = rule_of_scope(scope)
+        if rule is None or status == 429:
             return
-        rule = rule_for(scope["method"], str(getattr(route, "path", "")))
         outcome = outcome_of(status)
         if not rule.mutating and outcome != "denied":
             return

@@ -13,7 +13,7 @@ from vwmp_gateway.audit import Auditor
 from vwmp_gateway.auth import ANONYMOUS, Principal, RateLimiter, TokenVerifier, bearer_secret, unauthenticated
 from vwmp_gateway.events import EventFeed
 from vwmp_gateway.problems import Problem
-from vwmp_gateway.rbac import allows, rule_for
+from vwmp_gateway.rbac import DENY_ALL, allows, rule_of_scope
 from vwmp_gateway.settings import GatewaySettings
 
 
@@ -44,16 +44,10 @@ def get_engine(request: Request) -> EngineServiceStub:
     return get_backends(request).engine
 
 
-def route_template(request: Request) -> str:
-    """The matched route's path template, e.g. /api/v1/runs/{run_id}."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", request.url.path))
-
-
 async def authorize(request: Request) -> Principal:
     """Resolve the bearer token and check its role against the route table (fail closed)."""
     backends = get_backends(request)
-    rule = rule_for(request.method, route_template(request))
+    rule = rule_of_scope(request.scope) or DENY_ALL
     if rule.role is None:
         request.state.user = ANONYMOUS
         return ANONYMOUS

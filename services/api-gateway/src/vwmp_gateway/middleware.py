@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vwmp_gateway.problems import Problem, problem_response
+from vwmp_gateway.rbac import operation_id_of
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class Metrics:
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = operation_id_of(scope["route"]) if scope.get("route") is not None else "unmatched"
             HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
             HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 

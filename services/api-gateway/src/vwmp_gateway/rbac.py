@@ -77,3 +77,30 @@ def allows(role: str, minimum: str | None) -> bool:
     if minimum not in RANK or role not in RANK:
         return False
     return RANK[role] >= RANK[minimum]
+
+
+def operation_id_of(route: object) -> str:
+    """`{tag}-{name}`: the OpenAPI operation id of a route (stable, unique in the app)."""
+    tags = getattr(route, "tags", None) or ["default"]
+    return f"{tags[0]}-{getattr(route, 'name', '')}"
+
+
+def rules_by_operation(openapi: dict[str, object]) -> dict[str, Rule]:
+    """The table re-keyed by operation id, from the app's OpenAPI paths (done once at start-up)."""
+    rules: dict[str, Rule] = {}
+    paths = openapi.get("paths")
+    assert isinstance(paths, dict)
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            rules[operation["operationId"]] = rule_for(method, path)
+    return rules
+
+
+def rule_of_scope(scope: dict[str, object]) -> Rule | None:
+    """The rule of the route a request matched (None before routing or when nothing matched)."""
+    route = scope.get("route")
+    if route is None:
+        return None
+    app = scope.get("app")
+    rules: dict[str, Rule] = getattr(getattr(app, "state", None), "operation_rules", {})
+    return rules.get(operation_id_of(route), DENY_ALL)

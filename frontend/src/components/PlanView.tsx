@@ -1,0 +1,28 @@
+import type { PlanItem } from '../api/types';
+
+function DiffLines({ diff }: { diff: string }) {
+  return (
+    <pre className="diff">
+      {diff.split('\n').map((line, i) => {
+        const cls = line.startsWith('+++') || line.startsWith('---') ? 'diff-file'
+          : line.startsWith('+') ? 'diff-add' : line.startsWith('-') ? 'diff-del' : line.startsWith('@@') ? 'diff-hunk' : '';
+        return <span key={i} className={cls}>{line}{'\n'}</span>;
+      })}
+    </pre>
+  );
+}
+
+/** A step's dry-run plan: what it would do, with unified diffs coloured. */
+export function PlanView({ plan }: { plan: PlanItem[] }) {
+  if (!plan.length) return <p className="muted">No changes planned.</p>;
+  return (
+    <ul className="plan">
+      {plan.map((p, i) => (
+        <li key={i}>
+          <div className="plan-head"><span className="plan-action">{p.action}</span> <code>{p.target}</code></div>
+          {p.diff && <DiffLines diff={p.diff} />}
+        </li>
+      ))}
+    </ul>
+  );
+}

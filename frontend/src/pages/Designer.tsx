@@ -1,0 +1,336 @@
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
+import {
+  Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges,
+  useReactFlow, type Connection, type Edge, type EdgeChange, type NodeChange, type OnDelete,
+} from '@xyflow/react';
+import { ApiError } from '../api/problem';
+import { fetchVersion, useSaveWorkflow, useStepTypes, useTemplates, useWorkflow, validateDefinition } from '../api/hooks';
+import type { StepDefinition, StepType, ValidationIssue, Workflow, WorkflowDefinition } from '../api/types';
+import { addStep, connect, emptyDefinition, normalizeDefinition, removeSteps, renameStep, setPositions, updateStep, disconnect } from '../lib/definition';
+import { designNodesOf, edgesOf, needsLayout, type DesignNode, type TypeInfo } from '../lib/graph';
+import { historyReducer } from '../lib/history';
+import { layoutSteps } from '../lib/layout';
+import { mapIssues } from '../lib/pointer';
+import { navigate } from '../router';
+import { nodeTypes } from '../components/nodes';
+import { DND_MIME, Palette } from '../components/Palette';
+import { StepPanel } from '../components/StepPanel';
+import { WorkflowPanel } from '../components/WorkflowPanel';
+import { YamlView } from '../components/YamlView';
+import { ErrorBox } from '../components/common';
+import { VersionHistory } from '../components/VersionHistory';
+import { RunDialog } from '../components/RunDialog';
+
+declare global {
+  interface Window {
+    __vwmpLayout?: { ms: number; nodes: number; at: number };
+  }
+}
+
+function withLayout(def: WorkflowDefinition): WorkflowDefinition {
+  if (!needsLayout(def)) return def;
+  const t = performance.now();
+  const next = setPositions(def, layoutSteps(def.spec.steps));
+  window.__vwmpLayout = { ms: performance.now() - t, nodes: def.spec.steps.length, at: performance.now() };
+  return next;
+}
+
+export function DesignerPage({ name, template }: { name: string | null; template?: string }) {
+  return (
+    <ReactFlowProvider>
+      <Designer key={name ?? `new:${template ?? ''}`} name={name} template={template} />
+    </ReactFlowProvider>
+  );
+}
+
+type View = 'canvas' | 'yaml' | 'split';
+
+function Designer({ name, template }: { name: string | null; template?: string }) {
+  const stepTypes = useStepTypes();
+  const templates = useTemplates();
+  const workflow = useWorkflow(name);
+  const save = useSaveWorkflow();
+  const [hist, dispatch] = useReducer(historyReducer<WorkflowDefinition>, { past: [], present: emptyDefinition(), future: [] });
+  const def = hist.present;
+  const [loaded, setLoaded] = useState<Workflow | null>(null);
+  const savedRef = useRef<WorkflowDefinition | null>(null);
+  const [viewing, setViewing] = useState<Workflow | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [issues, setIssues] = useState<ValidationIssue[]>([]);
+  const [validating, setValidating] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [view, setView] = useState<View>('canvas');
+  const [showHistory, setShowHistory] = useState(false);
+  const [showRun, setShowRun] = useState(false);
+  const ready = useRef(false);
+  const rf = useReactFlow();
+  const readOnly = viewing != null;
+  const shown = viewing ? normalizeDefinition(viewing.definition) : def;
+
+  // Load once: the stored workflow, a template, or an empty definition.
+  useEffect(() => {
+    if (ready.current) return;
+    let initial: WorkflowDefinition | null = null;
+    if (name && workflow.data) {
+      initial = normalizeDefinition(workflow.data.definition);
+      setLoaded(workflow.data);
+    } else if (!name && template && templates.data) {
+      const t = templates.data.find((x) => x.name === template);
+      initial = normalizeDefinition(t?.definition ?? emptyDefinition());
+      if (!initial.metadata.name) initial.metadata.name = template;
+    } else if (!name && !template) {
+      initial = emptyDefinition();
+    }
+    if (!initial) return;
+    ready.current = true;
+    const laid = withLayout(initial);
+    savedRef.current = name ? laid : null;
+    dispatch({ type: 'reset', value: laid });
+    requestAnimationFrame(() => rf.fitView({ padding: 0.15, maxZoom: 1.2 }));
+  }, [name, template, workflow.data, templates.data, rf]);
+
+  // Server-side validation, debounced, against the definition as drawn.
+  useEffect(() => {
+    if (!ready.current) return;
+    const target = shown;
+    const timer = setTimeout(async () => {
+      setValidating(true);
+      try {
+        const r = await validateDefinition(target);
+        setIssues(r.errors ?? []);
+      } catch (err) {
+        if (err instanceof ApiError && err.issues.length) setIssues(err.issues);
+      } finally {
+        setValidating(false);
+      }
+    }, 400);
+    return () => clearTimeout(timer);
+  }, [shown]);
+
+  const mapped = useMemo(() => mapIssues(shown, issues), [shown, issues]);
+  const typeMap = useMemo(() => new Map((stepTypes.data ?? []).map((t) => [t.type, t])), [stepTypes.data]);
+  const typeInfo = useMemo(() => new Map<string, TypeInfo>([...typeMap].map(([k, t]) => [k, { title: t.title, plugin: t.plugin }])), [typeMap]);
+  const errorsByStep = useMemo(() => new Map([...mapped.byStep].map(([id, l]) => [id, l.map((i) => i.message)])), [mapped]);
+
+  const [nodes, setNodes] = useState<DesignNode[]>([]);
+  const [edges, setEdges] = useState<Edge[]>([]);
+  useEffect(() => {
+    setNodes(designNodesOf(shown, typeInfo, errorsByStep, new Set(selected ? [selected] : [])));
+  }, [shown, typeInfo, errorsByStep, selected]);
+  useEffect(() => {
+    setEdges((prev) => {
+      const sel = new Set(prev.filter((e) => e.selected).map((e) => e.id));
+      return edgesOf(shown).map((e) => ({ ...e, selected: sel.has(e.id) }));
+    });
+  }, [shown]);
+
+  const commit = useCallback((next: WorkflowDefinition) => {
+    if (!readOnly) dispatch({ type: 'set', value: next });
+  }, [readOnly]);
+
+  const onNodesChange = useCallback((changes: NodeChange<DesignNode>[]) => {
+    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== 'remove'), ns));
+    for (const c of changes) if (c.type === 'select' && c.selected) setSelected(c.id);
+  }, []);
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => {
+    setEdges((es) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), es));
+  }, []);
+  const onDelete: OnDelete<DesignNode, Edge> = useCallback(({ nodes: ns, edges: es }) => {
+    let next = def;
+    for (const e of es) next = disconnect(next, e.source, e.target);
+    if (ns.length) next = removeSteps(next, ns.map((n) => n.id));
+    if (selected && ns.some((n) => n.id === selected)) setSelected(null);
+    commit(next);
+  }, [def, commit, selected]);
+  const onConnect = useCallback((c: Connection) => {
+    const r = connect(def, c.source, c.target);
+    if (r.ok) commit(r.definition);
+    else setNotice(r.reason);
+  }, [def, commit]);
+  const onNodeDragStop = useCallback((_: unknown, __: unknown, dragged: DesignNode[]) => {
+    commit(setPositions(def, Object.fromEntries(dragged.map((n) => [n.id, n.position]))));
+  }, [def, commit]);
+
+  const addType = useCallback((t: StepType, position?: { x: number; y: number }) => {
+    const pos = position ?? rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
+    const { definition, id } = addStep(def, t.type, { x: pos.x - 110, y: pos.y - 32 });
+    commit(definition);
+    setSelected(id);
+  }, [def, commit, rf]);
+  const onDrop = useCallback((e: React.DragEvent) => {
+    e.preventDefault();
+    const type = e.dataTransfer.getData(DND_MIME);
+    const t = typeMap.get(type);
+    if (t) addType(t, rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
+  }, [typeMap, addType, rf]);
+
+  const autoLayout = useCallback(() => {
+    commit(setPositions(def, layoutSteps(def.spec.steps)));
+    requestAnimationFrame(() => rf.fitView({ padding: 0.15, maxZoom: 1.2, duration: 200 }));
+  }, [def, commit, rf]);
+
+  const dirty = savedRef.current !== def && !(savedRef.current == null && def.spec.steps.length === 0);
+  const doSave = useCallback(async () => {
+    setError(null);
+    try {
+      const wf = await save.mutateAsync({ definition: def, version: loaded?.version ?? null });
+      savedRef.current = def;
+      setLoaded(wf);
+      setNotice(`Saved ${wf.name} as version ${wf.version}`);
+      if (!name) navigate(`/workflows/${encodeURIComponent(wf.name)}`);
+    } catch (err) {
+      setError(err instanceof ApiError && err.status === 412
+        ? new ApiError(412, { title: 'Someone else saved a newer version', detail: 'Your changes were not saved. Open the history to compare, or reload the latest version and re-apply them.' })
+        : err);
+      if (err instanceof ApiError) setIssues((prev) => (err.issues.length ? err.issues : prev));
+    }
+  }, [def, loaded, name, save]);
+
+  // Keyboard: undo/redo and save, unless typing in a field.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const el = e.target as HTMLElement;
+      const typing = el.closest('input, textarea, select, [contenteditable]');
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && e.key.toLowerCase() === 's') {
+        e.preventDefault();
+        if (!readOnly) void doSave();
+      } else if (!typing && mod && e.key.toLowerCase() === 'z') {
+        e.preventDefault();
+        dispatch({ type: e.shiftKey ? 'redo' : 'undo' });
+      } else if (!typing && mod && e.key.toLowerCase() === 'y') {
+        e.preventDefault();
+        dispatch({ type: 'redo' });
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [doSave, readOnly]);
+
+  useEffect(() => {
+    if (!notice) return;
+    const t = setTimeout(() => setNotice(null), 4000);
+    return () => clearTimeout(t);
+  }, [notice]);
+
+  if (name && workflow.isError) return <div className="page"><ErrorBox error={workflow.error} /></div>;
+  if (!ready.current && (workflow.isLoading || templates.isLoading)) return <div className="page muted">Loading…</div>;
+
+  const selStep: StepDefinition | undefined = shown.spec.steps.find((s) => s.id === selected);
+  const issueCount = issues.length;
+
+  return (
+    <div className="designer">
+      <header className="toolbar" aria-label="Designer toolbar">
+        <div className="toolbar-title">
+          <span className="crumb"><a href="#/workflows">Workflows</a> /</span>
+          <strong data-testid="workflow-name">{shown.metadata.name || 'untitled'}</strong>
+          {loaded && <span className="version-pill">v{viewing?.version ?? loaded.version}</span>}
+          {dirty && !readOnly && <span className="dirty" title="Unsaved changes">●</span>}
+        </div>
+        <div className="toolbar-group" role="group" aria-label="Edit">
+          <button className="btn" onClick={() => dispatch({ type: 'undo' })} disabled={readOnly || !hist.past.length} title="Undo (Ctrl+Z)">↶ Undo</button>
+          <button className="btn" onClick={() => dispatch({ type: 'redo' })} disabled={readOnly || !hist.future.length} title="Redo (Ctrl+Shift+Z)">↷ Redo</button>
+          <button className="btn" onClick={autoLayout} disabled={readOnly} title="Arrange the graph left to right">⇶ Auto-layout</button>
+        </div>
+        <div className="toolbar-group" role="group" aria-label="View">
+          {(['canvas', 'split', 'yaml'] as View[]).map((v) => (
+            <button key={v} className={`btn seg${view === v ? ' active' : ''}`} aria-pressed={view === v} onClick={() => setView(v)}>
+              {v === 'canvas' ? 'Canvas' : v === 'yaml' ? 'YAML' : 'Split'}
+            </button>
+          ))}
+        </div>
+        <div className="toolbar-group right">
+          <span className={`validity ${issueCount ? 'bad' : 'good'}`} role="status" data-testid="validity">
+            {validating ? 'Validating…' : issueCount ? `${issueCount} problem${issueCount > 1 ? 's' : ''}` : '✓ Valid'}
+          </span>
+          {name && <button className="btn" onClick={() => setShowHistory(true)}>History</button>}
+          {!readOnly && <button className="btn primary" onClick={doSave} disabled={save.isPending || !shown.metadata.name} data-testid="save">
+            {save.isPending ? 'Saving…' : 'Save'}
+          </button>}
+          {name && loaded && <button className="btn run" onClick={() => setShowRun(true)} disabled={dirty && !readOnly} title={dirty ? 'Save first' : 'Start a run'} data-testid="run">▶ Run</button>}
+        </div>
+      </header>
+      {viewing && (
+        <div className="banner info" role="status">
+          Viewing version {viewing.version} (read-only), saved {new Date(viewing.created_at).toLocaleString()} by {viewing.created_by}.
+          <button className="btn small" onClick={() => setViewing(null)}>Back to latest</button>
+          <button className="btn small" onClick={() => { commit(normalizeDefinition(viewing.definition)); setViewing(null); setNotice(`Restored version ${viewing.version}: save to make it the newest version`); }}>
+            Restore this version
+          </button>
+        </div>
+      )}
+      {notice && <div className="banner ok" role="status">{notice}</div>}
+      {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
+      <div className="designer-body">
+        <Palette types={stepTypes.data ?? []} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly} />
+        <div className={`work view-${view}`}>
+          {view !== 'yaml' && (
+            <div className="canvas" onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; }} onDrop={onDrop} data-testid="canvas">
+              <ReactFlow<DesignNode, Edge>
+                nodes={nodes}
+                edges={edges}
+                nodeTypes={nodeTypes}
+                onNodesChange={onNodesChange}
+                onEdgesChange={onEdgesChange}
+                onConnect={onConnect}
+                onDelete={onDelete}
+                onNodeDragStop={onNodeDragStop}
+                onPaneClick={() => setSelected(null)}
+                nodesDraggable={!readOnly}
+                nodesConnectable={!readOnly}
+                elementsSelectable
+                deleteKeyCode={readOnly ? null : ['Backspace', 'Delete']}
+                defaultEdgeOptions={{ type: 'smoothstep' }}
+                minZoom={0.1}
+                fitView
+                proOptions={{ hideAttribution: true }}
+              >
+                <Background gap={20} size={1} />
+                <MiniMap pannable zoomable nodeStrokeWidth={3} nodeColor={(n) => ((n.data as { errors?: string[] }).errors?.length ? '#ef4444' : n.type === 'gate' ? '#f59e0b' : '#6366f1')} />
+                <Controls showInteractive={false} />
+              </ReactFlow>
+              {shown.spec.steps.length === 0 && (
+                <div className="canvas-empty">Drag steps from the palette onto the canvas<br />or press Enter on one to add it.</div>
+              )}
+            </div>
+          )}
+          {view !== 'canvas' && <YamlView definition={shown} readOnly={readOnly} onChange={commit} />}
+        </div>
+        <aside className="side-panel" aria-label="Properties">
+          {selStep ? (
+            <StepPanel
+              definition={shown}
+              step={selStep}
+              stepType={typeMap.get(selStep.uses)}
+              issues={mapped.byStep.get(selStep.id) ?? []}
+              readOnly={readOnly}
+              onChange={(patch) => commit(updateStep(def, selStep.id, patch))}
+              onRename={(newId) => { commit(renameStep(def, selStep.id, newId)); setSelected(newId); }}
+              onDelete={() => { commit(removeSteps(def, [selStep.id])); setSelected(null); }}
+            />
+          ) : (
+            <WorkflowPanel definition={shown} isNew={!name} readOnly={readOnly} general={mapped.general} onChange={commit} />
+          )}
+        </aside>
+      </div>
+      {showHistory && name && (
+        <VersionHistory name={name} current={viewing?.version ?? loaded?.version ?? null} onClose={() => setShowHistory(false)}
+          onView={async (v) => {
+            try {
+              const wf = await fetchVersion(name, v);
+              setViewing(v === loaded?.version ? null : wf);
+              setShowHistory(false);
+            } catch (err) {
+              setError(err);
+            }
+          }} />
+      )}
+      {showRun && loaded && (
+        <RunDialog workflow={loaded} definition={normalizeDefinition(viewing?.definition ?? loaded.definition)} version={viewing?.version}
+          onClose={() => setShowRun(false)} />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,169 @@
+"""Engine integration fixtures: real NATS, a real storage process and a real plugin host process.
+
+The engine itself runs in the test's event loop so tests can look inside
+(e.g. kill it mid-run); everything it talks to is a real OS process over gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from vwmp_common.clients import storage_client
+from vwmp_common.embedded_nats import free_port
+from vwmp_common.nats import connect, ensure_events_stream, plugin_hosts_bucket
+from vwmp_common.testing import nats_server  # noqa: F401 - the fixture
+from vwmp_engine.controls import Controls
+from vwmp_engine.events import EventPublisher
+from vwmp_engine.leases import LeaseKeeper
+from vwmp_engine.registry import StepTypeRegistry
+from vwmp_engine.rpc import EngineService
+from vwmp_engine.runtime import EngineRuntime
+from vwmp_engine.secrets import SecretStore
+from vwmp_proto.engine.v1 import engine_pb2
+from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+
+TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
+
+
+def wait_serving(target: str, timeout: float = 20.0) -> None:
+    channel = grpc.insecure_channel(target)
+    try:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout,
+                                                  wait_for_ready=True)
+    finally:
+        channel.close()
+
+
+def start_process(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@dataclass
+class Services:
+    env: dict[str, str]
+    storage_target: str
+    plugin_host: subprocess.Popen[bytes]
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def services(nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:  # noqa: F811
+    """Storage (SQLite) and one plugin host (every installed plugin) as real processes."""
+    root = tmp_path_factory.mktemp("engine-it")
+    storage_port, host_port = free_port(), free_port()
+    env = {**os.environ, "VWMP_DATA_DIR": str(root / "data"), "VWMP_WORKSPACE_ROOT": str(root / "ws"),
+           "VWMP_NATS_URL": nats_server, "VWMP_STORAGE_PORT": str(storage_port),
+           "VWMP_PLUGIN_HOST_PORT": str(host_port), "VWMP_PLUGIN_HOST_ID": f"host-{host_port}"}
+    (root / "ws").mkdir()
+    storage = start_process("vwmp_storage", env, root / "storage.log")
+    host = start_process("vwmp_plugin_host", env, root / "plugin-host.log")
+    try:
+        wait_serving(f"127.0.0.1:{storage_port}")
+        wait_serving(f"127.0.0.1:{host_port}")
+        yield Services(env, f"127.0.0.1:{storage_port}", host, root)
+    finally:
+        for process in (host, storage):
+            process.terminate()
+        for process in (host, storage):
+            process.wait(timeout=10)
+
+
+@dataclass
+class Engine:
+    """An engine replica in the test's loop, with helpers to drive runs."""
+
+    storage: StorageServiceStub
+    service: EngineService
+    keeper: LeaseKeeper
+    registry: StepTypeRegistry
+    publisher: EventPublisher
+
+    async def apply(self, definition: dict[str, Any]) -> None:
+        name = definition["metadata"]["name"]
+        request = storage_pb2.CreateWorkflowRequest(name=name, definition_json=json.dumps(definition), created_by="t")
+        try:
+            await self.storage.CreateWorkflow(request)
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+            await self.storage.PutWorkflow(storage_pb2.PutWorkflowRequest(
+                name=name, definition_json=json.dumps(definition), created_by="t"))
+
+    async def start(self, name: str, parameters: dict[str, Any] | None = None, dry_run: bool = False) -> str:
+        response = await self.service.StartRun(engine_pb2.StartRunRequest(
+            workflow=name, parameters_json=json.dumps(parameters or {}), dry_run=dry_run, actor="tester"), None)
+        assert not response.errors, list(response.errors)
+        return response.run.id
+
+    async def run(self, run_id: str) -> storage_pb2.Run:
+        return await self.storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+
+    async def wait(self, run_id: str, states: set[str] = TERMINAL, timeout: float = 30.0) -> storage_pb2.Run:
+        async with asyncio.timeout(timeout):
+            while True:
+                run = await self.run(run_id)
+                if run.state in states:
+                    return run
+                await asyncio.sleep(0.05)
+
+    async def wait_step(self, run_id: str, step_id: str, state: str, timeout: float = 30.0) -> storage_pb2.StepRun:
+        async with asyncio.timeout(timeout):
+            while True:
+                run = await self.run(run_id)
+                step = next(s for s in run.steps if s.id == step_id)
+                if step.state == state:
+                    return step
+                await asyncio.sleep(0.05)
+
+    async def events(self, run_id: str) -> list[Any]:
+        response = await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id))
+        return list(response.events)
+
+
+async def make_engine(services: Services, nats_url: str, owner: str, lease_seconds: float = 10.0) -> Engine:
+    nats = await connect(nats_url, name=owner)
+    js = nats.jetstream()
+    await ensure_events_stream(js)
+    registry = StepTypeRegistry()
+    registry.start(await plugin_hosts_bucket(js))
+    publisher = EventPublisher(nats)
+    publisher.start()
+    storage = storage_client(services.storage_target)
+    runtime = EngineRuntime(storage=storage, registry=registry, publisher=publisher, owner=owner,
+                            secrets=SecretStore(environ={"VWMP_SECRET_CANARY": "canary-s3cr3t-value"}),
+                            step_slots=asyncio.Semaphore(64))
+    keeper = LeaseKeeper(runtime, lease_seconds=lease_seconds, max_runs=100)
+    controls = Controls(keeper, nats)
+    await controls.start()
+    keeper.start()
+    async with asyncio.timeout(20):
+        while registry.get("hello/greet") is None:
+            await asyncio.sleep(0.05)
+    engine = Engine(storage, EngineService(registry, keeper, controls), keeper, registry, publisher)
+    engine.nats = nats  # type: ignore[attr-defined]
+    return engine
+
+
+@pytest.fixture
+async def engine(services: Services, nats_server: str) -> AsyncIterator[Engine]:  # noqa: F811
+    engine = await make_engine(services, nats_server, owner=f"engine-{free_port()}")
+    try:
+        yield engine
+    finally:
+        await engine.keeper.stop()
+        await engine.registry.stop()
+        await engine.publisher.stop()
+        await engine.nats.close()  # type: ignore[attr-defined]

@@ -1,0 +1,180 @@
+"""Running workflows through real storage and plugin host processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+_names = itertools.count()
+
+
+def workflow(*steps: dict[str, Any], parameters: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"steps": list(steps), **spec}
+    if parameters:
+        body["parameters"] = parameters
+    return {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": f"wf-{next(_names)}"}, "spec": body}
+
+
+async def test_parallel_and_sequential_steps_pass_outputs_along(engine) -> None:
+    definition = workflow(
+        {"id": "start", "uses": "core/noop"},
+        {"id": "left", "uses": "hello/greet", "needs": ["start"], "with": {"name": "${{ params.who }}"}},
+        {"id": "right", "uses": "core/sleep", "needs": ["start"], "with": {"seconds": 0.05}},
+        {"id": "join", "uses": "hello/greet", "needs": ["left", "right"],
+         "with": {"name": "again ${{ steps.left.outputs.greeting }}"}},
+        parameters={"type": "object", "required": ["who"], "properties": {"who": {"type": "string"}}},
+    )
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"], {"who": "Ada"})
+    run = await engine.wait(run_id)
+    assert run.state == "succeeded"
+    steps = {s.id: s for s in run.steps}
+    assert all(s.state == "succeeded" and s.attempt == 1 for s in steps.values())
+    assert '"greeting"' in steps["join"].outputs_json and "Ada" in steps["join"].outputs_json
+    events = await engine.events(run_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    types = [e.type for e in events]
+    assert types[0] == "run.queued" and types[1] == "run.started" and types[-1] == "run.succeeded"
+    assert types.count("step.succeeded") == 4
+    started_join = next(i for i, e in enumerate(events) if e.type == "step.started" and e.step_id == "join")
+    for need in ("left", "right"):
+        assert any(e.type == "step.succeeded" and e.step_id == need for e in events[:started_join])
+
+
+async def test_parameters_are_validated_with_pointers(engine) -> None:
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    definition = workflow({"id": "a", "uses": "core/noop"},
+                          parameters={"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}})
+    await engine.apply(definition)
+    response = await engine.service.StartRun(engine_pb2.StartRunRequest(
+        workflow=definition["metadata"]["name"], parameters_json='{"n": "x"}'), None)
+    assert not response.run.id
+    assert [(e.pointer, e.message) for e in response.errors] == [("/n", "'x' is not of type 'integer'")]
+
+
+async def test_a_failed_step_skips_its_dependents_and_fails_the_run(engine) -> None:
+    definition = workflow(
+        {"id": "bad", "uses": "core/sleep", "with": {"seconds": "${{ params.s }}"}},
+        {"id": "after", "uses": "core/noop", "needs": ["bad"]},
+        {"id": "other", "uses": "core/noop"},
+        parameters={"type": "object", "properties": {"s": {"type": "string"}}},
+    )
+    await engine.apply(definition)
+    run = await engine.wait(await engine.start(definition["metadata"]["name"], {}))
+    assert run.state == "failed"
+    steps = {s.id: s for s in run.steps}
+    assert steps["bad"].state == "failed" and "params.s" in steps["bad"].error
+    assert steps["after"].state == "skipped"
+    assert steps["other"].state == "succeeded"
+
+
+async def test_an_optional_failure_ends_succeeded_with_warnings(engine) -> None:
+    definition = workflow(
+        {"id": "flaky", "uses": "core/sleep", "optional": True, "with": {"seconds": "${{ params.s }}"}},
+        {"id": "fine", "uses": "core/noop"},
+        {"id": "cleanup", "uses": "core/noop", "needs": ["flaky"], "if": "${{ steps.flaky.state == 'failed' }}"},
+        {"id": "skipped", "uses": "core/noop", "needs": ["flaky"]},
+        parameters={"type": "object", "properties": {"s": {"type": "string"}}},
+    )
+    await engine.apply(definition)
+    run = await engine.wait(await engine.start(definition["metadata"]["name"], {}))
+    states = {s.id: s.state for s in run.steps}
+    assert run.state == "succeeded_with_warnings"
+    assert states == {"flaky": "failed", "fine": "succeeded", "cleanup": "succeeded", "skipped": "skipped"}
+
+
+async def test_a_false_condition_skips_the_step(engine) -> None:
+    definition = workflow(
+        {"id": "maybe", "uses": "core/noop", "if": "${{ params.part != 'patch' }}"},
+        {"id": "always", "uses": "core/noop"},
+        parameters={"type": "object", "properties": {"part": {"type": "string"}}},
+    )
+    await engine.apply(definition)
+    run = await engine.wait(await engine.start(definition["metadata"]["name"], {"part": "patch"}))
+    assert run.state == "succeeded"
+    assert {s.id: s.state for s in run.steps} == {"maybe": "skipped", "always": "succeeded"}
+
+
+async def test_approval_waits_for_a_person_and_reject_fails_the_gate(engine) -> None:
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    definition = workflow(
+        {"id": "gate", "uses": "core/approval", "with": {"message": "ship it?"}},
+        {"id": "ship", "uses": "hello/greet", "needs": ["gate"], "with": {"name": "prod"}},
+    )
+    await engine.apply(definition)
+    name = definition["metadata"]["name"]
+    approved = await engine.start(name)
+    rejected = await engine.start(name)
+    step = await engine.wait_step(approved, "gate", "awaiting_approval")
+    assert '"plan"' in step.outputs_json and "ship" in step.outputs_json  # the approver sees what comes next
+    await engine.wait_step(rejected, "gate", "awaiting_approval")
+    await engine.service.DecideApproval(engine_pb2.DecideApprovalRequest(
+        run_id=approved, step_id="gate", approve=True, actor="alice", comment="go"), None)
+    await engine.service.DecideApproval(engine_pb2.DecideApprovalRequest(
+        run_id=rejected, step_id="gate", approve=False, actor="bob", comment="not today"), None)
+    ok, no = await engine.wait(approved), await engine.wait(rejected)
+    assert ok.state == "succeeded"
+    outputs = json.loads(next(s for s in ok.steps if s.id == "gate").outputs_json)
+    assert outputs["approved_by"] == "alice" and outputs["comment"] == "go"
+    assert outputs["plan"][0]["step"] == "ship"
+    assert no.state == "failed"
+    gate = next(s for s in no.steps if s.id == "gate")
+    assert gate.error == "rejected by bob: not today"
+    assert next(s for s in no.steps if s.id == "ship").state == "skipped"
+
+
+async def test_dry_run_passes_approvals_at_once_and_hands_dry_run_to_plugins(engine) -> None:
+    definition = workflow(
+        {"id": "gate", "uses": "core/approval"},
+        {"id": "greet", "uses": "hello/greet", "needs": ["gate"], "with": {"name": "x"}},
+    )
+    await engine.apply(definition)
+    run = await engine.wait(await engine.start(definition["metadata"]["name"], dry_run=True))
+    assert run.state == "succeeded" and run.dry_run
+    greet = next(s for s in run.steps if s.id == "greet")
+    assert '"plan"' in greet.outputs_json
+
+
+async def test_cancel_stops_a_running_step_within_a_second(engine) -> None:
+    import asyncio
+    import time
+
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    definition = workflow({"id": "long", "uses": "core/sleep", "with": {"seconds": 60}},
+                          {"id": "after", "uses": "core/noop", "needs": ["long"]})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    await engine.wait_step(run_id, "long", "running")
+    began = time.monotonic()
+    await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action="cancel", actor="t"), None)
+    run = await engine.wait(run_id, timeout=5)
+    assert time.monotonic() - began < 1.0
+    assert run.state == "cancelled"
+    assert {s.id: s.state for s in run.steps} == {"long": "cancelled", "after": "cancelled"}
+    await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("action", ["resume", "retry"])
+async def test_controls_that_do_not_fit_the_state_are_refused(engine, action: str) -> None:
+    import grpc
+
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    definition = workflow({"id": "a", "uses": "core/noop"})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    await engine.wait(run_id)
+
+    class Context:
+        async def abort(self, code, details):
+            raise grpc.RpcError(f"{code.name}: {details}")
+
+    with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION"):
+        await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action=action, actor="t"),
+                                        Context())

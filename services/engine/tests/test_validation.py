@@ -1,0 +1,109 @@
+"""Definition validation: every error carries a JSON pointer to the field at fault."""
+
+from typing import Any
+
+from vwmp_engine.step_types import CORE_STEP_TYPES, StepTypeInfo
+from vwmp_engine.validation import validate_definition, validate_parameters
+
+GREET = StepTypeInfo(
+    "hello/greet", "hello", "Greet", "",
+    {"type": "object", "required": ["name"], "additionalProperties": False,
+     "properties": {"name": {"type": "string"}, "times": {"type": "integer"}}},
+    {"type": "object", "properties": {"greeting": {"type": "string"}}},
+)
+TYPES = {**CORE_STEP_TYPES, GREET.type: GREET}
+
+
+def workflow(*steps: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"steps": list(steps)}
+    if parameters is not None:
+        spec["parameters"] = parameters
+    return {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "demo"}, "spec": spec}
+
+
+def errors(definition: Any) -> dict[str, str]:
+    return {p.pointer: p.message for p in validate_definition(definition, TYPES.get)}
+
+
+def test_a_good_definition_has_no_errors() -> None:
+    good = workflow(
+        {"id": "a", "uses": "core/noop"},
+        {"id": "b", "uses": "hello/greet", "needs": ["a"], "with": {"name": "${{ params.who }}", "times": 2}},
+        {"id": "c", "uses": "core/sleep", "needs": ["b"], "with": {"seconds": 0},
+         "if": "${{ steps.b.outputs.greeting != '' }}"},
+        parameters={"type": "object", "properties": {"who": {"type": "string"}}},
+    )
+    assert errors(good) == {}
+
+
+def test_shape_errors_point_at_the_field() -> None:
+    found = errors({"apiVersion": "vwmp/v2", "kind": "Workflow", "metadata": {"name": "Bad Name"},
+                    "spec": {"steps": [{"id": "a", "uses": "core/noop", "extra": 1}, {"uses": "core/noop"}]}})
+    assert "/apiVersion" in found
+    assert "/metadata/name" in found
+    assert found["/spec/steps/0/extra"] == "unknown field 'extra'"
+    assert found["/spec/steps/1/id"] == "id is required"
+
+
+def test_duplicate_ids_unknown_needs_and_unknown_types() -> None:
+    found = errors(workflow(
+        {"id": "a", "uses": "core/noop"},
+        {"id": "a", "uses": "core/noop"},
+        {"id": "b", "uses": "nope/missing", "needs": ["a", "ghost"]},
+    ))
+    assert "duplicate step id 'a'" in found["/spec/steps/1/id"]
+    assert found["/spec/steps/2/needs/1"] == "needs unknown step 'ghost'"
+    assert "unknown step type 'nope/missing'" in found["/spec/steps/2/uses"]
+
+
+def test_a_cycle_is_reported_with_its_path() -> None:
+    found = errors(workflow(
+        {"id": "a", "uses": "core/noop", "needs": ["c"]},
+        {"id": "b", "uses": "core/noop", "needs": ["a"]},
+        {"id": "c", "uses": "core/noop", "needs": ["b"]},
+    ))
+    assert found == {"/spec/steps/0/needs/0": "cycle: a → b → c → a"}
+
+
+def test_config_is_checked_against_the_step_type_schema_but_references_wait_for_run_time() -> None:
+    found = errors(workflow(
+        {"id": "g", "uses": "hello/greet", "with": {"times": "many", "colour": "red"}},
+        {"id": "h", "uses": "hello/greet", "with": {"name": "x", "times": "${{ params.n }}"}},
+        parameters={"type": "object", "properties": {"n": {"type": "integer"}}},
+    ))
+    assert found == {
+        "/spec/steps/0/with/name": "name is required",
+        "/spec/steps/0/with/times": "'many' is not of type 'integer'",
+        "/spec/steps/0/with/colour": "unknown field 'colour'",
+    }
+
+
+def test_references_must_resolve_and_point_upstream() -> None:
+    found = errors(workflow(
+        {"id": "a", "uses": "hello/greet", "with": {"name": "x"}},
+        {"id": "b", "uses": "hello/greet", "with": {"name": "${{ steps.a.outputs.greeting }}"}},
+        {"id": "c", "uses": "hello/greet", "needs": ["a"], "with": {"name": "${{ steps.a.outputs.nope }}"}},
+        {"id": "d", "uses": "hello/greet", "needs": ["a"], "with": {"name": "${{ params.undeclared }}"}},
+        {"id": "e", "uses": "core/noop", "if": "params.x ==="},
+        parameters={"type": "object", "properties": {"x": {"type": "string"}}},
+    ))
+    assert "not upstream of 'b'" in found["/spec/steps/1/with/name"]
+    assert "has no output 'nope'" in found["/spec/steps/2/with/name"]
+    assert "'undeclared' is not declared" in found["/spec/steps/3/with/name"]
+    assert found["/spec/steps/4/if"].startswith("invalid expression")
+
+
+def test_an_invalid_parameter_schema_is_pointed_at() -> None:
+    found = errors(workflow({"id": "a", "uses": "core/noop"}, parameters={"type": "object", "properties": 5}))
+    assert any(pointer.startswith("/spec/parameters") for pointer in found)
+
+
+def test_not_an_object_at_all() -> None:
+    assert errors(["a"]) == {"": "a workflow definition must be an object"}
+
+
+def test_parameters_are_checked_with_pointers() -> None:
+    schema = {"type": "object", "required": ["repo"], "properties": {"part": {"enum": ["major", "minor"]}}}
+    found = {p.pointer: p.message for p in validate_parameters(schema, {"part": "huge"})}
+    assert found["/repo"] == "repo is required"
+    assert "/part" in found

@@ -1,0 +1,93 @@
+"""Leases: claim, renew, expiry, release, and no run claimed twice."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from vwmp_storage.errors import Aborted, InvalidArgument
+from vwmp_storage.leases import Lease
+from vwmp_storage.runs import Run
+from vwmp_storage.storage import Storage
+from vwmp_storage.transitions import Transition
+
+
+def test_claim_takes_oldest_unfinished_free_runs_and_bumps_the_epoch(
+    storage: Storage, new_run: Callable[..., Run]
+) -> None:
+    first, second, third = new_run(), new_run(), new_run()
+    storage.transitions.record(third.id, "", 0, [Transition(event_type="run.cancelled", run_state="cancelled")])
+    claimed = storage.leases.claim("engine-1", 1, 30)
+    assert claimed == [Lease(first.id, 1)]
+    assert storage.leases.claim("engine-2", 10, 30) == [Lease(second.id, 1)]
+    assert storage.leases.claim("engine-3", 10, 30) == []
+
+
+def test_renew_keeps_held_leases_and_reports_lost_ones(storage: Storage, new_run: Callable[..., Run]) -> None:
+    a, b = new_run(), new_run()
+    leases = storage.leases.claim("engine-1", 10, 30)
+    assert storage.leases.renew("engine-1", leases, 30) == []
+    stale = [Lease(a.id, leases[0].epoch + 5), Lease(b.id, leases[1].epoch)]
+    assert storage.leases.renew("engine-1", stale, 30) == [a.id]
+    assert storage.leases.renew("engine-2", leases, 30) == [a.id, b.id]
+
+
+def test_expired_lease_is_taken_over_and_the_old_owner_is_fenced(
+    storage: Storage, new_run: Callable[..., Run]
+) -> None:
+    run = new_run()
+    [old] = storage.leases.claim("engine-1", 10, 0.05)
+    assert storage.leases.claim("engine-2", 10, 30) == []
+    time.sleep(0.1)
+    [new] = storage.leases.claim("engine-2", 10, 30)
+    assert new == Lease(run.id, old.epoch + 1)
+    assert storage.leases.renew("engine-1", [old], 30) == [run.id]
+    with pytest.raises(Aborted):
+        storage.transitions.record(run.id, "engine-1", old.epoch, [Transition(event_type="run.started")])
+    storage.transitions.record(run.id, "engine-2", new.epoch, [Transition(event_type="run.started")])
+
+
+def test_release_frees_the_run_only_for_the_holder(storage: Storage, new_run: Callable[..., Run]) -> None:
+    run = new_run()
+    [lease] = storage.leases.claim("engine-1", 10, 30)
+    storage.leases.release("engine-2", lease)
+    assert storage.leases.claim("engine-2", 10, 30) == []
+    storage.leases.release("engine-1", lease)
+    assert storage.leases.claim("engine-2", 10, 30) == [Lease(run.id, lease.epoch + 1)]
+
+
+def test_paused_and_running_runs_are_claimable(storage: Storage, new_run: Callable[..., Run]) -> None:
+    paused, running = new_run(), new_run()
+    storage.transitions.record(paused.id, "", 0, [Transition(run_state="paused")])
+    storage.transitions.record(running.id, "", 0, [Transition(run_state="running")])
+    assert {x.run_id for x in storage.leases.claim("engine-1", 10, 30)} == {paused.id, running.id}
+
+
+def test_bad_claims_are_invalid_argument(storage: Storage) -> None:
+    with pytest.raises(InvalidArgument, match="owner: required"):
+        storage.leases.claim("", 1, 30)
+    with pytest.raises(InvalidArgument, match="lease_seconds"):
+        storage.leases.claim("engine-1", 1, -1)
+
+
+def test_concurrent_claimers_never_get_the_same_run(storage: Storage, new_run: Callable[..., Run]) -> None:
+    runs = {new_run().id for _ in range(30)}
+    claimers = 6
+    barrier = threading.Barrier(claimers)
+
+    def claim(worker: int) -> list[Lease]:
+        barrier.wait()
+        mine: list[Lease] = []
+        for _ in range(10):
+            mine.extend(storage.leases.claim(f"engine-{worker}", 2, 30))
+        return mine
+
+    with ThreadPoolExecutor(claimers) as pool:
+        results = list(pool.map(claim, range(claimers)))
+    claimed = [lease.run_id for result in results for lease in result]
+    assert len(claimed) == len(set(claimed)) == len(runs)
+    assert set(claimed) == runs
