@@ -1,0 +1,124 @@
+"""Engine overhead per step and throughput: `make bench`.
+
+Starts the platform's real processes (embedded NATS, storage on SQLite,
+engine, one plugin host, gateway) in a temporary folder and runs chain,
+fan-out and layered workflows of 10 to 1,000 no-op steps, built-in
+(`core/noop`) and plugin (`hello/noop`, a real gRPC call to the plugin host).
+Every transition is durable (SQLite WAL) and published on JetStream.
+
+Per-step overhead = run wall time (started_at → finished_at as stored) / steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from vwmp_cli.up import Platform
+from vwmp_common.clients import engine_client, storage_client
+from vwmp_common.embedded_nats import free_port
+from vwmp_proto.engine.v1 import engine_pb2
+from vwmp_proto.storage.v1 import storage_pb2
+
+SIZES = (10, 100, 1000)
+TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
+
+
+def chain(n: int, uses: str) -> list[dict[str, Any]]:
+    return [{"id": f"s{i}", "uses": uses, **({"needs": [f"s{i - 1}"]} if i else {})} for i in range(n)]
+
+
+def fan_out(n: int, uses: str) -> list[dict[str, Any]]:
+    return [{"id": "root", "uses": uses}] + [{"id": f"s{i}", "uses": uses, "needs": ["root"]} for i in range(n - 1)]
+
+
+def layered(n: int, uses: str, width: int = 10) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    for i in range(n):
+        layer = i // width
+        needs = [f"s{j}" for j in range((layer - 1) * width, layer * width)] if layer else []
+        steps.append({"id": f"s{i}", "uses": uses, **({"needs": needs} if needs else {})})
+    return steps
+
+
+SHAPES = {"chain": chain, "fan-out": fan_out, "layered": layered}
+
+
+def seconds_between(start: str, end: str) -> float:
+    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
+
+
+async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str, Any]:
+    storage = storage_client(f"127.0.0.1:{platform.env['VWMP_STORAGE_PORT']}")
+    engine = engine_client(f"127.0.0.1:{platform.env['VWMP_ENGINE_PORT']}")
+    name = f"bench-{shape}-{uses.replace('/', '-')}-{n}"
+    definition = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": name},
+                  "spec": {"steps": SHAPES[shape](n, uses)}}
+    await storage.CreateWorkflow(storage_pb2.CreateWorkflowRequest(
+        name=name, definition_json=json.dumps(definition), created_by="bench"))
+    began = time.perf_counter()
+    response = await engine.StartRun(engine_pb2.StartRunRequest(workflow=name, actor="bench"))
+    assert not response.errors, list(response.errors)
+    run_id = response.run.id
+    while True:
+        run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+        if run.state in TERMINAL:
+            break
+        await asyncio.sleep(0.01)
+    wall = time.perf_counter() - began
+    assert run.state == "succeeded", run.state
+    engine_seconds = seconds_between(run.started_at, run.finished_at)
+    return {"shape": shape, "uses": uses, "steps": n, "run_s": engine_seconds, "wall_s": wall,
+            "per_step_ms": engine_seconds / n * 1000, "steps_per_s": n / engine_seconds,
+            "events": run.last_seq}
+
+
+async def bench(platform: Platform, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    results = []
+    for uses in ("core/noop", "hello/noop"):
+        for shape in SHAPES:
+            for n in sizes:
+                results.append(await measure(platform, shape, uses, n))
+                r = results[-1]
+                print(f"{r['shape']:<8} {r['uses']:<11} {r['steps']:>5} steps  {r['run_s'] * 1000:9.1f} ms"  # noqa: T201
+                      f"  {r['per_step_ms']:7.3f} ms/step  {r['steps_per_s']:8.0f} steps/s  {r['events']:>5} events",
+                      flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    with tempfile.TemporaryDirectory(prefix="vwmp-bench-") as tmp:
+        env = {**os.environ, "VWMP_DATA_DIR": f"{tmp}/data", "VWMP_WORKSPACE_ROOT": f"{tmp}/ws",
+               "VWMP_HTTP_PORT": str(free_port()), "VWMP_NATS_PORT": str(free_port()),
+               "VWMP_STORAGE_PORT": str(free_port()), "VWMP_ENGINE_PORT": str(free_port()),
+               "VWMP_PLUGIN_HOST_PORT": str(free_port()), "VWMP_LOG_LEVEL": "WARNING",
+               "VWMP_PLUGINS": "hello"}
+        env.pop("VWMP_NATS_URL", None)
+        platform = Platform(env=env)
+        platform.start()
+        try:
+            time.sleep(1.0)  # let the plugin host announce itself
+            print(f"{'shape':<8} {'uses':<11} {'size':>5}        {'run time':>9}     {'per step':>7}"  # noqa: T201
+                  f"          {'throughput':>8}")
+            results = asyncio.run(bench(platform, sizes))
+        finally:
+            platform.stop()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
