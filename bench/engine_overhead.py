@@ -24,6 +24,9 @@ from typing import Any
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.embedded_nats import free_port
+from vwmp_common.nats import connect
+from vwmp_common.subjects import run_events_subject
+from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -64,15 +67,26 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
                   "spec": {"steps": SHAPES[shape](n, uses)}}
     await storage.CreateWorkflow(storage_pb2.CreateWorkflowRequest(
         name=name, definition_json=json.dumps(definition), created_by="bench"))
+    nats = await connect(platform.env["VWMP_NATS_URL"], name="bench")
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def on_event(msg: Any) -> None:
+        event = Event.FromString(msg.data)
+        if event.type.removeprefix("run.") in TERMINAL and not finished.done():
+            finished.set_result(None)
+
     began = time.perf_counter()
     response = await engine.StartRun(engine_pb2.StartRunRequest(workflow=name, actor="bench"))
     assert not response.errors, list(response.errors)
     run_id = response.run.id
-    while True:
+    await nats.subscribe(run_events_subject(run_id), cb=on_event)  # core NATS: sees JetStream publishes too
+    while not finished.done():  # the terminal event may have been published before we subscribed
         run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
         if run.state in TERMINAL:
             break
-        await asyncio.sleep(0.01)
+        await asyncio.wait([finished], timeout=1.0)
+    await nats.close()
+    run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
     wall = time.perf_counter() - began
     assert run.state == "succeeded", run.state
     engine_seconds = seconds_between(run.started_at, run.finished_at)

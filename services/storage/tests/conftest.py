@@ -16,16 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-
 from vwmp_storage.definitions import DefinitionStore
 from vwmp_storage.definitions_files import FileDefinitionStore
 from vwmp_storage.models import Base
 from vwmp_storage.runs import Run
 from vwmp_storage.storage import Storage, open_storage
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "VWMP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_ADMIN_URL = os.environ.get("VWMP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DATABASES = [d.strip() for d in os.environ.get("VWMP_TEST_DATABASES", "sqlite,postgresql").split(",") if d.strip()]
 
 

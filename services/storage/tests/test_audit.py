@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.storage import Storage
 
@@ -13,7 +12,9 @@ from vwmp_storage.storage import Storage
 def test_audit_lists_newest_first_with_limit_and_offset(storage: Storage) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     for minute in (1, 3, 2):
-        storage.audit.append("alice", "workflow.put", f"workflows/w{minute}", "ok", "", start + timedelta(minutes=minute))
+        storage.audit.append(
+            "alice", "workflow.put", f"workflows/w{minute}", "ok", "", start + timedelta(minutes=minute)
+        )
     latest = storage.audit.append("bob", "token.create", "tokens/x", "denied", '{"reason": "role"}')
     entries = storage.audit.list()
     assert [e.target for e in entries] == ["tokens/x", "workflows/w3", "workflows/w2", "workflows/w1"]

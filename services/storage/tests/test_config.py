@@ -6,7 +6,6 @@ import json
 
 import pytest
 from jsonschema import Draft202012Validator
-
 from vwmp_storage.errors import FailedPrecondition, InvalidArgument
 from vwmp_storage.platform_config import BUILT_IN_DEFAULTS, config_problems, config_schema
 from vwmp_storage.storage import Storage

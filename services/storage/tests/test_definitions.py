@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from vwmp_storage.definitions import DefinitionStore
 from vwmp_storage.definitions_files import FileDefinitionStore
 from vwmp_storage.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -103,11 +102,11 @@ def test_list_returns_the_latest_version_of_each_by_name(definition_store: Defin
     ["../x", "..", ".", "-rf", "a/b", "a\\b", "Release", "", " x", "x y", "a" * 64, "a" * 5000, "x\x00y", "é"],
 )
 def test_hostile_names_are_invalid_argument_naming_the_field(definition_store: DefinitionStore, name: str) -> None:
-    with pytest.raises(InvalidArgument, match="^name: "):
+    with pytest.raises(InvalidArgument, match=r"^name: "):
         definition_store.create(name, '{"v": 1}', "alice")
-    with pytest.raises(InvalidArgument, match="^name: "):
+    with pytest.raises(InvalidArgument, match=r"^name: "):
         definition_store.get(name)
-    with pytest.raises(InvalidArgument, match="^name: "):
+    with pytest.raises(InvalidArgument, match=r"^name: "):
         definition_store.put(name, '{"v": 1}', "alice", 0)
 
 

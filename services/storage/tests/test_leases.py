@@ -8,7 +8,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from vwmp_storage.errors import Aborted, InvalidArgument
 from vwmp_storage.leases import Lease
 from vwmp_storage.runs import Run
@@ -36,9 +35,7 @@ def test_renew_keeps_held_leases_and_reports_lost_ones(storage: Storage, new_run
     assert storage.leases.renew("engine-2", leases, 30) == [a.id, b.id]
 
 
-def test_expired_lease_is_taken_over_and_the_old_owner_is_fenced(
-    storage: Storage, new_run: Callable[..., Run]
-) -> None:
+def test_expired_lease_is_taken_over_and_the_old_owner_is_fenced(storage: Storage, new_run: Callable[..., Run]) -> None:
     run = new_run()
     [old] = storage.leases.claim("engine-1", 10, 0.05)
     assert storage.leases.claim("engine-2", 10, 30) == []

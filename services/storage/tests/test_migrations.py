@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-
 from vwmp_storage import migrate
 from vwmp_storage.database import Database
 from vwmp_storage.models import Base

@@ -11,7 +11,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.clients import storage_client
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
-
 from vwmp_storage.server import serve
 from vwmp_storage.storage import Storage
 
@@ -34,12 +33,16 @@ async def _code(call: object) -> tuple[grpc.StatusCode, str]:
 
 
 async def test_workflow_lifecycle_over_grpc(stub: StorageServiceStub) -> None:
-    created = await stub.CreateWorkflow(pb.CreateWorkflowRequest(name="wf", definition_json='{"v": 1}', created_by="al"))
+    created = await stub.CreateWorkflow(
+        pb.CreateWorkflowRequest(name="wf", definition_json='{"v": 1}', created_by="al")
+    )
     assert (created.version, created.created_by, created.archived) == (1, "al", False)
     assert created.created_at.endswith("Z")
     put = await stub.PutWorkflow(pb.PutWorkflowRequest(name="wf", definition_json='{"v": 2}', expected_version=1))
     assert put.version == 2
-    code, details = await _code(stub.PutWorkflow(pb.PutWorkflowRequest(name="wf", definition_json="{}", expected_version=1)))
+    code, details = await _code(
+        stub.PutWorkflow(pb.PutWorkflowRequest(name="wf", definition_json="{}", expected_version=1))
+    )
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "at version 2" in details
     assert json.loads((await stub.GetWorkflow(pb.GetWorkflowRequest(name="wf", version=1))).definition_json) == {"v": 1}
     versions = await stub.ListWorkflowVersions(pb.ListWorkflowVersionsRequest(name="wf"))
@@ -95,7 +98,10 @@ async def test_run_flow_over_grpc(stub: StorageServiceStub) -> None:
             ],
         )
     )
-    assert [(e.seq, e.type, e.run_id) for e in recorded.events] == [(2, "run.started", run.id), (3, "step.started", run.id)]
+    assert [(e.seq, e.type, e.run_id) for e in recorded.events] == [
+        (2, "run.started", run.id),
+        (3, "step.started", run.id),
+    ]
     assert recorded.events[0].at.endswith("Z") and recorded.events[0].data_json == "{}"
     code, details = await _code(
         stub.RecordTransitions(

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-
 from vwmp_storage.errors import InvalidArgument, NotFound
 from vwmp_storage.runs import LogLine, Run
 from vwmp_storage.storage import Storage
@@ -92,7 +91,7 @@ def test_events_after_and_limit(storage: Storage, new_run: Callable[..., Run]) -
     from vwmp_storage.transitions import Transition
 
     run = new_run()
-    storage.transitions.record(run.id, "", 0, [Transition(event_type=f"step.log", step_id="a") for _ in range(5)])
+    storage.transitions.record(run.id, "", 0, [Transition(event_type="step.log", step_id="a") for _ in range(5)])
     assert [e.seq for e in storage.runs.events(run.id)] == [1, 2, 3, 4, 5, 6]
     assert [e.seq for e in storage.runs.events(run.id, after=2, limit=3)] == [3, 4, 5]
     assert storage.runs.events(run.id, after=6) == []
@@ -118,7 +117,7 @@ def test_step_logs_in_order_per_attempt(storage: Storage, new_run: Callable[...,
     assert storage.runs.logs(run.id, "a")[0].at == at
     assert [x.line for x in storage.runs.logs(run.id, "a", attempt=2)] == ["retry"]
     assert [x.stream for x in storage.runs.logs(run.id, "b")] == ["info"]
-    with pytest.raises(InvalidArgument, match="lines\\[0\\].stream"):
+    with pytest.raises(InvalidArgument, match=r"lines\[0\].stream"):
         storage.runs.append_logs(run.id, [LogLine("a", 1, None, "tty", "x")])
     with pytest.raises(NotFound):
         storage.runs.append_logs("nope", [LogLine("a", 1, None, "info", "x")])

@@ -7,7 +7,6 @@ import time
 
 import pytest
 from sqlalchemy import select
-
 from vwmp_storage.errors import InvalidArgument, NotFound, Unauthenticated
 from vwmp_storage.models import tokens
 from vwmp_storage.storage import Storage
@@ -62,7 +61,11 @@ def test_list_shows_every_token_without_secrets(storage: Storage) -> None:
 
 @pytest.mark.parametrize(
     ("name", "role", "expires", "message"),
-    [("ci", "root", 0, "role: 'root' is not one of"), ("", "viewer", 0, "name: required"), ("ci", "viewer", -1, "expires")],
+    [
+        ("ci", "root", 0, "role: 'root' is not one of"),
+        ("", "viewer", 0, "name: required"),
+        ("ci", "viewer", -1, "expires"),
+    ],
 )
 def test_bad_token_requests_are_invalid_argument(
     storage: Storage, name: str, role: str, expires: float, message: str

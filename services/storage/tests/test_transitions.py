@@ -8,7 +8,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from vwmp_storage.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from vwmp_storage.runs import Run
 from vwmp_storage.storage import Storage
@@ -74,7 +73,9 @@ def test_step_error_and_clear_step(storage: Storage, new_run: Callable[..., Run]
         [
             START,
             Transition(event_type="step.started", step_id="a", step_state="running", attempt=1),
-            Transition(event_type="step.failed", step_id="a", step_state="failed", error="boom", outputs_json='{"x":1}'),
+            Transition(
+                event_type="step.failed", step_id="a", step_state="failed", error="boom", outputs_json='{"x":1}'
+            ),
         ],
     )
     step = storage.runs.get(run.id).steps[0]
@@ -96,7 +97,9 @@ def test_terminal_run_refuses_transitions(storage: Storage, new_run: Callable[..
     run = new_run()
     storage.transitions.record(run.id, "", 0, [START, Transition(event_type=f"run.{terminal}", run_state=terminal)])
     with pytest.raises(FailedPrecondition, match=f"is {terminal}"):
-        storage.transitions.record(run.id, "", 0, [Transition(event_type="step.started", step_id="a", step_state="running")])
+        storage.transitions.record(
+            run.id, "", 0, [Transition(event_type="step.started", step_id="a", step_state="running")]
+        )
     assert storage.runs.get(run.id).last_seq == 3
 
 
@@ -122,8 +125,11 @@ def test_reopen_lets_a_finished_run_run_again(storage: Storage, new_run: Callabl
         run.id,
         "",
         0,
-        [START, Transition(event_type="step.failed", step_id="a", step_state="failed", error="x"),
-         Transition(event_type="run.failed", run_state="failed")],
+        [
+            START,
+            Transition(event_type="step.failed", step_id="a", step_state="failed", error="x"),
+            Transition(event_type="run.failed", run_state="failed"),
+        ],
     )
     first_started = storage.runs.get(run.id).started_at
     events = storage.transitions.record(
@@ -144,7 +150,7 @@ def test_reopen_lets_a_finished_run_run_again(storage: Storage, new_run: Callabl
 
 def test_unknown_step_is_invalid_argument_and_nothing_is_written(storage: Storage, new_run: Callable[..., Run]) -> None:
     run = new_run()
-    with pytest.raises(InvalidArgument, match="transitions\\[1\\].step_id: run .* has no step 'zz'"):
+    with pytest.raises(InvalidArgument, match=r"transitions\[1\].step_id: run .* has no step 'zz'"):
         storage.transitions.record(
             run.id, "", 0, [START, Transition(event_type="step.started", step_id="zz", step_state="running")]
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +22,7 @@ PROBLEM_TYPE_BASE = "https://vwmp.dev/problems/"
 # gRPC servers put structured validation errors in this trailing metadata key (JSON list of
 # {"pointer", "message"}); the status details text is the fallback.
 ERRORS_METADATA_KEY = "vwmp-errors-json"
+_POINTED_LINE = re.compile(r"^\s*(/\S*)?: (.+)$")
 
 
 class Problem(Exception):
@@ -82,8 +84,9 @@ def _errors_from_rpc(error: grpc.aio.AioRpcError) -> list[dict[str, str]]:
         text = (error.details() or "").strip()
         if text.startswith("["):
             raw = text
-    if raw is None:
-        return []
+        else:  # storage's text form: a headline, then one "<pointer>: <message>" per line
+            lines = [_POINTED_LINE.match(line) for line in text.splitlines()[1:]]
+            return [{"pointer": m.group(1) or "", "message": m.group(2)} for m in lines if m]
     try:
         parsed = json.loads(raw)
     except ValueError:
@@ -107,7 +110,7 @@ def problem_from_rpc(error: grpc.aio.AioRpcError, *, precondition_status: int = 
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         errors = _errors_from_rpc(error)
         if errors:
-            return validation_problem(errors, detail if not detail.startswith("[") else "The request is not valid")
+            return validation_problem(errors, detail.splitlines()[0] if not detail.startswith("[") else "Not valid")
         return Problem(400, detail)
     if code == grpc.StatusCode.NOT_FOUND:
         return Problem(404, detail)

@@ -18,9 +18,7 @@ GRACE_SECONDS = 5.0
 
 
 async def _run(settings: StorageSettings) -> None:
-    storage = open_storage(
-        settings.resolved_database_url(), settings.definitions_dir, pool_size=settings.sync_workers
-    )
+    storage = open_storage(settings.resolved_database_url(), settings.definitions_dir, pool_size=settings.sync_workers)
     server, port = await serve(storage, settings.grpc_host, settings.storage_port, settings.sync_workers)
     if settings.metrics_port:
         serve_metrics(settings.metrics_port)

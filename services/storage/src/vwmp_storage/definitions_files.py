@@ -63,9 +63,7 @@ class FileDefinitionStore:
             except FileExistsError:
                 if self._version_numbers(folder):
                     archived = (folder / ARCHIVED_MARKER).exists()
-                    suffix = (
-                        " (archived: save a new version with PutWorkflow to restore it)" if archived else ""
-                    )
+                    suffix = " (archived: save a new version with PutWorkflow to restore it)" if archived else ""
                     raise AlreadyExists(f"workflow {name!r} already exists{suffix}") from None
             try:
                 return self._publish(folder, name, 1, definition, created_by)
@@ -111,9 +109,7 @@ class FileDefinitionStore:
             archived = (folder / ARCHIVED_MARKER).exists()
             if not numbers or (archived and not include_archived):
                 continue
-            found.append(
-                self._load(folder / version_file_name(numbers[-1]), folder.name, numbers[-1], archived)
-            )
+            found.append(self._load(folder / version_file_name(numbers[-1]), folder.name, numbers[-1], archived))
         return found
 
     def versions(self, name: str) -> list[WorkflowVersion]:

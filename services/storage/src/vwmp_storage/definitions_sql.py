@@ -53,9 +53,7 @@ class SqlDefinitionStore:
         now = utcnow()
         try:
             with self.database.write() as conn:
-                existing = conn.execute(
-                    select(workflows.c.archived_at).where(workflows.c.name == name)
-                ).first()
+                existing = conn.execute(select(workflows.c.archived_at).where(workflows.c.name == name)).first()
                 if existing is not None:
                     raise AlreadyExists(_taken(name, existing.archived_at is not None))
                 conn.execute(
@@ -90,9 +88,7 @@ class SqlDefinitionStore:
                     created_by=created_by,
                 )
             )
-            conn.execute(
-                update(workflows).where(workflows.c.name == name).values(archived_at=None, archived_by="")
-            )
+            conn.execute(update(workflows).where(workflows.c.name == name).values(archived_at=None, archived_by=""))
         return WorkflowVersion(name, latest + 1, definition, now, created_by)
 
     def get(self, name: str, version: int = 0) -> WorkflowVersion:
@@ -121,8 +117,7 @@ class SqlDefinitionStore:
             .select_from(_JOINED)
             .join(
                 latest,
-                (latest.c.name == workflow_versions.c.name)
-                & (latest.c.version == workflow_versions.c.version),
+                (latest.c.name == workflow_versions.c.name) & (latest.c.version == workflow_versions.c.version),
             )
             .order_by(workflow_versions.c.name)
         )

@@ -92,9 +92,7 @@ class LeaseStore:
         with self.database.write() as conn:
             conn.execute(
                 update(runs)
-                .where(
-                    runs.c.id == lease.run_id, runs.c.lease_owner == owner, runs.c.lease_epoch == lease.epoch
-                )
+                .where(runs.c.id == lease.run_id, runs.c.lease_owner == owner, runs.c.lease_epoch == lease.epoch)
                 .values(lease_owner="", lease_expires_at=None)
             )
 

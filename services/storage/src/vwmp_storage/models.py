@@ -43,9 +43,7 @@ class WorkflowVersionRow(Base):
     """One immutable version of a definition, stored as JSON text."""
 
     __tablename__ = "workflow_versions"
-    name: Mapped[str] = mapped_column(
-        String(64), ForeignKey("workflows.name", ondelete="CASCADE"), primary_key=True
-    )
+    name: Mapped[str] = mapped_column(String(64), ForeignKey("workflows.name", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     definition: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -82,9 +80,7 @@ class StepRunRow(Base):
     """The state of one step of a run; `position` keeps the order the steps were created in."""
 
     __tablename__ = "step_runs"
-    run_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     step_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     uses: Mapped[str] = mapped_column(String(200))
@@ -100,9 +96,7 @@ class EventRow(Base):
     """One entry of a run's gapless event log."""
 
     __tablename__ = "events"
-    run_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     type: Mapped[str] = mapped_column(String(64))
     step_id: Mapped[str] = mapped_column(String(200))

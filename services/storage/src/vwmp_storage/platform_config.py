@@ -105,9 +105,7 @@ class PlatformConfig:
     def get(self) -> ConfigDocument:
         """The latest saved version, or the built-in defaults as version 0."""
         with self.database.read() as conn:
-            row = conn.execute(
-                select(config_versions).order_by(config_versions.c.version.desc()).limit(1)
-            ).first()
+            row = conn.execute(select(config_versions).order_by(config_versions.c.version.desc()).limit(1)).first()
         if row is None:
             return ConfigDocument(0, dump(BUILT_IN_DEFAULTS), None, "")
         return ConfigDocument(row.version, row.document, row.updated_at, row.updated_by)
@@ -129,13 +127,10 @@ class PlatformConfig:
                 latest = int(conn.execute(select(func.max(config_versions.c.version))).scalar() or 0)
                 if expected_version and expected_version != latest:
                     raise FailedPrecondition(
-                        f"configuration is at version {latest}, not {expected_version} "
-                        "(reload and save again)"
+                        f"configuration is at version {latest}, not {expected_version} (reload and save again)"
                     )
                 conn.execute(
-                    insert(config_versions).values(
-                        version=latest + 1, document=text, updated_at=now, updated_by=actor
-                    )
+                    insert(config_versions).values(version=latest + 1, document=text, updated_at=now, updated_by=actor)
                 )
         except IntegrityError:
             raise FailedPrecondition(

@@ -50,26 +50,20 @@ def _rpc(method: F) -> F:
 
     @functools.wraps(method)
     def handler(self: StorageServicer, request: Any, context: grpc.ServicerContext) -> Any:
-        run_id = getattr(request, "run_id", "") or (
-            getattr(request, "id", "") if "Run" in method.__name__ else ""
-        )
+        run_id = getattr(request, "run_id", "") or (getattr(request, "id", "") if "Run" in method.__name__ else "")
         with log_context(**({"run_id": run_id} if run_id else {})):
             try:
                 return method(self, request, context)
             except errors.StorageError as exc:
                 code = STATUS_OF[type(exc)]
-                log.info(
-                    "refused %s", method.__name__, extra={"fields": {"code": code.name, "reason": str(exc)}}
-                )
+                log.info("refused %s", method.__name__, extra={"fields": {"code": code.name, "reason": str(exc)}})
                 context.abort(code, str(exc))
             except OperationalError as exc:
                 log.warning("database unavailable in %s: %s", method.__name__, exc.orig)
                 context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, try again")
             except Exception:
                 log.exception("unexpected error in %s", method.__name__)
-                context.abort(
-                    grpc.StatusCode.INTERNAL, f"internal error in {method.__name__} (see storage logs)"
-                )
+                context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__} (see storage logs)")
 
     return handler  # type: ignore[return-value]
 
@@ -200,9 +194,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         return pb.ListWorkflowsResponse(workflows=[workflow_message(w) for w in found])
 
     @_rpc
-    def ListWorkflowVersions(
-        self, request: pb.ListWorkflowVersionsRequest, context: Any
-    ) -> pb.ListWorkflowsResponse:
+    def ListWorkflowVersions(self, request: pb.ListWorkflowVersionsRequest, context: Any) -> pb.ListWorkflowsResponse:
         found = self.storage.definitions.versions(request.name)
         return pb.ListWorkflowsResponse(workflows=[workflow_message(w) for w in found])
 
@@ -234,9 +226,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
 
     @_rpc
-    def RecordTransitions(
-        self, request: pb.RecordTransitionsRequest, context: Any
-    ) -> pb.RecordTransitionsResponse:
+    def RecordTransitions(self, request: pb.RecordTransitionsRequest, context: Any) -> pb.RecordTransitionsResponse:
         transitions = [
             Transition(
                 event_type=t.event_type,
@@ -265,9 +255,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     @_rpc
     def AppendStepLogs(self, request: pb.AppendStepLogsRequest, context: Any) -> pb.AppendStepLogsResponse:
         lines = [
-            LogLine(
-                line.step_id, line.attempt, _parse_time(line.at, f"lines[{i}].at"), line.stream, line.line
-            )
+            LogLine(line.step_id, line.attempt, _parse_time(line.at, f"lines[{i}].at"), line.stream, line.line)
             for i, line in enumerate(request.lines)
         ]
         self.storage.runs.append_logs(request.run_id, lines)

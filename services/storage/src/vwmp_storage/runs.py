@@ -18,9 +18,7 @@ from vwmp_storage.errors import InvalidArgument, NotFound
 from vwmp_storage.jsontext import normalise_object
 from vwmp_storage.models import events, runs, step_logs, step_runs
 
-RUN_STATES = frozenset(
-    {"queued", "running", "paused", "succeeded", "succeeded_with_warnings", "failed", "cancelled"}
-)
+RUN_STATES = frozenset({"queued", "running", "paused", "succeeded", "succeeded_with_warnings", "failed", "cancelled"})
 TERMINAL_RUN_STATES = frozenset({"succeeded", "succeeded_with_warnings", "failed", "cancelled"})
 STEP_STATES = frozenset(
     {"pending", "running", "retrying", "awaiting_approval", "succeeded", "failed", "skipped", "cancelled"}
@@ -163,9 +161,7 @@ class RunStore:
                     ],
                 )
             conn.execute(
-                insert(events).values(
-                    run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data="{}"
-                )
+                insert(events).values(run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data="{}")
             )
         return run
 
@@ -181,16 +177,12 @@ class RunStore:
             run.definition_json = self.definitions.get(run.workflow, run.version).definition_json
         return run
 
-    def list(
-        self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0
-    ) -> tuple[list[Run], int]:
+    def list(self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0) -> tuple[list[Run], int]:
         """Runs newest first with their steps, and the total matching the filter."""
         if workflow:
             check_name(workflow, "workflow")
         if state and state not in RUN_STATES:
-            raise InvalidArgument(
-                f"state: unknown run state {state!r} (one of {', '.join(sorted(RUN_STATES))})"
-            )
+            raise InvalidArgument(f"state: unknown run state {state!r} (one of {', '.join(sorted(RUN_STATES))})")
         if limit < 0 or offset < 0:
             raise InvalidArgument("limit/offset: must not be negative")
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
@@ -301,11 +293,7 @@ def _steps(conn: Connection, run_ids: list[str]) -> dict[str, list[StepRun]]:
     found: dict[str, list[StepRun]] = {run_id: [] for run_id in run_ids}
     if not run_ids:
         return found
-    stmt = (
-        select(step_runs)
-        .where(step_runs.c.run_id.in_(run_ids))
-        .order_by(step_runs.c.run_id, step_runs.c.position)
-    )
+    stmt = select(step_runs).where(step_runs.c.run_id.in_(run_ids)).order_by(step_runs.c.run_id, step_runs.c.position)
     for row in conn.execute(stmt):
         found[row.run_id].append(
             StepRun(

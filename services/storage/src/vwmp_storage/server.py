@@ -12,9 +12,7 @@ from vwmp_storage.storage import Storage
 SERVICE_NAME = "vwmp.storage.v1.StorageService"
 
 
-async def serve(
-    storage: Storage, host: str, port: int, sync_workers: int = 16
-) -> tuple[grpc.aio.Server, int]:
+async def serve(storage: Storage, host: str, port: int, sync_workers: int = 16) -> tuple[grpc.aio.Server, int]:
     """Start serving StorageService (+ health and reflection); returns the server and its port."""
     servicer = StorageServicer(storage)
     return await start_grpc_server(

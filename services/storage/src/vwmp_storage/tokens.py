@@ -105,9 +105,7 @@ class TokenStore:
         """Revoke at once (idempotent: revoking twice keeps the first time)."""
         with self.database.write() as conn:
             conn.execute(
-                update(tokens)
-                .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+                update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
             )
             row = conn.execute(select(tokens).where(tokens.c.id == token_id)).first()
         if row is None:

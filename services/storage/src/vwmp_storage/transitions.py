@@ -52,9 +52,7 @@ class TransitionRecorder:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def record(
-        self, run_id: str, lease_owner: str, lease_epoch: int, transitions: Sequence[Transition]
-    ) -> list[Event]:
+    def record(self, run_id: str, lease_owner: str, lease_epoch: int, transitions: Sequence[Transition]) -> list[Event]:
         """Apply `transitions` in order; returns the appended events with their seqs."""
         checked = [_checked(index, t) for index, t in enumerate(transitions)]
         now = utcnow()
@@ -89,9 +87,7 @@ class TransitionRecorder:
                         .values(step_values)
                     )
                     if result.rowcount == 0:
-                        raise InvalidArgument(
-                            f"transitions[{index}].step_id: run {run_id} has no step {t.step_id!r}"
-                        )
+                        raise InvalidArgument(f"transitions[{index}].step_id: run {run_id} has no step {t.step_id!r}")
                 if t.event_type:
                     seq += 1
                     appended.append(Event(run_id, seq, t.event_type, t.step_id, t.attempt, now, data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -21,9 +22,15 @@ def config_schema() -> dict[str, Any]:
     from vwmp_common import schemas
 
     loader = getattr(schemas, "config_schema", None)
-    if loader is None:
-        raise Problem(503, "The configuration schema is not published by this build")
-    schema: dict[str, Any] = loader()
+    if loader is not None:
+        published: dict[str, Any] = loader()
+        return published
+    # Until the schema moves to vwmp_common it lives with storage, its validator.
+    try:
+        text = resources.files("vwmp_storage").joinpath("config.schema.json").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise Problem(404, "The configuration schema is not published by this build") from None
+    schema: dict[str, Any] = json.loads(text)
     return schema
 
 

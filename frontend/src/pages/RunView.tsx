@@ -1,0 +1,246 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, type Edge } from '@xyflow/react';
+import { controlRun, fetchEvents, fetchLogs, fetchRun, fetchVersion, type RunAction } from '../api/hooks';
+import { followRun } from '../api/stream';
+import type { LogLine, RunEvent, WorkflowDefinition } from '../api/types';
+import { downstreamOf, normalizeDefinition, positionsOf } from '../lib/definition';
+import { edgesOf, type RunNode } from '../lib/graph';
+import { layoutSteps } from '../lib/layout';
+import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeRun, planOf, type RunView } from '../lib/runState';
+import { nodeTypes } from '../components/nodes';
+import { ErrorBox, StateBadge } from '../components/common';
+import { PlanView } from '../components/PlanView';
+import { Timeline } from '../components/Timeline';
+import { ApprovalDialog } from '../components/ApprovalDialog';
+
+export function RunPage({ id }: { id: string }) {
+  return <ReactFlowProvider><RunScreen key={id} id={id} /></ReactFlowProvider>;
+}
+
+function RunScreen({ id }: { id: string }) {
+  const [view, setView] = useState<RunView | null>(null);
+  const viewRef = useRef<RunView | null>(null);
+  viewRef.current = view;
+  const [definition, setDefinition] = useState<WorkflowDefinition | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [live, setLive] = useState(false);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [tab, setTab] = useState<'details' | 'timeline' | 'events'>('details');
+  const [approving, setApproving] = useState<string | null>(null);
+  const [busy, setBusy] = useState<RunAction | null>(null);
+  const [now, setNow] = useState(Date.now());
+
+  const addEvents = useCallback((evs: RunEvent[]) => {
+    setView((v) => (v ? applyEvents(v, evs) : v));
+  }, []);
+
+  // Stored run + history, then the live stream from the last seen seq.
+  useEffect(() => {
+    let stop: (() => void) | undefined;
+    let cancelled = false;
+    (async () => {
+      try {
+        const run = await fetchRun(id);
+        const history = await fetchEvents(id, 0).catch(() => [] as RunEvent[]);
+        if (cancelled) return;
+        const initial = applyEvents(fromRun(run), history);
+        // Stored step rows are the truth where the history was trimmed.
+        setView(initial.lastSeq ? initial : fromRun(run));
+        viewRef.current = initial;
+        fetchVersion(run.workflow, run.version).then((wf) => !cancelled && setDefinition(normalizeDefinition(wf.definition))).catch(() => undefined);
+        stop = followRun(id, () => viewRef.current?.lastSeq ?? 0, addEvents, setLive);
+      } catch (err) {
+        setError(err);
+      }
+    })();
+    return () => {
+      cancelled = true;
+      stop?.();
+    };
+  }, [id, addEvents]);
+
+  const running = view ? !isTerminal(view.state) : false;
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(t);
+  }, [running]);
+
+  const steps = useMemo(() => {
+    if (!view) return [];
+    const fromDef = new Map((definition?.spec.steps ?? []).map((s) => [s.id, s]));
+    return view.order.map((sid) => fromDef.get(sid) ?? { id: sid, uses: view.steps[sid].uses });
+  }, [view, definition]);
+  const positions = useMemo(() => {
+    const stored = definition ? positionsOf(definition) : {};
+    return steps.every((s) => stored[s.id]) ? stored : layoutSteps(steps);
+  }, [steps, definition]);
+  const nodes: RunNode[] = useMemo(() => steps.map((s) => {
+    const st = view!.steps[s.id];
+    return {
+      id: s.id, type: 'run', position: positions[s.id] ?? { x: 0, y: 0 }, selected: s.id === selected,
+      data: { step: s, title: s.uses, state: st.state, attempt: st.attempt, durationMs: durationMs(st.started_at, st.finished_at, now), dryRun: !!view!.run.dry_run },
+    };
+  }), [steps, positions, view, selected, now]);
+  const edges: Edge[] = useMemo(() => {
+    if (!view) return [];
+    const pseudo = { ...normalizeDefinition({}), spec: { steps } } as WorkflowDefinition;
+    return edgesOf(pseudo, (src, tgt) => view.steps[src]?.state === 'succeeded' && ['running', 'retrying', 'awaiting_approval'].includes(view.steps[tgt]?.state));
+  }, [steps, view]);
+
+  const awaiting = view ? view.order.filter((sid) => view.steps[sid].state === 'awaiting_approval') : [];
+
+  const act = async (action: RunAction) => {
+    setBusy(action);
+    setError(null);
+    try {
+      const run = await controlRun(id, action);
+      if (run) setView((v) => (v ? mergeRun(v, run) : v));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  if (!view) return <div className="page">{error ? <ErrorBox error={error} /> : <p className="muted">Loading run…</p>}</div>;
+  const sel = selected ? view.steps[selected] : null;
+
+  return (
+    <div className="run-page">
+      <header className="toolbar">
+        <div className="toolbar-title">
+          <span className="crumb"><a href="#/runs">Runs</a> /</span>
+          <strong>{view.run.workflow}</strong>
+          <span className="version-pill">v{view.run.version}</span>
+          {view.run.dry_run && <span className="dry-pill">dry run</span>}
+          <StateBadge state={view.state} />
+          <span className={`live-dot${live ? ' on' : ''}`} title={live ? 'Live' : 'Reconnecting'}>{live ? 'live' : 'offline'}</span>
+        </div>
+        <div className="toolbar-group right" role="group" aria-label="Run control">
+          <span className="muted small-text" data-testid="run-duration">{formatDuration(durationMs(view.run.started_at, view.run.finished_at, now))}</span>
+          {view.state === 'running' && <button className="btn" disabled={!!busy} onClick={() => act('pause')}>⏸ Pause</button>}
+          {view.state === 'paused' && <button className="btn" disabled={!!busy} onClick={() => act('resume')}>▶ Resume</button>}
+          {running && <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')}>■ Cancel</button>}
+          {(view.state === 'failed' || view.state === 'cancelled') && <button className="btn primary" disabled={!!busy} onClick={() => act('retry')}>↻ Retry from failure</button>}
+          <a className="btn" href={`#/workflows/${encodeURIComponent(view.run.workflow)}`}>Open workflow</a>
+        </div>
+      </header>
+      {awaiting.map((sid) => (
+        <div key={sid} className="banner warn" role="status">
+          ✋ Step <strong>{sid}</strong> is waiting for approval.
+          <button className="btn primary small" onClick={() => setApproving(sid)} data-testid={`review-${sid}`}>Review &amp; approve</button>
+        </div>
+      ))}
+      {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
+      <div className="run-body">
+        <div className="canvas" data-testid="run-canvas">
+          <ReactFlow<RunNode, Edge> nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView nodesDraggable={false} nodesConnectable={false}
+            onNodeClick={(_, n) => { setSelected(n.id); setTab('details'); }} onPaneClick={() => setSelected(null)}
+            defaultEdgeOptions={{ type: 'smoothstep' }} minZoom={0.1} proOptions={{ hideAttribution: true }}>
+            <Background gap={20} size={1} />
+            <MiniMap pannable zoomable nodeClassName={(n) => `mini state-${(n.data as { state: string }).state}`} />
+            <Controls showInteractive={false} />
+          </ReactFlow>
+        </div>
+        <aside className="side-panel wide" aria-label="Run details">
+          <div className="tabs" role="tablist">
+            {(['details', 'timeline', 'events'] as const).map((t) => (
+              <button key={t} role="tab" aria-selected={tab === t} className={`tab${tab === t ? ' active' : ''}`} onClick={() => setTab(t)}>
+                {t === 'details' ? (sel ? `Step ${sel.id}` : 'Run') : t[0].toUpperCase() + t.slice(1)}
+              </button>
+            ))}
+          </div>
+          <div className="panel-inner">
+            {tab === 'timeline' && <Timeline view={view} now={now} onSelect={(sid) => { setSelected(sid); setTab('details'); }} />}
+            {tab === 'events' && (
+              <ol className="events">
+                {[...view.events].reverse().map((e) => (
+                  <li key={e.seq}><span className="seq">#{e.seq}</span> <span className={`ev ev-${e.type.split('.')[1]}`}>{e.type}</span> {e.step_id && <code>{e.step_id}</code>} <span className="muted">{new Date(e.at).toLocaleTimeString()}</span></li>
+                ))}
+              </ol>
+            )}
+            {tab === 'details' && !sel && (
+              <div>
+                <dl className="kv">
+                  <dt>Run</dt><dd><code>{view.run.id}</code></dd>
+                  <dt>State</dt><dd><StateBadge state={view.state} /></dd>
+                  <dt>Started</dt><dd>{view.run.started_at ? new Date(view.run.started_at).toLocaleString() : '—'}</dd>
+                  <dt>Duration</dt><dd>{formatDuration(durationMs(view.run.started_at, view.run.finished_at, now))}</dd>
+                </dl>
+                <h3>Parameters</h3>
+                <pre className="json">{JSON.stringify(view.run.parameters, null, 2)}</pre>
+                <h3>Steps</h3>
+                <table className="table compact">
+                  <thead><tr><th>Step</th><th>State</th><th>Attempt</th><th>Duration</th></tr></thead>
+                  <tbody>
+                    {view.order.map((sid) => {
+                      const s = view.steps[sid];
+                      return (
+                        <tr key={sid} onClick={() => setSelected(sid)} className="clickable">
+                          <td><button className="link" onClick={() => setSelected(sid)}>{sid}</button></td>
+                          <td><StateBadge state={s.state} /></td><td>{s.attempt}</td>
+                          <td>{formatDuration(durationMs(s.started_at, s.finished_at, now))}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
+            )}
+            {tab === 'details' && sel && <StepDetails runId={id} step={sel} now={now} onApprove={() => setApproving(sel.id)} />}
+          </div>
+        </aside>
+      </div>
+      {approving && view.steps[approving] && (
+        <ApprovalDialog
+          runId={id}
+          stepId={approving}
+          message={view.steps[approving].approvalMessage}
+          plans={gatePlans(view, approving, downstreamOf(steps, approving))}
+          onClose={() => setApproving(null)}
+          onDone={() => {
+            setApproving(null);
+            fetchRun(id).then((r) => setView((v) => (v ? mergeRun(v, r) : v))).catch(() => undefined);
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+function StepDetails({ runId, step, now, onApprove }: { runId: string; step: RunView['steps'][string]; now: number; onApprove: () => void }) {
+  const [logs, setLogs] = useState<LogLine[] | null>(null);
+  const [logError, setLogError] = useState<unknown>(null);
+  useEffect(() => {
+    let cancelled = false;
+    fetchLogs(runId, step.id).then((l) => !cancelled && setLogs(l)).catch((e) => !cancelled && setLogError(e));
+    return () => { cancelled = true; };
+  }, [runId, step.id, step.state, step.attempt]);
+  const shownLogs = logs && logs.length >= step.logs.length ? logs : step.logs;
+  const plan = planOf(step.outputs);
+  const otherOutputs = step.outputs ? Object.fromEntries(Object.entries(step.outputs).filter(([k]) => k !== 'plan')) : {};
+  return (
+    <div className="step-details" data-testid="step-details">
+      <h2>{step.id}</h2>
+      <dl className="kv">
+        <dt>Type</dt><dd><code>{step.uses}</code></dd>
+        <dt>State</dt><dd><StateBadge state={step.state} /></dd>
+        <dt>Attempt</dt><dd>{step.attempt}</dd>
+        <dt>Duration</dt><dd>{formatDuration(durationMs(step.started_at, step.finished_at, now))}</dd>
+      </dl>
+      {step.state === 'awaiting_approval' && <button className="btn primary" onClick={onApprove}>Review &amp; approve</button>}
+      {step.error && <div className="error-box"><strong>Error</strong> <pre>{step.error}</pre></div>}
+      {plan.length > 0 && (<><h3>Plan</h3><PlanView plan={plan} /></>)}
+      <h3>Outputs</h3>
+      {Object.keys(otherOutputs).length ? <pre className="json">{JSON.stringify(otherOutputs, null, 2)}</pre> : <p className="muted">None.</p>}
+      <h3>Logs</h3>
+      <ErrorBox error={logError} />
+      {shownLogs.length ? (
+        <pre className="logs" data-testid="logs">{shownLogs.map((l, i) => (
+          <span key={i} className={`log-${l.level ?? 'info'}`}>{l.at ? `${new Date(l.at).toLocaleTimeString()} ` : ''}{l.message}{'\n'}</span>
+        ))}</pre>
+      ) : <p className="muted">No log lines.</p>}
+    </div>
+  );
+}

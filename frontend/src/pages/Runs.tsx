@@ -1,0 +1,66 @@
+import { useState } from 'react';
+import { useRuns, useWorkflows } from '../api/hooks';
+import { RUN_STATES } from '../api/types';
+import { durationMs, formatDuration, isTerminal } from '../lib/runState';
+import { navigate } from '../router';
+import { ErrorBox, StateBadge, relTime } from '../components/common';
+
+const PAGE = 25;
+
+export function RunsPage({ workflow, state }: { workflow?: string; state?: string }) {
+  const [offset, setOffset] = useState(0);
+  const workflows = useWorkflows();
+  const runs = useRuns({ workflow, state, limit: PAGE, offset }, true);
+  const setFilter = (w?: string, s?: string) => {
+    setOffset(0);
+    const q = new URLSearchParams();
+    if (w) q.set('workflow', w);
+    if (s) q.set('state', s);
+    navigate(`/runs${q.toString() ? `?${q}` : ''}`);
+  };
+  const total = runs.data?.total ?? 0;
+  return (
+    <div className="page">
+      <header className="page-header">
+        <h1>Runs</h1>
+        <div className="filters" role="group" aria-label="Filters">
+          <label htmlFor="filter-workflow">Workflow</label>
+          <select id="filter-workflow" value={workflow ?? ''} onChange={(e) => setFilter(e.target.value || undefined, state)}>
+            <option value="">all</option>
+            {(workflows.data ?? []).map((w) => <option key={w.name} value={w.name}>{w.name}</option>)}
+          </select>
+          <label htmlFor="filter-state">State</label>
+          <select id="filter-state" value={state ?? ''} onChange={(e) => setFilter(workflow, e.target.value || undefined)}>
+            <option value="">all</option>
+            {RUN_STATES.map((s) => <option key={s} value={s}>{s.replace(/_/g, ' ')}</option>)}
+          </select>
+        </div>
+      </header>
+      <ErrorBox error={runs.error} />
+      <table className="table">
+        <thead><tr><th>Run</th><th>Workflow</th><th>State</th><th>Started</th><th>Duration</th><th>Steps</th></tr></thead>
+        <tbody>
+          {(runs.data?.items ?? []).map((r) => {
+            const done = (r.steps ?? []).filter((s) => s.state === 'succeeded').length;
+            return (
+              <tr key={r.id} className="clickable" onClick={() => navigate(`/runs/${encodeURIComponent(r.id)}`)}>
+                <td><a href={`#/runs/${encodeURIComponent(r.id)}`} onClick={(e) => e.stopPropagation()}><code>{r.id.slice(0, 12)}</code></a>{r.dry_run && <span className="dry-pill">dry</span>}</td>
+                <td>{r.workflow} <span className="muted">v{r.version}</span></td>
+                <td><StateBadge state={r.state} /></td>
+                <td>{relTime(r.started_at ?? r.created_at)}</td>
+                <td>{isTerminal(r.state) || r.started_at ? formatDuration(durationMs(r.started_at, r.finished_at)) : '—'}</td>
+                <td>{r.steps ? `${done}/${r.steps.length}` : '—'}</td>
+              </tr>
+            );
+          })}
+          {runs.data && runs.data.items.length === 0 && <tr><td colSpan={6} className="muted center">No runs match.</td></tr>}
+        </tbody>
+      </table>
+      <nav className="pager" aria-label="Pages">
+        <button className="btn" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>← Newer</button>
+        <span className="muted">{total ? `${offset + 1}–${Math.min(offset + PAGE, total)} of ${total}` : ''}</span>
+        <button className="btn" disabled={offset + PAGE >= total} onClick={() => setOffset(offset + PAGE)}>Older →</button>
+      </nav>
+    </div>
+  );
+}
