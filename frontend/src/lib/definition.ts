@@ -69,9 +69,8 @@ export function removeSteps(def: WorkflowDefinition, ids: Iterable<string>): Wor
 }
 
 function pruneNeeds(step: StepDefinition, needs: string[]): StepDefinition {
-  const next = { ...step, needs };
-  if (needs.length === 0) delete next.needs;
-  return next;
+  const { needs: _old, ...rest } = step;
+  return needs.length ? { ...rest, needs } : rest;
 }
 
 /** True when `from` is reachable from `to` along needs edges (adding to→from would close a cycle). */

@@ -79,7 +79,8 @@ export function plansOf(raw: unknown, fallbackStep: string): StepPlan[] | undefi
   if (Array.isArray(raw)) {
     const groups = new Map<string, PlanItem[]>();
     for (const item of asPlan(raw) ?? []) {
-      const step = typeof (item as { step?: unknown }).step === 'string' ? (item as { step: string }).step : fallbackStep;
+      const named = (item as PlanItem & { step?: unknown }).step;
+      const step = typeof named === 'string' ? named : fallbackStep;
       groups.set(step, [...(groups.get(step) ?? []), item]);
     }
     return [...groups].map(([step, plan]) => ({ step, plan }));

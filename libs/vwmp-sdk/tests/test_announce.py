@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from vwmp_common.embedded_nats import free_port, start_nats_server
 from vwmp_common.nats import plugin_hosts_bucket
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
 from vwmp_sdk import Plugin, PluginServer, StepContext, Template
+
+pytestmark = pytest.mark.timeout(30)
 
 plugin = Plugin("ann", title="Announced", description="announcement test")
 
@@ -102,16 +105,14 @@ async def test_keeps_serving_while_nats_is_down_and_reannounces(tmp_path: Path) 
                     plugin_pb2.DescribeRequest(), timeout=5
                 )
             assert [s.type for s in described.step_types] == ["ann/tag"]
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(3)  # long enough for the NATS client to give up and be replaced
             process = start_nats_server(port, store)
             nc = await nats.connect(url)
             try:
                 bucket = await plugin_hosts_bucket(nc.jetstream())
                 before = 0
-                try:
+                with contextlib.suppress(KeyNotFoundError):
                     before = (await bucket.get("outage")).revision
-                except KeyNotFoundError:
-                    pass
                 _, value = await wait_entry(bucket, "outage", newer_than=before, timeout=15)
                 assert value["host_id"] == "outage"
             finally:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from vwmp_sdk import DeniedError, StepCancelledError, StepContext, StepError
 
+pytestmark = pytest.mark.timeout(30)
+
 
 def make_ctx(root: Path, lines: list[tuple[str, str]] | None = None) -> StepContext:
     sink = lines.append if lines is not None else (lambda _: None)

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
 from vwmp_sdk import DeniedError, PlanItem, Plugin, PluginServer, StepContext, Template
 
+pytestmark = pytest.mark.timeout(30)
+
 plugin = Plugin("t", title="Test")
 state: dict[str, object] = {}
 

@@ -37,12 +37,14 @@ async def test_config_get_put_if_match_and_invalid(client, headers) -> None:
     assert set(body) == {"version", "document", "updated_at", "updated_by"}
     schema = await client.get("/api/v1/config/schema", headers=headers("viewer"))
     assert schema.status_code == 200 and schema.json().get("type") == "object"
+    first = await client.put("/api/v1/config", json={"document": body["document"]}, headers=headers("admin"))
+    assert first.status_code == 200, first.text
     saved = await client.put("/api/v1/config", json={"document": body["document"]},
-                             headers={**headers("admin"), "If-Match": current.headers["etag"]})
+                             headers={**headers("admin"), "If-Match": first.headers["etag"]})
     assert saved.status_code == 200, saved.text
-    assert saved.json()["version"] == body["version"] + 1 and saved.json()["updated_by"] == "admin-bot"
+    assert saved.json()["version"] == first.json()["version"] + 1 and saved.json()["updated_by"] == "admin-bot"
     stale = await client.put("/api/v1/config", json={"document": body["document"]},
-                             headers={**headers("admin"), "If-Match": current.headers["etag"]})
+                             headers={**headers("admin"), "If-Match": first.headers["etag"]})
     assert stale.status_code == 412 and stale.headers["content-type"] == PROBLEM
     invalid = await client.put("/api/v1/config", json={"document": {"no_such_setting": 1}}, headers=headers("admin"))
     assert invalid.status_code == 422

@@ -19,7 +19,6 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from vwmp_common.clients import storage_client
 from vwmp_common.embedded_nats import free_port
 from vwmp_common.nats import connect, ensure_events_stream, plugin_hosts_bucket

@@ -1,7 +1,6 @@
 """The safe expression language: references, literals, operators, and what it refuses."""
 
 import pytest
-
 from vwmp_engine import expressions
 from vwmp_engine.expressions import ExpressionError
 

@@ -163,7 +163,6 @@ async def test_cancel_stops_a_running_step_within_a_second(engine) -> None:
 @pytest.mark.parametrize("action", ["resume", "retry"])
 async def test_controls_that_do_not_fit_the_state_are_refused(engine, action: str) -> None:
     import grpc
-
     from vwmp_proto.engine.v1 import engine_pb2
 
     definition = workflow({"id": "a", "uses": "core/noop"})

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import grpc
 import nats
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js.errors import KeyNotFoundError
 from vwmp_common.embedded_nats import free_port
 from vwmp_common.nats import plugin_hosts_bucket
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
+
+pytestmark = pytest.mark.timeout(30)
 
 
 async def test_host_process_announces_executes_and_is_healthy(nats_server: str, tmp_path: Path) -> None:

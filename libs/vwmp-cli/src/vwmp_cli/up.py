@@ -21,6 +21,7 @@ SERVICES = ("storage", "engine", "plugin-host", "gateway")
 MODULES = {"storage": "vwmp_storage", "engine": "vwmp_engine", "plugin-host": "vwmp_plugin_host",
            "gateway": "vwmp_gateway"}
 DEFAULT_NATS_PORT = 14222
+DEFAULT_PLUGINS = "git,release,project,validators,hello"  # the test kit is loaded only when asked for
 MAX_RESTART_DELAY = 30.0
 
 
@@ -67,6 +68,7 @@ class Platform:
         self.logs = self.data_dir / "logs"
         self.env.update(VWMP_DATA_DIR=str(self.data_dir), VWMP_WORKSPACE_ROOT=str(self.workspace),
                         VWMP_HTTP_PORT=str(self.http_port), PYTHONUNBUFFERED="1")
+        self.env.setdefault("VWMP_PLUGINS", DEFAULT_PLUGINS)
         self.embedded_nats = not self.env.get("VWMP_NATS_URL")
         if self.embedded_nats:
             nats_port = int(self.env.get("VWMP_NATS_PORT", str(DEFAULT_NATS_PORT)))

@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 
 async def _connect(url: str, name: str) -> Client:
-    # Not vwmp_common.nats.connect: it passes `retry_on_failed_connect`, which the installed nats-py
-    # (2.16) rejects. A failed first connect is retried by the heartbeat loop; later outages by nats-py.
+    # Not vwmp_common.nats.connect: it passes `retry_on_failed_connect`, which nats-py 2.16 rejects, and
+    # its endless reconnects make a first connect to a dead server loop inside nats-py for ever (where a
+    # cancel can be swallowed). Bounded attempts instead: when the client gives up and closes, the
+    # heartbeat loop opens a new one.
     return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
-        allow_reconnect=True,
+        url, name=name, allow_reconnect=True, max_reconnect_attempts=3, reconnect_time_wait=0.5,
+        connect_timeout=2,
     )
 
 
@@ -59,6 +61,7 @@ class Announcer:
         self._nc: Client | None = None
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.announced = asyncio.Event()
 
     def start(self) -> None:
@@ -67,7 +70,7 @@ class Announcer:
 
     async def _heartbeat(self) -> None:
         failing = False
-        while True:
+        while not self._stopping:
             try:
                 await self._put()
                 if failing:
@@ -87,6 +90,8 @@ class Announcer:
             await asyncio.sleep(self.interval)
 
     async def _put(self) -> None:
+        if self._nc is not None and self._nc.is_closed:
+            self._nc, self._kv = None, None
         if self._nc is None:
             self._nc = await _connect(self.nats_url, name=f"vwmp-plugin-host-{self.key}")
         if self._kv is None:
@@ -96,10 +101,11 @@ class Announcer:
 
     async def stop(self) -> None:
         """Stop heartbeating, delete the entry (best effort) and close the connection."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a cancel swallowed inside nats-py must not hang the shutdown.
+            await asyncio.wait({self._task}, timeout=5)
         nc, self._nc = self._nc, None
         if nc is None:
             return

@@ -86,7 +86,7 @@ class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Any] = Field(default_factory=dict, description="Values for the workflow's parameters")
-    version: int | None = Field(None, ge=1, description="Version to run; latest when absent")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Version to run; latest when absent")
     dry_run: bool = Field(False, description="Plan every step without changing anything")
 
 

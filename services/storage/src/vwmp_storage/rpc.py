@@ -50,7 +50,7 @@ def _rpc(method: F) -> F:
 
     @functools.wraps(method)
     def handler(self: StorageServicer, request: Any, context: grpc.ServicerContext) -> Any:
-        run_id = getattr(request, "run_id", "") or (getattr(request, "id", "") if "Run" in method.__name__ else "")
+        run_id = getattr(request, "run_id", "") or (request.id if method.__name__ == "GetRun" else "")
         with log_context(**({"run_id": run_id} if run_id else {})):
             try:
                 return method(self, request, context)

@@ -1,0 +1,316 @@
+// In-memory stand-in for the VWMP gateway (ARCHITECTURE.md §4 shapes), used to develop and test
+// the designer when the real platform is not running. It also serves frontend/dist like the gateway.
+// Usage: node e2e/mock/server.mjs [port]   (MOCK_TOKEN, default dev-token; MOCK_STEP_MS, default 350)
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { WebSocketServer } from 'ws';
+import { stepTypes, templates } from './data.mjs';
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist');
+const TYPES = new Map(stepTypes.map((t) => [t.type, t]));
+
+export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
+  const workflows = new Map(); // name -> [versions]
+  const runs = new Map();
+  const runSubs = new Map(); // runId -> Set(ws)
+  const allSubs = new Set();
+
+  const now = () => new Date().toISOString();
+  const problem = (res, status, title, detail, errors) => send(res, status, { type: 'about:blank', title, status, detail, ...(errors ? { errors } : {}) }, 'application/problem+json');
+  function send(res, status, body, type = 'application/json') {
+    res.writeHead(status, { 'Content-Type': type });
+    res.end(body === undefined ? '' : JSON.stringify(body));
+  }
+
+  function validate(def) {
+    const errors = [];
+    const err = (pointer, message) => errors.push({ pointer, message });
+    if (!def || typeof def !== 'object') return [{ pointer: '', message: 'must be an object' }];
+    if (def.apiVersion !== 'vwmp/v1') err('/apiVersion', "must be 'vwmp/v1'");
+    if (def.kind !== 'Workflow') err('/kind', "must be 'Workflow'");
+    const name = def.metadata?.name;
+    if (!name || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) err('/metadata/name', 'must be lowercase letters, digits and -');
+    const steps = Array.isArray(def.spec?.steps) ? def.spec.steps : null;
+    if (!steps) { err('/spec/steps', 'must be a list'); return errors; }
+    const ids = new Map();
+    steps.forEach((s, i) => {
+      if (!s.id) err(`/spec/steps/${i}/id`, 'is required');
+      else if (ids.has(s.id)) err(`/spec/steps/${i}/id`, `duplicate id '${s.id}'`);
+      else ids.set(s.id, i);
+      const type = TYPES.get(s.uses);
+      if (!type) err(`/spec/steps/${i}/uses`, `unknown step type '${s.uses}'`);
+      (s.needs ?? []).forEach((n, j) => { if (!steps.some((x) => x.id === n)) err(`/spec/steps/${i}/needs/${j}`, `unknown step '${n}'`); });
+      if (type) {
+        const w = s.with ?? {};
+        for (const r of type.config_schema.required ?? []) if (w[r] === undefined || w[r] === '') err(`/spec/steps/${i}/with/${r}`, `'${r}' is required`);
+        for (const [k, v] of Object.entries(w)) {
+          const p = type.config_schema.properties?.[k];
+          if (!p) { err(`/spec/steps/${i}/with/${k}`, `unknown field '${k}'`); continue; }
+          if (typeof v === 'string' && v.includes('${{')) continue;
+          if (p.enum && !p.enum.includes(v)) err(`/spec/steps/${i}/with/${k}`, `must be one of ${p.enum.join(', ')}`);
+          else if (p.type && p.type !== (Array.isArray(v) ? 'array' : typeof v)) err(`/spec/steps/${i}/with/${k}`, `must be ${p.type}`);
+        }
+      }
+    });
+    // cycles
+    const state = new Map();
+    const byId = new Map(steps.map((s) => [s.id, s]));
+    const visit = (id, trail) => {
+      if (state.get(id) === 2) return;
+      if (state.get(id) === 1) { err(`/spec/steps/${ids.get(id)}/needs`, `cycle: ${[...trail.slice(trail.indexOf(id)), id].join(' → ')}`); return; }
+      state.set(id, 1);
+      for (const n of byId.get(id)?.needs ?? []) if (byId.has(n)) visit(n, [...trail, id]);
+      state.set(id, 2);
+    };
+    for (const s of steps) visit(s.id, []);
+    return errors;
+  }
+
+  function publish(run, type, step_id = null, data = null, attempt = null) {
+    const ev = { seq: run.events.length + 1, run_id: run.id, type, step_id, attempt, at: now(), data };
+    run.events.push(ev);
+    const frame = JSON.stringify(ev);
+    for (const ws of runSubs.get(run.id) ?? []) ws.send(frame);
+    for (const ws of allSubs) ws.send(frame);
+  }
+
+  const resolve = (v, run) => typeof v === 'string' ? v.replace(/\$\{\{\s*params\.(\w+)\s*\}\}/g, (_, k) => String(run.parameters[k] ?? '')) : v;
+
+  function planFor(step, def, run) {
+    const w = Object.fromEntries(Object.entries(def.with ?? {}).map(([k, v]) => [k, resolve(v, run)]));
+    switch (def.uses) {
+      case 'hello/greet': return [{ action: 'print', target: 'stdout', diff: `+Hello, ${w.name}!` }];
+      case 'release/version-bump': return [{ action: 'write', target: `${w.repo}/pyproject.toml`, diff: '--- a/pyproject.toml\n+++ b/pyproject.toml\n@@ -1,3 +1,3 @@\n [project]\n name = "demo"\n-version = "1.2.3"\n+version = "1.2.4"' }];
+      case 'git/tag': return [{ action: 'create tag', target: 'refs/tags/v1.2.4' }];
+      case 'git/push': return [{ action: 'push', target: `origin refs/heads/main refs/tags/v1.2.4` }];
+      case 'core/noop': case 'core/approval': return [];
+      default: return [{ action: 'run', target: def.uses }];
+    }
+  }
+
+  function stepDefs(run) {
+    const wf = workflows.get(run.workflow)[run.version - 1];
+    return wf.definition.spec.steps;
+  }
+
+  function tick(run) {
+    if (['paused', 'succeeded', 'succeeded_with_warnings', 'failed', 'cancelled'].includes(run.state)) return;
+    const defs = stepDefs(run);
+    const byId = new Map(run.steps.map((s) => [s.id, s]));
+    let active = 0;
+    for (const d of defs) {
+      const s = byId.get(d.id);
+      if (['running', 'awaiting_approval', 'retrying'].includes(s.state)) { active++; continue; }
+      if (s.state !== 'pending') continue;
+      const deps = (d.needs ?? []).map((n) => byId.get(n));
+      if (deps.some((x) => x.state === 'failed' || x.state === 'cancelled' || x.state === 'skipped')) {
+        s.state = 'skipped'; s.finished_at = now(); publish(run, 'step.skipped', s.id); continue;
+      }
+      if (deps.every((x) => x.state === 'succeeded')) { active++; startStep(run, s, d); }
+    }
+    if (active === 0 && run.steps.every((s) => ['succeeded', 'failed', 'skipped', 'cancelled'].includes(s.state))) {
+      const failed = run.steps.some((s) => s.state === 'failed');
+      run.state = failed ? 'failed' : 'succeeded';
+      run.finished_at = now();
+      publish(run, failed ? 'run.failed' : 'run.succeeded');
+    }
+  }
+
+  function startStep(run, s, d) {
+    s.state = 'running'; s.attempt += 1; s.started_at = now(); s.finished_at = null;
+    publish(run, 'step.started', s.id, null, s.attempt);
+    s.logs.push({ at: now(), attempt: s.attempt, level: 'info', message: `${run.dry_run ? '[dry run] ' : ''}starting ${d.uses}` });
+    publish(run, 'step.log', s.id, { message: s.logs.at(-1).message }, s.attempt);
+    s.timer = setTimeout(() => finishStep(run, s, d), stepMs);
+  }
+
+  function finishStep(run, s, d) {
+    if (s.state !== 'running') return;
+    if (run.state === 'cancelled') return;
+    if (d.uses === 'core/approval' && !run.dry_run) {
+      s.state = 'awaiting_approval';
+      const downstream = stepDefs(run).filter((x) => (x.needs ?? []).includes(s.id) || (x.needs ?? []).some((n) => downstreamIds(run, s.id).includes(n)));
+      const plan = Object.fromEntries(downstream.map((x) => [x.id, planFor(null, x, run)]).filter(([, p]) => p.length));
+      publish(run, 'step.awaiting_approval', s.id, { message: resolve(d.with?.message, run) ?? 'Approve?', plan }, s.attempt);
+      return;
+    }
+    const outputs = {};
+    if (run.dry_run) outputs.plan = planFor(s, d, run);
+    if (d.uses === 'hello/greet') {
+      const g = `Hello, ${resolve(d.with?.name, run)}!`;
+      s.logs.push({ at: now(), attempt: s.attempt, level: 'info', message: run.dry_run ? `would print: ${g}` : g });
+      publish(run, 'step.log', s.id, { message: s.logs.at(-1).message }, s.attempt);
+      if (!run.dry_run) outputs.greeting = g;
+    }
+    if (d.uses === 'core/approval') Object.assign(outputs, { approved_by: 'dry-run', comment: 'auto-approved in a dry run' });
+    s.outputs = outputs; s.state = 'succeeded'; s.finished_at = now();
+    publish(run, 'step.succeeded', s.id, { outputs }, s.attempt);
+    tick(run);
+  }
+
+  function downstreamIds(run, id) {
+    const defs = stepDefs(run);
+    const out = [];
+    const q = [id];
+    while (q.length) {
+      const c = q.shift();
+      for (const d of defs) if ((d.needs ?? []).includes(c) && !out.includes(d.id)) { out.push(d.id); q.push(d.id); }
+    }
+    return out;
+  }
+
+  const publicRun = (r) => ({ ...r, steps: r.steps.map(({ timer, logs, ...s }) => s), events: undefined });
+
+  async function body(req) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const text = Buffer.concat(chunks).toString();
+    return text ? JSON.parse(text) : {};
+  }
+
+  async function api(req, res, url) {
+    const p = url.pathname.replace(/^\/api\/v1/, '');
+    const m = req.method;
+    if (p === '/health') return send(res, 200, { status: 'ok' });
+    if (req.headers.authorization !== `Bearer ${token}`) return problem(res, 401, 'Unauthorized', 'Missing or invalid bearer token');
+    let b = {};
+    if (m === 'POST' || m === 'PUT') {
+      try { b = await body(req); } catch { return problem(res, 400, 'Bad request', 'Body is not JSON'); }
+    }
+    let g;
+    if (p === '/step-types' && m === 'GET') return send(res, 200, stepTypes);
+    if (p === '/templates' && m === 'GET') return send(res, 200, templates);
+    if (p === '/workflows/validate' && m === 'POST') { const errors = validate(b); return send(res, 200, { valid: errors.length === 0, errors }); }
+    if (p === '/workflows' && m === 'GET') return send(res, 200, [...workflows.values()].map((v) => v.at(-1)));
+    if (p === '/workflows' && m === 'POST') {
+      const errors = validate(b);
+      if (errors.length) return problem(res, 422, 'Invalid workflow', `${errors.length} problem(s)`, errors);
+      if (workflows.has(b.metadata.name)) return problem(res, 409, 'Conflict', `workflow ${b.metadata.name} exists`);
+      const wf = { name: b.metadata.name, version: 1, definition: b, created_at: now(), created_by: 'admin' };
+      workflows.set(wf.name, [wf]);
+      return send(res, 201, wf);
+    }
+    if ((g = p.match(/^\/workflows\/([^/]+)$/))) {
+      const name = decodeURIComponent(g[1]);
+      const list = workflows.get(name);
+      if (!list) return problem(res, 404, 'Not found', `no workflow ${name}`);
+      if (m === 'GET') return send(res, 200, list.at(-1));
+      if (m === 'PUT') {
+        if (req.headers['if-match'] && Number(req.headers['if-match']) !== list.at(-1).version) return problem(res, 412, 'Precondition failed', `latest version is ${list.at(-1).version}`);
+        const errors = validate(b);
+        if (errors.length) return problem(res, 422, 'Invalid workflow', `${errors.length} problem(s)`, errors);
+        const wf = { name, version: list.length + 1, definition: b, created_at: now(), created_by: 'admin' };
+        list.push(wf);
+        return send(res, 200, wf);
+      }
+    }
+    if ((g = p.match(/^\/workflows\/([^/]+)\/versions(?:\/(\d+))?$/))) {
+      const list = workflows.get(decodeURIComponent(g[1]));
+      if (!list) return problem(res, 404, 'Not found', 'no such workflow');
+      if (!g[2]) return send(res, 200, list.map(({ definition, ...v }) => v));
+      const wf = list[Number(g[2]) - 1];
+      return wf ? send(res, 200, wf) : problem(res, 404, 'Not found', 'no such version');
+    }
+    if ((g = p.match(/^\/workflows\/([^/]+)\/runs$/)) && m === 'POST') {
+      const list = workflows.get(decodeURIComponent(g[1]));
+      if (!list) return problem(res, 404, 'Not found', 'no such workflow');
+      const wf = b.version ? list[b.version - 1] : list.at(-1);
+      const run = {
+        id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters: b.parameters ?? {}, dry_run: !!b.dry_run,
+        created_at: now(), started_at: null, finished_at: null, events: [],
+        steps: wf.definition.spec.steps.map((s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null, logs: [] })),
+      };
+      runs.set(run.id, run);
+      publish(run, 'run.queued');
+      setTimeout(() => { run.state = 'running'; run.started_at = now(); publish(run, 'run.started'); tick(run); }, 150);
+      return send(res, 201, publicRun(run));
+    }
+    if (p === '/runs' && m === 'GET') {
+      let items = [...runs.values()].reverse();
+      if (url.searchParams.get('workflow')) items = items.filter((r) => r.workflow === url.searchParams.get('workflow'));
+      if (url.searchParams.get('state')) items = items.filter((r) => r.state === url.searchParams.get('state'));
+      const limit = Number(url.searchParams.get('limit') ?? 50), offset = Number(url.searchParams.get('offset') ?? 0);
+      return send(res, 200, { items: items.slice(offset, offset + limit).map(publicRun), total: items.length });
+    }
+    if ((g = p.match(/^\/runs\/([^/]+)(\/.*)?$/))) {
+      const run = runs.get(g[1]);
+      if (!run) return problem(res, 404, 'Not found', 'no such run');
+      const rest = g[2] ?? '';
+      if (rest === '' && m === 'GET') return send(res, 200, publicRun(run));
+      if (rest === '/events') return send(res, 200, run.events.filter((e) => e.seq > Number(url.searchParams.get('after') ?? 0)));
+      let sm;
+      if ((sm = rest.match(/^\/steps\/([^/]+)\/(logs|approve|reject)$/))) {
+        const s = run.steps.find((x) => x.id === decodeURIComponent(sm[1]));
+        if (!s) return problem(res, 404, 'Not found', 'no such step');
+        if (sm[2] === 'logs') return send(res, 200, s.logs);
+        if (s.state !== 'awaiting_approval') return problem(res, 409, 'Conflict', `step ${s.id} is ${s.state}, not awaiting approval`);
+        if (sm[2] === 'approve') {
+          s.state = 'succeeded'; s.finished_at = now(); s.outputs = { approved_by: 'admin', comment: b.comment ?? '' };
+          publish(run, 'step.succeeded', s.id, { outputs: s.outputs }, s.attempt);
+        } else {
+          s.state = 'failed'; s.finished_at = now(); s.error = `rejected: ${b.comment ?? ''}`;
+          publish(run, 'step.failed', s.id, { error: s.error }, s.attempt);
+        }
+        tick(run);
+        return send(res, 200, publicRun(run));
+      }
+      if (m === 'POST' && rest === '/pause') { if (run.state !== 'running') return problem(res, 409, 'Conflict', `run is ${run.state}`); run.state = 'paused'; publish(run, 'run.paused'); return send(res, 200, publicRun(run)); }
+      if (m === 'POST' && rest === '/resume') { if (run.state !== 'paused') return problem(res, 409, 'Conflict', `run is ${run.state}`); run.state = 'running'; publish(run, 'run.resumed'); tick(run); return send(res, 200, publicRun(run)); }
+      if (m === 'POST' && rest === '/cancel') {
+        for (const s of run.steps) if (['pending', 'running', 'awaiting_approval', 'retrying'].includes(s.state)) { clearTimeout(s.timer); s.state = 'cancelled'; s.finished_at = now(); publish(run, 'step.cancelled', s.id); }
+        run.state = 'cancelled'; run.finished_at = now(); publish(run, 'run.cancelled');
+        return send(res, 200, publicRun(run));
+      }
+      if (m === 'POST' && rest === '/retry') {
+        for (const s of run.steps) if (['failed', 'cancelled', 'skipped'].includes(s.state)) { s.state = 'pending'; s.error = null; }
+        run.state = 'running'; run.finished_at = null; publish(run, 'run.resumed'); tick(run);
+        return send(res, 200, publicRun(run));
+      }
+    }
+    return problem(res, 404, 'Not found', `${m} ${url.pathname}`);
+  }
+
+  function serveStatic(req, res, url) {
+    let file = path.join(DIST, path.normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, ''));
+    if (!file.startsWith(DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(DIST, 'index.html');
+    if (!fs.existsSync(file)) return send(res, 404, { title: 'dist/ not built' });
+    const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+    res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname.startsWith('/api/')) api(req, res, url).catch((e) => problem(res, 500, 'Internal error', String(e)));
+    else serveStatic(req, res, url);
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.searchParams.get('token') !== token) { socket.write('HTTP/1.1 401 Unauthorized\r\n\r\n'); socket.destroy(); return; }
+    const m = url.pathname.match(/^\/api\/v1\/runs\/([^/]+)\/stream$/);
+    const all = url.pathname === '/api/v1/stream';
+    if (!m && !all) { socket.destroy(); return; }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (all) { allSubs.add(ws); ws.on('close', () => allSubs.delete(ws)); return; }
+      const run = runs.get(m[1]);
+      if (!run) { ws.close(4404, 'no such run'); return; }
+      const after = Number(url.searchParams.get('after') ?? 0);
+      for (const e of run.events) if (e.seq > after) ws.send(JSON.stringify(e));
+      const set = runSubs.get(run.id) ?? new Set();
+      set.add(ws);
+      runSubs.set(run.id, set);
+      ws.on('close', () => set.delete(ws));
+    });
+  });
+  return server;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const port = Number(process.argv[2] ?? process.env.MOCK_PORT ?? 8080);
+  const server = createMock({ token: process.env.MOCK_TOKEN ?? 'dev-token', stepMs: Number(process.env.MOCK_STEP_MS ?? 350) });
+  server.listen(port, '127.0.0.1', () => process.stdout.write(`mock gateway on http://127.0.0.1:${port} (token ${process.env.MOCK_TOKEN ?? 'dev-token'})\n`));
+}
