@@ -122,9 +122,13 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
   function startStep(run, s, d) {
     s.state = 'running'; s.attempt += 1; s.started_at = now(); s.finished_at = null;
     publish(run, 'step.started', s.id, null, s.attempt);
-    s.logs.push({ at: now(), attempt: s.attempt, level: 'info', message: `${run.dry_run ? '[dry run] ' : ''}starting ${d.uses}` });
-    publish(run, 'step.log', s.id, { message: s.logs.at(-1).message }, s.attempt);
+    log(run, s, `${run.dry_run ? '[dry run] ' : ''}starting ${d.uses}`);
     s.timer = setTimeout(() => finishStep(run, s, d), stepMs);
+  }
+
+  function log(run, s, line) {
+    s.logs.push({ step_id: s.id, attempt: s.attempt, at: now(), stream: 'info', line });
+    publish(run, 'step.log', s.id, { lines: [{ stream: 'info', line }] }, s.attempt);
   }
 
   function finishStep(run, s, d) {
@@ -141,8 +145,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     if (run.dry_run) outputs.plan = planFor(s, d, run);
     if (d.uses === 'hello/greet') {
       const g = `Hello, ${resolve(d.with?.name, run)}!`;
-      s.logs.push({ at: now(), attempt: s.attempt, level: 'info', message: run.dry_run ? `would print: ${g}` : g });
-      publish(run, 'step.log', s.id, { message: s.logs.at(-1).message }, s.attempt);
+      log(run, s, run.dry_run ? `would print: ${g}` : g);
       if (!run.dry_run) outputs.greeting = g;
     }
     if (d.uses === 'core/approval') Object.assign(outputs, { approved_by: 'dry-run', comment: 'auto-approved in a dry run' });
@@ -181,10 +184,10 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       try { b = await body(req); } catch { return problem(res, 400, 'Bad request', 'Body is not JSON'); }
     }
     let g;
-    if (p === '/step-types' && m === 'GET') return send(res, 200, stepTypes);
-    if (p === '/templates' && m === 'GET') return send(res, 200, templates);
+    if (p === '/step-types' && m === 'GET') return send(res, 200, { items: stepTypes, total: stepTypes.length });
+    if (p === '/templates' && m === 'GET') return send(res, 200, { items: templates, total: templates.length });
     if (p === '/workflows/validate' && m === 'POST') { const errors = validate(b); return send(res, 200, { valid: errors.length === 0, errors }); }
-    if (p === '/workflows' && m === 'GET') return send(res, 200, [...workflows.values()].map((v) => v.at(-1)));
+    if (p === '/workflows' && m === 'GET') { const items = [...workflows.values()].map((v) => v.at(-1)); return send(res, 200, { items, total: items.length }); }
     if (p === '/workflows' && m === 'POST') {
       const errors = validate(b);
       if (errors.length) return problem(res, 422, 'Invalid workflow', `${errors.length} problem(s)`, errors);
@@ -210,7 +213,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     if ((g = p.match(/^\/workflows\/([^/]+)\/versions(?:\/(\d+))?$/))) {
       const list = workflows.get(decodeURIComponent(g[1]));
       if (!list) return problem(res, 404, 'Not found', 'no such workflow');
-      if (!g[2]) return send(res, 200, list.map(({ definition, ...v }) => v));
+      if (!g[2]) return send(res, 200, { items: list.map(({ definition, ...v }) => v), total: list.length });
       const wf = list[Number(g[2]) - 1];
       return wf ? send(res, 200, wf) : problem(res, 404, 'Not found', 'no such version');
     }
@@ -240,12 +243,12 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       if (!run) return problem(res, 404, 'Not found', 'no such run');
       const rest = g[2] ?? '';
       if (rest === '' && m === 'GET') return send(res, 200, publicRun(run));
-      if (rest === '/events') return send(res, 200, run.events.filter((e) => e.seq > Number(url.searchParams.get('after') ?? 0)));
+      if (rest === '/events') { const items = run.events.filter((e) => e.seq > Number(url.searchParams.get('after') ?? 0)); return send(res, 200, { items, total: items.length }); }
       let sm;
       if ((sm = rest.match(/^\/steps\/([^/]+)\/(logs|approve|reject)$/))) {
         const s = run.steps.find((x) => x.id === decodeURIComponent(sm[1]));
         if (!s) return problem(res, 404, 'Not found', 'no such step');
-        if (sm[2] === 'logs') return send(res, 200, s.logs);
+        if (sm[2] === 'logs') return send(res, 200, { items: s.logs, total: s.logs.length });
         if (s.state !== 'awaiting_approval') return problem(res, 409, 'Conflict', `step ${s.id} is ${s.state}, not awaiting approval`);
         if (sm[2] === 'approve') {
           s.state = 'succeeded'; s.finished_at = now(); s.outputs = { approved_by: 'admin', comment: b.comment ?? '' };

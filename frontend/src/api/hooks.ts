@@ -1,11 +1,17 @@
 // Server state through TanStack Query; every call goes through the typed client.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, itemsOf, unwrap } from './client';
+import { toLogLine } from '../lib/runState';
 import type {
   LogLine, Page, Run, RunEvent, StepType, Template, ValidationResult, Workflow, WorkflowDefinition,
 } from './types';
 
 type Json = Record<string, unknown>;
+
+/** A definition is a free-form JSON document to the API (its schema is served separately). */
+function asDocument(definition: WorkflowDefinition): never {
+  return definition as never;
+}
 
 export function useStepTypes() {
   return useQuery({
@@ -61,19 +67,19 @@ export async function fetchVersion(name: string, version: number): Promise<Workf
 }
 
 export async function validateDefinition(definition: WorkflowDefinition): Promise<ValidationResult> {
-  return unwrap(api.POST('/api/v1/workflows/validate', { body: definition as unknown as Json }));
+  return unwrap(api.POST('/api/v1/workflows/validate', { body: asDocument(definition) })) as Promise<ValidationResult>;
 }
 
 export function useSaveWorkflow() {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: async (arg: { definition: WorkflowDefinition; version: number | null }) => {
-      const body = arg.definition as unknown as Json;
+      const body = asDocument(arg.definition);
       const name = arg.definition.metadata.name;
       const saved = arg.version == null
         ? await unwrap(api.POST('/api/v1/workflows', { body }))
         : await unwrap(api.PUT('/api/v1/workflows/{name}', {
-          params: { path: { name }, header: { 'If-Match': String(arg.version) } },
+          params: { path: { name }, header: { 'if-match': String(arg.version) } },
           body,
         }));
       return saved as unknown as Workflow;
@@ -105,22 +111,24 @@ export interface RunFilter {
   offset: number;
 }
 
+export async function fetchRunPage(filter: RunFilter): Promise<Page<Run>> {
+  const query = {
+    limit: filter.limit,
+    offset: filter.offset,
+    ...(filter.workflow ? { workflow: filter.workflow } : {}),
+    ...(filter.state ? { state: filter.state } : {}),
+  };
+  const body = await unwrap(api.GET('/api/v1/runs', { params: { query } }));
+  const items = itemsOf<Run>(body);
+  const total = (body as unknown as Page<Run>)?.total ?? items.length;
+  return { items, total };
+}
+
 export function useRuns(filter: RunFilter, live = false) {
   return useQuery({
     queryKey: ['runs', filter],
-    refetchInterval: live ? 3000 : false,
-    queryFn: async () => {
-      const query = {
-        limit: filter.limit,
-        offset: filter.offset,
-        ...(filter.workflow ? { workflow: filter.workflow } : {}),
-        ...(filter.state ? { state: filter.state } : {}),
-      };
-      const body = await unwrap(api.GET('/api/v1/runs', { params: { query } }));
-      const items = itemsOf<Run>(body);
-      const total = (body as unknown as Page<Run>)?.total ?? items.length;
-      return { items, total };
-    },
+    refetchInterval: live ? 10_000 : false,
+    queryFn: () => fetchRunPage(filter),
   });
 }
 
@@ -140,7 +148,7 @@ export async function fetchLogs(runId: string, stepId: string): Promise<LogLine[
   }));
   const raw = Array.isArray(body) ? body : itemsOf<unknown>(body).length ? itemsOf<unknown>(body)
     : ((body as { lines?: unknown[] })?.lines ?? (typeof body === 'string' ? body.split('\n') : []));
-  return raw.map((l) => (typeof l === 'string' ? { message: l } : (l as LogLine)));
+  return raw.map((l) => toLogLine(l));
 }
 
 export type RunAction = 'pause' | 'resume' | 'cancel' | 'retry';

@@ -39,3 +39,30 @@ export function followRun(runId: string, getAfter: () => number, onEvents: (evs:
     ws?.close();
   };
 }
+
+/** Calls `onEvent` for every event of every run (WS /stream); reconnects until closed. */
+export function followAll(onEvent: (ev: RunEvent) => void): () => void {
+  let ws: WebSocket | null = null;
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const open = () => {
+    ws = new WebSocket(wsUrl('/api/v1/stream', {}));
+    ws.onmessage = (m) => {
+      try {
+        const body: unknown = JSON.parse(String(m.data));
+        for (const ev of Array.isArray(body) ? body : [body]) if (ev && typeof ev.type === 'string') onEvent(ev as RunEvent);
+      } catch {
+        /* ignore a malformed frame */
+      }
+    };
+    ws.onclose = () => {
+      if (!closed) timer = setTimeout(open, 3000);
+    };
+  };
+  open();
+  return () => {
+    closed = true;
+    clearTimeout(timer);
+    ws?.close();
+  };
+}

@@ -140,7 +140,7 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
           <SchemaForm
             key={step.id}
             idPrefix={`cfg-${step.id}`}
-            schema={configSchema!}
+            schema={{ ...configSchema!, title: undefined }}
             formData={step.with ?? {}}
             allowExpressions
             readOnly={readOnly}

@@ -11,7 +11,7 @@ function Badges({ step }: { step: StepNode['data']['step'] }) {
       {step.if && <span className="badge" title={`if: ${step.if}`}>if</span>}
       {step.optional && <span className="badge" title="optional: may fail">opt</span>}
       {step.retry && <span className="badge" title={`retry: ${step.retry.max_attempts ?? '?'} attempts`}>↻{step.retry.max_attempts ?? ''}</span>}
-      {step.timeout && <span className="badge" title={`timeout ${step.timeout}`}>⏱</span>}
+      {step.timeout && <span className="badge" title={`timeout ${step.timeout}`}>{step.timeout}</span>}
     </span>
   );
 }
@@ -37,6 +37,15 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
   );
 });
 
+function GateIcon() {
+  return (
+    <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden focusable="false">
+      <path d="M8 1.5 2.5 3.5v4c0 3.3 2.3 5.9 5.5 7 3.2-1.1 5.5-3.7 5.5-7v-4z" fill="none" stroke="currentColor" strokeWidth="1.6" />
+      <path d="m5.5 8 1.8 1.8L10.8 6.3" fill="none" stroke="currentColor" strokeWidth="1.6" />
+    </svg>
+  );
+}
+
 export const GateNodeView = memo(function GateNodeView({ data, selected }: NodeProps<GateNode>) {
   const hasErrors = data.errors.length > 0;
   return (
@@ -46,7 +55,7 @@ export const GateNodeView = memo(function GateNodeView({ data, selected }: NodeP
       title={hasErrors ? data.errors.join('\n') : 'Manual approval gate'}
     >
       <Handle type="target" position={Position.Left} />
-      <div className="node-plugin gate-icon">✋</div>
+      <div className="node-plugin gate-icon"><GateIcon /></div>
       <div className="node-body">
         <div className="node-id">{data.step.id}</div>
         <div className="node-type">Approval gate</div>
@@ -59,7 +68,7 @@ export const GateNodeView = memo(function GateNodeView({ data, selected }: NodeP
 });
 
 const STATE_ICON: Record<string, string> = {
-  pending: '○', running: '◐', retrying: '↻', awaiting_approval: '✋', succeeded: '✓', failed: '✕', skipped: '⤼', cancelled: '⊘',
+  pending: '○', running: '◐', retrying: '↻', awaiting_approval: '!', succeeded: '✓', failed: '✕', skipped: '⤼', cancelled: '⊘',
 };
 
 export const RunNodeView = memo(function RunNodeView({ data, selected }: NodeProps<RunNode>) {

@@ -92,3 +92,18 @@ describe('definition → graph', () => {
     expect(needsLayout(d)).toBe(true);
   });
 });
+
+describe('node reconciliation', () => {
+  it('reuses unchanged nodes, keeps measured sizes of changed ones, and returns prev when nothing changed', async () => {
+    const { reconcileNodes } = await import('./graph');
+    const d = sample();
+    const types = new Map();
+    const first = designNodesOf(d, types, new Map()).map((n) => ({ ...n, measured: { width: 220, height: 64 } }));
+    expect(reconcileNodes(first, designNodesOf(d, types, new Map()))).toBe(first);
+    const next = reconcileNodes(first, designNodesOf(d, types, new Map([['b', ['oops']]])));
+    expect(next[0]).toBe(first[0]);
+    expect(next[1]).not.toBe(first[1]);
+    expect(next[1].measured).toEqual({ width: 220, height: 64 });
+    expect(next[1].data.errors).toEqual(['oops']);
+  });
+});

@@ -87,3 +87,28 @@ export function needsLayout(def: WorkflowDefinition): boolean {
   const positions = positionsOf(def);
   return def.spec.steps.some((s) => !positions[s.id]);
 }
+
+function sameNode(a: DesignNode, b: DesignNode): boolean {
+  return a.type === b.type && a.position.x === b.position.x && a.position.y === b.position.y && !!a.selected === !!b.selected
+    && a.data.step === b.data.step && a.data.title === b.data.title && a.data.plugin === b.data.plugin
+    && a.data.unknownType === b.data.unknownType && a.data.errors.join('\n') === b.data.errors.join('\n');
+}
+
+/**
+ * Keeps the previous node object when nothing about it changed and carries measured sizes over,
+ * so React Flow neither re-renders nor re-measures 300 nodes after every edit or validation.
+ */
+export function reconcileNodes(prev: DesignNode[], next: DesignNode[]): DesignNode[] {
+  const byId = new Map(prev.map((n) => [n.id, n]));
+  let changed = prev.length !== next.length;
+  const out = next.map((n, i) => {
+    const p = byId.get(n.id);
+    if (p && sameNode(p, n)) {
+      if (prev[i] !== p) changed = true;
+      return p;
+    }
+    changed = true;
+    return p?.measured ? { ...n, measured: p.measured } : n;
+  });
+  return changed ? out : prev;
+}

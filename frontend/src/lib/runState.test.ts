@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, formatDuration, durationMs } from './runState';
+import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeOutputs, toLogLine, formatDuration, durationMs } from './runState';
 import type { Run, RunEvent } from '../api/types';
 
 const run: Run = {
@@ -61,6 +61,18 @@ describe('run-state reduction', () => {
     expect(m.steps.a.state).toBe('running');
     expect(m.steps.a.logs).toHaveLength(1);
     expect(m.lastSeq).toBe(1);
+  });
+
+  it('reads log lines in the gateway form and merges outputs from a fetched run', () => {
+    seq = 0;
+    const v = applyEvents(fromRun(run), [ev('step.log', 'a', { lines: [{ stream: 'info', line: 'one' }, { stream: 'error', line: 'two' }] }, 1)]);
+    expect(v.steps.a.logs.map((l) => [l.level, l.message])).toEqual([['info', 'one'], ['error', 'two']]);
+    const fetched = { ...run, steps: run.steps.map((s) => (s.id === 'a' ? { ...s, outputs: { greeting: 'hi' } } : s)) };
+    const m = mergeOutputs(v, fetched);
+    expect(m.steps.a.outputs).toEqual({ greeting: 'hi' });
+    expect(m.steps.a.logs).toHaveLength(2);
+    expect(mergeOutputs(m, fetched)).toBe(m);
+    expect(toLogLine({ message: 'x', level: 'warning' })).toMatchObject({ message: 'x', level: 'warning' });
   });
 
   it('formats durations', () => {

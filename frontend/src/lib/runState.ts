@@ -91,10 +91,33 @@ export function plansOf(raw: unknown, fallbackStep: string): StepPlan[] | undefi
   return undefined;
 }
 
-function logLineOf(ev: RunEvent): LogLine {
-  const d = ev.data ?? {};
+/** A log line as the API or an event carries it ({message|line, level|stream, at?, attempt?}). */
+export function toLogLine(raw: unknown, at?: string, attempt?: number): LogLine {
+  if (typeof raw === 'string') return { at, attempt, message: raw };
+  const d = (raw ?? {}) as Record<string, unknown>;
   const message = typeof d.message === 'string' ? d.message : typeof d.line === 'string' ? d.line : JSON.stringify(d);
-  return { at: ev.at, attempt: ev.attempt ?? undefined, level: typeof d.level === 'string' ? d.level : undefined, message };
+  const level = typeof d.level === 'string' ? d.level : typeof d.stream === 'string' ? d.stream : undefined;
+  return { at: typeof d.at === 'string' ? d.at : at, attempt: typeof d.attempt === 'number' ? d.attempt : attempt, level, message };
+}
+
+function logLinesOf(ev: RunEvent): LogLine[] {
+  const d = ev.data ?? {};
+  const attempt = ev.attempt ?? undefined;
+  if (Array.isArray(d.lines)) return d.lines.map((l) => toLogLine(l, ev.at, attempt));
+  return [toLogLine(d, ev.at, attempt)];
+}
+
+/** Outputs and errors are not always in the events: take them from a fetched run, keep the rest. */
+export function mergeOutputs(view: RunView, run: Run): RunView {
+  let steps = view.steps;
+  for (const s of run.steps ?? []) {
+    const cur = steps[s.id];
+    if (!cur) continue;
+    const outputs = s.outputs ?? cur.outputs;
+    const error = s.error ?? cur.error;
+    if (outputs !== cur.outputs || error !== cur.error) steps = { ...steps, [s.id]: { ...cur, outputs, error } };
+  }
+  return steps === view.steps ? view : { ...view, steps };
 }
 
 export function applyEvent(view: RunView, ev: RunEvent): RunView {
@@ -116,7 +139,7 @@ export function applyEvent(view: RunView, ev: RunEvent): RunView {
   const data = ev.data ?? {};
   if (ev.attempt != null) step.attempt = Math.max(step.attempt, ev.attempt);
   if (ev.type === 'step.log') {
-    step.logs = [...prev.logs, logLineOf(ev)];
+    step.logs = [...prev.logs, ...logLinesOf(ev)];
   } else {
     step.state = STEP_EVENT_STATE[ev.type] ?? prev.state;
     if (ev.type === 'step.started') {

@@ -7,7 +7,7 @@ import { ApiError } from '../api/problem';
 import { fetchVersion, useSaveWorkflow, useStepTypes, useTemplates, useWorkflow, validateDefinition } from '../api/hooks';
 import type { StepDefinition, StepType, ValidationIssue, Workflow, WorkflowDefinition } from '../api/types';
 import { addStep, connect, emptyDefinition, normalizeDefinition, removeSteps, renameStep, setPositions, updateStep, disconnect } from '../lib/definition';
-import { designNodesOf, edgesOf, needsLayout, type DesignNode, type TypeInfo } from '../lib/graph';
+import { designNodesOf, edgesOf, needsLayout, reconcileNodes, type DesignNode, type TypeInfo } from '../lib/graph';
 import { historyReducer } from '../lib/history';
 import { layoutSteps } from '../lib/layout';
 import { mapIssues } from '../lib/pointer';
@@ -63,14 +63,15 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [view, setView] = useState<View>('canvas');
   const [showHistory, setShowHistory] = useState(false);
   const [showRun, setShowRun] = useState(false);
-  const ready = useRef(false);
+  const [ready, setReady] = useState(false);
+  const [fitOnOpen, setFitOnOpen] = useState(false);
   const rf = useReactFlow();
   const readOnly = viewing != null;
   const shown = viewing ? normalizeDefinition(viewing.definition) : def;
 
   // Load once: the stored workflow, a template, or an empty definition.
   useEffect(() => {
-    if (ready.current) return;
+    if (ready) return;
     let initial: WorkflowDefinition | null = null;
     if (name && workflow.data) {
       initial = normalizeDefinition(workflow.data.definition);
@@ -83,16 +84,17 @@ function Designer({ name, template }: { name: string | null; template?: string }
       initial = emptyDefinition();
     }
     if (!initial) return;
-    ready.current = true;
     const laid = withLayout(initial);
     savedRef.current = name ? laid : null;
     dispatch({ type: 'reset', value: laid });
-    requestAnimationFrame(() => rf.fitView({ padding: 0.15, maxZoom: 1.2 }));
-  }, [name, template, workflow.data, templates.data, rf]);
+    // Fit an opened graph once; an empty canvas keeps zoom 1 so the first drop does not zoom in.
+    setFitOnOpen(laid.spec.steps.length > 0);
+    setReady(true);
+  }, [ready, name, template, workflow.data, templates.data]);
 
   // Server-side validation, debounced, against the definition as drawn.
   useEffect(() => {
-    if (!ready.current) return;
+    if (!ready) return;
     const target = shown;
     const timer = setTimeout(async () => {
       setValidating(true);
@@ -106,7 +108,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
       }
     }, 400);
     return () => clearTimeout(timer);
-  }, [shown]);
+  }, [shown, ready]);
 
   const mapped = useMemo(() => mapIssues(shown, issues), [shown, issues]);
   const typeMap = useMemo(() => new Map((stepTypes.data ?? []).map((t) => [t.type, t])), [stepTypes.data]);
@@ -116,7 +118,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [nodes, setNodes] = useState<DesignNode[]>([]);
   const [edges, setEdges] = useState<Edge[]>([]);
   useEffect(() => {
-    setNodes(designNodesOf(shown, typeInfo, errorsByStep, new Set(selected ? [selected] : [])));
+    setNodes((prev) => reconcileNodes(prev, designNodesOf(shown, typeInfo, errorsByStep, new Set(selected ? [selected] : []))));
   }, [shown, typeInfo, errorsByStep, selected]);
   useEffect(() => {
     setEdges((prev) => {
@@ -215,7 +217,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
   }, [notice]);
 
   if (name && workflow.isError) return <div className="page"><ErrorBox error={workflow.error} /></div>;
-  if (!ready.current && (workflow.isLoading || templates.isLoading)) return <div className="page muted">Loading…</div>;
+  if (!ready) return <div className="page muted">Loading…</div>;
 
   const selStep: StepDefinition | undefined = shown.spec.steps.find((s) => s.id === selected);
   const issueCount = issues.length;
@@ -284,7 +286,8 @@ function Designer({ name, template }: { name: string | null; template?: string }
                 deleteKeyCode={readOnly ? null : ['Backspace', 'Delete']}
                 defaultEdgeOptions={{ type: 'smoothstep' }}
                 minZoom={0.1}
-                fitView
+                fitView={fitOnOpen}
+                fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
                 proOptions={{ hideAttribution: true }}
               >
                 <Background gap={20} size={1} />

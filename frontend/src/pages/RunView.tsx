@@ -1,17 +1,22 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, type Edge } from '@xyflow/react';
-import { controlRun, fetchEvents, fetchLogs, fetchRun, fetchVersion, type RunAction } from '../api/hooks';
+import { controlRun, fetchEvents, fetchLogs, fetchRun, fetchRunPage, fetchVersion, type RunAction } from '../api/hooks';
 import { followRun } from '../api/stream';
-import type { LogLine, RunEvent, WorkflowDefinition } from '../api/types';
+import type { LogLine, PlanItem, RunEvent, WorkflowDefinition } from '../api/types';
 import { downstreamOf, normalizeDefinition, positionsOf } from '../lib/definition';
-import { edgesOf, type RunNode } from '../lib/graph';
+import { NODE_HEIGHT, NODE_WIDTH, edgesOf, type RunNode } from '../lib/graph';
 import { layoutSteps } from '../lib/layout';
-import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeRun, planOf, type RunView } from '../lib/runState';
+import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, planOf, type RunView, type StepPlan } from '../lib/runState';
 import { nodeTypes } from '../components/nodes';
 import { ErrorBox, StateBadge } from '../components/common';
 import { PlanView } from '../components/PlanView';
 import { Timeline } from '../components/Timeline';
 import { ApprovalDialog } from '../components/ApprovalDialog';
+
+const STATE_COLOR: Record<string, string> = {
+  pending: '#cbd5e1', running: '#3b82f6', retrying: '#f59e0b', awaiting_approval: '#a855f7',
+  succeeded: '#16a34a', failed: '#dc2626', skipped: '#64748b', cancelled: '#78716c',
+};
 
 export function RunPage({ id }: { id: string }) {
   return <ReactFlowProvider><RunScreen key={id} id={id} /></ReactFlowProvider>;
@@ -22,6 +27,8 @@ function RunScreen({ id }: { id: string }) {
   const viewRef = useRef<RunView | null>(null);
   viewRef.current = view;
   const [definition, setDefinition] = useState<WorkflowDefinition | null>(null);
+  const [graphReady, setGraphReady] = useState(false);
+  const [dryRunPlans, setDryRunPlans] = useState<Record<string, PlanItem[]>>({});
   const [error, setError] = useState<unknown>(null);
   const [live, setLive] = useState(false);
   const [selected, setSelected] = useState<string | null>(null);
@@ -30,9 +37,18 @@ function RunScreen({ id }: { id: string }) {
   const [busy, setBusy] = useState<RunAction | null>(null);
   const [now, setNow] = useState(Date.now());
 
+  const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const addEvents = useCallback((evs: RunEvent[]) => {
     setView((v) => (v ? applyEvents(v, evs) : v));
-  }, []);
+    // Outputs live on the stored step rows: fetch them when a step or the run finishes.
+    if (evs.some((e) => /^(step\.(succeeded|failed)|run\.)/.test(e.type))) {
+      clearTimeout(refreshTimer.current);
+      refreshTimer.current = setTimeout(() => {
+        fetchRun(id).then((r) => setView((v) => (v ? mergeOutputs(v, r) : v))).catch(() => undefined);
+      }, 250);
+    }
+  }, [id]);
+  useEffect(() => () => clearTimeout(refreshTimer.current), []);
 
   // Stored run + history, then the live stream from the last seen seq.
   useEffect(() => {
@@ -47,7 +63,10 @@ function RunScreen({ id }: { id: string }) {
         // Stored step rows are the truth where the history was trimmed.
         setView(initial.lastSeq ? initial : fromRun(run));
         viewRef.current = initial;
-        fetchVersion(run.workflow, run.version).then((wf) => !cancelled && setDefinition(normalizeDefinition(wf.definition))).catch(() => undefined);
+        fetchVersion(run.workflow, run.version)
+          .then((wf) => !cancelled && setDefinition(normalizeDefinition(wf.definition)))
+          .catch(() => undefined)
+          .finally(() => !cancelled && setGraphReady(true));
         stop = followRun(id, () => viewRef.current?.lastSeq ?? 0, addEvents, setLive);
       } catch (err) {
         setError(err);
@@ -79,6 +98,8 @@ function RunScreen({ id }: { id: string }) {
     const st = view!.steps[s.id];
     return {
       id: s.id, type: 'run', position: positions[s.id] ?? { x: 0, y: 0 }, selected: s.id === selected,
+      // Nodes are rebuilt on every tick; known sizes keep them (and the minimap) from waiting on a re-measure.
+      initialWidth: NODE_WIDTH, initialHeight: NODE_HEIGHT,
       data: { step: s, title: s.uses, state: st.state, attempt: st.attempt, durationMs: durationMs(st.started_at, st.finished_at, now), dryRun: !!view!.run.dry_run },
     };
   }), [steps, positions, view, selected, now]);
@@ -89,6 +110,13 @@ function RunScreen({ id }: { id: string }) {
   }, [steps, view]);
 
   const awaiting = view ? view.order.filter((sid) => view.steps[sid].state === 'awaiting_approval') : [];
+
+  // A real run's gate may carry no plan: then show what the latest dry run of this version planned.
+  const needDryRunPlans = awaiting.length > 0 && !view?.run.dry_run;
+  useEffect(() => {
+    if (!needDryRunPlans || !view) return;
+    latestDryRunPlans(view.run.workflow, view.run.version).then(setDryRunPlans).catch(() => undefined);
+  }, [needDryRunPlans, view?.run.workflow, view?.run.version]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const act = async (action: RunAction) => {
     setBusy(action);
@@ -119,7 +147,7 @@ function RunScreen({ id }: { id: string }) {
         </div>
         <div className="toolbar-group right" role="group" aria-label="Run control">
           <span className="muted small-text" data-testid="run-duration">{formatDuration(durationMs(view.run.started_at, view.run.finished_at, now))}</span>
-          {view.state === 'running' && <button className="btn" disabled={!!busy} onClick={() => act('pause')}>⏸ Pause</button>}
+          {view.state === 'running' && <button className="btn" disabled={!!busy} onClick={() => act('pause')}>Pause</button>}
           {view.state === 'paused' && <button className="btn" disabled={!!busy} onClick={() => act('resume')}>▶ Resume</button>}
           {running && <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')}>■ Cancel</button>}
           {(view.state === 'failed' || view.state === 'cancelled') && <button className="btn primary" disabled={!!busy} onClick={() => act('retry')}>↻ Retry from failure</button>}
@@ -128,20 +156,20 @@ function RunScreen({ id }: { id: string }) {
       </header>
       {awaiting.map((sid) => (
         <div key={sid} className="banner warn" role="status">
-          ✋ Step <strong>{sid}</strong> is waiting for approval.
+          Step <strong>{sid}</strong> is waiting for approval.
           <button className="btn primary small" onClick={() => setApproving(sid)} data-testid={`review-${sid}`}>Review &amp; approve</button>
         </div>
       ))}
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
       <div className="run-body">
         <div className="canvas" data-testid="run-canvas">
-          <ReactFlow<RunNode, Edge> nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView nodesDraggable={false} nodesConnectable={false}
+          {graphReady && <ReactFlow<RunNode, Edge> nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }} nodesDraggable={false} nodesConnectable={false}
             onNodeClick={(_, n) => { setSelected(n.id); setTab('details'); }} onPaneClick={() => setSelected(null)}
             defaultEdgeOptions={{ type: 'smoothstep' }} minZoom={0.1} proOptions={{ hideAttribution: true }}>
             <Background gap={20} size={1} />
-            <MiniMap pannable zoomable nodeClassName={(n) => `mini state-${(n.data as { state: string }).state}`} />
+            <MiniMap pannable zoomable nodeColor={(n) => STATE_COLOR[(n.data as { state: string }).state] ?? '#94a3b8'} />
             <Controls showInteractive={false} />
-          </ReactFlow>
+          </ReactFlow>}
         </div>
         <aside className="side-panel wide" aria-label="Run details">
           <div className="tabs" role="tablist">
@@ -197,7 +225,7 @@ function RunScreen({ id }: { id: string }) {
           runId={id}
           stepId={approving}
           message={view.steps[approving].approvalMessage}
-          plans={gatePlans(view, approving, downstreamOf(steps, approving))}
+          plans={withDryRunPlans(gatePlans(view, approving, downstreamOf(steps, approving)), downstreamOf(steps, approving), dryRunPlans)}
           onClose={() => setApproving(null)}
           onDone={() => {
             setApproving(null);
@@ -207,6 +235,21 @@ function RunScreen({ id }: { id: string }) {
       )}
     </div>
   );
+}
+
+async function latestDryRunPlans(workflow: string, version: number): Promise<Record<string, PlanItem[]>> {
+  const { items } = await fetchRunPage({ workflow, state: 'succeeded', limit: 20, offset: 0 });
+  const dry = items.find((r) => r.dry_run && r.version === version);
+  if (!dry) return {};
+  const full = dry.steps?.length ? dry : await fetchRun(dry.id);
+  return Object.fromEntries(full.steps.map((s) => [s.id, planOf(s.outputs)]).filter(([, p]) => p.length));
+}
+
+function withDryRunPlans(plans: StepPlan[], downstream: string[], fromDryRun: Record<string, PlanItem[]>): StepPlan[] {
+  const have = new Set(plans.map((p) => p.step));
+  const extra = downstream.filter((id) => !have.has(id) && fromDryRun[id]?.length)
+    .map((id) => ({ step: `${id} (from the last dry run)`, plan: fromDryRun[id] }));
+  return [...plans, ...extra];
 }
 
 function StepDetails({ runId, step, now, onApprove }: { runId: string; step: RunView['steps'][string]; now: number; onApprove: () => void }) {

@@ -1,4 +1,6 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { followAll } from '../api/stream';
 import { useRuns, useWorkflows } from '../api/hooks';
 import { RUN_STATES } from '../api/types';
 import { durationMs, formatDuration, isTerminal } from '../lib/runState';
@@ -11,6 +13,11 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: strin
   const [offset, setOffset] = useState(0);
   const workflows = useWorkflows();
   const runs = useRuns({ workflow, state, limit: PAGE, offset }, true);
+  const qc = useQueryClient();
+  // Run-level events from every run refresh the list at once; polling stays as a fallback.
+  useEffect(() => followAll((ev) => {
+    if (ev.type.startsWith('run.')) void qc.invalidateQueries({ queryKey: ['runs'] });
+  }), [qc]);
   const setFilter = (w?: string, s?: string) => {
     setOffset(0);
     const q = new URLSearchParams();

@@ -6,7 +6,6 @@ import os
 import stat
 
 from vwmp_common.schemas import workflow_schema
-
 from vwmp_gateway.app import create_app
 from vwmp_gateway.auth import TokenVerifier
 from vwmp_gateway.bootstrap import ensure_admin_token
@@ -78,13 +77,13 @@ async def test_frontend_is_served_with_spa_fallback(settings, tmp_path) -> None:
     (dist / "assets" / "app.js").write_text("console.log(1)")
     (tmp_path / "secret.txt").write_text("nope")
     app = create_app(settings.model_copy(update={"frontend_dir": dist}))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            assert "designer" in (await client.get("/")).text
-            assert (await client.get("/assets/app.js")).text == "console.log(1)"
-            assert "designer" in (await client.get("/runs/123")).text
-            assert "nope" not in (await client.get("/../secret.txt")).text
-            assert "nope" not in (await client.get("/%2e%2e/secret.txt")).text
-            api = await client.get("/api/v1/nope")
-            assert api.status_code == 404 and api.headers["content-type"] == PROBLEM
-            assert (await client.get("/api/v1/health")).json() == {"status": "ok"}
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert "designer" in (await client.get("/")).text
+        assert (await client.get("/assets/app.js")).text == "console.log(1)"
+        assert "designer" in (await client.get("/runs/123")).text
+        assert "nope" not in (await client.get("/../secret.txt")).text
+        assert "nope" not in (await client.get("/%2e%2e/secret.txt")).text
+        api = await client.get("/api/v1/nope")
+        assert api.status_code == 404 and api.headers["content-type"] == PROBLEM
+        assert (await client.get("/api/v1/health")).json() == {"status": "ok"}

@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from vwmp_gateway.rbac import DENY_ALL, RANK, ROLES, ROUTE_RULES, rule_for
 
 PROBLEM = "application/problem+json"

@@ -89,7 +89,8 @@ async def test_get_list_versions_and_one_version(client, headers, definition) ->
 async def test_stale_if_match_is_412(client, headers, definition) -> None:
     name = unique()
     await create(client, headers, definition(name))
-    ok = await client.put(f"/api/v1/workflows/{name}", json=definition(name), headers={**headers("editor"), "If-Match": "1"})
+    ok = await client.put(f"/api/v1/workflows/{name}", json=definition(name),
+                          headers={**headers("editor"), "If-Match": "1"})
     assert ok.status_code == 200
     stale = await client.put(f"/api/v1/workflows/{name}", json=definition(name),
                              headers={**headers("editor"), "If-Match": '"1"'})

@@ -36,7 +36,7 @@ def test_a_whole_string_reference_keeps_its_type_and_mixed_text_interpolates() -
 
 
 def test_a_missing_reference_says_which_part_is_missing() -> None:
-    with pytest.raises(ExpressionError, match="steps.nope does not exist"):
+    with pytest.raises(ExpressionError, match=r"steps\.nope does not exist"):
         expressions.render("${{ steps.nope.outputs.x }}", SCOPE)
 
 

@@ -117,7 +117,8 @@ async def test_retry_from_failure_reruns_failed_and_downstream_and_keeps_earlier
     definition = workflow(
         {"id": "early", "uses": "testkit/echo", "with": {"value": "kept"}},
         {"id": "fragile", "uses": "testkit/flaky", "needs": ["early"], "with": {"succeed_on": 2, "journal": "r.txt"}},
-        {"id": "late", "uses": "testkit/echo", "needs": ["fragile"], "with": {"value": "${{ steps.early.outputs.value }}"}},
+        {"id": "late", "uses": "testkit/echo", "needs": ["fragile"],
+         "with": {"value": "${{ steps.early.outputs.value }}"}},
     )
     await engine.apply(definition)
     run_id = await engine.start(definition["metadata"]["name"])

@@ -25,6 +25,19 @@ DEFAULT_PLUGINS = "git,release,project,validators,hello"  # the test kit is load
 MAX_RESTART_DELAY = 30.0
 
 
+def grpc_serving(target: str) -> bool:
+    """True when the standard gRPC health service at `target` says SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
 def _say(message: str) -> None:
     print(f"[vwmp] {message}", flush=True)
 
@@ -37,12 +50,14 @@ class Service:
     argv: list[str]
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None
+    kind: str = ""
     restarts: int = 0
     next_start: float = 0.0
 
     def start(self, env: dict[str, str]) -> None:
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(self.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(self.argv, env=self.env or env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
 
     def alive(self) -> bool:
@@ -83,8 +98,8 @@ class Platform:
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin-token"
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start every process and wait until the gateway answers."""
+    def start(self, timeout: float = 60.0, only: tuple[str, ...] = SERVICES) -> None:
+        """Start the processes (every service unless `only` says otherwise) and wait until they answer."""
         for folder in (self.data_dir, self.logs, self.workspace):
             folder.mkdir(parents=True, exist_ok=True)
         if self.embedded_nats:
@@ -95,26 +110,46 @@ class Platform:
             self.services["nats"] = Service("nats", [
                 nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.nats_port), "-js", "-sd", str(store)],
                 self.logs / "nats.log")
-        for name in SERVICES:
-            self.services[name] = Service(name, [sys.executable, "-m", MODULES[name]], self.logs / f"{name}.log")
+        for name in only:
+            self.add(name)
         for service in self.services.values():
             service.start(self.env)
         self.wait_ready(timeout)
 
+    def add(self, name: str, instance: str = "", env: dict[str, str] | None = None) -> Service:
+        """Declare a service process (a second engine replica: add("engine", "engine-2", {...}))."""
+        label = instance or name
+        service = Service(label, [sys.executable, "-m", MODULES[name]], self.logs / f"{label}.log")
+        service.env, service.kind = {**self.env, **(env or {})}, name
+        self.services[service.name] = service
+        return service
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        pending = {name for name in self.services if name != "nats"}
+        while pending and time.monotonic() < deadline:
             for service in self.services.values():
                 if not service.alive():
                     raise RuntimeError(f"{service.name} exited at start-up; see {service.log_file}")
+            pending = {name for name in pending if not self._answers(name)}
+            time.sleep(0.1)
+        if pending:
+            names = ", ".join(sorted(pending))
+            raise TimeoutError(f"{names} did not answer within {timeout:.0f}s; logs in {self.logs}")
+
+    def _answers(self, name: str) -> bool:
+        kind = self.services[name].kind
+        if kind == "gateway":
             try:
                 with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=1) as response:  # noqa: S310
-                    if response.status == 200 and self.admin_token_file.exists():
-                        return
+                    return response.status == 200 and self.admin_token_file.exists()
             except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"the gateway did not answer on {self.url} within {timeout:.0f}s; logs in {self.logs}")
+                return False
+        port_variable = {"storage": "VWMP_STORAGE_PORT", "engine": "VWMP_ENGINE_PORT",
+                         "plugin-host": "VWMP_PLUGIN_HOST_PORT"}.get(kind)
+        env = self.services[name].env or self.env
+        port = env.get(port_variable or "", "")
+        return not port or grpc_serving(f"127.0.0.1:{port}")
 
     def supervise_once(self) -> None:
         """Restart any service that died, with a growing delay."""

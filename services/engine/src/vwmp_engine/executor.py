@@ -97,6 +97,7 @@ class RunExecutor:
         self.platform_config: dict[str, Any] = {}
         self._changed = asyncio.Event()
         self._stopping = False
+        self._cancelling = False
         self._lost = False
         self._parallel = asyncio.Semaphore(self.spec.max_parallel or 10_000)
         self._dependents: dict[str, list[str]] = {sid: [] for sid in self.steps}
@@ -143,10 +144,10 @@ class RunExecutor:
                 self._spawn(step, self._run_step(step, resume_approval=True))
         self._compute_readiness()
         deadline = self._run_deadline()
-        while not self._stopping:
+        while not self._stopping and self.state not in TERMINAL_RUN:
             if self.state == "running":
                 self._dispatch_ready()
-            if self._finished():
+            if not self._cancelling and self._finished():
                 await self._finish()
                 return
             self._changed.clear()
@@ -205,7 +206,7 @@ class RunExecutor:
                 self._ready.append(dependent)
 
     def _dispatch_ready(self) -> None:
-        while self._ready and self.state == "running" and not self._stopping:
+        while self._ready and self.state == "running" and not (self._stopping or self._cancelling):
             step = self.steps[self._ready.popleft()]
             if step.state != "pending" or step.task is not None:
                 continue
@@ -306,7 +307,7 @@ class RunExecutor:
             outputs = await call
         except StepFailed as failure:
             metrics.STEP_DURATION.labels(step.spec.uses).observe(time.perf_counter() - started)
-            if failure.retryable and not final and not self._stopping:
+            if failure.retryable and not final and not (self._stopping or self._cancelling):
                 return self.redactor.scrub(failure.message)
             await self._fail(step, failure)
             return None
@@ -318,11 +319,18 @@ class RunExecutor:
             return None
         step.state, step.outputs, step.error = "succeeded", outputs, ""
         # Not awaited: the next step's start joins this write in one storage commit.
-        self.log.record(transition("step.succeeded", step.spec.id, attempt=step.attempt, step_state="succeeded",
-                                   outputs=outputs, data={"duration_ms": round(duration * 1000, 2)}),
-                        defer=JOIN_NEXT_WRITE_SECONDS)
+        written = self.log.record(transition("step.succeeded", step.spec.id, attempt=step.attempt,
+                                             step_state="succeeded", outputs=outputs,
+                                             data={"duration_ms": round(duration * 1000, 2)}),
+                                  defer=JOIN_NEXT_WRITE_SECONDS)
+        written.add_done_callback(self._check_detached_write)
         metrics.STEPS.labels("succeeded").inc()
         return None
+
+    def _check_detached_write(self, written: asyncio.Future[Any]) -> None:
+        """A write nobody awaits: a refusal (lease lost) stops the run here instead of going unnoticed."""
+        if not written.cancelled() and isinstance(written.exception(), (LeaseLost, RunClosed)):
+            self.abandon()
 
     async def _fail(self, step: StepState, failure: StepFailed) -> None:
         message = self.redactor.scrub(failure.message)
@@ -442,9 +450,9 @@ class RunExecutor:
 
     async def cancel(self, actor: str, reason: str = "cancelled", final: str = "cancelled") -> None:
         """Cancel in-flight steps (their gRPC calls are cancelled), then every step left, then the run."""
-        if self.state in TERMINAL_RUN or self._stopping:
-            raise ControlRefused(f"run is already {self.state}")
-        self._stopping = True
+        if self.state in TERMINAL_RUN or self._stopping or self._cancelling:
+            raise ControlRefused(f"run is already {'cancelling' if self._cancelling else self.state}")
+        self._cancelling = True
         in_flight = [step.task for step in self.steps.values() if step.task is not None]
         for task in in_flight:
             task.cancel()

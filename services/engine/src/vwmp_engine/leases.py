@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 import grpc
 from vwmp_proto.storage.v1 import storage_pb2
@@ -19,6 +20,16 @@ from vwmp_engine.runtime import EngineRuntime
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
+CLAIM_BATCH = 50
+
+
+@dataclass
+class RunHandle:
+    """A run this replica holds a lease on; its executor exists once the run is loaded."""
+
+    epoch: int
+    task: asyncio.Task[None] | None = None
+    executor: RunExecutor | None = None
 
 
 class LeaseKeeper:
@@ -28,7 +39,7 @@ class LeaseKeeper:
         self.runtime = runtime
         self.lease_seconds = lease_seconds
         self.max_runs = max_runs
-        self.executors: dict[str, tuple[RunExecutor, int, asyncio.Task[None]]] = {}
+        self.handles: dict[str, RunHandle] = {}
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -41,16 +52,17 @@ class LeaseKeeper:
         self._wakeup.set()
 
     def executor(self, run_id: str) -> RunExecutor | None:
-        entry = self.executors.get(run_id)
-        return entry[0] if entry else None
+        handle = self.handles.get(run_id)
+        return handle.executor if handle else None
 
     async def stop(self) -> None:
-        """Stop claiming, abandon every run (another replica takes them over) and give the leases back."""
+        """Stop claiming, abandon every run (another replica takes them over)."""
         for task in self._tasks:
             task.cancel()
-        for executor, _, _ in self.executors.values():
-            executor.abandon()
-        tasks = [task for _, _, task in self.executors.values()]
+        for handle in self.handles.values():
+            if handle.executor is not None:
+                handle.executor.abandon()
+        tasks = [handle.task for handle in self.handles.values() if handle.task is not None]
         await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
 
     async def _claim_loop(self) -> None:
@@ -68,24 +80,34 @@ class LeaseKeeper:
             self._wakeup.clear()
 
     async def _claim(self) -> None:
-        free = self.max_runs - len(self.executors)
+        free = min(self.max_runs - len(self.handles), CLAIM_BATCH)
         if free <= 0:
             return
         response = await self.runtime.storage.ClaimRuns(storage_pb2.ClaimRunsRequest(
-            owner=self.runtime.owner, limit=min(free, 100), lease_seconds=self.lease_seconds))
+            owner=self.runtime.owner, limit=free, lease_seconds=self.lease_seconds))
         for lease in response.leases:
-            run = await self.runtime.storage.GetRun(storage_pb2.GetRunRequest(id=lease.run_id, with_definition=True))
-            executor = RunExecutor(self.runtime, run, lease.epoch)
-            task = asyncio.create_task(executor.execute(), name=f"run-{lease.run_id}")
-            self.executors[lease.run_id] = (executor, lease.epoch, task)
-            task.add_done_callback(lambda _t, run_id=lease.run_id: self._finished(run_id))
-        if len(response.leases) == min(free, 100):
+            handle = self.handles.get(lease.run_id)
+            if handle is not None:  # our own lease ran out before a renewal: keep executing
+                handle.epoch = lease.epoch
+                if handle.executor is not None:
+                    handle.executor.log.epoch = lease.epoch
+                continue
+            handle = self.handles[lease.run_id] = RunHandle(lease.epoch)  # renewed from now on
+            handle.task = asyncio.create_task(self._execute(lease.run_id, handle), name=f"run-{lease.run_id}")
+        if len(response.leases) == free:
             self._wakeup.set()  # there may be more waiting
 
-    def _finished(self, run_id: str) -> None:
-        executor, epoch, _ = self.executors.pop(run_id)
-        if not executor.lost:
-            asyncio.create_task(self._release(run_id, epoch))  # noqa: RUF006 - fire and forget, logged on error
+    async def _execute(self, run_id: str, handle: RunHandle) -> None:
+        try:
+            run = await self.runtime.storage.GetRun(storage_pb2.GetRunRequest(id=run_id, with_definition=True))
+            handle.executor = RunExecutor(self.runtime, run, handle.epoch)
+            await handle.executor.execute()
+        except grpc.aio.AioRpcError as error:
+            log.warning("could not load a claimed run", extra={"fields": {"run_id": run_id, "error": error.details()}})
+        finally:
+            del self.handles[run_id]
+            if handle.executor is not None and not handle.executor.lost:
+                await self._release(run_id, handle.epoch)
 
     async def _release(self, run_id: str, epoch: int) -> None:
         try:
@@ -97,9 +119,9 @@ class LeaseKeeper:
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            if not self.executors:
+            if not self.handles:
                 continue
-            leases = [storage_pb2.Lease(run_id=run_id, epoch=epoch) for run_id, (_, epoch, _) in self.executors.items()]
+            leases = [storage_pb2.Lease(run_id=run_id, epoch=handle.epoch) for run_id, handle in self.handles.items()]
             try:
                 response = await self.runtime.storage.RenewLeases(storage_pb2.RenewLeasesRequest(
                     owner=self.runtime.owner, leases=leases, lease_seconds=self.lease_seconds))
@@ -107,7 +129,7 @@ class LeaseKeeper:
                 log.warning("renewing leases failed", extra={"fields": {"error": error.details()}})
                 continue
             for run_id in response.lost_run_ids:
-                entry = self.executors.get(run_id)
-                if entry:
+                handle = self.handles.get(run_id)
+                if handle is not None and handle.executor is not None:
                     log.warning("lease lost; another engine owns the run now", extra={"fields": {"run_id": run_id}})
-                    entry[0].abandon()
+                    handle.executor.abandon()

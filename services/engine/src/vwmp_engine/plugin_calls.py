@@ -14,6 +14,7 @@ from vwmp_proto.plugin.v1 import plugin_pb2
 from vwmp_engine.registry import StepTypeRegistry
 
 log = logging.getLogger(__name__)
+HOST_WAIT_SECONDS = 10.0  # a plugin host restarting re-announces itself within its heartbeat
 
 
 @dataclass
@@ -41,9 +42,9 @@ async def execute_on_host(
     A host that cannot be reached before the call starts is skipped for the
     next one; once a host has started the step, its failure is the step's.
     """
-    hosts = registry.hosts_for(request.type)
-    if not hosts:
+    if not await registry.wait_for_host(request.type, HOST_WAIT_SECONDS):
         raise StepFailed("error", f"no live plugin host offers {request.type!r}")
+    hosts = registry.hosts_for(request.type)
     for host_id, client in hosts:
         started = False
         try:

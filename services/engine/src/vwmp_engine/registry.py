@@ -90,8 +90,27 @@ class StepTypeRegistry:
         return self._clients[address]
 
     def mark_unreachable(self, host_id: str) -> None:
-        """Forget a host that refused a connection until it announces itself again."""
-        self._hosts.pop(host_id, None)
+        """Forget a host that refused a connection until it announces itself again.
+
+        Its channel goes too: a restarted host on the same address must not wait
+        out the old channel's reconnect backoff.
+        """
+        host = self._hosts.pop(host_id, None)
+        if host is not None:
+            self._clients.pop(host.address, None)
+
+    async def wait_for_host(self, step_type: str, within: float) -> bool:
+        """Wait up to `within` seconds for a live host offering `step_type` (a host restarting)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not self.hosts_for(step_type):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), remaining)
+        return True
 
     def apply(self, key: str, value: bytes | None) -> None:
         """Apply one KV update (None = deleted)."""

@@ -19,6 +19,7 @@ from vwmp_gateway.problems import Problem, validation_problem
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"  # as in the published workflow schema
+NAME_RULE = "required: lower-case letters, digits, '.', '_' and '-'; at most 63"
 WorkflowName = Annotated[str, Path(pattern=NAME_PATTERN, description="Workflow name (metadata.name)")]
 
 # The body is read raw (JSON or YAML); this tells OpenAPI what it may be.
@@ -27,7 +28,7 @@ DEFINITION_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "application/json": {"schema": {"type": "object", "description": "A workflow definition"}},
-            "application/yaml": {"schema": {"type": "string", "description": "A workflow definition as YAML"}},
+            "application/yaml": {"schema": {"type": "string", "description": "A definition as YAML"}},
         },
     }
 }
@@ -42,7 +43,7 @@ def _name_of(definition: dict[str, Any]) -> str:
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
         raise validation_problem(
-            [{"pointer": "/metadata/name", "message": "required: lower-case letters, digits, '.', '_' and '-'; at most 63"}],
+            [{"pointer": "/metadata/name", "message": NAME_RULE}],
             "The definition has no valid metadata.name",
         )
     return name

@@ -1,0 +1,276 @@
+"""The `vwmp` command: apply workflows, start and watch runs, approvals, tokens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from vwmp_cli.client import DEFAULT_URL, CliError, Gateway, default_token
+
+
+class _Commands(TyperGroup):
+    """Shows a CliError as one plain line on stderr and exits 1 (Typer would draw a rich panel)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            ctx.exit(1)
+
+
+app = typer.Typer(
+    cls=_Commands, no_args_is_help=True, add_completion=False, help="VWMP: workflows, runs and tokens."
+)
+token_app = typer.Typer(no_args_is_help=True, help="API tokens (admin).")
+runs_app = typer.Typer(help="List runs, or show one.")
+app.add_typer(token_app, name="token")
+app.add_typer(runs_app, name="runs")
+
+console = Console()
+err = Console(stderr=True)
+
+FileOpt = Annotated[Path, typer.Option("-f", "--file", exists=True, dir_okay=False, help="Workflow YAML or JSON")]
+
+
+def _gateway(ctx: typer.Context) -> Gateway:
+    gateway: Gateway = ctx.obj
+    return gateway
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option("--url", envvar="VWMP_URL", help="Gateway URL")] = DEFAULT_URL,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="VWMP_TOKEN", help="API token (default: $VWMP_DATA_DIR/admin-token)")
+    ] = None,
+) -> None:
+    """Talk to a VWMP gateway."""
+    ctx.obj = Gateway(url, token or default_token())
+
+
+def _read_definition(path: Path) -> tuple[str, str, str]:
+    """The file's text, its content type and metadata.name (checked locally for a clear message)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    is_json = path.suffix.lower() == ".json"
+    try:
+        document = json.loads(text) if is_json else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise CliError(f"{path} is not valid {'JSON' if is_json else 'YAML'}: {exc}".replace("\n", " ")) from None
+    name = ((document or {}).get("metadata") or {}).get("name") if isinstance(document, dict) else None
+    if not isinstance(name, str) or not name:
+        raise CliError(f"{path}: /metadata/name is required")
+    return text, "application/json" if is_json else "application/yaml", name
+
+
+@app.command()
+def apply(ctx: typer.Context, file: FileOpt) -> None:
+    """Create a workflow, or save a new version when it exists."""
+    gateway = _gateway(ctx)
+    text, content_type, name = _read_definition(file)
+    headers = {"Content-Type": content_type}
+    response = gateway.request("POST", "/workflows", content=text, headers=headers, ok=(409,))
+    if response.status_code == 409:
+        saved = gateway.json("PUT", f"/workflows/{name}", content=text, headers=headers)
+        console.print(f"updated [bold]{saved['name']}[/bold] → version {saved['version']}")
+    else:
+        saved = response.json()
+        console.print(f"created [bold]{saved['name']}[/bold] version {saved['version']}")
+
+
+@app.command()
+def validate(ctx: typer.Context, file: FileOpt) -> None:
+    """Validate a workflow file; errors carry JSON pointers."""
+    text, content_type, _ = _read_definition(file)
+    result = _gateway(ctx).json("POST", "/workflows/validate", content=text, headers={"Content-Type": content_type})
+    if result["valid"]:
+        console.print(f"[green]{file} is valid[/green]")
+        return
+    for error in result["errors"]:
+        err.print(f"{error['pointer'] or '/'}: {error['message']}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _parameters(pairs: list[str]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"parameter {pair!r}: use key=value")
+        try:
+            parameters[key] = json.loads(value)
+        except ValueError:
+            parameters[key] = value
+    return parameters
+
+
+def _state_style(state: str) -> str:
+    return {"succeeded": "green", "failed": "red", "cancelled": "dim", "running": "cyan",
+            "paused": "yellow", "succeeded_with_warnings": "yellow"}.get(state, "white")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Workflow name")],
+    param: Annotated[list[str] | None, typer.Option("-p", "--param", help="key=value (JSON values allowed)")] = None,
+    version: Annotated[int | None, typer.Option(help="Version to run (default: latest)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan every step, change nothing")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Follow the run live; exit 1 unless it succeeds")] = False,
+) -> None:
+    """Start a run of a workflow."""
+    from vwmp_cli.watch import watch_run
+
+    gateway = _gateway(ctx)
+    body: dict[str, Any] = {"parameters": _parameters(param or []), "dry_run": dry_run}
+    if version is not None:
+        body["version"] = version
+    started = gateway.json("POST", f"/workflows/{name}/runs", json=body)
+    console.print(f"run [bold]{started['id']}[/bold] started ({started['state']})")
+    if watch:
+        final = watch_run(gateway, started, console)
+        console.print(f"run {started['id']} [{_state_style(final)}]{final}[/]")
+        if final not in ("succeeded", "succeeded_with_warnings"):
+            raise typer.Exit(1)
+
+
+def _runs_table(runs: list[dict[str, Any]], total: int) -> Table:
+    table = Table(title=f"runs ({len(runs)} of {total})")
+    for column in ("id", "workflow", "version", "state", "created", "by"):
+        table.add_column(column)
+    for item in runs:
+        style = _state_style(item["state"])
+        table.add_row(item["id"], item["workflow"], str(item["version"]), f"[{style}]{item['state']}[/]",
+                      item["created_at"] or "", item["created_by"])
+    return table
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow")] = None,
+    state: Annotated[str | None, typer.Option(help="Only runs in this state")] = None,
+    limit: Annotated[int, typer.Option(help="How many")] = 50,
+) -> None:
+    """List runs, newest first."""
+    if ctx.invoked_subcommand:
+        return
+    params: dict[str, Any] = {"limit": limit}
+    if workflow:
+        params["workflow"] = workflow
+    if state:
+        params["state"] = state
+    page = _gateway(ctx).json("GET", "/runs", params=params)
+    console.print(_runs_table(page["items"], page["total"]))
+
+
+def _show(gateway: Gateway, run_id: str) -> None:
+    found = gateway.json("GET", f"/runs/{run_id}")
+    style = _state_style(found["state"])
+    console.print(f"run [bold]{found['id']}[/bold] · {found['workflow']} v{found['version']} · "
+                  f"[{style}]{found['state']}[/]" + (" · dry run" if found["dry_run"] else ""))
+    console.print(f"parameters: {json.dumps(found['parameters'])}", highlight=False)
+    table = Table()
+    for column in ("step", "uses", "state", "attempt", "outputs", "error"):
+        table.add_column(column)
+    for step in found["steps"]:
+        table.add_row(step["id"], step["uses"], f"[{_state_style(step['state'])}]{step['state']}[/]",
+                      str(step["attempt"]), json.dumps(step["outputs"]) if step["outputs"] else "",
+                      step["error"] or "")
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id")]) -> None:
+    """Show one run with its steps."""
+    _show(_gateway(ctx), run_id)
+
+
+@app.command("run-show")
+def run_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id")]) -> None:
+    """Show one run with its steps."""
+    _show(_gateway(ctx), run_id)
+
+
+@app.command()
+def approve(
+    ctx: typer.Context, run_id: str, step: str,
+    comment: Annotated[str, typer.Option(help="Shown in the run's history")] = "",
+) -> None:
+    """Approve a step awaiting approval."""
+    _gateway(ctx).json("POST", f"/runs/{run_id}/steps/{step}/approve", json={"comment": comment})
+    console.print(f"approved {step} of run {run_id}")
+
+
+@app.command()
+def reject(
+    ctx: typer.Context, run_id: str, step: str,
+    comment: Annotated[str, typer.Option(help="Shown in the run's history")] = "",
+) -> None:
+    """Reject a step awaiting approval (the step fails)."""
+    _gateway(ctx).json("POST", f"/runs/{run_id}/steps/{step}/reject", json={"comment": comment})
+    console.print(f"rejected {step} of run {run_id}")
+
+
+@app.command()
+def cancel(ctx: typer.Context, run_id: str) -> None:
+    """Cancel a run."""
+    found = _gateway(ctx).json("POST", f"/runs/{run_id}/cancel")
+    console.print(f"run {run_id} is {found['state']}")
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option(help="viewer, editor, operator or admin")],
+    name: Annotated[str, typer.Option(help="Who or what uses it (shown in the audit trail)")],
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime: seconds or 30m, 12h, 90d")] = None,
+) -> None:
+    """Create a token; its secret is printed once."""
+    body: dict[str, Any] = {"name": name, "role": role}
+    if expires_in:
+        body["expires_in"] = int(expires_in) if expires_in.isdigit() else expires_in
+    created = _gateway(ctx).json("POST", "/tokens", json=body)
+    err.print(f"token {created['id']} ({created['role']}) created; the secret is shown once:")
+    console.print(created["token"], highlight=False, soft_wrap=True)
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context) -> None:
+    """List tokens (never their secrets)."""
+    page = _gateway(ctx).json("GET", "/tokens")
+    table = Table(title="tokens")
+    for column in ("id", "name", "role", "created", "expires", "revoked"):
+        table.add_column(column)
+    for item in page["items"]:
+        table.add_row(item["id"], item["name"], item["role"], item["created_at"] or "",
+                      item["expires_at"] or "never", item["revoked_at"] or "")
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: str) -> None:
+    """Revoke a token at once."""
+    _gateway(ctx).request("DELETE", f"/tokens/{token_id}")
+    console.print(f"token {token_id} revoked")
+
+
+@app.command()
+def up() -> None:
+    """Start the whole platform locally (NATS, storage, engine, plugin host, gateway)."""
+    from vwmp_cli import up as supervisor
+
+    supervisor.main()
+

@@ -1,0 +1,34 @@
+"""CLI tests run against a real gateway on a free port (real storage, fake engine, real NATS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from vwmp_common.testing import nats_server  # noqa: F401  (fixture)
+from vwmp_gateway.testing import Backend, LiveGateway
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    started = Backend()
+    started.start(tmp_path_factory.mktemp("storage") / "vwmp.db")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(backend: Backend, nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:  # noqa: F811
+    settings = backend.settings(nats_server, tmp_path_factory.mktemp("gw"), ws_idle_backfill_seconds=0.3)
+    with LiveGateway(settings) as live:
+        yield live
+
+
+@pytest.fixture
+def env(gateway: LiveGateway, backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("VWMP_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.delenv("VWMP_TOKEN", raising=False)
+    return {"VWMP_URL": gateway.url, "VWMP_TOKEN": backend.tokens["admin"]}

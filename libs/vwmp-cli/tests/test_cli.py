@@ -1,0 +1,193 @@
+"""The `vwmp` command against a real gateway: apply, validate, run (--watch), runs, tokens, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from typer.testing import CliRunner
+from vwmp_cli.main import app
+from vwmp_gateway.testing import definition
+from vwmp_storage.transitions import Transition
+
+runner = CliRunner()
+
+
+def invoke(env: dict[str, str], *args: str) -> Any:
+    return runner.invoke(app, list(args), env=env)
+
+
+def write(tmp_path: Path, document: dict[str, Any], suffix: str = ".yaml") -> Path:
+    path = tmp_path / f"wf{suffix}"
+    path.write_text(json.dumps(document) if suffix == ".json" else yaml.safe_dump(document))
+    return path
+
+
+def applied(env: dict[str, str], tmp_path: Path) -> str:
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    result = invoke(env, "apply", "-f", str(write(tmp_path, definition(name))))
+    assert result.exit_code == 0, result.output
+    return name
+
+
+def test_apply_creates_then_saves_a_new_version(env, tmp_path) -> None:
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    path = write(tmp_path, definition(name))
+    first = invoke(env, "apply", "-f", str(path))
+    assert first.exit_code == 0, first.output
+    assert f"created {name} version 1" in first.output
+    second = invoke(env, "apply", "-f", str(path))
+    assert second.exit_code == 0 and "version 2" in second.output
+
+
+def test_apply_json_file(env, tmp_path) -> None:
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    result = invoke(env, "apply", "-f", str(write(tmp_path, definition(name), ".json")))
+    assert result.exit_code == 0, result.output
+
+
+def test_invalid_definition_is_one_clear_line_and_exit_1(env, tmp_path) -> None:
+    bad = definition(f"wf-{uuid.uuid4().hex[:10]}")
+    bad["spec"]["steps"][1]["needs"] = ["ghost"]
+    result = invoke(env, "apply", "-f", str(write(tmp_path, bad)))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: 422")
+    assert "/spec/steps/1/needs/0: unknown step 'ghost'" in lines[0]
+
+
+def test_validate_lists_pointers(env, tmp_path) -> None:
+    good = invoke(env, "validate", "-f", str(write(tmp_path, definition("ok"))))
+    assert good.exit_code == 0 and "is valid" in good.output
+    bad = definition("ok")
+    bad["spec"]["steps"][0]["uses"] = "BAD"
+    result = invoke(env, "validate", "-f", str(write(tmp_path, bad)))
+    assert result.exit_code == 1
+    assert "/spec/steps/0/uses:" in result.output
+
+
+def test_bad_yaml_file_is_a_clear_error(env, tmp_path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("a: [1, 2\n")
+    result = invoke(env, "apply", "-f", str(path))
+    assert result.exit_code == 1 and "error:" in result.output and "Traceback" not in result.output
+
+
+def test_unreachable_gateway_and_bad_token(env, tmp_path) -> None:
+    down = invoke({**env, "VWMP_URL": "http://127.0.0.1:9"}, "runs")
+    assert down.exit_code == 1 and "cannot reach the gateway" in down.output
+    denied = invoke({**env, "VWMP_TOKEN": "nope"}, "runs")
+    assert denied.exit_code == 1 and denied.output.startswith("error: 401")
+
+
+def test_token_file_is_the_default(env, tmp_path, backend) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "admin-token").write_text(backend.tokens["viewer"] + "\n")
+    result = runner.invoke(app, ["runs"], env={"VWMP_URL": env["VWMP_URL"], "VWMP_DATA_DIR": str(data),
+                                               "VWMP_TOKEN": ""})
+    assert result.exit_code == 0, result.output
+
+
+def test_run_runs_show_cancel(env, tmp_path) -> None:
+    name = applied(env, tmp_path)
+    started = invoke(env, "run", name, "-p", "part=minor", "--dry-run")
+    assert started.exit_code == 0, started.output
+    run_id = started.output.split()[1]
+    listed = invoke(env, "runs", "--workflow", name)
+    assert listed.exit_code == 0 and run_id[:8] in listed.output
+    shown = invoke(env, "runs", "show", run_id)
+    assert shown.exit_code == 0 and "dry run" in shown.output and "approve" in shown.output
+    assert invoke(env, "run-show", run_id).exit_code == 0
+    cancelled = invoke(env, "cancel", run_id)
+    assert cancelled.exit_code == 0 and "cancelled" in cancelled.output
+    again = invoke(env, "cancel", run_id)
+    assert again.exit_code == 1 and again.output.startswith("error: 409")
+
+
+def test_bad_parameter_is_a_pointed_error(env, tmp_path) -> None:
+    name = applied(env, tmp_path)
+    result = invoke(env, "run", name, "-p", "part=huge")
+    assert result.exit_code == 1 and "/parameters/part" in result.output
+    malformed = invoke(env, "run", name, "-p", "nokey")
+    assert malformed.exit_code == 1 and "key=value" in malformed.output
+
+
+def _drive(gateway_url: str, token: str, backend: Any, workflow: str, final: str) -> None:
+    """Plays the engine: once the run exists, its steps progress and it ends in `final`."""
+    deadline = time.monotonic() + 20
+    run_id = None
+    while run_id is None and time.monotonic() < deadline:
+        page = httpx.get(f"{gateway_url}/api/v1/runs", params={"workflow": workflow},
+                         headers={"Authorization": f"Bearer {token}"}).json()
+        run_id = page["items"][0]["id"] if page["items"] else None
+        time.sleep(0.1)
+    assert run_id is not None
+    time.sleep(0.5)
+    steps = [("step.started", "build", "running"), ("step.succeeded", "build", "succeeded"),
+             ("step.started", "approve", "running"),
+             ("step.succeeded" if final == "succeeded" else "step.failed", "approve", final)]
+    for event, step, state in steps:
+        backend.storage.transitions.record(run_id, "", 0, [
+            Transition(event_type=event, step_id=step, attempt=1, step_state=state, data_json="{}")])
+        time.sleep(0.1)
+    backend.storage.transitions.record(run_id, "", 0, [
+        Transition(event_type=f"run.{final}", run_state=final, data_json="{}")])
+
+
+def _watch(env: dict[str, str], tmp_path: Path, backend: Any, final: str) -> Any:
+    name = applied(env, tmp_path)
+    driver = threading.Thread(target=_drive, args=(env["VWMP_URL"], env["VWMP_TOKEN"], backend, name, final))
+    driver.start()
+    try:
+        return invoke(env, "run", name, "-p", "part=patch", "--watch")
+    finally:
+        driver.join(timeout=30)
+
+
+def test_watch_shows_steps_and_exits_0_on_success(env, tmp_path, backend) -> None:
+    result = _watch(env, tmp_path, backend, "succeeded")
+    assert result.exit_code == 0, result.output
+    assert "build" in result.output and "approve" in result.output
+    assert result.output.rstrip().endswith("succeeded")
+
+
+def test_watch_exits_1_when_the_run_fails(env, tmp_path, backend) -> None:
+    result = _watch(env, tmp_path, backend, "failed")
+    assert result.exit_code == 1, result.output
+    assert "failed" in result.output
+
+
+def test_approve_and_reject(env, tmp_path, backend) -> None:
+    name = applied(env, tmp_path)
+    run_id = invoke(env, "run", name, "-p", "part=patch").output.split()[1]
+    early = invoke(env, "approve", run_id, "approve")
+    assert early.exit_code == 1 and early.output.startswith("error: 409")
+    backend.storage.transitions.record(run_id, "", 0, [Transition(
+        event_type="step.awaiting_approval", step_id="approve", attempt=1, step_state="awaiting_approval")])
+    ok = invoke(env, "approve", run_id, "approve", "--comment", "ship it")
+    assert ok.exit_code == 0, ok.output
+    assert invoke(env, "reject", run_id, "approve").exit_code == 1
+
+
+def test_tokens_create_list_revoke(env) -> None:
+    created = invoke(env, "token", "create", "--role", "viewer", "--name", "ci-bot", "--expires-in", "1d")
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip().splitlines()[-1]
+    token_id = created.output.split()[1]
+    assert secret.startswith("vwmp_")
+    listed = invoke(env, "token", "list")
+    assert listed.exit_code == 0 and "ci-bot" in listed.output and secret not in listed.output
+    assert invoke({**env, "VWMP_TOKEN": secret}, "runs").exit_code == 0
+    revoked = invoke(env, "token", "revoke", token_id)
+    assert revoked.exit_code == 0, revoked.output
+    assert invoke({**env, "VWMP_TOKEN": secret}, "runs").exit_code == 1
+    bad = invoke(env, "token", "create", "--role", "root", "--name", "x")
+    assert bad.exit_code == 1 and "/body/role" in bad.output

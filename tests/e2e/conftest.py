@@ -1,0 +1,88 @@
+"""End-to-end fixtures: every service as a real OS process, started by the same launcher as `make run`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from vwmp_cli.up import Platform
+from vwmp_common.clients import engine_client, storage_client
+from vwmp_common.embedded_nats import free_port
+from vwmp_proto.engine.v1 import engine_pb2
+from vwmp_proto.storage.v1 import storage_pb2
+
+TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def platform_env(root: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VWMP_")}
+    env.update(VWMP_DATA_DIR=str(root / "data"), VWMP_WORKSPACE_ROOT=str(root / "ws"),
+               VWMP_HTTP_PORT=str(free_port()), VWMP_NATS_PORT=str(free_port()),
+               VWMP_STORAGE_PORT=str(free_port()), VWMP_ENGINE_PORT=str(free_port()),
+               VWMP_PLUGIN_HOST_PORT=str(free_port()), VWMP_PLUGINS="", VWMP_ENGINE_LEASE_SECONDS="2")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+    name = f"vwmp_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Driver:
+    """Talks gRPC to a running platform: apply workflows, start runs, wait, read events."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.storage = storage_client(f"127.0.0.1:{platform.env['VWMP_STORAGE_PORT']}")
+        self.engine = engine_client(f"127.0.0.1:{platform.env['VWMP_ENGINE_PORT']}")
+
+    async def apply(self, name: str, steps: list[dict[str, Any]], **spec: Any) -> None:
+        definition = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": name},
+                      "spec": {"steps": steps, **spec}}
+        await self.storage.CreateWorkflow(storage_pb2.CreateWorkflowRequest(
+            name=name, definition_json=json.dumps(definition), created_by="e2e"))
+
+    async def start(self, name: str, engine: Any = None) -> str:
+        response = await (engine or self.engine).StartRun(engine_pb2.StartRunRequest(workflow=name, actor="e2e"))
+        assert not response.errors, list(response.errors)
+        return response.run.id
+
+    async def run(self, run_id: str) -> storage_pb2.Run:
+        return await self.storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+
+    async def wait(self, run_id: str, states: set[str] = TERMINAL, timeout: float = 60.0) -> storage_pb2.Run:
+        async with asyncio.timeout(timeout):
+            while (run := await self.run(run_id)).state not in states:
+                await asyncio.sleep(0.1)
+        return run
+
+    async def events(self, run_id: str) -> list[Any]:
+        return list((await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id))).events)
+
+
+@pytest.fixture
+def grpc_platform(tmp_path: Path) -> Iterator[Platform]:
+    """NATS, storage (SQLite), one plugin host with the test kit and one engine, as real processes."""
+    platform = Platform(env=platform_env(tmp_path))
+    platform.start(only=("storage", "plugin-host", "engine"))
+    try:
+        yield platform
+    finally:
+        platform.stop()
