@@ -26,8 +26,8 @@ from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.embedded_nats import free_port
 from vwmp_common.nats import connect
 from vwmp_common.subjects import run_events_subject
-from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.engine.v1 import engine_pb2
+from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
 
 SIZES = (10, 100, 1000)
@@ -102,7 +102,7 @@ async def bench(platform: Platform, sizes: tuple[int, ...]) -> list[dict[str, An
             for n in sizes:
                 results.append(await measure(platform, shape, uses, n))
                 r = results[-1]
-                print(f"{r['shape']:<8} {r['uses']:<11} {r['steps']:>5} steps  {r['run_s'] * 1000:9.1f} ms"  # noqa: T201
+                print(f"{r['shape']:<8} {r['uses']:<11} {r['steps']:>5} steps  {r['run_s'] * 1000:9.1f} ms"
                       f"  {r['per_step_ms']:7.3f} ms/step  {r['steps_per_s']:8.0f} steps/s  {r['events']:>5} events",
                       flush=True)
     return results
@@ -125,7 +125,7 @@ def main() -> None:
         platform.start()
         try:
             time.sleep(1.0)  # let the plugin host announce itself
-            print(f"{'shape':<8} {'uses':<11} {'size':>5}        {'run time':>9}     {'per step':>7}"  # noqa: T201
+            print(f"{'shape':<8} {'uses':<11} {'size':>5}        {'run time':>9}     {'per step':>7}"
                   f"          {'throughput':>8}")
             results = asyncio.run(bench(platform, sizes))
         finally:

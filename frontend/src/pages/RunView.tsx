@@ -38,16 +38,17 @@ function RunScreen({ id }: { id: string }) {
   const [now, setNow] = useState(Date.now());
 
   const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // Outputs live on the stored step rows, not in the events: fetch them when steps finish.
+  const refreshOutputs = useCallback(() => {
+    clearTimeout(refreshTimer.current);
+    refreshTimer.current = setTimeout(() => {
+      fetchRun(id).then((r) => setView((v) => (v ? mergeOutputs(v, r) : v))).catch(() => undefined);
+    }, 250);
+  }, [id]);
   const addEvents = useCallback((evs: RunEvent[]) => {
     setView((v) => (v ? applyEvents(v, evs) : v));
-    // Outputs live on the stored step rows: fetch them when a step or the run finishes.
-    if (evs.some((e) => /^(step\.(succeeded|failed)|run\.)/.test(e.type))) {
-      clearTimeout(refreshTimer.current);
-      refreshTimer.current = setTimeout(() => {
-        fetchRun(id).then((r) => setView((v) => (v ? mergeOutputs(v, r) : v))).catch(() => undefined);
-      }, 250);
-    }
-  }, [id]);
+    if (evs.some((e) => /^(step\.(succeeded|failed)|run\.)/.test(e.type))) refreshOutputs();
+  }, [refreshOutputs]);
   useEffect(() => () => clearTimeout(refreshTimer.current), []);
 
   // Stored run + history, then the live stream from the last seen seq.
@@ -63,6 +64,8 @@ function RunScreen({ id }: { id: string }) {
         // Stored step rows are the truth where the history was trimmed.
         setView(initial.lastSeq ? initial : fromRun(run));
         viewRef.current = initial;
+        // The history may be newer than the run fetched just before it.
+        if (initial.lastSeq) refreshOutputs();
         fetchVersion(run.workflow, run.version)
           .then((wf) => !cancelled && setDefinition(normalizeDefinition(wf.definition)))
           .catch(() => undefined)
@@ -76,7 +79,7 @@ function RunScreen({ id }: { id: string }) {
       cancelled = true;
       stop?.();
     };
-  }, [id, addEvents]);
+  }, [id, addEvents, refreshOutputs]);
 
   const running = view ? !isTerminal(view.state) : false;
   useEffect(() => {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import grpc
-
 from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceStub
 from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceStub
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
