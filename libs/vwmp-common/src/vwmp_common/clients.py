@@ -3,6 +3,7 @@
 Every call to another service goes through a channel built here: transient
 UNAVAILABLE errors are retried by gRPC itself (service config retry policy)
 and every call has a default deadline, so a dead peer never hangs a caller.
+In cluster mode every call carries the service token (`VWMP_SERVICE_TOKEN`, see `service_auth`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceStub
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 from vwmp_common.grpc_server import MAX_MESSAGE_BYTES
+from vwmp_common.service_auth import client_interceptors
+from vwmp_common.settings import service_token_from_env
 
 
 def _service_config(service: str, timeout_seconds: float | None) -> str:
@@ -34,8 +37,13 @@ def _service_config(service: str, timeout_seconds: float | None) -> str:
     return json.dumps({"methodConfig": [method_config]})
 
 
-def open_channel(target: str, service: str, timeout_seconds: float | None = 30.0) -> grpc.aio.Channel:
-    """An asyncio channel to `target` with the retry/deadline policy for `service`."""
+def open_channel(
+    target: str, service: str, timeout_seconds: float | None = 30.0, service_token: str | None = None
+) -> grpc.aio.Channel:
+    """An asyncio channel to `target` with the retry/deadline policy for `service`.
+
+    `service_token` is sent with every call; None reads `VWMP_SERVICE_TOKEN`, empty sends nothing.
+    """
     options = [
         ("grpc.service_config", _service_config(service, timeout_seconds)),
         ("grpc.enable_retries", 1),
@@ -43,19 +51,22 @@ def open_channel(target: str, service: str, timeout_seconds: float | None = 30.0
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.keepalive_time_ms", 20_000),
     ]
-    return grpc.aio.insecure_channel(target, options=options)
+    token = service_token_from_env() if service_token is None else service_token
+    return grpc.aio.insecure_channel(target, options=options, interceptors=client_interceptors(token) or None)
 
 
-def storage_client(target: str) -> StorageServiceStub:
+def storage_client(target: str, service_token: str | None = None) -> StorageServiceStub:
     """Client of vwmp.storage.v1.StorageService."""
-    return StorageServiceStub(open_channel(target, "vwmp.storage.v1.StorageService"))
+    return StorageServiceStub(open_channel(target, "vwmp.storage.v1.StorageService", service_token=service_token))
 
 
-def engine_client(target: str) -> EngineServiceStub:
+def engine_client(target: str, service_token: str | None = None) -> EngineServiceStub:
     """Client of vwmp.engine.v1.EngineService."""
-    return EngineServiceStub(open_channel(target, "vwmp.engine.v1.EngineService"))
+    return EngineServiceStub(open_channel(target, "vwmp.engine.v1.EngineService", service_token=service_token))
 
 
-def plugin_client(target: str) -> PluginServiceStub:
+def plugin_client(target: str, service_token: str | None = None) -> PluginServiceStub:
     """Client of vwmp.plugin.v1.PluginService (no default deadline: steps set their own)."""
-    return PluginServiceStub(open_channel(target, "vwmp.plugin.v1.PluginService", timeout_seconds=None))
+    return PluginServiceStub(
+        open_channel(target, "vwmp.plugin.v1.PluginService", timeout_seconds=None, service_token=service_token)
+    )

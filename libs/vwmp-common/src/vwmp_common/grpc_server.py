@@ -1,6 +1,7 @@
 """gRPC server bootstrap: every VWMP server serves health and reflection.
 
-`grpcurl` and Kubernetes gRPC probes work against every service because of it.
+`grpcurl` and Kubernetes gRPC probes work against every service because of it. In cluster mode
+(`VWMP_SERVICE_TOKEN` set) every call but health needs the service token (see `service_auth`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from vwmp_common.metrics import RPC_LATENCY
+from vwmp_common.service_auth import ServiceTokenInterceptor
+from vwmp_common.settings import service_token_from_env
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ async def start_grpc_server(
     host: str,
     port: int,
     sync_workers: int = 0,
+    service_token: str | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with health, reflection and RPC metrics.
 
@@ -84,6 +88,8 @@ async def start_grpc_server(
         host: bind address (loopback by default, see settings).
         port: port to bind; 0 picks a free one.
         sync_workers: threads for servicers written as plain functions (e.g. SQL work).
+        service_token: calls other than health must carry `authorization: Bearer <it>`; None reads
+            `VWMP_SERVICE_TOKEN`, empty turns the check off (single-host default, loopback only).
 
     Returns:
         The started server and the port it listens on.
@@ -94,9 +100,11 @@ async def start_grpc_server(
         ("grpc.so_reuseport", 0),
     ]
     pool = ThreadPoolExecutor(max_workers=sync_workers, thread_name_prefix=service) if sync_workers else None
-    server = grpc.aio.server(
-        interceptors=[_LatencyInterceptor(service)], options=options, migration_thread_pool=pool
-    )
+    token = service_token_from_env() if service_token is None else service_token
+    interceptors: list[grpc.aio.ServerInterceptor] = [_LatencyInterceptor(service)]
+    if token:
+        interceptors.insert(0, ServiceTokenInterceptor(service, token))
+    server = grpc.aio.server(interceptors=interceptors, options=options, migration_thread_pool=pool)
     health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
@@ -113,5 +121,8 @@ async def start_grpc_server(
         result = health_servicer.set(name, status)
         if hasattr(result, "__await__"):
             await result
-    log.info("gRPC server listening", extra={"fields": {"address": f"{host}:{bound}", "service": service}})
+    log.info(
+        "gRPC server listening",
+        extra={"fields": {"address": f"{host}:{bound}", "service": service, "service_token": bool(token)}},
+    )
     return server, bound

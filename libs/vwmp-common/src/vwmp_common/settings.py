@@ -7,9 +7,10 @@ folders only.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"storage": 50051, "engine": 50052, "plugin_host": 50053}
@@ -31,6 +32,16 @@ class ServiceSettings(BaseSettings):
     engine_address: str = Field("", description="host:port of the engine; default 127.0.0.1:<engine_port>")
     metrics_port: int = Field(0, description="Prometheus metrics port; 0 disables the metrics server")
     log_level: str = Field("INFO", description="Python logging level")
+    service_token: str = Field(
+        "",
+        description="Shared secret between services (cluster mode): gRPC servers refuse calls without it "
+        "(except health), clients send it as `authorization: Bearer <token>`; empty disables the check",
+    )
+
+    @field_validator("service_token")
+    @classmethod
+    def _strip_token(cls, value: str) -> str:
+        return value.strip()
 
     def storage_target(self) -> str:
         """Where to reach the storage service."""
@@ -39,3 +50,12 @@ class ServiceSettings(BaseSettings):
     def engine_target(self) -> str:
         """Where to reach the engine service."""
         return self.engine_address or f"127.0.0.1:{self.engine_port}"
+
+
+def service_token_from_env() -> str:
+    """`VWMP_SERVICE_TOKEN` as `ServiceSettings.service_token` reads it, without validating other settings.
+
+    The gRPC bootstrap and the clients use it as their default, so every service gets the check
+    without passing the secret around (and a malformed unrelated variable cannot disable it).
+    """
+    return os.environ.get("VWMP_SERVICE_TOKEN", "").strip()

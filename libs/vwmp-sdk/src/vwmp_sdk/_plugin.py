@@ -114,7 +114,7 @@ class StepDefinition:
     def config_schema(self) -> dict[str, Any]:
         """JSON Schema of the config (`with:`)."""
         if self.config_model is None:
-            return {"type": "object", "title": self.title or self.type, "properties": {}}
+            return {"type": "object", "title": self.title or self.type, "properties": {}, "additionalProperties": False}
         return self.config_model.model_json_schema()
 
     def outputs_schema(self) -> dict[str, Any]:
@@ -283,6 +283,7 @@ class Plugin:
                 config_model = _model_or_none(hints.get(params[1].name), "config annotation", fn)
                 if config_model is None:
                     raise TypeError(f"{fn.__qualname__}: annotate the config parameter with a pydantic model")
+                config_model = _strict(config_model)
             outputs_model = outputs or _model_or_none(hints.get("return"), "return annotation", fn)
             self.steps[name] = StepDefinition(
                 type=step_type, plugin=self.name, name=name, title=title or name,
@@ -322,3 +323,16 @@ def step_index(
     return items, index
 
 
+
+
+def _strict(model: type[BaseModel]) -> type[BaseModel]:
+    """The config model refusing unknown fields, unless its author chose otherwise.
+
+    A typo in a workflow's `with:` (`nme:` for `name:`) must be an error that
+    points at the field, not a silently ignored value.
+    """
+    if "extra" in model.model_config:
+        return model
+    config = pydantic.ConfigDict(**{**model.model_config, "extra": "forbid"})  # type: ignore[typeddict-item]
+    return type(model.__name__, (model,), {"model_config": config, "__module__": model.__module__,
+                                            "__doc__": model.__doc__})

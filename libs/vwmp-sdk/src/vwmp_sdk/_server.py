@@ -117,6 +117,8 @@ class PluginServer:
         workspace_root: the folder handlers resolve repo paths in.
         heartbeat_seconds: seconds between announcements.
         max_sync_workers: threads for sync handlers (steps running at once).
+        service_token: cluster mode: calls other than health must carry `authorization: Bearer <it>`
+            (the engine's clients send it); None reads `VWMP_SERVICE_TOKEN`, empty turns it off.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class PluginServer:
         workspace_root: Path | str = Path("workspace"),
         heartbeat_seconds: float = PLUGIN_HOST_HEARTBEAT_SECONDS,
         max_sync_workers: int = 64,
+        service_token: str | None = None,
     ) -> None:
         self.plugins, self.steps = step_index(plugins)
         self.host = host
@@ -140,6 +143,7 @@ class PluginServer:
         self.host_id = host_id or default_host_id()
         self.workspace_root = Path(workspace_root)
         self.heartbeat_seconds = heartbeat_seconds
+        self._service_token = service_token
         self._executor = ThreadPoolExecutor(max_workers=max_sync_workers, thread_name_prefix="step")
         self._server: grpc.aio.Server | None = None
         self._announcer: Announcer | None = None
@@ -188,6 +192,7 @@ class PluginServer:
             [(plugin_pb2_grpc.add_PluginServiceServicer_to_server, _PluginService(self), SERVICE_NAME)],
             self.host,
             self.port,
+            service_token=self._service_token,
         )
         if self.nats_url:
             self._announcer = Announcer(

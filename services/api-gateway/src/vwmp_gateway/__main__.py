@@ -21,7 +21,10 @@ log = logging.getLogger("vwmp_gateway")
 
 async def _bootstrap(settings: GatewaySettings) -> None:
     """Create the first admin token, waiting for storage (start order does not matter)."""
-    channel = open_channel(settings.storage_target(), "vwmp.storage.v1.StorageService", timeout_seconds=None)
+    channel = open_channel(
+        settings.storage_target(), "vwmp.storage.v1.StorageService", timeout_seconds=None,
+        service_token=settings.service_token,
+    )
     try:
         storage = StorageServiceStub(channel)
         while True:

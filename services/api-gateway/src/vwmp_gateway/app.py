@@ -75,8 +75,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        storage_channel = open_channel(settings.storage_target(), "vwmp.storage.v1.StorageService", 10.0)
-        engine_channel = open_channel(settings.engine_target(), "vwmp.engine.v1.EngineService", 10.0)
+        token = settings.service_token
+        storage_channel = open_channel(settings.storage_target(), "vwmp.storage.v1.StorageService", 10.0, token)
+        engine_channel = open_channel(settings.engine_target(), "vwmp.engine.v1.EngineService", 10.0, token)
         storage = StorageServiceStub(storage_channel)
         engine = EngineServiceStub(engine_channel)
         feed = EventFeed(settings.nats_url)
