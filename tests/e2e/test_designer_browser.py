@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from vwmp_cli.up import DEFAULT_PLUGINS, Platform
 
 from .conftest import platform_env
@@ -27,7 +26,8 @@ def test_the_designer_builds_runs_and_approves_a_workflow_in_chromium(tmp_path: 
     assert Path("/usr/bin/chromium").exists(), "Debian chromium is missing: run `make browser`"
     npm = shutil.which("npm")
     assert npm, "npm is missing"
-    platform = Platform(env=platform_env(tmp_path, VWMP_PLUGINS=DEFAULT_PLUGINS, VWMP_FRONTEND_DIR=str(FRONTEND / "dist")))
+    env = platform_env(tmp_path, VWMP_PLUGINS=DEFAULT_PLUGINS, VWMP_FRONTEND_DIR=str(FRONTEND / "dist"))
+    platform = Platform(env=env)
     platform.start()
     try:
         env = {**platform.env, "VWMP_E2E_URL": platform.url,

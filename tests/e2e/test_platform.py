@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-
 from vwmp_cli.up import Platform
 
 from .conftest import platform_env
