@@ -95,10 +95,11 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
             "events": run.last_seq}
 
 
-async def bench(platform: Platform, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+async def bench(platform: Platform, sizes: tuple[int, ...], kinds: list[str], shapes: list[str]
+                ) -> list[dict[str, Any]]:
     results = []
-    for uses in ("core/noop", "hello/noop"):
-        for shape in SHAPES:
+    for uses in kinds:
+        for shape in shapes:
             for n in sizes:
                 results.append(await measure(platform, shape, uses, n))
                 r = results[-1]
@@ -112,6 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--uses", default="core/noop,hello/noop", help="step types to measure")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="workflow shapes to measure")
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     with tempfile.TemporaryDirectory(prefix="vwmp-bench-") as tmp:
@@ -127,7 +130,7 @@ def main() -> None:
             time.sleep(1.0)  # let the plugin host announce itself
             print(f"{'shape':<8} {'uses':<11} {'size':>5}        {'run time':>9}     {'per step':>7}"
                   f"          {'throughput':>8}")
-            results = asyncio.run(bench(platform, sizes))
+            results = asyncio.run(bench(platform, sizes, args.uses.split(","), args.shapes.split(",")))
         finally:
             platform.stop()
     if args.json:

@@ -132,3 +132,34 @@ def test_dry_runs_change_nothing_and_return_plans(tester: StepTester, repo: tupl
     assert tester.run("git/status", {"repo": "app"}, dry_run=True).plan == []
     assert snapshot(work) == before
     assert snapshot(remote) == remote_before
+
+
+def test_push_plan_shows_the_commits_and_diff_the_push_would_publish(
+    tester: StepTester, repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    work, remote = repo
+    # a hostile repository config: an external diff and a textconv filter must never run for the plan
+    proof = tmp_path / "ran"
+    git(work, "config", "diff.external", f"touch {proof}")
+    git(work, "config", "diff.evil.textconv", f"touch {proof}")
+    (work / ".gitattributes").write_text("*.py diff=evil\n")
+    (work / "README.md").write_text("hello\nrelease 2.0\n")
+    (work / "src" / "app.py").write_text("x = 2\n")
+    git(work, "add", "--all")
+    git(work, "commit", "-qm", "Release 2.0.0")
+    git(work, "tag", "-a", "-m", "Release 2.0.0", "v2.0.0")
+    before, remote_before = snapshot(work), snapshot(remote)
+    out = tester.run("git/push", {"repo": "app", "refs": ["main"], "tags": ["v2.0.0"]}, dry_run=True)
+    assert out.ok, out.failure
+    branch, tag = out.plan
+    assert "commits not yet on origin/main" in branch["diff"]
+    assert "Release 2.0.0" in branch["diff"]
+    assert "--- a/README.md\n+++ b/README.md" in branch["diff"] and "+release 2.0" in branch["diff"]
+    assert "-x = 1\n+x = 2" in branch["diff"]
+    assert "commits not yet" not in tag["diff"]
+    assert not proof.exists()
+    assert (snapshot(work), snapshot(remote)) == (before, remote_before)
+    # nothing new to publish: the plan stays one line
+    git(work, "push", "-q", "origin", "main")
+    out = tester.run("git/push", {"repo": "app", "refs": ["main"]}, dry_run=True)
+    assert out.ok and "\n" not in out.plan[0]["diff"]

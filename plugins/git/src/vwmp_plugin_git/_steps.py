@@ -214,6 +214,29 @@ def _push_refspecs(git: SafeGit, config: PushConfig, dry_run: bool) -> list[str]
     return refs
 
 
+PREVIEW_LIMIT = 64 * 1024
+"""Characters of `git diff` kept in a push plan item; the approver gets the head of a huge diff."""
+
+
+def _push_preview(git: SafeGit, remote: str, ref: str, sha: str | None) -> str:
+    """What pushing a branch would publish: its commits and their unified diff against `<remote>/<branch>`.
+
+    Compared with the remote-tracking ref as last fetched (a dry run never fetches); empty when there is
+    nothing to compare (a tag, a new branch, a commit still to be made, or nothing new). External diff
+    drivers and textconv filters of the repository are switched off: only git itself runs.
+    """
+    if sha is None or not ref.startswith("refs/heads/"):
+        return ""
+    base = git.commit_of(f"refs/remotes/{remote}/{ref.removeprefix('refs/heads/')}")
+    if base is None or base == sha:
+        return ""
+    commits = git.run("log", "--no-color", "--format=  %h %s", f"{base}..{sha}").stdout.rstrip()
+    diff = git.run("diff", "--no-color", "--no-ext-diff", "--no-textconv", base, sha).stdout
+    if len(diff) > PREVIEW_LIMIT:
+        diff = diff[:PREVIEW_LIMIT] + f"\n... (diff truncated at {PREVIEW_LIMIT} characters)\n"
+    return f"\ncommits not yet on {remote}/{ref.removeprefix('refs/heads/')} (as last fetched):\n{commits}\n{diff}"
+
+
 @plugin.step("push", title="Push", description="Push branches and tags to a remote (never forced)")
 def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     """Never forces; the remote's URL must pass the protocol allow-list before git sees it."""
@@ -232,7 +255,8 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
                 PlanItem(
                     action="push",
                     target=f"{config.remote} {ref}",
-                    diff=f"{ref} -> {where} at {sha or '(created by an earlier step)'}",
+                    diff=f"{ref} -> {where} at {sha or '(created by an earlier step)'}"
+                    + _push_preview(git, config.remote, ref, sha),
                 )
             )
         if all_tags:

@@ -22,6 +22,7 @@ from vwmp_gateway.auth import RateLimiter, TokenVerifier
 from vwmp_gateway.deps import Backends, authorize
 from vwmp_gateway.events import EventFeed
 from vwmp_gateway.frontend import mount_frontend
+from vwmp_gateway.hardening import RefuseHostilePaths
 from vwmp_gateway.middleware import BodyLimit, ErrorGuard, Metrics
 from vwmp_gateway.problems import (
     Problem,
@@ -133,6 +134,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         mount_frontend(app, settings.frontend_dir)
 
     # Added last = outermost: the audit sees the final status, even of an unexpected error.
+    app.add_middleware(RefuseHostilePaths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)
     app.add_middleware(AuditMiddleware)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
@@ -88,7 +89,12 @@ def _check_expansion(root: Node) -> None:
 
 def load_yaml(text: str) -> Any:
     """Parse one YAML document safely; Problem 400 with line/column when it is not acceptable."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses non-printable characters right here
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise _bad("YAML", f"character U+{exc.character:04X} is not allowed in YAML", line, column) from None
     try:
         node = loader.get_single_node()
         if node is None:

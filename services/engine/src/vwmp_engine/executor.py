@@ -106,6 +106,7 @@ class RunExecutor:
                 self._dependents[need].append(spec.id)
         self._unsettled_needs: dict[str, int] = {}
         self._ready: deque[str] = deque()
+        self._unsettled_steps = len(self.steps)
         self._scope = {
             "params": self.parameters,
             "steps": _StepsView(self.steps),
@@ -169,7 +170,7 @@ class RunExecutor:
         return time.monotonic() + max(0.0, self.spec.timeout - elapsed)
 
     def _finished(self) -> bool:
-        return all(step.state in TERMINAL_STEP for step in self.steps.values())
+        return self._unsettled_steps == 0
 
     async def _finish(self) -> None:
         states = [(step.state, step.spec.optional) for step in self.steps.values()]
@@ -192,6 +193,7 @@ class RunExecutor:
     def _compute_readiness(self) -> None:
         """Count, for every pending step, the needs that are not settled yet."""
         self._ready.clear()
+        self._unsettled_steps = sum(step.state not in TERMINAL_STEP for step in self.steps.values())
         for step in self.steps.values():
             unsettled = sum(self.steps[need].state not in TERMINAL_STEP for need in step.spec.needs)
             self._unsettled_needs[step.spec.id] = unsettled
@@ -200,6 +202,7 @@ class RunExecutor:
 
     def _settled(self, step: StepState) -> None:
         """A step became terminal: its dependents may be ready now."""
+        self._unsettled_steps -= 1
         for dependent in self._dependents[step.spec.id]:
             self._unsettled_needs[dependent] -= 1
             if self._unsettled_needs[dependent] == 0 and self.steps[dependent].state == "pending":

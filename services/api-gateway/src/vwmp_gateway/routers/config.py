@@ -11,6 +11,7 @@ from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway import convert
 from vwmp_gateway.deps import CurrentUser, StorageClient
+from vwmp_gateway.hardening import check_values
 from vwmp_gateway.models import ConfigPublic, ConfigUpdate
 from vwmp_gateway.problems import Problem
 
@@ -58,6 +59,7 @@ async def update_config(
     if_match: Annotated[str | None, Header(description="Expected current version; 412 when stale")] = None,
 ) -> ConfigPublic:
     """Store a new version of the configuration (admin)."""
+    check_values(body.document, "/document", "configuration")
     expected = 0
     if if_match:
         cleaned = if_match.strip().removeprefix("W/").strip('"')

@@ -10,6 +10,7 @@ from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway import convert
 from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
+from vwmp_gateway.hardening import check_values
 from vwmp_gateway.models import Decision, EventPublic, LogLinePublic, Page, RunPublic
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -115,6 +116,8 @@ async def rerun_step(run_id: RunId, step_id: StepId, user: CurrentUser, engine: 
 async def _decide(
     engine: EngineClient, run_id: str, step_id: str, approve: bool, actor: str, decision: Decision | None
 ) -> RunPublic:
+    if decision is not None:
+        check_values(decision.comment, "/comment", "decision")
     run = await engine.DecideApproval(
         engine_pb2.DecideApprovalRequest(
             run_id=run_id, step_id=step_id, approve=approve, actor=actor,

@@ -13,6 +13,7 @@ from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_gateway import convert
 from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
 from vwmp_gateway.documents import load_document
+from vwmp_gateway.hardening import check_definition, check_values, definition_problems
 from vwmp_gateway.models import Page, RunCreate, RunPublic, ValidationPublic, WorkflowPublic
 from vwmp_gateway.problems import Problem, validation_problem
 
@@ -36,6 +37,12 @@ DEFINITION_BODY: dict[str, Any] = {
 
 async def _definition(request: Request) -> dict[str, Any]:
     return load_document(await request.body(), request.headers.get("content-type"))
+
+
+async def _checked_definition(request: Request) -> dict[str, Any]:
+    definition = await _definition(request)
+    check_definition(definition)
+    return definition
 
 
 def _name_of(definition: dict[str, Any]) -> str:
@@ -78,6 +85,9 @@ def _version_from_if_match(value: str) -> int:
 async def validate_workflow(request: Request, engine: EngineClient) -> ValidationPublic:
     """Validate a definition (JSON or YAML) and list its errors with JSON pointers."""
     definition = await _definition(request)
+    refused = definition_problems(definition)
+    if refused:
+        return ValidationPublic.model_validate({"valid": False, "errors": refused})
     result = await engine.ValidateWorkflow(engine_pb2.ValidateWorkflowRequest(definition_json=json.dumps(definition)))
     return ValidationPublic(valid=result.valid, errors=[convert.validation_error(e) for e in result.errors])
 
@@ -95,7 +105,7 @@ async def create_workflow(
     request: Request, response: Response, user: CurrentUser, storage: StorageClient, engine: EngineClient
 ) -> WorkflowPublic:
     """Create a workflow at version 1 (JSON, or YAML with Content-Type: application/yaml)."""
-    definition = await _definition(request)
+    definition = await _checked_definition(request)
     name = _name_of(definition)
     request.state.audit_target = f"workflows/{name}"
     text = await _check(engine, definition)
@@ -128,7 +138,7 @@ async def update_workflow(
     """Save a new immutable version (If-Match: <version> → 412 when someone saved in between)."""
     expected = _version_from_if_match(if_match) if if_match else 0
     request.state.if_match = bool(expected)
-    definition = await _definition(request)
+    definition = await _checked_definition(request)
     if _name_of(definition) != name:
         raise validation_problem([{"pointer": "/metadata/name", "message": f"must be {name!r} (the URL's name)"}])
     text = await _check(engine, definition)
@@ -171,6 +181,7 @@ async def start_run(
     engine: EngineClient,
 ) -> RunPublic:
     """Start a run; parameters are checked against the workflow's parameter schema (422 with pointers)."""
+    check_values(body.parameters, "/parameters", "parameters")
     started = await engine.StartRun(
         engine_pb2.StartRunRequest(
             workflow=name, version=body.version or 0, parameters_json=json.dumps(body.parameters),

@@ -1,0 +1,374 @@
+"""The release workflow end to end through the gateway: 0.4.1 → 0.5.0 of a real git repository.
+
+Every service is a real OS process; the test only speaks REST and the WebSocket, like the designer
+and the CLI. The sample repository lives in the platform's workspace and pushes to a bare remote
+outside it, as a real server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from vwmp_cli.up import Platform
+
+from .conftest import TERMINAL, platform_env
+
+pytestmark = pytest.mark.e2e
+
+IDENTITY = {"GIT_AUTHOR_NAME": "Sample Dev", "GIT_AUTHOR_EMAIL": "dev@sample.invalid",
+            "GIT_COMMITTER_NAME": "Sample Dev", "GIT_COMMITTER_EMAIL": "dev@sample.invalid"}
+
+CHANGELOG = """# Changelog
+
+All notable changes to this project are documented in this file.
+
+## [Unreleased]
+
+### Added
+
+- Release cards move on the board automatically (KAN-7)
+
+## [0.4.1] - 2024-05-01
+
+### Fixed
+
+- Crash when the config file is empty (KAN-3)
+
+[unreleased]: https://git.example.com/acme/shop/compare/v0.4.1...HEAD
+[0.4.1]: https://git.example.com/acme/shop/compare/v0.4.0...v0.4.1
+"""
+
+BOARD = """# Team board
+columns:
+  - name: In progress
+    cards:
+      - id: KAN-9
+        title: Dark mode
+  - name: Done
+    cards:
+      - id: KAN-7
+        title: Move release cards automatically
+      - id: KAN-8
+        title: Not in this release
+  - name: Released
+    cards: []
+"""
+
+FILES = {
+    "pyproject.toml": '[project]\nname = "shop"\nversion = "0.4.1"  # bumped by VWMP\nrequires-python = ">=3.11"\n',
+    "src/shop/__init__.py": '"""Shop."""\n\n__version__ = "0.4.1"\n',
+    "CHANGELOG.md": CHANGELOG,
+    "kanban.yaml": BOARD,
+    "kb/index.md": "# Knowledge base\n\nHow the shop works.\n\n## Releases\n\n- [0.4.1](releases/0.4.1.md) - 2024-05-01\n",
+    "kb/releases/0.4.1.md": "# Release 0.4.1\n\nReleased: 2024-05-01\n",
+}
+
+
+# ----- a machine-independent git ----------------------------------------------------------------------
+
+
+def git_env(root: Path) -> dict[str, str]:
+    """An empty global config, no system config and a fixed identity: the machine's git setup never leaks in."""
+    config = root / "gitconfig"
+    if not config.exists():
+        config.write_text("[init]\n\tdefaultBranch = main\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    return {**env, **IDENTITY, "GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def snapshot(path: Path, env: dict[str, str]) -> dict[str, str]:
+    """sha256 of every file (including .git) and every ref: equal snapshots mean nothing changed."""
+    state = {f.relative_to(path).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+             for f in sorted(path.rglob("*")) if f.is_file() and not f.is_symlink()}
+    state["<refs>"] = git(env, path, "for-each-ref", "--format=%(refname) %(objectname)")
+    return state
+
+
+class Sample:
+    """The sample project at 0.4.1 on `main` in the workspace, pushed to a bare remote outside it."""
+
+    def __init__(self, workspace: Path, root: Path, name: str) -> None:
+        self.env = git_env(root)
+        self.name = name
+        self.work = workspace / name
+        self.remote = root / "remotes" / f"{name}.git"
+        self.remote.parent.mkdir(exist_ok=True)
+        git(self.env, root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
+        git(self.env, workspace, "init", "--quiet", "--initial-branch=main", name)
+        git(self.env, self.work, "config", "user.name", IDENTITY["GIT_AUTHOR_NAME"])
+        git(self.env, self.work, "config", "user.email", IDENTITY["GIT_AUTHOR_EMAIL"])
+        for rel, text in FILES.items():
+            (self.work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.work / rel).write_text(text)
+        git(self.env, self.work, "add", "--all")
+        git(self.env, self.work, "commit", "--quiet", "-m", "Shop 0.4.1")
+        git(self.env, self.work, "remote", "add", "origin", str(self.remote))
+        git(self.env, self.work, "push", "--quiet", "-u", "origin", "main")
+
+    def state(self) -> tuple[dict[str, str], dict[str, str]]:
+        return snapshot(self.work, self.env), snapshot(self.remote, self.env)
+
+    def remote_git(self, *args: str) -> str:
+        return git(self.env, self.remote, *args)
+
+
+# ----- the platform and the API -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("release")
+
+
+@pytest.fixture(scope="module")
+def platform(root: Path) -> Iterator[Platform]:
+    env = git_env(root)
+    platform = Platform(env=platform_env(root, **{k: env[k] for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}))
+    platform.start()
+    try:
+        yield platform
+    finally:
+        platform.stop()
+
+
+@pytest.fixture(scope="module")
+def token(platform: Platform) -> str:
+    return platform.admin_token_file.read_text().strip()
+
+
+@pytest.fixture
+async def api(platform: Platform, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"{platform.url}/api/v1", timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        yield client
+
+
+async def python_release(api: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    """The `python-release` template from `GET /templates`, saved under `name` through `POST /workflows`."""
+    templates = (await api.get("/templates")).json()
+    items = templates["items"] if isinstance(templates, dict) else templates
+    template = next(t for t in items if t["name"] == "python-release")
+    definition = json.loads(json.dumps(template["definition"]))
+    definition["metadata"]["name"] = name
+    return definition
+
+
+async def create(api: httpx.AsyncClient, definition: dict[str, Any]) -> None:
+    created = await api.post("/workflows", json=definition)
+    assert created.status_code == 201, created.text
+
+
+async def start(api: httpx.AsyncClient, workflow: str, parameters: dict[str, Any], dry_run: bool = False) -> str:
+    started = await api.post(f"/workflows/{workflow}/runs", json={"parameters": parameters, "dry_run": dry_run})
+    assert started.status_code == 201, started.text
+    return str(started.json()["id"])
+
+
+async def finish(api: httpx.AsyncClient, run_id: str, timeout: float = 30) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while (run := (await api.get(f"/runs/{run_id}")).json())["state"] not in TERMINAL:
+            await asyncio.sleep(0.1)
+    return run
+
+
+def steps_of(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {step["id"]: step for step in run["steps"]}
+
+
+async def failure(api: httpx.AsyncClient, run_id: str, step_id: str) -> dict[str, Any]:
+    """The `step.failed` event's data of a step: `{"error", "kind"}` (the run's step only has the message)."""
+    events = (await api.get(f"/runs/{run_id}/events", params={"after": 0})).json()["items"]
+    failed = [e["data"] for e in events if e["type"] == "step.failed" and e["step_id"] == step_id]
+    assert len(failed) == 1, events
+    return dict(failed[0])
+
+
+# ----- the happy paths ----------------------------------------------------------------------------------
+
+
+async def test_a_dry_run_shows_every_diff_and_changes_nothing(platform: Platform, root: Path, api) -> None:
+    sample = Sample(platform.workspace, root, "shop-dry")
+    await create(api, await python_release(api, "shop-dry-release"))
+    before = sample.state()
+
+    run = await finish(api, await start(api, "shop-dry-release", {"repo": "shop-dry", "part": "minor"}, True))
+
+    assert run["state"] == "succeeded", run
+    assert sample.state() == before
+    steps = steps_of(run)
+    assert all(s["state"] == "succeeded" for s in steps.values()), steps
+    assert steps["bump"]["outputs"]["previous_version"] == "0.4.1"
+    assert steps["bump"]["outputs"]["version"] == "0.5.0"
+    bump_diffs = {item["target"]: item["diff"] for item in steps["bump"]["outputs"]["plan"]}
+    assert set(bump_diffs) == {"pyproject.toml", "src/shop/__init__.py"}
+    assert "--- a/pyproject.toml" in bump_diffs["pyproject.toml"]
+    assert '-version = "0.4.1"  # bumped by VWMP' in bump_diffs["pyproject.toml"]
+    assert '+version = "0.5.0"  # bumped by VWMP' in bump_diffs["pyproject.toml"]
+    assert '+__version__ = "0.5.0"' in bump_diffs["src/shop/__init__.py"]
+    changelog = steps["changelog"]["outputs"]["plan"][0]
+    assert changelog["action"] == "update file" and changelog["target"] == "CHANGELOG.md"
+    assert re.search(r"^\+## \[0\.5\.0\] - \d{4}-\d{2}-\d{2}$", changelog["diff"], re.M), changelog["diff"]
+    assert "+[0.5.0]: https://git.example.com/acme/shop/compare/v0.4.1...v0.5.0" in changelog["diff"]
+    assert {p["target"] for p in steps["kb"]["outputs"]["plan"]} == {"kb/releases/0.5.0.md", "kb/index.md"}
+    assert steps["kanban"]["outputs"]["moved"] == ["KAN-7"]
+    assert "released_in: 0.5.0" in steps["kanban"]["outputs"]["plan"][0]["diff"]
+    assert [(p["action"], p["target"]) for p in steps["tag"]["outputs"]["plan"]] == [("create tag", "v0.5.0")]
+    assert [p["target"] for p in steps["push"]["outputs"]["plan"]] == ["origin refs/heads/main",
+                                                                       "origin refs/tags/v0.5.0"]
+    assert steps["approve"]["outputs"]["approved_by"] == "dry-run"
+
+
+async def test_a_release_waits_for_approval_then_pushes_tag_and_commit(
+    platform: Platform, root: Path, api, token: str
+) -> None:
+    sample = Sample(platform.workspace, root, "shop")
+    await create(api, await python_release(api, "shop-release"))
+    run_id = await start(api, "shop-release", {"repo": "shop", "part": "minor"})
+    ws_url = platform.url.replace("http", "ws", 1) + f"/api/v1/runs/{run_id}/stream?after=0"
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(ws_url, subprotocols=["vwmp.v1", f"bearer.{token}"]) as socket:  # type: ignore[list-item]
+        async with asyncio.timeout(40):
+            while not events or events[-1]["type"] != "step.awaiting_approval":
+                events.append(json.loads(await socket.recv()))
+                assert events[-1]["type"] not in {"run.failed", "run.cancelled"}, events[-1]
+
+            # the gate holds: its plan names what the push will do, nothing has left the machine yet
+            gate = events[-1]
+            assert gate["step_id"] == "approve"
+            assert gate["data"]["message"] == "Push v0.5.0 to origin?"
+            plan = gate["data"]["plan"]
+            assert [(p["step"], p["action"], p["target"]) for p in plan] == [
+                ("push", "push", "origin refs/heads/main"), ("push", "push", "origin refs/tags/v0.5.0")]
+            published = plan[0]["diff"]  # the approver sees the release commit and its diff before the push
+            assert "Release 0.5.0" in published
+            assert '-version = "0.4.1"  # bumped by VWMP\n+version = "0.5.0"  # bumped by VWMP' in published
+            assert re.search(r"^\+## \[0\.5\.0\] - \d{4}-\d{2}-\d{2}$", published, re.M), published
+            assert "+++ b/kb/releases/0.5.0.md" in published and "+        released_in: 0.5.0" in published
+            waiting = await api.get(f"/runs/{run_id}")
+            assert waiting.json()["state"] == "running"
+            assert steps_of(waiting.json())["approve"]["state"] == "awaiting_approval"
+            assert steps_of(waiting.json())["approve"]["outputs"]["plan"] == plan
+            assert steps_of(waiting.json())["push"]["state"] == "pending"
+            assert sample.remote_git("tag", "--list") == ""
+            assert sample.remote_git("rev-parse", "main") != git(sample.env, sample.work, "rev-parse", "HEAD")
+            assert git(sample.env, sample.work, "tag", "--list") == "v0.5.0"
+
+            approved = await api.post(f"/runs/{run_id}/steps/approve/approve", json={"comment": "ship it"})
+            assert approved.status_code in (200, 202), approved.text
+            while events[-1]["type"] not in {f"run.{state}" for state in TERMINAL}:
+                events.append(json.loads(await socket.recv()))
+
+    # the events arrived live, each exactly once and in order
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["type"] == "run.queued" and events[-1]["type"] == "run.succeeded"
+    assert events.index(gate) < next(i for i, e in enumerate(events)
+                                     if e["type"] == "step.started" and e["step_id"] == "push")
+    assert [e["step_id"] for e in events if e["type"] == "step.succeeded"][-2:] == ["approve", "push"]
+
+    run = await finish(api, run_id)
+    assert run["state"] == "succeeded"
+    steps = steps_of(run)
+    assert steps["approve"]["outputs"]["comment"] == "ship it"
+    assert steps["push"]["outputs"]["pushed"] == ["refs/heads/main", "refs/tags/v0.5.0"]
+
+    head = git(sample.env, sample.work, "rev-parse", "HEAD")
+    assert sample.remote_git("rev-parse", "refs/heads/main") == head == steps["commit"]["outputs"]["sha"]
+    assert sample.remote_git("cat-file", "-t", "refs/tags/v0.5.0") == "tag"
+    assert sample.remote_git("rev-parse", "v0.5.0^{commit}") == head
+    assert sample.remote_git("log", "-1", "--format=%s", "v0.5.0") == "Release 0.5.0"
+    assert sample.remote_git("rev-parse", "v0.5.0^{commit}~1") == sample.remote_git("rev-parse", "main~1")
+    assert 'version = "0.5.0"  # bumped by VWMP' in sample.remote_git("show", "v0.5.0:pyproject.toml")
+    assert '__version__ = "0.5.0"' in sample.remote_git("show", "v0.5.0:src/shop/__init__.py")
+    changelog = sample.remote_git("show", "v0.5.0:CHANGELOG.md")
+    heading = re.search(r"^## \[0\.5\.0\] - (\d{4}-\d{2}-\d{2})$", changelog, re.M)
+    assert heading, changelog
+    dt.date.fromisoformat(heading.group(1))
+    assert changelog.index("## [Unreleased]") < heading.start()
+    assert changelog[changelog.index("## [Unreleased]"):heading.start()].strip() == "## [Unreleased]"
+    assert "KAN-7" in changelog[heading.end():changelog.index("## [0.4.1]")]
+    assert "[unreleased]: https://git.example.com/acme/shop/compare/v0.5.0...HEAD" in changelog
+    assert "[0.5.0]: https://git.example.com/acme/shop/compare/v0.4.1...v0.5.0" in changelog
+    board = sample.remote_git("show", "v0.5.0:kanban.yaml")
+    done, released = board.split("- name: Done")[1].split("- name: Released")
+    assert "KAN-7" not in done and "KAN-8" in done
+    assert "KAN-7" in released and "released_in: 0.5.0" in released
+    page = sample.remote_git("show", "v0.5.0:kb/releases/0.5.0.md")
+    assert page.startswith("# Release 0.5.0") and "KAN-7" in page
+    assert "- [0.5.0](releases/0.5.0.md)" in sample.remote_git("show", "v0.5.0:kb/index.md")
+    assert git(sample.env, sample.work, "status", "--porcelain") == ""
+
+
+# ----- the hostile cases --------------------------------------------------------------------------------
+
+
+async def test_a_repo_outside_the_workspace_is_denied_and_nothing_changes(
+    platform: Platform, root: Path, api
+) -> None:
+    sample = Sample(platform.workspace, root, "shop-escape")
+    outside = root / "outside"  # = <workspace>/../outside: a real repository a release must never reach
+    outside_sample = Sample(root, root, "outside")
+    assert platform.workspace.parent == root and outside_sample.work == outside
+    await create(api, await python_release(api, "escape-release"))
+    before = (sample.state(), outside_sample.state())
+
+    run_id = await start(api, "escape-release", {"repo": "../outside", "part": "minor"})
+    run = await finish(api, run_id)
+
+    assert run["state"] == "failed"
+    steps = steps_of(run)
+    assert steps["branch"]["state"] == "failed"
+    denied = await failure(api, run_id, "branch")
+    assert denied["kind"] == "denied" and "../outside" in denied["error"], denied
+    assert steps["branch"]["error"] == denied["error"]
+    assert all(steps[s]["state"] != "succeeded" for s in steps if s != "branch"), steps
+    assert (sample.state(), outside_sample.state()) == before
+
+
+async def test_a_tag_name_starting_with_a_dash_fails_without_creating_anything(
+    platform: Platform, root: Path, api
+) -> None:
+    sample = Sample(platform.workspace, root, "shop-dash")
+    definition = {
+        "apiVersion": "vwmp/v1", "kind": "Workflow",
+        "metadata": {"name": "dash-tag", "type": "release", "description": "a hostile tag name"},
+        "spec": {
+            "parameters": {"type": "object", "required": ["repo"], "properties": {"repo": {"type": "string"}}},
+            "steps": [
+                {"id": "tag", "uses": "git/tag", "with": {"repo": "${{ params.repo }}", "name": "--delete"}},
+                {"id": "push", "uses": "git/push", "needs": ["tag"],
+                 "with": {"repo": "${{ params.repo }}", "tags": ["--delete"]}},
+            ],
+        },
+    }
+    await create(api, definition)
+    before = sample.state()
+
+    run_id = await start(api, "dash-tag", {"repo": "shop-dash"})
+    run = await finish(api, run_id)
+
+    assert run["state"] == "failed"
+    steps = steps_of(run)
+    assert steps["tag"]["state"] == "failed"
+    denied = await failure(api, run_id, "tag")
+    assert denied["kind"] == "denied" and "'--delete'" in denied["error"] and "'-'" in denied["error"], denied
+    assert steps["push"]["state"] != "succeeded"
+    assert sample.state() == before
+    assert git(sample.env, sample.work, "tag", "--list") == "" and sample.remote_git("tag", "--list") == ""
