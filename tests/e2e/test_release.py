@@ -22,6 +22,7 @@ import httpx
 import pytest
 import websockets
 from vwmp_cli.up import Platform
+from websockets.typing import Subprotocol
 
 from .conftest import TERMINAL, platform_env
 
@@ -71,7 +72,8 @@ FILES = {
     "src/shop/__init__.py": '"""Shop."""\n\n__version__ = "0.4.1"\n',
     "CHANGELOG.md": CHANGELOG,
     "kanban.yaml": BOARD,
-    "kb/index.md": "# Knowledge base\n\nHow the shop works.\n\n## Releases\n\n- [0.4.1](releases/0.4.1.md) - 2024-05-01\n",
+    "kb/index.md": "# Knowledge base\n\nHow the shop works.\n\n## Releases\n\n"
+                   "- [0.4.1](releases/0.4.1.md) - 2024-05-01\n",
     "kb/releases/0.4.1.md": "# Release 0.4.1\n\nReleased: 2024-05-01\n",
 }
 
@@ -244,7 +246,8 @@ async def test_a_release_waits_for_approval_then_pushes_tag_and_commit(
     run_id = await start(api, "shop-release", {"repo": "shop", "part": "minor"})
     ws_url = platform.url.replace("http", "ws", 1) + f"/api/v1/runs/{run_id}/stream?after=0"
     events: list[dict[str, Any]] = []
-    async with websockets.connect(ws_url, subprotocols=["vwmp.v1", f"bearer.{token}"]) as socket:  # type: ignore[list-item]
+    protocols = [Subprotocol("vwmp.v1"), Subprotocol(f"bearer.{token}")]  # how the designer authenticates
+    async with websockets.connect(ws_url, subprotocols=protocols) as socket:
         async with asyncio.timeout(40):
             while not events or events[-1]["type"] != "step.awaiting_approval":
                 events.append(json.loads(await socket.recv()))
