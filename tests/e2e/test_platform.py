@@ -149,3 +149,17 @@ def test_the_cli_applies_runs_and_watches_a_workflow(platform: Platform, token: 
     created = vwmp("token", "create", "--role", "viewer", "--name", "ci-viewer")
     assert created.returncode == 0, created.stderr
     assert "vwmp_" in created.stdout
+
+
+async def test_every_service_exposes_prometheus_metrics(platform: Platform, api) -> None:
+    await api.get("/workflows")
+    async with httpx.AsyncClient() as client:
+        gateway = await client.get(f"{platform.url}/metrics")
+        assert gateway.status_code == 200
+        for name, metric in (("storage", "vwmp_rpc_latency_seconds"), ("engine", "vwmp_steps_total"),
+                             ("engine", "vwmp_dispatch_queue_depth"), ("plugin-host", "vwmp_rpc_latency_seconds")):
+            port = platform.services[name].metrics_port
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            assert metric in text, (name, metric)
+        engine = (await client.get(f"http://127.0.0.1:{platform.services['engine'].metrics_port}/metrics")).text
+        assert 'vwmp_runs_total{state="succeeded"}' in engine

@@ -166,7 +166,7 @@ async def test_runs_go_on_while_nats_is_down_and_websocket_clients_miss_no_event
     async with asyncio.timeout(10):  # published (asynchronously) before we take NATS away
         while (stored := await stream_messages(platform.env["VWMP_NATS_URL"], before["id"]))[1] != \
                 list(range(1, len(await events_of(api, before["id"])) + 1)):
-            print("DBG", stored, seqs(await events_of(api, before["id"]))); await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)
     messages_before = stored[0]
 
     # Longer than the plugin hosts' KV heartbeat TTL (15 s): the engine must keep routing plugin steps.

@@ -52,6 +52,7 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] | None = None
     kind: str = ""
+    metrics_port: int = 0
     restarts: int = 0
     next_start: float = 0.0
 
@@ -121,6 +122,11 @@ class Platform:
         label = instance or name
         service = Service(label, [sys.executable, "-m", MODULES[name]], self.logs / f"{label}.log")
         service.env, service.kind = {**self.env, **(env or {})}, name
+        if name != "gateway":  # the gateway serves /metrics on its HTTP port
+            from vwmp_common.embedded_nats import free_port
+
+            service.metrics_port = free_port()
+            service.env["VWMP_METRICS_PORT"] = str(service.metrics_port)
         self.services[service.name] = service
         return service
 
@@ -213,6 +219,8 @@ def main() -> None:
         platform.stop()
         raise SystemExit(1) from None
     _say(f"VWMP is running at {platform.url}  (API docs: {platform.url}/docs)")
+    metrics = [f"{s.name} :{s.metrics_port}" for s in platform.services.values() if s.metrics_port]
+    _say(f"metrics: {platform.url}/metrics, " + ", ".join(metrics))
     _say(f"admin token: {platform.admin_token_file}   e.g. export VWMP_TOKEN=$(cat {platform.admin_token_file})")
     _say("press Ctrl-C to stop")
     while not stopping:

@@ -95,6 +95,10 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
             dry_run=request.dry_run, created_by=request.actor,
             steps=[storage_pb2.StepRun(id=step["id"], uses=step["uses"]) for step in definition["spec"]["steps"]],
         ))
+        # Storage wrote the run.queued event (seq 1); publish it like every other event, so live
+        # subscribers of all runs see a run appear before it starts.
+        queued = await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run.id, after=0, limit=1))
+        self.keeper.runtime.publisher.publish(list(queued.events))
         self.keeper.wake()
         log.info("run created", extra={"fields": {"run_id": run.id, "workflow": workflow.name}})
         return engine_pb2.StartRunResponse(run=run)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from vwmp_common.logging import configure_logging
+from vwmp_common.metrics import serve_metrics
 from vwmp_sdk import default_host_id, serve_until_signal
 
 from vwmp_plugin_host.discovery import discover_plugins
@@ -21,6 +22,7 @@ def main() -> None:
     plugins = discover_plugins(settings.allowed_plugins())
     if not plugins:
         log.warning("no plugins loaded: serving an empty host")
+    serve_metrics(settings.metrics_port)
     asyncio.run(
         serve_until_signal(
             plugins,
