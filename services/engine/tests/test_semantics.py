@@ -199,3 +199,18 @@ async def test_a_secret_never_reaches_logs_outputs_errors_or_events(engine) -> N
     everything = str(run) + str(await engine.events(run_id)) + str(logs)
     assert "token=***" in everything and "bad ***" in everything
     assert canary not in everything
+
+
+async def test_platform_config_defaults_apply_to_steps_and_reach_plugins(engine) -> None:
+    from vwmp_proto.storage.v1 import storage_pb2
+
+    document = {"git": {"author_name": "Release Bot", "author_email": "bot@example.com"},
+                "step_defaults": {"testkit/echo": {"value": "from-config"}}}
+    await engine.storage.PutConfig(storage_pb2.PutConfigRequest(document_json=json.dumps(document), actor="admin"))
+    engine.keeper.runtime._config = None  # the engine caches the config for a few seconds
+    definition = workflow({"id": "defaulted", "uses": "testkit/echo"},
+                          {"id": "explicit", "uses": "testkit/echo", "with": {"value": "mine"}})
+    await engine.apply(definition)
+    run = await engine.wait(await engine.start(definition["metadata"]["name"]))
+    outputs = {s.id: json.loads(s.outputs_json) for s in run.steps}
+    assert outputs == {"defaulted": {"value": "from-config"}, "explicit": {"value": "mine"}}

@@ -107,3 +107,9 @@ def test_parameters_are_checked_with_pointers() -> None:
     found = {p.pointer: p.message for p in validate_parameters(schema, {"part": "huge"})}
     assert found["/repo"] == "repo is required"
     assert "/part" in found
+
+
+def test_platform_step_defaults_count_as_config() -> None:
+    definition = workflow({"id": "g", "uses": "hello/greet"})
+    assert {p.pointer for p in validate_definition(definition, TYPES.get)} == {"/spec/steps/0/with/name"}
+    assert validate_definition(definition, TYPES.get, {"hello/greet": {"name": "from config"}}) == []

@@ -46,7 +46,8 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         except ValueError as error:
             return engine_pb2.ValidateWorkflowResponse(
                 valid=False, errors=_errors([Problem("", f"not valid JSON: {error}")]))
-        problems = validate_definition(definition, self.registry.get)
+        defaults = (await self.keeper.runtime.platform_config()).get("step_defaults") or {}
+        problems = validate_definition(definition, self.registry.get, defaults)
         return engine_pb2.ValidateWorkflowResponse(valid=not problems, errors=_errors(problems))
 
     async def ListStepTypes(self, request: engine_pb2.ListStepTypesRequest,

@@ -62,8 +62,14 @@ def _explain(error: SchemaViolation, base: tuple[object, ...]) -> Iterator[Probl
         yield Problem(pointer(*path), error.message)
 
 
-def validate_definition(definition: Any, step_type: StepTypeLookup) -> list[Problem]:
-    """Every problem of a definition: shape first, then ids, needs, cycles, uses, configs, references."""
+def validate_definition(
+    definition: Any, step_type: StepTypeLookup, step_defaults: dict[str, Any] | None = None
+) -> list[Problem]:
+    """Every problem of a definition: shape first, then ids, needs, cycles, uses, configs, references.
+
+    `step_defaults` are the platform configuration's defaults per step type; a field they provide
+    need not be in the step's `with`.
+    """
     if not isinstance(definition, dict):
         return [Problem("", "a workflow definition must be an object")]
     problems = schema_problems(_WORKFLOW_VALIDATOR, definition)
@@ -81,7 +87,7 @@ def validate_definition(definition: Any, step_type: StepTypeLookup) -> list[Prob
     usable = {index: step for index, step in enumerate(steps) if isinstance(step, dict)}
     problems += _check_ids_and_needs(usable)
     problems += _check_cycles(usable)
-    problems += _check_step_configs(usable, step_type)
+    problems += _check_step_configs(usable, step_type, step_defaults or {})
     problems += _check_references(usable, parameters if isinstance(parameters, dict) else None, step_type)
     return _unique(problems)
 
@@ -142,7 +148,9 @@ def _check_cycles(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
                 stack.append((child, iter(needs_of[child])))
 
 
-def _check_step_configs(steps: dict[int, dict[str, Any]], step_type: StepTypeLookup) -> Iterator[Problem]:
+def _check_step_configs(
+    steps: dict[int, dict[str, Any]], step_type: StepTypeLookup, step_defaults: dict[str, Any]
+) -> Iterator[Problem]:
     for index, step in steps.items():
         uses = step.get("uses")
         if not isinstance(uses, str):
@@ -155,6 +163,9 @@ def _check_step_configs(steps: dict[int, dict[str, Any]], step_type: StepTypeLoo
         config = step.get("with", {})
         if not isinstance(config, dict):
             continue
+        defaults = step_defaults.get(uses)
+        if isinstance(defaults, dict):
+            config = {**defaults, **config}
         validator = Draft202012Validator(info.config_schema)
         for problem in schema_problems(validator, config, ("spec", "steps", index, "with")):
             if not _holds_expression(config, problem.pointer, index):
