@@ -164,10 +164,10 @@ async def api(platform: Platform, token: str) -> AsyncIterator[httpx.AsyncClient
 
 
 async def python_release(api: httpx.AsyncClient, name: str) -> dict[str, Any]:
-    """The `python-release` template from `GET /templates`, saved under `name` through `POST /workflows`."""
-    templates = (await api.get("/templates")).json()
-    items = templates["items"] if isinstance(templates, dict) else templates
-    template = next(t for t in items if t["name"] == "python-release")
+    """The `python-release` template from `GET /templates`, renamed to `name` (saved by `create`)."""
+    templates = await api.get("/templates")
+    assert templates.status_code == 200, templates.text
+    template = next(t for t in templates.json()["items"] if t["name"] == "python-release")
     definition = json.loads(json.dumps(template["definition"]))
     definition["metadata"]["name"] = name
     return definition

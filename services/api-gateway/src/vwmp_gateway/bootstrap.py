@@ -15,11 +15,16 @@ log = logging.getLogger(__name__)
 
 
 def _write_secret(path: Path, secret: str) -> None:
+    """Publish the file complete or not at all: a reader never sees it empty (FileExistsError if taken)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
-    os.chmod(path, 0o600)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+        os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 async def ensure_admin_token(storage: StorageServiceStub, path: Path) -> bool:
