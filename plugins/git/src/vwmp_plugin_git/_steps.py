@@ -170,9 +170,12 @@ def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
             "delete it or choose another name"
         )
     if ctx.dry_run:
-        target = sha or "(commit of an earlier step)"
+        # A dry run changes nothing, so commits that earlier steps would make do not exist yet:
+        # say what the ref is now and that the real run resolves it when this step runs.
+        now = f"now {sha[:12]}" if sha else "not a commit yet"
+        target = f"{rev} at the time this step runs ({now})"
         action = "keep tag (already there)" if existing else "create tag"
-        plan = [PlanItem(action=action, target=name, diff=f"tag {name} -> {rev} {target}\n{config.message or name}")]
+        plan = [PlanItem(action=action, target=name, diff=f"tag {name} -> {target}\n{config.message or name}")]
         return _with_plan(TagOutputs(name=name, sha=sha or ""), plan)  # type: ignore[return-value]
     assert sha is not None
     if existing == sha:
