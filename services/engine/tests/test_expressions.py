@@ -67,3 +67,8 @@ def test_python_attributes_are_not_reachable_through_references() -> None:
 def test_references_lists_every_reference() -> None:
     tree = expressions.parse("params.a == steps.b.outputs.c || !run.id")
     assert [str(r) for r in expressions.references(tree)] == ["params.a", "steps.b.outputs.c", "run.id"]
+
+
+def test_a_string_starting_and_ending_with_expressions_renders_each_one() -> None:
+    assert expressions.render("${{ params.count }} / ${{ params.part }}", SCOPE) == "3 / minor"
+    assert expressions.expressions_in("${{ a }}-${{ b }}") == [" a ", " b "]

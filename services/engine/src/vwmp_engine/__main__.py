@@ -30,7 +30,7 @@ async def serve(settings: EngineSettings) -> None:
     nats = await connect(settings.nats_url, name=f"engine-{settings.engine_id}")
     js = nats.jetstream()
     await ensure_events_stream(js)
-    registry = StepTypeRegistry()
+    registry = StepTypeRegistry(connected=lambda: nats.is_connected)
     registry.start(await plugin_hosts_bucket(js))
     publisher = EventPublisher(nats)
     publisher.start()

@@ -321,10 +321,12 @@ class RunExecutor:
             await self._fail(step, StepFailed("error", f"outputs larger than {MAX_OUTPUT_BYTES} bytes"))
             return None
         step.state, step.outputs, step.error = "succeeded", outputs, ""
+        data: dict[str, Any] = {"duration_ms": round(duration * 1000, 2)}
+        if step.spec.uses == "core/approval":  # the decision is a control: the event says who made it
+            data.update(approved_by=outputs.get("approved_by", ""), comment=outputs.get("comment", ""))
         # Not awaited: the next step's start joins this write in one storage commit.
         written = self.log.record(transition("step.succeeded", step.spec.id, attempt=step.attempt,
-                                             step_state="succeeded", outputs=outputs,
-                                             data={"duration_ms": round(duration * 1000, 2)}),
+                                             step_state="succeeded", outputs=outputs, data=data),
                                   defer=JOIN_NEXT_WRITE_SECONDS)
         written.add_done_callback(self._check_detached_write)
         metrics.STEPS.labels("succeeded").inc()
@@ -339,7 +341,8 @@ class RunExecutor:
         message = self.redactor.scrub(failure.message)
         step.state, step.error = "failed", message
         await self._record(transition("step.failed", step.spec.id, attempt=step.attempt, step_state="failed",
-                                      error=message, data={"error": message, "kind": failure.kind}))
+                                      error=message, data={"error": message, "kind": failure.kind,
+                                                           **({"by": failure.by} if failure.by else {})}))
         metrics.STEPS.labels("failed").inc()
 
     def _render_config(self, spec: StepSpec) -> dict[str, Any]:
@@ -403,7 +406,7 @@ class RunExecutor:
         step.state = "awaiting_approval"
         approved, actor, comment = await step.decision
         if not approved:
-            raise StepFailed("denied", f"rejected by {actor}" + (f": {comment}" if comment else ""))
+            raise StepFailed("denied", f"rejected by {actor}" + (f": {comment}" if comment else ""), by=actor)
         return {"approved_by": actor, "comment": comment, "plan": step.outputs.get("plan", [])}
 
     async def _plan_after(self, gate: StepState) -> list[dict[str, Any]]:

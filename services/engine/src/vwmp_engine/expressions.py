@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+# The body may not contain "}}", so one match never spans two expressions (even with fullmatch).
+EXPRESSION = re.compile(r"\$\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<number>-?\d+(?:\.\d+)?)

@@ -23,6 +23,7 @@ class StepFailed(Exception):
 
     kind: str  # config | denied | error | timeout | cancelled
     message: str
+    by: str = ""  # who decided it, when a person did (an approval rejected)
 
     def __str__(self) -> str:
         return self.message

@@ -2,7 +2,10 @@
 
 Plugin hosts announce themselves in a NATS KV bucket with a heartbeat; the
 registry watches the bucket and forgets a host whose heartbeat is older than
-the bucket's TTL (expired KV entries produce no delete marker).
+the bucket's TTL (expired KV entries produce no delete marker). While NATS is
+unreachable no heartbeat can arrive, so the hosts' ages are frozen: the engine
+keeps routing steps to the hosts it knew (a host that really died refuses the
+call and is skipped), and they have a full TTL to re-announce once NATS is back.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +28,7 @@ from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceStub
 from vwmp_engine.step_types import CORE_STEP_TYPES, StepTypeInfo
 
 log = logging.getLogger(__name__)
+OFFLINE_CHECK_SECONDS = 0.5
 
 
 @dataclass
@@ -40,12 +45,13 @@ class PluginHost:
 class StepTypeRegistry:
     """Built-in step types plus those announced by live plugin hosts."""
 
-    def __init__(self, ttl: float = PLUGIN_HOST_TTL_SECONDS) -> None:
+    def __init__(self, ttl: float = PLUGIN_HOST_TTL_SECONDS, connected: Callable[[], bool] | None = None) -> None:
         self._hosts: dict[str, PluginHost] = {}
         self._clients: dict[str, PluginServiceStub] = {}
         self._ttl = ttl
+        self._connected = connected or (lambda: True)
         self._round_robin = itertools.count()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.changed = asyncio.Event()
 
     def live_hosts(self) -> list[PluginHost]:
@@ -126,13 +132,29 @@ class StepTypeRegistry:
         self.changed.set()
 
     def start(self, bucket: KeyValue) -> None:
-        self._task = asyncio.create_task(self._watch(bucket), name="plugin-host-watch")
+        self._tasks = [asyncio.create_task(self._watch(bucket), name="plugin-host-watch"),
+                       asyncio.create_task(self._freeze_while_offline(), name="plugin-host-freeze")]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+    def freeze(self, seconds: float) -> None:
+        """Age no host by the last `seconds`: no heartbeat could reach us meanwhile."""
+        for host in self._hosts.values():
+            host.seen_at += seconds
+
+    async def _freeze_while_offline(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(OFFLINE_CHECK_SECONDS)
+            now = time.monotonic()
+            if not self._connected():
+                self.freeze(now - last)
+            last = now
 
     async def _watch(self, bucket: KeyValue) -> None:
         while True:
