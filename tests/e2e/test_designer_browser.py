@@ -3,6 +3,9 @@
 `make test` builds the frontend and installs Debian's chromium first; the browser
 scripts drag steps, connect them, save, dry-run, run, approve the gate and watch
 the nodes turn green, saving screenshots under frontend/e2e/screenshots/.
+The release script publishes a real sample repository (0.4.1 → 0.5.0) from the
+`python-release` template to a bare remote: the repository's path relative to the
+workspace and the remote's absolute path reach it as VWMP_E2E_RELEASE_REPO/_REMOTE.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 from vwmp_cli.up import DEFAULT_PLUGINS, Platform
 
 from .conftest import platform_env
+from .release_repo import Sample, git_env
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 
@@ -26,12 +30,16 @@ def test_the_designer_builds_runs_and_approves_a_workflow_in_chromium(tmp_path: 
     assert Path("/usr/bin/chromium").exists(), "Debian chromium is missing: run `make browser`"
     npm = shutil.which("npm")
     assert npm, "npm is missing"
-    env = platform_env(tmp_path, VWMP_PLUGINS=DEFAULT_PLUGINS, VWMP_FRONTEND_DIR=str(FRONTEND / "dist"))
+    git_isolated = {k: v for k, v in git_env(tmp_path).items() if k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
+    env = platform_env(tmp_path, VWMP_PLUGINS=DEFAULT_PLUGINS, VWMP_FRONTEND_DIR=str(FRONTEND / "dist"), **git_isolated)
     platform = Platform(env=env)
     platform.start()
     try:
+        sample = Sample(platform.workspace, tmp_path, "shop")
         env = {**platform.env, "VWMP_E2E_URL": platform.url,
-               "VWMP_E2E_TOKEN": platform.admin_token_file.read_text().strip()}
+               "VWMP_E2E_TOKEN": platform.admin_token_file.read_text().strip(),
+               "VWMP_E2E_RELEASE_REPO": sample.work.relative_to(platform.workspace).as_posix(),
+               "VWMP_E2E_RELEASE_REMOTE": str(sample.remote)}
         result = subprocess.run([npm, "run", "e2e"], cwd=FRONTEND, env=env, capture_output=True, text=True,
                                 timeout=540)
     finally:
@@ -40,3 +48,6 @@ def test_the_designer_builds_runs_and_approves_a_workflow_in_chromium(tmp_path: 
     assert result.returncode == 0, report
     assert "real platform" in result.stdout, report
     assert "# fail 0" in result.stdout, report
+    assert "# skipped 0" in result.stdout, report
+    assert "# release: v0.5.0 pushed" in result.stdout, report
+    assert sample.remote_git("log", "-1", "--format=%s", "v0.5.0") == "Release 0.5.0"

@@ -54,7 +54,7 @@ async def denied(ctx: StepContext) -> None:
 
 @plugin.step("boom")
 def boom(ctx: StepContext) -> None:
-    raise RuntimeError("kaput")
+    raise RuntimeError(str(state.get("boom_message", "kaput")))
 
 
 @plugin.step("wait-async")
@@ -192,3 +192,19 @@ async def test_health_and_reflection_are_served(tmp_path: Path) -> None:
 def test_duplicate_plugins_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="twice"):
         PluginServer([plugin, plugin], workspace_root=tmp_path)
+
+
+async def test_redacted_values_never_leave_the_host_nor_reach_its_log(
+    stub: plugin_pb2_grpc.PluginServiceStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "hunter2-canary"
+    logged = await collect(stub, type="t/echo", config_json=json.dumps({"text": f"pw={secret}"}), redact=[secret])
+    assert secret not in str(logged) and "pw=***" in logged[-1].result.outputs_json
+    state["boom_message"] = f"token {secret} rejected"
+    try:
+        failed = await collect(stub, type="t/boom", config_json="{}", redact=[secret])
+    finally:
+        del state["boom_message"]
+    assert failed[-1].failure.message == "RuntimeError: token *** rejected"
+    host_log = " ".join(f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
+    assert "token *** rejected" in host_log and secret not in host_log

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import traceback
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -254,9 +255,10 @@ class PluginServer:
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
+        mask = _Masker(request.redact)
 
         def sink(line: str, stream: str) -> None:
-            record = plugin_pb2.ExecuteResponse(log=plugin_pb2.LogRecord(stream=stream, line=line))
+            record = plugin_pb2.ExecuteResponse(log=plugin_pb2.LogRecord(stream=stream, line=mask(line)))
             loop.call_soon_threadsafe(queue.put_nowait, record)
 
         attempt = request.attempt or 1
@@ -267,7 +269,7 @@ class PluginServer:
             platform_config=platform_config if isinstance(platform_config, dict) else {}, log_sink=sink,
         )
         with log_context(run_id=request.run_id, step_id=request.step_id, step_type=definition.type):
-            task = asyncio.create_task(self._attempt(definition, config, ctx, queue))
+            task = asyncio.create_task(self._attempt(definition, config, ctx, queue, mask))
             try:
                 while True:
                     item = await queue.get()
@@ -281,22 +283,36 @@ class PluginServer:
                     log.info("step cancelled by the caller", extra={"fields": {"attempt": attempt}})
 
     async def _attempt(
-        self, definition: StepDefinition, config: Any, ctx: StepContext, queue: asyncio.Queue[Any]
+        self, definition: StepDefinition, config: Any, ctx: StepContext, queue: asyncio.Queue[Any],
+        mask: _Masker,
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
             outputs = await execute_step(definition, config, ctx, self._executor)
-            final = plugin_pb2.ExecuteResponse(result=plugin_pb2.StepResult(outputs_json=json.dumps(outputs)))
+            final = plugin_pb2.ExecuteResponse(result=plugin_pb2.StepResult(outputs_json=mask(json.dumps(outputs))))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if not isinstance(exc, StepError):
-                log.exception("step handler raised", extra={"fields": {"attempt": ctx.attempt}})
+                trace = "".join(traceback.format_exception(exc))
+                log.error("step handler raised", extra={"fields": {"attempt": ctx.attempt, "exception": mask(trace)}})
             info = failure_of(exc)
-            final = _failure(info.kind, info.message)
+            final = _failure(info.kind, mask(info.message))
         # Through the same thread-safe path as the logs, so every log line is sent before the result.
         loop.call_soon_threadsafe(queue.put_nowait, final)
         loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+
+class _Masker:
+    """Replaces the run's secret values with *** in text leaving the host."""
+
+    def __init__(self, values: Any) -> None:
+        self.values = sorted({v for v in values if v}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, "***")
+        return text
 
 
 def _failure(kind: str, message: str) -> plugin_pb2.ExecuteResponse:

@@ -371,6 +371,7 @@ class RunExecutor:
             type=spec.uses, config_json=json.dumps(config), run_id=self.run_id, step_id=spec.id,
             attempt=step.attempt, idempotency_key=f"{self.run_id}/{spec.id}/{step.attempt}",
             dry_run=self.dry_run, platform_config_json=json.dumps(self.platform_config),
+            redact=self.redactor.values,
         )
         lines = StepLogBuffer(self, step)
         try:
@@ -421,7 +422,7 @@ class RunExecutor:
                 request = plugin_pb2.ExecuteRequest(
                     type=spec.uses, config_json=json.dumps(config), run_id=self.run_id, step_id=spec.id,
                     attempt=0, idempotency_key=f"{self.run_id}/{spec.id}/plan", dry_run=True,
-                    platform_config_json=json.dumps(self.platform_config))
+                    platform_config_json=json.dumps(self.platform_config), redact=self.redactor.values)
                 outputs = await asyncio.wait_for(
                     execute_on_host(self.runtime.registry, request, lambda _s, _l: None), 30)
                 items = outputs.get("plan") or []

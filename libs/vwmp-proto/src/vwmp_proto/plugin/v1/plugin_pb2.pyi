@@ -38,7 +38,7 @@ class ValidateConfigResponse(_message.Message):
     def __init__(self, errors: _Optional[_Iterable[_Union[_common_pb2.ValidationError, _Mapping]]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("type", "config_json", "run_id", "step_id", "attempt", "idempotency_key", "dry_run", "platform_config_json")
+    __slots__ = ("type", "config_json", "run_id", "step_id", "attempt", "idempotency_key", "dry_run", "platform_config_json", "redact")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class ExecuteRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    REDACT_FIELD_NUMBER: _ClassVar[int]
     type: str
     config_json: str
     run_id: str
@@ -55,7 +56,8 @@ class ExecuteRequest(_message.Message):
     idempotency_key: str
     dry_run: bool
     platform_config_json: str
-    def __init__(self, type: _Optional[str] = ..., config_json: _Optional[str] = ..., run_id: _Optional[str] = ..., step_id: _Optional[str] = ..., attempt: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., dry_run: _Optional[bool] = ..., platform_config_json: _Optional[str] = ...) -> None: ...
+    redact: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, type: _Optional[str] = ..., config_json: _Optional[str] = ..., run_id: _Optional[str] = ..., step_id: _Optional[str] = ..., attempt: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., dry_run: _Optional[bool] = ..., platform_config_json: _Optional[str] = ..., redact: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LogRecord(_message.Message):
     __slots__ = ("stream", "line")

@@ -1,0 +1,115 @@
+"""The sample Python project at 0.4.1 that the release tests publish, in a machine-independent git.
+
+Shared by the REST test (test_release.py) and the browser test (test_designer_browser.py), so both
+release the same repository the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+IDENTITY = {"GIT_AUTHOR_NAME": "Sample Dev", "GIT_AUTHOR_EMAIL": "dev@sample.invalid",
+            "GIT_COMMITTER_NAME": "Sample Dev", "GIT_COMMITTER_EMAIL": "dev@sample.invalid"}
+
+CHANGELOG = """# Changelog
+
+All notable changes to this project are documented in this file.
+
+## [Unreleased]
+
+### Added
+
+- Release cards move on the board automatically (KAN-7)
+
+## [0.4.1] - 2024-05-01
+
+### Fixed
+
+- Crash when the config file is empty (KAN-3)
+
+[unreleased]: https://git.example.com/acme/shop/compare/v0.4.1...HEAD
+[0.4.1]: https://git.example.com/acme/shop/compare/v0.4.0...v0.4.1
+"""
+
+BOARD = """# Team board
+columns:
+  - name: In progress
+    cards:
+      - id: KAN-9
+        title: Dark mode
+  - name: Done
+    cards:
+      - id: KAN-7
+        title: Move release cards automatically
+      - id: KAN-8
+        title: Not in this release
+  - name: Released
+    cards: []
+"""
+
+FILES = {
+    "pyproject.toml": '[project]\nname = "shop"\nversion = "0.4.1"  # bumped by VWMP\nrequires-python = ">=3.11"\n',
+    "src/shop/__init__.py": '"""Shop."""\n\n__version__ = "0.4.1"\n',
+    "CHANGELOG.md": CHANGELOG,
+    "kanban.yaml": BOARD,
+    "kb/index.md": "# Knowledge base\n\nHow the shop works.\n\n## Releases\n\n"
+                   "- [0.4.1](releases/0.4.1.md) - 2024-05-01\n",
+    "kb/releases/0.4.1.md": "# Release 0.4.1\n\nReleased: 2024-05-01\n",
+}
+
+
+# ----- a machine-independent git ----------------------------------------------------------------------
+
+
+def git_env(root: Path) -> dict[str, str]:
+    """An empty global config, no system config and a fixed identity: the machine's git setup never leaks in."""
+    config = root / "gitconfig"
+    if not config.exists():
+        config.write_text("[init]\n\tdefaultBranch = main\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    return {**env, **IDENTITY, "GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def snapshot(path: Path, env: dict[str, str]) -> dict[str, str]:
+    """sha256 of every file (including .git) and every ref: equal snapshots mean nothing changed."""
+    state = {f.relative_to(path).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+             for f in sorted(path.rglob("*")) if f.is_file() and not f.is_symlink()}
+    state["<refs>"] = git(env, path, "for-each-ref", "--format=%(refname) %(objectname)")
+    return state
+
+
+class Sample:
+    """The sample project at 0.4.1 on `main` in the workspace, pushed to a bare remote outside it."""
+
+    def __init__(self, workspace: Path, root: Path, name: str) -> None:
+        self.env = git_env(root)
+        self.name = name
+        self.work = workspace / name
+        self.remote = root / "remotes" / f"{name}.git"
+        self.remote.parent.mkdir(exist_ok=True)
+        git(self.env, root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
+        git(self.env, workspace, "init", "--quiet", "--initial-branch=main", name)
+        git(self.env, self.work, "config", "user.name", IDENTITY["GIT_AUTHOR_NAME"])
+        git(self.env, self.work, "config", "user.email", IDENTITY["GIT_AUTHOR_EMAIL"])
+        for rel, text in FILES.items():
+            (self.work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.work / rel).write_text(text)
+        git(self.env, self.work, "add", "--all")
+        git(self.env, self.work, "commit", "--quiet", "-m", "Shop 0.4.1")
+        git(self.env, self.work, "remote", "add", "origin", str(self.remote))
+        git(self.env, self.work, "push", "--quiet", "-u", "origin", "main")
+
+    def state(self) -> tuple[dict[str, str], dict[str, str]]:
+        return snapshot(self.work, self.env), snapshot(self.remote, self.env)
+
+    def remote_git(self, *args: str) -> str:
+        return git(self.env, self.remote, *args)
