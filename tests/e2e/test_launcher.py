@@ -50,7 +50,8 @@ def test_two_instances_run_side_by_side_and_ctrl_c_stops_every_process(tmp_path:
                 assert process.poll() is None, process.stdout.read()
                 time.sleep(0.2)
             token = (Path(env["VWMP_DATA_DIR"]) / "admin-token").read_text().strip()
-            assert httpx.get(f"{url}/api/v1/step-types", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            listed = httpx.get(f"{url}/api/v1/step-types", headers={"Authorization": f"Bearer {token}"})
+            assert listed.status_code == 200
         children = {env["VWMP_DATA_DIR"]: _children(process.pid) for env, process in instances}
         assert all(len(pids) == 5 for pids in children.values()), children  # nats + 4 services each
     finally:
