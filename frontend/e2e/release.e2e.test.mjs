@@ -23,6 +23,16 @@ const skip = !realTarget && (!repo || !remote)
 
 const STEPS = ['branch', 'lint', 'bump', 'changelog', 'kb', 'kanban', 'commit', 'tag', 'approve', 'push'];
 const all = (state) => Object.fromEntries(STEPS.map((id) => [id, state]));
+const EDGES = 10; // every `needs` of the template, drawn between the nodes
+
+/** The run graph keeps all its edges drawn while the nodes change state. */
+async function edgesDrawn() {
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="run-canvas"] .react-flow__edge path').length >= n,
+    EDGES, { timeout: 5000 }).catch(async () => {
+    const drawn = await page.locator('[data-testid="run-canvas"] .react-flow__edge').count();
+    throw new Error(`the run graph draws ${drawn} of ${EDGES} edges`);
+  });
+}
 const name = `release-e2e-${Date.now().toString(36)}`;
 let target, browser, page;
 
@@ -100,6 +110,7 @@ test('a dry run turns every node green and the bump plan shows 0.5.0', { skip },
   const runId = await startRun(true);
   await waitStates(all('succeeded'));
   await page.locator('.toolbar [data-testid="state-badge"]').filter({ hasText: 'succeeded' }).waitFor();
+  await edgesDrawn();
   await page.getByTestId('run-node-bump').click();
   const details = page.getByTestId('step-details');
   await details.getByRole('heading', { name: 'bump' }).waitFor();
@@ -123,6 +134,8 @@ test('a real run waits at the gate, shows the push plan, and turns green live af
   await page.getByTestId('run').waitFor();
   const runId = await startRun(false);
   await waitStates({ ...all('succeeded'), approve: 'awaiting_approval', push: 'pending' });
+  await page.waitForTimeout(1200); // a few ticks of the running clock: each one rebuilds the nodes
+  await edgesDrawn();
   assert.equal(git('-C', remote, 'tag', '--list'), '', 'nothing is pushed before the approval');
 
   await page.getByTestId('review-approve').click();
@@ -158,6 +171,7 @@ test('a real run waits at the gate, shows the push plan, and turns green live af
   await dialog.waitFor({ state: 'detached' });
   await waitStates(all('succeeded'));
   await page.locator('.toolbar [data-testid="state-badge"]').filter({ hasText: 'succeeded' }).waitFor();
+  await edgesDrawn();
   const seen = await page.evaluate(() => window.__vwmpSeen);
   assert.ok(seen, 'the page was reloaded while watching');
   assert.equal(seen.approve[0], 'awaiting_approval', JSON.stringify(seen));

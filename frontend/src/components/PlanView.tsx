@@ -3,10 +3,11 @@ import type { PlanItem } from '../api/types';
 function DiffLines({ diff }: { diff: string }) {
   return (
     <pre className="diff">
-      {diff.split('\n').map((line, i) => {
+      {diff.replace(/\n$/, '').split('\n').map((line, i) => {
         const cls = line.startsWith('+++') || line.startsWith('---') ? 'diff-file'
           : line.startsWith('+') ? 'diff-add' : line.startsWith('-') ? 'diff-del' : line.startsWith('@@') ? 'diff-hunk' : '';
-        return <span key={i} className={cls}>{line}{'\n'}</span>;
+        // One block per line (no inline newline): a coloured line spans the whole width, never wraps.
+        return <span key={i} className={`diff-line ${cls}`}>{line || ' '}</span>;
       })}
     </pre>
   );

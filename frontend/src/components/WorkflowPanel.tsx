@@ -54,7 +54,7 @@ export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }
           }} />
         {parseError && <ul className="field-errors"><li>{parseError}</li></ul>}
       </section>
-      <p className="muted small-text">Tip: select a step to edit it; drag from a step's right handle to another step to add a dependency.</p>
+      <p className="muted small-text">Tip: select a step to edit it; drag from a step's outgoing handle (right, or bottom in a top-to-bottom graph) to another step to add a dependency.</p>
     </div>
   );
 }

@@ -24,7 +24,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
       data-testid={`node-${data.step.id}`}
       title={hasErrors ? data.errors.join('\n') : data.step.uses}
     >
-      <Handle type="target" position={Position.Left} />
+      <Handle type="target" position={data.vertical ? Position.Top : Position.Left} />
       <div className="node-plugin" data-plugin={data.plugin}>{data.plugin.slice(0, 2).toUpperCase()}</div>
       <div className="node-body">
         <div className="node-id">{data.step.id}</div>
@@ -32,7 +32,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
       </div>
       <Badges step={data.step} />
       {hasErrors && <span className="node-error-count" aria-label={`${data.errors.length} problems`}>{data.errors.length}</span>}
-      <Handle type="source" position={Position.Right} />
+      <Handle type="source" position={data.vertical ? Position.Bottom : Position.Right} />
     </div>
   );
 });
@@ -54,7 +54,7 @@ export const GateNodeView = memo(function GateNodeView({ data, selected }: NodeP
       data-testid={`node-${data.step.id}`}
       title={hasErrors ? data.errors.join('\n') : 'Manual approval gate'}
     >
-      <Handle type="target" position={Position.Left} />
+      <Handle type="target" position={data.vertical ? Position.Top : Position.Left} />
       <div className="node-plugin gate-icon"><GateIcon /></div>
       <div className="node-body">
         <div className="node-id">{data.step.id}</div>
@@ -62,7 +62,7 @@ export const GateNodeView = memo(function GateNodeView({ data, selected }: NodeP
       </div>
       <Badges step={data.step} />
       {hasErrors && <span className="node-error-count">{data.errors.length}</span>}
-      <Handle type="source" position={Position.Right} />
+      <Handle type="source" position={data.vertical ? Position.Bottom : Position.Right} />
     </div>
   );
 });
@@ -79,7 +79,7 @@ export const RunNodeView = memo(function RunNodeView({ data, selected }: NodePro
       data-state={data.state}
       title={`${data.step.id}: ${data.state}`}
     >
-      <Handle type="target" position={Position.Left} isConnectable={false} />
+      <Handle type="target" position={data.vertical ? Position.Top : Position.Left} isConnectable={false} />
       <div className="node-state-icon" aria-hidden>{STATE_ICON[data.state] ?? '?'}</div>
       <div className="node-body">
         <div className="node-id">{data.step.id}</div>
@@ -89,7 +89,7 @@ export const RunNodeView = memo(function RunNodeView({ data, selected }: NodePro
           {data.durationMs != null && <span> · {formatDuration(data.durationMs)}</span>}
         </div>
       </div>
-      <Handle type="source" position={Position.Right} isConnectable={false} />
+      <Handle type="source" position={data.vertical ? Position.Bottom : Position.Right} isConnectable={false} />
     </div>
   );
 });

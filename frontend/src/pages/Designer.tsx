@@ -234,7 +234,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
         <div className="toolbar-group" role="group" aria-label="Edit">
           <button className="btn" onClick={() => dispatch({ type: 'undo' })} disabled={readOnly || !hist.past.length} title="Undo (Ctrl+Z)">↶ Undo</button>
           <button className="btn" onClick={() => dispatch({ type: 'redo' })} disabled={readOnly || !hist.future.length} title="Redo (Ctrl+Shift+Z)">↷ Redo</button>
-          <button className="btn" onClick={autoLayout} disabled={readOnly} title="Arrange the graph left to right">⇶ Auto-layout</button>
+          <button className="btn" onClick={autoLayout} disabled={readOnly} title="Arrange the graph in layers (left to right, or top to bottom for a long chain)">⇶ Auto-layout</button>
         </div>
         <div className="toolbar-group" role="group" aria-label="View">
           {(['canvas', 'split', 'yaml'] as View[]).map((v) => (

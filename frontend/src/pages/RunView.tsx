@@ -4,7 +4,7 @@ import { controlRun, fetchEvents, fetchLogs, fetchRun, fetchRunPage, fetchVersio
 import { followRun } from '../api/stream';
 import type { LogLine, PlanItem, RunEvent, WorkflowDefinition } from '../api/types';
 import { downstreamOf, normalizeDefinition, positionsOf } from '../lib/definition';
-import { NODE_HEIGHT, NODE_WIDTH, edgesOf, type RunNode } from '../lib/graph';
+import { NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, type RunNode } from '../lib/graph';
 import { layoutSteps } from '../lib/layout';
 import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, planOf, type RunView, type StepPlan } from '../lib/runState';
 import { nodeTypes } from '../components/nodes';
@@ -97,15 +97,17 @@ function RunScreen({ id }: { id: string }) {
     const stored = definition ? positionsOf(definition) : {};
     return steps.every((s) => stored[s.id]) ? stored : layoutSteps(steps);
   }, [steps, definition]);
+  const vertical = useMemo(() => flowsDown(steps, positions), [steps, positions]);
+  const handles = useMemo(() => handlesOf(vertical), [vertical]);
   const nodes: RunNode[] = useMemo(() => steps.map((s) => {
     const st = view!.steps[s.id];
     return {
       id: s.id, type: 'run', position: positions[s.id] ?? { x: 0, y: 0 }, selected: s.id === selected,
       // Nodes are rebuilt on every tick; known sizes keep them (and the minimap) from waiting on a re-measure.
-      initialWidth: NODE_WIDTH, initialHeight: NODE_HEIGHT,
-      data: { step: s, title: s.uses, state: st.state, attempt: st.attempt, durationMs: durationMs(st.started_at, st.finished_at, now), dryRun: !!view!.run.dry_run },
+      initialWidth: NODE_WIDTH, initialHeight: NODE_HEIGHT, handles,
+      data: { step: s, title: s.uses, state: st.state, attempt: st.attempt, durationMs: durationMs(st.started_at, st.finished_at, now), dryRun: !!view!.run.dry_run, vertical },
     };
-  }), [steps, positions, view, selected, now]);
+  }), [steps, positions, view, selected, now, vertical, handles]);
   const edges: Edge[] = useMemo(() => {
     if (!view) return [];
     const pseudo = { ...normalizeDefinition({}), spec: { steps } } as WorkflowDefinition;

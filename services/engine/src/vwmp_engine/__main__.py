@@ -59,8 +59,8 @@ async def serve(settings: EngineSettings) -> None:
     await server.stop(grace=2)
     await registry.stop()
     await publisher.stop()
-    with contextlib.suppress(Exception):
-        await nats.drain()
+    with contextlib.suppress(Exception):  # bounded: with NATS gone, drain would wait for a reconnect
+        await asyncio.wait_for(nats.drain(), 2.0)
 
 
 def main() -> None:
