@@ -43,8 +43,9 @@ lint: deps ## ruff
 proto: deps ## regenerate libs/vwmp-proto from proto/
 	$(UV) run --no-sync python libs/vwmp-proto/generate.py
 
-bench: deps ## engine overhead per step and throughput (chain, fan-out, layered; 10..1000 steps)
+bench: deps ## per-step overhead (chain, fan-out, layered; 10..1000 steps), then 500 concurrent runs
 	$(UV) run --no-sync python bench/engine_overhead.py
+	$(UV) run --no-sync python bench/concurrent_runs.py
 
 images: ## build every service image (needs a Docker engine)
 	bash deploy/build-images.sh

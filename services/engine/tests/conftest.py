@@ -132,7 +132,8 @@ class Engine:
         return list(response.events)
 
 
-async def make_engine(services: Services, nats_url: str, owner: str, lease_seconds: float = 10.0) -> Engine:
+async def make_engine(services: Services, nats_url: str, owner: str, lease_seconds: float = 10.0,
+                      max_steps: int = 64) -> Engine:
     nats = await connect(nats_url, name=owner)
     js = nats.jetstream()
     await ensure_events_stream(js)
@@ -143,7 +144,7 @@ async def make_engine(services: Services, nats_url: str, owner: str, lease_secon
     storage = storage_client(services.storage_target)
     runtime = EngineRuntime(storage=storage, registry=registry, publisher=publisher, owner=owner,
                             secrets=SecretStore(environ={"VWMP_SECRET_CANARY": "canary-s3cr3t-value"}),
-                            step_slots=asyncio.Semaphore(64))
+                            step_slots=asyncio.Semaphore(max_steps))
     keeper = LeaseKeeper(runtime, lease_seconds=lease_seconds, max_runs=100)
     controls = Controls(keeper, nats)
     await controls.start()

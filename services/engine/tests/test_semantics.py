@@ -214,3 +214,44 @@ async def test_platform_config_defaults_apply_to_steps_and_reach_plugins(engine)
     run = await engine.wait(await engine.start(definition["metadata"]["name"]))
     outputs = {s.id: json.loads(s.outputs_json) for s in run.steps}
     assert outputs == {"defaulted": {"value": "from-config"}, "explicit": {"value": "mine"}}
+
+
+async def test_a_retried_run_gets_its_run_timeout_afresh(engine) -> None:
+    definition = workflow({"id": "nap", "uses": "core/sleep", "with": {"seconds": 0.2}},
+                          {"id": "flaky", "uses": "testkit/fail", "needs": ["nap"], "with": {"message": "x"}},
+                          timeout="1500ms")
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    assert (await engine.wait(run_id)).state == "failed"
+    await asyncio.sleep(1.6)  # longer than the run timeout since the first start
+    await control(engine, run_id, "rerun", step_id="nap")
+    run = await engine.wait(run_id)
+    assert run.state == "failed" and {s.id: s.state for s in run.steps} == {"nap": "succeeded", "flaky": "failed"}
+    assert "timed out" not in str(await engine.events(run_id))
+
+
+async def test_the_per_engine_step_limit_bounds_every_run_together(services, nats_server) -> None:
+    from vwmp_common.embedded_nats import free_port
+
+    from .conftest import make_engine
+
+    narrow = await make_engine(services, nats_server, owner=f"narrow-{free_port()}", max_steps=3)
+    try:
+        steps = [{"id": f"s{i}", "uses": "testkit/slow", "with": {"seconds": 0.2, "journal": "limit.txt"}}
+                 for i in range(4)]
+        definition = workflow(*steps)
+        await narrow.apply(definition)
+        run_ids = [await narrow.start(definition["metadata"]["name"]) for _ in range(2)]
+        for run_id in run_ids:
+            assert (await narrow.wait(run_id)).state == "succeeded"
+    finally:
+        await narrow.keeper.stop()
+        await narrow.registry.stop()
+        await narrow.publisher.stop()
+        await narrow.nats.close()
+    running = peak = 0
+    for line in journal(services, "limit.txt"):
+        if line.split()[1].split("/")[0] in run_ids:
+            running += 1 if line.startswith("start") else -1 if line.startswith("done") else 0
+            peak = max(peak, running)
+    assert peak == 3

@@ -186,12 +186,16 @@ class Platform:
 
     def stop(self) -> None:
         """Stop the services first and NATS last, politely then firmly."""
-        order = [s for s in self.services.values() if s.name != "nats"] + (
-            [self.services["nats"]] if "nats" in self.services else [])
-        for service in order:
+        services = [s for s in self.services.values() if s.name != "nats"]
+        self._stop_all(services)  # they flush their last events to NATS while it still runs
+        self._stop_all([s for s in self.services.values() if s.name == "nats"])
+
+    @staticmethod
+    def _stop_all(services: list[Service]) -> None:
+        for service in services:
             service.stop()
         deadline = time.monotonic() + 10
-        for service in order:
+        for service in services:
             if service.process is not None:
                 try:
                     service.process.wait(timeout=max(0.1, deadline - time.monotonic()))

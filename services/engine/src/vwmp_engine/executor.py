@@ -144,7 +144,7 @@ class RunExecutor:
             elif step.state == "awaiting_approval":
                 self._spawn(step, self._run_step(step, resume_approval=True))
         self._compute_readiness()
-        deadline = self._run_deadline()
+        deadline = await self._run_deadline()
         while not self._stopping and self.state not in TERMINAL_RUN:
             if self.state == "running":
                 self._dispatch_ready()
@@ -159,13 +159,19 @@ class RunExecutor:
                 await self._time_out_run()
                 return
 
-    def _run_deadline(self) -> float | None:
+    async def _run_deadline(self) -> float | None:
+        """When the run-level timeout expires: counted from the run's start, or from its last reopening."""
         if not self.spec.timeout:
             return None
-        started = self.run.started_at
+        began = self.run.started_at
+        if began:  # taken over, or reopened by retry/rerun: the clock started at the latest of those
+            listed = await self.runtime.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=self.run_id))
+            reopened = [e.at for e in listed.events if e.type == "run.resumed"
+                        and json.loads(e.data_json or "{}").get("action") in ("retry", "rerun")]
+            began = reopened[-1] if reopened else began
         elapsed = 0.0
-        if started:
-            moment = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        if began:
+            moment = datetime.fromisoformat(began.replace("Z", "+00:00"))
             elapsed = (datetime.now(UTC) - moment).total_seconds()
         return time.monotonic() + max(0.0, self.spec.timeout - elapsed)
 
