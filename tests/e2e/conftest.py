@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from vwmp_cli.up import Platform
@@ -80,9 +82,29 @@ class Driver:
 @pytest.fixture
 def grpc_platform(tmp_path: Path) -> Iterator[Platform]:
     """NATS, storage (SQLite), one plugin host with the test kit and one engine, as real processes."""
-    platform = Platform(env=platform_env(tmp_path))
-    platform.start(only=("storage", "plugin-host", "engine"))
+    with running(Platform(env=platform_env(tmp_path)), only=("storage", "plugin-host", "engine")) as platform:
+        yield platform
+
+
+@contextlib.contextmanager
+def running(platform: Platform, **start: Any) -> Iterator[Platform]:
+    """Start a platform's processes and stop them whatever the test does."""
+    platform.start(**start)
     try:
         yield platform
     finally:
         platform.stop()
+
+
+@pytest.fixture
+def token(platform: Platform) -> str:
+    """The bootstrap admin token of the module's `platform` fixture."""
+    return platform.admin_token_file.read_text().strip()
+
+
+@pytest.fixture
+async def api(platform: Platform, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST client of the module's platform at /api/v1, signed in as the admin."""
+    async with httpx.AsyncClient(base_url=f"{platform.url}/api/v1", timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        yield client

@@ -14,7 +14,7 @@ import pytest
 import websockets
 from vwmp_cli.up import Platform
 
-from .conftest import platform_env
+from .conftest import platform_env, running
 
 WORKFLOW_YAML = """\
 apiVersion: vwmp/v1
@@ -46,24 +46,9 @@ spec:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    platform = Platform(env=platform_env(tmp_path_factory.mktemp("platform"), VWMP_PLUGINS="hello"))
-    platform.start()
-    try:
+    with running(Platform(env=platform_env(tmp_path_factory.mktemp("platform"), VWMP_PLUGINS="hello"))) as platform:
         yield platform
-    finally:
-        platform.stop()
 
-
-@pytest.fixture(scope="module")
-def token(platform: Platform) -> str:
-    return platform.admin_token_file.read_text().strip()
-
-
-@pytest.fixture
-async def api(platform: Platform, token: str):
-    async with httpx.AsyncClient(base_url=f"{platform.url}/api/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
-        yield client
 
 
 def test_the_admin_token_file_is_private(platform: Platform) -> None:

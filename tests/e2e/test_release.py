@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import websockets
 from vwmp_cli.up import Platform
 from websockets.typing import Subprotocol
 
-from .conftest import TERMINAL, platform_env
+from .conftest import TERMINAL, platform_env, running
 from .release_repo import Sample, git, git_env
 
 pytestmark = pytest.mark.e2e
@@ -37,25 +37,11 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def platform(root: Path) -> Iterator[Platform]:
-    env = git_env(root)
-    platform = Platform(env=platform_env(root, **{k: env[k] for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}))
-    platform.start()
-    try:
+    git = git_env(root)
+    env = platform_env(root, **{k: git[k] for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")})
+    with running(Platform(env=env)) as platform:
         yield platform
-    finally:
-        platform.stop()
 
-
-@pytest.fixture(scope="module")
-def token(platform: Platform) -> str:
-    return platform.admin_token_file.read_text().strip()
-
-
-@pytest.fixture
-async def api(platform: Platform, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{platform.url}/api/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
-        yield client
 
 
 async def python_release(api: httpx.AsyncClient, name: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import collections
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from vwmp_common.nats import connect
 from vwmp_common.subjects import EVENTS_STREAM, run_events_subject
 from vwmp_proto.events.v1.events_pb2 import Event
 
-from .conftest import TERMINAL, platform_env
+from .conftest import TERMINAL, platform_env, running
 
 TERMINAL_EVENTS = {f"run.{state}" for state in TERMINAL}
 
@@ -31,24 +31,9 @@ TERMINAL_EVENTS = {f"run.{state}" for state in TERMINAL}
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
     """Every service (gateway included) as a real process, SQLite storage, the test kit plugin loaded."""
-    platform = Platform(env=platform_env(tmp_path))
-    platform.start()
-    try:
+    with running(Platform(env=platform_env(tmp_path))) as platform:
         yield platform
-    finally:
-        platform.stop()
 
-
-@pytest.fixture
-def token(platform: Platform) -> str:
-    return platform.admin_token_file.read_text().strip()
-
-
-@pytest.fixture
-async def api(platform: Platform, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{platform.url}/api/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
-        yield client
 
 
 async def apply(api: httpx.AsyncClient, name: str, steps: list[dict[str, Any]], **spec: Any) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
 from vwmp_proto.storage.v1 import storage_pb2, storage_pb2_grpc
 from websockets.exceptions import InvalidStatus
 
-from .conftest import platform_env
+from .conftest import platform_env, running
 
 pytestmark = pytest.mark.e2e
 
@@ -45,24 +45,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     env = platform_env(tmp_path_factory.mktemp("security"), VWMP_SECRET_CANARY=CANARY,
                        VWMP_SERVICE_TOKEN=SERVICE_TOKEN)
     assert "VWMP_GRPC_HOST" not in env  # the default bind address is under test
-    platform = Platform(env=env)
-    platform.start()
-    try:
+    with running(Platform(env=env)) as platform:
         yield platform
-    finally:
-        platform.stop()
 
-
-@pytest.fixture(scope="module")
-def admin_token(platform: Platform) -> str:
-    return platform.admin_token_file.read_text().strip()
-
-
-@pytest.fixture
-async def api(platform: Platform, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{platform.url}/api/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {admin_token}"}) as client:
-        yield client
 
 
 async def _token(api: httpx.AsyncClient, role: str, **extra: Any) -> tuple[str, str, str]:
@@ -126,7 +111,7 @@ async def _collect(ws_url: str, token: str, until: Any, timeout: float = 60) -> 
 
 
 async def test_a_secret_canary_appears_nowhere_a_user_or_operator_can_see_it(
-    platform: Platform, api: httpx.AsyncClient, admin_token: str
+    platform: Platform, api: httpx.AsyncClient, token: str
 ) -> None:
     name = f"canary-{uuid.uuid4().hex[:8]}"
     await _apply(api, name, CANARY_STEPS,
@@ -134,13 +119,13 @@ async def test_a_secret_canary_appears_nowhere_a_user_or_operator_can_see_it(
     ws_base = platform.url.replace("http", "ws") + "/api/v1"
     run_holder: dict[str, str] = {}
     all_runs = asyncio.create_task(_collect(
-        f"{ws_base}/stream", admin_token, lambda e: e["type"] in {f"run.{s}" for s in TERMINAL} and
+        f"{ws_base}/stream", token, lambda e: e["type"] in {f"run.{s}" for s in TERMINAL} and
         e["run_id"] == run_holder.get("id")))
     await asyncio.sleep(0.5)  # the all-runs socket is open before the run starts
     # A parameter that *looks* like a secret reference is data: it is never evaluated (second order).
     run_holder["id"] = run_id = await _start(api, name, {"note": "${{ secrets.CANARY }}"})
     run = await _wait(api, run_id, _finished)
-    run_messages = await _collect(f"{ws_base}/runs/{run_id}/stream?after=0", admin_token,
+    run_messages = await _collect(f"{ws_base}/runs/{run_id}/stream?after=0", token,
                                   lambda e: e["type"] in {f"run.{s}" for s in TERMINAL})
     all_messages = await all_runs
 
