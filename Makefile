@@ -29,7 +29,7 @@ run: bootstrap ## start the whole platform (embedded NATS, SQLite) at http://127
 	$(UV) run --no-sync vwmp up
 
 test: bootstrap browser ## run every test: unit, integration (SQLite, PostgreSQL, NATS), end-to-end, browser
-	$(MAKE) --no-print-directory test-python test-frontend
+	$(MAKE) --no-print-directory test-frontend test-python
 
 test-python:
 	VWMP_FAIL_ON_SKIP=1 $(UV) run --no-sync pytest
