@@ -11,54 +11,11 @@ import os
 import subprocess
 from pathlib import Path
 
+from vwmp_plugin_release.testing import FILES
+
 IDENTITY = {"GIT_AUTHOR_NAME": "Sample Dev", "GIT_AUTHOR_EMAIL": "dev@sample.invalid",
             "GIT_COMMITTER_NAME": "Sample Dev", "GIT_COMMITTER_EMAIL": "dev@sample.invalid"}
 
-CHANGELOG = """# Changelog
-
-All notable changes to this project are documented in this file.
-
-## [Unreleased]
-
-### Added
-
-- Release cards move on the board automatically (KAN-7)
-
-## [0.4.1] - 2024-05-01
-
-### Fixed
-
-- Crash when the config file is empty (KAN-3)
-
-[unreleased]: https://git.example.com/acme/shop/compare/v0.4.1...HEAD
-[0.4.1]: https://git.example.com/acme/shop/compare/v0.4.0...v0.4.1
-"""
-
-BOARD = """# Team board
-columns:
-  - name: In progress
-    cards:
-      - id: KAN-9
-        title: Dark mode
-  - name: Done
-    cards:
-      - id: KAN-7
-        title: Move release cards automatically
-      - id: KAN-8
-        title: Not in this release
-  - name: Released
-    cards: []
-"""
-
-FILES = {
-    "pyproject.toml": '[project]\nname = "shop"\nversion = "0.4.1"  # bumped by VWMP\nrequires-python = ">=3.11"\n',
-    "src/shop/__init__.py": '"""Shop."""\n\n__version__ = "0.4.1"\n',
-    "CHANGELOG.md": CHANGELOG,
-    "kanban.yaml": BOARD,
-    "kb/index.md": "# Knowledge base\n\nHow the shop works.\n\n## Releases\n\n"
-                   "- [0.4.1](releases/0.4.1.md) - 2024-05-01\n",
-    "kb/releases/0.4.1.md": "# Release 0.4.1\n\nReleased: 2024-05-01\n",
-}
 
 
 # ----- a machine-independent git ----------------------------------------------------------------------

@@ -159,8 +159,7 @@ def test_hotfix_template_refuses_main(workspace: Path, shop: tuple[Path, Path]) 
 
 def test_node_release_bumps_package_json(workspace: Path) -> None:
     from vwmp_plugin_git.testing import make_repo
-
-    from .conftest import BOARD, CHANGELOG
+    from vwmp_plugin_release.testing import BOARD, CHANGELOG
 
     package = '{\n  "name": "web",\n  "version": "0.4.1",\n  "scripts": {"test": "true"}\n}\n'
     work, remote = make_repo(

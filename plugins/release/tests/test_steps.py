@@ -51,7 +51,7 @@ def test_bump_dry_run_plans_diffs_and_changes_nothing(tester: StepTester, shop: 
     out = tester.run("release/version-bump", {"repo": "shop", "part": "major"}, dry_run=True)
     assert out.ok and out.outputs["version"] == "1.0.0"
     assert [p["target"] for p in out.plan] == ["pyproject.toml", "src/shop/__init__.py"]
-    assert '-version = "0.4.1"\n+version = "1.0.0"' in out.plan[0]["diff"]
+    assert '-version = "0.4.1"  # bumped by VWMP\n+version = "1.0.0"  # bumped by VWMP' in out.plan[0]["diff"]
     assert snapshot(work) == before
 
 
