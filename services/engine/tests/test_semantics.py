@@ -255,3 +255,43 @@ async def test_the_per_engine_step_limit_bounds_every_run_together(services, nat
             running += 1 if line.startswith("start") else -1 if line.startswith("done") else 0
             peak = max(peak, running)
     assert peak == 3
+
+
+async def test_a_control_reaches_the_owning_replica_or_is_refused_never_written_behind_its_back(
+    engine, services, nats_server
+) -> None:
+    import grpc
+    from vwmp_common.embedded_nats import free_port
+
+    from .conftest import make_engine
+
+    other = await make_engine(services, nats_server, owner=f"other-{free_port()}")
+
+    class Context:
+        async def abort(self, code, details):
+            raise grpc.RpcError(f"{code.name}: {details}")
+
+    try:
+        definition = workflow({"id": "long", "uses": "core/sleep", "with": {"seconds": 30}})
+        await engine.apply(definition)
+        run_id = await engine.start(definition["metadata"]["name"])
+        await engine.wait_step(run_id, "long", "running")
+        owner = engine if engine.keeper.executor(run_id) else other
+        bystander = other if owner is engine else engine
+        assert owner.keeper.executor(run_id) is not None
+        await bystander.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action="pause", actor="op"),
+                                           Context())  # forwarded over NATS to the owner
+        assert (await owner.run(run_id)).state == "paused"
+        assert owner.keeper.executor(run_id).state == "paused"
+        bystander.service.controls.nats = None  # the owner cannot be reached now
+        with pytest.raises(grpc.RpcError, match=r"UNAVAILABLE: .*did not answer"):
+            await bystander.service.ControlRun(
+                engine_pb2.ControlRunRequest(run_id=run_id, action="resume", actor="op"), Context())
+        assert (await owner.run(run_id)).state == "paused"
+        await control(owner, run_id, "cancel")
+        assert (await owner.wait(run_id)).state == "cancelled"
+    finally:
+        await other.keeper.stop()
+        await other.registry.stop()
+        await other.publisher.stop()
+        await other.nats.close()

@@ -32,6 +32,11 @@ class RunNotFound(Exception):
     """No run with that id."""
 
 
+class OwnerUnreachable(Exception):
+    """The run is being executed but its engine did not answer: writing the control to storage
+    behind the owner's back would leave it dispatching a run that storage calls paused."""
+
+
 class Controls:
     """Applies cancel/pause/resume/retry/rerun and approval decisions."""
 
@@ -105,6 +110,9 @@ class Controls:
         state = run.state
         if action in ("approve", "reject"):
             raise ControlRefused(f"run is {state}; no engine is executing it right now, try again in a moment")
+        if state in ("running", "paused") and action in ("cancel", "pause", "resume"):
+            raise OwnerUnreachable(f"run is {state} but the engine executing it did not answer; "
+                                   "try again in a few seconds (another engine takes it over if that one is gone)")
         if action == "cancel":
             if state in TERMINAL_RUN:
                 raise ControlRefused(f"run is already {state}")

@@ -11,7 +11,7 @@ from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
 from vwmp_proto.storage.v1 import storage_pb2
 
-from vwmp_engine.controls import Controls, RunNotFound
+from vwmp_engine.controls import Controls, OwnerUnreachable, RunNotFound
 from vwmp_engine.executor import ControlRefused
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.registry import StepTypeRegistry
@@ -122,4 +122,6 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no run {run_id!r}")
         except ControlRefused as refusal:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(refusal))
+        except OwnerUnreachable as busy:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(busy))
         raise AssertionError("unreachable")
