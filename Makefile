@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export UV_LINK_MODE ?= copy
 
-.PHONY: help bootstrap uv deps frontend browser run test test-python test-frontend test-browser lint proto bench images clean
+.PHONY: help bootstrap uv deps frontend browser run test test-python test-frontend test-versions lint proto bench images clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,14 @@ test-python:
 
 test-frontend:
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
+
+test-versions: ## the Python suite on every interpreter from 3.11 to 3.13 found on the machine
+	@for v in 3.11 3.12 3.13; do \
+	  py=$$(command -v python$$v) || { echo "python$$v not found: skipped"; continue; }; \
+	  echo "== Python $$v"; \
+	  UV_PROJECT_ENVIRONMENT=.venv-$$v UV_PYTHON_DOWNLOADS=never $(UV) sync -q --all-packages --group dev --python $$py \
+	    && .venv-$$v/bin/python -m pytest -q --deselect tests/e2e/test_designer_browser.py || exit 1; \
+	done
 
 lint: deps ## ruff
 	$(UV) run --no-sync ruff check .
