@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from vwmp_common.timeutil import utcnow
 
 from vwmp_storage import dialect
@@ -43,7 +44,25 @@ class Transition:
         return bool(self.step_state or self.outputs_json or self.error or self.clear_step or self.attempt > 0)
 
 
-_RUN_ROW = select(runs.c.state, runs.c.lease_owner, runs.c.lease_epoch, runs.c.last_seq, runs.c.started_at)
+# Built once: on the hot path, building SQLAlchemy statements costs as much as running them.
+# The UPDATEs take their SET columns from the parameters each call passes.
+_RUN_ROW = select(runs.c.state, runs.c.lease_owner, runs.c.lease_epoch, runs.c.last_seq, runs.c.started_at).where(
+    runs.c.id == bindparam("run_key")
+)
+_UPDATE_STEP = update(step_runs).where(
+    step_runs.c.run_id == bindparam("run_key"), step_runs.c.step_id == bindparam("step_key")
+)
+_UPDATE_RUN = update(runs).where(runs.c.id == bindparam("run_key"))
+_INSERT_EVENTS = insert(events)
+_LOCKED_RUN_ROW: dict[str, Any] = {}
+
+
+def _locked_run_row(conn: Connection) -> Any:
+    """The run-row query with the dialect's row lock, built once per dialect."""
+    name = conn.dialect.name
+    if name not in _LOCKED_RUN_ROW:
+        _LOCKED_RUN_ROW[name] = dialect.lock_for_update(_RUN_ROW, conn)
+    return _LOCKED_RUN_ROW[name]
 
 
 class TransitionRecorder:
@@ -57,8 +76,7 @@ class TransitionRecorder:
         checked = [_checked(index, t) for index, t in enumerate(transitions)]
         now = utcnow()
         with self.database.write() as conn:
-            stmt = dialect.lock_for_update(_RUN_ROW.where(runs.c.id == run_id), conn)
-            row = conn.execute(stmt).first()
+            row = conn.execute(_locked_run_row(conn), {"run_key": run_id}).first()
             if row is None:
                 raise NotFound(f"run {run_id!r} not found")
             if lease_owner and (lease_owner != row.lease_owner or lease_epoch != row.lease_epoch):
@@ -81,11 +99,7 @@ class TransitionRecorder:
                     run_values["finished_at"] = now if t.run_state in TERMINAL_RUN_STATES else None
                 if t.touches_step():
                     step_values = _step_values(t, outputs, now)
-                    result = conn.execute(
-                        update(step_runs)
-                        .where(step_runs.c.run_id == run_id, step_runs.c.step_id == t.step_id)
-                        .values(step_values)
-                    )
+                    result = conn.execute(_UPDATE_STEP, {"run_key": run_id, "step_key": t.step_id, **step_values})
                     if result.rowcount == 0:
                         raise InvalidArgument(f"transitions[{index}].step_id: run {run_id} has no step {t.step_id!r}")
                 if t.event_type:
@@ -94,7 +108,7 @@ class TransitionRecorder:
             if appended:
                 run_values["last_seq"] = seq
                 conn.execute(
-                    insert(events),
+                    _INSERT_EVENTS,
                     [
                         {
                             "run_id": run_id,
@@ -109,7 +123,7 @@ class TransitionRecorder:
                     ],
                 )
             if run_values:
-                conn.execute(update(runs).where(runs.c.id == run_id).values(run_values))
+                conn.execute(_UPDATE_RUN, {"run_key": run_id, **run_values})
         return appended
 
 
