@@ -9,6 +9,16 @@ import { api, launchBrowser, shot, startTarget } from './harness.mjs';
 
 let target, browser, page;
 const name = `a11y-${Date.now().toString(36)}`;
+const PARAMS = {
+  type: 'object',
+  properties: {
+    who: { type: 'string', title: 'Who', default: 'team' },
+    part: { enum: ['major', 'minor', 'patch'], default: 'patch' },
+    notify: { type: 'boolean', title: 'Notify' },
+    count: { type: 'integer', default: 1 },
+    labels: { type: 'array', items: { type: 'string' }, default: ['a'] },
+  },
+};
 
 before(async () => {
   target = await startTarget();
@@ -150,6 +160,19 @@ async function pressEscapeCloses(what) {
 test('sign-in: labelled, and signing in works from the keyboard', async () => {
   await page.goto(`${target.url}/`);
   await page.getByLabel('Access token').waitFor();
+  // The check itself finds unnamed controls: an unlabelled input, an icon-only button, a stray label.
+  const planted = await page.evaluate((check) => {
+    const box = document.createElement('div');
+    box.innerHTML = '<label>orphan</label><input id="planted-input"><button id="planted-button"><svg width="8" height="8"></svg></button>'
+      + '<select id="planted-select" aria-labelledby="nothing-here"></select><button title="named by title"></button>';
+    document.body.append(box);
+    // eslint-disable-next-line no-new-func
+    const found = new Function(`return (${check})`)()(null);
+    box.remove();
+    return found;
+  }, unnamedControls.toString());
+  assert.equal(planted.length, 3, planted.join('\n'));
+  for (const id of ['planted-input', 'planted-button', 'planted-select']) assert.ok(planted.some((d) => d.includes(`id="${id}"`)), `${id} not reported`);
   await assertNamed('sign-in');
   await fromTop();
   await tabTo('input#token');
@@ -171,7 +194,8 @@ test('workflow list: every control named; "New workflow" opens the designer by k
 
 test('designer: every step config form of a template is labelled', async () => {
   // A template's steps use arrays, booleans, enums and references in their forms.
-  const tpl = (await api(target, 'GET', '/templates'))[0];
+  const listed = await api(target, 'GET', '/templates');
+  const tpl = (Array.isArray(listed) ? listed : listed.items)[0];
   await page.goto(`${target.url}/#/workflows/new?template=${encodeURIComponent(tpl.name)}`);
   await page.locator('.react-flow__node').first().waitFor();
   const ids = await page.evaluate(() => [...document.querySelectorAll('[data-testid^="node-"]')].map((n) => n.dataset.testid.slice(5)));
@@ -183,6 +207,7 @@ test('designer: every step config form of a template is labelled', async () => {
   }
   await shot(page, 'a11y-02-template-step');
   await page.goto(`${target.url}/#/workflows/new`);
+  await page.locator('.canvas-empty').waitFor();
 });
 
 test('designer: palette search, Enter on a palette item adds steps, every panel field is named', async () => {
@@ -229,6 +254,11 @@ test('designer: palette search, Enter on a palette item adds steps, every panel 
   await page.getByLabel('Name', { exact: true }).waitFor();
   await tabTo('#wf-name', { max: 80 });
   await page.keyboard.type(name);
+  // Run parameters of every kind, so that the run form has a text, a choice, a switch and a list.
+  await tabTo('#wf-params', { max: 10 });
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(JSON.stringify(PARAMS));
+  await page.keyboard.press('Tab'); // blur commits the schema
   await page.getByTestId('validity').filter({ hasText: 'Valid' }).waitFor();
 });
 
@@ -254,6 +284,7 @@ test('designer: YAML view, Save and Run by keyboard, the run form dialog', async
   assert.deepEqual(saved.definition.spec.steps.map((s) => [s.id, s.uses, s.needs ?? [], s.with ?? {}]), [
     ['approval', 'core/approval', [], {}], ['greet', 'hello/greet', ['approval'], { name: 'keyboard' }],
   ]);
+  assert.deepEqual(saved.definition.spec.parameters, PARAMS);
   await assertNamed('designer (saved workflow)');
 
   // The version history dialog.
@@ -269,6 +300,9 @@ test('designer: YAML view, Save and Run by keyboard, the run form dialog', async
   await tabTo('[data-testid="run"]');
   await page.keyboard.press('Space');
   await checkDialogFocus('run form');
+  for (const label of [/^Who/, /^part/, /^Notify/, /^count/]) {
+    assert.equal(await page.getByRole('dialog').getByLabel(label).count(), 1, `the run form has no field labelled ${label}`);
+  }
   await assertNamed('run form dialog', '[role="dialog"]');
   await shot(page, 'a11y-03-run-form');
   await pressEscapeCloses('run form');
@@ -325,9 +359,18 @@ test('run view and approval dialog: named controls, focus kept in the dialog, Ap
   await shot(page, 'a11y-04-approval-dialog');
   await page.keyboard.press('Enter');
   await page.getByRole('dialog').waitFor({ state: 'detached' });
-  await page.waitForFunction(() => ['approval', 'greet'].every((id) => document.querySelector(`[data-testid="run-node-${id}"]`)?.dataset.state === 'succeeded'),
-    null, { timeout: 60_000 });
   const runId = decodeURIComponent(new URL(page.url()).hash.split('/').pop());
+  await page.waitForFunction(() => ['approval', 'greet'].every((id) => document.querySelector(`[data-testid="run-node-${id}"]`)?.dataset.state === 'succeeded'),
+    null, { timeout: 60_000 }).catch(async (err) => {
+    const shown = await page.evaluate(() => ({
+      nodes: Object.fromEntries([...document.querySelectorAll('[data-testid^="run-node-"]')].map((n) => [n.dataset.testid.slice(9), n.dataset.state])),
+      live: document.querySelector('.live-dot')?.textContent,
+      events: [...document.querySelectorAll('.events li')].map((li) => li.textContent).slice(0, 12),
+    }));
+    const stored = await api(target, 'GET', `/runs/${runId}`);
+    assert.fail(`after the approval the page shows ${JSON.stringify(shown)}; the platform has ${stored.state} `
+      + `${JSON.stringify(Object.fromEntries(stored.steps.map((st) => [st.id, st.state])))}: ${err.message}`);
+  });
   const run = await api(target, 'GET', `/runs/${runId}`);
   assert.equal(run.steps.find((s) => s.id === 'approval').outputs.comment, comment);
 });

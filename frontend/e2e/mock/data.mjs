@@ -11,7 +11,7 @@ export const stepTypes = [
   { type: 'git/commit', plugin: 'git', title: 'Commit', description: 'Commits staged changes.', config_schema: { type: 'object', required: ['repo', 'message'], properties: { repo, message: { type: 'string' } } }, outputs_schema: {} },
   { type: 'release/version-bump', plugin: 'release', title: 'Bump version', description: 'Bumps the version in pyproject.toml, package.json, VERSION.', config_schema: { type: 'object', required: ['repo', 'part'], properties: { repo, part: { enum: ['major', 'minor', 'patch', 'prerelease'] }, prerelease_label: { type: 'string' } } }, outputs_schema: {} },
   { type: 'release/changelog', plugin: 'release', title: 'Update changelog', description: 'Keep a Changelog: Unreleased → version.', config_schema: { type: 'object', required: ['repo', 'version'], properties: { repo, version: { type: 'string' }, file: { type: 'string', default: 'CHANGELOG.md' } } }, outputs_schema: {} },
-  { type: 'validators/branch-context', plugin: 'validators', title: 'Branch context', description: 'Checks the branch and a clean tree.', config_schema: { type: 'object', required: ['repo', 'allowed'], properties: { repo, allowed: { type: 'array', items: { type: 'string' } }, require_clean: { type: 'boolean' } } }, outputs_schema: {} },
+  { type: 'validators/branch-context', plugin: 'validators', title: 'Branch context', description: 'Checks the branch and a clean tree.', config_schema: { type: 'object', required: ['repo'], properties: { repo, allowed: { anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'null' }], default: null, description: 'branch globs (as the real plugin: list[str] | None)' }, require_clean: { type: 'boolean' } } }, outputs_schema: {} },
 ];
 
 export const templates = [

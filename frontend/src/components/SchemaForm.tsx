@@ -1,9 +1,9 @@
 // rjsf wrapper used for a step's `with` and for run parameters. References (`${{ }}`) pass
 // validation on any field; server-side issues come in as extraErrors on the field they point at.
-import { useMemo, useRef } from 'react';
+import { isValidElement, useMemo, useRef } from 'react';
 import Form from '@rjsf/core';
 import validator from '@rjsf/validator-ajv8';
-import type { FieldProps, RJSFSchema, RJSFValidationError, WidgetProps, ErrorSchema } from '@rjsf/utils';
+import type { FieldProps, MultiSchemaFieldTemplateProps, RJSFSchema, RJSFValidationError, WidgetProps, ErrorSchema } from '@rjsf/utils';
 import type { JSONSchema7 } from '../api/types';
 import { dropExpressionErrors, expressionUiSchema } from '../lib/expression';
 
@@ -40,7 +40,25 @@ function SuggestWidget(props: WidgetProps) {
   );
 }
 
+/**
+ * rjsf's anyOf/oneOf chooser is a bare <select> with no label: give it one (visually hidden, so the
+ * layout is rjsf's own) naming the field it switches, e.g. "Kind of allowed".
+ */
+function MultiSchemaTemplate({ selector, optionSchemaField, schema }: MultiSchemaFieldTemplateProps) {
+  const sel = isValidElement<{ id?: string; label?: string }>(selector) ? selector.props : {};
+  return (
+    <div className="panel panel-default panel-body">
+      <div className="form-group">
+        {sel.id && <label htmlFor={sel.id} className="sr-only">Kind of {sel.label ?? schema.title ?? 'value'}</label>}
+        {selector}
+      </div>
+      {optionSchemaField}
+    </div>
+  );
+}
+
 const fields = { expression: ExpressionField };
+const templates = { MultiSchemaFieldTemplate: MultiSchemaTemplate };
 const widgets = { suggest: SuggestWidget };
 
 export interface SchemaFormProps {
@@ -75,6 +93,7 @@ export function SchemaForm(p: SchemaFormProps) {
       validator={validator}
       fields={fields}
       widgets={widgets}
+      templates={templates}
       idPrefix={p.idPrefix}
       extraErrors={p.extraErrors}
       transformErrors={transformErrors}

@@ -46,7 +46,7 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
   const configSchema = stepType?.config_schema;
   const hasConfig = !!configSchema && Object.keys(configSchema.properties ?? {}).length > 0;
   return (
-    <div className="panel-inner" aria-label={`Step ${step.id}`}>
+    <div className="panel-inner" role="group" aria-label={`Step ${step.id}`}>
       <div className="panel-title">
         <div>
           <h2>{step.id}</h2>
@@ -68,7 +68,7 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
         <FieldErrors messages={[...(idError ? [idError] : []), ...sec('id')]} />
 
         <span className="label" id="needs-label">Needs</span>
-        <div className="chips" aria-labelledby="needs-label">
+        <div className="chips" role="group" aria-labelledby="needs-label">
           {(step.needs ?? []).map((n) => (
             <span className="chip" key={n}>{n}{!readOnly && (
               <button className="link" aria-label={`Remove dependency on ${n}`}

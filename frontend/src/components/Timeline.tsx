@@ -8,7 +8,7 @@ export function Timeline({ view, now, onSelect }: { view: RunView; now: number; 
   const t1 = view.run.finished_at ? Date.parse(view.run.finished_at) : now;
   const span = Math.max(t1 - t0, 1000);
   return (
-    <div className="timeline" aria-label="Timeline">
+    <div className="timeline" role="group" aria-label="Timeline">
       {view.order.map((id) => {
         const s = view.steps[id];
         const start = s.started_at ? Date.parse(s.started_at) : null;

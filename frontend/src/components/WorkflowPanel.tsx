@@ -18,7 +18,7 @@ export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }
   useEffect(() => setText(paramsText), [paramsText]);
   const setMeta = (patch: Record<string, unknown>) => onChange({ ...definition, metadata: { ...md, ...patch } });
   return (
-    <div className="panel-inner" aria-label="Workflow settings">
+    <div className="panel-inner" role="group" aria-label="Workflow settings">
       <div className="panel-title"><h2>Workflow</h2></div>
       {general.length > 0 && (
         <div className="error-box" role="alert">

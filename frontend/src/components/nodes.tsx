@@ -61,7 +61,7 @@ export const GateNodeView = memo(function GateNodeView({ data, selected }: NodeP
         <div className="node-type">Approval gate</div>
       </div>
       <Badges step={data.step} />
-      {hasErrors && <span className="node-error-count">{data.errors.length}</span>}
+      {hasErrors && <span className="node-error-count" aria-label={`${data.errors.length} problems`}>{data.errors.length}</span>}
       <Handle type="source" position={data.vertical ? Position.Bottom : Position.Right} />
     </div>
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeOutputs, toLogLine, formatDuration, durationMs } from './runState';
+import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeRunSince, mergeOutputs, toLogLine, formatDuration, durationMs } from './runState';
 import type { Run, RunEvent } from '../api/types';
 
 const run: Run = {
@@ -61,6 +61,23 @@ describe('run-state reduction', () => {
     expect(m.steps.a.state).toBe('running');
     expect(m.steps.a.logs).toHaveLength(1);
     expect(m.lastSeq).toBe(1);
+  });
+
+  it('mergeRunSince keeps the live view when events arrived while the run was fetched', () => {
+    seq = 0;
+    const before = applyEvents(fromRun(run), [ev('step.started', 'gate'), ev('step.awaiting_approval', 'gate')]);
+    // Fetched after the approval, answered after the stream already showed push succeed.
+    const stale = { ...run, state: 'running' as const, steps: run.steps.map((s) => (s.id === 'gate' ? { ...s, state: 'succeeded' as const } : s.id === 'push' ? { ...s, state: 'running' as const } : s)) };
+    const live = applyEvents(before, [ev('step.succeeded', 'gate'), ev('step.started', 'push'), ev('step.succeeded', 'push'), ev('run.succeeded')]);
+    const kept = mergeRunSince(live, stale, before.lastSeq);
+    expect(kept).toBe(live);
+    expect(kept.steps.push.state).toBe('succeeded');
+    expect(kept.state).toBe('succeeded');
+    // Nothing arrived meanwhile: the fetched run is the newer truth.
+    const merged = mergeRunSince(before, stale, before.lastSeq);
+    expect(merged.steps.gate.state).toBe('succeeded');
+    expect(merged.steps.push.state).toBe('running');
+    expect(merged.lastSeq).toBe(before.lastSeq);
   });
 
   it('reads log lines in the gateway form and merges outputs from a fetched run', () => {

@@ -60,6 +60,15 @@ export function fromRun(run: Run): RunView {
   return view;
 }
 
+/**
+ * mergeRun for a run fetched while events kept arriving: when the stream moved past `seqAtRequest`
+ * the snapshot may be older than the view (a step it shows running already succeeded live), so the
+ * view, which the stream keeps current, wins.
+ */
+export function mergeRunSince(view: RunView, run: Run, seqAtRequest: number): RunView {
+  return view.lastSeq > seqAtRequest ? view : mergeRun(view, run);
+}
+
 /** Takes step states from a freshly fetched run but keeps logs and the event cursor. */
 export function mergeRun(view: RunView, run: Run): RunView {
   const next = fromRun(run);

@@ -133,7 +133,11 @@ function Designer({ name, template }: { name: string | null; template?: string }
 
   const onNodesChange = useCallback((changes: NodeChange<DesignNode>[]) => {
     setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== 'remove'), ns));
-    for (const c of changes) if (c.type === 'select' && c.selected) setSelected(c.id);
+    // A selected node opens its panel; unselecting the open one (Escape on a focused node) closes it.
+    const picked = changes.flatMap((c) => (c.type === 'select' && c.selected ? [c.id] : []));
+    const dropped = new Set(changes.flatMap((c) => (c.type === 'select' && !c.selected ? [c.id] : [])));
+    if (picked.length) setSelected(picked[picked.length - 1]);
+    else if (dropped.size) setSelected((cur) => (cur && dropped.has(cur) ? null : cur));
   }, []);
   const onEdgesChange = useCallback((changes: EdgeChange[]) => {
     setEdges((es) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), es));
@@ -156,7 +160,13 @@ function Designer({ name, template }: { name: string | null; template?: string }
 
   const addType = useCallback((t: StepType, position?: { x: number; y: number }) => {
     const pos = position ?? rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
-    const { definition, id } = addStep(def, t.type, { x: pos.x - 110, y: pos.y - 32 });
+    let spot = { x: pos.x - 110, y: pos.y - 32 };
+    if (!position) {
+      // Added from the keyboard: step down past the nodes already there instead of stacking on them.
+      const taken = Object.values(def.ui?.positions ?? {});
+      while (taken.some((p) => Math.abs(p.x - spot.x) < 200 && Math.abs(p.y - spot.y) < 70)) spot = { ...spot, y: spot.y + 90 };
+    }
+    const { definition, id } = addStep(def, t.type, spot);
     commit(definition);
     setSelected(id);
   }, [def, commit, rf]);

@@ -6,7 +6,7 @@ import type { LogLine, PlanItem, RunEvent, WorkflowDefinition } from '../api/typ
 import { downstreamOf, normalizeDefinition, positionsOf } from '../lib/definition';
 import { NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, type RunNode } from '../lib/graph';
 import { layoutSteps } from '../lib/layout';
-import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, planOf, type RunView, type StepPlan } from '../lib/runState';
+import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, mergeRunSince, planOf, type RunView, type StepPlan } from '../lib/runState';
 import { nodeTypes } from '../components/nodes';
 import { ErrorBox, StateBadge } from '../components/common';
 import { PlanView } from '../components/PlanView';
@@ -126,9 +126,11 @@ function RunScreen({ id }: { id: string }) {
   const act = async (action: RunAction) => {
     setBusy(action);
     setError(null);
+    const seq = viewRef.current?.lastSeq ?? 0;
     try {
       const run = await controlRun(id, action);
-      if (run) setView((v) => (v ? mergeRun(v, run) : v));
+      // A retry resets steps to pending, which no event says: its answer always applies.
+      if (run) setView((v) => (v ? (action === 'retry' ? mergeRun(v, run) : mergeRunSince(v, run, seq)) : v));
     } catch (err) {
       setError(err);
     } finally {
@@ -177,14 +179,14 @@ function RunScreen({ id }: { id: string }) {
           </ReactFlow>}
         </div>
         <aside className="side-panel wide" aria-label="Run details">
-          <div className="tabs" role="tablist">
+          <div className="tabs" role="tablist" aria-label="Run detail views">
             {(['details', 'timeline', 'events'] as const).map((t) => (
-              <button key={t} role="tab" aria-selected={tab === t} className={`tab${tab === t ? ' active' : ''}`} onClick={() => setTab(t)}>
+              <button key={t} role="tab" id={`run-tab-${t}`} aria-controls="run-tabpanel" aria-selected={tab === t} className={`tab${tab === t ? ' active' : ''}`} onClick={() => setTab(t)}>
                 {t === 'details' ? (sel ? `Step ${sel.id}` : 'Run') : t[0].toUpperCase() + t.slice(1)}
               </button>
             ))}
           </div>
-          <div className="panel-inner">
+          <div className="panel-inner" role="tabpanel" id="run-tabpanel" aria-labelledby={`run-tab-${tab}`}>
             {tab === 'timeline' && <Timeline view={view} now={now} onSelect={(sid) => { setSelected(sid); setTab('details'); }} />}
             {tab === 'events' && (
               <ol className="events">
@@ -234,7 +236,9 @@ function RunScreen({ id }: { id: string }) {
           onClose={() => setApproving(null)}
           onDone={() => {
             setApproving(null);
-            fetchRun(id).then((r) => setView((v) => (v ? mergeRun(v, r) : v))).catch(() => undefined);
+            // The steps after the gate may finish (live, over the stream) before this answer lands.
+            const seq = viewRef.current?.lastSeq ?? 0;
+            fetchRun(id).then((r) => setView((v) => (v ? mergeRunSince(v, r, seq) : v))).catch(() => undefined);
           }}
         />
       )}
