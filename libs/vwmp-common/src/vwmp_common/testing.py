@@ -1,5 +1,7 @@
 """Pytest helpers shared by the services' test suites: a real NATS server from the wheel.
 
+Only test suites import this module (pytest is a development dependency, not a runtime one).
+
 Use from a conftest.py:
 
     from vwmp_common.testing import nats_server  # noqa: F401  (the fixture)
