@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
+from vwmp_common import schemas
 from vwmp_common.timeutil import utcnow
 
 from vwmp_storage.database import Database
@@ -38,11 +37,9 @@ class ConfigDocument:
     updated_by: str
 
 
-@cache
 def config_schema() -> dict[str, Any]:
-    """The JSON Schema of the configuration document (the gateway serves it)."""
-    text = resources.files("vwmp_storage").joinpath("config.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    """The JSON Schema of the configuration document (published by vwmp_common; the gateway serves it)."""
+    return schemas.config_schema()
 
 
 @cache

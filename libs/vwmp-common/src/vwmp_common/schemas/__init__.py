@@ -12,3 +12,9 @@ from typing import Any
 def workflow_schema() -> dict[str, Any]:
     """The JSON Schema every workflow definition must match (Draft 2020-12)."""
     return json.loads(files(__package__).joinpath("workflow.schema.json").read_text())
+
+
+@cache
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the platform configuration document (GET/PUT /config)."""
+    return json.loads(files(__package__).joinpath("config.schema.json").read_text())

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
+from vwmp_common import schemas
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway import convert
@@ -19,20 +19,8 @@ router = APIRouter(prefix="/config", tags=["config"])
 
 
 def config_schema() -> dict[str, Any]:
-    """The configuration JSON Schema, published by vwmp_common (shared with storage)."""
-    from vwmp_common import schemas
-
-    loader = getattr(schemas, "config_schema", None)
-    if loader is not None:
-        published: dict[str, Any] = loader()
-        return published
-    # Until the schema moves to vwmp_common it lives with storage, its validator.
-    try:
-        text = resources.files("vwmp_storage").joinpath("config.schema.json").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        raise Problem(404, "The configuration schema is not published by this build") from None
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    """The configuration JSON Schema, published by vwmp_common (storage validates with the same one)."""
+    return schemas.config_schema()
 
 
 @router.get("")
