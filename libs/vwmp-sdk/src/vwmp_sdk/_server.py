@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from vwmp_common.grpc_server import start_grpc_server
 from vwmp_common.logging import log_context
+from vwmp_common.redaction import Redactor
 from vwmp_common.subjects import PLUGIN_HOST_HEARTBEAT_SECONDS
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
@@ -255,7 +256,7 @@ class PluginServer:
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        mask = _Masker(request.redact)
+        mask = Redactor(list(request.redact)).scrub
 
         def sink(line: str, stream: str) -> None:
             record = plugin_pb2.ExecuteResponse(log=plugin_pb2.LogRecord(stream=stream, line=mask(line)))
@@ -284,7 +285,7 @@ class PluginServer:
 
     async def _attempt(
         self, definition: StepDefinition, config: Any, ctx: StepContext, queue: asyncio.Queue[Any],
-        mask: _Masker,
+        mask: Callable[[str], str],
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -301,18 +302,6 @@ class PluginServer:
         # Through the same thread-safe path as the logs, so every log line is sent before the result.
         loop.call_soon_threadsafe(queue.put_nowait, final)
         loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-
-
-class _Masker:
-    """Replaces the run's secret values with *** in text leaving the host."""
-
-    def __init__(self, values: Any) -> None:
-        self.values = sorted({v for v in values if v}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for value in self.values:
-            text = text.replace(value, "***")
-        return text
 
 
 def _failure(kind: str, message: str) -> plugin_pb2.ExecuteResponse:

@@ -20,7 +20,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.definition import WorkflowSpec
-from vwmp_engine.executor import TERMINAL_RUN, ControlRefused, transition
+from vwmp_engine.executor import TERMINAL_RUN, TERMINAL_STEP, ControlRefused, transition
 from vwmp_engine.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class Controls:
                 raise ControlRefused(f"run is already {state}")
             batch = [transition("step.cancelled", step.id, attempt=step.attempt, step_state="cancelled",
                                 data={"reason": "cancelled"})
-                     for step in run.steps if step.state not in ("succeeded", "failed", "skipped", "cancelled")]
+                     for step in run.steps if step.state not in TERMINAL_STEP]
             batch.append(transition("run.cancelled", run_state="cancelled", data={"by": actor}))
         elif action == "pause":
             if state not in ("queued", "running"):

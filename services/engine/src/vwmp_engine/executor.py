@@ -23,6 +23,7 @@ from typing import Any
 
 from vwmp_common import metrics
 from vwmp_common.logging import bind_log_context
+from vwmp_common.redaction import Redactor
 from vwmp_proto.plugin.v1 import plugin_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -31,7 +32,6 @@ from vwmp_engine.definition import StepSpec, WorkflowSpec
 from vwmp_engine.events import LeaseLost, RunClosed, TransitionLog
 from vwmp_engine.plugin_calls import StepFailed, execute_on_host
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.secrets import Redactor
 
 log = logging.getLogger(__name__)
 

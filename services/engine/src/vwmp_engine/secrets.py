@@ -1,8 +1,9 @@
 """The `secrets` reference kind: values the operator provides, never shown anywhere.
 
 `${{ secrets.NAME }}` resolves from the environment variable `VWMP_SECRET_NAME`
-or the file `$VWMP_SECRETS_DIR/NAME`. Every value is scrubbed from log lines,
-outputs, errors and plans before they are stored or published.
+or the file `$VWMP_SECRETS_DIR/NAME`. Every value is scrubbed (by
+`vwmp_common.redaction.Redactor`) from log lines, outputs, errors and plans before they are stored
+or published.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from vwmp_engine import expressions
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-MASK = "***"
 
 
 class SecretStore:
@@ -51,30 +51,6 @@ class SecretStore:
                 names.update(ref.path[1] for ref in expressions.references(tree)
                              if ref.path[0] == "secrets" and len(ref.path) > 1)
         return names
-
-
-class Redactor:
-    """Replaces secret values with *** in any text or JSON value."""
-
-    def __init__(self, values: list[str]) -> None:
-        self.values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
-
-    def scrub(self, text: str) -> str:
-        for value in self.values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
-
-    def scrub_value(self, value: Any) -> Any:
-        if not self.values:
-            return value
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, list):
-            return [self.scrub_value(item) for item in value]
-        if isinstance(value, dict):
-            return {key: self.scrub_value(item) for key, item in value.items()}
-        return value
 
 
 def _strings(value: Any) -> list[str]:
