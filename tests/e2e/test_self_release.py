@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,19 +123,21 @@ async def start(api: httpx.AsyncClient, workflow: str, parameters: dict[str, Any
     return str(started.json()["id"])
 
 
-async def wait_for(api: httpx.AsyncClient, run_id: str, done: Any, timeout: float = 60) -> dict[str, Any]:
+async def wait_for(
+    api: httpx.AsyncClient, run_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
-        while not done(run := (await api.get(f"/runs/{run_id}")).json()):
+        while not done(run := dict((await api.get(f"/runs/{run_id}")).json())):
             await asyncio.sleep(0.1)
-    return dict(run)
+    return run
 
 
 def finished(run: dict[str, Any]) -> bool:
-    return run["state"] in TERMINAL
+    return str(run["state"]) in TERMINAL
 
 
 def at_the_gate(run: dict[str, Any]) -> bool:
-    return finished(run) or steps_of(run)["approve"]["state"] == "awaiting_approval"
+    return finished(run) or bool(steps_of(run)["approve"]["state"] == "awaiting_approval")
 
 
 def steps_of(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
