@@ -15,7 +15,9 @@ Example:
 
     @plugin.step("greet", title="Greet")
     def greet(ctx: StepContext, config: GreetConfig) -> GreetOutputs:
-        ctx.log(f"greeting {config.name}")
+        ctx.plan("greet", config.name)  # a dry run returns it as outputs.plan
+        if not ctx.dry_run:
+            ctx.log(f"greeting {config.name}")
         return GreetOutputs(greeting=f"Hello, {config.name}!")
     ```
 """
@@ -29,6 +31,7 @@ from vwmp_sdk._errors import (
     StepError,
     StepFailureInfo,
 )
+from vwmp_sdk._paths import resolve_in_workspace
 from vwmp_sdk._plugin import PlanItem, Plugin, StepDefinition, Template
 from vwmp_sdk._process import CompletedProcess
 from vwmp_sdk._server import PluginServer, default_host_id, serve, serve_until_signal
@@ -48,6 +51,7 @@ __all__ = [
     "StepFailureInfo",
     "Template",
     "default_host_id",
+    "resolve_in_workspace",
     "serve",
     "serve_until_signal",
 ]
