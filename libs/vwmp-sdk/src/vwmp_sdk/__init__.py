@@ -15,9 +15,8 @@ Example:
 
     @plugin.step("greet", title="Greet")
     def greet(ctx: StepContext, config: GreetConfig) -> GreetOutputs:
+        ctx.log(f"greeting {config.name}")
         ctx.plan("greet", config.name)  # a dry run returns it as outputs.plan
-        if not ctx.dry_run:
-            ctx.log(f"greeting {config.name}")
         return GreetOutputs(greeting=f"Hello, {config.name}!")
     ```
 """

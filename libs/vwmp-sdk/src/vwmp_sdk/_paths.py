@@ -61,4 +61,3 @@ def resolve_in_workspace(
         if candidate.is_relative_to(base / name):
             raise DeniedError(f"{field}: {text!r} resolves into {name}")
     return candidate
-
