@@ -116,6 +116,9 @@ class SafeGit:
         run: a runner with the signature of `StepContext.run` (streams output into the step log);
             defaults to a plain subprocess runner.
         identity: author/committer name and email for commands that create objects.
+
+    Raises:
+        ConfigError: `repo_dir` is not the top folder of a git work tree (one `git rev-parse` tells).
     """
 
     def __init__(
