@@ -29,3 +29,15 @@ def test_greet_rejects_empty_name_with_pointer(tmp_path: Path) -> None:
 async def test_noop_has_no_outputs(tmp_path: Path) -> None:
     outcome = await StepTester(plugin, workspace_root=tmp_path).execute("hello/noop", {})
     assert outcome.ok and outcome.outputs == {}
+
+
+def test_greet_dry_run_outputs_are_the_greeting_and_the_plan(tmp_path: Path) -> None:
+    outcome = StepTester(plugin, workspace_root=tmp_path).run("hello/greet", {"name": "Ada"}, dry_run=True)
+    assert outcome.outputs == {"greeting": "Hello, Ada!", "plan": [{"action": "greet", "target": "Ada"}]}
+
+
+async def test_a_cancelled_run_cancels_the_step(tmp_path: Path) -> None:
+    """A step that finishes first is simply not cancelled; see libs/vwmp-sdk/tests/test_testing.py for
+    handlers that clean up when they are."""
+    outcome = await StepTester(plugin, workspace_root=tmp_path).execute("hello/noop", {}, cancel_after=5)
+    assert outcome.ok and not outcome.cancelled

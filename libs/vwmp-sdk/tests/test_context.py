@@ -85,7 +85,7 @@ def test_run_passes_extra_env(tmp_path: Path) -> None:
 def test_run_never_uses_a_shell(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
     with pytest.raises(TypeError, match="list"):
-        ctx.run("echo hi; touch pwned", cwd=tmp_path, timeout=5)  # type: ignore[arg-type]
+        ctx.run("echo hi; touch pwned", cwd=tmp_path, timeout=5)  # type: ignore[arg-type]  # a command string on purpose
     result = ctx.run(["echo", "hi; touch pwned", "$(touch pwned2)"], cwd=tmp_path, timeout=5)
     assert result.stdout == "hi; touch pwned $(touch pwned2)\n"
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()

@@ -46,7 +46,7 @@ async def async_tag(ctx: StepContext, config: TagConfig) -> dict:
 
 @plugin.step("wrong-outputs")
 def wrong_outputs(ctx: StepContext, config: TagConfig) -> TagOutputs:
-    return {"name": config.name}  # type: ignore[return-value]
+    return {"name": config.name}  # type: ignore[return-value]  # the wrong shape on purpose
 
 
 @plugin.step("bare")

@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -18,7 +19,7 @@ from vwmp_sdk import DeniedError, PlanItem, Plugin, PluginServer, StepContext, T
 pytestmark = pytest.mark.timeout(30)
 
 plugin = Plugin("t", title="Test")
-state: dict[str, object] = {}
+state: dict[str, Any] = {}  # events and messages the handlers share with the tests
 
 
 class EchoConfig(BaseModel):
@@ -63,7 +64,7 @@ async def wait_async(ctx: StepContext) -> None:
     try:
         await asyncio.sleep(30)
     except asyncio.CancelledError:
-        state["async_cancelled"].set()  # type: ignore[attr-defined]
+        state["async_cancelled"].set()
         raise
 
 
@@ -72,7 +73,7 @@ def poll_sync(ctx: StepContext) -> None:
     ctx.log("polling")
     for _ in range(3000):
         if ctx.cancelled:
-            state["sync_stopped"].set()  # type: ignore[attr-defined]
+            state["sync_stopped"].set()
             return
         threading.Event().wait(0.01)
 
@@ -166,7 +167,7 @@ async def test_cancelling_the_call_cancels_an_async_handler(stub: plugin_pb2_grp
     first = await asyncio.wait_for(call.read(), 5)
     assert first.log.line == "waiting"
     call.cancel()
-    await asyncio.wait_for(state["async_cancelled"].wait(), 3)  # type: ignore[attr-defined]
+    await asyncio.wait_for(state["async_cancelled"].wait(), 3)
 
 
 async def test_cancelling_the_call_stops_a_sync_handler_polling(stub: plugin_pb2_grpc.PluginServiceStub) -> None:
@@ -174,7 +175,7 @@ async def test_cancelling_the_call_stops_a_sync_handler_polling(stub: plugin_pb2
     first = await asyncio.wait_for(call.read(), 5)
     assert first.log.line == "polling"
     call.cancel()
-    stopped = await asyncio.to_thread(state["sync_stopped"].wait, 3)  # type: ignore[attr-defined]
+    stopped = await asyncio.to_thread(state["sync_stopped"].wait, 3)
     assert stopped
 
 

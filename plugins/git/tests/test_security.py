@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vwmp_plugin_git.testing import git, snapshot
 from vwmp_sdk.testing import StepTester
+from vwmp_toolkit.testing import git, snapshot
 
 
 @pytest.fixture

@@ -1,26 +1,23 @@
-"""The release templates, run step by step with the real plugins: 0.4.1 → 0.5.0 to a bare remote."""
+"""The release templates, run step by step with the real plugins: 0.4.1 → 0.5.0 to a bare remote.
+
+The release plugin depends on no other plugin: its templates only name their step types. The plugins
+are loaded the way the plugin host loads them, from the `vwmp.plugins` entry points of what is installed.
+"""
 
 from __future__ import annotations
 
 import re
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
-import vwmp_plugin_git
-import vwmp_plugin_project
-import vwmp_plugin_release
-import vwmp_plugin_validators
-from vwmp_plugin_git.testing import git, snapshot
 from vwmp_plugin_release import TEMPLATES
+from vwmp_sdk import Plugin
 from vwmp_sdk.testing import StepTester
+from vwmp_toolkit.testing import git, snapshot
 
-PLUGINS = [
-    vwmp_plugin_git.plugin,
-    vwmp_plugin_release.plugin,
-    vwmp_plugin_project.plugin,
-    vwmp_plugin_validators.plugin,
-]
+RELEASE_PLUGINS = ("git", "release", "project", "validators")
 REF = re.compile(r"\$\{\{\s*(params|steps)\.([A-Za-z0-9_]+)(?:\.outputs\.([A-Za-z0-9_]+))?\s*\}\}")
 PLATFORM = {
     "git": {"author_name": "Release Bot", "author_email": "bot@vwmp.invalid"},
@@ -45,9 +42,20 @@ def _resolve(value: Any, params: dict[str, Any], outputs: dict[str, dict[str, An
     return lookup(whole) if whole else REF.sub(lambda m: str(lookup(m)), value)
 
 
-def run_template(name: str, workspace: Path, params: dict[str, Any], *, dry_run: bool) -> dict[str, dict[str, Any]]:
+@pytest.fixture(scope="module")
+def plugins() -> list[Plugin]:
+    installed = {ep.name: ep for ep in entry_points(group="vwmp.plugins")}
+    missing = [name for name in RELEASE_PLUGINS if name not in installed]
+    if missing:
+        pytest.skip(f"the release templates need the plugins {missing} installed")
+    return [installed[name].load() for name in RELEASE_PLUGINS]
+
+
+def run_template(
+    plugins: list[Plugin], name: str, workspace: Path, params: dict[str, Any], *, dry_run: bool
+) -> dict[str, dict[str, Any]]:
     template = next(t for t in TEMPLATES if t.name == name)
-    tester = StepTester(PLUGINS, workspace_root=workspace, platform_config=PLATFORM)
+    tester = StepTester(plugins, workspace_root=workspace, platform_config=PLATFORM)
     outputs: dict[str, dict[str, Any]] = {}
     for step in template.definition["spec"]["steps"]:
         config = _resolve(step.get("with", {}), params, outputs)
@@ -60,8 +68,8 @@ def run_template(name: str, workspace: Path, params: dict[str, Any], *, dry_run:
     return outputs
 
 
-def test_templates_are_complete_release_workflows() -> None:
-    known = {d.type for p in PLUGINS for d in p.steps.values()} | {"core/approval", "core/noop", "core/sleep"}
+def test_templates_are_complete_release_workflows(plugins: list[Plugin]) -> None:
+    known = {d.type for p in plugins for d in p.steps.values()} | {"core/approval", "core/noop", "core/sleep"}
     assert [t.name for t in TEMPLATES] == ["python-release", "node-release", "hotfix"]
     for template in TEMPLATES:
         definition = template.definition
@@ -82,7 +90,7 @@ def test_templates_are_complete_release_workflows() -> None:
             "git/push",
         ]
         ids = {s["id"] for s in steps}
-        tester = StepTester(PLUGINS, workspace_root=Path("."))
+        tester = StepTester(plugins, workspace_root=Path("."))
         for step in steps:
             assert step["uses"] in known
             assert set(step.get("needs", [])) <= ids
@@ -97,9 +105,9 @@ def test_templates_are_complete_release_workflows() -> None:
                 assert tester.validate(step["uses"], sample) == [], step["id"]
 
 
-def test_python_release_end_to_end(workspace: Path, shop: tuple[Path, Path]) -> None:
+def test_python_release_end_to_end(plugins: list[Plugin], workspace: Path, shop: tuple[Path, Path]) -> None:
     work, remote = shop
-    outputs = run_template("python-release", workspace, {"repo": "shop", "part": "minor"}, dry_run=False)
+    outputs = run_template(plugins, "python-release", workspace, {"repo": "shop", "part": "minor"}, dry_run=False)
     assert outputs["bump"]["version"] == "0.5.0"
     assert outputs["kanban"]["moved"] == ["KAN-7"]
     assert outputs["push"]["pushed"] == ["refs/heads/main", "refs/tags/v0.5.0"]
@@ -132,11 +140,11 @@ def test_python_release_end_to_end(workspace: Path, shop: tuple[Path, Path]) -> 
 
 
 def test_python_release_dry_run_changes_nothing_and_plans_every_change(
-    workspace: Path, shop: tuple[Path, Path]
+    plugins: list[Plugin], workspace: Path, shop: tuple[Path, Path]
 ) -> None:
     work, remote = shop
     before = (snapshot(work), snapshot(remote))
-    outputs = run_template("python-release", workspace, {"repo": "shop", "part": "minor"}, dry_run=True)
+    outputs = run_template(plugins, "python-release", workspace, {"repo": "shop", "part": "minor"}, dry_run=True)
     assert (snapshot(work), snapshot(remote)) == before
     assert outputs["bump"]["version"] == "0.5.0"
     assert '+version = "0.5.0"' in outputs["bump"]["plan"][0]["diff"]
@@ -152,19 +160,19 @@ def test_python_release_dry_run_changes_nothing_and_plans_every_change(
     assert [p["target"] for p in outputs["push"]["plan"]] == ["origin refs/heads/main", "origin refs/tags/v0.5.0"]
 
 
-def test_hotfix_template_refuses_main(workspace: Path, shop: tuple[Path, Path]) -> None:
+def test_hotfix_template_refuses_main(plugins: list[Plugin], workspace: Path, shop: tuple[Path, Path]) -> None:
     with pytest.raises(AssertionError, match="not allowed"):
-        run_template("hotfix", workspace, {"repo": "shop", "part": "patch"}, dry_run=True)
+        run_template(plugins, "hotfix", workspace, {"repo": "shop", "part": "patch"}, dry_run=True)
 
 
-def test_node_release_bumps_package_json(workspace: Path) -> None:
-    from vwmp_plugin_git.testing import make_repo
+def test_node_release_bumps_package_json(plugins: list[Plugin], workspace: Path) -> None:
     from vwmp_plugin_release.testing import BOARD, CHANGELOG
+    from vwmp_toolkit.testing import make_repo
 
     package = '{\n  "name": "web",\n  "version": "0.4.1",\n  "scripts": {"test": "true"}\n}\n'
     work, remote = make_repo(
         workspace, "web", {"package.json": package, "CHANGELOG.md": CHANGELOG, "kanban.yaml": BOARD}
     )
-    run_template("node-release", workspace, {"repo": "web", "part": "patch"}, dry_run=False)
+    run_template(plugins, "node-release", workspace, {"repo": "web", "part": "patch"}, dry_run=False)
     assert git(remote, "show", "main:package.json") == package.replace("0.4.1", "0.4.2").strip()
     assert git(remote, "rev-parse", "v0.4.2^{commit}") == git(work, "rev-parse", "HEAD")

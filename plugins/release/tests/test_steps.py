@@ -6,9 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from vwmp_plugin_git.testing import snapshot
 from vwmp_plugin_release import plugin
 from vwmp_sdk.testing import StepTester
+from vwmp_toolkit.testing import snapshot
 
 
 @pytest.fixture

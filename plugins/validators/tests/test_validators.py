@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vwmp_plugin_git.testing import git, snapshot
 from vwmp_plugin_validators.changelog_lint import lint
 from vwmp_plugin_validators.rules import RuleError, compile_rule
 from vwmp_sdk.testing import StepTester
+from vwmp_toolkit.testing import git, snapshot
 
 from .conftest import GOOD_CHANGELOG
 

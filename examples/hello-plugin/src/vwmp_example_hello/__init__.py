@@ -1,7 +1,7 @@
 """Example VWMP plugin: a greeting step with a dry-run plan, and a no-op step."""
 
 from pydantic import BaseModel, Field
-from vwmp_sdk import PlanItem, Plugin, StepContext
+from vwmp_sdk import Plugin, StepContext
 
 plugin = Plugin("hello", title="Hello", description="Example steps written with the VWMP SDK")
 
@@ -14,13 +14,11 @@ class GreetOutputs(BaseModel):
     greeting: str = Field(description="The greeting text")
 
 
-@plugin.step("greet", title="Greet", description="Say hello to someone", outputs=GreetOutputs)
-def greet(ctx: StepContext, config: GreetConfig) -> dict:
-    greeting = f"Hello, {config.name}!"
+@plugin.step("greet", title="Greet", description="Say hello to someone")
+def greet(ctx: StepContext, config: GreetConfig) -> GreetOutputs:
     ctx.log(f"greeting {config.name}")
-    if ctx.dry_run:
-        return {"greeting": greeting, "plan": [PlanItem(action="greet", target=config.name)]}
-    return {"greeting": greeting}
+    ctx.plan("greet", config.name)  # a dry run returns it as outputs.plan; a real run ignores it
+    return GreetOutputs(greeting=f"Hello, {config.name}!")
 
 
 @plugin.step("noop", title="No-op", description="Does nothing; measures the plugin round trip")

@@ -16,6 +16,7 @@ Example:
     @plugin.step("greet", title="Greet")
     def greet(ctx: StepContext, config: GreetConfig) -> GreetOutputs:
         ctx.log(f"greeting {config.name}")
+        ctx.plan("greet", config.name)  # a dry run returns it as outputs.plan
         return GreetOutputs(greeting=f"Hello, {config.name}!")
     ```
 """
@@ -29,6 +30,7 @@ from vwmp_sdk._errors import (
     StepError,
     StepFailureInfo,
 )
+from vwmp_sdk._paths import resolve_in_workspace
 from vwmp_sdk._plugin import PlanItem, Plugin, StepDefinition, Template
 from vwmp_sdk._process import CompletedProcess
 from vwmp_sdk._server import PluginServer, default_host_id, serve, serve_until_signal
@@ -48,6 +50,7 @@ __all__ = [
     "StepFailureInfo",
     "Template",
     "default_host_id",
+    "resolve_in_workspace",
     "serve",
     "serve_until_signal",
 ]

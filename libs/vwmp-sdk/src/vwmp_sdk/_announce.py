@@ -92,12 +92,16 @@ class Announcer:
     async def _put(self) -> None:
         if self._nc is not None and self._nc.is_closed:
             self._nc, self._kv = None, None
-        if self._nc is None:
-            self._nc = await _connect(self.nats_url, name=f"vwmp-plugin-host-{self.key}")
-        if self._kv is None:
-            self._kv = await asyncio.wait_for(plugin_hosts_bucket(self._nc.jetstream(timeout=2)), 5)
+        nc = self._nc
+        if nc is None:
+            nc = await _connect(self.nats_url, name=f"vwmp-plugin-host-{self.key}")
+            self._nc = nc
+        kv = self._kv
+        if kv is None:
+            found: KeyValue = await asyncio.wait_for(plugin_hosts_bucket(nc.jetstream(timeout=2)), 5)
+            kv = self._kv = found
         value = {**self.document(), "heartbeat_at": iso(utcnow())}
-        await asyncio.wait_for(self._kv.put(self.key, json.dumps(value).encode()), 5)
+        await asyncio.wait_for(kv.put(self.key, json.dumps(value).encode()), 5)
 
     async def stop(self) -> None:
         """Stop heartbeating, delete the entry (best effort) and close the connection."""
@@ -111,7 +115,10 @@ class Announcer:
             return
         try:
             if nc.is_connected:
-                kv = self._kv or await asyncio.wait_for(plugin_hosts_bucket(nc.jetstream(timeout=2)), 3)
+                kv = self._kv
+                if kv is None:
+                    found: KeyValue = await asyncio.wait_for(plugin_hosts_bucket(nc.jetstream(timeout=2)), 3)
+                    kv = found
                 await asyncio.wait_for(kv.delete(self.key), 3)
         except Exception as exc:
             log.warning("cannot remove the plugin host announcement", extra={"fields": {"error": str(exc)}})

@@ -1,13 +1,14 @@
-"""What a step handler gets besides its config: ids, dry-run flag, logging, paths, programs."""
+"""What a step handler gets besides its config: ids, dry-run flag, plan, logging, paths, programs."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
-from vwmp_sdk._paths import resolve_inside
+from vwmp_sdk._paths import resolve_in_workspace
+from vwmp_sdk._plugin import PlanItem
 from vwmp_sdk._process import CompletedProcess, run_program, run_program_async
 
 LogSink = Callable[[str, str], None]
@@ -21,7 +22,7 @@ class StepContext:
         step_id: id of the step in the workflow definition.
         attempt: attempt number, starting at 1.
         idempotency_key: `"<run>/<step>/<attempt>"`; the same key means the same attempt delivered again.
-        dry_run: when true, compute what would happen, return it as `plan`, change nothing.
+        dry_run: when true, compute what would happen, record it with `plan`, change nothing.
         workspace_root: the folder every repo path must stay inside.
         platform_config: platform defaults (git author, allowed branches, ...), possibly empty.
     """
@@ -47,6 +48,7 @@ class StepContext:
         self.platform_config: dict[str, Any] = dict(platform_config or {})
         self._log_sink = log_sink
         self._cancelled = threading.Event()
+        self._planned: list[PlanItem] = []
 
     def log(self, line: str, stream: str = "info") -> None:
         """Send one log line to the engine as it happens (multi-line text is split).
@@ -67,11 +69,56 @@ class StepContext:
         """Mark the step cancelled (the host calls this; `run` then kills its child)."""
         self._cancelled.set()
 
-    def resolve_path(self, relative: str | Path) -> Path:
+    @overload
+    def plan(self, item: PlanItem, /) -> PlanItem: ...
+
+    @overload
+    def plan(self, action: str, target: str, diff: str | None = None) -> PlanItem: ...
+
+    def plan(self, action: str | PlanItem, target: str | None = None, diff: str | None = None) -> PlanItem:
+        """Record one change the step would make; a dry run returns the recorded items as `outputs.plan`.
+
+        Outside a dry run the items are not returned, so a handler may describe each change in both
+        modes and only skip making it when `dry_run` is set. In a dry run `outputs.plan` is always
+        present: an empty list says that nothing would change.
+
+        Example:
+            ```python
+            ctx.plan("create tag", name, diff=f"tag {name} -> {sha}")
+            if not ctx.dry_run:
+                git.run("tag", "--annotate", "-m", name, "--", name, sha)
+            ```
+
+        Args:
+            action: what would happen, e.g. `"create tag"`, `"update file"`; or a whole `PlanItem`.
+            target: what it happens to, e.g. `"v1.2.0"`, `"CHANGELOG.md"`.
+            diff: optional unified diff or preview text.
+
+        Returns:
+            The recorded item.
+        """
+        if isinstance(action, PlanItem):
+            item = action
+        else:
+            if target is None:
+                raise TypeError("plan() needs a target: ctx.plan(action, target, diff=None)")
+            item = PlanItem(action=action, target=target, diff=diff)
+        self._planned.append(item)
+        return item
+
+    @property
+    def planned(self) -> list[PlanItem]:
+        """The items recorded with `plan` so far (a copy)."""
+        return list(self._planned)
+
+    def resolve_path(self, relative: str | Path, *, field: str = "path") -> Path:
         """Resolve a config path inside the workspace root, following symlinks at this moment.
+
+        Same check as `vwmp_sdk.resolve_in_workspace(ctx.workspace_root, relative, field=field)`.
 
         Args:
             relative: a path relative to the workspace root, e.g. `config.repo`.
+            field: the config field it came from, named in the error (e.g. `"repo"`).
 
         Returns:
             The absolute, resolved path (it need not exist).
@@ -79,7 +126,7 @@ class StepContext:
         Raises:
             DeniedError: the path is empty, absolute, contains `..`, or a symlink leads outside the root.
         """
-        return resolve_inside(self.workspace_root, relative)
+        return resolve_in_workspace(self.workspace_root, relative, field=field)
 
     def run(
         self,

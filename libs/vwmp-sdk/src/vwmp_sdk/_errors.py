@@ -20,9 +20,18 @@ class StepError(Exception):
 
 
 class ConfigError(StepError):
-    """The step's config is invalid; retrying cannot help, so the engine never retries it."""
+    """The step's config is invalid; retrying cannot help, so the engine never retries it.
+
+    Args:
+        message: what is wrong, shown to the user.
+        problems: each problem with its JSON pointer, when known (invalid config found by the SDK).
+    """
 
     kind = "config"
+
+    def __init__(self, message: str, problems: list[ConfigProblem] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[ConfigProblem] = list(problems or [])
 
 
 class DeniedError(StepError):

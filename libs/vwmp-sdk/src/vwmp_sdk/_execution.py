@@ -42,7 +42,7 @@ async def execute_step(
             ctx.cancel()
             future.add_done_callback(_consume)
             raise
-    return definition.dump_outputs(result)
+    return definition.dump_outputs(result, ctx.planned if ctx.dry_run else None)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

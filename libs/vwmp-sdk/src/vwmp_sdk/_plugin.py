@@ -6,7 +6,7 @@ import copy
 import inspect
 import json
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,6 +17,8 @@ from vwmp_sdk._errors import ConfigError, ConfigProblem, StepError
 
 Handler = Callable[..., Any]
 H = TypeVar("H", bound=Handler)
+ModelClass = type[BaseModel]
+"""A pydantic model class (an alias, since `StepDefinition.type` shadows the builtin in its body)."""
 
 
 class PlanItem(BaseModel):
@@ -104,8 +106,8 @@ class StepDefinition:
     title: str
     description: str
     handler: Handler
-    config_model: type[BaseModel] | None
-    outputs_model: type[BaseModel] | None
+    config_model: ModelClass | None
+    outputs_model: ModelClass | None
     is_async: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,7 +136,7 @@ class StepDefinition:
         try:
             self.parse_config(config)
         except ConfigError as exc:
-            return list(getattr(exc, "problems", [ConfigProblem("", exc.message)]))
+            return exc.problems or [ConfigProblem("", exc.message)]
         return []
 
     def parse_config(self, config: Any) -> BaseModel | None:
@@ -154,8 +156,14 @@ class StepDefinition:
         except pydantic.ValidationError as exc:
             raise _config_error(problems_of(exc)) from None
 
-    def dump_outputs(self, value: Any) -> dict[str, Any]:
+    def dump_outputs(self, value: Any, planned: Sequence[PlanItem] | None = None) -> dict[str, Any]:
         """Turn a handler's return value into outputs JSON, checked against the outputs schema.
+
+        Args:
+            value: what the handler returned (a model, a dict or None).
+            planned: in a dry run, the items the handler recorded with `StepContext.plan`; they
+                follow any `plan` the handler returned, and `plan` is always present (empty when
+                nothing would change). None outside a dry run.
 
         Raises:
             StepError: the value does not match the outputs schema (a bug in the handler).
@@ -177,23 +185,23 @@ class StepDefinition:
                 raise StepError(f"outputs of {self.type} do not match its schema: {problems}") from None
             data = {**data, **checked.model_dump(mode="json")}
             data.pop("plan", None)
-        if plan is not None:
+        if plan is not None or planned is not None:
             try:
-                items = _PLANS.validate_python(plan)
+                items = _PLANS.validate_python(plan or [])
             except pydantic.ValidationError as exc:
-                problems = [ConfigProblem("/plan" + p.pointer, p.message) for p in problems_of(exc)]
-                raise StepError(f"plan of {self.type} is invalid: {describe_problems(problems)}") from None
+                wrong = [ConfigProblem("/plan" + p.pointer, p.message) for p in problems_of(exc)]
+                raise StepError(f"plan of {self.type} is invalid: {describe_problems(wrong)}") from None
+            items += planned or []
             data["plan"] = [item.model_dump(mode="json", exclude_none=True) for item in items]
         try:
-            return json.loads(json.dumps(data))
+            checked_json: dict[str, Any] = json.loads(json.dumps(data))
+            return checked_json
         except (TypeError, ValueError) as exc:
             raise StepError(f"outputs of {self.type} are not JSON: {exc}") from None
 
 
 def _config_error(problems: list[ConfigProblem]) -> ConfigError:
-    error = ConfigError(f"invalid config: {describe_problems(problems)}")
-    error.problems = problems  # type: ignore[attr-defined]
-    return error
+    return ConfigError(f"invalid config: {describe_problems(problems)}", problems)
 
 
 def _model_or_none(annotation: Any, what: str, fn: Handler) -> type[BaseModel] | None:
@@ -323,8 +331,6 @@ def step_index(
     return items, index
 
 
-
-
 def _strict(model: type[BaseModel]) -> type[BaseModel]:
     """The config model refusing unknown fields, unless its author chose otherwise.
 
@@ -333,6 +339,7 @@ def _strict(model: type[BaseModel]) -> type[BaseModel]:
     """
     if "extra" in model.model_config:
         return model
-    config = pydantic.ConfigDict(**{**model.model_config, "extra": "forbid"})  # type: ignore[typeddict-item]
+    config = model.model_config.copy()
+    config["extra"] = "forbid"
     return type(model.__name__, (model,), {"model_config": config, "__module__": model.__module__,
                                             "__doc__": model.__doc__})

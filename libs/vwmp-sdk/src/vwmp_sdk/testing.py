@@ -12,12 +12,27 @@ Example:
 
 The tester validates the config and checks the outputs exactly like the plugin server does, so a
 handler returning outputs that do not match its schema fails the test.
+
+Cancellation (a user cancelling the run) is simulated the way the host does it: after some seconds
+(`cancel_after=`) or when the handler reaches a checkpoint, i.e. logs a line containing a text
+(`cancel_on_log=`). The tester then waits until the handler has stopped, so a test can check that it
+cleaned up:
+
+    ```python
+    async def test_cancel_removes_the_partial_file(tmp_path):
+        outcome = await StepTester(plugin, workspace_root=tmp_path).execute(
+            "files/copy", {"source": "big", "target": "copy"}, cancel_on_log="copying"
+        )
+        assert outcome.cancelled and not (tmp_path / "copy").exists()
+    ```
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,18 +66,21 @@ class StepOutcome:
         outputs: the outputs JSON (empty when the step failed).
         logs: the log lines, in order.
         records: the log lines with their stream.
-        failure: how the step failed, or None when it succeeded.
+        failure: how the step failed, or None when it succeeded (or was cancelled).
+        cancelled: the simulated cancellation hit the running handler and the handler stopped: an
+            async handler let `asyncio.CancelledError` propagate, a sync handler returned or raised.
     """
 
     outputs: dict[str, Any] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
     records: list[LogLine] = field(default_factory=list)
     failure: StepFailureInfo | None = None
+    cancelled: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when the step succeeded."""
-        return self.failure is None
+        """True when the step succeeded (neither failed nor cancelled)."""
+        return self.failure is None and not self.cancelled
 
     @property
     def plan(self) -> list[dict[str, Any]]:
@@ -113,6 +131,9 @@ class StepTester:
         attempt: int = 1,
         run_id: str = "test-run",
         step_id: str = "test-step",
+        cancel_after: float | None = None,
+        cancel_on_log: str | None = None,
+        stop_timeout: float = 10.0,
     ) -> StepOutcome:
         """Run one attempt of a step and collect its outputs, logs and failure.
 
@@ -123,29 +144,102 @@ class StepTester:
             attempt: the attempt number the handler sees.
             run_id: run id the handler sees.
             step_id: step id the handler sees.
+            cancel_after: cancel the step this many seconds after it started, like a user cancelling
+                the run (the handler sees `asyncio.CancelledError`, or `ctx.cancelled` in a sync one).
+            cancel_on_log: cancel the step as soon as it logs a line containing this text (a
+                checkpoint inside the handler).
+            stop_timeout: seconds a cancelled handler gets to stop; a handler still running then
+                is reported as a failure.
 
         Returns:
-            The outcome; a failing handler gives `failure`, it does not raise.
+            The outcome; a failing handler gives `failure`, it does not raise. A cancelled one gives
+            `cancelled=True`; an async handler that swallowed the cancellation gives a `failure`.
         """
         definition = self.definition(step_type)
         outcome = StepOutcome()
         lock = threading.Lock()
+        loop = asyncio.get_running_loop()
+        cancelling = cancel_after is not None or cancel_on_log is not None
+        task: asyncio.Task[dict[str, Any]] | None = None
+        requested = threading.Event()
+        stopping = asyncio.Event()
+
+        def cancel() -> None:
+            if task is not None and not task.done() and not requested.is_set():
+                requested.set()
+                stopping.set()
+                ctx.cancel()  # what the host does: sync handlers see ctx.cancelled, ctx.run kills its child
+                task.cancel()
 
         def sink(line: str, stream: str) -> None:
             with lock:
                 outcome.records.append(LogLine(stream, line))
                 outcome.logs.append(line)
+            if cancel_on_log is not None and cancel_on_log in line:
+                with contextlib.suppress(RuntimeError):  # a thread logging after the test's loop closed
+                    loop.call_soon_threadsafe(cancel)
 
         ctx = StepContext(
             run_id=run_id, step_id=step_id, attempt=attempt,
             idempotency_key=f"{run_id}/{step_id}/{attempt}", dry_run=dry_run,
             workspace_root=self.workspace_root, platform_config=self.platform_config, log_sink=sink,
         )
+        # A private one-thread executor for sync handlers, so the tester can wait until the thread ended.
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step") if cancelling else None
+        task = asyncio.create_task(execute_step(definition, config, ctx, executor))
+        timer = loop.call_later(cancel_after, cancel) if cancel_after is not None else None
+        cancelled = asyncio.ensure_future(stopping.wait())
         try:
-            outcome.outputs = await execute_step(definition, config, ctx)
-        except Exception as exc:
-            outcome.failure = failure_of(exc)
+            await asyncio.wait({task, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():  # cancelled just now: the handler gets stop_timeout to stop
+                await asyncio.wait({task}, timeout=stop_timeout)
+        finally:
+            cancelled.cancel()
+            if timer is not None:
+                timer.cancel()
+        if not task.done():
+            outcome.failure = StepFailureInfo(
+                "error", f"{definition.type} still ran {stop_timeout:g}s after it was cancelled; "
+                "let asyncio.CancelledError propagate"
+            )
+        elif task.cancelled():
+            outcome.cancelled = True
+        elif (error := task.exception()) is not None:
+            if not isinstance(error, Exception):
+                raise error
+            outcome.failure = failure_of(error)
+        else:
+            outcome.outputs = task.result()
+        if requested.is_set() and task.done():
+            problem = await self._stopped(definition, outcome, executor, stop_timeout)
+            if problem is not None:
+                outcome.cancelled, outcome.failure = False, problem
+        if executor is not None:
+            executor.shutdown(wait=False)
         return outcome
+
+    @staticmethod
+    async def _stopped(
+        definition: StepDefinition, outcome: StepOutcome, executor: ThreadPoolExecutor | None, stop_timeout: float
+    ) -> StepFailureInfo | None:
+        """None when the cancelled handler stopped properly, else why it did not."""
+        if definition.is_async:
+            if not outcome.cancelled and outcome.failure is None:
+                return StepFailureInfo(
+                    "error", f"{definition.type} returned after it was cancelled; let asyncio.CancelledError propagate"
+                )
+            return outcome.failure
+        # Sync: the step's task ended at once, its thread goes on until the handler returns. The one
+        # worker runs this no-op only after that.
+        assert executor is not None
+        ended = asyncio.get_running_loop().run_in_executor(executor, lambda: None)
+        try:
+            await asyncio.wait_for(ended, stop_timeout)
+        except TimeoutError:
+            return StepFailureInfo(
+                "error", f"{definition.type} still ran {stop_timeout:g}s after it was cancelled; poll ctx.cancelled"
+            )
+        return None
 
     def run(
         self,
@@ -156,8 +250,14 @@ class StepTester:
         attempt: int = 1,
         run_id: str = "test-run",
         step_id: str = "test-step",
+        cancel_after: float | None = None,
+        cancel_on_log: str | None = None,
+        stop_timeout: float = 10.0,
     ) -> StepOutcome:
         """Blocking `execute` for plain (non-async) tests; do not call it inside a running event loop."""
         return asyncio.run(
-            self.execute(step_type, config, dry_run=dry_run, attempt=attempt, run_id=run_id, step_id=step_id)
+            self.execute(
+                step_type, config, dry_run=dry_run, attempt=attempt, run_id=run_id, step_id=step_id,
+                cancel_after=cancel_after, cancel_on_log=cancel_on_log, stop_timeout=stop_timeout,
+            )
         )

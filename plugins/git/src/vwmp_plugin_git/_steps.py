@@ -1,10 +1,13 @@
-"""Handlers of the git steps. Each honours `ctx.dry_run` by returning a plan and changing nothing."""
+"""Handlers of the git steps. Each honours `ctx.dry_run`: it records its plan and changes nothing."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from vwmp_sdk import ConfigError, DeniedError, PlanItem, Plugin, StepContext, StepError
+from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
+from vwmp_toolkit.git import NETWORK_TIMEOUT, SafeGit, open_git
+from vwmp_toolkit.paths import in_repo, rel
+from vwmp_toolkit.refs import check_ref_name, check_remote_name, check_remote_url, check_revision, redact_url
 
 from vwmp_plugin_git._models import (
     BranchConfig,
@@ -20,26 +23,8 @@ from vwmp_plugin_git._models import (
     TagConfig,
     TagOutputs,
 )
-from vwmp_plugin_git.paths import in_repo, rel, repo_dir
-from vwmp_plugin_git.refs import (
-    check_ref_name,
-    check_remote_name,
-    check_remote_url,
-    check_revision,
-    redact_url,
-)
-from vwmp_plugin_git.safe_git import NETWORK_TIMEOUT, SafeGit, runner_of
 
 plugin = Plugin("git", title="Git", description="Git operations on repositories inside the workspace")
-
-
-def open_git(ctx: StepContext, repo: str, identity: tuple[str, str] | None = None) -> SafeGit:
-    """A hardened git for the step's repository (resolved inside the workspace now)."""
-    return SafeGit(repo_dir(ctx, repo), run=runner_of(ctx), identity=identity)
-
-
-def _with_plan(outputs: Any, plan: list[PlanItem]) -> dict[str, Any]:
-    return {**outputs.model_dump(), "plan": [p.model_dump() for p in plan]}
 
 
 @plugin.step("status", title="Git status", description="Branch, HEAD, clean tree, ahead/behind upstream")
@@ -61,12 +46,11 @@ def status(ctx: StepContext, config: StatusConfig) -> StatusOutputs:
             fields["ahead"], fields["behind"] = int(ahead), -int(behind)
         elif line.strip() and not line.startswith("#"):
             clean = False
-    outputs = StatusOutputs(clean=clean, **fields)
-    return _with_plan(outputs, []) if ctx.dry_run else outputs  # type: ignore[return-value]
+    return StatusOutputs(clean=clean, **fields)
 
 
 def _repo_paths(git: SafeGit, paths: list[str]) -> list[str]:
-    return [rel(git.repo_dir, in_repo(git.repo_dir, p, what="path to stage")) or "." for p in paths]
+    return [rel(git.repo_dir, in_repo(git.repo_dir, p, field=f"paths/{i}")) or "." for i, p in enumerate(paths)]
 
 
 def _changed(git: SafeGit, paths: list[str]) -> list[str]:
@@ -97,8 +81,9 @@ def stage(ctx: StepContext, config: StageConfig) -> StageOutputs:
     paths = _repo_paths(git, config.paths)
     if ctx.dry_run:
         would = _changed(git, paths)
-        plan = [PlanItem(action="stage", target=p) for p in would]
-        return _with_plan(StageOutputs(staged=would), plan)  # type: ignore[return-value]
+        for path in would:
+            ctx.plan("stage", path)
+        return StageOutputs(staged=would)
     git.run("add", "--all", "--", *paths)
     staged = _staged(git, paths)
     ctx.log(f"staged {len(staged)} path(s)")
@@ -127,15 +112,13 @@ def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
     if ctx.dry_run:
         files = _changed(git, paths) if paths else _staged(git, [])
         diff = git.run("diff", "HEAD", "--stat", "--", *(paths or [])).stdout if git.head() and paths else None
-        plan = [
-            PlanItem(
-                action="commit",
-                target=branch,
-                diff=f"message: {config.message}\nfiles: {', '.join(files) or '(changes of earlier steps)'}"
-                + (f"\n{diff}" if diff else ""),
-            )
-        ]
-        return _with_plan(CommitOutputs(sha=git.head() or ""), plan)  # type: ignore[return-value]
+        ctx.plan(
+            "commit",
+            branch,
+            diff=f"message: {config.message}\nfiles: {', '.join(files) or '(changes of earlier steps)'}"
+            + (f"\n{diff}" if diff else ""),
+        )
+        return CommitOutputs(sha=git.head() or "")
     if paths:
         git.run("add", "--all", "--", *paths)
     if not _staged(git, paths or []):
@@ -175,8 +158,8 @@ def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
         now = f"now {sha[:12]}" if sha else "not a commit yet"
         target = f"{rev} at the time this step runs ({now})"
         action = "keep tag (already there)" if existing else "create tag"
-        plan = [PlanItem(action=action, target=name, diff=f"tag {name} -> {target}\n{config.message or name}")]
-        return _with_plan(TagOutputs(name=name, sha=sha or ""), plan)  # type: ignore[return-value]
+        ctx.plan(action, name, diff=f"tag {name} -> {target}\n{config.message or name}")
+        return TagOutputs(name=name, sha=sha or "")
     assert sha is not None
     if existing == sha:
         ctx.log(f"tag {name} already points at {sha[:12]}")
@@ -251,20 +234,17 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
         raise ConfigError("nothing to push: give refs or tags")
     where = f"{config.remote} ({redact_url(urls[-1])})"
     if ctx.dry_run:
-        plan = []
         for ref in refs:
             sha = git.commit_of(ref)
-            plan.append(
-                PlanItem(
-                    action="push",
-                    target=f"{config.remote} {ref}",
-                    diff=f"{ref} -> {where} at {sha or '(created by an earlier step)'}"
-                    + _push_preview(git, config.remote, ref, sha),
-                )
+            ctx.plan(
+                "push",
+                f"{config.remote} {ref}",
+                diff=f"{ref} -> {where} at {sha or '(created by an earlier step)'}"
+                + _push_preview(git, config.remote, ref, sha),
             )
         if all_tags:
-            plan.append(PlanItem(action="push", target=f"{config.remote} refs/tags/*", diff=f"every tag -> {where}"))
-        return _with_plan(PushOutputs(pushed=refs), plan)  # type: ignore[return-value]
+            ctx.plan("push", f"{config.remote} refs/tags/*", diff=f"every tag -> {where}")
+        return PushOutputs(pushed=refs)
     for ref in refs:
         if git.commit_of(ref) is None:
             raise ConfigError(f"{ref} does not exist locally")
@@ -286,31 +266,27 @@ def branch(ctx: StepContext, config: BranchConfig) -> BranchOutputs:
     start = check_revision(config.start_point, what="start_point") if config.start_point else "HEAD"
     git = open_git(ctx, config.repo)
     existing = git.commit_of(f"refs/heads/{name}")
-    plan: list[PlanItem] = []
     if config.action == "create":
         sha = git.commit_of(start)
         if sha is None:
             raise ConfigError(f"start_point {start!r} does not name a commit")
         if existing and existing != sha:
             raise ConfigError(f"branch {name!r} already exists at {existing[:12]}, not at {sha[:12]}")
-        plan.append(
-            PlanItem(action="keep branch" if existing else "create branch", target=name, diff=f"{name} -> {sha}")
-        )
+        ctx.plan("keep branch" if existing else "create branch", name, diff=f"{name} -> {sha}")
         if not ctx.dry_run and not existing:
             git.run("branch", "--no-track", "--", name, sha)
     elif config.action == "checkout":
         if existing is None:
             raise ConfigError(f"branch {name!r} does not exist")
-        plan.append(PlanItem(action="checkout branch", target=name))
+        ctx.plan("checkout branch", name)
         if not ctx.dry_run:
             git.run("switch", "--no-guess", "--end-of-options", name)
     else:
         if existing is not None and git.current_branch() == name:
             raise DeniedError(f"branch {name!r} is checked out; switch to another branch first")
-        plan.append(PlanItem(action="delete branch" if existing else "nothing (no such branch)", target=name))
+        ctx.plan("delete branch" if existing else "nothing (no such branch)", name)
         if not ctx.dry_run and existing:
             git.run("branch", "--delete", "--", name)
     if not ctx.dry_run:
         ctx.log(f"{config.action} {name}: done")
-        return BranchOutputs(branch=name)
-    return _with_plan(BranchOutputs(branch=name), plan)  # type: ignore[return-value]
+    return BranchOutputs(branch=name)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from vwmp_plugin_git import in_repo, rel, repo_dir
-from vwmp_plugin_release.changelog import Document, release_notes
-from vwmp_plugin_release.edits import plan_edit, read_text, write_atomic
-from vwmp_plugin_release.steps_api import checked_version, release_date
-from vwmp_sdk import ConfigError, DeniedError, PlanItem, Plugin, StepContext, StepError
+from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
+from vwmp_toolkit.changelog import Document, release_date, release_notes
+from vwmp_toolkit.files import plan_edit, read_text, write_atomic
+from vwmp_toolkit.paths import in_repo, rel, repo_dir
+from vwmp_toolkit.semver import checked_version
 
 from vwmp_plugin_project.kanban import BoardError, card_ids, move_cards
 from vwmp_plugin_project.kb import index_with, release_page
@@ -76,14 +75,10 @@ class RunValidatorOutputs(BaseModel):
     report: str = Field(description="What it printed (stdout then stderr, at most 64 KiB)")
 
 
-def _with_plan(outputs: BaseModel, plan: list[PlanItem]) -> dict[str, Any]:
-    return {**outputs.model_dump(), "plan": [p.model_dump() for p in plan]}
-
-
 def _release_entries(root: Path, changelog: str, version: str) -> tuple[str | None, str | None]:
     """(entries of the release, its date) from the changelog; before `release/changelog` ran (dry run),
     the [Unreleased] entries that will become the release."""
-    path = in_repo(root, changelog, what="changelog")
+    path = in_repo(root, changelog, field="changelog")
     if not path.is_file():
         return None, None
     text = read_text(path)
@@ -102,17 +97,19 @@ def kb_update(ctx: StepContext, config: KbUpdateConfig) -> KbUpdateOutputs:
     root = repo_dir(ctx, config.repo)
     entries, changelog_date = _release_entries(root, config.changelog, version)
     date = release_date(config.date) if config.date else changelog_date or release_date(None)
-    kb = in_repo(root, config.kb_dir, what="kb_dir")
-    page = in_repo(root, f"{rel(root, kb)}/releases/{version}.md", what="KB page")
-    index = in_repo(root, f"{rel(root, kb)}/index.md", what="KB index")
+    kb = in_repo(root, config.kb_dir, field="kb_dir")
+    page = in_repo(root, f"{rel(root, kb)}/releases/{version}.md", field="kb_dir")
+    index = in_repo(root, f"{rel(root, kb)}/index.md", field="kb_dir")
     changes = [
         (page, release_page(version, date, entries or "", config.notes)),
         (index, index_with(_read(index), version, date)),
     ]
-    plan = [plan_edit(rel(root, p), _read(p), new) for p, new in changes if _read(p) != new]
+    for path, new in changes:
+        if _read(path) != new:
+            ctx.plan(plan_edit(rel(root, path), _read(path), new))
     files = [rel(root, p) for p, _ in changes]
     if ctx.dry_run:
-        return _with_plan(KbUpdateOutputs(files=files), plan)  # type: ignore[return-value]
+        return KbUpdateOutputs(files=files)
     for path, new in changes:
         write_atomic(path, new)
     ctx.log(f"KB updated: {', '.join(files)}")
@@ -124,13 +121,12 @@ def kanban_update(ctx: StepContext, config: KanbanUpdateConfig) -> KanbanUpdateO
     """Cards already moved stay where they are, so a retry moves nothing twice."""
     version = checked_version(config.version)
     root = repo_dir(ctx, config.repo)
-    board = in_repo(root, config.board or "kanban.yaml", what="board")
+    board = in_repo(root, config.board or "kanban.yaml", field="board")
     if not board.is_file():
         if config.board:
             raise ConfigError(f"board {config.board!r} does not exist")
         ctx.log("no kanban.yaml in the repo: nothing to move")
-        outputs = KanbanUpdateOutputs(moved=[])
-        return _with_plan(outputs, []) if ctx.dry_run else outputs  # type: ignore[return-value]
+        return KanbanUpdateOutputs(moved=[])
     entries, _ = _release_entries(root, config.changelog, version)
     ids = card_ids(entries or "")
     ctx.log(f"cards named in {version}: {', '.join(ids) or 'none'}")
@@ -140,9 +136,10 @@ def kanban_update(ctx: StepContext, config: KanbanUpdateConfig) -> KanbanUpdateO
     except BoardError as exc:
         raise ConfigError(f"{rel(root, board)}: {exc}") from None
     outputs = KanbanUpdateOutputs(moved=moved)
+    if moved:
+        ctx.plan(plan_edit(rel(root, board), text, updated))
     if ctx.dry_run:
-        plan = [plan_edit(rel(root, board), text, updated)] if moved else []
-        return _with_plan(outputs, plan)  # type: ignore[return-value]
+        return outputs
     if moved:
         write_atomic(board, updated)
         ctx.log(f"moved {', '.join(moved)} from {config.from_column} to {config.to_column}")
@@ -171,9 +168,8 @@ def run_validator(ctx: StepContext, config: RunValidatorConfig) -> RunValidatorO
     script = validator_path(config.validator)
     root = repo_dir(ctx, config.repo)
     if ctx.dry_run and not config.run_in_dry_run:
-        outputs = RunValidatorOutputs(passed=True, report="dry run: validator not executed")
-        plan = [PlanItem(action="run validator", target=config.validator, diff=" ".join([script.name, *config.args]))]
-        return _with_plan(outputs, plan)  # type: ignore[return-value]
+        ctx.plan("run validator", config.validator, diff=" ".join([script.name, *config.args]))
+        return RunValidatorOutputs(passed=True, report="dry run: validator not executed")
     done = ctx.run([str(script), *config.args], cwd=root, timeout=config.timeout, env={"VWMP_REPO": str(root)})
     report = (done.stdout + done.stderr)[-REPORT_LIMIT:]
     passed = done.returncode == 0
@@ -181,5 +177,4 @@ def run_validator(ctx: StepContext, config: RunValidatorConfig) -> RunValidatorO
     if not passed and config.fail_on_failure:
         tail = report.strip().splitlines()[-20:]
         raise StepError(f"validator {config.validator} failed (exit {done.returncode}):\n" + "\n".join(tail))
-    outputs = RunValidatorOutputs(passed=passed, report=report)
-    return _with_plan(outputs, []) if ctx.dry_run else outputs  # type: ignore[return-value]
+    return RunValidatorOutputs(passed=passed, report=report)

@@ -50,7 +50,8 @@ def _columns(board: Any) -> list[Any]:
             continue
         if not isinstance(cards, list) or any(not isinstance(c, dict) or "id" not in c for c in cards):
             raise BoardError(f"columns[{i}].cards must be a list of cards with an 'id'")
-    return board["columns"]
+    columns: list[Any] = board["columns"]
+    return columns
 
 
 def move_cards(text: str, ids: list[str], from_column: str, to_column: str, version: str) -> tuple[str, list[str]]:

@@ -1,7 +1,7 @@
 """VWMP release plugin: `release/version-bump`, `release/changelog` and the release workflow templates.
 
-The pure modules (`semver`, `version_files`, `changelog`, `edits`) are public: the project and
-validators plugins reuse them.
+SemVer, version files, changelogs and file edits live in `vwmp_toolkit`, shared with the project and
+validators plugins; `vwmp_plugin_release.testing` holds the sample project the release tests publish.
 """
 
 from vwmp_plugin_release._steps import plugin

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from vwmp_plugin_git import in_repo, repo_dir
-from vwmp_sdk import ConfigError, PlanItem, Plugin, StepContext, StepError
-
-from vwmp_plugin_release.changelog import ChangelogError, Document, release
-from vwmp_plugin_release.edits import plan_edit, read_text, write_atomic
-from vwmp_plugin_release.semver import Version, VersionError
-from vwmp_plugin_release.version_files import autodetect, kind_of, locate
+from vwmp_sdk import ConfigError, Plugin, StepContext, StepError
+from vwmp_toolkit.changelog import ChangelogError, Document, release, release_date
+from vwmp_toolkit.files import plan_edit, read_text, write_atomic
+from vwmp_toolkit.paths import in_repo, repo_dir
+from vwmp_toolkit.semver import Version, VersionError, checked_version
+from vwmp_toolkit.version_files import autodetect, kind_of, locate
 
 plugin = Plugin("release", title="Release", description="Version bumps, changelogs and release workflow templates")
 
@@ -50,10 +48,6 @@ class ChangelogOutputs(BaseModel):
     section: str = Field(description="Markdown of the new release section")
 
 
-def _with_plan(outputs: BaseModel, plan: list[PlanItem]) -> dict[str, Any]:
-    return {**outputs.model_dump(), "plan": [p.model_dump() for p in plan]}
-
-
 @plugin.step("version-bump", title="Bump version", description="SemVer bump in every version file of the repo")
 def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutputs:
     """All version files must agree before the bump, so a half-bumped repo is noticed, not made worse."""
@@ -63,8 +57,8 @@ def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutp
         raise ConfigError("no version file found (pyproject.toml, package.json, VERSION, __version__); set 'files'")
     current: dict[str, tuple[str, Any]] = {}
     versions: dict[str, str] = {}
-    for name in names:
-        path = in_repo(root, name, what="version file")
+    for index, name in enumerate(names):
+        path = in_repo(root, name, field=f"files/{index}")
         try:
             kind = kind_of(name)
         except ValueError as exc:
@@ -85,37 +79,13 @@ def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutp
         new = previous.bump(config.part, config.prerelease_label)
     except VersionError as exc:
         raise ConfigError(str(exc)) from None
-    plan = []
-    for name, (text, span) in current.items():
+    for index, (name, (text, span)) in enumerate(current.items()):
         updated = span.replace(text, str(new))
-        plan.append(plan_edit(name, text, updated))
+        ctx.plan(plan_edit(name, text, updated))
         if not ctx.dry_run:
-            write_atomic(in_repo(root, name, what="version file"), updated)
+            write_atomic(in_repo(root, name, field=f"files/{index}"), updated)
             ctx.log(f"{name}: {previous} -> {new}")
-    outputs = VersionBumpOutputs(previous_version=str(previous), version=str(new), files=list(current))
-    return _with_plan(outputs, plan) if ctx.dry_run else outputs  # type: ignore[return-value]
-
-
-def release_date(value: str | None) -> str:
-    """`value` checked as YYYY-MM-DD, or today (UTC)."""
-    if value is None:
-        return dt.datetime.now(dt.UTC).date().isoformat()
-    try:
-        return dt.date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date(value)
-    except ValueError:
-        return _bad_date(value)
-
-
-def _bad_date(value: str) -> str:
-    raise ConfigError(f"date {value!r} is not YYYY-MM-DD")
-
-
-def checked_version(value: str) -> str:
-    """A SemVer version string (a leading 'v' is refused so tags and headings stay consistent)."""
-    try:
-        return str(Version.parse(value))
-    except VersionError as exc:
-        raise ConfigError(f"version: {exc}") from None
+    return VersionBumpOutputs(previous_version=str(previous), version=str(new), files=list(current))
 
 
 @plugin.step("changelog", title="Update changelog", description="Keep a Changelog: [Unreleased] becomes the release")
@@ -124,7 +94,7 @@ def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     version = checked_version(config.version)
     date = release_date(config.date)
     root = repo_dir(ctx, config.repo)
-    path = in_repo(root, config.file, what="changelog file")
+    path = in_repo(root, config.file, field="file")
     if not path.is_file():
         raise ConfigError(f"changelog {config.file!r} does not exist")
     text = read_text(path)
@@ -134,15 +104,15 @@ def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     if done is not None and (unreleased is None or not doc.body(unreleased).strip()):
         section = "".join(doc.lines[done.start : done.end]).rstrip("\r\n ") + "\n"
         ctx.log(f"{config.file} already has the {version} section")
-        outputs = ChangelogOutputs(file=config.file, section=section)
-        return _with_plan(outputs, []) if ctx.dry_run else outputs  # type: ignore[return-value]
+        return ChangelogOutputs(file=config.file, section=section)
     try:
         updated, section = release(text, version, date)
     except ChangelogError as exc:
         raise StepError(f"{config.file}: {exc}") from None
     outputs = ChangelogOutputs(file=config.file, section=section)
+    ctx.plan(plan_edit(config.file, text, updated))
     if ctx.dry_run:
-        return _with_plan(outputs, [plan_edit(config.file, text, updated)])  # type: ignore[return-value]
+        return outputs
     write_atomic(path, updated)
     ctx.log(f"{config.file}: released [Unreleased] as {version} ({date})")
     return outputs

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from vwmp_plugin_git import in_repo, open_git, rel, repo_dir
-from vwmp_plugin_release.edits import read_text
-from vwmp_sdk import ConfigError, PlanItem, Plugin, StepContext, StepError
+from vwmp_sdk import ConfigError, Plugin, StepContext, StepError
+from vwmp_toolkit.files import read_text
+from vwmp_toolkit.git import open_git
+from vwmp_toolkit.paths import in_repo, rel, repo_dir
 
 from vwmp_plugin_validators.changelog_lint import lint
 from vwmp_plugin_validators.rules import RuleError, check_file, compile_rule, matching_files
@@ -82,9 +83,11 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "$")
 
 
-def _result(ctx: StepContext, outputs: BaseModel, checked: str) -> Any:
-    if ctx.dry_run:
-        return {**outputs.model_dump(), "plan": [PlanItem(action="check", target=checked).model_dump()]}
+Outputs = TypeVar("Outputs", bound=BaseModel)
+
+
+def _result(ctx: StepContext, outputs: Outputs, checked: str) -> Outputs:
+    ctx.plan("check", checked)  # a dry run shows what was checked; a check changes nothing
     return outputs
 
 
@@ -123,7 +126,7 @@ def branch_context(ctx: StepContext, config: BranchContextConfig) -> BranchConte
 def changelog_format(ctx: StepContext, config: ChangelogFormatConfig) -> ProblemsOutputs:
     """Fails on problems by default, listing them in the error, since a broken changelog breaks the release."""
     root = repo_dir(ctx, config.repo)
-    path = in_repo(root, config.file, what="changelog file")
+    path = in_repo(root, config.file, field="file")
     name = rel(root, path)
     if not path.is_file():
         problems = [Problem(file=config.file, message="file does not exist")]

@@ -6,8 +6,8 @@ import datetime as dt
 import itertools
 import re
 
-from vwmp_plugin_release.changelog import COMPARE, Document
-from vwmp_plugin_release.semver import Version, VersionError
+from vwmp_toolkit.changelog import COMPARE, Document, Section
+from vwmp_toolkit.semver import Version, VersionError
 
 SUBSECTIONS = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
 _SUBHEADING = re.compile(r"^###(?!#)\s*(?P<name>.*?)\s*$")
@@ -55,7 +55,7 @@ def lint(text: str) -> list[tuple[int | None, str]]:
     return sorted(problems, key=lambda p: p[0] or 0)
 
 
-def _subsection_problems(doc: Document, section) -> list[tuple[int | None, str]]:
+def _subsection_problems(doc: Document, section: Section) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
     seen: set[str] = set()
     for i in range(section.start + 1, section.end):

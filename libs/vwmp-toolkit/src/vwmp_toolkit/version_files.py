@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["KINDS", "Span", "autodetect", "kind_of", "locate"]
+
 KINDS = ("pyproject", "package.json", "VERSION", "module")
 _TABLE = re.compile(r"^[ \t]*\[([^\[\]]+)\][ \t]*(?:#.*)?$", re.MULTILINE)
 _TOML_VERSION = re.compile(r"^[ \t]*version[ \t]*=[ \t]*([\"'])([^\"'\n]*)\1", re.MULTILINE)

@@ -6,6 +6,10 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
+from vwmp_sdk import ConfigError
+
+__all__ = ["PARTS", "Version", "VersionError", "checked_version"]
+
 _PATTERN = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
@@ -103,3 +107,15 @@ class Version:
                 raise VersionError(f"{candidate} would not be newer than {self}; choose a later label")
             return candidate
         raise VersionError(f"part {part!r} is not one of {', '.join(PARTS)}")
+
+
+def checked_version(value: str, *, field: str = "version") -> str:
+    """A SemVer version from a step's config, normalised; a leading 'v' is refused so tags and headings agree.
+
+    Raises:
+        ConfigError: `value` is not a SemVer 2.0 version (the message names `field`).
+    """
+    try:
+        return str(Version.parse(value))
+    except VersionError as exc:
+        raise ConfigError(f"{field}: {exc}") from None

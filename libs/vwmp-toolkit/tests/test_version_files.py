@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vwmp_plugin_release.version_files import autodetect, locate
+from vwmp_toolkit.version_files import autodetect, locate
 
 PYPROJECT = (
     '# build config\n[build-system]\nrequires = ["hatchling"]\nversion = "9.9.9"\n\n[project]\n'

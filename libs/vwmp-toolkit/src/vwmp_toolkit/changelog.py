@@ -6,8 +6,14 @@ line endings) stays as the author wrote it.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import re
 from dataclasses import dataclass
+
+from vwmp_sdk import ConfigError
+
+__all__ = ["COMPARE", "ChangelogError", "Document", "Section", "release", "release_date", "release_notes"]
 
 HEADING = re.compile(r"^##(?!#)\s*(?P<title>.*?)\s*$")
 VERSION_HEADING = re.compile(r"^\[(?P<label>[^\]]+)\](?:\s*-\s*(?P<date>\S+))?(?P<rest>.*)$")
@@ -53,7 +59,9 @@ class Document:
         sections = []
         for n, start in enumerate(starts):
             end = starts[n + 1] if n + 1 < len(starts) else links_start
-            title = HEADING.match(lines[start].rstrip("\r\n")).group("title")  # type: ignore[union-attr]
+            heading = HEADING.match(lines[start].rstrip("\r\n"))
+            assert heading is not None  # `starts` holds only lines that matched HEADING
+            title = heading.group("title")
             match = VERSION_HEADING.match(title)
             sections.append(
                 Section(start, end, title, match.group("label") if match else None, match and match.group("date"))
@@ -138,3 +146,17 @@ def _updated_links(doc: Document, version: str, nl: str) -> list[str]:
         tail.insert(i + 1, f"[{version}]: {base}/compare/{old}...{new_tag}{nl}")
         return tail
     return tail
+
+
+def release_date(value: str | None, *, field: str = "date") -> str:
+    """A release date from a step's config checked as YYYY-MM-DD, or today (UTC) when it is None.
+
+    Raises:
+        ConfigError: not a calendar date written YYYY-MM-DD (the message names `field`).
+    """
+    if value is None:
+        return dt.datetime.now(dt.UTC).date().isoformat()
+    if len(value) == 10:
+        with contextlib.suppress(ValueError):
+            return dt.date.fromisoformat(value).isoformat()
+    raise ConfigError(f"{field}: {value!r} is not YYYY-MM-DD")

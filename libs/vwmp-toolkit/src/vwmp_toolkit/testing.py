@@ -1,8 +1,8 @@
-"""Test helpers: real temporary repositories with a bare remote, independent of the machine's git config.
+"""Test helpers for plugins: real temporary repositories with a bare remote, independent of the machine's git config.
 
 Example:
     ```python
-    from vwmp_plugin_git.testing import isolated_git_env, make_repo
+    from vwmp_toolkit.testing import isolated_git_env, make_repo
 
     def test_x(tmp_path, monkeypatch):
         isolated_git_env(monkeypatch, tmp_path)
@@ -17,6 +17,8 @@ import os
 import subprocess
 from pathlib import Path
 from typing import Any
+
+__all__ = ["AUTHOR", "git", "isolated_git_env", "make_repo", "snapshot"]
 
 AUTHOR = ("VWMP Test", "test@vwmp.invalid")
 

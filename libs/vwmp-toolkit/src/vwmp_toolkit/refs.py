@@ -11,6 +11,16 @@ from urllib.parse import urlsplit
 
 from vwmp_sdk import DeniedError
 
+__all__ = [
+    "ALLOWED_PROTOCOLS",
+    "check_ref_name",
+    "check_remote_name",
+    "check_remote_url",
+    "check_revision",
+    "redact_url",
+    "ref_format_problem",
+]
+
 ALLOWED_PROTOCOLS = ("https", "ssh", "git", "file")
 """Transports git may use for remotes; exported as `GIT_ALLOW_PROTOCOL`."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from vwmp_plugin_release.semver import Version, VersionError
+from vwmp_toolkit.semver import Version, VersionError
 
 
 @pytest.mark.parametrize(

@@ -2,22 +2,32 @@
 
 Every command gets `-c` overrides that switch off what a hostile repository config could use to run
 code (hooks, fsmonitor, external diff/text filters are not reached by the commands we run) and
-limits transports to `ALLOWED_PROTOCOLS`, both by config and by `GIT_ALLOW_PROTOCOL`.
+limits transports to `ALLOWED_PROTOCOLS`, both by config and by `GIT_ALLOW_PROTOCOL`. Git never
+looks for a repository above the step's folder (`GIT_CEILING_DIRECTORIES`).
+
+Example:
+    ```python
+    git = open_git(ctx, config.repo)           # DeniedError outside the workspace, ConfigError if no repo
+    branch = git.current_branch()
+    sha = git.commit_of(check_revision(config.ref))
+    ```
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import git as gitpython
-from vwmp_sdk import ConfigError, StepError
+from vwmp_sdk import ConfigError, StepContext, StepError
 
-from vwmp_plugin_git.refs import ALLOWED_PROTOCOLS
+from vwmp_toolkit.paths import repo_dir
+from vwmp_toolkit.refs import ALLOWED_PROTOCOLS
+
+__all__ = ["DEFAULT_TIMEOUT", "NETWORK_TIMEOUT", "Completed", "Runner", "SafeGit", "open_git"]
 
 DEFAULT_TIMEOUT = 60.0
 NETWORK_TIMEOUT = 300.0
@@ -51,14 +61,24 @@ _ENV = {
 
 
 class Completed(Protocol):
-    """What a finished git invocation returns (matches `vwmp_sdk` CompletedProcess)."""
+    """What a finished git invocation returns (`vwmp_sdk.CompletedProcess` is one)."""
 
-    returncode: int
-    stdout: str
-    stderr: str
+    @property
+    def returncode(self) -> int: ...
+
+    @property
+    def stdout(self) -> str: ...
+
+    @property
+    def stderr(self) -> str: ...
 
 
-Runner = Callable[..., Completed]
+class Runner(Protocol):
+    """Runs a program from an argument list; `StepContext.run` is one."""
+
+    def __call__(
+        self, args: Sequence[str], *, cwd: Path, timeout: float, env: Mapping[str, str] | None = None
+    ) -> Completed: ...
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,9 @@ class SafeGit:
         run: a runner with the signature of `StepContext.run` (streams output into the step log);
             defaults to a plain subprocess runner.
         identity: author/committer name and email for commands that create objects.
+
+    Raises:
+        ConfigError: `repo_dir` is not the top folder of a git work tree (one `git rev-parse` tells).
     """
 
     def __init__(
@@ -105,21 +128,19 @@ class SafeGit:
         identity: tuple[str, str] | None = None,
     ) -> None:
         self.repo_dir = repo_dir
-        self._run = run or _subprocess_runner
+        self._run: Runner = run or _subprocess_runner
         self._identity = identity
-        try:
-            # GitPython only checks that this folder is the top of a work tree; it runs no command here.
-            repo = gitpython.Repo(repo_dir, search_parent_directories=False)
-        except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
-            raise ConfigError(f"{repo_dir.name!r} is not a git repository") from None
-        if repo.bare or repo.working_tree_dir is None or Path(repo.working_tree_dir).resolve() != repo_dir:
+        # With the ceiling at the parent, git finds a repository only in this very folder: a plain
+        # folder (or a subfolder of a work tree) fails, a bare repository or a .git folder says false.
+        done = self.run("rev-parse", "--is-inside-work-tree", check=False)
+        if done.returncode != 0:
+            raise ConfigError(f"{repo_dir.name!r} is not a git repository")
+        if done.stdout.strip() != "true":
             raise ConfigError(f"{repo_dir.name!r} is not the top folder of a git work tree")
-        self.git_dir = Path(repo.git_dir)
-        self.gitpython_repo = repo
 
     def env(self) -> dict[str, str]:
         """Environment for git: protocol allow-list, no prompts, the configured identity."""
-        env = dict(_ENV)
+        env = {**_ENV, "GIT_CEILING_DIRECTORIES": str(self.repo_dir.resolve().parent)}
         if self._identity:
             name, email = self._identity
             env |= {
@@ -172,6 +193,19 @@ class SafeGit:
         return urls
 
 
-def runner_of(ctx: object) -> Runner:
-    """`ctx.run` of a StepContext, so git output streams into the step log and cancel kills git."""
-    return ctx.run  # type: ignore[attr-defined, no-any-return]
+def open_git(ctx: StepContext, repo: str, identity: tuple[str, str] | None = None, *, field: str = "repo") -> SafeGit:
+    """A hardened git for the step's repository (resolved inside the workspace now).
+
+    Git runs through `ctx.run`, so its output streams into the step log and a cancel kills it.
+
+    Args:
+        ctx: the step's context.
+        repo: the repository path relative to the workspace root (a config field).
+        identity: author/committer name and email for commands that create objects.
+        field: the config field `repo` came from, named in errors.
+
+    Raises:
+        DeniedError: `repo` leaves the workspace.
+        ConfigError: it is not the top folder of a git work tree.
+    """
+    return SafeGit(repo_dir(ctx, repo, field=field), run=ctx.run, identity=identity)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from vwmp_plugin_git.refs import check_remote_url, ref_format_problem
 from vwmp_sdk import DeniedError
+from vwmp_toolkit.refs import check_remote_url, ref_format_problem
 
 GOOD = ["v1.2.0", "release/1.2", "feature/KAN-7-x", "v1.0.0-rc.1", "a@b", "x+y"]
 BAD = [

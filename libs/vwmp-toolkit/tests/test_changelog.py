@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from vwmp_plugin_release.changelog import ChangelogError, release, release_notes
+from vwmp_toolkit.changelog import ChangelogError, release, release_notes
 
 BEFORE = """# Changelog
 

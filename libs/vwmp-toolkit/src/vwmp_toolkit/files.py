@@ -1,4 +1,12 @@
-"""File changes as plans (unified diffs) and as atomic writes; shared by the release and project steps."""
+"""File changes as plan items (unified diffs) and as atomic writes.
+
+Example:
+    ```python
+    ctx.plan(plan_edit("CHANGELOG.md", old, new))     # the diff an approver sees
+    if not ctx.dry_run:
+        write_atomic(path, new)
+    ```
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 from vwmp_sdk import PlanItem, StepError
+
+__all__ = ["plan_edit", "read_text", "unified_diff", "write_atomic"]
 
 
 def read_text(path: Path) -> str:
