@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 from vwmp_cli.up import Platform
-from vwmp_plugin_release.changelog import Document
-from vwmp_plugin_release.semver import Version
+from vwmp_toolkit.changelog import Document
+from vwmp_toolkit.semver import Version
 
 from .conftest import TERMINAL, platform_env, running
 from .release_repo import IDENTITY, git, git_env, snapshot

@@ -47,7 +47,7 @@ def plugins() -> list[Plugin]:
     installed = {ep.name: ep for ep in entry_points(group="vwmp.plugins")}
     missing = [name for name in RELEASE_PLUGINS if name not in installed]
     if missing:
-        pytest.skip(f"the release templates need the plugins {missing} installed")
+        pytest.fail(f"the release templates need the plugins {missing} installed (uv sync --all-packages)")
     return [installed[name].load() for name in RELEASE_PLUGINS]
 
 
