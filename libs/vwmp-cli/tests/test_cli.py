@@ -13,7 +13,7 @@ import httpx
 import yaml
 from typer.testing import CliRunner
 from vwmp_cli.main import app
-from vwmp_gateway.testing import definition
+from vwmp_testkit.platform import definition
 from vwmp_storage.transitions import Transition
 
 runner = CliRunner()

@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
+from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError, Template
 
 plugin = Plugin("testkit", title="Test kit", description="Steps for VWMP's own tests")
 
@@ -77,3 +77,13 @@ async def slow(ctx: StepContext, config: SlowConfig) -> dict:
 def echo(ctx: StepContext, config: EchoConfig) -> EchoOutputs:
     ctx.log(f"value is {config.value}")
     return EchoOutputs(value=config.value)
+
+
+plugin.add_template(Template(
+    name="testkit-echo", workflow_type="testkit", title="Echo", description="One echo step",
+    definition={
+        "apiVersion": "vwmp/v1", "kind": "Workflow",
+        "metadata": {"name": "testkit-echo", "type": "testkit", "description": "Echoes a value"},
+        "spec": {"steps": [{"id": "echo", "uses": "testkit/echo", "with": {"value": "hello"}}]},
+    },
+))
