@@ -60,7 +60,7 @@ def test_invalid_definition_is_one_clear_line_and_exit_1(env, tmp_path) -> None:
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: 422")
-    assert "/spec/steps/1/needs/0: unknown step 'ghost'" in lines[0]
+    assert "/spec/steps/1/needs/0: needs unknown step 'ghost'" in lines[0]
 
 
 def test_validate_lists_pointers(env, tmp_path) -> None:
