@@ -149,7 +149,8 @@ async def test_a_lost_nats_message_is_backfilled_from_storage(make_live_gateway,
         async with connect(ws_url(gateway, f"/api/v1/runs/{run_id}/stream"),
                            subprotocols=bearer(backend.tokens["viewer"])) as ws:
             assert [e["seq"] for e in await receive(ws, len(UP_TO_THE_GATE), 5)] == [1, 2, 3, 4, 5, 6]
-            async with relay(nats_server, partitioned_nats.url, run_events_subject(run_id), lambda seq: seq == 7) as dropped:
+            lossy = relay(nats_server, partitioned_nats.url, run_events_subject(run_id), lambda seq: seq == 7)
+            async with lossy as dropped:
                 await asyncio.sleep(0.3)  # the gateway's subscription on the second server is in place
                 await approve(gateway, backend, run_id)
                 got = await receive(ws, 2, 3)  # seq 8 arrived alone: the jump made the gateway ask storage
