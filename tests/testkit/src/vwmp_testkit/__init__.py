@@ -1,4 +1,6 @@
-"""Step types that let the engine's tests provoke retries, failures, timeouts and cancellation.
+"""VWMP's own test kit. This module: step types that let tests provoke retries, failures, timeouts and
+cancellation (the `vwmp.plugins` entry point `testkit`). `vwmp_testkit.fixtures` is a pytest plugin
+(`nats_server`), `vwmp_testkit.nats` runs NATS servers, `vwmp_testkit.platform` the platform in-process.
 
 Every execution appends its idempotency key to `<workspace>/<journal>` so a
 test can prove that no step attempt ran twice and that cancelled work stopped.

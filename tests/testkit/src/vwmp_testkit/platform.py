@@ -115,6 +115,7 @@ class Backend:
     tokens: dict[str, str] = field(default_factory=dict)
     token_ids: dict[str, str] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack, repr=False)
 
     @property
     def workspace(self) -> Path:
@@ -122,7 +123,6 @@ class Backend:
         return self.root / "workspace"
 
     def start(self) -> None:
-        self._stack = contextlib.AsyncExitStack()
         threading.Thread(target=self.loop.run_forever, daemon=True, name="vwmp-backend").start()
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(READY_SECONDS + 30)
         assert self.storage is not None
