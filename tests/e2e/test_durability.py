@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client
-from vwmp_common.embedded_nats import free_port
+from vwmp_common.ports import free_port
 
 from .conftest import Driver, platform_env
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import websockets
 from vwmp_cli.up import Platform
-from vwmp_common.embedded_nats import wait_for_port
 from vwmp_common.nats import connect
+from vwmp_common.ports import wait_for_port
 from vwmp_common.subjects import EVENTS_STREAM, run_events_subject
 from vwmp_proto.events.v1.events_pb2 import Event
 

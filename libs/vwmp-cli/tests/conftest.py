@@ -1,4 +1,4 @@
-"""CLI tests run against a real gateway on a free port (real storage, fake engine, real NATS)."""
+"""CLI tests run against a real gateway on a free port in front of the real platform (vwmp_testkit)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vwmp_common.testing import nats_server  # noqa: F401  (fixture)
-from vwmp_gateway.testing import Backend, LiveGateway
+from vwmp_testkit.platform import Backend, LiveGateway
 
 
 @pytest.fixture(scope="session")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    started = Backend()
-    started.start(tmp_path_factory.mktemp("storage") / "vwmp.db")
+def backend(nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    started = Backend(nats_server, tmp_path_factory.mktemp("platform"))
+    started.start()
     try:
         yield started
     finally:
@@ -21,8 +20,8 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
 
 @pytest.fixture(scope="session")
-def gateway(backend: Backend, nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:  # noqa: F811
-    settings = backend.settings(nats_server, tmp_path_factory.mktemp("gw"), ws_idle_backfill_seconds=0.3)
+def gateway(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
+    settings = backend.settings(data_dir=tmp_path_factory.mktemp("gw"), ws_idle_backfill_seconds=0.3)
     with LiveGateway(settings) as live:
         yield live
 

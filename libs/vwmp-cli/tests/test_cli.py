@@ -13,8 +13,7 @@ import httpx
 import yaml
 from typer.testing import CliRunner
 from vwmp_cli.main import app
-from vwmp_gateway.testing import definition
-from vwmp_storage.transitions import Transition
+from vwmp_testkit.platform import definition
 
 runner = CliRunner()
 
@@ -60,7 +59,7 @@ def test_invalid_definition_is_one_clear_line_and_exit_1(env, tmp_path) -> None:
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: 422")
-    assert "/spec/steps/1/needs/0: unknown step 'ghost'" in lines[0]
+    assert "/spec/steps/1/needs/0: needs unknown step 'ghost'" in lines[0]
 
 
 def test_validate_lists_pointers(env, tmp_path) -> None:
@@ -96,16 +95,39 @@ def test_token_file_is_the_default(env, tmp_path, backend) -> None:
     assert result.exit_code == 0, result.output
 
 
+def _wait_run(env: dict[str, str], run_id: str, done: Any, timeout: float = 15.0) -> dict[str, Any]:
+    """Poll the gateway until `done(run)` (the engine works in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = httpx.get(f"{env['VWMP_URL']}/api/v1/runs/{run_id}",
+                        headers={"Authorization": f"Bearer {env['VWMP_TOKEN']}"}).json()
+        if done(run) or time.monotonic() > deadline:
+            return run
+        time.sleep(0.05)
+
+
+def _step_state(run: dict[str, Any], step_id: str) -> str:
+    return str(next(s["state"] for s in run["steps"] if s["id"] == step_id))
+
+
 def test_run_runs_show_cancel(env, tmp_path) -> None:
     name = applied(env, tmp_path)
-    started = invoke(env, "run", name, "-p", "part=minor", "--dry-run")
+    dry = invoke(env, "run", name, "-p", "part=minor", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    dry_id = dry.output.split()[1]
+    assert _wait_run(env, dry_id, lambda r: r["state"] == "succeeded")["state"] == "succeeded"  # gates pass
+    shown = invoke(env, "runs", "show", dry_id)
+    assert shown.exit_code == 0 and "dry run" in shown.output and "approve" in shown.output
+    finished = invoke(env, "cancel", dry_id)
+    assert finished.exit_code == 1 and finished.output.startswith("error: 409")
+
+    started = invoke(env, "run", name, "-p", "part=minor")
     assert started.exit_code == 0, started.output
     run_id = started.output.split()[1]
     listed = invoke(env, "runs", "--workflow", name)
-    assert listed.exit_code == 0 and run_id[:8] in listed.output
-    shown = invoke(env, "runs", "show", run_id)
-    assert shown.exit_code == 0 and "dry run" in shown.output and "approve" in shown.output
+    assert listed.exit_code == 0 and run_id[:8] in listed.output and dry_id[:8] in listed.output
     assert invoke(env, "run-show", run_id).exit_code == 0
+    _wait_run(env, run_id, lambda r: _step_state(r, "approve") == "awaiting_approval")
     cancelled = invoke(env, "cancel", run_id)
     assert cancelled.exit_code == 0 and "cancelled" in cancelled.output
     again = invoke(env, "cancel", run_id)
@@ -120,60 +142,57 @@ def test_bad_parameter_is_a_pointed_error(env, tmp_path) -> None:
     assert malformed.exit_code == 1 and "key=value" in malformed.output
 
 
-def _drive(gateway_url: str, token: str, backend: Any, workflow: str, final: str) -> None:
-    """Plays the engine: once the run exists, its steps progress and it ends in `final`."""
+def _decide(env: dict[str, str], workflow: str, decision: str) -> None:
+    """The approver: once the run waits at its gate, approve or reject it through the gateway."""
+    auth = {"Authorization": f"Bearer {env['VWMP_TOKEN']}"}
     deadline = time.monotonic() + 20
-    run_id = None
-    while run_id is None and time.monotonic() < deadline:
-        page = httpx.get(f"{gateway_url}/api/v1/runs", params={"workflow": workflow},
-                         headers={"Authorization": f"Bearer {token}"}).json()
-        run_id = page["items"][0]["id"] if page["items"] else None
+    while time.monotonic() < deadline:
+        page = httpx.get(f"{env['VWMP_URL']}/api/v1/runs", params={"workflow": workflow}, headers=auth).json()
+        if page["items"] and _step_state(page["items"][0], "approve") == "awaiting_approval":
+            run_id = page["items"][0]["id"]
+            httpx.post(f"{env['VWMP_URL']}/api/v1/runs/{run_id}/steps/approve/{decision}", headers=auth)
+            return
         time.sleep(0.1)
-    assert run_id is not None
-    time.sleep(0.5)
-    steps = [("step.started", "build", "running"), ("step.succeeded", "build", "succeeded"),
-             ("step.started", "approve", "running"),
-             ("step.succeeded" if final == "succeeded" else "step.failed", "approve", final)]
-    for event, step, state in steps:
-        backend.storage.transitions.record(run_id, "", 0, [
-            Transition(event_type=event, step_id=step, attempt=1, step_state=state, data_json="{}")])
-        time.sleep(0.1)
-    backend.storage.transitions.record(run_id, "", 0, [
-        Transition(event_type=f"run.{final}", run_state=final, data_json="{}")])
 
 
-def _watch(env: dict[str, str], tmp_path: Path, backend: Any, final: str) -> Any:
+def _watch(env: dict[str, str], tmp_path: Path, decision: str) -> Any:
     name = applied(env, tmp_path)
-    driver = threading.Thread(target=_drive, args=(env["VWMP_URL"], env["VWMP_TOKEN"], backend, name, final))
-    driver.start()
+    approver = threading.Thread(target=_decide, args=(env, name, decision))
+    approver.start()
     try:
         return invoke(env, "run", name, "-p", "part=patch", "--watch")
     finally:
-        driver.join(timeout=30)
+        approver.join(timeout=30)
 
 
-def test_watch_shows_steps_and_exits_0_on_success(env, tmp_path, backend) -> None:
-    result = _watch(env, tmp_path, backend, "succeeded")
+def test_watch_shows_steps_and_exits_0_on_success(env, tmp_path) -> None:
+    result = _watch(env, tmp_path, "approve")
     assert result.exit_code == 0, result.output
     assert "build" in result.output and "approve" in result.output
     assert result.output.rstrip().endswith("succeeded")
 
 
-def test_watch_exits_1_when_the_run_fails(env, tmp_path, backend) -> None:
-    result = _watch(env, tmp_path, backend, "failed")
+def test_watch_exits_1_when_the_run_fails(env, tmp_path) -> None:
+    result = _watch(env, tmp_path, "reject")
     assert result.exit_code == 1, result.output
     assert "failed" in result.output
 
 
-def test_approve_and_reject(env, tmp_path, backend) -> None:
-    name = applied(env, tmp_path)
+def test_approve_and_reject(env, tmp_path) -> None:
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    slow = definition(name, [{"id": "build", "uses": "core/sleep", "with": {"seconds": 2}},
+                             {"id": "approve", "uses": "core/approval", "needs": ["build"]}])
+    assert invoke(env, "apply", "-f", str(write(tmp_path, slow))).exit_code == 0
     run_id = invoke(env, "run", name, "-p", "part=patch").output.split()[1]
+    _wait_run(env, run_id, lambda r: _step_state(r, "build") == "running")
     early = invoke(env, "approve", run_id, "approve")
     assert early.exit_code == 1 and early.output.startswith("error: 409")
-    backend.storage.transitions.record(run_id, "", 0, [Transition(
-        event_type="step.awaiting_approval", step_id="approve", attempt=1, step_state="awaiting_approval")])
+    _wait_run(env, run_id, lambda r: _step_state(r, "approve") == "awaiting_approval")
     ok = invoke(env, "approve", run_id, "approve", "--comment", "ship it")
     assert ok.exit_code == 0, ok.output
+    done = _wait_run(env, run_id, lambda r: r["state"] == "succeeded")
+    outputs = next(s["outputs"] for s in done["steps"] if s["id"] == "approve")
+    assert (outputs["approved_by"], outputs["comment"]) == ("admin-bot", "ship it")
     assert invoke(env, "reject", run_id, "approve").exit_code == 1
 
 

@@ -14,10 +14,11 @@ import pytest
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, Field
-from vwmp_common.embedded_nats import free_port, start_nats_server
 from vwmp_common.nats import plugin_hosts_bucket
+from vwmp_common.ports import free_port
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
 from vwmp_sdk import Plugin, PluginServer, StepContext, Template
+from vwmp_testkit.nats import NatsServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -89,24 +90,21 @@ async def test_entry_appears_with_step_types_is_refreshed_and_deleted_on_stop(
 
 
 async def test_keeps_serving_while_nats_is_down_and_reannounces(tmp_path: Path) -> None:
-    port = free_port()
-    store = tmp_path / "nats"
-    url = f"nats://127.0.0.1:{port}"
-    process = start_nats_server(port, store)
+    server_process = NatsServer(tmp_path / "nats").start()
+    url = server_process.url
     try:
         async with PluginServer(
             plugin, nats_url=url, host_id="outage", workspace_root=tmp_path, heartbeat_seconds=0.2
         ) as server:
             await asyncio.wait_for(server.wait_announced(), 10)
-            process.terminate()
-            process.wait(timeout=10)
+            server_process.stop()
             async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
                 described = await plugin_pb2_grpc.PluginServiceStub(channel).Describe(
                     plugin_pb2.DescribeRequest(), timeout=5
                 )
             assert [s.type for s in described.step_types] == ["ann/tag"]
             await asyncio.sleep(3)  # long enough for the NATS client to give up and be replaced
-            process = start_nats_server(port, store)
+            server_process.start()  # same port, same store
             nc = await nats.connect(url)
             try:
                 bucket = await plugin_hosts_bucket(nc.jetstream())
@@ -118,8 +116,7 @@ async def test_keeps_serving_while_nats_is_down_and_reannounces(tmp_path: Path) 
             finally:
                 await nc.close()
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server_process.stop()
 
 
 async def test_starts_and_serves_when_nats_is_unreachable(tmp_path: Path) -> None:

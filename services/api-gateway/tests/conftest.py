@@ -1,5 +1,5 @@
-"""Gateway tests: the REAL storage service and a fake engine (vwmp_gateway.testing), a real NATS
-server, and the gateway app in-process (httpx ASGITransport) or on uvicorn (WebSockets, fuzzing).
+"""Gateway tests against the real platform (vwmp_testkit.platform: storage, engine, a plugin host,
+real NATS), with the gateway app in-process (httpx ASGITransport) or on uvicorn (WebSockets, fuzzing).
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from vwmp_common.testing import nats_server  # noqa: F401  (fixture)
 from vwmp_gateway.app import create_app
 from vwmp_gateway.settings import GatewaySettings
-from vwmp_gateway.testing import Backend, LiveGateway, definition
+from vwmp_testkit.platform import Backend, LiveGateway, definition
 
 
 @pytest.fixture(scope="session")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    started = Backend()
-    started.start(tmp_path_factory.mktemp("storage") / "vwmp.db")
+def backend(nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    started = Backend(nats_server, tmp_path_factory.mktemp("platform"))
+    started.start()
     try:
         yield started
     finally:
@@ -27,8 +26,8 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
 
 @pytest.fixture
-def settings(backend: Backend, nats_server: str, tmp_path: Path) -> GatewaySettings:  # noqa: F811
-    return backend.settings(nats_server, tmp_path)
+def settings(backend: Backend, tmp_path: Path) -> GatewaySettings:
+    return backend.settings(data_dir=tmp_path)
 
 
 @pytest.fixture

@@ -13,15 +13,28 @@ from vwmp_gateway.bootstrap import ensure_admin_token
 PROBLEM = "application/problem+json"
 
 
-async def test_step_types_and_templates_shapes(client, headers) -> None:
+async def test_palette_is_the_core_step_types_plus_what_live_plugin_hosts_announce(client, headers) -> None:
     types = (await client.get("/api/v1/step-types", headers=headers("viewer"))).json()
-    assert types["total"] == 2
-    first = types["items"][0]
-    assert set(first) == {"type", "plugin", "title", "description", "config_schema", "outputs_schema"}
-    assert first["config_schema"] == {"type": "object"} and first["outputs_schema"] == {}
+    by_type = {item["type"]: item for item in types["items"]}
+    assert types["total"] == len(types["items"])
+    assert {"core/noop", "core/sleep", "core/approval", "testkit/echo", "testkit/slow"} <= set(by_type)
+    for item in types["items"]:
+        assert set(item) == {"type", "plugin", "title", "description", "config_schema", "outputs_schema"}
+    assert by_type["core/approval"]["plugin"] == "core"
+    assert by_type["core/sleep"]["config_schema"]["required"] == ["seconds"]
+    echo = by_type["testkit/echo"]
+    assert echo["plugin"] == "testkit" and "value" in echo["config_schema"]["properties"]
+    assert "value" in echo["outputs_schema"]["properties"]
+
+
+async def test_templates_come_from_the_plugin_hosts(client, headers) -> None:
     templates = (await client.get("/api/v1/templates", headers=headers("viewer"))).json()["items"]
-    assert templates[0]["definition"]["metadata"]["name"] == "hello"
-    assert set(templates[0]) == {"name", "plugin", "workflow_type", "title", "description", "definition"}
+    template = next(t for t in templates if t["name"] == "testkit-echo")
+    assert set(template) == {"name", "plugin", "workflow_type", "title", "description", "definition"}
+    assert (template["plugin"], template["workflow_type"]) == ("testkit", "testkit")
+    assert template["definition"]["spec"]["steps"][0]["uses"] == "testkit/echo"
+    valid = await client.post("/api/v1/workflows/validate", json=template["definition"], headers=headers("viewer"))
+    assert valid.json() == {"valid": True, "errors": []}
 
 
 async def test_workflow_schema_is_the_published_one(client, headers) -> None:

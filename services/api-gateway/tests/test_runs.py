@@ -1,25 +1,60 @@
-"""Runs over REST: start (201, 422 on bad parameters), list with filters, get, events, logs, controls."""
+"""Runs over REST against the real engine: start (201, 422 on bad parameters), list, get, events, logs,
+controls and approvals, each answered by the engine's own rules.
+"""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 PROBLEM = "application/problem+json"
 RUN_KEYS = {"id", "workflow", "version", "state", "parameters", "created_at", "started_at", "finished_at",
             "steps", "dry_run", "created_by"}
 STEP_KEYS = {"id", "uses", "state", "attempt", "outputs", "error", "started_at", "finished_at"}
+SLOW_BUILD = [{"id": "build", "uses": "core/sleep", "with": {"seconds": 2}},
+              {"id": "approve", "uses": "core/approval", "needs": ["build"]}]
 
 
-async def start(client: Any, headers: Any, definition: Any, **body: Any) -> dict[str, Any]:
+async def start(client: Any, headers: Any, definition: Any, steps: list[dict[str, Any]] | None = None,
+                **body: Any) -> dict[str, Any]:
     name = f"wf-{uuid.uuid4().hex[:10]}"
-    created = await client.post("/api/v1/workflows", json=definition(name), headers=headers("editor"))
+    created = await client.post("/api/v1/workflows", json=definition(name, steps), headers=headers("editor"))
     assert created.status_code == 201, created.text
     response = await client.post(f"/api/v1/workflows/{name}/runs",
                                  json={"parameters": {"part": "minor"}, **body}, headers=headers("operator"))
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def wait_run(client: Any, headers: Any, run_id: str, done: Callable[[dict[str, Any]], bool],
+                   timeout: float = 15.0) -> dict[str, Any]:
+    """Poll the run until `done` says so (the engine works in the background)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            run = (await client.get(f"/api/v1/runs/{run_id}", headers=headers("viewer"))).json()
+            if done(run):
+                return run
+            await asyncio.sleep(0.05)
+
+
+def step(run: dict[str, Any], step_id: str) -> dict[str, Any]:
+    return next(s for s in run["steps"] if s["id"] == step_id)
+
+
+def awaiting(step_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda run: step(run, step_id)["state"] == "awaiting_approval"
+
+
+def in_state(*states: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda run: run["state"] in states
+
+
+async def events(client: Any, headers: Any, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/runs/{run_id}/events", params={"after": after}, headers=headers("viewer"))
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
 
 
 async def test_start_returns_201_with_the_run_shape(client, headers, definition) -> None:
@@ -77,87 +112,129 @@ async def test_list_filters_and_paginates(client, headers, definition) -> None:
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/query/state"
 
 
-async def test_get_run_and_unknown_run(client, headers, definition) -> None:
+async def test_get_run_shows_what_the_engine_did_and_unknown_run_is_404(client, headers, definition) -> None:
     run = await start(client, headers, definition)
-    got = await client.get(f"/api/v1/runs/{run['id']}", headers=headers("viewer"))
-    assert got.json() == run
+    got = await wait_run(client, headers, run["id"], awaiting("approve"))
+    kept = ("id", "workflow", "version", "parameters", "created_at", "created_by")
+    assert {k: got[k] for k in kept} == {k: run[k] for k in kept}
+    assert got["state"] == "running" and got["started_at"] and got["finished_at"] is None
+    build = step(got, "build")
+    assert (build["state"], build["attempt"], build["error"]) == ("succeeded", 1, None)
+    assert build["started_at"] and build["finished_at"]
+    assert step(got, "approve")["outputs"] == {"plan": []}  # no plugin step after the gate
     missing = await client.get("/api/v1/runs/nope", headers=headers("viewer"))
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
 
 
-async def test_events_after_seq(client, headers, definition, backend) -> None:
+async def test_events_are_the_engines_transitions_numbered_from_1_and_after_seq_filters(
+    client, headers, definition
+) -> None:
     run = await start(client, headers, definition)
-    backend.storage.transitions.record(run["id"], "", 0, [
-        _transition("step.started", "build", step_state="running", data={"x": 1}),
-    ])
-    events = (await client.get(f"/api/v1/runs/{run['id']}/events", headers=headers("viewer"))).json()["items"]
-    assert [e["seq"] for e in events] == [1, 2]
-    assert set(events[0]) == {"seq", "run_id", "type", "step_id", "attempt", "at", "data"}
-    assert events[0]["type"] == "run.queued" and events[0]["step_id"] is None
-    assert events[1]["step_id"] == "build" and events[1]["data"] == {"x": 1}
-    later = await client.get(f"/api/v1/runs/{run['id']}/events", params={"after": 1}, headers=headers("viewer"))
-    assert [e["seq"] for e in later.json()["items"]] == [2]
+    await wait_run(client, headers, run["id"], awaiting("approve"))
+    items = await events(client, headers, run["id"])
+    assert [(e["type"], e["step_id"]) for e in items] == [
+        ("run.queued", None), ("run.started", None), ("step.started", "build"), ("step.succeeded", "build"),
+        ("step.started", "approve"), ("step.awaiting_approval", "approve")]
+    assert [e["seq"] for e in items] == list(range(1, len(items) + 1))
+    assert set(items[0]) == {"seq", "run_id", "type", "step_id", "attempt", "at", "data"}
+    assert items[1]["data"] == {"dry_run": False, "workflow": run["workflow"]}
+    assert items[2]["attempt"] == 1
+    assert [e["seq"] for e in await events(client, headers, run["id"], after=4)] == [5, 6]
     missing = await client.get("/api/v1/runs/nope/events", headers=headers("viewer"))
     assert missing.status_code == 404
 
 
-async def test_step_logs(client, headers, definition, backend) -> None:
-    from vwmp_storage.runs import LogLine
-
-    run = await start(client, headers, definition)
-    backend.storage.runs.append_logs(run["id"], [
-        LogLine(step_id="build", attempt=1, at=None, stream="stdout", line="hello")])
-    logs = await client.get(f"/api/v1/runs/{run['id']}/steps/build/logs", headers=headers("viewer"))
+async def test_step_logs_are_what_the_plugin_step_logged(client, headers, definition) -> None:
+    run = await start(client, headers, definition, [{"id": "say", "uses": "testkit/echo", "with": {"value": "hi"}}])
+    done = await wait_run(client, headers, run["id"], in_state("succeeded", "failed"))
+    assert done["state"] == "succeeded" and step(done, "say")["outputs"] == {"value": "hi"}
+    logs = await client.get(f"/api/v1/runs/{run['id']}/steps/say/logs", headers=headers("viewer"))
     assert logs.status_code == 200, logs.text
-    assert [(line["stream"], line["line"]) for line in logs.json()["items"]] == [("stdout", "hello")]
+    assert "value is hi" in [line["line"] for line in logs.json()["items"]]
 
 
-async def test_cancel_pause_resume_and_invalid_state_is_409(client, headers, definition, backend) -> None:
+async def test_pause_resume_cancel_then_retry_reopens_the_cancelled_run(client, headers, definition) -> None:
     run = await start(client, headers, definition)
-    paused = await client.post(f"/api/v1/runs/{run['id']}/pause", headers=headers("operator"))
+    await wait_run(client, headers, run["id"], awaiting("approve"))
+    control = f"/api/v1/runs/{run['id']}"
+    paused = await client.post(f"{control}/pause", headers=headers("operator"))
     assert paused.status_code == 200 and paused.json()["state"] == "paused"
-    again = await client.post(f"/api/v1/runs/{run['id']}/pause", headers=headers("operator"))
+    again = await client.post(f"{control}/pause", headers=headers("operator"))
     assert again.status_code == 409 and again.headers["content-type"] == PROBLEM
-    resumed = await client.post(f"/api/v1/runs/{run['id']}/resume", headers=headers("operator"))
-    assert resumed.json()["state"] == "running"
-    cancelled = await client.post(f"/api/v1/runs/{run['id']}/cancel", headers=headers("operator"))
-    assert cancelled.json()["state"] == "cancelled"
+    resumed = await client.post(f"{control}/resume", headers=headers("operator"))
+    assert resumed.status_code == 200 and resumed.json()["state"] == "running"
+    early_rerun = await client.post(f"{control}/steps/build/rerun", headers=headers("operator"))
+    assert early_rerun.status_code == 409 and "finished runs" in early_rerun.json()["detail"]
+    cancelled = await client.post(f"{control}/cancel", headers=headers("operator"))
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    assert step(cancelled.json(), "approve")["state"] == "cancelled"
+    twice = await client.post(f"{control}/cancel", headers=headers("operator"))
+    assert twice.status_code == 409
+
+    retried = await client.post(f"{control}/retry", headers=headers("operator"))  # a cancelled run can be retried
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["state"] == "running" and retried.json()["finished_at"] is None
+    reopened = await wait_run(client, headers, run["id"], awaiting("approve"))
+    assert step(reopened, "build")["state"] == "succeeded"  # kept: only what did not succeed runs again
+    runs = [(e["type"], e["data"]) for e in await events(client, headers, run["id"]) if e["type"].startswith("run.")]
+    assert runs == [
+        ("run.queued", {}), ("run.started", {"dry_run": False, "workflow": run["workflow"]}),
+        ("run.paused", {"by": "operator-bot"}), ("run.resumed", {"by": "operator-bot"}),
+        ("run.cancelled", {"by": "operator-bot", "reason": "cancelled"}),
+        ("run.resumed", {"by": "operator-bot", "action": "retry", "steps": ["approve"]}),
+    ]
+    await client.post(f"{control}/cancel", headers=headers("operator"))
+
+
+async def test_retry_of_a_succeeded_run_is_409_and_rerun_reopens_the_step_and_downstream(
+    client, headers, definition
+) -> None:
+    run = await start(client, headers, definition, dry_run=True)  # approvals pass at once in a dry run
+    done = await wait_run(client, headers, run["id"], in_state("succeeded", "failed", "cancelled"))
+    assert done["state"] == "succeeded"
     retry = await client.post(f"/api/v1/runs/{run['id']}/retry", headers=headers("operator"))
-    assert retry.status_code == 409
+    assert retry.status_code == 409 and "nothing to retry" in retry.json()["detail"]
+    unknown = await client.post(f"/api/v1/runs/{run['id']}/steps/ghost/rerun", headers=headers("operator"))
+    assert unknown.status_code == 409
     rerun = await client.post(f"/api/v1/runs/{run['id']}/steps/build/rerun", headers=headers("operator"))
-    assert rerun.status_code == 200
-    call = [c for name, c in backend.engine.calls if name == "ControlRun"][-1]
-    assert (call.action, call.step_id, call.actor) == ("rerun", "build", "operator-bot")
+    assert rerun.status_code == 200, rerun.text
+    assert rerun.json()["state"] == "running"
+    again = await wait_run(client, headers, run["id"],
+                           lambda r: r["state"] == "succeeded" and step(r, "build")["attempt"] == 2)
+    assert step(again, "approve")["state"] == "succeeded"
+    last = [e for e in await events(client, headers, run["id"]) if e["type"] == "run.resumed"][-1]
+    assert last["data"] == {"by": "operator-bot", "action": "rerun", "steps": ["build", "approve"], "from": "build"}
 
 
-async def test_approve_and_reject_with_comment(client, headers, definition, backend) -> None:
-    run = await start(client, headers, definition)
+async def test_approve_with_comment_and_reject(client, headers, definition) -> None:
+    run = await start(client, headers, definition, SLOW_BUILD)
+    await wait_run(client, headers, run["id"], lambda r: step(r, "build")["state"] == "running")
     too_early = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/approve", headers=headers("operator"))
-    assert too_early.status_code == 409
-    backend.storage.transitions.record(run["id"], "", 0, [
-        _transition("step.awaiting_approval", "approve", step_state="awaiting_approval")])
+    assert too_early.status_code == 409 and "not awaiting approval" in too_early.json()["detail"]
+    await wait_run(client, headers, run["id"], awaiting("approve"))
     approved = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/approve", json={"comment": "lgtm"},
                                  headers=headers("operator"))
     assert approved.status_code == 200, approved.text
-    step = next(s for s in approved.json()["steps"] if s["id"] == "approve")
-    assert step["state"] == "succeeded" and step["outputs"] == {"approved_by": "operator-bot", "comment": "lgtm"}
+    done = await wait_run(client, headers, run["id"], in_state("succeeded", "failed"))
+    assert done["state"] == "succeeded"
+    assert step(done, "approve")["outputs"] == {"approved_by": "operator-bot", "comment": "lgtm", "plan": []}
+    late = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/reject", headers=headers("operator"))
+    assert late.status_code == 409
 
     other = await start(client, headers, definition)
-    backend.storage.transitions.record(other["id"], "", 0, [
-        _transition("step.awaiting_approval", "approve", step_state="awaiting_approval")])
-    rejected = await client.post(f"/api/v1/runs/{other['id']}/steps/approve/reject", headers=headers("operator"))
-    assert rejected.status_code == 200
-    assert next(s for s in rejected.json()["steps"] if s["id"] == "approve")["error"] == "rejected"
-
-
-def _transition(event: str, step: str, data: dict[str, Any] | None = None, **fields: Any) -> Any:
-    from vwmp_storage.transitions import Transition
-
-    return Transition(event_type=event, step_id=step, attempt=1, data_json=json.dumps(data or {}), **fields)
+    await wait_run(client, headers, other["id"], awaiting("approve"))
+    rejected = await client.post(f"/api/v1/runs/{other['id']}/steps/approve/reject", json={"comment": "not now"},
+                                 headers=headers("operator"))
+    assert rejected.status_code == 200, rejected.text
+    failed = await wait_run(client, headers, other["id"], in_state("succeeded", "failed"))
+    assert failed["state"] == "failed"
+    assert step(failed, "approve")["error"] == "rejected by operator-bot: not now"
+    failure = next(e for e in await events(client, headers, other["id"]) if e["type"] == "step.failed")
+    assert failure["data"]["by"] == "operator-bot" and failure["data"]["kind"] == "denied"
 
 
 async def test_engine_down_is_503_problem(make_client, headers) -> None:
-    from vwmp_common.embedded_nats import free_port
+    from vwmp_common.ports import free_port
 
     async with make_client(engine_address=f"127.0.0.1:{free_port()}") as client:
         client.app.state.backends.engine = _dead_engine(free_port())

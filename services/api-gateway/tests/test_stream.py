@@ -1,20 +1,34 @@
-"""WebSockets on a real uvicorn with a REAL NATS: backfill, live, gaps, NATS silence, auth, Origin."""
+"""WebSockets on a real uvicorn with REAL NATS and the real engine: backfill, live, duplicates, gaps,
+NATS silence, auth, Origin.
+
+Gaps and silence are produced the way they happen in production: the gateway listens on a second
+NATS server and a relay carries (or drops) what the engine publishes on the first.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import nats
 import pytest
 from vwmp_common.subjects import event_msg_id, run_events_subject
-from vwmp_storage.rpc import event_message
-from vwmp_storage.transitions import Transition
+from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+from vwmp_testkit.nats import NatsServer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+UP_TO_THE_GATE = ["run.queued", "run.started", "step.started", "step.succeeded", "step.started",
+                  "step.awaiting_approval"]
+AFTER_APPROVAL = ["step.succeeded", "run.succeeded"]
 
 
 def ws_url(gateway: Any, path: str) -> str:
@@ -25,91 +39,149 @@ def bearer(secret: str) -> list[str]:
     return ["vwmp.v1", f"bearer.{secret}"]
 
 
+def admin(backend: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {backend.tokens['admin']}"}
+
+
 async def start_run(gateway: Any, backend: Any, definition: Any) -> str:
     name = f"wf-{uuid.uuid4().hex[:10]}"
     async with httpx.AsyncClient(base_url=gateway.url) as client:
-        admin = {"Authorization": f"Bearer {backend.tokens['admin']}"}
-        created = await client.post("/api/v1/workflows", json=definition(name), headers=admin)
+        created = await client.post("/api/v1/workflows", json=definition(name), headers=admin(backend))
         assert created.status_code == 201, created.text
         run = await client.post(f"/api/v1/workflows/{name}/runs", json={"parameters": {"part": "patch"}},
-                                headers=admin)
+                                headers=admin(backend))
         assert run.status_code == 201, run.text
         return str(run.json()["id"])
 
 
-def record(backend: Any, run_id: str, *types: str) -> list[Any]:
-    return backend.storage.transitions.record(run_id, "", 0, [
-        Transition(event_type=t, step_id="build", attempt=1, data_json=json.dumps({"n": i}))
-        for i, t in enumerate(types)])
+async def at_the_gate(gateway: Any, backend: Any, run_id: str) -> None:
+    """Wait until the engine parked the run at its approval gate (it then publishes nothing)."""
+    async with httpx.AsyncClient(base_url=gateway.url) as client, asyncio.timeout(15):
+        while True:
+            run = (await client.get(f"/api/v1/runs/{run_id}", headers=admin(backend))).json()
+            if any(s["id"] == "approve" and s["state"] == "awaiting_approval" for s in run["steps"]):
+                return
+            await asyncio.sleep(0.05)
 
 
-async def publish(nc: Any, events: list[Any]) -> None:
-    for event in events:
-        await nc.publish(run_events_subject(event.run_id), event_message(event).SerializeToString(),
-                         headers={"Nats-Msg-Id": event_msg_id(event.run_id, event.seq)})
-    await nc.flush()
+async def approve(gateway: Any, backend: Any, run_id: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        response = await client.post(f"/api/v1/runs/{run_id}/steps/approve/approve", headers=admin(backend))
+        assert response.status_code == 200, response.text
 
 
 async def receive(ws: Any, count: int, timeout: float) -> list[dict[str, Any]]:
     return [json.loads(await asyncio.wait_for(ws.recv(), timeout)) for _ in range(count)]
 
 
-async def test_backfill_then_live_then_gap_then_reconnect(make_live_gateway, backend, nats_server, definition) -> None:
+@asynccontextmanager
+async def relay(source_url: str, target_url: str, subject: str,
+                drop: Callable[[int], bool]) -> AsyncIterator[list[int]]:
+    """Carry what the engine publishes on `subject` to another NATS server, losing the seqs `drop` picks.
+
+    Yields the seqs it dropped.
+    """
+    source, target = await nats.connect(source_url), await nats.connect(target_url)
+    dropped: list[int] = []
+
+    async def forward(msg: Any) -> None:
+        seq = int(msg.headers["Nats-Msg-Id"].rsplit(":", 1)[1])
+        if drop(seq):
+            dropped.append(seq)
+        else:
+            await target.publish(msg.subject, msg.data, headers=msg.headers)
+
+    try:
+        await source.subscribe(subject, cb=forward)
+        await source.flush()
+        yield dropped
+    finally:
+        await source.close()
+        await target.close()
+
+
+@pytest.fixture
+def partitioned_nats(tmp_path: Path) -> Any:
+    """A NATS server the engine does not publish to: what the gateway hears only through `relay`."""
+    with NatsServer(tmp_path / "nats-b") as server:
+        yield server
+
+
+async def test_backfill_then_live_then_duplicate_then_reconnect(make_live_gateway, backend, nats_server,
+                                                                definition) -> None:
     with make_live_gateway(ws_idle_backfill_seconds=30.0) as gateway:
         run_id = await start_run(gateway, backend, definition)
-        nc = await nats.connect(nats_server)
-        try:
-            async with connect(ws_url(gateway, f"/api/v1/runs/{run_id}/stream?after=0"),
-                               subprotocols=bearer(backend.tokens["viewer"])) as ws:
-                assert ws.subprotocol == "vwmp.v1"
-                first = await receive(ws, 1, 5)
-                assert first[0]["seq"] == 1 and first[0]["type"] == "run.queued" and first[0]["step_id"] is None
-                assert set(first[0]) == {"seq", "run_id", "type", "step_id", "attempt", "at", "data"}
+        async with connect(ws_url(gateway, f"/api/v1/runs/{run_id}/stream?after=0"),
+                           subprotocols=bearer(backend.tokens["viewer"])) as ws:
+            assert ws.subprotocol == "vwmp.v1"
+            first = await receive(ws, len(UP_TO_THE_GATE), 5)
+            assert [(e["seq"], e["type"]) for e in first] == list(enumerate(UP_TO_THE_GATE, start=1))
+            assert first[0]["step_id"] is None and first[0]["run_id"] == run_id
+            assert set(first[0]) == {"seq", "run_id", "type", "step_id", "attempt", "at", "data"}
 
-                await asyncio.sleep(0.3)  # the subscription is in place before we publish
-                live = record(backend, run_id, "step.started", "step.log")
-                await publish(nc, live)
-                await publish(nc, live[:1])  # a duplicate is never sent twice
-                got = await receive(ws, 2, 3)  # far below the 30 s idle backfill: NATS delivered
-                assert [(e["seq"], e["type"], e["data"]) for e in got] == [
-                    (2, "step.started", {"n": 0}), (3, "step.log", {"n": 1})]
+            await approve(gateway, backend, run_id)
+            live = await receive(ws, 2, 3)  # far below the 30 s idle backfill: NATS delivered them
+            assert [(e["seq"], e["type"]) for e in live] == [(7, "step.succeeded"), (8, "run.succeeded")]
 
-                gap = record(backend, run_id, "step.log", "step.succeeded")
-                await publish(nc, gap[1:])  # seq 4 never published: the jump triggers a backfill
-                got = await receive(ws, 2, 3)
-                assert [e["seq"] for e in got] == [4, 5]
-                with pytest.raises(TimeoutError):
-                    await asyncio.wait_for(ws.recv(), 0.5)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{backend.storage_port}") as channel:
+                stored = await StorageServiceStub(channel).ListEvents(storage_pb2.ListEventsRequest(run_id=run_id))
+            nc = await nats.connect(nats_server)
+            try:  # NATS delivers at least once: a redelivered event is never sent twice
+                event = stored.events[6]
+                await nc.publish(run_events_subject(run_id), event.SerializeToString(),
+                                 headers={"Nats-Msg-Id": event_msg_id(run_id, event.seq)})
+                await nc.flush()
+            finally:
+                await nc.close()
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.5)
 
-            async with connect(ws_url(gateway, f"/api/v1/runs/{run_id}/stream?after=3"),
-                               subprotocols=bearer(backend.tokens["viewer"])) as ws:
-                assert [e["seq"] for e in await receive(ws, 2, 5)] == [4, 5]
-        finally:
-            await nc.close()
+        async with connect(ws_url(gateway, f"/api/v1/runs/{run_id}/stream?after=3"),
+                           subprotocols=bearer(backend.tokens["viewer"])) as ws:
+            assert [e["seq"] for e in await receive(ws, 5, 5)] == [4, 5, 6, 7, 8]
 
 
-async def test_events_arrive_from_storage_when_nats_is_silent(make_live_gateway, backend, definition) -> None:
-    with make_live_gateway(ws_idle_backfill_seconds=0.5) as gateway:
+async def test_a_lost_nats_message_is_backfilled_from_storage(make_live_gateway, backend, nats_server,
+                                                              partitioned_nats, definition) -> None:
+    with make_live_gateway(nats_url=partitioned_nats.url, ws_idle_backfill_seconds=30.0) as gateway:
         run_id = await start_run(gateway, backend, definition)
+        await at_the_gate(gateway, backend, run_id)
+        async with connect(ws_url(gateway, f"/api/v1/runs/{run_id}/stream"),
+                           subprotocols=bearer(backend.tokens["viewer"])) as ws:
+            assert [e["seq"] for e in await receive(ws, len(UP_TO_THE_GATE), 5)] == [1, 2, 3, 4, 5, 6]
+            lossy = relay(nats_server, partitioned_nats.url, run_events_subject(run_id), lambda seq: seq == 7)
+            async with lossy as dropped:
+                await asyncio.sleep(0.3)  # the gateway's subscription on the second server is in place
+                await approve(gateway, backend, run_id)
+                got = await receive(ws, 2, 3)  # seq 8 arrived alone: the jump made the gateway ask storage
+            assert dropped == [7]
+            assert [(e["seq"], e["type"]) for e in got] == [(7, "step.succeeded"), (8, "run.succeeded")]
+
+
+async def test_events_arrive_from_storage_when_nats_is_silent(make_live_gateway, backend, partitioned_nats,
+                                                              definition) -> None:
+    with make_live_gateway(nats_url=partitioned_nats.url, ws_idle_backfill_seconds=0.5) as gateway:
+        run_id = await start_run(gateway, backend, definition)
+        await at_the_gate(gateway, backend, run_id)
         async with connect(ws_url(gateway, f"/api/v1/runs/{run_id}/stream?token={backend.tokens['viewer']}")) as ws:
-            assert [e["seq"] for e in await receive(ws, 1, 5)] == [1]
-            record(backend, run_id, "step.started")  # stored, never published
-            got = await receive(ws, 1, 5)
-            assert got[0]["seq"] == 2 and got[0]["type"] == "step.started"
+            assert [e["seq"] for e in await receive(ws, len(UP_TO_THE_GATE), 5)] == [1, 2, 3, 4, 5, 6]
+            await approve(gateway, backend, run_id)  # published where this gateway does not listen
+            got = await receive(ws, 2, 5)
+            assert [e["type"] for e in got] == AFTER_APPROVAL
 
 
-async def test_all_runs_stream_forwards_live_events(live_gateway, backend, nats_server, definition) -> None:
-    run_id = await start_run(live_gateway, backend, definition)
-    nc = await nats.connect(nats_server)
-    try:
-        async with connect(ws_url(live_gateway, "/api/v1/stream"),
-                           additional_headers={"Authorization": f"Bearer {backend.tokens['viewer']}"}) as ws:
-            await asyncio.sleep(0.3)
-            await publish(nc, record(backend, run_id, "step.started"))
-            got = await receive(ws, 1, 5)
-            assert (got[0]["run_id"], got[0]["seq"]) == (run_id, 2)
-    finally:
-        await nc.close()
+async def test_all_runs_stream_forwards_live_events(live_gateway, backend, definition) -> None:
+    async with connect(ws_url(live_gateway, "/api/v1/stream"),
+                       additional_headers={"Authorization": f"Bearer {backend.tokens['viewer']}"}) as ws:
+        await asyncio.sleep(0.3)  # subscribed before the run appears
+        run_id = await start_run(live_gateway, backend, definition)
+        seen: list[tuple[int, str]] = []
+        async with asyncio.timeout(10):
+            while len(seen) < len(UP_TO_THE_GATE):
+                event = json.loads(await ws.recv())
+                if event["run_id"] == run_id:
+                    seen.append((event["seq"], event["type"]))
+        assert seen == list(enumerate(UP_TO_THE_GATE, start=1))
 
 
 async def test_revoked_token_closes_an_open_stream(live_gateway, backend, definition) -> None:

@@ -56,7 +56,8 @@ async def test_invalid_definition_is_422_with_pointers(client, headers, definiti
     response = await client.post("/api/v1/workflows", json=bad, headers=headers("editor"))
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
-    assert response.json()["errors"] == [{"pointer": "/spec/steps/1/needs/0", "message": "unknown step 'nope'"}]
+    assert response.json()["errors"] == [{"pointer": "/spec/steps/1/needs/0",
+                                         "message": "needs unknown step 'nope'"}]
 
 
 async def test_missing_name_is_422_at_metadata_name(client, headers, definition) -> None:

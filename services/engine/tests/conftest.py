@@ -20,9 +20,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.clients import storage_client
-from vwmp_common.embedded_nats import free_port
 from vwmp_common.nats import connect, ensure_events_stream, plugin_hosts_bucket
-from vwmp_common.testing import nats_server  # noqa: F401 - the fixture
+from vwmp_common.ports import free_port
 from vwmp_engine.controls import Controls
 from vwmp_engine.events import EventPublisher
 from vwmp_engine.leases import LeaseKeeper
@@ -60,7 +59,7 @@ class Services:
 
 
 @pytest.fixture(scope="module")
-def services(nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:  # noqa: F811
+def services(nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """Storage (SQLite) and one plugin host (every installed plugin) as real processes."""
     root = tmp_path_factory.mktemp("engine-it")
     storage_port, host_port = free_port(), free_port()
@@ -158,7 +157,7 @@ async def make_engine(services: Services, nats_url: str, owner: str, lease_secon
 
 
 @pytest.fixture
-async def engine(services: Services, nats_server: str) -> AsyncIterator[Engine]:  # noqa: F811
+async def engine(services: Services, nats_server: str) -> AsyncIterator[Engine]:
     engine = await make_engine(services, nats_server, owner=f"engine-{free_port()}")
     try:
         yield engine

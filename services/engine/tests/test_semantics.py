@@ -231,7 +231,7 @@ async def test_a_retried_run_gets_its_run_timeout_afresh(engine) -> None:
 
 
 async def test_the_per_engine_step_limit_bounds_every_run_together(services, nats_server) -> None:
-    from vwmp_common.embedded_nats import free_port
+    from vwmp_common.ports import free_port
 
     from .conftest import make_engine
 
@@ -261,7 +261,7 @@ async def test_a_control_reaches_the_owning_replica_or_is_refused_never_written_
     engine, services, nats_server
 ) -> None:
     import grpc
-    from vwmp_common.embedded_nats import free_port
+    from vwmp_common.ports import free_port
 
     from .conftest import make_engine
 

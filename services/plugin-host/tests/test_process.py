@@ -15,8 +15,8 @@ import nats
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js.errors import KeyNotFoundError
-from vwmp_common.embedded_nats import free_port
 from vwmp_common.nats import plugin_hosts_bucket
+from vwmp_common.ports import free_port
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
 
 pytestmark = pytest.mark.timeout(30)

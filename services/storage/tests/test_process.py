@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from vwmp_common.embedded_nats import free_port
+from vwmp_common.ports import free_port
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 

@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vwmp_cli.embedded_nats import nats_server_argv
+
 SERVICES = ("storage", "engine", "plugin-host", "gateway")
 MODULES = {"storage": "vwmp_storage", "engine": "vwmp_engine", "plugin-host": "vwmp_plugin_host",
            "gateway": "vwmp_gateway"}
@@ -104,13 +106,9 @@ class Platform:
         for folder in (self.data_dir, self.logs, self.workspace):
             folder.mkdir(parents=True, exist_ok=True)
         if self.embedded_nats:
-            from vwmp_common.embedded_nats import nats_server_binary
-
             store = self.data_dir / "nats"
             store.mkdir(exist_ok=True)
-            self.services["nats"] = Service("nats", [
-                nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.nats_port), "-js", "-sd", str(store)],
-                self.logs / "nats.log")
+            self.services["nats"] = Service("nats", nats_server_argv(self.nats_port, store), self.logs / "nats.log")
         for name in only:
             self.add(name)
         for service in self.services.values():
@@ -123,7 +121,7 @@ class Platform:
         service = Service(label, [sys.executable, "-m", MODULES[name]], self.logs / f"{label}.log")
         service.env, service.kind = {**self.env, **(env or {})}, name
         if name != "gateway":  # the gateway serves /metrics on its HTTP port
-            from vwmp_common.embedded_nats import free_port
+            from vwmp_common.ports import free_port
 
             service.metrics_port = free_port()
             service.env["VWMP_METRICS_PORT"] = str(service.metrics_port)

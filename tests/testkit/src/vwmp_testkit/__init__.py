@@ -1,4 +1,6 @@
-"""Step types that let the engine's tests provoke retries, failures, timeouts and cancellation.
+"""VWMP's own test kit. This module: step types that let tests provoke retries, failures, timeouts and
+cancellation (the `vwmp.plugins` entry point `testkit`). `vwmp_testkit.fixtures` is a pytest plugin
+(`nats_server`), `vwmp_testkit.nats` runs NATS servers, `vwmp_testkit.platform` the platform in-process.
 
 Every execution appends its idempotency key to `<workspace>/<journal>` so a
 test can prove that no step attempt ran twice and that cancelled work stopped.
@@ -10,7 +12,7 @@ import asyncio
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
+from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError, Template
 
 plugin = Plugin("testkit", title="Test kit", description="Steps for VWMP's own tests")
 
@@ -77,3 +79,13 @@ async def slow(ctx: StepContext, config: SlowConfig) -> dict:
 def echo(ctx: StepContext, config: EchoConfig) -> EchoOutputs:
     ctx.log(f"value is {config.value}")
     return EchoOutputs(value=config.value)
+
+
+plugin.add_template(Template(
+    name="testkit-echo", workflow_type="testkit", title="Echo", description="One echo step",
+    definition={
+        "apiVersion": "vwmp/v1", "kind": "Workflow",
+        "metadata": {"name": "testkit-echo", "type": "testkit", "description": "Echoes a value"},
+        "spec": {"steps": [{"id": "echo", "uses": "testkit/echo", "with": {"value": "hello"}}]},
+    },
+))
