@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from vwmp_plugin_release.testing import FILES
+from vwmp_testkit.release_project import FILES
 
 IDENTITY = {"GIT_AUTHOR_NAME": "Sample Dev", "GIT_AUTHOR_EMAIL": "dev@sample.invalid",
             "GIT_COMMITTER_NAME": "Sample Dev", "GIT_COMMITTER_EMAIL": "dev@sample.invalid"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from vwmp_sdk import StepContext
-from vwmp_toolkit.testing import isolated_git_env, make_repo
+from vwmp_testkit.git import isolated_git_env, make_repo
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from vwmp_sdk import ConfigError, DeniedError, StepContext
+from vwmp_testkit.git import git
 from vwmp_toolkit.git import SafeGit, open_git
 from vwmp_toolkit.refs import check_revision
-from vwmp_toolkit.testing import git
 
 
 def test_open_git_reads_the_repository_through_the_step_log(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from vwmp_plugin_git import plugin
 from vwmp_sdk.testing import StepTester
-from vwmp_toolkit.testing import isolated_git_env, make_repo
+from vwmp_testkit.git import isolated_git_env, make_repo
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from vwmp_sdk.testing import StepTester
-from vwmp_toolkit.testing import git, snapshot
+from vwmp_testkit.git import git, snapshot
 
 
 @pytest.fixture

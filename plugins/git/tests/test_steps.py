@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vwmp_sdk.testing import StepTester
-from vwmp_toolkit.testing import git, snapshot
+from vwmp_testkit.git import git, snapshot
 
 
 def test_status_reports_branch_head_clean_and_ahead(tester: StepTester, repo: tuple[Path, Path]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from vwmp_plugin_project.kanban import BoardError, move_cards
 from vwmp_plugin_project.kb import index_with
 from vwmp_sdk.testing import StepTester
-from vwmp_toolkit.testing import snapshot
+from vwmp_testkit.git import snapshot
 
 
 def test_kb_update_writes_page_and_index_and_is_idempotent(tester: StepTester, repo: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vwmp_plugin_release.testing import FILES
-from vwmp_toolkit.testing import isolated_git_env, make_repo
+from vwmp_testkit.git import isolated_git_env, make_repo
+from vwmp_testkit.release_project import FILES
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from vwmp_plugin_release import TEMPLATES
 from vwmp_sdk import Plugin
 from vwmp_sdk.testing import StepTester
-from vwmp_toolkit.testing import git, snapshot
+from vwmp_testkit.git import git, snapshot
 
 RELEASE_PLUGINS = ("git", "release", "project", "validators")
 REF = re.compile(r"\$\{\{\s*(params|steps)\.([A-Za-z0-9_]+)(?:\.outputs\.([A-Za-z0-9_]+))?\s*\}\}")
@@ -166,8 +166,8 @@ def test_hotfix_template_refuses_main(plugins: list[Plugin], workspace: Path, sh
 
 
 def test_node_release_bumps_package_json(plugins: list[Plugin], workspace: Path) -> None:
-    from vwmp_plugin_release.testing import BOARD, CHANGELOG
-    from vwmp_toolkit.testing import make_repo
+    from vwmp_testkit.git import make_repo
+    from vwmp_testkit.release_project import BOARD, CHANGELOG
 
     package = '{\n  "name": "web",\n  "version": "0.4.1",\n  "scripts": {"test": "true"}\n}\n'
     work, remote = make_repo(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from vwmp_plugin_release import plugin
 from vwmp_sdk.testing import StepTester
-from vwmp_toolkit.testing import snapshot
+from vwmp_testkit.git import snapshot
 
 
 @pytest.fixture

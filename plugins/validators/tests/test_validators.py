@@ -8,7 +8,7 @@ import pytest
 from vwmp_plugin_validators.changelog_lint import lint
 from vwmp_plugin_validators.rules import RuleError, compile_rule
 from vwmp_sdk.testing import StepTester
-from vwmp_toolkit.testing import git, snapshot
+from vwmp_testkit.git import git, snapshot
 
 from .conftest import GOOD_CHANGELOG
 

@@ -12,5 +12,4 @@ Every module is public; import from it directly:
 - `vwmp_toolkit.semver`: SemVer 2.0 `Version` (parse, order, bump) and `checked_version`.
 - `vwmp_toolkit.version_files`: the version in pyproject.toml, package.json, VERSION or `__version__`.
 - `vwmp_toolkit.changelog`: Keep a Changelog documents, cutting a release, `release_date`.
-- `vwmp_toolkit.testing`: real temporary repositories with a bare remote, for plugin tests.
 """

@@ -1,7 +1,7 @@
 """VWMP release plugin: `release/version-bump`, `release/changelog` and the release workflow templates.
 
 SemVer, version files, changelogs and file edits live in `vwmp_toolkit`, shared with the project and
-validators plugins; `vwmp_plugin_release.testing` holds the sample project the release tests publish.
+validators plugins.
 """
 
 from vwmp_plugin_release._steps import plugin

@@ -2,7 +2,7 @@
 
 Example:
     ```python
-    from vwmp_toolkit.testing import isolated_git_env, make_repo
+    from vwmp_testkit.git import isolated_git_env, make_repo
 
     def test_x(tmp_path, monkeypatch):
         isolated_git_env(monkeypatch, tmp_path)
