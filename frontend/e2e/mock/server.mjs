@@ -224,7 +224,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       const run = {
         id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters: b.parameters ?? {}, dry_run: !!b.dry_run,
         created_at: now(), started_at: null, finished_at: null, events: [],
-        steps: wf.definition.spec.steps.map((s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null, logs: [] })),
+        steps: wf.definition.spec.steps.map((s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null, logs: [] })),
       };
       runs.set(run.id, run);
       publish(run, 'run.queued');

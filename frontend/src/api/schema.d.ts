@@ -895,10 +895,7 @@ export interface components {
             title: string;
             status: number;
             detail: string;
-            errors?: {
-                pointer?: string;
-                message?: string;
-            }[];
+            errors?: components["schemas"]["ValidationErrorPublic"][];
         };
     };
     responses: never;
@@ -1144,7 +1141,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
                 "application/yaml": string;
             };
         };
@@ -1261,7 +1260,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
                 "application/yaml": string;
             };
         };
@@ -1387,7 +1388,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
                 "application/yaml": string;
             };
         };

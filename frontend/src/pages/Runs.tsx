@@ -2,14 +2,15 @@ import { useEffect, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { followAll } from '../api/stream';
 import { useRuns, useWorkflows } from '../api/hooks';
-import { RUN_STATES } from '../api/types';
+import { runStateValues } from '../api/enums';
+import type { RunState } from '../api/types';
 import { durationMs, formatDuration, isTerminal } from '../lib/runState';
 import { navigate } from '../router';
 import { ErrorBox, StateBadge, relTime } from '../components/common';
 
 const PAGE = 25;
 
-export function RunsPage({ workflow, state }: { workflow?: string; state?: string }) {
+export function RunsPage({ workflow, state }: { workflow?: string; state?: RunState }) {
   const [offset, setOffset] = useState(0);
   const workflows = useWorkflows();
   const runs = useRuns({ workflow, state, limit: PAGE, offset }, true);
@@ -39,7 +40,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: strin
           <label htmlFor="filter-state">State</label>
           <select id="filter-state" value={state ?? ''} onChange={(e) => setFilter(workflow, e.target.value || undefined)}>
             <option value="">all</option>
-            {RUN_STATES.map((s) => <option key={s} value={s}>{s.replace(/_/g, ' ')}</option>)}
+            {runStateValues.map((s) => <option key={s} value={s}>{s.replace(/_/g, ' ')}</option>)}
           </select>
         </div>
       </header>

@@ -57,8 +57,7 @@ class GatewayApp(FastAPI):
             "properties": {
                 "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                 "detail": {"type": "string"},
-                "errors": {"type": "array", "items": {"type": "object", "properties": {
-                    "pointer": {"type": "string"}, "message": {"type": "string"}}}},
+                "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationErrorPublic"}},
             },
         }
         self.openapi_schema = schema
