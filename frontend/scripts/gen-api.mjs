@@ -53,6 +53,11 @@ for (const [name, schema] of Object.entries(schemas)) {
   const constName = `${name[0].toLowerCase()}${name.slice(1)}Values`;
   const values = schema.enum.map((v) => `  ${JSON.stringify(v)},`).join('\n');
   lines.push(`export const ${constName} = [\n${values}\n] as const satisfies readonly components['schemas']['${name}'][];`, '');
+  // The gateway marks the states a run or step never leaves (vwmp_common.states says which).
+  if (Array.isArray(schema['x-terminal'])) {
+    const terminal = schema['x-terminal'].map((v) => `  ${JSON.stringify(v)},`).join('\n');
+    lines.push(`export const terminal${name}Values = [\n${terminal}\n] as const satisfies readonly components['schemas']['${name}'][];`, '');
+  }
 }
 writeFileSync(path.join(outDir, 'enums.ts'), lines.join('\n'));
 rmSync(scratch, { recursive: true, force: true });

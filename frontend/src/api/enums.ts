@@ -38,11 +38,25 @@ export const runStateValues = [
   "cancelled",
 ] as const satisfies readonly components['schemas']['RunState'][];
 
+export const terminalRunStateValues = [
+  "succeeded",
+  "succeeded_with_warnings",
+  "failed",
+  "cancelled",
+] as const satisfies readonly components['schemas']['RunState'][];
+
 export const stepStateValues = [
   "pending",
   "running",
   "retrying",
   "awaiting_approval",
+  "succeeded",
+  "failed",
+  "skipped",
+  "cancelled",
+] as const satisfies readonly components['schemas']['StepState'][];
+
+export const terminalStepStateValues = [
   "succeeded",
   "failed",
   "skipped",

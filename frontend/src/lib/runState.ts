@@ -1,6 +1,6 @@
 // Folds the run's event stream onto its stored state. Events carry a gap-free seq per run, so a
 // reconnecting stream (after=lastSeq) and a replay of history reduce to the same view.
-import { runStateValues, stepStateValues } from '../api/enums';
+import { runStateValues, stepStateValues, terminalRunStateValues, terminalStepStateValues } from '../api/enums';
 import type { EventType, LogLine, PlanItem, Run, RunEvent, RunState, StepRun, StepState } from '../api/types';
 
 export interface StepView extends StepRun {
@@ -45,9 +45,9 @@ function stepStateAfter(type: EventType): StepState | undefined {
   return isStepState(state) ? state : undefined;
 }
 
-// What the states mean, as vwmp_common.states says it for the services.
-export const TERMINAL_RUN_STATES: readonly RunState[] = ['succeeded', 'succeeded_with_warnings', 'failed', 'cancelled'];
-export const TERMINAL_STEP_STATES: readonly StepState[] = ['succeeded', 'failed', 'skipped', 'cancelled'];
+// Which states are terminal comes with the vocabulary (vwmp_common.states → OpenAPI `x-terminal`).
+export const TERMINAL_RUN_STATES: readonly RunState[] = terminalRunStateValues;
+export const TERMINAL_STEP_STATES: readonly StepState[] = terminalStepStateValues;
 
 export function isTerminal(state: RunState): boolean {
   return TERMINAL_RUN_STATES.includes(state);

@@ -11,14 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from vwmp_common.states import EventType, RunState, StepState
+from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, EventType, RunState, StepState
 from vwmp_gateway.openapi import document
 
 FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
 GENERATED = ("schema.d.ts", "enums.ts")
 
 
-def test_the_openapi_document_lists_every_state_event_type_and_role() -> None:
+def test_the_openapi_document_lists_every_state_event_type_and_role_and_which_states_are_final() -> None:
     schemas = document()["components"]["schemas"]
     assert schemas["RunState"]["enum"] == [state.value for state in RunState]
     assert schemas["StepState"]["enum"] == [state.value for state in StepState]
@@ -27,6 +27,8 @@ def test_the_openapi_document_lists_every_state_event_type_and_role() -> None:
     assert schemas["RunPublic"]["properties"]["state"] == {"$ref": "#/components/schemas/RunState"}
     assert schemas["StepRunPublic"]["properties"]["state"] == {"$ref": "#/components/schemas/StepState"}
     assert schemas["EventPublic"]["properties"]["type"] == {"$ref": "#/components/schemas/EventType"}
+    assert set(schemas["RunState"]["x-terminal"]) == TERMINAL_RUN_STATES
+    assert set(schemas["StepState"]["x-terminal"]) == TERMINAL_STEP_STATES
 
 
 def _dump(**env: str) -> str:

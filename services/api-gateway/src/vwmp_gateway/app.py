@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from vwmp_common.clients import open_channel
+from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, RunState, StepState
 
 from vwmp_gateway.audit import AuditMiddleware, Auditor
 from vwmp_gateway.auth import RateLimiter, TokenVerifier
@@ -44,13 +45,18 @@ def operation_id(route: APIRoute) -> str:
 
 
 class GatewayApp(FastAPI):
-    """The FastAPI app whose OpenAPI document also declares the problem+json body of every error."""
+    """The FastAPI app whose OpenAPI document also declares the problem+json body of every error and
+    which states are terminal (`x-terminal`), so clients learn the meaning with the vocabulary."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema:
             return self.openapi_schema
         schema = super().openapi()
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for vocabulary, terminal in ((RunState, TERMINAL_RUN_STATES), (StepState, TERMINAL_STEP_STATES)):
+            if vocabulary.__name__ in schemas:
+                schemas[vocabulary.__name__]["x-terminal"] = [state.value for state in vocabulary if state in terminal]
+        schemas["Problem"] = {
             "type": "object",
             "description": "RFC 9457 problem details",
             "required": ["type", "title", "status", "detail"],
