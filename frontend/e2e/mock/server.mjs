@@ -137,7 +137,8 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     if (d.uses === 'core/approval' && !run.dry_run) {
       s.state = 'awaiting_approval';
       const downstream = stepDefs(run).filter((x) => (x.needs ?? []).includes(s.id) || (x.needs ?? []).some((n) => downstreamIds(run, s.id).includes(n)));
-      const plan = Object.fromEntries(downstream.map((x) => [x.id, planFor(null, x, run)]).filter(([, p]) => p.length));
+      // As the engine sends it: one flat list, each item naming its step.
+      const plan = downstream.flatMap((x) => planFor(null, x, run).map((item) => ({ ...item, step: x.id })));
       publish(run, 'step.awaiting_approval', s.id, { message: resolve(d.with?.message, run) ?? 'Approve?', plan }, s.attempt);
       return;
     }

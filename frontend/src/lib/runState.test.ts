@@ -28,7 +28,7 @@ describe('run-state reduction', () => {
       ev('step.retrying', 'a', { error: 'boom' }, 1),
       ev('step.started', 'a', {}, 2),
       ev('step.succeeded', 'a', { outputs: { plan: [{ action: 'push', target: 'origin' }] } }, 2),
-      ev('step.awaiting_approval', 'gate', { message: 'ok?', plan: { push: [{ action: 'push', target: 'refs/tags/v1' }] } }, 1),
+      ev('step.awaiting_approval', 'gate', { message: 'ok?', plan: [{ action: 'push', target: 'refs/tags/v1', step: 'push' }] }, 1),
     ];
     const v = applyEvents(fromRun(run), events);
     expect(v.state).toBe('running');

@@ -82,25 +82,24 @@ export function mergeRun(view: RunView, run: Run): RunView {
   return { ...next, lastSeq: view.lastSeq, events: view.events };
 }
 
-function asPlan(v: unknown): PlanItem[] | undefined {
-  return Array.isArray(v) ? (v.filter((x) => x && typeof x === 'object' && 'action' in x) as PlanItem[]) : undefined;
+function isPlanItem(item: unknown): item is PlanItem & { step?: unknown } {
+  return typeof item === 'object' && item !== null && 'action' in item && typeof item.action === 'string'
+    && 'target' in item && typeof item.target === 'string';
 }
 
-/** data.plan may be a flat list (items may name their step) or a map step → list. */
+function asPlan(v: unknown): PlanItem[] | undefined {
+  return Array.isArray(v) ? v.filter(isPlanItem) : undefined;
+}
+
+/** The plan of an approval gate's event: one list whose items name the step they belong to. */
 export function plansOf(raw: unknown, fallbackStep: string): StepPlan[] | undefined {
-  if (Array.isArray(raw)) {
-    const groups = new Map<string, PlanItem[]>();
-    for (const item of asPlan(raw) ?? []) {
-      const named = (item as PlanItem & { step?: unknown }).step;
-      const step = typeof named === 'string' ? named : fallbackStep;
-      groups.set(step, [...(groups.get(step) ?? []), item]);
-    }
-    return [...groups].map(([step, plan]) => ({ step, plan }));
+  if (!Array.isArray(raw)) return undefined;
+  const groups = new Map<string, PlanItem[]>();
+  for (const { step, ...item } of raw.filter(isPlanItem)) {
+    const name = typeof step === 'string' ? step : fallbackStep;
+    groups.set(name, [...(groups.get(name) ?? []), item]);
   }
-  if (raw && typeof raw === 'object') {
-    return Object.entries(raw).map(([step, v]) => ({ step, plan: asPlan(v) ?? [] })).filter((p) => p.plan.length);
-  }
-  return undefined;
+  return [...groups].map(([step, plan]) => ({ step, plan }));
 }
 
 /** The lines of a `step.log` event (`data.lines: [{stream, line}]`) as the API's log lines. */
