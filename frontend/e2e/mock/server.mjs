@@ -69,7 +69,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     return errors;
   }
 
-  function publish(run, type, step_id = null, data = null, attempt = null) {
+  function publish(run, type, step_id = null, data = {}, attempt = 0) {
     const ev = { seq: run.events.length + 1, run_id: run.id, type, step_id, attempt, at: now(), data };
     run.events.push(ev);
     const frame = JSON.stringify(ev);
@@ -121,7 +121,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
 
   function startStep(run, s, d) {
     s.state = 'running'; s.attempt += 1; s.started_at = now(); s.finished_at = null;
-    publish(run, 'step.started', s.id, null, s.attempt);
+    publish(run, 'step.started', s.id, {}, s.attempt);
     log(run, s, `${run.dry_run ? '[dry run] ' : ''}starting ${d.uses}`);
     s.timer = setTimeout(() => finishStep(run, s, d), stepMs);
   }
