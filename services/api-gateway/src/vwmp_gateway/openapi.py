@@ -26,6 +26,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> None:
+    """Write the document to the file named in `argv`, or to stdout."""
     text = render()
     if argv:
         Path(argv[0]).write_text(text, encoding="utf-8")
