@@ -56,7 +56,7 @@ export function isTerminal(state: RunState): boolean {
 export function fromRun(run: Run): RunView {
   const { steps, ...meta } = run;
   const view: RunView = { run: meta, state: run.state, order: [], steps: {}, lastSeq: 0, events: [] };
-  for (const s of steps ?? []) {
+  for (const s of steps) {
     view.order.push(s.id);
     view.steps[s.id] = { ...s, logs: [] };
   }
@@ -116,7 +116,7 @@ function logLinesOf(ev: RunEvent, stepId: string): LogLine[] {
 /** Outputs and errors are not always in the events: take them from a fetched run, keep the rest. */
 export function mergeOutputs(view: RunView, run: Run): RunView {
   let steps = view.steps;
-  for (const s of run.steps ?? []) {
+  for (const s of run.steps) {
     const cur = steps[s.id];
     if (!cur) continue;
     const outputs = s.outputs ?? cur.outputs;

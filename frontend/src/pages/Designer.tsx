@@ -100,7 +100,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
       setValidating(true);
       try {
         const r = await validateDefinition(target);
-        setIssues(r.errors ?? []);
+        setIssues(r.errors);
       } catch (err) {
         if (err instanceof ApiError && err.issues.length) setIssues(err.issues);
       } finally {

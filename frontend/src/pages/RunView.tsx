@@ -250,7 +250,7 @@ async function latestDryRunPlans(workflow: string, version: number): Promise<Rec
   const { items } = await fetchRunPage({ workflow, state: 'succeeded', limit: 20, offset: 0 });
   const dry = items.find((r) => r.dry_run && r.version === version);
   if (!dry) return {};
-  const full = dry.steps?.length ? dry : await fetchRun(dry.id);
+  const full = dry.steps.length ? dry : await fetchRun(dry.id);
   return Object.fromEntries(full.steps.map((s) => [s.id, planOf(s.outputs)]).filter(([, p]) => p.length));
 }
 

@@ -49,7 +49,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: RunSt
         <thead><tr><th>Run</th><th>Workflow</th><th>State</th><th>Started</th><th>Duration</th><th>Steps</th></tr></thead>
         <tbody>
           {(runs.data?.items ?? []).map((r) => {
-            const done = (r.steps ?? []).filter((s) => s.state === 'succeeded').length;
+            const done = r.steps.filter((s) => s.state === 'succeeded').length;
             return (
               <tr key={r.id} className="clickable" onClick={() => navigate(`/runs/${encodeURIComponent(r.id)}`)}>
                 <td><a href={`#/runs/${encodeURIComponent(r.id)}`} onClick={(e) => e.stopPropagation()}><code>{r.id.slice(0, 12)}</code></a>{r.dry_run && <span className="dry-pill">dry</span>}</td>
@@ -57,7 +57,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: RunSt
                 <td><StateBadge state={r.state} /></td>
                 <td>{relTime(r.started_at ?? r.created_at)}</td>
                 <td>{isTerminal(r.state) || r.started_at ? formatDuration(durationMs(r.started_at, r.finished_at)) : '—'}</td>
-                <td>{r.steps ? `${done}/${r.steps.length}` : '—'}</td>
+                <td>{`${done}/${r.steps.length}`}</td>
               </tr>
             );
           })}
