@@ -25,10 +25,10 @@ from typing import Any
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.ports import free_port
+from vwmp_common.states import TERMINAL_RUN_STATES
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
-TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
 PAGE = 500
 
 
@@ -59,7 +59,7 @@ async def finished_states(storage: Any, workflow: str, expected: int) -> collect
     while True:
         page = await storage.ListRuns(storage_pb2.ListRunsRequest(workflow=workflow, limit=PAGE, offset=offset))
         for run in page.runs:
-            if run.state not in TERMINAL:
+            if run.state not in TERMINAL_RUN_STATES:
                 return None
             states[run.state] += 1
         offset += len(page.runs)

@@ -25,13 +25,13 @@ from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.nats import connect
 from vwmp_common.ports import free_port
+from vwmp_common.states import RUN_END_EVENTS, TERMINAL_RUN_STATES
 from vwmp_common.subjects import run_events_subject
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
 
 SIZES = (10, 100, 1000)
-TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
 
 
 def chain(n: int, uses: str) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
 
     async def on_event(msg: Any) -> None:
         event = Event.FromString(msg.data)
-        if event.type.removeprefix("run.") in TERMINAL and not finished.done():
+        if event.type in RUN_END_EVENTS and not finished.done():
             finished.set_result(None)
 
     began = time.perf_counter()
@@ -82,7 +82,7 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
     await nats.subscribe(run_events_subject(run_id), cb=on_event)  # core NATS: sees JetStream publishes too
     while not finished.done():  # the terminal event may have been published before we subscribed
         run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
-        if run.state in TERMINAL:
+        if run.state in TERMINAL_RUN_STATES:
             break
         await asyncio.wait([finished], timeout=1.0)
     await nats.close()

@@ -1,10 +1,12 @@
 // A tiny hash router: the gateway serves index.html for every path, and hashes keep links stable.
 import { useEffect, useState } from 'react';
+import type { RunState } from './api/types';
+import { isRunState } from './lib/runState';
 
 export type Route =
   | { page: 'workflows' }
   | { page: 'designer'; name: string | null; template?: string }
-  | { page: 'runs'; workflow?: string; state?: string }
+  | { page: 'runs'; workflow?: string; state?: RunState }
   | { page: 'run'; id: string };
 
 export function parseRoute(hash: string): Route {
@@ -14,7 +16,10 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'workflows' && parts[1] === 'new') return { page: 'designer', name: null, template: q.get('template') ?? undefined };
   if (parts[0] === 'workflows' && parts[1]) return { page: 'designer', name: parts[1] };
   if (parts[0] === 'runs' && parts[1]) return { page: 'run', id: parts[1] };
-  if (parts[0] === 'runs') return { page: 'runs', workflow: q.get('workflow') ?? undefined, state: q.get('state') ?? undefined };
+  if (parts[0] === 'runs') {
+    const state = q.get('state') ?? '';
+    return { page: 'runs', workflow: q.get('workflow') ?? undefined, state: isRunState(state) ? state : undefined };
+  }
   return { page: 'workflows' };
 }
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,10 @@ import pytest
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.ports import free_port
+from vwmp_common.states import TERMINAL_RUN_STATES
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
-TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -69,7 +69,9 @@ class Driver:
     async def run(self, run_id: str) -> storage_pb2.Run:
         return await self.storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
 
-    async def wait(self, run_id: str, states: set[str] = TERMINAL, timeout: float = 60.0) -> storage_pb2.Run:
+    async def wait(
+        self, run_id: str, states: Collection[str] = TERMINAL_RUN_STATES, timeout: float = 60.0
+    ) -> storage_pb2.Run:
         async with asyncio.timeout(timeout):
             while (run := await self.run(run_id)).state not in states:
                 await asyncio.sleep(0.1)

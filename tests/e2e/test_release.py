@@ -19,9 +19,10 @@ import httpx
 import pytest
 import websockets
 from vwmp_cli.up import Platform
+from vwmp_common.states import RUN_END_EVENTS, TERMINAL_RUN_STATES
 from websockets.typing import Subprotocol
 
-from .conftest import TERMINAL, platform_env, running
+from .conftest import platform_env, running
 from .release_repo import Sample, git, git_env
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +68,7 @@ async def start(api: httpx.AsyncClient, workflow: str, parameters: dict[str, Any
 
 async def finish(api: httpx.AsyncClient, run_id: str, timeout: float = 30) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
-        while (run := (await api.get(f"/runs/{run_id}")).json())["state"] not in TERMINAL:
+        while (run := (await api.get(f"/runs/{run_id}")).json())["state"] not in TERMINAL_RUN_STATES:
             await asyncio.sleep(0.1)
     return run
 
@@ -157,7 +158,7 @@ async def test_a_release_waits_for_approval_then_pushes_tag_and_commit(
 
             approved = await api.post(f"/runs/{run_id}/steps/approve/approve", json={"comment": "ship it"})
             assert approved.status_code in (200, 202), approved.text
-            while events[-1]["type"] not in {f"run.{state}" for state in TERMINAL}:
+            while events[-1]["type"] not in RUN_END_EVENTS:
                 events.append(json.loads(await socket.recv()))
 
     # the events arrived live, each exactly once and in order

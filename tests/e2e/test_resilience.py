@@ -10,7 +10,7 @@ import collections
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,11 @@ import websockets
 from vwmp_cli.up import Platform
 from vwmp_common.nats import connect
 from vwmp_common.ports import wait_for_port
+from vwmp_common.states import RUN_END_EVENTS, TERMINAL_RUN_STATES
 from vwmp_common.subjects import EVENTS_STREAM, run_events_subject
 from vwmp_proto.events.v1.events_pb2 import Event
 
-from .conftest import TERMINAL, platform_env, running
-
-TERMINAL_EVENTS = {f"run.{state}" for state in TERMINAL}
+from .conftest import platform_env, running
 
 
 @pytest.fixture
@@ -49,7 +48,7 @@ async def start(api: httpx.AsyncClient, name: str) -> str:
     return str(response.json()["id"])
 
 
-async def wait_run(api: httpx.AsyncClient, run_id: str, states: set[str] = TERMINAL,
+async def wait_run(api: httpx.AsyncClient, run_id: str, states: Collection[str] = TERMINAL_RUN_STATES,
                    timeout: float = 30.0) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
@@ -182,7 +181,7 @@ async def test_runs_go_on_while_nats_is_down_and_websocket_clients_miss_no_event
     wait_for_port(platform.nats_port, timeout=10)
     await whole.wait_for(lambda events: len(events) >= n, timeout=15)
     resumed = StreamClient(platform, token, run_id, after=first.events[-1]["seq"]).open()
-    await resumed.wait_for(lambda events: events and events[-1]["type"] in TERMINAL_EVENTS, timeout=15)
+    await resumed.wait_for(lambda events: events and events[-1]["type"] in RUN_END_EVENTS, timeout=15)
 
     # The engine republishes what it queued during the outage; JetStream keeps each event once (Nats-Msg-Id),
     # and its file store came back with the earlier run's events.
@@ -235,7 +234,7 @@ async def test_sqlite_under_concurrent_load_never_says_database_is_locked(
             listed = [(await api.get("/runs", params={"workflow": name, "limit": 500})).json()["items"]
                       for name in shapes]
             runs = [run for items in listed for run in items]
-            if len(runs) == 100 and all(run["state"] in TERMINAL for run in runs):
+            if len(runs) == 100 and all(run["state"] in TERMINAL_RUN_STATES for run in runs):
                 break
             await asyncio.sleep(0.5)
     assert collections.Counter(run["state"] for run in runs) == {"succeeded": 100}

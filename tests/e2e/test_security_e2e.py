@@ -25,6 +25,7 @@ import pytest
 import websockets
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_cli.up import Platform
+from vwmp_common.states import RUN_END_EVENTS, TERMINAL_RUN_STATES
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
 from vwmp_proto.storage.v1 import storage_pb2, storage_pb2_grpc
@@ -36,7 +37,6 @@ pytestmark = pytest.mark.e2e
 
 CANARY = f"canary-{uuid.uuid4().hex}"
 SERVICE_TOKEN = f"svc-{uuid.uuid4().hex}"
-TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
 GRPC_PORTS = ("VWMP_STORAGE_PORT", "VWMP_ENGINE_PORT", "VWMP_PLUGIN_HOST_PORT")
 
 
@@ -79,7 +79,7 @@ async def _wait(api: httpx.AsyncClient, run_id: str, done: Any, timeout: float =
 
 
 def _finished(run: dict[str, Any]) -> bool:
-    return run["state"] in TERMINAL
+    return run["state"] in TERMINAL_RUN_STATES
 
 
 def _step_in(step_id: str, state: str) -> Any:
@@ -119,14 +119,14 @@ async def test_a_secret_canary_appears_nowhere_a_user_or_operator_can_see_it(
     ws_base = platform.url.replace("http", "ws") + "/api/v1"
     run_holder: dict[str, str] = {}
     all_runs = asyncio.create_task(_collect(
-        f"{ws_base}/stream", token, lambda e: e["type"] in {f"run.{s}" for s in TERMINAL} and
+        f"{ws_base}/stream", token, lambda e: e["type"] in RUN_END_EVENTS and
         e["run_id"] == run_holder.get("id")))
     await asyncio.sleep(0.5)  # the all-runs socket is open before the run starts
     # A parameter that *looks* like a secret reference is data: it is never evaluated (second order).
     run_holder["id"] = run_id = await _start(api, name, {"note": "${{ secrets.CANARY }}"})
     run = await _wait(api, run_id, _finished)
     run_messages = await _collect(f"{ws_base}/runs/{run_id}/stream?after=0", token,
-                                  lambda e: e["type"] in {f"run.{s}" for s in TERMINAL})
+                                  lambda e: e["type"] in RUN_END_EVENTS)
     all_messages = await all_runs
 
     steps = {s["id"]: s for s in run["steps"]}

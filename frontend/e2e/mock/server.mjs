@@ -69,7 +69,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     return errors;
   }
 
-  function publish(run, type, step_id = null, data = null, attempt = null) {
+  function publish(run, type, step_id = null, data = {}, attempt = 0) {
     const ev = { seq: run.events.length + 1, run_id: run.id, type, step_id, attempt, at: now(), data };
     run.events.push(ev);
     const frame = JSON.stringify(ev);
@@ -121,7 +121,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
 
   function startStep(run, s, d) {
     s.state = 'running'; s.attempt += 1; s.started_at = now(); s.finished_at = null;
-    publish(run, 'step.started', s.id, null, s.attempt);
+    publish(run, 'step.started', s.id, {}, s.attempt);
     log(run, s, `${run.dry_run ? '[dry run] ' : ''}starting ${d.uses}`);
     s.timer = setTimeout(() => finishStep(run, s, d), stepMs);
   }
@@ -137,7 +137,8 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     if (d.uses === 'core/approval' && !run.dry_run) {
       s.state = 'awaiting_approval';
       const downstream = stepDefs(run).filter((x) => (x.needs ?? []).includes(s.id) || (x.needs ?? []).some((n) => downstreamIds(run, s.id).includes(n)));
-      const plan = Object.fromEntries(downstream.map((x) => [x.id, planFor(null, x, run)]).filter(([, p]) => p.length));
+      // As the engine sends it: one flat list, each item naming its step.
+      const plan = downstream.flatMap((x) => planFor(null, x, run).map((item) => ({ ...item, step: x.id })));
       publish(run, 'step.awaiting_approval', s.id, { message: resolve(d.with?.message, run) ?? 'Approve?', plan }, s.attempt);
       return;
     }
@@ -224,7 +225,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       const run = {
         id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters: b.parameters ?? {}, dry_run: !!b.dry_run,
         created_at: now(), started_at: null, finished_at: null, events: [],
-        steps: wf.definition.spec.steps.map((s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null, logs: [] })),
+        steps: wf.definition.spec.steps.map((s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null, logs: [] })),
       };
       runs.set(run.id, run);
       publish(run, 'run.queued');

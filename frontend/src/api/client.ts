@@ -19,26 +19,20 @@ const auth: Middleware = {
 export const api = createClient<paths>({ baseUrl: '' });
 api.use(auth);
 
-interface FetchResult<T> {
-  data?: T;
+/** What openapi-fetch answers: the typed body of a success, or the error body. */
+interface FetchResult {
+  data?: unknown;
   error?: unknown;
   response: Response;
 }
 
-/** Returns the body of a successful call; throws ApiError with the problem details otherwise. */
-export async function unwrap<T>(call: Promise<FetchResult<T>>): Promise<T> {
+/** The body of a successful call; throws ApiError with the problem details otherwise. */
+export async function unwrap<R extends FetchResult>(call: Promise<R>): Promise<NonNullable<R['data']>> {
   const { data, error, response } = await call;
-  if (!response.ok) throw new ApiError(response.status, toProblem(response.status, error));
-  return data as T;
-}
-
-/** Some list endpoints may wrap their items ({items, total}); accept both forms. */
-export function itemsOf<T>(body: unknown): T[] {
-  if (Array.isArray(body)) return body as T[];
-  if (body && typeof body === 'object' && Array.isArray((body as { items?: unknown }).items)) {
-    return (body as { items: T[] }).items;
+  if (error !== undefined || !response.ok || data === undefined || data === null) {
+    throw new ApiError(response.status, toProblem(response.status, error));
   }
-  return [];
+  return data;
 }
 
 export function wsUrl(path: string, query: Record<string, string | number | undefined>): string {

@@ -1,22 +1,15 @@
-// Server state through TanStack Query; every call goes through the typed client.
+// Server state through TanStack Query; every call goes through the typed client, so every answer
+// already has its schema.d.ts type.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, itemsOf, unwrap } from './client';
-import { toLogLine } from '../lib/runState';
-import type {
-  LogLine, Page, Run, RunEvent, StepType, Template, ValidationResult, Workflow, WorkflowDefinition,
-} from './types';
+import { api, unwrap } from './client';
+import type { LogLine, Run, RunEvent, RunPage, RunState, ValidationResult, Workflow, WorkflowDefinition } from './types';
 
 type Json = Record<string, unknown>;
-
-/** A definition is a free-form JSON document to the API (its schema is served separately). */
-function asDocument(definition: WorkflowDefinition): never {
-  return definition as never;
-}
 
 export function useStepTypes() {
   return useQuery({
     queryKey: ['step-types'],
-    queryFn: async () => itemsOf<StepType>(await unwrap(api.GET('/api/v1/step-types'))),
+    queryFn: async () => (await unwrap(api.GET('/api/v1/step-types'))).items,
     staleTime: 60_000,
   });
 }
@@ -24,7 +17,7 @@ export function useStepTypes() {
 export function useTemplates() {
   return useQuery({
     queryKey: ['templates'],
-    queryFn: async () => itemsOf<Template>(await unwrap(api.GET('/api/v1/templates'))),
+    queryFn: async () => (await unwrap(api.GET('/api/v1/templates'))).items,
     staleTime: 60_000,
   });
 }
@@ -32,7 +25,7 @@ export function useTemplates() {
 export function useWorkflows() {
   return useQuery({
     queryKey: ['workflows'],
-    queryFn: async () => itemsOf<Workflow>(await unwrap(api.GET('/api/v1/workflows'))),
+    queryFn: async () => (await unwrap(api.GET('/api/v1/workflows'))).items,
   });
 }
 
@@ -40,14 +33,8 @@ export function useWorkflow(name: string | null) {
   return useQuery({
     queryKey: ['workflow', name],
     enabled: !!name,
-    queryFn: async () => (await unwrap(api.GET('/api/v1/workflows/{name}', { params: { path: { name: name! } } }))) as unknown as Workflow,
+    queryFn: () => unwrap(api.GET('/api/v1/workflows/{name}', { params: { path: { name: name! } } })),
   });
-}
-
-export interface VersionInfo {
-  version: number;
-  created_at: string;
-  created_by: string;
 }
 
 export function useVersions(name: string | null) {
@@ -55,34 +42,31 @@ export function useVersions(name: string | null) {
     queryKey: ['versions', name],
     enabled: !!name,
     queryFn: async () =>
-      itemsOf<VersionInfo>(await unwrap(api.GET('/api/v1/workflows/{name}/versions', { params: { path: { name: name! } } })))
+      (await unwrap(api.GET('/api/v1/workflows/{name}/versions', { params: { path: { name: name! } } }))).items
         .sort((a, b) => b.version - a.version),
   });
 }
 
-export async function fetchVersion(name: string, version: number): Promise<Workflow> {
-  return (await unwrap(
-    api.GET('/api/v1/workflows/{name}/versions/{version}', { params: { path: { name, version } } }),
-  )) as unknown as Workflow;
+export function fetchVersion(name: string, version: number): Promise<Workflow> {
+  return unwrap(api.GET('/api/v1/workflows/{name}/versions/{version}', { params: { path: { name, version } } }));
 }
 
-export async function validateDefinition(definition: WorkflowDefinition): Promise<ValidationResult> {
-  return unwrap(api.POST('/api/v1/workflows/validate', { body: asDocument(definition) })) as Promise<ValidationResult>;
+export function validateDefinition(definition: WorkflowDefinition): Promise<ValidationResult> {
+  return unwrap(api.POST('/api/v1/workflows/validate', { body: definition }));
 }
 
 export function useSaveWorkflow() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: async (arg: { definition: WorkflowDefinition; version: number | null }) => {
-      const body = asDocument(arg.definition);
+    mutationFn: (arg: { definition: WorkflowDefinition; version: number | null }): Promise<Workflow> => {
+      const body = arg.definition;
       const name = arg.definition.metadata.name;
-      const saved = arg.version == null
-        ? await unwrap(api.POST('/api/v1/workflows', { body }))
-        : await unwrap(api.PUT('/api/v1/workflows/{name}', {
+      return arg.version == null
+        ? unwrap(api.POST('/api/v1/workflows', { body }))
+        : unwrap(api.PUT('/api/v1/workflows/{name}', {
           params: { path: { name }, header: { 'if-match': String(arg.version) } },
           body,
         }));
-      return saved as unknown as Workflow;
     },
     onSuccess: (wf) => {
       qc.setQueryData(['workflow', wf.name], wf);
@@ -95,33 +79,30 @@ export function useSaveWorkflow() {
 export function useStartRun() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: async (arg: { name: string; parameters: Json; dry_run: boolean; version?: number }) =>
-      (await unwrap(api.POST('/api/v1/workflows/{name}/runs', {
+    mutationFn: (arg: { name: string; parameters: Json; dry_run: boolean; version?: number }): Promise<Run> =>
+      unwrap(api.POST('/api/v1/workflows/{name}/runs', {
         params: { path: { name: arg.name } },
         body: { parameters: arg.parameters, dry_run: arg.dry_run, ...(arg.version ? { version: arg.version } : {}) },
-      }))) as unknown as Run,
+      })),
     onSuccess: () => qc.invalidateQueries({ queryKey: ['runs'] }),
   });
 }
 
 export interface RunFilter {
   workflow?: string;
-  state?: string;
+  state?: RunState;
   limit: number;
   offset: number;
 }
 
-export async function fetchRunPage(filter: RunFilter): Promise<Page<Run>> {
+export function fetchRunPage(filter: RunFilter): Promise<RunPage> {
   const query = {
     limit: filter.limit,
     offset: filter.offset,
     ...(filter.workflow ? { workflow: filter.workflow } : {}),
     ...(filter.state ? { state: filter.state } : {}),
   };
-  const body = await unwrap(api.GET('/api/v1/runs', { params: { query } }));
-  const items = itemsOf<Run>(body);
-  const total = (body as unknown as Page<Run>)?.total ?? items.length;
-  return { items, total };
+  return unwrap(api.GET('/api/v1/runs', { params: { query } }));
 }
 
 export function useRuns(filter: RunFilter, live = false) {
@@ -132,28 +113,26 @@ export function useRuns(filter: RunFilter, live = false) {
   });
 }
 
-export async function fetchRun(id: string): Promise<Run> {
-  return (await unwrap(api.GET('/api/v1/runs/{run_id}', { params: { path: { run_id: id } } }))) as unknown as Run;
+export function fetchRun(id: string): Promise<Run> {
+  return unwrap(api.GET('/api/v1/runs/{run_id}', { params: { path: { run_id: id } } }));
 }
 
 export async function fetchEvents(id: string, after: number): Promise<RunEvent[]> {
-  return itemsOf<RunEvent>(await unwrap(api.GET('/api/v1/runs/{run_id}/events', {
+  return (await unwrap(api.GET('/api/v1/runs/{run_id}/events', {
     params: { path: { run_id: id }, query: { after } },
-  })));
+  }))).items;
 }
 
 export async function fetchLogs(runId: string, stepId: string): Promise<LogLine[]> {
-  const body: unknown = await unwrap(api.GET('/api/v1/runs/{run_id}/steps/{step_id}/logs', {
+  return (await unwrap(api.GET('/api/v1/runs/{run_id}/steps/{step_id}/logs', {
     params: { path: { run_id: runId, step_id: stepId } },
-  }));
-  const raw = Array.isArray(body) ? body : itemsOf<unknown>(body).length ? itemsOf<unknown>(body)
-    : ((body as { lines?: unknown[] })?.lines ?? (typeof body === 'string' ? body.split('\n') : []));
-  return raw.map((l) => toLogLine(l));
+  }))).items;
 }
 
+/** The run-wide controls of the run view (a subset of the API's control actions). */
 export type RunAction = 'pause' | 'resume' | 'cancel' | 'retry';
 
-export async function controlRun(id: string, action: RunAction): Promise<Run | null> {
+export function controlRun(id: string, action: RunAction): Promise<Run> {
   const opts = { params: { path: { run_id: id } } };
   const call = {
     pause: () => api.POST('/api/v1/runs/{run_id}/pause', opts),
@@ -161,8 +140,7 @@ export async function controlRun(id: string, action: RunAction): Promise<Run | n
     cancel: () => api.POST('/api/v1/runs/{run_id}/cancel', opts),
     retry: () => api.POST('/api/v1/runs/{run_id}/retry', opts),
   }[action];
-  const body = (await unwrap(call())) as unknown;
-  return body && typeof body === 'object' && 'steps' in body ? (body as Run) : null;
+  return unwrap(call());
 }
 
 export async function decide(runId: string, stepId: string, approve: boolean, comment: string): Promise<void> {

@@ -22,25 +22,20 @@ export function problemMessage(status: number, p: Problem): string {
   return p.detail && p.detail !== title ? `${title}: ${p.detail}` : title;
 }
 
-/** Accepts what a server may send as an error body (problem+json, FastAPI's {detail}, text). */
+/**
+ * The problem+json body the gateway sends with every error. Anything else (a proxy's error page, an
+ * empty body) is not from the gateway, so it becomes a problem named after the HTTP status.
+ */
 export function toProblem(status: number, body: unknown): Problem {
-  if (body && typeof body === 'object') {
-    const b = body as Record<string, unknown>;
-    const errors = Array.isArray(b.errors)
-      ? (b.errors as unknown[]).map((e) => {
-          const o = (e ?? {}) as Record<string, unknown>;
-          return { pointer: String(o.pointer ?? ''), message: String(o.message ?? o.msg ?? e) };
-        })
-      : undefined;
-    let detail = b.detail;
-    if (Array.isArray(detail)) detail = detail.map((d) => (d as { msg?: string }).msg ?? JSON.stringify(d)).join('; ');
-    return {
-      type: typeof b.type === 'string' ? b.type : undefined,
-      title: typeof b.title === 'string' ? b.title : undefined,
-      status: typeof b.status === 'number' ? b.status : status,
-      detail: typeof detail === 'string' ? detail : undefined,
-      errors,
-    };
-  }
-  return { status, title: `HTTP ${status}`, detail: typeof body === 'string' && body ? body : undefined };
+  if (isProblem(body)) return body;
+  return { type: 'about:blank', title: `HTTP ${status}`, status, detail: typeof body === 'string' ? body : '' };
+}
+
+function isProblem(body: unknown): body is Problem {
+  return typeof body === 'object' && body !== null
+    && 'type' in body && typeof body.type === 'string'
+    && 'title' in body && typeof body.title === 'string'
+    && 'status' in body && typeof body.status === 'number'
+    && 'detail' in body && typeof body.detail === 'string'
+    && (!('errors' in body) || Array.isArray(body.errors));
 }

@@ -596,8 +596,7 @@ export interface components {
             seq: number;
             /** Run Id */
             run_id: string;
-            /** Type */
-            type: string;
+            type: components["schemas"]["EventType"];
             /** Step Id */
             step_id: string | null;
             /** Attempt */
@@ -609,6 +608,12 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * EventType
+         * @description `vwmp.common.v1.EventType`; `.number` is the proto value.
+         * @enum {string}
+         */
+        EventType: "run.queued" | "run.started" | "run.paused" | "run.resumed" | "run.succeeded" | "run.succeeded_with_warnings" | "run.failed" | "run.cancelled" | "step.started" | "step.log" | "step.retrying" | "step.awaiting_approval" | "step.succeeded" | "step.failed" | "step.skipped" | "step.cancelled";
         /** Health */
         Health: {
             /** Status */
@@ -683,6 +688,12 @@ export interface components {
             /** Total */
             total: number;
         };
+        /**
+         * Role
+         * @description What a token may do, each role including the ones before it.
+         * @enum {string}
+         */
+        Role: "viewer" | "editor" | "operator" | "admin";
         /** RunCreate */
         RunCreate: {
             /**
@@ -712,8 +723,7 @@ export interface components {
             workflow: string;
             /** Version */
             version: number;
-            /** State */
-            state: string;
+            state: components["schemas"]["RunState"];
             /** Parameters */
             parameters: {
                 [key: string]: unknown;
@@ -731,14 +741,19 @@ export interface components {
             /** Steps */
             steps: components["schemas"]["StepRunPublic"][];
         };
+        /**
+         * RunState
+         * @description `vwmp.common.v1.RunState`; `.number` is the proto value.
+         * @enum {string}
+         */
+        RunState: "queued" | "running" | "paused" | "succeeded" | "succeeded_with_warnings" | "failed" | "cancelled";
         /** StepRunPublic */
         StepRunPublic: {
             /** Id */
             id: string;
             /** Uses */
             uses: string;
-            /** State */
-            state: string;
+            state: components["schemas"]["StepState"];
             /** Attempt */
             attempt: number;
             /** Outputs */
@@ -752,6 +767,12 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
+        /**
+         * StepState
+         * @description `vwmp.common.v1.StepState`; `.number` is the proto value.
+         * @enum {string}
+         */
+        StepState: "pending" | "running" | "retrying" | "awaiting_approval" | "succeeded" | "failed" | "skipped" | "cancelled";
         /** StepTypePublic */
         StepTypePublic: {
             /** Type */
@@ -792,11 +813,7 @@ export interface components {
         TokenCreate: {
             /** Name */
             name: string;
-            /**
-             * Role
-             * @enum {string}
-             */
-            role: "viewer" | "editor" | "operator" | "admin";
+            role: components["schemas"]["Role"];
             /**
              * Expires In
              * @description Lifetime in seconds, or a duration like 30m, 12h, 90d; never expires when absent
@@ -809,8 +826,7 @@ export interface components {
             id: string;
             /** Name */
             name: string;
-            /** Role */
-            role: string;
+            role: components["schemas"]["Role"];
             /** Created At */
             created_at: string | null;
             /** Expires At */
@@ -831,8 +847,7 @@ export interface components {
             id: string;
             /** Name */
             name: string;
-            /** Role */
-            role: string;
+            role: components["schemas"]["Role"];
             /** Created At */
             created_at: string | null;
             /** Expires At */
@@ -880,10 +895,7 @@ export interface components {
             title: string;
             status: number;
             detail: string;
-            errors?: {
-                pointer?: string;
-                message?: string;
-            }[];
+            errors?: components["schemas"]["ValidationErrorPublic"][];
         };
     };
     responses: never;
@@ -1129,7 +1141,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
                 "application/yaml": string;
             };
         };
@@ -1246,7 +1260,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
                 "application/yaml": string;
             };
         };
@@ -1372,7 +1388,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
                 "application/yaml": string;
             };
         };
@@ -1669,7 +1687,7 @@ export interface operations {
                 /** @description Only runs of this workflow */
                 workflow?: string | null;
                 /** @description Only runs in this state */
-                state?: string | null;
+                state?: components["schemas"]["RunState"] | null;
                 limit?: number;
                 offset?: number;
             };

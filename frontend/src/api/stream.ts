@@ -1,5 +1,24 @@
 import { wsUrl } from './client';
+import { eventTypeValues } from './enums';
 import type { RunEvent } from './types';
+
+/** The gateway sends one event (an EventPublic) per text frame. */
+function parseEvent(frame: unknown): RunEvent | null {
+  try {
+    const body: unknown = JSON.parse(String(frame));
+    return isRunEvent(body) ? body : null;
+  } catch {
+    return null;
+  }
+}
+
+function isRunEvent(body: unknown): body is RunEvent {
+  return typeof body === 'object' && body !== null
+    && 'seq' in body && typeof body.seq === 'number'
+    && 'run_id' in body && typeof body.run_id === 'string'
+    && 'type' in body && (eventTypeValues as readonly unknown[]).includes(body.type)
+    && 'data' in body && typeof body.data === 'object' && body.data !== null;
+}
 
 /**
  * Follows a run's events over the WebSocket and reconnects with `after=<last seq>`, so nothing is
@@ -17,13 +36,9 @@ export function followRun(runId: string, getAfter: () => number, onEvents: (evs:
       onStatus(true);
     };
     ws.onmessage = (m) => {
-      try {
-        const body: unknown = JSON.parse(String(m.data));
-        const list = Array.isArray(body) ? body : (body as { events?: unknown[] })?.events ?? [body];
-        onEvents((list as RunEvent[]).filter((e) => e && typeof e.seq === 'number'));
-      } catch {
-        /* a malformed frame is ignored; the next reconnect replays from the cursor */
-      }
+      // A malformed frame is ignored; the next reconnect replays from the cursor.
+      const event = parseEvent(m.data);
+      if (event) onEvents([event]);
     };
     ws.onclose = () => {
       onStatus(false);
@@ -48,12 +63,8 @@ export function followAll(onEvent: (ev: RunEvent) => void): () => void {
   const open = () => {
     ws = new WebSocket(wsUrl('/api/v1/stream', {}));
     ws.onmessage = (m) => {
-      try {
-        const body: unknown = JSON.parse(String(m.data));
-        for (const ev of Array.isArray(body) ? body : [body]) if (ev && typeof ev.type === 'string') onEvent(ev as RunEvent);
-      } catch {
-        /* ignore a malformed frame */
-      }
+      const event = parseEvent(m.data);
+      if (event) onEvent(event);
     };
     ws.onclose = () => {
       if (!closed) timer = setTimeout(open, 3000);

@@ -1,9 +1,32 @@
-// Domain shapes of the gateway API (ARCHITECTURE.md §2–§4). The generated schema.d.ts types the
-// transport; these are the names the UI code speaks in.
+// The names the UI code speaks in. Every API shape is an alias of the generated schema.d.ts (run
+// `npm run gen:api` after changing the gateway), so a new state or field arrives by regeneration
+// alone. What is declared by hand below is not an OpenAPI shape: the workflow definition document
+// (its JSON Schema is served at /schemas/workflow) and conventions inside free-form outputs.
+import type { components } from './schema';
 import type { JSONSchema7 } from './jsonschema';
 
 export type { JSONSchema7 };
 
+type Schemas = components['schemas'];
+
+// --- API shapes (generated) ------------------------------------------------------------------
+export type RunState = Schemas['RunState'];
+export type StepState = Schemas['StepState'];
+export type EventType = Schemas['EventType'];
+export type Role = Schemas['Role'];
+export type Run = Schemas['RunPublic'];
+export type StepRun = Schemas['StepRunPublic'];
+export type RunEvent = Schemas['EventPublic'];
+export type LogLine = Schemas['LogLinePublic'];
+export type StepType = Schemas['StepTypePublic'];
+export type Template = Schemas['TemplatePublic'];
+export type Workflow = Schemas['WorkflowPublic'];
+export type ValidationIssue = Schemas['ValidationErrorPublic'];
+export type ValidationResult = Schemas['ValidationPublic'];
+export type Problem = Schemas['Problem'];
+export type RunPage = Schemas['Page_RunPublic_'];
+
+// --- The workflow definition document (ARCHITECTURE.md §2), not an OpenAPI shape -----------------
 export interface RetryPolicy {
   max_attempts?: number;
   backoff?: 'fixed' | 'exponential' | string;
@@ -41,139 +64,9 @@ export interface WorkflowDefinition {
   [extra: string]: unknown;
 }
 
-export interface Workflow {
-  name: string;
-  version: number;
-  definition: WorkflowDefinition;
-  created_at: string;
-  created_by: string;
-}
-
-export interface StepType {
-  type: string;
-  plugin: string;
-  title: string;
-  description: string;
-  config_schema: JSONSchema7;
-  outputs_schema: JSONSchema7;
-}
-
-export interface Template {
-  name: string;
-  plugin: string;
-  workflow_type: string;
-  title: string;
-  description: string;
-  definition: WorkflowDefinition;
-}
-
-export interface ValidationIssue {
-  pointer: string;
-  message: string;
-}
-
-export interface ValidationResult {
-  valid: boolean;
-  errors: ValidationIssue[];
-}
-
-export const RUN_STATES = [
-  'queued',
-  'running',
-  'paused',
-  'succeeded',
-  'succeeded_with_warnings',
-  'failed',
-  'cancelled',
-] as const;
-export type RunState = (typeof RUN_STATES)[number];
-
-export const STEP_STATES = [
-  'pending',
-  'running',
-  'retrying',
-  'awaiting_approval',
-  'succeeded',
-  'failed',
-  'skipped',
-  'cancelled',
-] as const;
-export type StepState = (typeof STEP_STATES)[number];
-
+/** One planned change in a step's `outputs.plan` (a convention of step types, not of the API). */
 export interface PlanItem {
   action: string;
   target: string;
   diff?: string;
-}
-
-export interface StepRun {
-  id: string;
-  uses: string;
-  state: StepState;
-  attempt: number;
-  outputs: Record<string, unknown> | null;
-  error: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-}
-
-export interface Run {
-  id: string;
-  workflow: string;
-  version: number;
-  state: RunState;
-  parameters: Record<string, unknown>;
-  dry_run?: boolean;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  steps: StepRun[];
-}
-
-export type EventType =
-  | 'run.queued'
-  | 'run.started'
-  | 'run.paused'
-  | 'run.resumed'
-  | 'run.succeeded'
-  | 'run.succeeded_with_warnings'
-  | 'run.failed'
-  | 'run.cancelled'
-  | 'step.started'
-  | 'step.log'
-  | 'step.retrying'
-  | 'step.awaiting_approval'
-  | 'step.succeeded'
-  | 'step.failed'
-  | 'step.skipped'
-  | 'step.cancelled';
-
-export interface RunEvent {
-  seq: number;
-  run_id: string;
-  type: EventType;
-  step_id: string | null;
-  attempt: number | null;
-  at: string;
-  data: Record<string, unknown> | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  total: number;
-}
-
-export interface LogLine {
-  at?: string;
-  attempt?: number;
-  level?: string;
-  message: string;
-}
-
-export interface Problem {
-  type?: string;
-  title?: string;
-  status?: number;
-  detail?: string;
-  errors?: ValidationIssue[];
 }

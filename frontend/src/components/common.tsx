@@ -1,5 +1,6 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import { ApiError } from '../api/problem';
+import type { RunState, StepState } from '../api/types';
 
 /** Shows an error; for problem+json it lists each pointer with its message. */
 export function ErrorBox({ error, onClose }: { error: unknown; onClose?: () => void }) {
@@ -86,7 +87,7 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
   );
 }
 
-export function StateBadge({ state }: { state: string }) {
+export function StateBadge({ state }: { state: RunState | StepState }) {
   return <span className={`state-badge state-${state}`} data-testid="state-badge">{state.replace(/_/g, ' ')}</span>;
 }
 

@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeRunSince, mergeOutputs, toLogLine, formatDuration, durationMs } from './runState';
+import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeRunSince, mergeOutputs, formatDuration, durationMs } from './runState';
 import type { Run, RunEvent } from '../api/types';
 
 const run: Run = {
-  id: 'r1', workflow: 'w', version: 1, state: 'queued', parameters: {}, created_at: 't0',
+  id: 'r1', workflow: 'w', version: 1, state: 'queued', parameters: {}, dry_run: false, created_by: 'ada', created_at: 't0',
   started_at: null, finished_at: null,
   steps: [
-    { id: 'a', uses: 'core/noop', state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null },
-    { id: 'gate', uses: 'core/approval', state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null },
-    { id: 'push', uses: 'git/push', state: 'pending', attempt: 0, outputs: null, error: null, started_at: null, finished_at: null },
+    { id: 'a', uses: 'core/noop', state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null },
+    { id: 'gate', uses: 'core/approval', state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null },
+    { id: 'push', uses: 'git/push', state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null },
   ],
 };
 
 let seq = 0;
-function ev(type: RunEvent['type'], step_id: string | null = null, data: Record<string, unknown> | null = null, attempt: number | null = null): RunEvent {
+function ev(type: RunEvent['type'], step_id: string | null = null, data: Record<string, unknown> = {}, attempt = 0): RunEvent {
   seq += 1;
   return { seq, run_id: 'r1', type, step_id, attempt, at: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString(), data };
 }
@@ -23,18 +23,18 @@ describe('run-state reduction', () => {
     seq = 0;
     const events = [
       ev('run.started'),
-      ev('step.started', 'a', null, 1),
-      ev('step.log', 'a', { message: 'hello' }, 1),
+      ev('step.started', 'a', {}, 1),
+      ev('step.log', 'a', { lines: [{ stream: 'stdout', line: 'hello' }] }, 1),
       ev('step.retrying', 'a', { error: 'boom' }, 1),
-      ev('step.started', 'a', null, 2),
+      ev('step.started', 'a', {}, 2),
       ev('step.succeeded', 'a', { outputs: { plan: [{ action: 'push', target: 'origin' }] } }, 2),
-      ev('step.awaiting_approval', 'gate', { message: 'ok?', plan: { push: [{ action: 'push', target: 'refs/tags/v1' }] } }, 1),
+      ev('step.awaiting_approval', 'gate', { message: 'ok?', plan: [{ action: 'push', target: 'refs/tags/v1', step: 'push' }] }, 1),
     ];
     const v = applyEvents(fromRun(run), events);
     expect(v.state).toBe('running');
     expect(v.lastSeq).toBe(7);
     expect(v.steps.a).toMatchObject({ state: 'succeeded', attempt: 2, error: null });
-    expect(v.steps.a.logs.map((l) => l.message)).toEqual(['hello']);
+    expect(v.steps.a.logs.map((l) => l.line)).toEqual(['hello']);
     expect(v.steps.a.started_at).toBe(events[1].at); // a retry keeps the first start
     expect(v.steps.a.finished_at).toBe(events[5].at);
     expect(v.steps.gate.state).toBe('awaiting_approval');
@@ -44,7 +44,7 @@ describe('run-state reduction', () => {
   it('ignores duplicates and replays (seq at or below the cursor), in any arrival order', () => {
     seq = 0;
     const e1 = ev('run.started');
-    const e2 = ev('step.started', 'a', null, 1);
+    const e2 = ev('step.started', 'a', {}, 1);
     const e3 = ev('run.failed');
     const v = applyEvents(fromRun(run), [e3, e1, e2, e2]);
     expect(v.events.map((e) => e.seq)).toEqual([1, 2, 3]);
@@ -55,7 +55,7 @@ describe('run-state reduction', () => {
 
   it('mergeRun takes fresh states and keeps logs and the cursor', () => {
     seq = 0;
-    const v = applyEvents(fromRun(run), [ev('step.log', 'a', { line: 'x' })]);
+    const v = applyEvents(fromRun(run), [ev('step.log', 'a', { lines: [{ stream: 'stdout', line: 'x' }] })]);
     const fresh = { ...run, state: 'running' as const, steps: run.steps.map((s) => ({ ...s, state: 'running' as const })) };
     const m = mergeRun(v, fresh);
     expect(m.steps.a.state).toBe('running');
@@ -82,14 +82,13 @@ describe('run-state reduction', () => {
 
   it('reads log lines in the gateway form and merges outputs from a fetched run', () => {
     seq = 0;
-    const v = applyEvents(fromRun(run), [ev('step.log', 'a', { lines: [{ stream: 'info', line: 'one' }, { stream: 'error', line: 'two' }] }, 1)]);
-    expect(v.steps.a.logs.map((l) => [l.level, l.message])).toEqual([['info', 'one'], ['error', 'two']]);
+    const v = applyEvents(fromRun(run), [ev('step.log', 'a', { lines: [{ stream: 'info', line: 'one' }, { stream: 'stderr', line: 'two' }] }, 1)]);
+    expect(v.steps.a.logs.map((l) => [l.stream, l.line, l.attempt])).toEqual([['info', 'one', 1], ['stderr', 'two', 1]]);
     const fetched = { ...run, steps: run.steps.map((s) => (s.id === 'a' ? { ...s, outputs: { greeting: 'hi' } } : s)) };
     const m = mergeOutputs(v, fetched);
     expect(m.steps.a.outputs).toEqual({ greeting: 'hi' });
     expect(m.steps.a.logs).toHaveLength(2);
     expect(mergeOutputs(m, fetched)).toBe(m);
-    expect(toLogLine({ message: 'x', level: 'warning' })).toMatchObject({ message: 'x', level: 'warning' });
   });
 
   it('formats durations', () => {

@@ -1,6 +1,7 @@
 // Folds the run's event stream onto its stored state. Events carry a gap-free seq per run, so a
 // reconnecting stream (after=lastSeq) and a replay of history reduce to the same view.
-import type { LogLine, PlanItem, Run, RunEvent, RunState, StepRun, StepState } from '../api/types';
+import { runStateValues, stepStateValues, terminalRunStateValues, terminalStepStateValues } from '../api/enums';
+import type { EventType, LogLine, PlanItem, Run, RunEvent, RunState, StepRun, StepState } from '../api/types';
 
 export interface StepView extends StepRun {
   logs: LogLine[];
@@ -22,29 +23,31 @@ export interface RunView {
   events: RunEvent[];
 }
 
-const RUN_EVENT_STATE: Partial<Record<string, RunState>> = {
-  'run.queued': 'queued',
-  'run.started': 'running',
-  'run.paused': 'paused',
-  'run.resumed': 'running',
-  'run.succeeded': 'succeeded',
-  'run.succeeded_with_warnings': 'succeeded_with_warnings',
-  'run.failed': 'failed',
-  'run.cancelled': 'cancelled',
-};
+export function isRunState(value: string): value is RunState {
+  return (runStateValues as readonly string[]).includes(value);
+}
 
-const STEP_EVENT_STATE: Partial<Record<string, StepState>> = {
-  'step.started': 'running',
-  'step.retrying': 'retrying',
-  'step.awaiting_approval': 'awaiting_approval',
-  'step.succeeded': 'succeeded',
-  'step.failed': 'failed',
-  'step.skipped': 'skipped',
-  'step.cancelled': 'cancelled',
-};
+export function isStepState(value: string): value is StepState {
+  return (stepStateValues as readonly string[]).includes(value);
+}
 
-export const TERMINAL_RUN_STATES: RunState[] = ['succeeded', 'succeeded_with_warnings', 'failed', 'cancelled'];
-export const TERMINAL_STEP_STATES: StepState[] = ['succeeded', 'failed', 'skipped', 'cancelled'];
+/** A run event names the state it leads to (`run.<state>`), except that started and resumed runs run. */
+function runStateAfter(type: EventType): RunState | undefined {
+  if (type === 'run.started' || type === 'run.resumed') return 'running';
+  const state = type.startsWith('run.') ? type.slice('run.'.length) : '';
+  return isRunState(state) ? state : undefined;
+}
+
+/** A step event names the state it leads to (`step.<state>`), except that a started step runs. */
+function stepStateAfter(type: EventType): StepState | undefined {
+  if (type === 'step.started') return 'running';
+  const state = type.startsWith('step.') ? type.slice('step.'.length) : '';
+  return isStepState(state) ? state : undefined;
+}
+
+// Which states are terminal comes with the vocabulary (vwmp_common.states → OpenAPI `x-terminal`).
+export const TERMINAL_RUN_STATES: readonly RunState[] = terminalRunStateValues;
+export const TERMINAL_STEP_STATES: readonly StepState[] = terminalStepStateValues;
 
 export function isTerminal(state: RunState): boolean {
   return TERMINAL_RUN_STATES.includes(state);
@@ -53,9 +56,9 @@ export function isTerminal(state: RunState): boolean {
 export function fromRun(run: Run): RunView {
   const { steps, ...meta } = run;
   const view: RunView = { run: meta, state: run.state, order: [], steps: {}, lastSeq: 0, events: [] };
-  for (const s of steps ?? []) {
+  for (const s of steps) {
     view.order.push(s.id);
-    view.steps[s.id] = { ...s, attempt: s.attempt ?? 0, logs: [] };
+    view.steps[s.id] = { ...s, logs: [] };
   }
   return view;
 }
@@ -79,47 +82,41 @@ export function mergeRun(view: RunView, run: Run): RunView {
   return { ...next, lastSeq: view.lastSeq, events: view.events };
 }
 
+function isPlanItem(item: unknown): item is PlanItem & { step?: unknown } {
+  return typeof item === 'object' && item !== null && 'action' in item && typeof item.action === 'string'
+    && 'target' in item && typeof item.target === 'string';
+}
+
 function asPlan(v: unknown): PlanItem[] | undefined {
-  return Array.isArray(v) ? (v.filter((x) => x && typeof x === 'object' && 'action' in x) as PlanItem[]) : undefined;
+  return Array.isArray(v) ? v.filter(isPlanItem) : undefined;
 }
 
-/** data.plan may be a flat list (items may name their step) or a map step → list. */
+/** The plan of an approval gate's event: one list whose items name the step they belong to. */
 export function plansOf(raw: unknown, fallbackStep: string): StepPlan[] | undefined {
-  if (Array.isArray(raw)) {
-    const groups = new Map<string, PlanItem[]>();
-    for (const item of asPlan(raw) ?? []) {
-      const named = (item as PlanItem & { step?: unknown }).step;
-      const step = typeof named === 'string' ? named : fallbackStep;
-      groups.set(step, [...(groups.get(step) ?? []), item]);
-    }
-    return [...groups].map(([step, plan]) => ({ step, plan }));
+  if (!Array.isArray(raw)) return undefined;
+  const groups = new Map<string, PlanItem[]>();
+  for (const { step, ...item } of raw.filter(isPlanItem)) {
+    const name = typeof step === 'string' ? step : fallbackStep;
+    groups.set(name, [...(groups.get(name) ?? []), item]);
   }
-  if (raw && typeof raw === 'object') {
-    return Object.entries(raw).map(([step, v]) => ({ step, plan: asPlan(v) ?? [] })).filter((p) => p.plan.length);
-  }
-  return undefined;
+  return [...groups].map(([step, plan]) => ({ step, plan }));
 }
 
-/** A log line as the API or an event carries it ({message|line, level|stream, at?, attempt?}). */
-export function toLogLine(raw: unknown, at?: string, attempt?: number): LogLine {
-  if (typeof raw === 'string') return { at, attempt, message: raw };
-  const d = (raw ?? {}) as Record<string, unknown>;
-  const message = typeof d.message === 'string' ? d.message : typeof d.line === 'string' ? d.line : JSON.stringify(d);
-  const level = typeof d.level === 'string' ? d.level : typeof d.stream === 'string' ? d.stream : undefined;
-  return { at: typeof d.at === 'string' ? d.at : at, attempt: typeof d.attempt === 'number' ? d.attempt : attempt, level, message };
-}
-
-function logLinesOf(ev: RunEvent): LogLine[] {
-  const d = ev.data ?? {};
-  const attempt = ev.attempt ?? undefined;
-  if (Array.isArray(d.lines)) return d.lines.map((l) => toLogLine(l, ev.at, attempt));
-  return [toLogLine(d, ev.at, attempt)];
+/** The lines of a `step.log` event (`data.lines: [{stream, line}]`) as the API's log lines. */
+function logLinesOf(ev: RunEvent, stepId: string): LogLine[] {
+  const lines = ev.data.lines;
+  if (!Array.isArray(lines)) return [];
+  return lines.flatMap((l: unknown): LogLine[] => (
+    typeof l === 'object' && l !== null && 'line' in l && typeof l.line === 'string'
+      ? [{ step_id: stepId, attempt: ev.attempt, at: ev.at, stream: 'stream' in l && typeof l.stream === 'string' ? l.stream : 'stdout', line: l.line }]
+      : []
+  ));
 }
 
 /** Outputs and errors are not always in the events: take them from a fetched run, keep the rest. */
 export function mergeOutputs(view: RunView, run: Run): RunView {
   let steps = view.steps;
-  for (const s of run.steps ?? []) {
+  for (const s of run.steps) {
     const cur = steps[s.id];
     if (!cur) continue;
     const outputs = s.outputs ?? cur.outputs;
@@ -129,10 +126,14 @@ export function mergeOutputs(view: RunView, run: Run): RunView {
   return steps === view.steps ? view : { ...view, steps };
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export function applyEvent(view: RunView, ev: RunEvent): RunView {
   if (ev.seq <= view.lastSeq) return view;
   const next: RunView = { ...view, lastSeq: ev.seq, events: [...view.events, ev] };
-  const runState = RUN_EVENT_STATE[ev.type];
+  const runState = runStateAfter(ev.type);
   if (runState) {
     next.state = runState;
     if (ev.type === 'run.started' && !next.run.started_at) next.run = { ...next.run, started_at: ev.at };
@@ -141,16 +142,16 @@ export function applyEvent(view: RunView, ev: RunEvent): RunView {
   }
   if (!ev.step_id) return next;
   const prev: StepView = view.steps[ev.step_id] ?? {
-    id: ev.step_id, uses: '', state: 'pending', attempt: 0, outputs: null, error: null,
+    id: ev.step_id, uses: '', state: 'pending', attempt: 0, outputs: {}, error: null,
     started_at: null, finished_at: null, logs: [],
   };
   const step: StepView = { ...prev };
-  const data = ev.data ?? {};
-  if (ev.attempt != null) step.attempt = Math.max(step.attempt, ev.attempt);
+  const data = ev.data;
+  step.attempt = Math.max(step.attempt, ev.attempt);
   if (ev.type === 'step.log') {
-    step.logs = [...prev.logs, ...logLinesOf(ev)];
+    step.logs = [...prev.logs, ...logLinesOf(ev, ev.step_id)];
   } else {
-    step.state = STEP_EVENT_STATE[ev.type] ?? prev.state;
+    step.state = stepStateAfter(ev.type) ?? prev.state;
     if (ev.type === 'step.started') {
       step.started_at = prev.state === 'retrying' && prev.started_at ? prev.started_at : ev.at;
       step.finished_at = null;
@@ -159,10 +160,10 @@ export function applyEvent(view: RunView, ev: RunEvent): RunView {
     if (ev.type === 'step.awaiting_approval') {
       if (!step.started_at) step.started_at = ev.at;
       step.approvalMessage = typeof data.message === 'string' ? data.message : undefined;
-      step.approvalPlans = plansOf(data.plan ?? data.plans, ev.step_id);
+      step.approvalPlans = plansOf(data.plan, ev.step_id);
     }
     if (TERMINAL_STEP_STATES.includes(step.state)) step.finished_at = ev.at;
-    if (data.outputs && typeof data.outputs === 'object') step.outputs = data.outputs as Record<string, unknown>;
+    if (isRecord(data.outputs)) step.outputs = data.outputs;
     if (typeof data.error === 'string') step.error = data.error;
   }
   if (!next.order.includes(ev.step_id)) next.order = [...next.order, ev.step_id];

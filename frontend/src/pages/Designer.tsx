@@ -100,7 +100,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
       setValidating(true);
       try {
         const r = await validateDefinition(target);
-        setIssues(r.errors ?? []);
+        setIssues(r.errors);
       } catch (err) {
         if (err instanceof ApiError && err.issues.length) setIssues(err.issues);
       } finally {
@@ -193,7 +193,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
       if (!name) navigate(`/workflows/${encodeURIComponent(wf.name)}`);
     } catch (err) {
       setError(err instanceof ApiError && err.status === 412
-        ? new ApiError(412, { title: 'Someone else saved a newer version', detail: 'Your changes were not saved. Open the history to compare, or reload the latest version and re-apply them.' })
+        ? new ApiError(412, { ...err.problem, title: 'Someone else saved a newer version', detail: 'Your changes were not saved. Open the history to compare, or reload the latest version and re-apply them.' })
         : err);
       if (err instanceof ApiError) setIssues((prev) => (err.issues.length ? err.issues : prev));
     }
@@ -266,7 +266,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
       </header>
       {viewing && (
         <div className="banner info" role="status">
-          Viewing version {viewing.version} (read-only), saved {new Date(viewing.created_at).toLocaleString()} by {viewing.created_by}.
+          Viewing version {viewing.version} (read-only), saved {viewing.created_at ? new Date(viewing.created_at).toLocaleString() : '—'} by {viewing.created_by}.
           <button className="btn small" onClick={() => setViewing(null)}>Back to latest</button>
           <button className="btn small" onClick={() => { commit(normalizeDefinition(viewing.definition)); setViewing(null); setNotice(`Restored version ${viewing.version}: save to make it the newest version`); }}>
             Restore this version

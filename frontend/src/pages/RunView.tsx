@@ -130,7 +130,7 @@ function RunScreen({ id }: { id: string }) {
     try {
       const run = await controlRun(id, action);
       // A retry resets steps to pending, which no event says: its answer always applies.
-      if (run) setView((v) => (v ? (action === 'retry' ? mergeRun(v, run) : mergeRunSince(v, run, seq)) : v));
+      setView((v) => (v ? (action === 'retry' ? mergeRun(v, run) : mergeRunSince(v, run, seq)) : v));
     } catch (err) {
       setError(err);
     } finally {
@@ -191,7 +191,7 @@ function RunScreen({ id }: { id: string }) {
             {tab === 'events' && (
               <ol className="events">
                 {[...view.events].reverse().map((e) => (
-                  <li key={e.seq}><span className="seq">#{e.seq}</span> <span className={`ev ev-${e.type.split('.')[1]}`}>{e.type}</span> {e.step_id && <code>{e.step_id}</code>} <span className="muted">{new Date(e.at).toLocaleTimeString()}</span></li>
+                  <li key={e.seq}><span className="seq">#{e.seq}</span> <span className={`ev ev-${e.type.split('.')[1]}`}>{e.type}</span> {e.step_id && <code>{e.step_id}</code>} <span className="muted">{e.at ? new Date(e.at).toLocaleTimeString() : ''}</span></li>
                 ))}
               </ol>
             )}
@@ -250,7 +250,7 @@ async function latestDryRunPlans(workflow: string, version: number): Promise<Rec
   const { items } = await fetchRunPage({ workflow, state: 'succeeded', limit: 20, offset: 0 });
   const dry = items.find((r) => r.dry_run && r.version === version);
   if (!dry) return {};
-  const full = dry.steps?.length ? dry : await fetchRun(dry.id);
+  const full = dry.steps.length ? dry : await fetchRun(dry.id);
   return Object.fromEntries(full.steps.map((s) => [s.id, planOf(s.outputs)]).filter(([, p]) => p.length));
 }
 
@@ -290,7 +290,7 @@ function StepDetails({ runId, step, now, onApprove }: { runId: string; step: Run
       <ErrorBox error={logError} />
       {shownLogs.length ? (
         <pre className="logs" data-testid="logs">{shownLogs.map((l, i) => (
-          <span key={i} className={`log-${l.level ?? 'info'}`}>{l.at ? `${new Date(l.at).toLocaleTimeString()} ` : ''}{l.message}{'\n'}</span>
+          <span key={i} className={`log-${l.stream}`}>{l.at ? `${new Date(l.at).toLocaleTimeString()} ` : ''}{l.line}{'\n'}</span>
         ))}</pre>
       ) : <p className="muted">No log lines.</p>}
     </div>

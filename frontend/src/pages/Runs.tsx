@@ -2,14 +2,15 @@ import { useEffect, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { followAll } from '../api/stream';
 import { useRuns, useWorkflows } from '../api/hooks';
-import { RUN_STATES } from '../api/types';
+import { runStateValues } from '../api/enums';
+import type { RunState } from '../api/types';
 import { durationMs, formatDuration, isTerminal } from '../lib/runState';
 import { navigate } from '../router';
 import { ErrorBox, StateBadge, relTime } from '../components/common';
 
 const PAGE = 25;
 
-export function RunsPage({ workflow, state }: { workflow?: string; state?: string }) {
+export function RunsPage({ workflow, state }: { workflow?: string; state?: RunState }) {
   const [offset, setOffset] = useState(0);
   const workflows = useWorkflows();
   const runs = useRuns({ workflow, state, limit: PAGE, offset }, true);
@@ -39,7 +40,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: strin
           <label htmlFor="filter-state">State</label>
           <select id="filter-state" value={state ?? ''} onChange={(e) => setFilter(workflow, e.target.value || undefined)}>
             <option value="">all</option>
-            {RUN_STATES.map((s) => <option key={s} value={s}>{s.replace(/_/g, ' ')}</option>)}
+            {runStateValues.map((s) => <option key={s} value={s}>{s.replace(/_/g, ' ')}</option>)}
           </select>
         </div>
       </header>
@@ -48,7 +49,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: strin
         <thead><tr><th>Run</th><th>Workflow</th><th>State</th><th>Started</th><th>Duration</th><th>Steps</th></tr></thead>
         <tbody>
           {(runs.data?.items ?? []).map((r) => {
-            const done = (r.steps ?? []).filter((s) => s.state === 'succeeded').length;
+            const done = r.steps.filter((s) => s.state === 'succeeded').length;
             return (
               <tr key={r.id} className="clickable" onClick={() => navigate(`/runs/${encodeURIComponent(r.id)}`)}>
                 <td><a href={`#/runs/${encodeURIComponent(r.id)}`} onClick={(e) => e.stopPropagation()}><code>{r.id.slice(0, 12)}</code></a>{r.dry_run && <span className="dry-pill">dry</span>}</td>
@@ -56,7 +57,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: strin
                 <td><StateBadge state={r.state} /></td>
                 <td>{relTime(r.started_at ?? r.created_at)}</td>
                 <td>{isTerminal(r.state) || r.started_at ? formatDuration(durationMs(r.started_at, r.finished_at)) : '—'}</td>
-                <td>{r.steps ? `${done}/${r.steps.length}` : '—'}</td>
+                <td>{`${done}/${r.steps.length}`}</td>
               </tr>
             );
           })}

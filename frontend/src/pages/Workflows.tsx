@@ -1,4 +1,5 @@
 import { useTemplates, useWorkflows } from '../api/hooks';
+import { normalizeDefinition } from '../lib/definition';
 import { navigate } from '../router';
 import { ErrorBox, relTime } from '../components/common';
 
@@ -21,9 +22,9 @@ export function WorkflowsPage() {
             {workflows.data.map((w) => (
               <tr key={w.name} className="clickable" onClick={() => navigate(`/workflows/${encodeURIComponent(w.name)}`)}>
                 <td><a href={`#/workflows/${encodeURIComponent(w.name)}`} onClick={(e) => e.stopPropagation()}><strong>{w.name}</strong></a>
-                  <div className="muted small-text">{w.definition?.metadata?.description}</div></td>
-                <td>{w.definition?.metadata?.type ?? '—'}</td>
-                <td>{w.definition?.spec?.steps?.length ?? '—'}</td>
+                  <div className="muted small-text">{normalizeDefinition(w.definition).metadata.description}</div></td>
+                <td>{normalizeDefinition(w.definition).metadata.type ?? '—'}</td>
+                <td>{normalizeDefinition(w.definition).spec.steps.length}</td>
                 <td><span className="version-pill">v{w.version}</span></td>
                 <td>{relTime(w.created_at)} <span className="muted">by {w.created_by}</span></td>
                 <td><a className="btn small" href={`#/runs?workflow=${encodeURIComponent(w.name)}`} onClick={(e) => e.stopPropagation()}>Runs</a></td>
@@ -41,7 +42,7 @@ export function WorkflowsPage() {
             <span className="card-kicker">{t.workflow_type} · {t.plugin}</span>
             <span className="card-title">{t.title}</span>
             <span className="card-text">{t.description}</span>
-            <span className="card-meta">{t.definition?.spec?.steps?.length ?? 0} steps</span>
+            <span className="card-meta">{normalizeDefinition(t.definition).spec.steps.length} steps</span>
           </button>
         ))}
         <button className="card blank" onClick={() => navigate('/workflows/new')}>

@@ -14,6 +14,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from vwmp_cli.client import DEFAULT_URL, CliError, Gateway, default_token
+from vwmp_cli.styles import SUCCESSFUL_RUN_STATES, state_style
 
 
 class _Commands(TyperGroup):
@@ -116,11 +117,6 @@ def _parameters(pairs: list[str]) -> dict[str, Any]:
     return parameters
 
 
-def _state_style(state: str) -> str:
-    return {"succeeded": "green", "failed": "red", "cancelled": "dim", "running": "cyan",
-            "paused": "yellow", "succeeded_with_warnings": "yellow"}.get(state, "white")
-
-
 @app.command()
 def run(
     ctx: typer.Context,
@@ -141,8 +137,8 @@ def run(
     console.print(f"run [bold]{started['id']}[/bold] started ({started['state']})")
     if watch:
         final = watch_run(gateway, started, console)
-        console.print(f"run {started['id']} [{_state_style(final)}]{final}[/]")
-        if final not in ("succeeded", "succeeded_with_warnings"):
+        console.print(f"run {started['id']} [{state_style(final)}]{final}[/]")
+        if final not in SUCCESSFUL_RUN_STATES:
             raise typer.Exit(1)
 
 
@@ -151,7 +147,7 @@ def _runs_table(runs: list[dict[str, Any]], total: int) -> Table:
     for column in ("id", "workflow", "version", "state", "created", "by"):
         table.add_column(column)
     for item in runs:
-        style = _state_style(item["state"])
+        style = state_style(item["state"])
         table.add_row(item["id"], item["workflow"], str(item["version"]), f"[{style}]{item['state']}[/]",
                       item["created_at"] or "", item["created_by"])
     return table
@@ -178,7 +174,7 @@ def runs(
 
 def _show(gateway: Gateway, run_id: str) -> None:
     found = gateway.json("GET", f"/runs/{run_id}")
-    style = _state_style(found["state"])
+    style = state_style(found["state"])
     console.print(f"run [bold]{found['id']}[/bold] · {found['workflow']} v{found['version']} · "
                   f"[{style}]{found['state']}[/]" + (" · dry run" if found["dry_run"] else ""))
     console.print(f"parameters: {json.dumps(found['parameters'])}", highlight=False)
@@ -186,7 +182,7 @@ def _show(gateway: Gateway, run_id: str) -> None:
     for column in ("step", "uses", "state", "attempt", "outputs", "error"):
         table.add_column(column)
     for step in found["steps"]:
-        table.add_row(step["id"], step["uses"], f"[{_state_style(step['state'])}]{step['state']}[/]",
+        table.add_row(step["id"], step["uses"], f"[{state_style(step['state'])}]{step['state']}[/]",
                       str(step["attempt"]), json.dumps(step["outputs"]) if step["outputs"] else "",
                       step["error"] or "")
     console.print(table)

@@ -8,18 +8,20 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from vwmp_common.states import RUN_END_EVENTS, EventType, StepState
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from vwmp_cli.client import CliError, Gateway
+from vwmp_cli.styles import state_style
 
-TERMINAL = {"run.succeeded": "succeeded", "run.succeeded_with_warnings": "succeeded_with_warnings",
-            "run.failed": "failed", "run.cancelled": "cancelled"}
-STEP_STATES = {"step.started": "running", "step.retrying": "retrying", "step.awaiting_approval": "awaiting_approval",
-               "step.succeeded": "succeeded", "step.failed": "failed", "step.skipped": "skipped",
-               "step.cancelled": "cancelled"}
-COLOURS = {"succeeded": "green", "failed": "red", "running": "cyan", "retrying": "yellow",
-           "awaiting_approval": "magenta", "skipped": "dim", "cancelled": "dim", "pending": "white"}
+_STEP_STATES = {state.value for state in StepState}
+STEP_STATE_AFTER: dict[str, StepState] = {
+    EventType.STEP_STARTED: StepState.RUNNING,
+    **{kind: StepState(kind.removeprefix("step.")) for kind in EventType
+       if kind.startswith("step.") and kind.removeprefix("step.") in _STEP_STATES},
+}
+"""The state a step is in after each step event: `step.<state>`, except that a started step is running."""
 
 
 def _table(run: dict[str, Any], steps: dict[str, dict[str, Any]], state: str) -> Table:
@@ -30,7 +32,7 @@ def _table(run: dict[str, Any], steps: dict[str, dict[str, Any]], state: str) ->
     table.add_column("attempt", justify="right")
     table.add_column("detail")
     for step in steps.values():
-        colour = COLOURS.get(step["state"], "white")
+        colour = state_style(step["state"])
         table.add_row(step["id"], step["uses"], f"[{colour}]{step['state']}[/{colour}]", str(step["attempt"] or ""),
                       step.get("error") or "")
     return table
@@ -52,17 +54,17 @@ def watch_run(gateway: Gateway, run: dict[str, Any], console: Console, idle_time
                     raise CliError(f"no event for {idle_timeout:.0f}s; the run is still {state}") from None
                 kind = event["type"]
                 step_id = event.get("step_id")
-                if step_id and step_id in steps and kind in STEP_STATES:
-                    steps[step_id]["state"] = STEP_STATES[kind]
+                if step_id and step_id in steps and kind in STEP_STATE_AFTER:
+                    steps[step_id]["state"] = STEP_STATE_AFTER[kind]
                     steps[step_id]["attempt"] = event.get("attempt") or steps[step_id]["attempt"]
                     data = event.get("data") or {}
                     if kind == "step.failed":
                         steps[step_id]["error"] = str(data.get("error", ""))
                 if kind.startswith("run."):
-                    state = TERMINAL.get(kind, kind.removeprefix("run."))
+                    state = RUN_END_EVENTS.get(kind, kind.removeprefix("run."))
                 live.update(_table(run, steps, state))
-                if kind in TERMINAL:
-                    return TERMINAL[kind]
+                if kind in RUN_END_EVENTS:
+                    return RUN_END_EVENTS[kind]
     except InvalidStatus as exc:
         raise CliError(f"the stream was refused: HTTP {exc.response.status_code}") from None
     except ConnectionClosed as exc:

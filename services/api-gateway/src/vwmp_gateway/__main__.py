@@ -9,10 +9,10 @@ import grpc
 import uvicorn
 from vwmp_common.clients import open_channel
 from vwmp_common.logging import configure_logging
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 from vwmp_gateway.app import create_app
 from vwmp_gateway.bootstrap import ensure_admin_token
+from vwmp_gateway.deps import storage_stub
 from vwmp_gateway.middleware import RedactSecrets
 from vwmp_gateway.settings import GatewaySettings
 
@@ -26,7 +26,7 @@ async def _bootstrap(settings: GatewaySettings) -> None:
         service_token=settings.service_token,
     )
     try:
-        storage = StorageServiceStub(channel)
+        storage = storage_stub(channel)
         while True:
             try:
                 await ensure_admin_token(storage, settings.admin_token_path())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from fastapi import APIRouter, Depends, FastAPI
@@ -14,12 +15,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from vwmp_common.clients import open_channel
-from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceStub
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, RunState, StepState
 
 from vwmp_gateway.audit import AuditMiddleware, Auditor
 from vwmp_gateway.auth import RateLimiter, TokenVerifier
-from vwmp_gateway.deps import Backends, authorize
+from vwmp_gateway.deps import Backends, authorize, engine_stub, storage_stub
 from vwmp_gateway.events import EventFeed
 from vwmp_gateway.frontend import mount_frontend
 from vwmp_gateway.hardening import RefuseHostilePaths
@@ -44,30 +44,30 @@ def operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def _problem_schema(app: FastAPI) -> None:
-    original = app.openapi
+class GatewayApp(FastAPI):
+    """The FastAPI app whose OpenAPI document also declares the problem+json body of every error and
+    which states are terminal (`x-terminal`), so clients learn the meaning with the vocabulary."""
 
-    def openapi() -> dict[str, object]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        components = schema.setdefault("components", {})
-        assert isinstance(components, dict)
-        components.setdefault("schemas", {})["Problem"] = {
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema:
+            return self.openapi_schema
+        schema = super().openapi()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for vocabulary, terminal in ((RunState, TERMINAL_RUN_STATES), (StepState, TERMINAL_STEP_STATES)):
+            if vocabulary.__name__ in schemas:
+                schemas[vocabulary.__name__]["x-terminal"] = [state.value for state in vocabulary if state in terminal]
+        schemas["Problem"] = {
             "type": "object",
             "description": "RFC 9457 problem details",
             "required": ["type", "title", "status", "detail"],
             "properties": {
                 "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                 "detail": {"type": "string"},
-                "errors": {"type": "array", "items": {"type": "object", "properties": {
-                    "pointer": {"type": "string"}, "message": {"type": "string"}}}},
+                "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationErrorPublic"}},
             },
         }
-        app.openapi_schema = schema
+        self.openapi_schema = schema
         return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -79,8 +79,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         token = settings.service_token
         storage_channel = open_channel(settings.storage_target(), "vwmp.storage.v1.StorageService", 10.0, token)
         engine_channel = open_channel(settings.engine_target(), "vwmp.engine.v1.EngineService", 10.0, token)
-        storage = StorageServiceStub(storage_channel)
-        engine = EngineServiceStub(engine_channel)
+        storage = storage_stub(storage_channel)
+        engine = engine_stub(engine_channel)
         feed = EventFeed(settings.nats_url)
         feed.start()
         app.state.backends = Backends(
@@ -99,7 +99,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await storage_channel.close()
             await engine_channel.close()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="VWMP API",
         version="1",
         description="Workflows, runs, live events, tokens, configuration and audit of VWMP.",
@@ -112,7 +112,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             429: {"description": "Rate limit", **PROBLEM_RESPONSE},
         },
     )
-    _problem_schema(app)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(grpc.aio.AioRpcError, on_rpc_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from vwmp_common.states import ControlAction
 from vwmp_common.timeutil import iso, utcnow
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
@@ -21,7 +22,7 @@ from vwmp_gateway.rbac import API, rule_of_scope
 
 log = logging.getLogger(__name__)
 
-_VERBS = {"cancel", "pause", "resume", "retry", "rerun", "approve", "reject"}
+_VERBS = frozenset(ControlAction)
 
 
 class Auditor:

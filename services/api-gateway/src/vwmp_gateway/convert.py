@@ -1,10 +1,15 @@
-"""Proto messages → API models: JSON text decoded, empty timestamps and ids become null."""
+"""Proto messages → API models: JSON text decoded, empty timestamps and ids become null.
+
+States, event types and roles travel as text in the protos; they become their enums here, so a
+value outside the vocabulary fails loudly instead of reaching a client.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from vwmp_common.states import EventType, RunState, StepState
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
@@ -22,6 +27,7 @@ from vwmp_gateway.models import (
     ValidationErrorPublic,
     WorkflowPublic,
 )
+from vwmp_gateway.rbac import Role
 
 
 def _obj(text: str) -> dict[str, Any]:
@@ -52,7 +58,7 @@ def step_run(message: storage_pb2.StepRun) -> StepRunPublic:
     return StepRunPublic(
         id=message.id,
         uses=message.uses,
-        state=message.state,
+        state=StepState(message.state),
         attempt=message.attempt,
         outputs=_obj(message.outputs_json),
         error=_opt(message.error),
@@ -66,7 +72,7 @@ def run(message: storage_pb2.Run) -> RunPublic:
         id=message.id,
         workflow=message.workflow,
         version=message.version,
-        state=message.state,
+        state=RunState(message.state),
         parameters=_obj(message.parameters_json),
         dry_run=message.dry_run,
         created_by=message.created_by,
@@ -81,7 +87,7 @@ def event(message: events_pb2.Event) -> EventPublic:
     return EventPublic(
         seq=message.seq,
         run_id=message.run_id,
-        type=message.type,
+        type=EventType(message.type),
         step_id=_opt(message.step_id),
         attempt=message.attempt,
         at=_opt(message.at),
@@ -129,7 +135,7 @@ def token(message: storage_pb2.Token) -> TokenPublic:
     return TokenPublic(
         id=message.id,
         name=message.name,
-        role=message.role,
+        role=Role(message.role),
         created_at=_opt(message.created_at),
         expires_at=_opt(message.expires_at),
         revoked_at=_opt(message.revoked_at),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import grpc
 from fastapi import Depends, Request
 from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceStub
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
@@ -15,6 +17,10 @@ from vwmp_gateway.events import EventFeed
 from vwmp_gateway.problems import Problem
 from vwmp_gateway.rbac import DENY_ALL, allows, rule_of_scope
 from vwmp_gateway.settings import GatewaySettings
+
+# grpc_tools writes no annotations on the stub constructors; these names give them their real type.
+storage_stub: Callable[[grpc.aio.Channel], StorageServiceStub] = StorageServiceStub
+engine_stub: Callable[[grpc.aio.Channel], EngineServiceStub] = EngineServiceStub
 
 
 @dataclass

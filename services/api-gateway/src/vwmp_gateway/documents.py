@@ -8,12 +8,13 @@ document is tiny as YAML but explodes when turned into JSON), and nesting depth 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from typing import Any
 
 import yaml
 import yaml.reader
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from vwmp_gateway.problems import Problem
 
@@ -25,25 +26,26 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and keeps timestamps as text (JSON has no dates)."""
 
-    def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        # The stubs promise a MappingNode, but a `!!map` tag on a scalar gets here too: the base refuses it.
         if isinstance(node, MappingNode):
             seen: set[Any] = set()
             for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                key = self.construct_object(key_node, deep=True)
                 try:
                     duplicate = key in seen
                 except TypeError:
-                    raise ConstructorError(
-                        None, None, "a mapping key must be a scalar", key_node.start_mark
-                    ) from None
+                    raise ConstructorError(None, None, "a mapping key must be a scalar", key_node.start_mark) from None
                 if duplicate:
                     raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
                 seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+        return super().construct_mapping(node, deep=deep)
 
 
 def _timestamp_as_text(loader: yaml.SafeLoader, node: Node) -> str:
-    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if not isinstance(node, ScalarNode):  # an explicit `!!timestamp` tag can sit on anything
+        raise ConstructorError(None, None, "a timestamp must be a scalar", node.start_mark)
+    return loader.construct_scalar(node)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)

@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from vwmp_common.nats import connect, ensure_events_stream
+from vwmp_common.states import RUN_END_EVENTS
 from vwmp_common.subjects import EVENTS_WILDCARD, run_events_subject
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
@@ -26,8 +27,6 @@ from vwmp_gateway import convert
 
 log = logging.getLogger(__name__)
 
-TERMINAL_RUN_EVENTS = {"run.succeeded", "run.succeeded_with_warnings", "run.failed", "run.cancelled"}
-TERMINAL_RUN_STATES = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
 QUEUE_SIZE = 4096
 PAGE = 1000
 
@@ -114,7 +113,7 @@ class RunEventPump:
         if event.seq <= self.last:
             return
         self.last = event.seq
-        if event.type in TERMINAL_RUN_EVENTS:
+        if event.type in RUN_END_EVENTS:
             self.terminal = True
         elif event.type.startswith("run."):
             self.terminal = False

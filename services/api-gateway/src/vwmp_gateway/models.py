@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from vwmp_common.states import EventType, RunState, StepState
 
-Role = Literal["viewer", "editor", "operator", "admin"]
+from vwmp_gateway.rbac import Role
+
 T = TypeVar("T")
 
 
@@ -60,7 +62,7 @@ class WorkflowPublic(BaseModel):
 class StepRunPublic(BaseModel):
     id: str
     uses: str
-    state: str
+    state: StepState
     attempt: int
     outputs: dict[str, Any]
     error: str | None
@@ -72,7 +74,7 @@ class RunPublic(BaseModel):
     id: str
     workflow: str
     version: int
-    state: str
+    state: RunState
     parameters: dict[str, Any]
     dry_run: bool
     created_by: str
@@ -93,7 +95,7 @@ class RunCreate(BaseModel):
 class EventPublic(BaseModel):
     seq: int
     run_id: str
-    type: str
+    type: EventType
     step_id: str | None
     attempt: int
     at: str | None
@@ -127,7 +129,7 @@ class TokenCreate(BaseModel):
 class TokenPublic(BaseModel):
     id: str
     name: str
-    role: str
+    role: Role
     created_at: str | None
     expires_at: str | None
     revoked_at: str | None

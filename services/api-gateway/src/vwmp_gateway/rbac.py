@@ -6,10 +6,22 @@ covers every route of the app, and builds the full route x role matrix from it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
-ROLES = ("viewer", "editor", "operator", "admin")
-RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+class Role(StrEnum):
+    """What a token may do, each role including the ones before it."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+ROLES = tuple(Role)
+RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
 API = "/api/v1"
 
 
@@ -96,7 +108,7 @@ def rules_by_operation(openapi: dict[str, object]) -> dict[str, Rule]:
     return rules
 
 
-def rule_of_scope(scope: dict[str, object]) -> Rule | None:
+def rule_of_scope(scope: Mapping[str, object]) -> Rule | None:
     """The rule of the route a request matched (None before routing or when nothing matched)."""
     route = scope.get("route")
     if route is None:

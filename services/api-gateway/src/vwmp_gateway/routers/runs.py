@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
+from vwmp_common.states import ControlAction, RunState
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -17,20 +18,14 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 RunId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 StepId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
-RunState = Annotated[
-    str | None,
-    Query(
-        pattern="^(queued|running|paused|succeeded|succeeded_with_warnings|failed|cancelled)$",
-        description="Only runs in this state",
-    ),
-]
+StateFilter = Annotated[RunState | None, Query(description="Only runs in this state")]
 
 
 @router.get("")
 async def list_runs(
     storage: StorageClient,
     workflow: Annotated[str | None, Query(max_length=100, description="Only runs of this workflow")] = None,
-    state: RunState = None,
+    state: StateFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Page[RunPublic]:
@@ -76,7 +71,9 @@ async def get_step_logs(
     return Page(items=items, total=len(items))
 
 
-async def _control(engine: EngineClient, run_id: str, action: str, actor: str, step_id: str = "") -> RunPublic:
+async def _control(
+    engine: EngineClient, run_id: str, action: ControlAction, actor: str, step_id: str = ""
+) -> RunPublic:
     run = await engine.ControlRun(
         engine_pb2.ControlRunRequest(run_id=run_id, action=action, actor=actor, step_id=step_id)
     )
@@ -86,31 +83,31 @@ async def _control(engine: EngineClient, run_id: str, action: str, actor: str, s
 @router.post("/{run_id}/cancel")
 async def cancel_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
     """Cancel a run; steps in flight are cancelled."""
-    return await _control(engine, run_id, "cancel", user.name)
+    return await _control(engine, run_id, ControlAction.CANCEL, user.name)
 
 
 @router.post("/{run_id}/pause")
 async def pause_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
     """Pause a run: no new step is dispatched."""
-    return await _control(engine, run_id, "pause", user.name)
+    return await _control(engine, run_id, ControlAction.PAUSE, user.name)
 
 
 @router.post("/{run_id}/resume")
 async def resume_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
     """Resume a paused run."""
-    return await _control(engine, run_id, "resume", user.name)
+    return await _control(engine, run_id, ControlAction.RESUME, user.name)
 
 
 @router.post("/{run_id}/retry")
 async def retry_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
     """Retry a failed run from its failed steps, keeping earlier outputs."""
-    return await _control(engine, run_id, "retry", user.name)
+    return await _control(engine, run_id, ControlAction.RETRY, user.name)
 
 
 @router.post("/{run_id}/steps/{step_id}/rerun")
 async def rerun_step(run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient) -> RunPublic:
     """Re-run a run from one step (that step and everything downstream)."""
-    return await _control(engine, run_id, "rerun", user.name, step_id)
+    return await _control(engine, run_id, ControlAction.RERUN, user.name, step_id)
 
 
 async def _decide(

@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 import grpc
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
+from vwmp_common.states import TERMINAL_RUN_STATES
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway.auth import Principal, bearer_secret
 from vwmp_gateway.deps import Backends
-from vwmp_gateway.events import TERMINAL_RUN_STATES, AllRunsPump, RunEventPump
+from vwmp_gateway.events import AllRunsPump, RunEventPump
 from vwmp_gateway.problems import PROBLEM_JSON, Problem
 from vwmp_gateway.rbac import API, allows, rule_for
 

@@ -28,7 +28,9 @@ DEFINITION_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "object", "description": "A workflow definition"}},
+            "application/json": {
+                "schema": {"type": "object", "additionalProperties": True, "description": "A workflow definition"}
+            },
             "application/yaml": {"schema": {"type": "string", "description": "A definition as YAML"}},
         },
     }
