@@ -44,13 +44,12 @@ class Decisions:
 
     def expect(self, step_id: str) -> None:
         """From now on a decision on `step_id` is accepted (before the gate is announced, so none is lost)."""
-        future = self._waiting.get(step_id)
-        if future is None or future.done():
-            self._waiting[step_id] = asyncio.get_running_loop().create_future()
+        self._waiting[step_id] = asyncio.get_running_loop().create_future()
 
     async def wait(self, step_id: str) -> Decision:
-        """Wait for the decision on the gate `step_id`."""
-        self.expect(step_id)
+        """Wait for the decision on the gate `step_id` (it may have arrived since `expect`)."""
+        if step_id not in self._waiting:
+            self.expect(step_id)
         try:
             return await self._waiting[step_id]
         finally:

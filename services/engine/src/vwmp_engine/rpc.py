@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from vwmp_common.states import ControlAction
@@ -36,7 +36,7 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         self.controls = controls
 
     async def ValidateWorkflow(self, request: engine_pb2.ValidateWorkflowRequest,
-                               context: grpc.aio.ServicerContext) -> engine_pb2.ValidateWorkflowResponse:
+                               context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ValidateWorkflowResponse:
         try:
             definition = json.loads(request.definition_json)
         except ValueError as error:
@@ -47,7 +47,7 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         return engine_pb2.ValidateWorkflowResponse(valid=not problems, errors=_errors(problems))
 
     async def ListStepTypes(self, request: engine_pb2.ListStepTypesRequest,
-                            context: grpc.aio.ServicerContext) -> engine_pb2.ListStepTypesResponse:
+                            context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListStepTypesResponse:
         return engine_pb2.ListStepTypesResponse(step_types=[
             common_pb2.StepType(type=info.type, plugin=info.plugin, title=info.title, description=info.description,
                                 config_schema_json=json.dumps(info.config_schema),
@@ -56,7 +56,7 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         ])
 
     async def ListTemplates(self, request: engine_pb2.ListTemplatesRequest,
-                            context: grpc.aio.ServicerContext) -> engine_pb2.ListTemplatesResponse:
+                            context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListTemplatesResponse:
         return engine_pb2.ListTemplatesResponse(templates=[
             common_pb2.Template(name=t.get("name", ""), plugin=t.get("plugin", ""),
                                 workflow_type=t.get("workflow_type", ""), title=t.get("title", ""),
@@ -66,7 +66,7 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         ])
 
     async def StartRun(self, request: engine_pb2.StartRunRequest,
-                       context: grpc.aio.ServicerContext) -> engine_pb2.StartRunResponse:
+                       context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.StartRunResponse:
         try:
             started = await start_run(self.keeper.runtime, request.workflow, request.version,
                                       request.parameters_json, request.dry_run, request.actor)
@@ -78,15 +78,15 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         return engine_pb2.StartRunResponse(run=started.run.message)
 
     async def ControlRun(self, request: engine_pb2.ControlRunRequest,
-                         context: grpc.aio.ServicerContext) -> storage_pb2.Run:
+                         context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
         return await self._control(context, request.run_id, request.action, request.actor, request.step_id)
 
     async def DecideApproval(self, request: engine_pb2.DecideApprovalRequest,
-                             context: grpc.aio.ServicerContext) -> storage_pb2.Run:
+                             context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
         action = ControlAction.APPROVE if request.approve else ControlAction.REJECT
         return await self._control(context, request.run_id, action, request.actor, request.step_id, request.comment)
 
-    async def _control(self, context: grpc.aio.ServicerContext, run_id: str, action: str, actor: str,
+    async def _control(self, context: grpc.aio.ServicerContext[Any, Any], run_id: str, action: str, actor: str,
                        step_id: str = "", comment: str = "") -> storage_pb2.Run:
         try:
             await self.controls.apply(run_id, action, actor, step_id, comment)
@@ -99,6 +99,6 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
             await _abort(context, grpc.StatusCode.UNAVAILABLE, str(busy))
 
 
-async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str) -> NoReturn:
     await context.abort(code, details)
     raise AssertionError("context.abort raises")  # grpc's stubs do not say abort never returns

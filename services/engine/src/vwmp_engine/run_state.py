@@ -55,9 +55,10 @@ def render_config(spec: StepSpec, platform_config: Mapping[str, Any], scope: Map
     """The step's `with:` over the platform's defaults for its type, with every `${{ }}` resolved."""
     defaults = (platform_config.get("step_defaults") or {}).get(spec.uses) or {}
     try:
-        return expressions.render({**defaults, **spec.config}, scope)
+        rendered: dict[str, Any] = expressions.render({**defaults, **spec.config}, scope)
     except expressions.ExpressionError as error:
         raise StepFailed("config", f"with: {error}") from None
+    return rendered
 
 
 class StepsView(Mapping[str, Any]):
