@@ -282,3 +282,26 @@ async def test_a_control_reaches_the_owning_replica_or_is_refused_never_written_
         assert (await owner.run(run_id)).state == "paused"
         await control(owner, run_id, "cancel")
         assert (await owner.wait(run_id)).state == "cancelled"
+
+
+async def test_a_run_reopened_after_more_than_a_thousand_events_gets_its_run_timeout_afresh(engine) -> None:
+    noops = [{"id": f"n{i}", "uses": "core/noop"} for i in range(510)]
+    definition = workflow(*noops, {"id": "flaky", "uses": "testkit/fail", "with": {"message": "x"}}, timeout="5s")
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    first = await engine.wait(run_id, timeout=5)
+    assert first.state == "failed"
+    assert first.last_seq > 1_000
+    await asyncio.sleep(max(0.0, 5.1 - (time.time() - _moment(first.started_at))))  # the first deadline is past
+    await control(engine, run_id, "rerun", step_id="flaky")
+    run = await engine.wait(run_id)
+    assert run.state == "failed" and run.reopened_at > first.finished_at
+    after = [e for e in await engine.events(run_id) if e.seq > first.last_seq]
+    assert [e.type for e in after] == ["run.resumed", "step.started", "step.failed", "run.failed"]
+    assert "timed out" not in str(after)
+
+
+def _moment(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
