@@ -22,6 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.clients import storage_client
 from vwmp_common.embedded_nats import free_port
+from vwmp_common.states import TERMINAL_RUN_STATES
 from vwmp_common.testing import nats_server  # noqa: F401 - the fixture
 from vwmp_engine import Engine
 from vwmp_engine.controls import Controls
@@ -33,7 +34,7 @@ from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
-TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
+TERMINAL: set[str] = set(TERMINAL_RUN_STATES)
 CANARY = "canary-s3cr3t-value"
 
 
