@@ -1,7 +1,8 @@
 """Engine integration fixtures: real NATS, a real storage process and a real plugin host process.
 
-The engine itself runs in the test's event loop so tests can look inside
-(e.g. kill it mid-run); everything it talks to is a real OS process over gRPC.
+The engine is a `vwmp_engine.Engine`, built from settings as `__main__` builds it, in the test's
+event loop so tests can look inside (e.g. kill it mid-run); everything it talks to is a real OS
+process over gRPC.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def engine_settings(services: Services, nats_url: str, owner: str, lease_seconds
     return EngineSettings(
         engine_id=owner, nats_url=nats_url, storage_address=services.storage_target, engine_port=0,
         engine_lease_seconds=lease_seconds, engine_max_steps=max_steps, engine_max_runs=100,
-        secrets_dir=services.secrets_dir, service_token="",
+        secrets_dir=services.secrets_dir,
     )
 
 

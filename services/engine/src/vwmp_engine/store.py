@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,10 +72,10 @@ class Transition:
     event: EventType | None = None
     step_id: str = ""
     attempt: int = 0
-    data: Mapping[str, Any] | None = None
+    data: dict[str, Any] | None = None
     run_state: RunState | None = None
     step_state: StepState | None = None
-    outputs: Mapping[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
     error: str = ""
     clear_step: bool = False
     reopen: bool = False
@@ -118,10 +118,6 @@ class Run:
     definition: dict[str, Any] | None
     message: storage_pb2.Run = field(repr=False)
 
-    def step(self, step_id: str) -> StoredStep | None:
-        """The stored step with that id, if the run has it."""
-        return next((step for step in self.steps if step.id == step_id), None)
-
 
 @dataclass(frozen=True, slots=True)
 class Workflow:
@@ -153,7 +149,7 @@ class Store:
             found = await self._stub.GetWorkflow(storage_pb2.GetWorkflowRequest(name=name, version=version))
         return Workflow(found.name, found.version, json.loads(found.definition_json))
 
-    async def create_run(self, workflow: Workflow, parameters: Mapping[str, Any], dry_run: bool, created_by: str,
+    async def create_run(self, workflow: Workflow, parameters: dict[str, Any], dry_run: bool, created_by: str,
                          steps: Sequence[tuple[str, str]]) -> tuple[Run, Event]:
         """Create a queued run of `(step id, uses)` steps; returns it with the `run.queued` event storage wrote.
 
