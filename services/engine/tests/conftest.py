@@ -1,12 +1,14 @@
 """Engine integration fixtures: real NATS, a real storage process and a real plugin host process.
 
-The engine itself runs in the test's event loop so tests can look inside
-(e.g. kill it mid-run); everything it talks to is a real OS process over gRPC.
+The engine is a `vwmp_engine.Engine`, built from settings as `__main__` builds it, in the test's
+event loop so tests can look inside (e.g. kill it mid-run); everything it talks to is a real OS
+process over gRPC.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -20,20 +22,20 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.clients import storage_client
-from vwmp_common.nats import connect, ensure_events_stream, plugin_hosts_bucket
 from vwmp_common.ports import free_port
+from vwmp_common.states import TERMINAL_RUN_STATES
+from vwmp_engine import Engine
 from vwmp_engine.controls import Controls
-from vwmp_engine.events import EventPublisher
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.registry import StepTypeRegistry
 from vwmp_engine.rpc import EngineService
-from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.secrets import SecretStore
+from vwmp_engine.settings import EngineSettings
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
-TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
+TERMINAL: set[str] = set(TERMINAL_RUN_STATES)
+CANARY = "canary-s3cr3t-value"
 
 
 def wait_serving(target: str, timeout: float = 20.0) -> None:
@@ -56,6 +58,8 @@ class Services:
     storage_target: str
     plugin_host: subprocess.Popen[bytes]
     logs: Path
+    storage_metrics: str
+    secrets_dir: Path
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +71,16 @@ def services(nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
            "VWMP_NATS_URL": nats_server, "VWMP_STORAGE_PORT": str(storage_port),
            "VWMP_PLUGIN_HOST_PORT": str(host_port), "VWMP_PLUGIN_HOST_ID": f"host-{host_port}"}
     (root / "ws").mkdir()
-    storage = start_process("vwmp_storage", env, root / "storage.log")
+    (root / "secrets").mkdir()
+    (root / "secrets" / "CANARY").write_text(CANARY + "\n")
+    metrics_port = free_port()
+    storage = start_process("vwmp_storage", {**env, "VWMP_METRICS_PORT": str(metrics_port)}, root / "storage.log")
     host = start_process("vwmp_plugin_host", env, root / "plugin-host.log")
     try:
         wait_serving(f"127.0.0.1:{storage_port}")
         wait_serving(f"127.0.0.1:{host_port}")
-        yield Services(env, f"127.0.0.1:{storage_port}", host, root)
+        yield Services(env, f"127.0.0.1:{storage_port}", host, root, f"http://127.0.0.1:{metrics_port}/metrics",
+                       root / "secrets")
     finally:
         for process in (host, storage):
             process.terminate()
@@ -81,14 +89,27 @@ def services(nats_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @dataclass
-class Engine:
-    """An engine replica in the test's loop, with helpers to drive runs."""
+class Replica:
+    """A running `Engine` in the test's loop, with helpers to drive runs through it."""
 
+    engine: Engine
     storage: StorageServiceStub
-    service: EngineService
-    keeper: LeaseKeeper
-    registry: StepTypeRegistry
-    publisher: EventPublisher
+
+    @property
+    def service(self) -> EngineService:
+        return self.engine.service
+
+    @property
+    def keeper(self) -> LeaseKeeper:
+        return self.engine.keeper
+
+    @property
+    def controls(self) -> Controls:
+        return self.engine.controls
+
+    @property
+    def registry(self) -> StepTypeRegistry:
+        return self.engine.registry
 
     async def apply(self, definition: dict[str, Any]) -> None:
         name = definition["metadata"]["name"]
@@ -127,42 +148,32 @@ class Engine:
                 await asyncio.sleep(0.05)
 
     async def events(self, run_id: str) -> list[Any]:
-        response = await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id))
+        response = await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id, limit=100_000))
         return list(response.events)
 
 
-async def make_engine(services: Services, nats_url: str, owner: str, lease_seconds: float = 10.0,
-                      max_steps: int = 64) -> Engine:
-    nats = await connect(nats_url, name=owner)
-    js = nats.jetstream()
-    await ensure_events_stream(js)
-    registry = StepTypeRegistry()
-    registry.start(await plugin_hosts_bucket(js))
-    publisher = EventPublisher(nats)
-    publisher.start()
-    storage = storage_client(services.storage_target)
-    runtime = EngineRuntime(storage=storage, registry=registry, publisher=publisher, owner=owner,
-                            secrets=SecretStore(environ={"VWMP_SECRET_CANARY": "canary-s3cr3t-value"}),
-                            step_slots=asyncio.Semaphore(max_steps))
-    keeper = LeaseKeeper(runtime, lease_seconds=lease_seconds, max_runs=100)
-    controls = Controls(keeper, nats)
-    await controls.start()
-    keeper.start()
-    async with asyncio.timeout(20):
-        while registry.get("hello/greet") is None:
-            await asyncio.sleep(0.05)
-    engine = Engine(storage, EngineService(registry, keeper, controls), keeper, registry, publisher)
-    engine.nats = nats  # type: ignore[attr-defined]
-    return engine
+def engine_settings(services: Services, nats_url: str, owner: str, lease_seconds: float = 10.0,
+                    max_steps: int = 64) -> EngineSettings:
+    """What `__main__` would read from the environment for a replica next to the test's services."""
+    return EngineSettings(
+        engine_id=owner, nats_url=nats_url, storage_address=services.storage_target, engine_port=0,
+        engine_lease_seconds=lease_seconds, engine_max_steps=max_steps, engine_max_runs=100,
+        secrets_dir=services.secrets_dir,
+    )
+
+
+@contextlib.asynccontextmanager
+async def replica(services: Services, nats_url: str, owner: str, lease_seconds: float = 10.0,
+                  max_steps: int = 64) -> AsyncIterator[Replica]:
+    """An engine replica, started as `__main__` starts it, once it sees the plugin host."""
+    async with Engine(engine_settings(services, nats_url, owner, lease_seconds, max_steps)) as engine:
+        async with asyncio.timeout(20):
+            while engine.registry.get("hello/greet") is None:
+                await asyncio.sleep(0.05)
+        yield Replica(engine, storage_client(services.storage_target))
 
 
 @pytest.fixture
-async def engine(services: Services, nats_server: str) -> AsyncIterator[Engine]:
-    engine = await make_engine(services, nats_server, owner=f"engine-{free_port()}")
-    try:
-        yield engine
-    finally:
-        await engine.keeper.stop()
-        await engine.registry.stop()
-        await engine.publisher.stop()
-        await engine.nats.close()  # type: ignore[attr-defined]
+async def engine(services: Services, nats_server: str) -> AsyncIterator[Replica]:
+    async with replica(services, nats_server, owner=f"engine-{free_port()}") as running:
+        yield running

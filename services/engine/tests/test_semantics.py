@@ -207,7 +207,7 @@ async def test_platform_config_defaults_apply_to_steps_and_reach_plugins(engine)
     document = {"git": {"author_name": "Release Bot", "author_email": "bot@example.com"},
                 "step_defaults": {"testkit/echo": {"value": "from-config"}}}
     await engine.storage.PutConfig(storage_pb2.PutConfigRequest(document_json=json.dumps(document), actor="admin"))
-    engine.keeper.runtime._config = None  # the engine caches the config for a few seconds
+    engine.engine.store.forget_platform_config()  # the engine caches the config for a few seconds
     definition = workflow({"id": "defaulted", "uses": "testkit/echo"},
                           {"id": "explicit", "uses": "testkit/echo", "with": {"value": "mine"}})
     await engine.apply(definition)
@@ -233,10 +233,9 @@ async def test_a_retried_run_gets_its_run_timeout_afresh(engine) -> None:
 async def test_the_per_engine_step_limit_bounds_every_run_together(services, nats_server) -> None:
     from vwmp_common.ports import free_port
 
-    from .conftest import make_engine
+    from .conftest import replica
 
-    narrow = await make_engine(services, nats_server, owner=f"narrow-{free_port()}", max_steps=3)
-    try:
+    async with replica(services, nats_server, owner=f"narrow-{free_port()}", max_steps=3) as narrow:
         steps = [{"id": f"s{i}", "uses": "testkit/slow", "with": {"seconds": 0.2, "journal": "limit.txt"}}
                  for i in range(4)]
         definition = workflow(*steps)
@@ -244,11 +243,6 @@ async def test_the_per_engine_step_limit_bounds_every_run_together(services, nat
         run_ids = [await narrow.start(definition["metadata"]["name"]) for _ in range(2)]
         for run_id in run_ids:
             assert (await narrow.wait(run_id)).state == "succeeded"
-    finally:
-        await narrow.keeper.stop()
-        await narrow.registry.stop()
-        await narrow.publisher.stop()
-        await narrow.nats.close()
     running = peak = 0
     for line in journal(services, "limit.txt"):
         if line.split()[1].split("/")[0] in run_ids:
@@ -263,15 +257,13 @@ async def test_a_control_reaches_the_owning_replica_or_is_refused_never_written_
     import grpc
     from vwmp_common.ports import free_port
 
-    from .conftest import make_engine
-
-    other = await make_engine(services, nats_server, owner=f"other-{free_port()}")
+    from .conftest import replica
 
     class Context:
         async def abort(self, code, details):
             raise grpc.RpcError(f"{code.name}: {details}")
 
-    try:
+    async with replica(services, nats_server, owner=f"other-{free_port()}") as other:
         definition = workflow({"id": "long", "uses": "core/sleep", "with": {"seconds": 30}})
         await engine.apply(definition)
         run_id = await engine.start(definition["metadata"]["name"])
@@ -290,8 +282,26 @@ async def test_a_control_reaches_the_owning_replica_or_is_refused_never_written_
         assert (await owner.run(run_id)).state == "paused"
         await control(owner, run_id, "cancel")
         assert (await owner.wait(run_id)).state == "cancelled"
-    finally:
-        await other.keeper.stop()
-        await other.registry.stop()
-        await other.publisher.stop()
-        await other.nats.close()
+
+
+async def test_a_run_reopened_after_more_than_a_thousand_events_gets_its_run_timeout_afresh(engine) -> None:
+    noops = [{"id": f"n{i}", "uses": "core/noop"} for i in range(510)]
+    definition = workflow(*noops, {"id": "flaky", "uses": "testkit/fail", "with": {"message": "x"}}, timeout="5s")
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    first = await engine.wait(run_id, timeout=5)
+    assert first.state == "failed"
+    assert first.last_seq > 1_000
+    await asyncio.sleep(max(0.0, 5.1 - (time.time() - _moment(first.started_at))))  # the first deadline is past
+    await control(engine, run_id, "rerun", step_id="flaky")
+    run = await engine.wait(run_id)
+    assert run.state == "failed" and run.reopened_at > first.finished_at
+    after = [e for e in await engine.events(run_id) if e.seq > first.last_seq]
+    assert [e.type for e in after] == ["run.resumed", "step.started", "step.failed", "run.failed"]
+    assert "timed out" not in str(after)
+
+
+def _moment(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from vwmp_engine.step_types import CORE_STEP_TYPES, StepTypeInfo
+from vwmp_engine.core_steps import CORE_STEP_TYPES
+from vwmp_engine.step_types import StepTypeInfo
 from vwmp_engine.validation import validate_definition, validate_parameters
 
 GREET = StepTypeInfo(

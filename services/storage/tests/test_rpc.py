@@ -133,8 +133,16 @@ async def test_run_flow_over_grpc(stub: StorageServiceStub) -> None:
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "is cancelled" in details
     got = await stub.GetRun(pb.GetRunRequest(id=run.id, with_definition=True))
     assert got.finished_at.endswith("Z") and json.loads(got.definition_json) == {"kind": "Workflow"}
+    assert got.reopened_at == ""
+    await stub.RecordTransitions(
+        pb.RecordTransitionsRequest(
+            run_id=run.id, transitions=[pb.Transition(event_type="run.resumed", run_state="running", reopen=True)]
+        )
+    )
+    reopened = await stub.GetRun(pb.GetRunRequest(id=run.id))
+    assert reopened.reopened_at.endswith("Z") and reopened.reopened_at >= got.finished_at
     events = await stub.ListEvents(pb.ListEventsRequest(run_id=run.id, after=1))
-    assert [e.seq for e in events.events] == [2, 3, 4]
+    assert [e.seq for e in events.events] == [2, 3, 4, 5]
     listed = await stub.ListRuns(pb.ListRunsRequest(workflow="wf"))
     assert listed.total == 1 and listed.runs[0].id == run.id
     await stub.ReleaseLease(pb.ReleaseLeaseRequest(owner="e1", run_id=run.id, epoch=1))

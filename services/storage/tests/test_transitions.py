@@ -148,6 +148,23 @@ def test_reopen_lets_a_finished_run_run_again(storage: Storage, new_run: Callabl
     assert (got.steps[0].state, got.steps[0].attempt, got.steps[0].error) == ("running", 2, "")
 
 
+def test_a_reopened_run_remembers_when_however_many_events_came_before(
+    storage: Storage, new_run: Callable[..., Run]
+) -> None:
+    run = new_run()
+    logs = [Transition(event_type="step.log", step_id="a", attempt=1) for _ in range(1_100)]
+    storage.transitions.record(run.id, "", 0, [START, *logs, Transition(event_type="run.failed", run_state="failed")])
+    assert storage.runs.get(run.id).reopened_at is None
+    reopen = Transition(event_type="run.resumed", run_state="running", reopen=True)
+    [resumed] = storage.transitions.record(run.id, "", 0, [reopen])
+    got = storage.runs.get(run.id)
+    assert resumed.seq > 1_000 and got.reopened_at == resumed.at
+    assert got.started_at is not None and got.reopened_at > got.started_at
+    storage.transitions.record(run.id, "", 0, [Transition(event_type="run.failed", run_state="failed")])
+    [again] = storage.transitions.record(run.id, "", 0, [reopen])
+    assert storage.runs.get(run.id).reopened_at == again.at > resumed.at
+
+
 def test_unknown_step_is_invalid_argument_and_nothing_is_written(storage: Storage, new_run: Callable[..., Run]) -> None:
     run = new_run()
     with pytest.raises(InvalidArgument, match=r"transitions\[1\].step_id: run .* has no step 'zz'"):

@@ -12,20 +12,20 @@ import json
 import logging
 from typing import Any
 
-import grpc
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, ControlAction, EventType, RunState, StepState
 
 from vwmp_engine.definition import WorkflowSpec
-from vwmp_engine.executor import TERMINAL_RUN, TERMINAL_STEP, ControlRefused, transition
 from vwmp_engine.leases import LeaseKeeper
+from vwmp_engine.run_state import ControlRefused
+from vwmp_engine.store import NotFound, Run, RunClosed, Transition
 
 log = logging.getLogger(__name__)
 CONTROL_SUBJECT = "vwmp.engine.control"
-ACTIONS = ("cancel", "pause", "resume", "retry", "rerun", "approve", "reject")
 
 
 class RunNotFound(Exception):
@@ -42,42 +42,46 @@ class Controls:
 
     def __init__(self, keeper: LeaseKeeper, nats: NatsClient | None) -> None:
         self.keeper = keeper
-        self.storage = keeper.runtime.storage
+        self.store = keeper.runtime.store
         self.nats = nats
-        self._subscription: Any = None
+        self._subscription: Subscription | None = None
 
     async def start(self) -> None:
+        """Answer controls forwarded by other replicas for the runs this one executes."""
         if self.nats is not None:
             self._subscription = await self.nats.subscribe(f"{CONTROL_SUBJECT}.*", cb=self._on_request)
 
     async def apply(self, run_id: str, action: str, actor: str, step_id: str = "", comment: str = "") -> None:
-        """Apply a control; raises ControlRefused or RunNotFound."""
-        if action not in ACTIONS:
-            raise ControlRefused(f"unknown action {action!r}")
-        if await self._apply_locally(run_id, action, actor, step_id, comment):
+        """Apply a control; raises ControlRefused, RunNotFound or OwnerUnreachable."""
+        try:
+            control = ControlAction(action)
+        except ValueError:
+            raise ControlRefused(f"unknown action {action!r}") from None
+        if await self._apply_locally(run_id, control, actor, step_id, comment):
             return
-        if await self._forward(run_id, action, actor, step_id, comment):
+        if await self._forward(run_id, control, actor, step_id, comment):
             return
-        await self._apply_in_storage(run_id, action, actor, step_id)
+        await self._apply_in_storage(run_id, control, actor, step_id)
         self.keeper.wake()
 
-    async def _apply_locally(self, run_id: str, action: str, actor: str, step_id: str, comment: str) -> bool:
+    async def _apply_locally(self, run_id: str, action: ControlAction, actor: str, step_id: str,
+                             comment: str) -> bool:
         executor = self.keeper.executor(run_id)
         if executor is None or executor.lost:
             return False
-        if action == "cancel":
+        if action == ControlAction.CANCEL:
             await executor.cancel(actor)
-        elif action == "pause":
+        elif action == ControlAction.PAUSE:
             await executor.pause(actor)
-        elif action == "resume":
+        elif action == ControlAction.RESUME:
             await executor.resume(actor)
-        elif action in ("approve", "reject"):
-            await executor.decide(step_id, action == "approve", actor, comment)
+        elif action in (ControlAction.APPROVE, ControlAction.REJECT):
+            executor.decide(step_id, action == ControlAction.APPROVE, actor, comment)
         else:
             raise ControlRefused(f"run is {executor.state}; {action} applies to finished runs")
         return True
 
-    async def _forward(self, run_id: str, action: str, actor: str, step_id: str, comment: str) -> bool:
+    async def _forward(self, run_id: str, action: ControlAction, actor: str, step_id: str, comment: str) -> bool:
         if self.nats is None or not self.nats.is_connected:
             return False
         payload = json.dumps({"action": action, "actor": actor, "step_id": step_id, "comment": comment}).encode()
@@ -98,74 +102,71 @@ class Controls:
             return  # not ours: stay silent, the owner (if any) answers
         request = json.loads(msg.data)
         try:
-            handled = await self._apply_locally(run_id, request["action"], request["actor"],
+            handled = await self._apply_locally(run_id, ControlAction(request["action"]), request["actor"],
                                                 request.get("step_id", ""), request.get("comment", ""))
             answer: dict[str, Any] = {"handled": handled}
         except ControlRefused as refusal:
             answer = {"handled": True, "error": str(refusal)}
         await msg.respond(json.dumps(answer).encode())
 
-    async def _apply_in_storage(self, run_id: str, action: str, actor: str, step_id: str) -> None:
-        run = await self.get_run(run_id, with_definition=action == "rerun")
+    async def _apply_in_storage(self, run_id: str, action: ControlAction, actor: str, step_id: str) -> None:
+        run = await self.get_run(run_id, with_definition=action == ControlAction.RERUN)
         state = run.state
-        if action in ("approve", "reject"):
+        if action in (ControlAction.APPROVE, ControlAction.REJECT):
             raise ControlRefused(f"run is {state}; no engine is executing it right now, try again in a moment")
-        if state in ("running", "paused") and action in ("cancel", "pause", "resume"):
+        if state in (RunState.RUNNING, RunState.PAUSED) and action in (
+                ControlAction.CANCEL, ControlAction.PAUSE, ControlAction.RESUME):
             raise OwnerUnreachable(f"run is {state} but the engine executing it did not answer; "
                                    "try again in a few seconds (another engine takes it over if that one is gone)")
-        if action == "cancel":
-            if state in TERMINAL_RUN:
+        if action == ControlAction.CANCEL:
+            if state in TERMINAL_RUN_STATES:
                 raise ControlRefused(f"run is already {state}")
-            batch = [transition("step.cancelled", step.id, attempt=step.attempt, step_state="cancelled",
-                                data={"reason": "cancelled"})
-                     for step in run.steps if step.state not in TERMINAL_STEP]
-            batch.append(transition("run.cancelled", run_state="cancelled", data={"by": actor}))
-        elif action == "pause":
-            if state not in ("queued", "running"):
+            batch = [Transition(EventType.STEP_CANCELLED, step.id, attempt=step.attempt,
+                                step_state=StepState.CANCELLED, data={"reason": "cancelled"})
+                     for step in run.steps if step.state not in TERMINAL_STEP_STATES]
+            batch.append(Transition(EventType.RUN_CANCELLED, run_state=RunState.CANCELLED, data={"by": actor}))
+        elif action == ControlAction.PAUSE:
+            if state not in (RunState.QUEUED, RunState.RUNNING):
                 raise ControlRefused(f"run is {state}; only a queued or running run can be paused")
-            batch = [transition("run.paused", run_state="paused", data={"by": actor})]
-        elif action == "resume":
-            if state != "paused":
+            batch = [Transition(EventType.RUN_PAUSED, run_state=RunState.PAUSED, data={"by": actor})]
+        elif action == ControlAction.RESUME:
+            if state != RunState.PAUSED:
                 raise ControlRefused(f"run is {state}; only a paused run can be resumed")
-            batch = [transition("run.resumed", run_state="running", data={"by": actor})]
+            batch = [Transition(EventType.RUN_RESUMED, run_state=RunState.RUNNING, data={"by": actor})]
         else:
             batch = self._reopen(run, action, actor, step_id)
         await self._record(run_id, batch)
 
-    def _reopen(self, run: storage_pb2.Run, action: str, actor: str, step_id: str) -> list[storage_pb2.Transition]:
-        if run.state not in TERMINAL_RUN:
+    def _reopen(self, run: Run, action: ControlAction, actor: str, step_id: str) -> list[Transition]:
+        if run.state not in TERMINAL_RUN_STATES:
             raise ControlRefused(f"run is {run.state}; {action} applies to finished runs")
-        if action == "retry":
-            if run.state == "succeeded":
+        if action == ControlAction.RETRY:
+            if run.state == RunState.SUCCEEDED:
                 raise ControlRefused("run succeeded; nothing to retry (use rerun from a step)")
-            again = [step.id for step in run.steps if step.state != "succeeded"]
+            again = [step.id for step in run.steps if step.state != StepState.SUCCEEDED]
         else:
-            spec = WorkflowSpec.from_definition(json.loads(run.definition_json))
+            spec = WorkflowSpec.from_definition(run.definition or {})
             if step_id not in {step.id for step in spec.steps}:
                 raise ControlRefused(f"run has no step {step_id!r}")
             again = [step_id, *spec.downstream(step_id)]
         attempts = {step.id: step.attempt for step in run.steps}
         return [
-            transition("run.resumed", run_state="running", reopen=True,
+            Transition(EventType.RUN_RESUMED, run_state=RunState.RUNNING, reopen=True,
                        data={"by": actor, "action": action, "steps": again, **({"from": step_id} if step_id else {})}),
-            *(transition("", sid, attempt=attempts.get(sid, 0), step_state="pending", clear_step=True)
+            *(Transition(None, sid, attempt=attempts.get(sid, 0), step_state=StepState.PENDING, clear_step=True)
               for sid in again),
         ]
 
-    async def _record(self, run_id: str, batch: list[storage_pb2.Transition]) -> None:
+    async def _record(self, run_id: str, batch: list[Transition]) -> None:
         try:
-            response = await self.storage.RecordTransitions(
-                storage_pb2.RecordTransitionsRequest(run_id=run_id, transitions=batch))
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                raise ControlRefused(error.details() or "run is finished") from None
-            raise
-        self.keeper.runtime.publisher.publish(list(response.events))
+            events = await self.store.record(run_id, batch)
+        except RunClosed as closed:
+            raise ControlRefused(str(closed) or "run is finished") from None
+        self.keeper.runtime.publisher.publish(events)
 
-    async def get_run(self, run_id: str, with_definition: bool = False) -> storage_pb2.Run:
+    async def get_run(self, run_id: str, with_definition: bool = False) -> Run:
+        """The run as storage has it; RunNotFound when there is none."""
         try:
-            return await self.storage.GetRun(storage_pb2.GetRunRequest(id=run_id, with_definition=with_definition))
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
-                raise RunNotFound(run_id) from None
-            raise
+            return await self.store.get_run(run_id, with_definition=with_definition)
+        except NotFound:
+            raise RunNotFound(run_id) from None

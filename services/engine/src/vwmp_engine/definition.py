@@ -51,7 +51,7 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number `attempt` (1-based), before jitter."""
         if self.backoff == "fixed":
             return min(self.initial_interval, self.max_interval)
-        return min(self.initial_interval * (2 ** (attempt - 1)), self.max_interval)
+        return min(self.initial_interval * 2.0 ** (attempt - 1), self.max_interval)
 
 
 @dataclass(frozen=True)

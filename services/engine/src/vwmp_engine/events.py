@@ -14,22 +14,13 @@ import contextlib
 import logging
 from collections import deque
 
-import grpc
 from nats.aio.client import Client as NatsClient
 from vwmp_common.subjects import event_msg_id, run_events_subject
 from vwmp_proto.events.v1.events_pb2 import Event
-from vwmp_proto.storage.v1 import storage_pb2
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+
+from vwmp_engine.store import StorageError, StorageUnavailable, Store, Transition
 
 log = logging.getLogger(__name__)
-
-
-class LeaseLost(Exception):
-    """Storage refused a write: another engine owns the run now (fencing)."""
-
-
-class RunClosed(Exception):
-    """Storage refused a write because the run is already terminal."""
 
 
 class EventPublisher:
@@ -46,9 +37,11 @@ class EventPublisher:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Publish in the background from now on."""
         self._task = asyncio.create_task(self._run(), name="event-publisher")
 
     async def stop(self) -> None:
+        """Publish what is queued (bounded), then stop."""
         if self._task:
             await self.drain(within=2.0)
             self._task.cancel()
@@ -56,6 +49,7 @@ class EventPublisher:
                 await self._task
 
     def publish(self, events: list[Event]) -> None:
+        """Queue durable events for publication, in order."""
         if self._nats is None:
             return
         self._queue.extend(events)
@@ -93,18 +87,17 @@ class EventPublisher:
 class TransitionLog:
     """Writes one run's transitions to storage in order, batching concurrent ones."""
 
-    def __init__(self, storage: StorageServiceStub, publisher: EventPublisher, run_id: str,
-                 owner: str, epoch: int) -> None:
-        self._storage = storage
+    def __init__(self, store: Store, publisher: EventPublisher, run_id: str, owner: str, epoch: int) -> None:
+        self._store = store
         self._publisher = publisher
         self.run_id = run_id
         self.owner = owner
         self.epoch = epoch
-        self._pending: list[tuple[storage_pb2.Transition, asyncio.Future[list[Event]]]] = []
+        self._pending: list[tuple[Transition, asyncio.Future[list[Event]]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._deferred: asyncio.TimerHandle | None = None
 
-    def record(self, *transitions: storage_pb2.Transition, defer: float = 0.0) -> asyncio.Future[list[Event]]:
+    def record(self, *transitions: Transition, defer: float = 0.0) -> asyncio.Future[list[Event]]:
         """Queue transitions; the future resolves with their events once they are durable.
 
         With `defer`, the write waits up to that many seconds for another
@@ -129,6 +122,7 @@ class TransitionLog:
             self._writer = asyncio.create_task(self._write(), name=f"transitions-{self.run_id}")
 
     async def flush(self) -> None:
+        """Wait until everything recorded so far is written (or refused)."""
         if self._pending:
             self._start_writer()
         while self._writer is not None and not self._writer.done():
@@ -137,36 +131,23 @@ class TransitionLog:
     async def _write(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            request = storage_pb2.RecordTransitionsRequest(
-                run_id=self.run_id, lease_owner=self.owner, lease_epoch=self.epoch,
-                transitions=[transition for transition, _ in batch],
-            )
             try:
-                response = await self._storage.RecordTransitions(request)
-            except grpc.aio.AioRpcError as error:
-                if error.code() == grpc.StatusCode.UNAVAILABLE:  # never reached storage: safe to resend
-                    log.warning("storage unavailable; retrying transition write")
-                    self._pending[:0] = batch
-                    await asyncio.sleep(0.5)
-                    continue
-                failure = _write_error(error)
+                events = await self._store.record(self.run_id, [transition for transition, _ in batch],
+                                                  owner=self.owner, epoch=self.epoch)
+            except StorageUnavailable:  # never reached storage: safe to resend
+                log.warning("storage unavailable; retrying transition write")
+                self._pending[:0] = batch
+                await asyncio.sleep(0.5)
+                continue
+            except StorageError as failure:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(failure)
                 continue
-            events = list(response.events)
             self._publisher.publish(events)
             for _, future in batch:
                 if not future.done():
                     future.set_result(events)
-
-
-def _write_error(error: grpc.aio.AioRpcError) -> Exception:
-    if error.code() == grpc.StatusCode.ABORTED:
-        return LeaseLost(error.details() or "lease lost")
-    if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
-        return RunClosed(error.details() or "run is terminal")
-    return error
 
 
 def _detached() -> asyncio.Future[list[Event]]:

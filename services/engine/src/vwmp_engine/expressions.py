@@ -99,8 +99,8 @@ class _Parser:
         if not self.tokens:
             raise ExpressionError("empty expression")
         node = self.or_()
-        if self.peek() is not None:
-            raise ExpressionError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        if (extra := self.peek()) is not None:
+            raise ExpressionError(f"unexpected {extra[1]!r}")
         return node
 
     def or_(self) -> Node:

@@ -12,11 +12,9 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-import grpc
-from vwmp_proto.storage.v1 import storage_pb2
-
 from vwmp_engine.executor import RunExecutor
 from vwmp_engine.runtime import EngineRuntime
+from vwmp_engine.store import Lease, StorageError
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -44,6 +42,7 @@ class LeaseKeeper:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
+        """Claim runs and renew leases in the background from now on."""
         self._tasks = [asyncio.create_task(self._claim_loop(), name="claim-runs"),
                        asyncio.create_task(self._renew_loop(), name="renew-leases")]
 
@@ -52,6 +51,7 @@ class LeaseKeeper:
         self._wakeup.set()
 
     def executor(self, run_id: str) -> RunExecutor | None:
+        """The executor of a run this replica executes, if it does."""
         handle = self.handles.get(run_id)
         return handle.executor if handle else None
 
@@ -71,8 +71,8 @@ class LeaseKeeper:
                 await self._claim()
             except asyncio.CancelledError:
                 raise
-            except grpc.aio.AioRpcError as error:
-                log.warning("claiming runs failed", extra={"fields": {"error": error.details()}})
+            except StorageError as error:
+                log.warning("claiming runs failed", extra={"fields": {"error": str(error)}})
             except Exception:
                 log.exception("claiming runs failed")
             with contextlib.suppress(TimeoutError):
@@ -83,27 +83,26 @@ class LeaseKeeper:
         free = min(self.max_runs - len(self.handles), CLAIM_BATCH)
         if free <= 0:
             return
-        response = await self.runtime.storage.ClaimRuns(storage_pb2.ClaimRunsRequest(
-            owner=self.runtime.owner, limit=free, lease_seconds=self.lease_seconds))
-        for lease in response.leases:
+        leases = await self.runtime.store.claim_runs(self.runtime.owner, free, self.lease_seconds)
+        for lease in leases:
             handle = self.handles.get(lease.run_id)
             if handle is not None:  # our own lease ran out before a renewal: keep executing
                 handle.epoch = lease.epoch
                 if handle.executor is not None:
-                    handle.executor.log.epoch = lease.epoch
+                    handle.executor.fence(lease.epoch)
                 continue
             handle = self.handles[lease.run_id] = RunHandle(lease.epoch)  # renewed from now on
             handle.task = asyncio.create_task(self._execute(lease.run_id, handle), name=f"run-{lease.run_id}")
-        if len(response.leases) == free:
+        if len(leases) == free:
             self._wakeup.set()  # there may be more waiting
 
     async def _execute(self, run_id: str, handle: RunHandle) -> None:
         try:
-            run = await self.runtime.storage.GetRun(storage_pb2.GetRunRequest(id=run_id, with_definition=True))
+            run = await self.runtime.store.get_run(run_id, with_definition=True)
             handle.executor = RunExecutor(self.runtime, run, handle.epoch)
             await handle.executor.execute()
-        except grpc.aio.AioRpcError as error:
-            log.warning("could not load a claimed run", extra={"fields": {"run_id": run_id, "error": error.details()}})
+        except StorageError as error:
+            log.warning("could not load a claimed run", extra={"fields": {"run_id": run_id, "error": str(error)}})
         finally:
             del self.handles[run_id]
             if handle.executor is not None and not handle.executor.lost:
@@ -111,24 +110,22 @@ class LeaseKeeper:
 
     async def _release(self, run_id: str, epoch: int) -> None:
         try:
-            await self.runtime.storage.ReleaseLease(storage_pb2.ReleaseLeaseRequest(
-                owner=self.runtime.owner, run_id=run_id, epoch=epoch))
-        except grpc.aio.AioRpcError as error:
-            log.warning("releasing a lease failed", extra={"fields": {"run_id": run_id, "error": error.details()}})
+            await self.runtime.store.release_lease(self.runtime.owner, Lease(run_id, epoch))
+        except StorageError as error:
+            log.warning("releasing a lease failed", extra={"fields": {"run_id": run_id, "error": str(error)}})
 
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             if not self.handles:
                 continue
-            leases = [storage_pb2.Lease(run_id=run_id, epoch=handle.epoch) for run_id, handle in self.handles.items()]
+            leases = [Lease(run_id, handle.epoch) for run_id, handle in self.handles.items()]
             try:
-                response = await self.runtime.storage.RenewLeases(storage_pb2.RenewLeasesRequest(
-                    owner=self.runtime.owner, leases=leases, lease_seconds=self.lease_seconds))
-            except grpc.aio.AioRpcError as error:
-                log.warning("renewing leases failed", extra={"fields": {"error": error.details()}})
+                lost = await self.runtime.store.renew_leases(self.runtime.owner, leases, self.lease_seconds)
+            except StorageError as error:
+                log.warning("renewing leases failed", extra={"fields": {"error": str(error)}})
                 continue
-            for run_id in response.lost_run_ids:
+            for run_id in lost:
                 handle = self.handles.get(run_id)
                 if handle is not None and handle.executor is not None:
                     log.warning("lease lost; another engine owns the run now", extra={"fields": {"run_id": run_id}})

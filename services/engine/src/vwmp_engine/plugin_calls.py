@@ -30,7 +30,19 @@ class StepFailed(Exception):
 
     @property
     def retryable(self) -> bool:
+        """Whether another attempt may succeed (config, denied and cancelled never do)."""
         return self.kind in ("error", "timeout")
+
+
+def execute_request(uses: str, config: dict[str, Any], *, run_id: str, step_id: str, attempt: int,
+                    idempotency_key: str, dry_run: bool, platform_config: dict[str, Any],
+                    redact: list[str]) -> plugin_pb2.ExecuteRequest:
+    """The plugin call for one step attempt (or, in dry-run mode, for its plan)."""
+    return plugin_pb2.ExecuteRequest(
+        type=uses, config_json=json.dumps(config), run_id=run_id, step_id=step_id, attempt=attempt,
+        idempotency_key=idempotency_key, dry_run=dry_run, platform_config_json=json.dumps(platform_config),
+        redact=redact,
+    )
 
 
 async def execute_on_host(

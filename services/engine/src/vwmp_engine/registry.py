@@ -25,7 +25,8 @@ from vwmp_common.clients import plugin_client
 from vwmp_common.subjects import PLUGIN_HOST_TTL_SECONDS
 from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceStub
 
-from vwmp_engine.step_types import CORE_STEP_TYPES, StepTypeInfo
+from vwmp_engine.core_steps import CORE_STEP_TYPES
+from vwmp_engine.step_types import StepTypeInfo
 
 log = logging.getLogger(__name__)
 OFFLINE_CHECK_SECONDS = 0.5

@@ -1,27 +1,24 @@
-"""EngineService: thin gRPC handlers over validation, run start and controls."""
+"""EngineService: thin gRPC handlers that check the request, delegate, and map errors to status codes."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
+from vwmp_common.states import ControlAction
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.controls import Controls, OwnerUnreachable, RunNotFound
-from vwmp_engine.executor import ControlRefused
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.registry import StepTypeRegistry
-from vwmp_engine.validation import (
-    Problem,
-    apply_parameter_defaults,
-    pointer,
-    validate_definition,
-    validate_parameters,
-)
+from vwmp_engine.run_state import ControlRefused
+from vwmp_engine.starting import start_run
+from vwmp_engine.store import StorageError
+from vwmp_engine.validation import Problem, validate_definition
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +34,20 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         self.registry = registry
         self.keeper = keeper
         self.controls = controls
-        self.storage = keeper.runtime.storage
 
     async def ValidateWorkflow(self, request: engine_pb2.ValidateWorkflowRequest,
-                               context: grpc.aio.ServicerContext) -> engine_pb2.ValidateWorkflowResponse:
+                               context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ValidateWorkflowResponse:
         try:
             definition = json.loads(request.definition_json)
         except ValueError as error:
             return engine_pb2.ValidateWorkflowResponse(
                 valid=False, errors=_errors([Problem("", f"not valid JSON: {error}")]))
-        defaults = (await self.keeper.runtime.platform_config()).get("step_defaults") or {}
+        defaults = (await self.keeper.runtime.store.platform_config()).get("step_defaults") or {}
         problems = validate_definition(definition, self.registry.get, defaults)
         return engine_pb2.ValidateWorkflowResponse(valid=not problems, errors=_errors(problems))
 
     async def ListStepTypes(self, request: engine_pb2.ListStepTypesRequest,
-                            context: grpc.aio.ServicerContext) -> engine_pb2.ListStepTypesResponse:
+                            context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListStepTypesResponse:
         return engine_pb2.ListStepTypesResponse(step_types=[
             common_pb2.StepType(type=info.type, plugin=info.plugin, title=info.title, description=info.description,
                                 config_schema_json=json.dumps(info.config_schema),
@@ -60,7 +56,7 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         ])
 
     async def ListTemplates(self, request: engine_pb2.ListTemplatesRequest,
-                            context: grpc.aio.ServicerContext) -> engine_pb2.ListTemplatesResponse:
+                            context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListTemplatesResponse:
         return engine_pb2.ListTemplatesResponse(templates=[
             common_pb2.Template(name=t.get("name", ""), plugin=t.get("plugin", ""),
                                 workflow_type=t.get("workflow_type", ""), title=t.get("title", ""),
@@ -70,58 +66,39 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         ])
 
     async def StartRun(self, request: engine_pb2.StartRunRequest,
-                       context: grpc.aio.ServicerContext) -> engine_pb2.StartRunResponse:
+                       context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.StartRunResponse:
         try:
-            workflow = await self.storage.GetWorkflow(
-                storage_pb2.GetWorkflowRequest(name=request.workflow, version=request.version))
-        except grpc.aio.AioRpcError as error:
-            await context.abort(error.code(), error.details() or "workflow not found")
-        definition: dict[str, Any] = json.loads(workflow.definition_json)
-        try:
-            parameters = json.loads(request.parameters_json or "{}")
-        except ValueError as error:
-            return engine_pb2.StartRunResponse(errors=_errors([Problem("", f"parameters are not valid JSON: {error}")]))
-        schema = (definition.get("spec") or {}).get("parameters") or {"type": "object"}
-        if isinstance(parameters, dict):
-            parameters = apply_parameter_defaults(schema, parameters)
-        problems = validate_parameters(schema, parameters)
-        problems += [
-            Problem(pointer("spec", "steps", index, "uses"), f"no live plugin host offers {step['uses']!r} now")
-            for index, step in enumerate(definition["spec"]["steps"]) if self.registry.get(step["uses"]) is None
-        ]
-        if problems:
-            return engine_pb2.StartRunResponse(errors=_errors(problems))
-        run = await self.storage.CreateRun(storage_pb2.CreateRunRequest(
-            workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
-            dry_run=request.dry_run, created_by=request.actor,
-            steps=[storage_pb2.StepRun(id=step["id"], uses=step["uses"]) for step in definition["spec"]["steps"]],
-        ))
-        # Storage wrote the run.queued event (seq 1); publish it like every other event, so live
-        # subscribers of all runs see a run appear before it starts.
-        queued = await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run.id, after=0, limit=1))
-        self.keeper.runtime.publisher.publish(list(queued.events))
+            started = await start_run(self.keeper.runtime, request.workflow, request.version,
+                                      request.parameters_json, request.dry_run, request.actor)
+        except StorageError as error:
+            await _abort(context, error.code, str(error) or "workflow not found")
+        if started.run is None:
+            return engine_pb2.StartRunResponse(errors=_errors(started.problems))
         self.keeper.wake()
-        log.info("run created", extra={"fields": {"run_id": run.id, "workflow": workflow.name}})
-        return engine_pb2.StartRunResponse(run=run)
+        return engine_pb2.StartRunResponse(run=started.run.message)
 
     async def ControlRun(self, request: engine_pb2.ControlRunRequest,
-                         context: grpc.aio.ServicerContext) -> storage_pb2.Run:
+                         context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
         return await self._control(context, request.run_id, request.action, request.actor, request.step_id)
 
     async def DecideApproval(self, request: engine_pb2.DecideApprovalRequest,
-                             context: grpc.aio.ServicerContext) -> storage_pb2.Run:
-        action = "approve" if request.approve else "reject"
+                             context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
+        action = ControlAction.APPROVE if request.approve else ControlAction.REJECT
         return await self._control(context, request.run_id, action, request.actor, request.step_id, request.comment)
 
-    async def _control(self, context: grpc.aio.ServicerContext, run_id: str, action: str, actor: str,
+    async def _control(self, context: grpc.aio.ServicerContext[Any, Any], run_id: str, action: str, actor: str,
                        step_id: str = "", comment: str = "") -> storage_pb2.Run:
         try:
             await self.controls.apply(run_id, action, actor, step_id, comment)
-            return await self.controls.get_run(run_id)
+            return (await self.controls.get_run(run_id)).message
         except RunNotFound:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no run {run_id!r}")
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"no run {run_id!r}")
         except ControlRefused as refusal:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(refusal))
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(refusal))
         except OwnerUnreachable as busy:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(busy))
-        raise AssertionError("unreachable")
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, str(busy))
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str) -> NoReturn:
+    await context.abort(code, details)
+    raise AssertionError("context.abort raises")  # grpc's stubs do not say abort never returns

@@ -40,7 +40,7 @@ def pointer(*parts: object) -> str:
 
 def schema_problems(validator: Draft202012Validator, instance: Any, base: tuple[object, ...] = ()) -> list[Problem]:
     """JSON Schema errors of `instance`, each pointing at the field at fault."""
-    problems = []
+    problems: list[Problem] = []
     for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
         problems.extend(_explain(error, base))
     return problems
@@ -51,7 +51,8 @@ def _explain(error: SchemaViolation, base: tuple[object, ...]) -> Iterator[Probl
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
         yield Problem(pointer(*path, missing), f"{missing} is required")
-    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+    elif (error.validator == "additionalProperties" and isinstance(error.instance, dict)
+          and isinstance(error.schema, dict)):
         allowed = error.schema.get("properties", {})
         for extra in sorted(key for key in error.instance if key not in allowed):
             yield Problem(pointer(*path, extra), f"unknown field {extra!r}")
@@ -75,7 +76,7 @@ def validate_definition(
     problems = schema_problems(_WORKFLOW_VALIDATOR, definition)
     spec = definition.get("spec")
     steps = spec.get("steps") if isinstance(spec, dict) else None
-    if not isinstance(steps, list):
+    if not isinstance(spec, dict) or not isinstance(steps, list):
         return problems
     parameters = spec.get("parameters")
     if isinstance(parameters, dict):
@@ -290,8 +291,7 @@ def _reference_problem(
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
-    seen: set[Problem] = set()
-    return [p for p in problems if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+    return list(dict.fromkeys(problems))  # first occurrence of each, in order
 
 
 def validate_parameters(schema: dict[str, Any], parameters: Any) -> list[Problem]:

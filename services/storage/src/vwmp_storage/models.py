@@ -64,6 +64,7 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    reopened_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     lease_owner: Mapped[str] = mapped_column(String(200))
     lease_epoch: Mapped[int] = mapped_column(BigInteger)

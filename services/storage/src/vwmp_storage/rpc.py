@@ -102,6 +102,7 @@ def run_message(run: Run) -> pb.Run:
         created_at=iso(run.created_at),
         started_at=iso(run.started_at),
         finished_at=iso(run.finished_at),
+        reopened_at=iso(run.reopened_at),
         created_by=run.created_by,
         last_seq=run.last_seq,
         definition_json=run.definition_json,

@@ -58,6 +58,7 @@ class Run:
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    reopened_at: datetime | None = None
     last_seq: int = 0
     steps: list[StepRun] = field(default_factory=list)
     definition_json: str = ""
@@ -135,6 +136,7 @@ class RunStore:
                     created_at=now,
                     started_at=None,
                     finished_at=None,
+                    reopened_at=None,
                     last_seq=1,
                     lease_owner="",
                     lease_epoch=0,
@@ -285,6 +287,7 @@ def _run(row: Row[Any]) -> Run:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        reopened_at=row.reopened_at,
         last_seq=row.last_seq,
     )
 

@@ -92,6 +92,8 @@ class TransitionRecorder:
                         f"run {run_id} is {state}: transitions[{index}] refused "
                         "(a finished run changes only with reopen=true)"
                     )
+                if t.reopen:  # the run deadline counts from here (engine), without scanning events
+                    run_values["reopened_at"] = now
                 if t.run_state:
                     state = run_values["state"] = t.run_state
                     if t.run_state == "running" and started_at is None:

@@ -18,17 +18,8 @@ from typing import Any
 
 import grpc
 import uvicorn
-from vwmp_common.clients import storage_client
-from vwmp_common.grpc_server import start_grpc_server
-from vwmp_common.nats import connect, ensure_events_stream, plugin_hosts_bucket
 from vwmp_common.ports import free_port, wait_for_port
-from vwmp_engine.controls import Controls
-from vwmp_engine.events import EventPublisher
-from vwmp_engine.leases import LeaseKeeper
-from vwmp_engine.registry import StepTypeRegistry
-from vwmp_engine.rpc import EngineService
-from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.secrets import SecretStore
+from vwmp_engine import Engine
 from vwmp_engine.settings import EngineSettings
 from vwmp_gateway.app import create_app
 from vwmp_gateway.settings import GatewaySettings
@@ -62,41 +53,9 @@ def definition(name: str, steps: list[dict[str, Any]] | None = None) -> dict[str
 
 @contextlib.asynccontextmanager
 async def start_engine(settings: EngineSettings) -> AsyncIterator[int]:
-    """The engine wired exactly as `vwmp_engine.__main__.serve` wires it (minus signals and metrics).
-
-    Yields the port its gRPC server bound. This is the ONE place to change when the engine's
-    composition root lands: the body becomes `async with Engine(settings) as engine: yield engine.port`.
-    """
-    nats = await connect(settings.nats_url, name=f"engine-{settings.engine_id}")
-    js = nats.jetstream()
-    await ensure_events_stream(js)
-    registry = StepTypeRegistry(connected=lambda: nats.is_connected)
-    registry.start(await plugin_hosts_bucket(js))
-    publisher = EventPublisher(nats)
-    publisher.start()
-    runtime = EngineRuntime(
-        storage=storage_client(settings.storage_target()), registry=registry, publisher=publisher,
-        owner=settings.engine_id, secrets=SecretStore(settings.secrets_dir),
-        step_slots=asyncio.Semaphore(settings.engine_max_steps),
-    )
-    keeper = LeaseKeeper(runtime, settings.engine_lease_seconds, settings.engine_max_runs)
-    controls = Controls(keeper, nats)
-    await controls.start()
-    server, port = await start_grpc_server(
-        "engine", [(engine_pb2_grpc.add_EngineServiceServicer_to_server, EngineService(registry, keeper, controls),
-                    "vwmp.engine.v1.EngineService")],
-        settings.grpc_host, settings.engine_port,
-    )
-    keeper.start()
-    try:
-        yield port
-    finally:
-        await keeper.stop()
-        await server.stop(grace=2)
-        await registry.stop()
-        await publisher.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(nats.drain(), 2.0)
+    """The engine's own composition root, as `vwmp_engine.__main__` runs it; yields its gRPC port."""
+    async with Engine(settings) as engine:
+        yield engine.port
 
 
 @dataclass

@@ -100,7 +100,7 @@ class StepRun(_message.Message):
     def __init__(self, id: _Optional[str] = ..., uses: _Optional[str] = ..., state: _Optional[str] = ..., attempt: _Optional[int] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "workflow", "version", "state", "parameters_json", "dry_run", "created_at", "started_at", "finished_at", "created_by", "steps", "last_seq", "definition_json")
+    __slots__ = ("id", "workflow", "version", "state", "parameters_json", "dry_run", "created_at", "started_at", "finished_at", "created_by", "steps", "last_seq", "definition_json", "reopened_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,7 @@ class Run(_message.Message):
     STEPS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    REOPENED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     workflow: str
     version: int
@@ -127,7 +128,8 @@ class Run(_message.Message):
     steps: _containers.RepeatedCompositeFieldContainer[StepRun]
     last_seq: int
     definition_json: str
-    def __init__(self, id: _Optional[str] = ..., workflow: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[str] = ..., parameters_json: _Optional[str] = ..., dry_run: _Optional[bool] = ..., created_at: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., created_by: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., definition_json: _Optional[str] = ...) -> None: ...
+    reopened_at: str
+    def __init__(self, id: _Optional[str] = ..., workflow: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[str] = ..., parameters_json: _Optional[str] = ..., dry_run: _Optional[bool] = ..., created_at: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., created_by: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., definition_json: _Optional[str] = ..., reopened_at: _Optional[str] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
     __slots__ = ("workflow", "version", "parameters_json", "dry_run", "created_by", "steps")

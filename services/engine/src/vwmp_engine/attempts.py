@@ -1,0 +1,157 @@
+"""One step from dispatch to a terminal state: its attempts, retries with backoff, timeouts.
+
+Every attempt is recorded before it starts (`step.started`), so a takeover dispatches the step
+again as a new attempt; a plugin call carries the idempotency key `<run>/<step>/<attempt>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from vwmp_common import metrics
+from vwmp_common.logging import bind_log_context
+from vwmp_common.states import EventType, StepState
+
+from vwmp_engine.approval import ApprovalGate
+from vwmp_engine.core_steps import CORE_STEPS, CoreCall
+from vwmp_engine.plugin_calls import StepFailed, execute_on_host
+from vwmp_engine.run_state import RunContext, StepRun
+from vwmp_engine.step_logs import StepLogBuffer, step_log_writer
+from vwmp_engine.store import LeaseLost, RunClosed, Transition
+
+MAX_OUTPUT_BYTES = 256 * 1024
+JOIN_NEXT_WRITE_SECONDS = 0.002  # a finished step's write waits this long for the next step's start to join it
+
+
+def attempt_budget(max_attempts: int, attempts_so_far: int) -> int:
+    """Attempts a dispatched step gets: what its policy has left, and always at least one."""
+    return max(1, max_attempts - attempts_so_far)
+
+
+class StepAttempts:
+    """Runs the steps of one run, attempt by attempt."""
+
+    def __init__(self, run: RunContext, gate: ApprovalGate) -> None:
+        self.run = run
+        self.gate = gate
+
+    async def run_step(self, step: StepRun) -> None:
+        """Attempt the step until it succeeds, fails for good, or is cancelled."""
+        run, spec = self.run, step.spec
+        bind_log_context(run_id=run.run_id, step_id=spec.id)
+        budget = attempt_budget(spec.retry.max_attempts, step.attempt)
+        last_attempt = step.attempt + budget
+        for attempt in range(step.attempt + 1, last_attempt + 1):
+            step.attempt, step.state = attempt, StepState.RUNNING
+            started = time.perf_counter()
+            try:
+                config = run.render_config(spec)
+            except StepFailed as failure:
+                await run.record(self._started(step))
+                await self._fail(step, failure)
+                return
+            await run.record(self._started(step))
+            error = await self._settle(step, started, self._attempt(step, config), final=attempt == last_attempt)
+            if error is None:
+                return
+            delay = spec.retry.delay(attempt - (last_attempt - budget))
+            if spec.retry.jitter:
+                delay *= random.uniform(0.5, 1.0)
+            step.state = StepState.RETRYING
+            await run.record(Transition(
+                EventType.STEP_RETRYING, spec.id, attempt=attempt, step_state=StepState.RETRYING, error=error,
+                data={"attempt": attempt, "next_attempt": attempt + 1, "delay_seconds": round(delay, 3),
+                      "error": error}))
+            metrics.STEPS.labels(StepState.RETRYING).inc()
+            await asyncio.sleep(delay)
+            await run.wait_until_resumed()
+
+    async def resume_approval(self, step: StepRun) -> None:
+        """Taken over while a gate waited for a person: wait again, recording nothing new."""
+        bind_log_context(run_id=self.run.run_id, step_id=step.spec.id)
+        await self._settle(step, time.perf_counter(), self.gate.wait(step))
+
+    async def skip(self, step: StepRun, reason: str) -> None:
+        """Record that the step does not run, and why."""
+        await self.run.record(Transition(EventType.STEP_SKIPPED, step.spec.id, attempt=step.attempt,
+                                         step_state=StepState.SKIPPED, data={"reason": reason}))
+        metrics.STEPS.labels(StepState.SKIPPED).inc()
+
+    @staticmethod
+    def _started(step: StepRun) -> Transition:
+        return Transition(EventType.STEP_STARTED, step.spec.id, attempt=step.attempt, step_state=StepState.RUNNING,
+                          clear_step=True)
+
+    async def _settle(self, step: StepRun, started: float, call: Awaitable[dict[str, Any]],
+                      final: bool = True) -> str | None:
+        """Await one attempt and record its outcome; returns the error when it should be retried."""
+        run = self.run
+        try:
+            outputs = await call
+        except StepFailed as failure:
+            metrics.STEP_DURATION.labels(step.spec.uses).observe(time.perf_counter() - started)
+            if failure.retryable and not final and not (run.stopping or run.cancelling):
+                return run.redactor.scrub(failure.message)
+            await self._fail(step, failure)
+            return None
+        duration = time.perf_counter() - started
+        metrics.STEP_DURATION.labels(step.spec.uses).observe(duration)
+        outputs = run.redactor.scrub_value(outputs)
+        if len(json.dumps(outputs)) > MAX_OUTPUT_BYTES:
+            await self._fail(step, StepFailed("error", f"outputs larger than {MAX_OUTPUT_BYTES} bytes"))
+            return None
+        step.state, step.outputs, step.error = StepState.SUCCEEDED, outputs, ""
+        data: dict[str, Any] = {"duration_ms": round(duration * 1000, 2)}
+        core = CORE_STEPS.get(step.spec.uses)
+        if core is not None and core.waits_for_person:  # the decision is a control: the event says who made it
+            data.update(approved_by=outputs.get("approved_by", ""), comment=outputs.get("comment", ""))
+        # Not awaited: the next step's start joins this write in one storage commit.
+        written = run.transitions.record(
+            Transition(EventType.STEP_SUCCEEDED, step.spec.id, attempt=step.attempt,
+                       step_state=StepState.SUCCEEDED, outputs=outputs, data=data),
+            defer=JOIN_NEXT_WRITE_SECONDS)
+        written.add_done_callback(self._check_detached_write)
+        metrics.STEPS.labels(StepState.SUCCEEDED).inc()
+        return None
+
+    def _check_detached_write(self, written: asyncio.Future[Any]) -> None:
+        """A write nobody awaits: a refusal (lease lost) stops the run here instead of going unnoticed."""
+        if not written.cancelled() and isinstance(written.exception(), (LeaseLost, RunClosed)):
+            self.run.stop(lost=True)
+
+    async def _fail(self, step: StepRun, failure: StepFailed) -> None:
+        message = self.run.redactor.scrub(failure.message)
+        step.state, step.error = StepState.FAILED, message
+        await self.run.record(Transition(
+            EventType.STEP_FAILED, step.spec.id, attempt=step.attempt, step_state=StepState.FAILED, error=message,
+            data={"error": message, "kind": failure.kind, **({"by": failure.by} if failure.by else {})}))
+        metrics.STEPS.labels(StepState.FAILED).inc()
+
+    async def _attempt(self, step: StepRun, config: dict[str, Any]) -> dict[str, Any]:
+        spec, run = step.spec, self.run
+        core = CORE_STEPS.get(spec.uses)
+        if core is not None and core.waits_for_person:
+            return await core.run(CoreCall(step, config, run.dry_run, self.gate))
+        if core is None and spec.uses.startswith("core/"):
+            raise StepFailed("config", f"unknown core step type {spec.uses!r}")
+        async with run.parallel, run.runtime.step_slots:
+            call = core.run(CoreCall(step, config, run.dry_run, self.gate)) if core else self._plugin(step, config)
+            if not spec.timeout:
+                return await call
+            try:
+                return await asyncio.wait_for(call, spec.timeout)
+            except TimeoutError:
+                raise StepFailed("timeout", f"timed out after {spec.timeout:g}s (the call was cancelled)") from None
+
+    async def _plugin(self, step: StepRun, config: dict[str, Any]) -> dict[str, Any]:
+        request = self.run.execute_request(step.spec, config, step.attempt)
+        lines = StepLogBuffer(step_log_writer(self.run, step))
+        try:
+            return await execute_on_host(self.run.runtime.registry, request, lines.add)
+        finally:
+            await lines.flush()

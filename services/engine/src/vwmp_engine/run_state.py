@@ -1,0 +1,147 @@
+"""What the engine holds in memory of one run it executes: step states, flags, the expression scope.
+
+Everything here mirrors storage (the executor writes each change there first), so another
+engine rebuilds the same picture from a stored run when it takes the run over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vwmp_common.redaction import Redactor
+from vwmp_common.states import RunState, StepState
+from vwmp_proto.plugin.v1 import plugin_pb2
+
+from vwmp_engine import expressions
+from vwmp_engine.definition import StepSpec, WorkflowSpec
+from vwmp_engine.events import TransitionLog
+from vwmp_engine.plugin_calls import StepFailed, execute_request
+from vwmp_engine.runtime import EngineRuntime
+from vwmp_engine.store import Run, Transition
+
+
+class ControlRefused(Exception):
+    """A control that the run's current state does not allow."""
+
+
+@dataclass
+class StepRun:
+    """One step of the run: its state, attempts so far, outputs and the task executing it."""
+
+    spec: StepSpec
+    state: StepState = StepState.PENDING
+    attempt: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    task: asyncio.Task[None] | None = None
+
+
+def final_state(steps: Iterable[StepRun]) -> RunState:
+    """The state a run ends in once every step is terminal (docs/engine.md, States)."""
+    steps = list(steps)
+    if any(step.state == StepState.CANCELLED for step in steps):
+        return RunState.CANCELLED
+    if any(step.state == StepState.FAILED and not step.spec.optional for step in steps):
+        return RunState.FAILED
+    if any(step.state == StepState.FAILED for step in steps):
+        return RunState.SUCCEEDED_WITH_WARNINGS
+    return RunState.SUCCEEDED
+
+
+def render_config(spec: StepSpec, platform_config: Mapping[str, Any], scope: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's `with:` over the platform's defaults for its type, with every `${{ }}` resolved."""
+    defaults = (platform_config.get("step_defaults") or {}).get(spec.uses) or {}
+    try:
+        rendered: dict[str, Any] = expressions.render({**defaults, **spec.config}, scope)
+    except expressions.ExpressionError as error:
+        raise StepFailed("config", f"with: {error}") from None
+    return rendered
+
+
+class StepsView(Mapping[str, Any]):
+    """`steps.<id>.outputs|state` for expressions, read live without copying every step."""
+
+    def __init__(self, steps: Mapping[str, StepRun]) -> None:
+        self._steps = steps
+
+    def __getitem__(self, step_id: str) -> dict[str, Any]:
+        step = self._steps[step_id]
+        return {"outputs": step.outputs, "state": str(step.state)}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
+class RunContext:
+    """One executing run as its parts (scheduler loop, attempts, approval gates, logs) share it."""
+
+    def __init__(self, runtime: EngineRuntime, run: Run, lease_epoch: int) -> None:
+        self.runtime = runtime
+        self.run_id = run.id
+        self.stored = run
+        self.definition: dict[str, Any] = run.definition or {}
+        self.spec = WorkflowSpec.from_definition(self.definition)
+        self.dry_run = run.dry_run
+        self.state = run.state
+        self.transitions = TransitionLog(runtime.store, runtime.publisher, run.id, runtime.owner, lease_epoch)
+        self.steps: dict[str, StepRun] = {}
+        stored_steps = {step.id: step for step in run.steps}
+        for spec in self.spec.steps:
+            step = self.steps[spec.id] = StepRun(spec)
+            stored = stored_steps.get(spec.id)
+            if stored is not None:
+                step.state, step.attempt, step.error, step.outputs = (
+                    stored.state, stored.attempt, stored.error, stored.outputs)
+        secret_values = runtime.secrets.lookup_table(runtime.secrets.referenced(self.definition))
+        self.redactor = Redactor(list(secret_values.values()))
+        self.platform_config: dict[str, Any] = {}
+        self.parallel = asyncio.Semaphore(self.spec.max_parallel or 10_000)
+        self.changed = asyncio.Event()
+        self.stopping = False
+        self.cancelling = False
+        self.lost = False
+        self.scope: dict[str, Any] = {
+            "params": run.parameters,
+            "steps": StepsView(self.steps),
+            "run": {"id": run.id, "workflow": run.workflow, "version": run.version, "dry_run": run.dry_run},
+            "secrets": secret_values,
+        }
+
+    @property
+    def dispatching(self) -> bool:
+        """Whether new steps may start now (running, and not stopping or being cancelled)."""
+        return self.state == RunState.RUNNING and not (self.stopping or self.cancelling)
+
+    async def record(self, *transitions: Transition) -> None:
+        """Write transitions and wait until they are durable."""
+        await self.transitions.record(*transitions)
+
+    def render_config(self, spec: StepSpec) -> dict[str, Any]:
+        """The step's rendered configuration for this run (raises StepFailed of kind config)."""
+        return render_config(spec, self.platform_config, self.scope)
+
+    def execute_request(self, spec: StepSpec, config: dict[str, Any], attempt: int,
+                        plan: bool = False) -> plugin_pb2.ExecuteRequest:
+        """The plugin call for an attempt of `spec`; with `plan`, the dry run that shows what it would do."""
+        key = f"{self.run_id}/{spec.id}/{'plan' if plan else attempt}"
+        return execute_request(spec.uses, config, run_id=self.run_id, step_id=spec.id, attempt=attempt,
+                               idempotency_key=key, dry_run=plan or self.dry_run,
+                               platform_config=self.platform_config, redact=self.redactor.values)
+
+    async def wait_until_resumed(self) -> None:
+        """Return once the run is no longer paused (or is stopping)."""
+        while self.state == RunState.PAUSED and not self.stopping:
+            self.changed.clear()
+            await self.changed.wait()
+
+    def stop(self, lost: bool) -> None:
+        """Stop executing; `lost`: the lease is gone, so nothing more may be written."""
+        self.lost = self.lost or lost
+        self.stopping = True
+        self.changed.set()

@@ -1,0 +1,52 @@
+"""Starting a run: parameters checked against the pinned definition, every step type offered now.
+
+The run is created `queued`; whichever replica has room claims it. Its `run.queued` event is
+published at once, so live subscribers of all runs see a run appear before it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from vwmp_engine.runtime import EngineRuntime
+from vwmp_engine.store import Run
+from vwmp_engine.validation import Problem, apply_parameter_defaults, pointer, validate_parameters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Started:
+    """The created run, or why none was created."""
+
+    run: Run | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
+                    dry_run: bool, actor: str) -> Started:
+    """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none."""
+    workflow = await runtime.store.get_workflow(workflow_name, version)
+    try:
+        parameters: Any = json.loads(parameters_json or "{}")
+    except ValueError as error:
+        return Started(problems=[Problem("", f"parameters are not valid JSON: {error}")])
+    steps: list[dict[str, Any]] = workflow.definition["spec"]["steps"]
+    schema = workflow.definition["spec"].get("parameters") or {"type": "object"}
+    if isinstance(parameters, dict):
+        parameters = apply_parameter_defaults(schema, parameters)
+    problems = validate_parameters(schema, parameters)
+    problems += [
+        Problem(pointer("spec", "steps", index, "uses"), f"no live plugin host offers {step['uses']!r} now")
+        for index, step in enumerate(steps) if runtime.registry.get(step["uses"]) is None
+    ]
+    if problems:
+        return Started(problems=problems)
+    run, queued = await runtime.store.create_run(workflow, parameters, dry_run, actor,
+                                                 [(step["id"], step["uses"]) for step in steps])
+    runtime.publisher.publish([queued])
+    log.info("run created", extra={"fields": {"run_id": run.id, "workflow": workflow.name}})
+    return Started(run=run)

@@ -1,0 +1,244 @@
+"""The engine's view of storage: typed calls that take and return engine-side types.
+
+The only module of the engine that builds `storage_pb2` messages or parses the JSON fields
+storage sends; storage's refusals become the exceptions below, so domain code never looks at
+gRPC status codes. Events stay `events_pb2.Event`: that is what goes out on NATS unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import grpc
+from vwmp_common.states import EventType, RunState, StepState
+from vwmp_proto.events.v1.events_pb2 import Event
+from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+
+CONFIG_CACHE_SECONDS = 5.0
+
+
+class StorageError(Exception):
+    """Storage refused a call or could not be reached; `code` is the gRPC status it answered."""
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class StorageUnavailable(StorageError):
+    """The call never reached storage: it is safe to send it again."""
+
+
+class NotFound(StorageError):
+    """No run or workflow with that name."""
+
+
+class LeaseLost(StorageError):
+    """Storage refused a write: another engine owns the run now (fencing)."""
+
+
+class RunClosed(StorageError):
+    """Storage refused a write because the run is already terminal."""
+
+
+_ERRORS: dict[grpc.StatusCode, type[StorageError]] = {
+    grpc.StatusCode.UNAVAILABLE: StorageUnavailable,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ABORTED: LeaseLost,
+    grpc.StatusCode.FAILED_PRECONDITION: RunClosed,
+}
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except grpc.aio.AioRpcError as error:
+        code = error.code()
+        raise _ERRORS.get(code, StorageError)(error.details() or code.name, code) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of state of a run (see `Transition` in storage.proto); no event when `event` is None."""
+
+    event: EventType | None = None
+    step_id: str = ""
+    attempt: int = 0
+    data: dict[str, Any] | None = None
+    run_state: RunState | None = None
+    step_state: StepState | None = None
+    outputs: dict[str, Any] | None = None
+    error: str = ""
+    clear_step: bool = False
+    reopen: bool = False
+
+    def message(self) -> storage_pb2.Transition:
+        """The storage message of this transition."""
+        return storage_pb2.Transition(
+            event_type=self.event or "", step_id=self.step_id, attempt=self.attempt,
+            data_json=json.dumps(self.data) if self.data else "", run_state=self.run_state or "",
+            step_state=self.step_state or "", outputs_json=json.dumps(self.outputs) if self.outputs is not None else "",
+            error=self.error, clear_step=self.clear_step, reopen=self.reopen,
+        )
+
+
+@dataclass(slots=True)
+class StoredStep:
+    """A step of a run as storage has it."""
+
+    id: str
+    uses: str
+    state: StepState
+    attempt: int
+    outputs: dict[str, Any]
+    error: str
+
+
+@dataclass(slots=True)
+class Run:
+    """A run as storage has it; `message` is the storage message, for answering gRPC callers."""
+
+    id: str
+    workflow: str
+    version: int
+    state: RunState
+    parameters: dict[str, Any]
+    dry_run: bool
+    started_at: datetime | None
+    reopened_at: datetime | None
+    steps: list[StoredStep]
+    definition: dict[str, Any] | None
+    message: storage_pb2.Run = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """One pinned version of a workflow definition."""
+
+    name: str
+    version: int
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim on a run; storage refuses writes carrying an older epoch."""
+
+    run_id: str
+    epoch: int
+
+
+class Store:
+    """Typed calls to the storage service."""
+
+    def __init__(self, stub: StorageServiceStub) -> None:
+        self._stub = stub
+        self._config: tuple[float, dict[str, Any]] | None = None
+
+    async def get_workflow(self, name: str, version: int = 0) -> Workflow:
+        """A workflow version (0 = the latest); NotFound when there is none."""
+        with _refusals():
+            found = await self._stub.GetWorkflow(storage_pb2.GetWorkflowRequest(name=name, version=version))
+        return Workflow(found.name, found.version, json.loads(found.definition_json))
+
+    async def create_run(self, workflow: Workflow, parameters: dict[str, Any], dry_run: bool, created_by: str,
+                         steps: Sequence[tuple[str, str]]) -> tuple[Run, Event]:
+        """Create a queued run of `(step id, uses)` steps; returns it with the `run.queued` event storage wrote.
+
+        Storage writes that event as seq 1 at the run's creation time in the same commit, so it is
+        built from the answer instead of read back.
+        """
+        with _refusals():
+            created = await self._stub.CreateRun(storage_pb2.CreateRunRequest(
+                workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
+                dry_run=dry_run, created_by=created_by,
+                steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
+            ))
+        queued = Event(seq=1, run_id=created.id, type=EventType.RUN_QUEUED, at=created.created_at, data_json="{}")
+        return _run(created), queued
+
+    async def get_run(self, run_id: str, with_definition: bool = False) -> Run:
+        """A run with its steps (and its pinned definition when asked); NotFound when there is none."""
+        with _refusals():
+            found = await self._stub.GetRun(storage_pb2.GetRunRequest(id=run_id, with_definition=with_definition))
+        return _run(found)
+
+    async def record(self, run_id: str, transitions: Sequence[Transition], owner: str = "",
+                     epoch: int = 0) -> list[Event]:
+        """Apply transitions in one commit; returns their events with the seqs storage gave them.
+
+        With an `owner` the write is fenced by the lease epoch: LeaseLost once another engine
+        claimed the run. RunClosed when the run is terminal and the batch does not reopen it.
+        """
+        request = storage_pb2.RecordTransitionsRequest(
+            run_id=run_id, lease_owner=owner, lease_epoch=epoch,
+            transitions=[transition.message() for transition in transitions],
+        )
+        with _refusals():
+            response = await self._stub.RecordTransitions(request)
+        return list(response.events)
+
+    async def append_logs(self, run_id: str, step_id: str, attempt: int, lines: Sequence[tuple[str, str]]) -> None:
+        """Store `(stream, line)` log lines of one step attempt, in order."""
+        with _refusals():
+            await self._stub.AppendStepLogs(storage_pb2.AppendStepLogsRequest(run_id=run_id, lines=[
+                storage_pb2.LogLine(step_id=step_id, attempt=attempt, stream=stream, line=line)
+                for stream, line in lines]))
+
+    async def platform_config(self) -> dict[str, Any]:
+        """The platform configuration document, cached for a few seconds (it is read for every run)."""
+        now = time.monotonic()
+        if self._config is None or now - self._config[0] > CONFIG_CACHE_SECONDS:
+            with _refusals():
+                document = await self._stub.GetConfig(storage_pb2.GetConfigRequest())
+            self._config = (now, json.loads(document.document_json or "{}"))
+        return self._config[1]
+
+    def forget_platform_config(self) -> None:
+        """Read the configuration again on next use (it was just changed)."""
+        self._config = None
+
+    async def claim_runs(self, owner: str, limit: int, lease_seconds: float) -> list[Lease]:
+        """Claim up to `limit` free or expired runs for `owner`."""
+        with _refusals():
+            response = await self._stub.ClaimRuns(storage_pb2.ClaimRunsRequest(
+                owner=owner, limit=limit, lease_seconds=lease_seconds))
+        return [Lease(lease.run_id, lease.epoch) for lease in response.leases]
+
+    async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float) -> list[str]:
+        """Renew leases; returns the ids of the runs whose lease another engine holds now."""
+        with _refusals():
+            response = await self._stub.RenewLeases(storage_pb2.RenewLeasesRequest(
+                owner=owner, leases=[storage_pb2.Lease(run_id=lease.run_id, epoch=lease.epoch) for lease in leases],
+                lease_seconds=lease_seconds))
+        return list(response.lost_run_ids)
+
+    async def release_lease(self, owner: str, lease: Lease) -> None:
+        """Give a run back before the lease expires (its executor is done with it)."""
+        with _refusals():
+            await self._stub.ReleaseLease(storage_pb2.ReleaseLeaseRequest(
+                owner=owner, run_id=lease.run_id, epoch=lease.epoch))
+
+
+def _moment(text: str) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _run(message: storage_pb2.Run) -> Run:
+    return Run(
+        id=message.id, workflow=message.workflow, version=message.version, state=RunState(message.state),
+        parameters=json.loads(message.parameters_json or "{}"), dry_run=message.dry_run,
+        started_at=_moment(message.started_at), reopened_at=_moment(message.reopened_at),
+        steps=[StoredStep(step.id, step.uses, StepState(step.state), step.attempt,
+                          json.loads(step.outputs_json or "{}"), step.error) for step in message.steps],
+        definition=json.loads(message.definition_json) if message.definition_json else None,
+        message=message,
+    )
