@@ -42,15 +42,17 @@ STATUS_OF: dict[type[errors.StorageError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
 }
 
-F = TypeVar("F", bound=Callable[..., Any])
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[["StorageServicer", Request, grpc.ServicerContext], Response]
 
 
-def _rpc(method: F) -> F:
+def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
     """Map domain errors to status codes; tag log records with the run id when there is one."""
 
     @functools.wraps(method)
-    def handler(self: StorageServicer, request: Any, context: grpc.ServicerContext) -> Any:
-        run_id = getattr(request, "run_id", "") or (request.id if method.__name__ == "GetRun" else "")
+    def handler(self: StorageServicer, request: Request, context: grpc.ServicerContext) -> Response:
+        run_id = getattr(request, "run_id", "") or (getattr(request, "id", "") if method.__name__ == "GetRun" else "")
         with log_context(**({"run_id": run_id} if run_id else {})):
             try:
                 return method(self, request, context)
@@ -65,7 +67,7 @@ def _rpc(method: F) -> F:
                 log.exception("unexpected error in %s", method.__name__)
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__} (see storage logs)")
 
-    return handler  # type: ignore[return-value]
+    return handler
 
 
 def _parse_time(text: str, field: str) -> datetime | None:
