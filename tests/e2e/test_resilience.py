@@ -25,6 +25,8 @@ from vwmp_proto.events.v1.events_pb2 import Event
 
 from .conftest import TERMINAL, platform_env, running
 
+pytestmark = pytest.mark.e2e
+
 TERMINAL_EVENTS = {f"run.{state}" for state in TERMINAL}
 
 
