@@ -20,6 +20,7 @@ import uvicorn
 from jsonschema import Draft202012Validator
 from vwmp_common.embedded_nats import free_port, wait_for_port
 from vwmp_common.grpc_server import start_grpc_server
+from vwmp_common.schema_errors import schema_problems
 from vwmp_common.schemas import workflow_schema
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
@@ -30,10 +31,6 @@ from vwmp_gateway.settings import GatewaySettings
 
 ROLES = ("viewer", "editor", "operator", "admin")
 TERMINAL = {"succeeded", "succeeded_with_warnings", "failed", "cancelled"}
-
-
-def _pointer(path: Any) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
 class FakeEngine(engine_pb2_grpc.EngineServiceServicer):
@@ -47,8 +44,8 @@ class FakeEngine(engine_pb2_grpc.EngineServiceServicer):
         definition = json.loads(request.definition_json)
         validator = Draft202012Validator(workflow_schema())
         errors = [
-            common_pb2.ValidationError(pointer=_pointer(e.absolute_path), message=e.message)
-            for e in validator.iter_errors(definition)
+            common_pb2.ValidationError(pointer=p.pointer, message=p.message)
+            for p in schema_problems(validator, definition)
         ]
         if not errors:
             ids = [s["id"] for s in definition["spec"]["steps"]]
@@ -83,8 +80,8 @@ class FakeEngine(engine_pb2_grpc.EngineServiceServicer):
         spec = json.loads(workflow.definition_json)["spec"]
         parameters = json.loads(request.parameters_json or "{}")
         schema = spec.get("parameters") or {"type": "object"}
-        errors = [common_pb2.ValidationError(pointer=_pointer(e.absolute_path), message=e.message)
-                  for e in Draft202012Validator(schema).iter_errors(parameters)]
+        errors = [common_pb2.ValidationError(pointer=p.pointer, message=p.message)
+                  for p in schema_problems(Draft202012Validator(schema), parameters)]
         if errors:
             return engine_pb2.StartRunResponse(errors=errors)
         run = await self.storage.CreateRun(storage_pb2.CreateRunRequest(

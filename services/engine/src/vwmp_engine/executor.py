@@ -24,6 +24,7 @@ from typing import Any
 from vwmp_common import metrics
 from vwmp_common.logging import bind_log_context
 from vwmp_common.redaction import Redactor
+from vwmp_common.timeutil import parse_iso
 from vwmp_proto.plugin.v1 import plugin_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -171,8 +172,7 @@ class RunExecutor:
             began = reopened[-1] if reopened else began
         elapsed = 0.0
         if began:
-            moment = datetime.fromisoformat(began.replace("Z", "+00:00"))
-            elapsed = (datetime.now(UTC) - moment).total_seconds()
+            elapsed = (datetime.now(UTC) - parse_iso(began)).total_seconds()
         return time.monotonic() + max(0.0, self.spec.timeout - elapsed)
 
     def _finished(self) -> bool:

@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 import grpc
+from vwmp_common.json_pointer import pointer
+from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
 from vwmp_proto.storage.v1 import storage_pb2
@@ -15,13 +17,7 @@ from vwmp_engine.controls import Controls, OwnerUnreachable, RunNotFound
 from vwmp_engine.executor import ControlRefused
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.registry import StepTypeRegistry
-from vwmp_engine.validation import (
-    Problem,
-    apply_parameter_defaults,
-    pointer,
-    validate_definition,
-    validate_parameters,
-)
+from vwmp_engine.validation import apply_parameter_defaults, validate_definition, validate_parameters
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from vwmp_common.timeutil import iso, utcnow
+from vwmp_common.timeutil import iso, parse_iso, utcnow
 
 from vwmp_storage.definitions import (
     NAME_PATTERN,
@@ -189,6 +189,6 @@ def _parse_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_iso(value)
     except ValueError:
         return None

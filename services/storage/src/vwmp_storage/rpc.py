@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import grpc
 from sqlalchemy.exc import OperationalError
 from vwmp_common.logging import log_context
-from vwmp_common.timeutil import iso
+from vwmp_common.timeutil import iso, parse_iso
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1 import storage_pb2_grpc
@@ -74,12 +74,9 @@ def _parse_time(text: str, field: str) -> datetime | None:
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidArgument(f"{field}: {text!r} is not an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise InvalidArgument(f"{field}: {text!r} has no UTC offset")
-    return moment
+        return parse_iso(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field}: {exc}") from None
 
 
 def workflow_message(w: WorkflowVersion) -> pb.Workflow:
