@@ -31,8 +31,8 @@ def generate(target: Path) -> None:
         # are typed well enough for `mypy --strict`.
         plugins = Path(sys.executable).parent
         args = ["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={tmp}", f"--grpc_python_out={tmp}",
-                f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}", f"--mypy_out={tmp}",
-                f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}", f"--mypy_grpc_out={tmp}",
+                f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}", f"--mypy_out=quiet:{tmp}",
+                f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}", f"--mypy_grpc_out=quiet:{tmp}",
                 f"--descriptor_set_out={descriptors}", *protos]
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
