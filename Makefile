@@ -50,12 +50,13 @@ test-e2e: bootstrap browser ## end-to-end tests: the whole platform as real proc
 	$(PYTEST) -m "$(E2E)"
 
 check-tiers: deps ## every collected test is in exactly one of the three tiers
-	@total=$$($(UV) run --no-sync pytest --collect-only -q | grep -c '::'); \
-	 tiers=0; for expression in "$(UNIT)" "$(INTEGRATION)" "$(E2E)"; do \
-	   count=$$($(UV) run --no-sync pytest --collect-only -q -m "$$expression" | grep -c '::'); \
+	@set -o pipefail; collect() { $(UV) run --no-sync pytest --collect-only -q "$$@" | grep -c '::'; }; \
+	 total=$$(collect) || { echo "collecting the suite failed"; exit 1; }; tiers=0; \
+	 for expression in "$(UNIT)" "$(INTEGRATION)" "$(E2E)"; do \
+	   count=$$(collect -m "$$expression") || { echo "collecting -m '$$expression' failed"; exit 1; }; \
 	   printf '  %-28s %5d\n' "$$expression" "$$count"; tiers=$$((tiers + count)); \
 	 done; \
-	 if [ "$$tiers" -ne "$$total" ]; then echo "tiers hold $$tiers tests, the suite $$total"; exit 1; fi; \
+	 if [ "$$tiers" -ne "$$total" ]; then echo "the tiers hold $$tiers tests, the suite $$total"; exit 1; fi; \
 	 echo "  the three tiers hold all $$total tests"
 
 test-frontend:
