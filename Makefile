@@ -3,11 +3,17 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export UV_LINK_MODE ?= copy
+PYTEST = VWMP_FAIL_ON_SKIP=1 $(UV) run --no-sync pytest
+# The three tiers (markers set in conftest.py); the expressions split the suite without a gap or an overlap.
+UNIT := not integration and not e2e
+INTEGRATION := integration and not e2e
+E2E := e2e
 
-.PHONY: help bootstrap uv deps frontend browser run test test-python test-frontend test-versions lint proto bench images clean
+.PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
+	test-frontend test-versions lint typecheck proto bench images clean
 
 help: ## show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 uv: ## install uv when missing
 	@command -v uv >/dev/null 2>&1 || test -x $(HOME)/.local/bin/uv || python3 -m pip install --quiet --user uv
@@ -29,10 +35,29 @@ run: bootstrap ## start the whole platform (embedded NATS, SQLite) at http://127
 	$(UV) run --no-sync vwmp up
 
 test: bootstrap browser ## run every test: unit, integration (SQLite, PostgreSQL, NATS), end-to-end, browser
-	$(MAKE) --no-print-directory test-frontend test-python
+	$(MAKE) --no-print-directory check-tiers test-frontend test-python
 
 test-python:
-	VWMP_FAIL_ON_SKIP=1 $(UV) run --no-sync pytest
+	$(PYTEST)
+
+test-unit: bootstrap ## unit tests only: no real service beyond in-process SQLite
+	$(PYTEST) -m "$(UNIT)"
+
+test-integration: bootstrap ## integration tests: PostgreSQL, NATS, services as processes
+	$(PYTEST) -m "$(INTEGRATION)"
+
+test-e2e: bootstrap browser ## end-to-end tests: the whole platform as real processes, and the browser
+	$(PYTEST) -m "$(E2E)"
+
+check-tiers: deps ## every collected test is in exactly one of the three tiers
+	@set -o pipefail; collect() { $(UV) run --no-sync pytest --collect-only -q "$$@" | grep -c '::'; }; \
+	 total=$$(collect) || { echo "collecting the suite failed"; exit 1; }; tiers=0; \
+	 for expression in "$(UNIT)" "$(INTEGRATION)" "$(E2E)"; do \
+	   count=$$(collect -m "$$expression") || { echo "collecting -m '$$expression' failed"; exit 1; }; \
+	   printf '  %-28s %5d\n' "$$expression" "$$count"; tiers=$$((tiers + count)); \
+	 done; \
+	 if [ "$$tiers" -ne "$$total" ]; then echo "the tiers hold $$tiers tests, the suite $$total"; exit 1; fi; \
+	 echo "  the three tiers hold all $$total tests"
 
 test-frontend:
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
@@ -42,11 +67,15 @@ test-versions: ## the Python suite on every interpreter from 3.11 to 3.13 found 
 	  py=$$(command -v python$$v) || { echo "python$$v not found: skipped"; continue; }; \
 	  echo "== Python $$v"; \
 	  UV_PROJECT_ENVIRONMENT=.venv-$$v UV_PYTHON_DOWNLOADS=never $(UV) sync -q --all-packages --group dev --python $$py \
-	    && .venv-$$v/bin/python -m pytest -q --deselect tests/e2e/test_designer_browser.py || exit 1; \
+	    && .venv-$$v/bin/python -m pytest -q -m "not browser" || exit 1; \
 	done
 
-lint: deps ## ruff
+lint: deps ## ruff, then mypy --strict (libs/*/src, services/*/src)
 	$(UV) run --no-sync ruff check .
+	$(MAKE) --no-print-directory typecheck
+
+typecheck: deps ## mypy --strict over libs/*/src and services/*/src (settings in pyproject.toml)
+	$(UV) run --no-sync mypy
 
 proto: deps ## regenerate libs/vwmp-proto from proto/
 	$(UV) run --no-sync python libs/vwmp-proto/generate.py
@@ -59,4 +88,4 @@ images: ## build every service image (needs a Docker engine)
 	bash deploy/build-images.sh
 
 clean:
-	rm -rf .vwmp workspace frontend/dist
+	rm -rf .vwmp workspace frontend/dist .mypy_cache

@@ -1,4 +1,14 @@
-"""Repository-wide pytest hooks.
+"""Repository-wide pytest hooks: the three test tiers, and no skips under `make test`.
+
+Tiers (STYLE.md "Tests"), selected by the Makefile's `make test-unit|test-integration|test-e2e`:
+- e2e: every module under tests/e2e/ declares `pytestmark = pytest.mark.e2e` (checked here, so a new
+  module cannot slip into the faster tiers);
+- integration: a test that needs a real service beyond in-process SQLite. It is marked by hand
+  (`pytest.mark.integration`, e.g. tests that start service processes) or, automatically here, because
+  it uses a fixture that starts or opens one (`INTEGRATION_FIXTURES`);
+- unit: everything else.
+The Makefile selects with `not integration and not e2e`, `integration and not e2e` and `e2e`, which
+split any suite without a gap or an overlap; `make check-tiers` proves it against the collected suite.
 
 With VWMP_FAIL_ON_SKIP=1 (as `make test` and CI set it) a skipped test fails
 the run: on this platform everything the suite needs is available.
@@ -7,8 +17,29 @@ the run: on this platform everything the suite needs is available.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+E2E_DIR = Path(__file__).resolve().parent / "tests" / "e2e"
+# Fixtures that give a test a real service: a nats-server process, a PostgreSQL database.
+INTEGRATION_FIXTURES = frozenset({"nats_server", "postgres_url"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the markers added here
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = []
+    for item in items:
+        if item.get_closest_marker("e2e") is None and item.path.is_relative_to(E2E_DIR):
+            unmarked.append(item.nodeid)
+        if item.get_closest_marker("integration") is None and INTEGRATION_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.integration)
+    if unmarked:
+        raise pytest.UsageError(
+            "tests under tests/e2e/ must be marked e2e (`pytestmark = pytest.mark.e2e`): " + ", ".join(unmarked)
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -27,8 +27,13 @@ def generate(target: Path) -> None:
     include = Path(protoc.__file__).parent / "_proto"
     with tempfile.TemporaryDirectory() as tmp:
         descriptors = Path(tmp) / "descriptors.pb"
-        args = ["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={tmp}", f"--pyi_out={tmp}",
-                f"--grpc_python_out={tmp}", f"--descriptor_set_out={descriptors}", *protos]
+        # mypy-protobuf's stubs (not protoc's --pyi_out) so the messages *and* the gRPC stubs and servicers
+        # are typed well enough for `mypy --strict`.
+        plugins = Path(sys.executable).parent
+        args = ["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={tmp}", f"--grpc_python_out={tmp}",
+                f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}", f"--mypy_out=quiet:{tmp}",
+                f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}", f"--mypy_grpc_out=quiet:{tmp}",
+                f"--descriptor_set_out={descriptors}", *protos]
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
         if target.exists():

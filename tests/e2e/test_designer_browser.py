@@ -20,10 +20,11 @@ from vwmp_cli.up import DEFAULT_PLUGINS, Platform
 from .conftest import platform_env
 from .release_repo import Sample, git_env
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 
 
-@pytest.mark.browser
 @pytest.mark.timeout(600)
 def test_the_designer_builds_runs_and_approves_a_workflow_in_chromium(tmp_path: Path) -> None:
     assert (FRONTEND / "dist" / "index.html").exists(), "frontend/dist is missing: run `make frontend`"

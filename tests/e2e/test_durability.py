@@ -7,11 +7,14 @@ import collections
 import json
 from pathlib import Path
 
+import pytest
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client
 from vwmp_common.ports import free_port
 
 from .conftest import Driver, platform_env
+
+pytestmark = pytest.mark.e2e
 
 
 def journal(platform: Platform, name: str) -> list[str]:

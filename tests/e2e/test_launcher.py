@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from vwmp_cli.up import Platform, grpc_serving
 
 from .conftest import platform_env
+
+pytestmark = pytest.mark.e2e
 
 
 def test_a_service_that_dies_is_restarted(grpc_platform: Platform) -> None:

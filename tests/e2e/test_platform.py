@@ -16,6 +16,8 @@ from vwmp_cli.up import Platform
 
 from .conftest import platform_env, running
 
+pytestmark = pytest.mark.e2e
+
 WORKFLOW_YAML = """\
 apiVersion: vwmp/v1
 kind: Workflow

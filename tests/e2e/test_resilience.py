@@ -26,6 +26,8 @@ from vwmp_proto.events.v1.events_pb2 import Event
 
 from .conftest import platform_env, running
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:

@@ -19,7 +19,8 @@ from vwmp_common.nats import plugin_hosts_bucket
 from vwmp_common.ports import free_port
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
 
-pytestmark = pytest.mark.timeout(30)
+# The plugin host as a real OS process, announcing itself over a real NATS.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 
 async def test_host_process_announces_executes_and_is_healthy(nats_server: str, tmp_path: Path) -> None:

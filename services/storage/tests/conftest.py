@@ -24,6 +24,8 @@ from vwmp_storage.storage import Storage, open_storage
 
 POSTGRES_ADMIN_URL = os.environ.get("VWMP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DATABASES = [d.strip() for d in os.environ.get("VWMP_TEST_DATABASES", "sqlite,postgresql").split(",") if d.strip()]
+# The PostgreSQL runs of a test are its integration tier; the SQLite ones stay unit tests.
+DATABASE_PARAMS = [pytest.param(d, marks=pytest.mark.integration) if d == "postgresql" else d for d in DATABASES]
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +53,7 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=DATABASE_PARAMS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each kind."""
     if request.param == "sqlite":

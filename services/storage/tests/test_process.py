@@ -11,10 +11,14 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.ports import free_port
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+
+# The storage service as a real OS process (on PostgreSQL too).
+pytestmark = pytest.mark.integration
 
 
 def _wait_serving(target: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

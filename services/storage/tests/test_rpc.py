@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import grpc
 import pytest
@@ -26,9 +26,9 @@ async def stub(storage: Storage) -> AsyncIterator[StorageServiceStub]:
         await server.stop(None)
 
 
-async def _code(call: object) -> tuple[grpc.StatusCode, str]:
+async def _code(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call  # type: ignore[misc]
+        await call
     return raised.value.code(), raised.value.details() or ""
 
 

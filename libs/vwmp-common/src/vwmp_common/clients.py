@@ -9,6 +9,7 @@ In cluster mode every call carries the service token (`VWMP_SERVICE_TOKEN`, see 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import grpc
 from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceStub
@@ -18,6 +19,15 @@ from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 from vwmp_common.grpc_server import MAX_MESSAGE_BYTES
 from vwmp_common.service_auth import client_interceptors
 from vwmp_common.settings import service_token_from_env
+
+# The types of the clients below, for annotations: the `*AsyncStub` classes exist only in the typed
+# stubs (mypy-protobuf); at run time one stub class serves both channel kinds.
+if TYPE_CHECKING:
+    from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceAsyncStub as EngineStub
+    from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceAsyncStub as PluginStub
+    from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceAsyncStub as StorageStub
+else:
+    EngineStub, PluginStub, StorageStub = EngineServiceStub, PluginServiceStub, StorageServiceStub
 
 
 def _service_config(service: str, timeout_seconds: float | None) -> str:
@@ -55,17 +65,17 @@ def open_channel(
     return grpc.aio.insecure_channel(target, options=options, interceptors=client_interceptors(token) or None)
 
 
-def storage_client(target: str, service_token: str | None = None) -> StorageServiceStub:
+def storage_client(target: str, service_token: str | None = None) -> StorageStub:
     """Client of vwmp.storage.v1.StorageService."""
     return StorageServiceStub(open_channel(target, "vwmp.storage.v1.StorageService", service_token=service_token))
 
 
-def engine_client(target: str, service_token: str | None = None) -> EngineServiceStub:
+def engine_client(target: str, service_token: str | None = None) -> EngineStub:
     """Client of vwmp.engine.v1.EngineService."""
     return EngineServiceStub(open_channel(target, "vwmp.engine.v1.EngineService", service_token=service_token))
 
 
-def plugin_client(target: str, service_token: str | None = None) -> PluginServiceStub:
+def plugin_client(target: str, service_token: str | None = None) -> PluginStub:
     """Client of vwmp.plugin.v1.PluginService (no default deadline: steps set their own)."""
     return PluginServiceStub(
         open_channel(target, "vwmp.plugin.v1.PluginService", timeout_seconds=None, service_token=service_token)

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,6 +24,8 @@ from vwmp_common.settings import service_token_from_env
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[Any, grpc.aio.Server], None]
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
@@ -34,42 +37,47 @@ class _LatencyInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Request, Response] | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Request, Response] | None:
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
         method = details.method.rsplit("/", 1)[-1]
         inner = handler.unary_unary
         histogram = RPC_LATENCY.labels(self.service, method)
+        timed: Callable[[Request, grpc.ServicerContext], Any]
 
-        if _is_coroutine(inner):
-            async def timed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        # grpc.aio runs servicers written either way: coroutine functions and plain ones (on sync_workers).
+        if inspect.iscoroutinefunction(inner):
+            async_inner = inner
+
+            async def timed_coroutine(request: Request, context: grpc.ServicerContext) -> Response:
                 started = time.perf_counter()
                 try:
-                    return await inner(request, context)
+                    response: Response = await async_inner(request, context)
+                    return response
                 finally:
                     histogram.observe(time.perf_counter() - started)
+
+            timed = timed_coroutine
         else:
-            def timed(request: Any, context: grpc.ServicerContext) -> Any:  # type: ignore[misc]
+            sync_inner = inner
+
+            def timed_function(request: Request, context: grpc.ServicerContext) -> Response:
                 started = time.perf_counter()
                 try:
-                    return inner(request, context)
+                    return sync_inner(request, context)
                 finally:
                     histogram.observe(time.perf_counter() - started)
+
+            timed = timed_function
 
         return grpc.unary_unary_rpc_method_handler(
             timed,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
-
-
-def _is_coroutine(fn: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(fn)
 
 
 async def start_grpc_server(
@@ -105,7 +113,7 @@ async def start_grpc_server(
     if token:
         interceptors.insert(0, ServiceTokenInterceptor(service, token))
     server = grpc.aio.server(interceptors=interceptors, options=options, migration_thread_pool=pool)
-    health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
     for add, servicer, name in registrations:
@@ -118,9 +126,7 @@ async def start_grpc_server(
     await server.start()
     for name in [*names[2:], ""]:
         status = health_pb2.HealthCheckResponse.SERVING
-        result = health_servicer.set(name, status)
-        if hasattr(result, "__await__"):
-            await result
+        await health_servicer.set(name, status)
     log.info(
         "gRPC server listening",
         extra={"fields": {"address": f"{host}:{bound}", "service": service, "service_token": bool(token)}},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 METADATA_KEY = "authorization"
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 
 
 def bearer(token: str) -> str:
@@ -34,11 +36,11 @@ def _presented(metadata: Any) -> str:
     return ""
 
 
-async def _deny_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+async def _deny_unary(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> NoReturn:
     await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong service token (VWMP_SERVICE_TOKEN)")
 
 
-def _deny_handler(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+def _deny_handler(handler: grpc.RpcMethodHandler[Any, Any] | None) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same kind as `handler` that aborts with UNAUTHENTICATED."""
     if handler is None or handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(_deny_unary)
@@ -60,9 +62,9 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Request, Response] | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Request, Response] | None:
         if details.method.startswith(OPEN_PREFIXES):
             return await continuation(details)
         presented = _presented(details.invocation_metadata).encode("latin-1", "replace")

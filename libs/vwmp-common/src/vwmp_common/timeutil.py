@@ -17,3 +17,19 @@ def iso(moment: datetime | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """The UTC moment of RFC 3339 text, as `iso` writes it ('Z') or with any offset.
+
+    Raises:
+        ValueError: the text is not an ISO 8601 timestamp, or it has no UTC offset (a local time
+            would be read differently on every host).
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 timestamp") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return moment.astimezone(UTC)

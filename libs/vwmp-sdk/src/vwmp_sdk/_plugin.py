@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pydantic
 from pydantic import BaseModel
+from vwmp_common.json_pointer import pointer
 
 from vwmp_sdk._errors import ConfigError, ConfigProblem, StepError
 
@@ -70,14 +71,9 @@ PLAN_SCHEMA: dict[str, Any] = {
 _PLANS = pydantic.TypeAdapter(list[PlanItem])
 
 
-def json_pointer(location: tuple[int | str, ...]) -> str:
-    """RFC 6901 pointer of a pydantic error location."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
-
-
 def problems_of(error: pydantic.ValidationError) -> list[ConfigProblem]:
     """Pydantic errors as pointer + message pairs."""
-    return [ConfigProblem(json_pointer(tuple(e["loc"])), e["msg"]) for e in error.errors()]
+    return [ConfigProblem(pointer(*e["loc"]), e["msg"]) for e in error.errors()]
 
 
 def describe_problems(problems: list[ConfigProblem]) -> str:

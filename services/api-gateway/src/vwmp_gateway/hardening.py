@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+from vwmp_common.json_pointer import escape
 
 from vwmp_gateway.problems import Problem, problem_response, validation_problem
 
@@ -24,10 +25,6 @@ MAX_ERRORS = 20
 
 # C0 controls except TAB, LF, CR; DEL; C1 controls; bidi embeddings, overrides and isolates.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(part: str) -> str:
-    return part.replace("~", "~0").replace("/", "~1")
 
 
 def _describe(text: str) -> str:
@@ -60,7 +57,7 @@ def problems_in(value: Any, pointer: str = "", max_depth: int = MAX_DEPTH) -> li
                         f"key {ascii(key_text)[:80]} holds control or bidi character {_describe(key_text)}, "
                         "which is not allowed")})
                     continue
-                stack.append((child, f"{where}/{_escape(key_text)}", depth + 1))
+                stack.append((child, f"{where}/{escape(key_text)}", depth + 1))
         else:
             for index in range(len(item) - 1, -1, -1):
                 stack.append((item[index], f"{where}/{index}", depth + 1))

@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from vwmp_common.json_pointer import pointer
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +135,6 @@ def problem_from_rpc(error: grpc.aio.AioRpcError, *, precondition_status: int = 
     return Problem(502, "A backend service failed", kind="backend-error")
 
 
-def _pointer(location: Sequence[Any]) -> str:
-    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in location]
-    return "/" + "/".join(parts) if parts else ""
-
-
 async def on_problem(request: Request, exc: Exception) -> JSONResponse:
     """Problem raised by a route or a dependency."""
     assert isinstance(exc, Problem)
@@ -155,7 +151,7 @@ async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:
 async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's own request validation, as problem+json with pointers like /body/parameters."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{"pointer": _pointer(item.get("loc", ())), "message": str(item.get("msg", ""))} for item in exc.errors()]
+    errors = [{"pointer": pointer(*item.get("loc", ())), "message": str(item.get("msg", ""))} for item in exc.errors()]
     return problem_response(validation_problem(errors))
 
 

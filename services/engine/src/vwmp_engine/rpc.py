@@ -7,6 +7,7 @@ import logging
 from typing import Any, NoReturn
 
 import grpc
+from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.states import ControlAction
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
@@ -18,7 +19,7 @@ from vwmp_engine.registry import StepTypeRegistry
 from vwmp_engine.run_state import ControlRefused
 from vwmp_engine.starting import start_run
 from vwmp_engine.store import StorageError
-from vwmp_engine.validation import Problem, validate_definition
+from vwmp_engine.validation import validate_definition
 
 log = logging.getLogger(__name__)
 

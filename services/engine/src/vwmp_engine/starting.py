@@ -11,9 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from vwmp_common.json_pointer import pointer
+from vwmp_common.schema_errors import SchemaProblem as Problem
+
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.store import Run
-from vwmp_engine.validation import Problem, apply_parameter_defaults, pointer, validate_parameters
+from vwmp_engine.validation import apply_parameter_defaults, validate_parameters
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,13 @@ so the designer can put the message on the node and the field it concerns.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from jsonschema.exceptions import ValidationError as SchemaViolation
+from vwmp_common.json_pointer import pointer, tokens
+from vwmp_common.schema_errors import SchemaProblem as Problem
+from vwmp_common.schema_errors import schema_problems
 from vwmp_common.schemas import workflow_schema
 
 from vwmp_engine import expressions
@@ -23,44 +24,6 @@ STEP_FIELDS = ("outputs", "state")
 
 _WORKFLOW_VALIDATOR = Draft202012Validator(workflow_schema())
 StepTypeLookup = Callable[[str], StepTypeInfo | None]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One validation error: where (JSON pointer) and what."""
-
-    pointer: str
-    message: str
-
-
-def pointer(*parts: object) -> str:
-    """An RFC 6901 pointer from path parts (escaping ~ and /)."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
-
-
-def schema_problems(validator: Draft202012Validator, instance: Any, base: tuple[object, ...] = ()) -> list[Problem]:
-    """JSON Schema errors of `instance`, each pointing at the field at fault."""
-    problems: list[Problem] = []
-    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
-        problems.extend(_explain(error, base))
-    return problems
-
-
-def _explain(error: SchemaViolation, base: tuple[object, ...]) -> Iterator[Problem]:
-    path = (*base, *error.absolute_path)
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else ""
-        yield Problem(pointer(*path, missing), f"{missing} is required")
-    elif (error.validator == "additionalProperties" and isinstance(error.instance, dict)
-          and isinstance(error.schema, dict)):
-        allowed = error.schema.get("properties", {})
-        for extra in sorted(key for key in error.instance if key not in allowed):
-            yield Problem(pointer(*path, extra), f"unknown field {extra!r}")
-    elif error.validator in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(e.message))
-        yield Problem(pointer(*path), best.message)
-    else:
-        yield Problem(pointer(*path), error.message)
 
 
 def validate_definition(
@@ -176,7 +139,7 @@ def _check_step_configs(
 def _holds_expression(config: dict[str, Any], problem_pointer: str, index: int) -> bool:
     """A field whose value is a `${{ }}` reference is checked after resolution, not now."""
     prefix = pointer("spec", "steps", index, "with")
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in problem_pointer[len(prefix):].split("/")[1:]]
+    parts = tokens(problem_pointer[len(prefix):])
     value: Any = config
     for part in parts:
         if isinstance(value, dict) and part in value:

@@ -7,6 +7,7 @@ the same rules, checked by one shared test suite.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +51,7 @@ class DefinitionStore(Protocol):
         """The latest version of every workflow, by name."""
         ...
 
-    def versions(self, name: str) -> list[WorkflowVersion]:
+    def versions(self, name: str) -> builtins.list[WorkflowVersion]:
         """Every version of one workflow, oldest first."""
         ...
 

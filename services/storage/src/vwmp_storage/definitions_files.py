@@ -13,6 +13,7 @@ same version even across processes.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from vwmp_common.timeutil import iso, utcnow
+from vwmp_common.timeutil import iso, parse_iso, utcnow
 
 from vwmp_storage.definitions import (
     NAME_PATTERN,
@@ -112,7 +113,7 @@ class FileDefinitionStore:
             found.append(self._load(folder / version_file_name(numbers[-1]), folder.name, numbers[-1], archived))
         return found
 
-    def versions(self, name: str) -> list[WorkflowVersion]:
+    def versions(self, name: str) -> builtins.list[WorkflowVersion]:
         check_name(name)
         folder = self.root / name
         numbers = self._version_numbers(folder)
@@ -138,7 +139,7 @@ class FileDefinitionStore:
         return numbers[-1]
 
     @staticmethod
-    def _version_numbers(folder: Path) -> list[int]:
+    def _version_numbers(folder: Path) -> builtins.list[int]:
         try:
             names = os.listdir(folder)
         except (FileNotFoundError, NotADirectoryError):
@@ -188,6 +189,6 @@ def _parse_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_iso(value)
     except ValueError:
         return None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
+from typing import Any
+
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +33,7 @@ _COLUMNS = (
 _JOINED = workflow_versions.join(workflows, workflows.c.name == workflow_versions.c.name)
 
 
-def _record(row: Row[tuple[object, ...]]) -> WorkflowVersion:
+def _record(row: Row[*tuple[Any, ...]]) -> WorkflowVersion:
     return WorkflowVersion(
         name=row.name,
         version=row.version,
@@ -126,7 +129,7 @@ class SqlDefinitionStore:
         with self.database.read() as conn:
             return [_record(row) for row in conn.execute(stmt)]
 
-    def versions(self, name: str) -> list[WorkflowVersion]:
+    def versions(self, name: str) -> builtins.list[WorkflowVersion]:
         check_name(name)
         stmt = (
             select(*_COLUMNS)

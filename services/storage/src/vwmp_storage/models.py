@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from vwmp_storage.dialect import UtcDateTime
@@ -160,12 +160,19 @@ class ConfigVersionRow(Base):
     updated_by: Mapped[str] = mapped_column(String(200))
 
 
-workflows = WorkflowRow.__table__
-workflow_versions = WorkflowVersionRow.__table__
-runs = RunRow.__table__
-step_runs = StepRunRow.__table__
-events = EventRow.__table__
-step_logs = StepLogRow.__table__
-tokens = TokenRow.__table__
-audit = AuditRow.__table__
-config_versions = ConfigVersionRow.__table__
+def _table(model: type[Base]) -> Table:
+    """The Core table of a mapped class (typed `FromClause` by SQLAlchemy, a `Table` for declarative models)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+workflows = _table(WorkflowRow)
+workflow_versions = _table(WorkflowVersionRow)
+runs = _table(RunRow)
+step_runs = _table(StepRunRow)
+events = _table(EventRow)
+step_logs = _table(StepLogRow)
+tokens = _table(TokenRow)
+audit = _table(AuditRow)
+config_versions = _table(ConfigVersionRow)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -13,6 +12,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from vwmp_common import schemas
+from vwmp_common.schema_errors import SchemaProblem, schema_problems
 from vwmp_common.timeutil import utcnow
 
 from vwmp_storage.database import Database
@@ -49,43 +49,13 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def json_pointer(path: Iterable[Any]) -> str:
-    """RFC 6901 pointer of a path ('' is the whole document)."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    """One schema violation: where (JSON pointer) and what."""
-
-    pointer: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.pointer}: {self.message}"
-
-
-def config_problems(document: Any) -> list[ConfigProblem]:
+def config_problems(document: Any) -> list[SchemaProblem]:
     """Every schema violation of `document`, in document order.
 
     An unknown field is reported at its own pointer rather than at its parent,
     so the editor can underline the field itself.
     """
-    problems = []
-    for error in _validator().iter_errors(document):
-        path = list(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = error.schema.get("properties", {})
-            for key in error.instance:
-                if key not in known:
-                    allowed = ", ".join(known) or "none"
-                    problems.append(ConfigProblem(json_pointer([*path, key]), f"unknown field (allowed: {allowed})"))
-            continue
-        if "propertyNames" in error.schema_path and isinstance(error.instance, str):
-            problems.append(ConfigProblem(json_pointer([*path, error.instance]), f"bad key: {error.message}"))
-            continue
-        problems.append(ConfigProblem(json_pointer(path), error.message))
-    return sorted(problems, key=lambda p: p.pointer)
+    return schema_problems(_validator(), document)
 
 
 def with_defaults(document: dict[str, Any]) -> dict[str, Any]:

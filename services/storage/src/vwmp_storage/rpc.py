@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import grpc
 from sqlalchemy.exc import OperationalError
 from vwmp_common.logging import log_context
-from vwmp_common.timeutil import iso
+from vwmp_common.timeutil import iso, parse_iso
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1 import storage_pb2_grpc
@@ -42,15 +42,17 @@ STATUS_OF: dict[type[errors.StorageError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
 }
 
-F = TypeVar("F", bound=Callable[..., Any])
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[["StorageServicer", Request, grpc.ServicerContext], Response]
 
 
-def _rpc(method: F) -> F:
+def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
     """Map domain errors to status codes; tag log records with the run id when there is one."""
 
     @functools.wraps(method)
-    def handler(self: StorageServicer, request: Any, context: grpc.ServicerContext) -> Any:
-        run_id = getattr(request, "run_id", "") or (request.id if method.__name__ == "GetRun" else "")
+    def handler(self: StorageServicer, request: Request, context: grpc.ServicerContext) -> Response:
+        run_id = getattr(request, "run_id", "") or (getattr(request, "id", "") if method.__name__ == "GetRun" else "")
         with log_context(**({"run_id": run_id} if run_id else {})):
             try:
                 return method(self, request, context)
@@ -65,19 +67,16 @@ def _rpc(method: F) -> F:
                 log.exception("unexpected error in %s", method.__name__)
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__} (see storage logs)")
 
-    return handler  # type: ignore[return-value]
+    return handler
 
 
 def _parse_time(text: str, field: str) -> datetime | None:
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidArgument(f"{field}: {text!r} is not an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise InvalidArgument(f"{field}: {text!r} has no UTC offset")
-    return moment
+        return parse_iso(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field}: {exc}") from None
 
 
 def workflow_message(w: WorkflowVersion) -> pb.Workflow:

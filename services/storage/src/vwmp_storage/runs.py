@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -202,7 +203,7 @@ class RunStore:
             run.steps = steps[run.id]
         return found, int(total)
 
-    def events(self, run_id: str, after: int = 0, limit: int = 0) -> list[Event]:
+    def events(self, run_id: str, after: int = 0, limit: int = 0) -> builtins.list[Event]:
         """Events with seq > after, in order."""
         if after < 0 or limit < 0:
             raise InvalidArgument("after/limit: must not be negative")
@@ -245,7 +246,7 @@ class RunStore:
             self._require(conn, run_id)
             conn.execute(insert(step_logs), rows)
 
-    def logs(self, run_id: str, step_id: str, attempt: int = 0) -> list[LogLine]:
+    def logs(self, run_id: str, step_id: str, attempt: int = 0) -> builtins.list[LogLine]:
         """Log lines of one step (every attempt when `attempt` is 0), in order."""
         stmt = select(step_logs).where(step_logs.c.run_id == run_id, step_logs.c.step_id == step_id)
         if attempt:
@@ -292,7 +293,7 @@ def _run(row: Row[Any]) -> Run:
     )
 
 
-def _steps(conn: Connection, run_ids: list[str]) -> dict[str, list[StepRun]]:
+def _steps(conn: Connection, run_ids: builtins.list[str]) -> dict[str, list[StepRun]]:
     found: dict[str, list[StepRun]] = {run_id: [] for run_id in run_ids}
     if not run_ids:
         return found

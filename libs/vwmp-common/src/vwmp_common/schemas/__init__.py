@@ -11,10 +11,15 @@ from typing import Any
 @cache
 def workflow_schema() -> dict[str, Any]:
     """The JSON Schema every workflow definition must match (Draft 2020-12)."""
-    return json.loads(files(__package__).joinpath("workflow.schema.json").read_text())
+    return _load("workflow.schema.json")
 
 
 @cache
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of the platform configuration document (GET/PUT /config)."""
-    return json.loads(files(__package__).joinpath("config.schema.json").read_text())
+    return _load("config.schema.json")
+
+
+def _load(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(files(__package__).joinpath(name).read_text())
+    return schema

@@ -1,0 +1,33 @@
+"""RFC 3339 text in and out: what `iso` writes, `parse_iso` reads back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from vwmp_common.timeutil import iso, parse_iso, utcnow
+
+
+def test_parse_iso_reads_back_what_iso_writes() -> None:
+    moment = utcnow().replace(microsecond=123000)
+    assert parse_iso(iso(moment)) == moment
+    assert iso(moment).endswith("Z")
+
+
+def test_an_offset_is_converted_to_utc() -> None:
+    parsed = parse_iso("2026-03-01T12:00:00+02:00")
+    assert parsed == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    assert parsed.utcoffset() == timedelta(0)
+    assert parse_iso("2026-03-01T10:00:00Z") == parsed
+    assert parse_iso("2026-03-01T10:00:00-00:00").tzinfo is not None
+    assert parse_iso(datetime(2026, 3, 1, 12, tzinfo=timezone(timedelta(hours=2))).isoformat()) == parsed
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("2026-03-01T10:00:00", "has no UTC offset"),
+    ("yesterday", "is not an RFC 3339 timestamp"),
+    ("", "is not an RFC 3339 timestamp"),
+])
+def test_text_that_is_not_a_utc_moment_is_refused(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_iso(text)
