@@ -20,7 +20,8 @@ from vwmp_cli.styles import SUCCESSFUL_RUN_STATES, state_style
 class _Commands(TyperGroup):
     """Shows a CliError as one plain line on stderr and exits 1 (Typer would draw a rich panel)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # Typer passes its vendored click's Context, which it does not export: typed as the override allows.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except CliError as exc:

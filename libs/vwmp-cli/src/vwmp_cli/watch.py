@@ -11,6 +11,7 @@ from rich.table import Table
 from vwmp_common.states import RUN_END_EVENTS, EventType, StepState
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from vwmp_cli.client import CliError, Gateway
 from vwmp_cli.styles import state_style
@@ -45,7 +46,7 @@ def watch_run(gateway: Gateway, run: dict[str, Any], console: Console, idle_time
     headers = {"Authorization": f"Bearer {gateway.token}"} if gateway.token else {}
     try:
         with connect(gateway.ws_url(f"/runs/{run['id']}/stream?after=0"), additional_headers=headers,
-                     subprotocols=["vwmp.v1"], open_timeout=10) as ws, \
+                     subprotocols=[Subprotocol("vwmp.v1")], open_timeout=10) as ws, \
                 Live(_table(run, steps, state), console=console, refresh_per_second=8, transient=False) as live:
             while True:
                 try:

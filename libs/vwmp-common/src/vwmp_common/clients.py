@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 else:
     EngineStub, PluginStub, StorageStub = EngineServiceStub, PluginServiceStub, StorageServiceStub
 
+__all__ = [
+    "EngineStub",
+    "PluginStub",
+    "StorageStub",
+    "engine_client",
+    "open_channel",
+    "plugin_client",
+    "storage_client",
+]
+
 
 def _service_config(service: str, timeout_seconds: float | None) -> str:
     method_config: dict[str, object] = {

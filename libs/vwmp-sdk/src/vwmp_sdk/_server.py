@@ -48,7 +48,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
         self.server = server
 
     async def Describe(
-        self, request: plugin_pb2.DescribeRequest, context: grpc.aio.ServicerContext
+        self, request: plugin_pb2.DescribeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> plugin_pb2.DescribeResponse:
         document = self.server.describe()
         return plugin_pb2.DescribeResponse(
@@ -72,7 +72,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
         )
 
     async def ValidateConfig(
-        self, request: plugin_pb2.ValidateConfigRequest, context: grpc.aio.ServicerContext
+        self, request: plugin_pb2.ValidateConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> plugin_pb2.ValidateConfigResponse:
         definition = self.server.steps.get(request.type)
         if definition is None:
@@ -91,7 +91,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
         )
 
     async def Execute(
-        self, request: plugin_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
+        self, request: plugin_pb2.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[plugin_pb2.ExecuteResponse]:
         async for response in self.server.execute(request):
             yield response

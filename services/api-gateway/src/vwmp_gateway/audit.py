@@ -13,10 +13,10 @@ from typing import Any
 
 import grpc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from vwmp_common.clients import StorageStub
 from vwmp_common.states import ControlAction
 from vwmp_common.timeutil import iso, utcnow
 from vwmp_proto.storage.v1 import storage_pb2
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 from vwmp_gateway.rbac import API, rule_of_scope
 
@@ -28,7 +28,7 @@ _VERBS = frozenset(ControlAction)
 class Auditor:
     """Writes audit entries to storage; a failure is logged, never shown to the caller."""
 
-    def __init__(self, storage: StorageServiceStub) -> None:
+    def __init__(self, storage: StorageStub) -> None:
         self._storage = storage
 
     async def record(

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from vwmp_common.clients import StorageStub
 from vwmp_proto.storage.v1 import storage_pb2
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 from vwmp_gateway.problems import Problem, problem_from_rpc
 
@@ -47,7 +47,7 @@ def bearer_secret(authorization: str | None) -> str | None:
 class TokenVerifier:
     """Resolves secrets to principals; caches briefly so revocation takes effect within the TTL."""
 
-    def __init__(self, storage: StorageServiceStub, ttl_seconds: float, env_admin_secret: str | None) -> None:
+    def __init__(self, storage: StorageStub, ttl_seconds: float, env_admin_secret: str | None) -> None:
         self._storage = storage
         self._ttl = ttl_seconds
         self._env_admin = env_admin_secret

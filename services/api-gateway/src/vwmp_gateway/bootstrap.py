@@ -7,9 +7,9 @@ import logging
 import os
 from pathlib import Path
 
+from vwmp_common.clients import StorageStub
 from vwmp_common.timeutil import iso, utcnow
 from vwmp_proto.storage.v1 import storage_pb2
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _write_secret(path: Path, secret: str) -> None:
         draft.unlink(missing_ok=True)
 
 
-async def ensure_admin_token(storage: StorageServiceStub, path: Path) -> bool:
+async def ensure_admin_token(storage: StorageStub, path: Path) -> bool:
     """Create the bootstrap admin token unless its file exists; True when one was created."""
     if await asyncio.to_thread(path.exists):
         log.info("admin token file present", extra={"fields": {"path": str(path)}})

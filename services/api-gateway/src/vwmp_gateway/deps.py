@@ -8,6 +8,7 @@ from typing import Annotated
 
 import grpc
 from fastapi import Depends, Request
+from vwmp_common.clients import EngineStub, StorageStub
 from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceStub
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
@@ -19,8 +20,8 @@ from vwmp_gateway.rbac import DENY_ALL, allows, rule_of_scope
 from vwmp_gateway.settings import GatewaySettings
 
 # grpc_tools writes no annotations on the stub constructors; these names give them their real type.
-storage_stub: Callable[[grpc.aio.Channel], StorageServiceStub] = StorageServiceStub
-engine_stub: Callable[[grpc.aio.Channel], EngineServiceStub] = EngineServiceStub
+storage_stub: Callable[[grpc.aio.Channel], StorageStub] = StorageServiceStub
+engine_stub: Callable[[grpc.aio.Channel], EngineStub] = EngineServiceStub
 
 
 @dataclass
@@ -28,8 +29,8 @@ class Backends:
     """Everything a request handler may need, built once per app in the lifespan."""
 
     settings: GatewaySettings
-    storage: StorageServiceStub
-    engine: EngineServiceStub
+    storage: StorageStub
+    engine: EngineStub
     verifier: TokenVerifier
     limiter: RateLimiter
     auditor: Auditor
@@ -42,11 +43,11 @@ def get_backends(request: Request) -> Backends:
     return backends
 
 
-def get_storage(request: Request) -> StorageServiceStub:
+def get_storage(request: Request) -> StorageStub:
     return get_backends(request).storage
 
 
-def get_engine(request: Request) -> EngineServiceStub:
+def get_engine(request: Request) -> EngineStub:
     return get_backends(request).engine
 
 
@@ -74,6 +75,6 @@ async def authorize(request: Request) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(authorize)]
-StorageClient = Annotated[StorageServiceStub, Depends(get_storage)]
-EngineClient = Annotated[EngineServiceStub, Depends(get_engine)]
+StorageClient = Annotated[StorageStub, Depends(get_storage)]
+EngineClient = Annotated[EngineStub, Depends(get_engine)]
 BackendsDep = Annotated[Backends, Depends(get_backends)]

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from vwmp_common.clients import StorageStub
 from vwmp_common.nats import connect, ensure_events_stream
 from vwmp_common.states import RUN_END_EVENTS
 from vwmp_common.subjects import EVENTS_WILDCARD, run_events_subject
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 from vwmp_gateway import convert
 
@@ -98,7 +98,7 @@ class RunEventPump:
     """Sends one run's events to a client in order, exactly once each, from seq `after` on."""
 
     def __init__(
-        self, storage: StorageServiceStub, feed: EventFeed, run_id: str, after: int, send: Sender,
+        self, storage: StorageStub, feed: EventFeed, run_id: str, after: int, send: Sender,
         idle_seconds: float, terminal: bool,
     ) -> None:
         self.storage = storage
@@ -166,7 +166,7 @@ class AllRunsPump:
 
     MAX_RUNS_TRACKED = 10_000
 
-    def __init__(self, storage: StorageServiceStub, feed: EventFeed, send: Sender, idle_seconds: float) -> None:
+    def __init__(self, storage: StorageStub, feed: EventFeed, send: Sender, idle_seconds: float) -> None:
         self.storage = storage
         self.feed = feed
         self.send = send

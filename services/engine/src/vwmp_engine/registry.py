@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.js.kv import KeyValue
-from vwmp_common.clients import plugin_client
+from vwmp_common.clients import PluginStub, plugin_client
 from vwmp_common.subjects import PLUGIN_HOST_TTL_SECONDS
-from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceStub
 
 from vwmp_engine.core_steps import CORE_STEP_TYPES
 from vwmp_engine.step_types import StepTypeInfo
@@ -48,7 +47,7 @@ class StepTypeRegistry:
 
     def __init__(self, ttl: float = PLUGIN_HOST_TTL_SECONDS, connected: Callable[[], bool] | None = None) -> None:
         self._hosts: dict[str, PluginHost] = {}
-        self._clients: dict[str, PluginServiceStub] = {}
+        self._clients: dict[str, PluginStub] = {}
         self._ttl = ttl
         self._connected = connected or (lambda: True)
         self._round_robin = itertools.count()
@@ -82,7 +81,7 @@ class StepTypeRegistry:
                 found.setdefault(template.get("name", ""), template)
         return [found[name] for name in sorted(found)]
 
-    def hosts_for(self, step_type: str) -> list[tuple[str, PluginServiceStub]]:
+    def hosts_for(self, step_type: str) -> list[tuple[str, PluginStub]]:
         """Live hosts offering `step_type`, rotated so calls spread across them."""
         hosts = [host for host in self.live_hosts() if step_type in host.step_types]
         if not hosts:
@@ -91,7 +90,7 @@ class StepTypeRegistry:
         ordered = hosts[start:] + hosts[:start]
         return [(host.host_id, self._client(host.address)) for host in ordered]
 
-    def _client(self, address: str) -> PluginServiceStub:
+    def _client(self, address: str) -> PluginStub:
         if address not in self._clients:
             self._clients[address] = plugin_client(address)
         return self._clients[address]

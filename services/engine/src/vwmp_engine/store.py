@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 import grpc
+from vwmp_common.clients import StorageStub
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
-from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 CONFIG_CACHE_SECONDS = 5.0
 
@@ -139,7 +139,7 @@ class Lease:
 class Store:
     """Typed calls to the storage service."""
 
-    def __init__(self, stub: StorageServiceStub) -> None:
+    def __init__(self, stub: StorageStub) -> None:
         self._stub = stub
         self._config: tuple[float, dict[str, Any]] | None = None
 
