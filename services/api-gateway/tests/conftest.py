@@ -43,7 +43,7 @@ def make_client(settings: GatewaySettings) -> Callable[..., Any]:
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-                    client.app = app  # type: ignore[attr-defined]
+                    client.app = app  # type: ignore[attr-defined]  # tests reach the app under test through its client
                     yield client
 
         return open_client()
