@@ -6,15 +6,7 @@ from pathlib import Path
 
 import pytest
 from vwmp_sdk import StepContext
-from vwmp_testkit.git import isolated_git_env, make_repo
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolated_git_env(monkeypatch, tmp_path)
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
+from vwmp_testkit.git import make_repo
 
 
 @pytest.fixture

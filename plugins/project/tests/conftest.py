@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from vwmp_plugin_project import plugin
 from vwmp_sdk.testing import StepTester
-from vwmp_testkit.git import isolated_git_env, make_repo
+from vwmp_testkit.git import make_repo
 
 CHANGELOG = """# Changelog
 
@@ -32,13 +32,6 @@ BOARD = """columns:
     cards: []
 """
 
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolated_git_env(monkeypatch, tmp_path)
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
 
 
 @pytest.fixture

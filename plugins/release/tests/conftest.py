@@ -5,16 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vwmp_testkit.git import isolated_git_env, make_repo
+from vwmp_testkit.git import make_repo
 from vwmp_testkit.release_project import FILES
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolated_git_env(monkeypatch, tmp_path)
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from vwmp_plugin_validators import plugin
 from vwmp_sdk.testing import StepTester
-from vwmp_testkit.git import isolated_git_env, make_repo
+from vwmp_testkit.git import make_repo
 
 GOOD_CHANGELOG = """# Changelog
 
@@ -34,13 +34,6 @@ GOOD_CHANGELOG = """# Changelog
 [0.4.0]: https://example.com/o/r/releases/tag/v0.4.0
 """
 
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolated_git_env(monkeypatch, tmp_path)
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    return ws
 
 
 @pytest.fixture
