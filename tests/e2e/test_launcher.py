@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -88,3 +89,17 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_service_that_cannot_start_stops_the_ones_already_started(tmp_path: Path) -> None:
+    with socket.socket() as taken:  # storage's port is busy: storage exits at start-up
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = platform_env(tmp_path, VWMP_STORAGE_PORT=str(taken.getsockname()[1]))
+        platform = Platform(env=env)
+        with pytest.raises(RuntimeError, match="storage exited at start-up"):
+            platform.start(timeout=20)
+    assert not [name for name, service in platform.services.items() if service.alive()]
+    nats_port = int(env["VWMP_NATS_PORT"])
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", nats_port)) != 0, "the embedded NATS was left running"

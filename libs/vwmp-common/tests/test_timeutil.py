@@ -31,3 +31,10 @@ def test_an_offset_is_converted_to_utc() -> None:
 def test_text_that_is_not_a_utc_moment_is_refused(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         parse_iso(text)
+
+
+def test_free_port_never_hands_out_a_port_twice() -> None:
+    from vwmp_common.ports import free_port
+
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)

@@ -113,9 +113,13 @@ class Platform:
             self.services["nats"] = Service("nats", nats_server_argv(self.nats_port, store), self.logs / "nats.log")
         for name in only:
             self.add(name)
-        for service in self.services.values():
-            service.start(self.env)
-        self.wait_ready(timeout)
+        try:
+            for service in self.services.values():
+                service.start(self.env)
+            self.wait_ready(timeout)
+        except BaseException:  # a service that cannot start must not leave the others (NATS) running
+            self.stop()
+            raise
 
     def add(self, name: str, instance: str = "", env: dict[str, str] | None = None) -> Service:
         """Declare a service process (a second engine replica: add("engine", "engine-2", {...}))."""

@@ -5,12 +5,23 @@ from __future__ import annotations
 import socket
 import time
 
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A TCP port that is free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that is free on loopback right now, and never one this process was given before.
+
+    The ports are handed out before anything binds them (a launcher writes them into environments
+    first), so without the memory two services could be given the same still-unbound port.
+    """
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise OSError("no free loopback port that was not handed out already")
 
 
 def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
