@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.clients import storage_client
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp
@@ -116,7 +116,10 @@ async def test_run_flow_over_grpc(stub: StorageServiceStub) -> None:
     code, details = await _code(
         stub.RecordTransitions(
             pb.RecordTransitionsRequest(
-                run_id=run.id, lease_owner="e2", lease_epoch=1, transitions=[pb.Transition(event_type=EventType.STEP_LOG.number)]
+                run_id=run.id,
+                lease_owner="e2",
+                lease_epoch=1,
+                transitions=[pb.Transition(event_type=EventType.STEP_LOG.number)],
             )
         )
     )
@@ -139,7 +142,9 @@ async def test_run_flow_over_grpc(stub: StorageServiceStub) -> None:
     )
     code, details = await _code(
         stub.RecordTransitions(
-            pb.RecordTransitionsRequest(run_id=run.id, transitions=[pb.Transition(event_type=EventType.STEP_LOG.number)])
+            pb.RecordTransitionsRequest(
+                run_id=run.id, transitions=[pb.Transition(event_type=EventType.STEP_LOG.number)]
+            )
         )
     )
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "is cancelled" in details

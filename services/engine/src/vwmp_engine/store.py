@@ -19,6 +19,7 @@ import grpc
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp
+from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -84,10 +85,11 @@ class Transition:
     def message(self) -> storage_pb2.Transition:
         """The storage message of this transition."""
         return storage_pb2.Transition(
-            event_type=self.event.number if self.event else 0, step_id=self.step_id, attempt=self.attempt,
+            event_type=self.event.number if self.event else states_pb2.EVENT_TYPE_UNSPECIFIED,
+            step_id=self.step_id, attempt=self.attempt,
             data_json=json.dumps(self.data) if self.data else "",
-            run_state=self.run_state.number if self.run_state else 0,
-            step_state=self.step_state.number if self.step_state else 0,
+            run_state=self.run_state.number if self.run_state else states_pb2.RUN_STATE_UNSPECIFIED,
+            step_state=self.step_state.number if self.step_state else states_pb2.STEP_STATE_UNSPECIFIED,
             outputs_json=json.dumps(self.outputs) if self.outputs is not None else "",
             error=self.error, clear_step=self.clear_step, reopen=self.reopen,
         )

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 from vwmp_common.states import ControlAction, RunState
+from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -32,7 +33,10 @@ async def list_runs(
     """Runs newest first, filtered by workflow and state, paginated."""
     response = await storage.ListRuns(
         storage_pb2.ListRunsRequest(
-            workflow=workflow or "", state=state.number if state else 0, limit=limit, offset=offset
+            workflow=workflow or "",
+            state=state.number if state else states_pb2.RUN_STATE_UNSPECIFIED,
+            limit=limit,
+            offset=offset,
         )
     )
     return Page(items=[convert.run(item) for item in response.runs], total=response.total)
