@@ -179,3 +179,16 @@ async def test_controls_that_do_not_fit_the_state_are_refused(engine, action: st
     with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION"):
         await engine.service.ControlRun(
             engine_pb2.ControlRunRequest(run_id=run_id, action=ControlAction(action).number, actor="t"), Context())
+
+
+@pytest.mark.parametrize("number", [0, 99])
+async def test_an_unspecified_or_unknown_control_action_is_invalid_argument(engine, number: int) -> None:
+    import grpc
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    class Context:
+        async def abort(self, code, details):
+            raise grpc.RpcError(f"{code.name}: {details}")
+
+    with pytest.raises(grpc.RpcError, match=rf"INVALID_ARGUMENT: action: unknown ControlAction {number}"):
+        await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id="r", action=number, actor="t"), Context())
