@@ -51,7 +51,7 @@ test-e2e: bootstrap browser ## end-to-end tests: the whole platform as real proc
 
 check-tiers: deps ## every collected test is in exactly one of the three tiers
 	@set -o pipefail; collect() { $(UV) run --no-sync pytest --collect-only -q "$$@" | grep -c '::'; }; \
-	 total=$$(collect) || { echo "collecting the suite failed"; exit 1; }; tiers=0; \
+	 total=$$(collect) || { echo "collecting the suite failed:"; $(UV) run --no-sync pytest --collect-only -q | tail -n 15; exit 1; }; tiers=0; \
 	 for expression in "$(UNIT)" "$(INTEGRATION)" "$(E2E)"; do \
 	   count=$$(collect -m "$$expression") || { echo "collecting -m '$$expression' failed"; exit 1; }; \
 	   printf '  %-28s %5d\n' "$$expression" "$$count"; tiers=$$((tiers + count)); \

@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 import pytest
 from vwmp_cli.up import Platform
+from vwmp_common.states import TERMINAL_RUN_STATES
 from vwmp_toolkit.changelog import Document
 from vwmp_toolkit.semver import Version
 
-from .conftest import TERMINAL, platform_env, running
+from .conftest import platform_env, running
 from .release_repo import IDENTITY, git, git_env, snapshot
 
 pytestmark = pytest.mark.e2e
@@ -133,7 +134,7 @@ async def wait_for(
 
 
 def finished(run: dict[str, Any]) -> bool:
-    return str(run["state"]) in TERMINAL
+    return str(run["state"]) in TERMINAL_RUN_STATES
 
 
 def at_the_gate(run: dict[str, Any]) -> bool:

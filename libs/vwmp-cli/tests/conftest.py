@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from vwmp_testkit.fixtures import own_nats_server
 from vwmp_testkit.platform import Backend, LiveGateway
+
+# This suite starts plugin hosts: a NATS server of its own keeps other suites' hosts out of its runs.
+nats_server = own_nats_server("session")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,11 @@ import httpx
 import pytest
 from vwmp_gateway.app import create_app
 from vwmp_gateway.settings import GatewaySettings
+from vwmp_testkit.fixtures import own_nats_server
 from vwmp_testkit.platform import Backend, LiveGateway, definition
+
+# This suite starts plugin hosts: a NATS server of its own keeps other suites' hosts out of its runs.
+nats_server = own_nats_server("session")
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
+from vwmp_testkit.fixtures import own_nats_server
 
 TERMINAL: set[str] = set(TERMINAL_RUN_STATES)
 
@@ -117,6 +118,10 @@ class Services:
     logs: Path
     storage_metrics: str
     secrets_dir: Path
+
+
+# This suite starts plugin hosts: a NATS server of its own keeps other suites' hosts out of its runs.
+nats_server = own_nats_server("module")
 
 
 @pytest.fixture(scope="module")
