@@ -25,7 +25,7 @@ from typing import Any
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.ports import free_port
-from vwmp_common.states import TERMINAL_RUN_STATES
+from vwmp_common.states import TERMINAL_RUN_STATES, RunState
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -59,9 +59,10 @@ async def finished_states(storage: Any, workflow: str, expected: int) -> collect
     while True:
         page = await storage.ListRuns(storage_pb2.ListRunsRequest(workflow=workflow, limit=PAGE, offset=offset))
         for run in page.runs:
-            if run.state not in TERMINAL_RUN_STATES:
+            state = RunState.from_number(run.state)
+            if state not in TERMINAL_RUN_STATES:
                 return None
-            states[run.state] += 1
+            states[state] += 1
         offset += len(page.runs)
         if len(page.runs) < PAGE:
             break

@@ -17,16 +17,17 @@ import json
 import os
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.nats import connect
 from vwmp_common.ports import free_port
-from vwmp_common.states import RUN_END_EVENTS, TERMINAL_RUN_STATES
+from vwmp_common.states import RUN_END_EVENTS, TERMINAL_RUN_STATES, EventType, RunState
 from vwmp_common.subjects import run_events_subject
+from vwmp_common.timeutil import from_timestamp
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
@@ -54,9 +55,10 @@ def layered(n: int, uses: str, width: int = 10) -> list[dict[str, Any]]:
 SHAPES = {"chain": chain, "fan-out": fan_out, "layered": layered}
 
 
-def seconds_between(start: str, end: str) -> float:
-    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
+def seconds_between(start: Timestamp, end: Timestamp) -> float:
+    began, ended = from_timestamp(start), from_timestamp(end)
+    assert began is not None and ended is not None
+    return (ended - began).total_seconds()
 
 
 async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str, Any]:
@@ -72,7 +74,7 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
 
     async def on_event(msg: Any) -> None:
         event = Event.FromString(msg.data)
-        if event.type in RUN_END_EVENTS and not finished.done():
+        if EventType.from_number(event.type) in RUN_END_EVENTS and not finished.done():
             finished.set_result(None)
 
     began = time.perf_counter()
@@ -82,13 +84,13 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
     await nats.subscribe(run_events_subject(run_id), cb=on_event)  # core NATS: sees JetStream publishes too
     while not finished.done():  # the terminal event may have been published before we subscribed
         run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
-        if run.state in TERMINAL_RUN_STATES:
+        if RunState.from_number(run.state) in TERMINAL_RUN_STATES:
             break
         await asyncio.wait([finished], timeout=1.0)
     await nats.close()
     run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
     wall = time.perf_counter() - began
-    assert run.state == "succeeded", run.state
+    assert run.state == RunState.SUCCEEDED.number, RunState.from_number(run.state)
     engine_seconds = seconds_between(run.started_at, run.finished_at)
     return {"shape": shape, "uses": uses, "steps": n, "run_s": engine_seconds, "wall_s": wall,
             "per_step_ms": engine_seconds / n * 1000, "steps_per_s": n / engine_seconds,

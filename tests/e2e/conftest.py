@@ -17,7 +17,7 @@ import pytest
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.ports import free_port
-from vwmp_common.states import TERMINAL_RUN_STATES
+from vwmp_common.states import TERMINAL_RUN_STATES, RunState
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -73,7 +73,7 @@ class Driver:
         self, run_id: str, states: Collection[str] = TERMINAL_RUN_STATES, timeout: float = 60.0
     ) -> storage_pb2.Run:
         async with asyncio.timeout(timeout):
-            while (run := await self.run(run_id)).state not in states:
+            while RunState.from_number((run := await self.run(run_id)).state) not in states:
                 await asyncio.sleep(0.1)
         return run
 

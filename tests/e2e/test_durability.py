@@ -11,6 +11,7 @@ import pytest
 from vwmp_cli.up import Platform
 from vwmp_common.clients import engine_client
 from vwmp_common.ports import free_port
+from vwmp_common.states import EventType, RunState
 
 from .conftest import Driver, platform_env
 
@@ -39,10 +40,10 @@ async def test_a_sigkilled_engine_run_is_finished_by_the_restarted_engine(grpc_p
     grpc_platform.services["engine"].process.wait(timeout=5)
     grpc_platform.restart("engine")
     run = await driver.wait(run_id, timeout=60)
-    assert run.state == "succeeded"
+    assert run.state == RunState.SUCCEEDED.number
     events = await driver.events(run_id)
     assert_gapless(events)
-    succeeded = collections.Counter(e.step_id for e in events if e.type == "step.succeeded")
+    succeeded = collections.Counter(e.step_id for e in events if e.type == EventType.STEP_SUCCEEDED.number)
     assert succeeded == {f"s{i}": 1 for i in range(6)}, "no step completes twice"
     done = collections.Counter(line.split()[1].split("/")[1] for line in journal(grpc_platform, "crash.txt")
                                if line.startswith("done "))
@@ -62,10 +63,10 @@ async def test_a_killed_plugin_host_fails_or_retries_the_step_never_stuck(grpc_p
     grpc_platform.services["plugin-host"].process.wait(timeout=5)
     grpc_platform.restart("plugin-host")
     run = await driver.wait(run_id, timeout=60)
-    assert run.state == "succeeded"
+    assert run.state == RunState.SUCCEEDED.number
     assert run.steps[0].attempt >= 2
     events = await driver.events(run_id)
-    retrying = [json.loads(e.data_json) for e in events if e.type == "step.retrying"]
+    retrying = [json.loads(e.data_json) for e in events if e.type == EventType.STEP_RETRYING.number]
     assert retrying and "plugin host" in retrying[0]["error"]
 
 
@@ -85,7 +86,7 @@ async def test_two_engine_replicas_over_postgresql_never_run_a_step_attempt_twic
         await driver.apply("shared", steps)
         run_ids = await asyncio.gather(*(driver.start("shared", engines[i % 2]) for i in range(200)))
         runs = await asyncio.gather(*(driver.wait(run_id, timeout=180) for run_id in run_ids))
-        assert {run.state for run in runs} == {"succeeded"}
+        assert {run.state for run in runs} == {RunState.SUCCEEDED.number}
         keys = [line.split()[1] for line in journal(platform, "twice.txt")]
         assert [key for key, count in collections.Counter(keys).items() if count > 1] == []
         assert len(keys) == 600, "a step attempt ran again after a takeover"

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.clients import storage_client
 from vwmp_common.ports import free_port
-from vwmp_common.states import TERMINAL_RUN_STATES
+from vwmp_common.states import TERMINAL_RUN_STATES, EventType, RunState, StepState
+from vwmp_common.timeutil import from_timestamp
 from vwmp_engine import Engine
 from vwmp_engine.controls import Controls
 from vwmp_engine.leases import LeaseKeeper
@@ -31,11 +33,66 @@ from vwmp_engine.registry import StepTypeRegistry
 from vwmp_engine.rpc import EngineService
 from vwmp_engine.settings import EngineSettings
 from vwmp_proto.engine.v1 import engine_pb2
+from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 from vwmp_testkit.fixtures import own_nats_server
 
 TERMINAL: set[str] = set(TERMINAL_RUN_STATES)
+
+
+@dataclass(frozen=True)
+class StepView:
+    """A step run as storage sends it, with its state as the enum member and its times as datetimes."""
+
+    id: str
+    uses: str
+    state: StepState
+    attempt: int
+    outputs_json: str
+    error: str
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as storage sends it, readable in assertions (`run.state == "succeeded"`)."""
+
+    id: str
+    state: RunState
+    dry_run: bool
+    parameters_json: str
+    last_seq: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    reopened_at: datetime | None
+    steps: list[StepView]
+
+
+@dataclass(frozen=True)
+class EventView:
+    """An event as storage stores it and NATS carries it, readable in assertions."""
+
+    seq: int
+    run_id: str
+    type: EventType
+    step_id: str
+    attempt: int
+    at: datetime | None
+    data_json: str
+
+
+def run_view(m: storage_pb2.Run) -> RunView:
+    return RunView(m.id, RunState.from_number(m.state), m.dry_run, m.parameters_json, m.last_seq,
+                   from_timestamp(m.started_at), from_timestamp(m.finished_at), from_timestamp(m.reopened_at),
+                   [StepView(s.id, s.uses, StepState.from_number(s.state), s.attempt, s.outputs_json, s.error,
+                             from_timestamp(s.started_at), from_timestamp(s.finished_at)) for s in m.steps])
+
+
+def event_view(m: events_pb2.Event) -> EventView:
+    return EventView(m.seq, m.run_id, EventType.from_number(m.type), m.step_id, m.attempt, from_timestamp(m.at),
+                     m.data_json)
 CANARY = "canary-s3cr3t-value"
 
 
@@ -132,10 +189,10 @@ class Replica:
         assert not response.errors, list(response.errors)
         return response.run.id
 
-    async def run(self, run_id: str) -> storage_pb2.Run:
-        return await self.storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+    async def run(self, run_id: str) -> RunView:
+        return run_view(await self.storage.GetRun(storage_pb2.GetRunRequest(id=run_id)))
 
-    async def wait(self, run_id: str, states: set[str] = TERMINAL, timeout: float = 30.0) -> storage_pb2.Run:
+    async def wait(self, run_id: str, states: set[str] = TERMINAL, timeout: float = 30.0) -> RunView:
         async with asyncio.timeout(timeout):
             while True:
                 run = await self.run(run_id)
@@ -143,7 +200,7 @@ class Replica:
                     return run
                 await asyncio.sleep(0.05)
 
-    async def wait_step(self, run_id: str, step_id: str, state: str, timeout: float = 30.0) -> storage_pb2.StepRun:
+    async def wait_step(self, run_id: str, step_id: str, state: str, timeout: float = 30.0) -> StepView:
         async with asyncio.timeout(timeout):
             while True:
                 run = await self.run(run_id)
@@ -152,9 +209,9 @@ class Replica:
                     return step
                 await asyncio.sleep(0.05)
 
-    async def events(self, run_id: str) -> list[Any]:
+    async def events(self, run_id: str) -> list[EventView]:
         response = await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id, limit=100_000))
-        return list(response.events)
+        return [event_view(event) for event in response.events]
 
 
 def engine_settings(services: Services, nats_url: str, owner: str, lease_seconds: float = 10.0,

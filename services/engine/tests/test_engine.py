@@ -12,11 +12,12 @@ from nats.aio.msg import Msg
 from vwmp_common.clients import engine_client, open_channel
 from vwmp_common.nats import connect
 from vwmp_common.ports import free_port
+from vwmp_common.states import EventType
 from vwmp_common.subjects import EVENTS_WILDCARD
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 
-from .conftest import Replica, Services, replica
+from .conftest import Replica, Services, event_view, replica
 from .test_runs import workflow
 
 
@@ -65,7 +66,7 @@ async def test_start_run_publishes_the_queued_event_it_was_given_without_reading
         assert await storage_calls(services, "ListEvents") == reads_before  # neither StartRun nor the run read events
         [stored, *_] = await engine.events(run_id)
         assert await storage_calls(services, "ListEvents") == reads_before + 1  # the metric does count reads
-        assert (first.seq, first.type) == (1, "run.queued") and first == stored
+        assert (first.seq, first.type) == (1, EventType.RUN_QUEUED.number) and event_view(first) == stored
         assert json.loads(first.data_json) == {}
     finally:
         await subscription.unsubscribe()

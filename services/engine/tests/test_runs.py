@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from vwmp_common.states import ControlAction
 
 _names = itertools.count()
 
@@ -152,7 +153,8 @@ async def test_cancel_stops_a_running_step_within_a_second(engine) -> None:
     run_id = await engine.start(definition["metadata"]["name"])
     await engine.wait_step(run_id, "long", "running")
     began = time.monotonic()
-    await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action="cancel", actor="t"), None)
+    cancel = engine_pb2.ControlRunRequest(run_id=run_id, action=ControlAction.CANCEL.number, actor="t")
+    await engine.service.ControlRun(cancel, None)
     run = await engine.wait(run_id, timeout=5)
     assert time.monotonic() - began < 1.0
     assert run.state == "cancelled"
@@ -175,5 +177,18 @@ async def test_controls_that_do_not_fit_the_state_are_refused(engine, action: st
             raise grpc.RpcError(f"{code.name}: {details}")
 
     with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION"):
-        await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action=action, actor="t"),
-                                        Context())
+        await engine.service.ControlRun(
+            engine_pb2.ControlRunRequest(run_id=run_id, action=ControlAction(action).number, actor="t"), Context())
+
+
+@pytest.mark.parametrize("number", [0, 99])
+async def test_an_unspecified_or_unknown_control_action_is_invalid_argument(engine, number: int) -> None:
+    import grpc
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    class Context:
+        async def abort(self, code, details):
+            raise grpc.RpcError(f"{code.name}: {details}")
+
+    with pytest.raises(grpc.RpcError, match=rf"INVALID_ARGUMENT: action: unknown ControlAction {number}"):
+        await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id="r", action=number, actor="t"), Context())

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from vwmp_common.states import ControlAction
 from vwmp_proto.engine.v1 import engine_pb2
 
 from .test_runs import workflow
@@ -19,7 +20,8 @@ def journal(services, name: str) -> list[str]:
 
 
 async def control(engine, run_id: str, action: str, step_id: str = "") -> None:
-    await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action=action, actor="op",
+    await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action=ControlAction(action).number,
+                                                                 actor="op",
                                                                  step_id=step_id), None)
 
 
@@ -271,14 +273,15 @@ async def test_a_control_reaches_the_owning_replica_or_is_refused_never_written_
         owner = engine if engine.keeper.executor(run_id) else other
         bystander = other if owner is engine else engine
         assert owner.keeper.executor(run_id) is not None
-        await bystander.service.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action="pause", actor="op"),
-                                           Context())  # forwarded over NATS to the owner
+        await bystander.service.ControlRun(
+            engine_pb2.ControlRunRequest(run_id=run_id, action=ControlAction.PAUSE.number, actor="op"),
+            Context())  # forwarded over NATS to the owner
         assert (await owner.run(run_id)).state == "paused"
         assert owner.keeper.executor(run_id).state == "paused"
         bystander.service.controls.nats = None  # the owner cannot be reached now
         with pytest.raises(grpc.RpcError, match=r"UNAVAILABLE: .*did not answer"):
             await bystander.service.ControlRun(
-                engine_pb2.ControlRunRequest(run_id=run_id, action="resume", actor="op"), Context())
+                engine_pb2.ControlRunRequest(run_id=run_id, action=ControlAction.RESUME.number, actor="op"), Context())
         assert (await owner.run(run_id)).state == "paused"
         await control(owner, run_id, "cancel")
         assert (await owner.wait(run_id)).state == "cancelled"
@@ -292,16 +295,10 @@ async def test_a_run_reopened_after_more_than_a_thousand_events_gets_its_run_tim
     first = await engine.wait(run_id, timeout=5)
     assert first.state == "failed"
     assert first.last_seq > 1_000
-    await asyncio.sleep(max(0.0, 5.1 - (time.time() - _moment(first.started_at))))  # the first deadline is past
+    await asyncio.sleep(max(0.0, 5.1 - (time.time() - first.started_at.timestamp())))  # the first deadline is past
     await control(engine, run_id, "rerun", step_id="flaky")
     run = await engine.wait(run_id)
     assert run.state == "failed" and run.reopened_at > first.finished_at
     after = [e for e in await engine.events(run_id) if e.seq > first.last_seq]
     assert [e.type for e in after] == ["run.resumed", "step.started", "step.failed", "run.failed"]
     assert "timed out" not in str(after)
-
-
-def _moment(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import pytest
 from vwmp_common.clients import storage_client
 from vwmp_common.states import EventType, RunState, StepState
+from vwmp_common.timeutil import from_timestamp
 from vwmp_engine.store import LeaseLost, NotFound, RunClosed, Store, Transition, Workflow
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -54,7 +54,7 @@ async def test_transitions_are_recorded_fenced_and_refused_once_the_run_is_termi
         Transition(EventType.RUN_STARTED, run_state=RunState.RUNNING),
         Transition(EventType.STEP_SUCCEEDED, "a", attempt=1, step_state=StepState.SUCCEEDED, outputs={"v": 1}),
     ], owner="store-test", epoch=lease.epoch)
-    assert [(e.seq, e.type) for e in events] == [(2, "run.started"), (3, "step.succeeded")]
+    assert [(e.seq, EventType.from_number(e.type)) for e in events] == [(2, "run.started"), (3, "step.succeeded")]
     with pytest.raises(LeaseLost):
         await store.record(run.id, [Transition(EventType.STEP_LOG, "a")], owner="store-test", epoch=lease.epoch + 1)
     got = await store.get_run(run.id, with_definition=True)
@@ -66,7 +66,7 @@ async def test_transitions_are_recorded_fenced_and_refused_once_the_run_is_termi
     reopened = await store.record(run.id, [Transition(EventType.RUN_RESUMED, run_state=RunState.RUNNING,
                                                       reopen=True)])
     got = await store.get_run(run.id)
-    assert got.reopened_at == datetime.fromisoformat(reopened[0].at.replace("Z", "+00:00"))
+    assert got.reopened_at == from_timestamp(reopened[0].at)
     await store.release_lease("store-test", lease)
 
 

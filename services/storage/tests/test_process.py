@@ -14,6 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.ports import free_port
+from vwmp_common.states import RunState
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
@@ -66,7 +67,7 @@ def test_process_serves_health_and_stores_definitions_as_files(tmp_path: Path) -
             stub = StorageServiceStub(channel)
             stub.CreateWorkflow(pb.CreateWorkflowRequest(name="wf", definition_json='{"kind": "Workflow"}'), timeout=5)
             run = stub.CreateRun(pb.CreateRunRequest(workflow="wf"), timeout=5)
-            assert stub.GetRun(pb.GetRunRequest(id=run.id), timeout=5).state == "queued"
+            assert stub.GetRun(pb.GetRunRequest(id=run.id), timeout=5).state == RunState.QUEUED.number
     finally:
         code = _stop(process)
     assert code == 0

@@ -1,8 +1,10 @@
-"""Timestamps as the API shows them: RFC 3339, UTC."""
+"""Timestamps: as the API shows them (RFC 3339, UTC) and as the protos carry them (`google.protobuf.Timestamp`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 
 def utcnow() -> datetime:
@@ -33,3 +35,24 @@ def parse_iso(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset")
     return moment.astimezone(UTC)
+
+
+def to_timestamp(moment: datetime | None) -> Timestamp:
+    """The protobuf Timestamp of a moment (the empty Timestamp for none); naive datetimes are taken as UTC.
+
+    Microseconds are kept: rounding to what the API shows is `iso`'s job, at the edge.
+    """
+    stamp = Timestamp()
+    if moment is not None:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime | None:
+    """The aware UTC moment of a protobuf Timestamp; None when it is unset (all zero, as proto3 reads an
+    absent field: no platform moment is the Unix epoch itself)."""
+    if not stamp.seconds and not stamp.nanos:
+        return None
+    return stamp.ToDatetime(tzinfo=UTC)

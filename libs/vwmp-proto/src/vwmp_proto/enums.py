@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from vwmp_proto.common.v1 import states_pb2
+
 
 class ControlAction(StrEnum):
     """`vwmp.common.v1.ControlAction`; `.number` is the proto value."""
@@ -17,7 +19,7 @@ class ControlAction(StrEnum):
     REJECT = "reject"
 
     @property
-    def number(self) -> int:
+    def number(self) -> states_pb2.ControlAction.ValueType:
         """The proto enum value."""
         return _ControlAction_NUMBERS[self]
 
@@ -51,7 +53,7 @@ class EventType(StrEnum):
     STEP_CANCELLED = "step.cancelled"
 
     @property
-    def number(self) -> int:
+    def number(self) -> states_pb2.EventType.ValueType:
         """The proto enum value."""
         return _EventType_NUMBERS[self]
 
@@ -76,7 +78,7 @@ class RunState(StrEnum):
     CANCELLED = "cancelled"
 
     @property
-    def number(self) -> int:
+    def number(self) -> states_pb2.RunState.ValueType:
         """The proto enum value."""
         return _RunState_NUMBERS[self]
 
@@ -102,7 +104,7 @@ class StepState(StrEnum):
     CANCELLED = "cancelled"
 
     @property
-    def number(self) -> int:
+    def number(self) -> states_pb2.StepState.ValueType:
         """The proto enum value."""
         return _StepState_NUMBERS[self]
 
@@ -115,11 +117,11 @@ class StepState(StrEnum):
             raise ValueError(f"no StepState has the number {number}") from None
 
 
-_ControlAction_NUMBERS: dict[ControlAction, int] = {ControlAction.CANCEL: 1, ControlAction.PAUSE: 2, ControlAction.RESUME: 3, ControlAction.RETRY: 4, ControlAction.RERUN: 5, ControlAction.APPROVE: 6, ControlAction.REJECT: 7}
-_ControlAction_BY_NUMBER = {number: member for member, number in _ControlAction_NUMBERS.items()}
-_EventType_NUMBERS: dict[EventType, int] = {EventType.RUN_QUEUED: 1, EventType.RUN_STARTED: 2, EventType.RUN_PAUSED: 3, EventType.RUN_RESUMED: 4, EventType.RUN_SUCCEEDED: 5, EventType.RUN_SUCCEEDED_WITH_WARNINGS: 6, EventType.RUN_FAILED: 7, EventType.RUN_CANCELLED: 8, EventType.STEP_STARTED: 9, EventType.STEP_LOG: 10, EventType.STEP_RETRYING: 11, EventType.STEP_AWAITING_APPROVAL: 12, EventType.STEP_SUCCEEDED: 13, EventType.STEP_FAILED: 14, EventType.STEP_SKIPPED: 15, EventType.STEP_CANCELLED: 16}
-_EventType_BY_NUMBER = {number: member for member, number in _EventType_NUMBERS.items()}
-_RunState_NUMBERS: dict[RunState, int] = {RunState.QUEUED: 1, RunState.RUNNING: 2, RunState.PAUSED: 3, RunState.SUCCEEDED: 4, RunState.SUCCEEDED_WITH_WARNINGS: 5, RunState.FAILED: 6, RunState.CANCELLED: 7}
-_RunState_BY_NUMBER = {number: member for member, number in _RunState_NUMBERS.items()}
-_StepState_NUMBERS: dict[StepState, int] = {StepState.PENDING: 1, StepState.RUNNING: 2, StepState.RETRYING: 3, StepState.AWAITING_APPROVAL: 4, StepState.SUCCEEDED: 5, StepState.FAILED: 6, StepState.SKIPPED: 7, StepState.CANCELLED: 8}
-_StepState_BY_NUMBER = {number: member for member, number in _StepState_NUMBERS.items()}
+_ControlAction_NUMBERS: dict[ControlAction, states_pb2.ControlAction.ValueType] = {ControlAction.CANCEL: states_pb2.CONTROL_ACTION_CANCEL, ControlAction.PAUSE: states_pb2.CONTROL_ACTION_PAUSE, ControlAction.RESUME: states_pb2.CONTROL_ACTION_RESUME, ControlAction.RETRY: states_pb2.CONTROL_ACTION_RETRY, ControlAction.RERUN: states_pb2.CONTROL_ACTION_RERUN, ControlAction.APPROVE: states_pb2.CONTROL_ACTION_APPROVE, ControlAction.REJECT: states_pb2.CONTROL_ACTION_REJECT}
+_ControlAction_BY_NUMBER: dict[int, ControlAction] = {number: member for member, number in _ControlAction_NUMBERS.items()}
+_EventType_NUMBERS: dict[EventType, states_pb2.EventType.ValueType] = {EventType.RUN_QUEUED: states_pb2.EVENT_TYPE_RUN_QUEUED, EventType.RUN_STARTED: states_pb2.EVENT_TYPE_RUN_STARTED, EventType.RUN_PAUSED: states_pb2.EVENT_TYPE_RUN_PAUSED, EventType.RUN_RESUMED: states_pb2.EVENT_TYPE_RUN_RESUMED, EventType.RUN_SUCCEEDED: states_pb2.EVENT_TYPE_RUN_SUCCEEDED, EventType.RUN_SUCCEEDED_WITH_WARNINGS: states_pb2.EVENT_TYPE_RUN_SUCCEEDED_WITH_WARNINGS, EventType.RUN_FAILED: states_pb2.EVENT_TYPE_RUN_FAILED, EventType.RUN_CANCELLED: states_pb2.EVENT_TYPE_RUN_CANCELLED, EventType.STEP_STARTED: states_pb2.EVENT_TYPE_STEP_STARTED, EventType.STEP_LOG: states_pb2.EVENT_TYPE_STEP_LOG, EventType.STEP_RETRYING: states_pb2.EVENT_TYPE_STEP_RETRYING, EventType.STEP_AWAITING_APPROVAL: states_pb2.EVENT_TYPE_STEP_AWAITING_APPROVAL, EventType.STEP_SUCCEEDED: states_pb2.EVENT_TYPE_STEP_SUCCEEDED, EventType.STEP_FAILED: states_pb2.EVENT_TYPE_STEP_FAILED, EventType.STEP_SKIPPED: states_pb2.EVENT_TYPE_STEP_SKIPPED, EventType.STEP_CANCELLED: states_pb2.EVENT_TYPE_STEP_CANCELLED}
+_EventType_BY_NUMBER: dict[int, EventType] = {number: member for member, number in _EventType_NUMBERS.items()}
+_RunState_NUMBERS: dict[RunState, states_pb2.RunState.ValueType] = {RunState.QUEUED: states_pb2.RUN_STATE_QUEUED, RunState.RUNNING: states_pb2.RUN_STATE_RUNNING, RunState.PAUSED: states_pb2.RUN_STATE_PAUSED, RunState.SUCCEEDED: states_pb2.RUN_STATE_SUCCEEDED, RunState.SUCCEEDED_WITH_WARNINGS: states_pb2.RUN_STATE_SUCCEEDED_WITH_WARNINGS, RunState.FAILED: states_pb2.RUN_STATE_FAILED, RunState.CANCELLED: states_pb2.RUN_STATE_CANCELLED}
+_RunState_BY_NUMBER: dict[int, RunState] = {number: member for member, number in _RunState_NUMBERS.items()}
+_StepState_NUMBERS: dict[StepState, states_pb2.StepState.ValueType] = {StepState.PENDING: states_pb2.STEP_STATE_PENDING, StepState.RUNNING: states_pb2.STEP_STATE_RUNNING, StepState.RETRYING: states_pb2.STEP_STATE_RETRYING, StepState.AWAITING_APPROVAL: states_pb2.STEP_STATE_AWAITING_APPROVAL, StepState.SUCCEEDED: states_pb2.STEP_STATE_SUCCEEDED, StepState.FAILED: states_pb2.STEP_STATE_FAILED, StepState.SKIPPED: states_pb2.STEP_STATE_SKIPPED, StepState.CANCELLED: states_pb2.STEP_STATE_CANCELLED}
+_StepState_BY_NUMBER: dict[int, StepState] = {number: member for member, number in _StepState_NUMBERS.items()}

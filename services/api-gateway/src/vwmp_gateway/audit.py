@@ -15,7 +15,7 @@ import grpc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import ControlAction
-from vwmp_common.timeutil import iso, utcnow
+from vwmp_common.timeutil import to_timestamp, utcnow
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway.rbac import API, rule_of_scope
@@ -35,7 +35,7 @@ class Auditor:
         self, actor: str, action: str, target: str, outcome: str, detail: dict[str, Any] | None = None
     ) -> None:
         entry = storage_pb2.AuditEntry(
-            at=iso(utcnow()), actor=actor, action=action, target=target, outcome=outcome,
+            at=to_timestamp(utcnow()), actor=actor, action=action, target=target, outcome=outcome,
             detail_json=json.dumps(detail or {}),
         )
         try:

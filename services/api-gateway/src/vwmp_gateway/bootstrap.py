@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from vwmp_common.clients import StorageStub
-from vwmp_common.timeutil import iso, utcnow
+from vwmp_common.timeutil import to_timestamp, utcnow
 from vwmp_proto.storage.v1 import storage_pb2
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ async def ensure_admin_token(storage: StorageStub, path: Path) -> bool:
         await storage.RevokeToken(storage_pb2.RevokeTokenRequest(id=created.token.id))
         return False
     await storage.AppendAudit(storage_pb2.AuditEntry(
-        at=iso(utcnow()), actor="bootstrap", action="token.create", target=f"tokens/{created.token.id}", outcome="ok",
+        at=to_timestamp(utcnow()), actor="bootstrap", action="token.create", target=f"tokens/{created.token.id}",
+        outcome="ok",
         detail_json="{}",
     ))
     log.info("admin token created", extra={"fields": {"path": str(path)}})

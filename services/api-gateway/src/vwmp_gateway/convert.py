@@ -1,7 +1,9 @@
-"""Proto messages → API models: JSON text decoded, empty timestamps and ids become null.
+"""Proto messages → API models: JSON text decoded, unset timestamps and empty ids become null.
 
-States, event types and roles travel as text in the protos; they become their enums here, so a
-value outside the vocabulary fails loudly instead of reaching a client.
+States and event types travel as proto enum numbers and become their `StrEnum` members here (a
+number outside the vocabulary fails loudly instead of reaching a client); roles travel as text.
+Timestamps travel as `google.protobuf.Timestamp` and become RFC 3339 text here, with `iso`'s
+millisecond precision and "Z": the one place the API's time format is made.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from vwmp_common.states import EventType, RunState, StepState
+from vwmp_common.timeutil import from_timestamp, iso
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
@@ -44,12 +48,16 @@ def _opt(text: str) -> str | None:
     return text or None
 
 
+def _time(stamp: Timestamp) -> str | None:
+    return iso(from_timestamp(stamp)) or None
+
+
 def workflow(message: storage_pb2.Workflow) -> WorkflowPublic:
     return WorkflowPublic(
         name=message.name,
         version=message.version,
         definition=_obj(message.definition_json),
-        created_at=_opt(message.created_at),
+        created_at=_time(message.created_at),
         created_by=message.created_by,
     )
 
@@ -58,12 +66,12 @@ def step_run(message: storage_pb2.StepRun) -> StepRunPublic:
     return StepRunPublic(
         id=message.id,
         uses=message.uses,
-        state=StepState(message.state),
+        state=StepState.from_number(message.state),
         attempt=message.attempt,
         outputs=_obj(message.outputs_json),
         error=_opt(message.error),
-        started_at=_opt(message.started_at),
-        finished_at=_opt(message.finished_at),
+        started_at=_time(message.started_at),
+        finished_at=_time(message.finished_at),
     )
 
 
@@ -72,13 +80,13 @@ def run(message: storage_pb2.Run) -> RunPublic:
         id=message.id,
         workflow=message.workflow,
         version=message.version,
-        state=RunState(message.state),
+        state=RunState.from_number(message.state),
         parameters=_obj(message.parameters_json),
         dry_run=message.dry_run,
         created_by=message.created_by,
-        created_at=_opt(message.created_at),
-        started_at=_opt(message.started_at),
-        finished_at=_opt(message.finished_at),
+        created_at=_time(message.created_at),
+        started_at=_time(message.started_at),
+        finished_at=_time(message.finished_at),
         steps=[step_run(step) for step in message.steps],
     )
 
@@ -87,10 +95,10 @@ def event(message: events_pb2.Event) -> EventPublic:
     return EventPublic(
         seq=message.seq,
         run_id=message.run_id,
-        type=EventType(message.type),
+        type=EventType.from_number(message.type),
         step_id=_opt(message.step_id),
         attempt=message.attempt,
-        at=_opt(message.at),
+        at=_time(message.at),
         data=_obj(message.data_json),
     )
 
@@ -99,7 +107,7 @@ def log_line(message: storage_pb2.LogLine) -> LogLinePublic:
     return LogLinePublic(
         step_id=message.step_id,
         attempt=message.attempt,
-        at=_opt(message.at),
+        at=_time(message.at),
         stream=message.stream,
         line=message.line,
     )
@@ -136,9 +144,9 @@ def token(message: storage_pb2.Token) -> TokenPublic:
         id=message.id,
         name=message.name,
         role=Role(message.role),
-        created_at=_opt(message.created_at),
-        expires_at=_opt(message.expires_at),
-        revoked_at=_opt(message.revoked_at),
+        created_at=_time(message.created_at),
+        expires_at=_time(message.expires_at),
+        revoked_at=_time(message.revoked_at),
         created_by=message.created_by,
     )
 
@@ -147,14 +155,14 @@ def config(message: storage_pb2.ConfigDocument) -> ConfigPublic:
     return ConfigPublic(
         version=message.version,
         document=_obj(message.document_json),
-        updated_at=_opt(message.updated_at),
+        updated_at=_time(message.updated_at),
         updated_by=message.updated_by,
     )
 
 
 def audit(message: storage_pb2.AuditEntry) -> AuditPublic:
     return AuditPublic(
-        at=_opt(message.at),
+        at=_time(message.at),
         actor=message.actor,
         action=message.action,
         target=message.target,

@@ -113,11 +113,12 @@ class RunEventPump:
         if event.seq <= self.last:
             return
         self.last = event.seq
-        if event.type in RUN_END_EVENTS:
+        public = convert.event(event)
+        if public.type in RUN_END_EVENTS:
             self.terminal = True
-        elif event.type.startswith("run."):
+        elif public.type.startswith("run."):
             self.terminal = False
-        await self.send(convert.event(event).model_dump())
+        await self.send(public.model_dump())
 
     async def backfill(self) -> None:
         """Send everything storage has after the last seq sent."""

@@ -80,15 +80,19 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
 
     async def ControlRun(self, request: engine_pb2.ControlRunRequest,
                          context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
-        return await self._control(context, request.run_id, request.action, request.actor, request.step_id)
+        try:
+            action = ControlAction.from_number(request.action)
+        except ValueError:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"action: unknown ControlAction {request.action}")
+        return await self._control(context, request.run_id, action, request.actor, request.step_id)
 
     async def DecideApproval(self, request: engine_pb2.DecideApprovalRequest,
                              context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
         action = ControlAction.APPROVE if request.approve else ControlAction.REJECT
         return await self._control(context, request.run_id, action, request.actor, request.step_id, request.comment)
 
-    async def _control(self, context: grpc.aio.ServicerContext[Any, Any], run_id: str, action: str, actor: str,
-                       step_id: str = "", comment: str = "") -> storage_pb2.Run:
+    async def _control(self, context: grpc.aio.ServicerContext[Any, Any], run_id: str, action: ControlAction,
+                       actor: str, step_id: str = "", comment: str = "") -> storage_pb2.Run:
         try:
             await self.controls.apply(run_id, action, actor, step_id, comment)
             return (await self.controls.get_run(run_id)).message

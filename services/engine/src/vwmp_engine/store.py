@@ -18,6 +18,8 @@ from typing import Any
 import grpc
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import EventType, RunState, StepState
+from vwmp_common.timeutil import from_timestamp
+from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -83,9 +85,12 @@ class Transition:
     def message(self) -> storage_pb2.Transition:
         """The storage message of this transition."""
         return storage_pb2.Transition(
-            event_type=self.event or "", step_id=self.step_id, attempt=self.attempt,
-            data_json=json.dumps(self.data) if self.data else "", run_state=self.run_state or "",
-            step_state=self.step_state or "", outputs_json=json.dumps(self.outputs) if self.outputs is not None else "",
+            event_type=self.event.number if self.event else states_pb2.EVENT_TYPE_UNSPECIFIED,
+            step_id=self.step_id, attempt=self.attempt,
+            data_json=json.dumps(self.data) if self.data else "",
+            run_state=self.run_state.number if self.run_state else states_pb2.RUN_STATE_UNSPECIFIED,
+            step_state=self.step_state.number if self.step_state else states_pb2.STEP_STATE_UNSPECIFIED,
+            outputs_json=json.dumps(self.outputs) if self.outputs is not None else "",
             error=self.error, clear_step=self.clear_step, reopen=self.reopen,
         )
 
@@ -162,7 +167,8 @@ class Store:
                 dry_run=dry_run, created_by=created_by,
                 steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
             ))
-        queued = Event(seq=1, run_id=created.id, type=EventType.RUN_QUEUED, at=created.created_at, data_json="{}")
+        queued = Event(seq=1, run_id=created.id, type=EventType.RUN_QUEUED.number, at=created.created_at,
+                       data_json="{}")
         return _run(created), queued
 
     async def get_run(self, run_id: str, with_definition: bool = False) -> Run:
@@ -228,16 +234,12 @@ class Store:
                 owner=owner, run_id=lease.run_id, epoch=lease.epoch))
 
 
-def _moment(text: str) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
 def _run(message: storage_pb2.Run) -> Run:
     return Run(
-        id=message.id, workflow=message.workflow, version=message.version, state=RunState(message.state),
+        id=message.id, workflow=message.workflow, version=message.version, state=RunState.from_number(message.state),
         parameters=json.loads(message.parameters_json or "{}"), dry_run=message.dry_run,
-        started_at=_moment(message.started_at), reopened_at=_moment(message.reopened_at),
-        steps=[StoredStep(step.id, step.uses, StepState(step.state), step.attempt,
+        started_at=from_timestamp(message.started_at), reopened_at=from_timestamp(message.reopened_at),
+        steps=[StoredStep(step.id, step.uses, StepState.from_number(step.state), step.attempt,
                           json.loads(step.outputs_json or "{}"), step.error) for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
         message=message,

@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.exc import OperationalError
 from vwmp_common.logging import log_context
-from vwmp_common.timeutil import iso, parse_iso
+from vwmp_common.states import EventType, RunState, StepState
+from vwmp_common.timeutil import from_timestamp, to_timestamp
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1 import storage_pb2_grpc
@@ -70,12 +72,28 @@ def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
     return handler
 
 
-def _parse_time(text: str, field: str) -> datetime | None:
-    if not text:
-        return None
+E = TypeVar("E", RunState, StepState, EventType)
+
+
+def _member(kind: type[E], number: int, field: str) -> str:
+    """The value (as the domain stores it) of a member a peer sent as a proto enum number; "" for UNSPECIFIED.
+
+    Raises:
+        InvalidArgument: a number the enum does not have (a newer or broken peer), naming the field.
+    """
+    if not number:
+        return ""
     try:
-        return parse_iso(text)
-    except ValueError as exc:
+        return kind.from_number(number).value
+    except ValueError:
+        raise InvalidArgument(f"{field}: unknown {kind.__name__} {number}") from None
+
+
+def _moment(stamp: Timestamp, field: str) -> datetime | None:
+    """The moment a peer sent; None when unset. Timestamp's range is checked by protobuf itself."""
+    try:
+        return from_timestamp(stamp)
+    except (ValueError, OverflowError) as exc:
         raise InvalidArgument(f"{field}: {exc}") from None
 
 
@@ -84,7 +102,7 @@ def workflow_message(w: WorkflowVersion) -> pb.Workflow:
         name=w.name,
         version=w.version,
         definition_json=w.definition_json,
-        created_at=iso(w.created_at),
+        created_at=to_timestamp(w.created_at),
         created_by=w.created_by,
         archived=w.archived,
     )
@@ -95,13 +113,13 @@ def run_message(run: Run) -> pb.Run:
         id=run.id,
         workflow=run.workflow,
         version=run.version,
-        state=run.state,
+        state=RunState(run.state).number,
         parameters_json=run.parameters_json,
         dry_run=run.dry_run,
-        created_at=iso(run.created_at),
-        started_at=iso(run.started_at),
-        finished_at=iso(run.finished_at),
-        reopened_at=iso(run.reopened_at),
+        created_at=to_timestamp(run.created_at),
+        started_at=to_timestamp(run.started_at),
+        finished_at=to_timestamp(run.finished_at),
+        reopened_at=to_timestamp(run.reopened_at),
         created_by=run.created_by,
         last_seq=run.last_seq,
         definition_json=run.definition_json,
@@ -109,12 +127,12 @@ def run_message(run: Run) -> pb.Run:
             pb.StepRun(
                 id=s.id,
                 uses=s.uses,
-                state=s.state,
+                state=StepState(s.state).number,
                 attempt=s.attempt,
                 outputs_json=s.outputs_json,
                 error=s.error,
-                started_at=iso(s.started_at),
-                finished_at=iso(s.finished_at),
+                started_at=to_timestamp(s.started_at),
+                finished_at=to_timestamp(s.finished_at),
             )
             for s in run.steps
         ],
@@ -125,10 +143,10 @@ def event_message(e: Event) -> events_pb2.Event:
     return events_pb2.Event(
         seq=e.seq,
         run_id=e.run_id,
-        type=e.type,
+        type=EventType(e.type).number,
         step_id=e.step_id,
         attempt=e.attempt,
-        at=iso(e.at),
+        at=to_timestamp(e.at),
         data_json=e.data_json,
     )
 
@@ -138,9 +156,9 @@ def token_message(t: Token) -> pb.Token:
         id=t.id,
         name=t.name,
         role=t.role,
-        created_at=iso(t.created_at),
-        expires_at=iso(t.expires_at),
-        revoked_at=iso(t.revoked_at),
+        created_at=to_timestamp(t.created_at),
+        expires_at=to_timestamp(t.expires_at),
+        revoked_at=to_timestamp(t.revoked_at),
         created_by=t.created_by,
     )
 
@@ -148,7 +166,7 @@ def token_message(t: Token) -> pb.Token:
 def audit_message(a: AuditEntry) -> pb.AuditEntry:
     return pb.AuditEntry(
         id=a.id,
-        at=iso(a.at),
+        at=to_timestamp(a.at),
         actor=a.actor,
         action=a.action,
         target=a.target,
@@ -161,7 +179,7 @@ def config_message(c: ConfigDocument) -> pb.ConfigDocument:
     return pb.ConfigDocument(
         version=c.version,
         document_json=c.document_json,
-        updated_at=iso(c.updated_at),
+        updated_at=to_timestamp(c.updated_at),
         updated_by=c.updated_by,
     )
 
@@ -222,25 +240,26 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
 
     @_rpc
     def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:
-        found, total = self.storage.runs.list(request.workflow, request.state, request.limit, request.offset)
+        state = _member(RunState, request.state, "state")
+        found, total = self.storage.runs.list(request.workflow, state, request.limit, request.offset)
         return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
 
     @_rpc
     def RecordTransitions(self, request: pb.RecordTransitionsRequest, context: Any) -> pb.RecordTransitionsResponse:
         transitions = [
             Transition(
-                event_type=t.event_type,
+                event_type=_member(EventType, t.event_type, f"transitions[{i}].event_type"),
                 step_id=t.step_id,
                 attempt=t.attempt,
                 data_json=t.data_json,
-                run_state=t.run_state,
-                step_state=t.step_state,
+                run_state=_member(RunState, t.run_state, f"transitions[{i}].run_state"),
+                step_state=_member(StepState, t.step_state, f"transitions[{i}].step_state"),
                 outputs_json=t.outputs_json,
                 error=t.error,
                 clear_step=t.clear_step,
                 reopen=t.reopen,
             )
-            for t in request.transitions
+            for i, t in enumerate(request.transitions)
         ]
         appended = self.storage.transitions.record(
             request.run_id, request.lease_owner, request.lease_epoch, transitions
@@ -255,7 +274,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     @_rpc
     def AppendStepLogs(self, request: pb.AppendStepLogsRequest, context: Any) -> pb.AppendStepLogsResponse:
         lines = [
-            LogLine(line.step_id, line.attempt, _parse_time(line.at, f"lines[{i}].at"), line.stream, line.line)
+            LogLine(line.step_id, line.attempt, _moment(line.at, f"lines[{i}].at"), line.stream, line.line)
             for i, line in enumerate(request.lines)
         ]
         self.storage.runs.append_logs(request.run_id, lines)
@@ -266,7 +285,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         found = self.storage.runs.logs(request.run_id, request.step_id, request.attempt)
         return pb.GetStepLogsResponse(
             lines=[
-                pb.LogLine(step_id=x.step_id, attempt=x.attempt, at=iso(x.at), stream=x.stream, line=x.line)
+                pb.LogLine(step_id=x.step_id, attempt=x.attempt, at=to_timestamp(x.at), stream=x.stream, line=x.line)
                 for x in found
             ]
         )
@@ -314,7 +333,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             target=request.target,
             outcome=request.outcome,
             detail_json=request.detail_json,
-            at=_parse_time(request.at, "at"),
+            at=_moment(request.at, "at"),
         )
         return audit_message(entry)
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 from vwmp_common.states import ControlAction, RunState
+from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -31,7 +32,12 @@ async def list_runs(
 ) -> Page[RunPublic]:
     """Runs newest first, filtered by workflow and state, paginated."""
     response = await storage.ListRuns(
-        storage_pb2.ListRunsRequest(workflow=workflow or "", state=state or "", limit=limit, offset=offset)
+        storage_pb2.ListRunsRequest(
+            workflow=workflow or "",
+            state=state.number if state else states_pb2.RUN_STATE_UNSPECIFIED,
+            limit=limit,
+            offset=offset,
+        )
     )
     return Page(items=[convert.run(item) for item in response.runs], total=response.total)
 
@@ -75,7 +81,7 @@ async def _control(
     engine: EngineClient, run_id: str, action: ControlAction, actor: str, step_id: str = ""
 ) -> RunPublic:
     run = await engine.ControlRun(
-        engine_pb2.ControlRunRequest(run_id=run_id, action=action, actor=actor, step_id=step_id)
+        engine_pb2.ControlRunRequest(run_id=run_id, action=action.number, actor=actor, step_id=step_id)
     )
     return convert.run(run)
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import grpc
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
-from vwmp_common.states import TERMINAL_RUN_STATES
+from vwmp_common.states import TERMINAL_RUN_STATES, RunState
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway.auth import Principal, bearer_secret
@@ -176,7 +176,7 @@ async def run_stream(ws: WebSocket, run_id: str, after: int = Query(0, ge=0)) ->
 
     pump = RunEventPump(
         backends.storage, backends.feed, run_id, after, send,
-        backends.settings.ws_idle_backfill_seconds, run.state in TERMINAL_RUN_STATES,
+        backends.settings.ws_idle_backfill_seconds, RunState.from_number(run.state) in TERMINAL_RUN_STATES,
     )
     await _serve(ws, backends, secret, pump.run)
 

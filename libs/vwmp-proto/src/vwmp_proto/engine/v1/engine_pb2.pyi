@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from vwmp_proto.common.v1 import common_pb2 as _common_pb2
+from vwmp_proto.common.v1 import states_pb2 as _states_pb2
 from vwmp_proto.storage.v1 import storage_pb2 as _storage_pb2
 import builtins as _builtins
 import sys
@@ -197,8 +198,8 @@ class ControlRunRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     STEP_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
-    action: _builtins.str
-    """cancel, pause, resume, retry, rerun"""
+    action: _states_pb2.ControlAction.ValueType
+    """cancel, pause, resume, retry, rerun (approve/reject: DecideApproval)"""
     actor: _builtins.str
     step_id: _builtins.str
     """for rerun: the step to re-run from"""
@@ -206,7 +207,7 @@ class ControlRunRequest(_message.Message):
         self,
         *,
         run_id: _builtins.str = ...,
-        action: _builtins.str = ...,
+        action: _states_pb2.ControlAction.ValueType = ...,
         actor: _builtins.str = ...,
         step_id: _builtins.str = ...,
     ) -> None: ...

@@ -22,15 +22,17 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from vwmp_proto.common.v1 import states_pb2 as vwmp_dot_common_dot_v1_dot_states__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/events/v1/events.proto\x12\x0evwmp.events.v1\"s\n\x05\x45vent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\n\n\x02\x61t\x18\x06 \x01(\t\x12\x11\n\tdata_json\x18\x07 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/events/v1/events.proto\x12\x0evwmp.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvwmp/common/v1/states.proto\"\xb6\x01\n\x05\x45vent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\'\n\x04type\x18\x08 \x01(\x0e\x32\x19.vwmp.common.v1.EventType\x12\x0f\n\x07step_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12&\n\x02\x61t\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdata_json\x18\x07 \x01(\tJ\x04\x08\x03\x10\x04J\x04\x08\x06\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vwmp.events.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENT']._serialized_start=47
-  _globals['_EVENT']._serialized_end=162
+  _globals['_EVENT']._serialized_start=110
+  _globals['_EVENT']._serialized_end=292
 # @@protoc_insertion_point(module_scope)

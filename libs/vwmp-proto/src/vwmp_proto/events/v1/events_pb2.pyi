@@ -5,6 +5,8 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from vwmp_proto.common.v1 import states_pb2 as _states_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -34,27 +36,29 @@ class Event(_message.Message):
     seq: _builtins.int
     """per run, starts at 1, no gaps; assigned by storage"""
     run_id: _builtins.str
-    type: _builtins.str
-    """run.queued, run.started, ..., step.started, step.log, ..."""
+    type: _states_pb2.EventType.ValueType
+    """never UNSPECIFIED in a stored event"""
     step_id: _builtins.str
     """empty for run events"""
     attempt: _builtins.int
-    at: _builtins.str
-    """RFC 3339 UTC timestamp"""
     data_json: _builtins.str
-    """JSON object with type-specific details"""
+    """JSON object with type-specific details (JSON text: docs/contracts.md)"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """when storage recorded it (UTC)"""
+
     def __init__(
         self,
         *,
         seq: _builtins.int = ...,
         run_id: _builtins.str = ...,
-        type: _builtins.str = ...,
+        type: _states_pb2.EventType.ValueType = ...,
         step_id: _builtins.str = ...,
         attempt: _builtins.int = ...,
-        at: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
         data_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "data_json", b"data_json", "run_id", b"run_id", "seq", b"seq", "step_id", b"step_id", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...

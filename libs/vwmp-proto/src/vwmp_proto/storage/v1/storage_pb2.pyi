@@ -6,7 +6,9 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from vwmp_proto.common.v1 import states_pb2 as _states_pb2
 from vwmp_proto.events.v1 import events_pb2 as _events_pb2
 import builtins as _builtins
 import sys
@@ -21,6 +23,11 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class Workflow(_message.Message):
+    """Field numbers retired when timestamps and states stopped travelling as text
+    are reserved in each message: a peer of the older version must read "unset",
+    never misread a new field.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
@@ -32,20 +39,21 @@ class Workflow(_message.Message):
     name: _builtins.str
     version: _builtins.int
     definition_json: _builtins.str
-    created_at: _builtins.str
     created_by: _builtins.str
     archived: _builtins.bool
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         version: _builtins.int = ...,
         definition_json: _builtins.str = ...,
-        created_at: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
         created_by: _builtins.str = ...,
         archived: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "created_at", b"created_at", "created_by", b"created_by", "definition_json", b"definition_json", "name", b"name", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -224,27 +232,32 @@ class StepRun(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     uses: _builtins.str
-    state: _builtins.str
-    """pending, running, retrying, awaiting_approval, succeeded, failed, skipped, cancelled"""
+    state: _states_pb2.StepState.ValueType
     attempt: _builtins.int
     outputs_json: _builtins.str
     """JSON object, "{}" when none"""
     error: _builtins.str
-    started_at: _builtins.str
-    finished_at: _builtins.str
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = not started"""
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = not finished"""
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         uses: _builtins.str = ...,
-        state: _builtins.str = ...,
+        state: _states_pb2.StepState.ValueType = ...,
         attempt: _builtins.int = ...,
         outputs_json: _builtins.str = ...,
         error: _builtins.str = ...,
-        started_at: _builtins.str = ...,
-        finished_at: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "finished_at", b"finished_at", "id", b"id", "outputs_json", b"outputs_json", "started_at", b"started_at", "state", b"state", "uses", b"uses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -273,40 +286,48 @@ class Run(_message.Message):
     id: _builtins.str
     workflow: _builtins.str
     version: _builtins.int
-    state: _builtins.str
-    """queued, running, paused, succeeded, succeeded_with_warnings, failed, cancelled"""
+    state: _states_pb2.RunState.ValueType
     parameters_json: _builtins.str
     dry_run: _builtins.bool
-    created_at: _builtins.str
-    started_at: _builtins.str
-    finished_at: _builtins.str
     created_by: _builtins.str
     last_seq: _builtins.int
     definition_json: _builtins.str
     """the pinned definition (filled by GetRun when asked)"""
-    reopened_at: _builtins.str
-    """last reopening by retry or re-run (a transition with reopen), "" = never"""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = not started"""
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = not finished"""
+
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]: ...
+    @_builtins.property
+    def reopened_at(self) -> _timestamp_pb2.Timestamp:
+        """last reopening by retry or re-run (a transition with reopen), unset = never"""
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         workflow: _builtins.str = ...,
         version: _builtins.int = ...,
-        state: _builtins.str = ...,
+        state: _states_pb2.RunState.ValueType = ...,
         parameters_json: _builtins.str = ...,
         dry_run: _builtins.bool = ...,
-        created_at: _builtins.str = ...,
-        started_at: _builtins.str = ...,
-        finished_at: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
         created_by: _builtins.str = ...,
         steps: _abc.Iterable[Global___StepRun] | None = ...,
         last_seq: _builtins.int = ...,
         definition_json: _builtins.str = ...,
-        reopened_at: _builtins.str = ...,
+        reopened_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "reopened_at", b"reopened_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "definition_json", b"definition_json", "dry_run", b"dry_run", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "parameters_json", b"parameters_json", "reopened_at", b"reopened_at", "started_at", b"started_at", "state", b"state", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -383,8 +404,8 @@ class ListRunsRequest(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     """"" = any"""
-    state: _builtins.str
-    """"" = any"""
+    state: _states_pb2.RunState.ValueType
+    """UNSPECIFIED = any"""
     limit: _builtins.int
     """default 50, max 500"""
     offset: _builtins.int
@@ -392,7 +413,7 @@ class ListRunsRequest(_message.Message):
         self,
         *,
         workflow: _builtins.str = ...,
-        state: _builtins.str = ...,
+        state: _states_pb2.RunState.ValueType = ...,
         limit: _builtins.int = ...,
         offset: _builtins.int = ...,
     ) -> None: ...
@@ -431,7 +452,8 @@ Global___ListRunsResponse: _TypeAlias = ListRunsResponse  # noqa: Y015
 class Transition(_message.Message):
     """One change of state. Storage derives the run/step row updates from the
     fields that are set and appends one event of `event_type` unless
-    event_type is empty (a silent update such as storing partial outputs).
+    event_type is UNSPECIFIED (a silent update such as storing partial outputs).
+    A number outside an enum is refused with INVALID_ARGUMENT naming the field.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -446,15 +468,16 @@ class Transition(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     CLEAR_STEP_FIELD_NUMBER: _builtins.int
     REOPEN_FIELD_NUMBER: _builtins.int
-    event_type: _builtins.str
+    event_type: _states_pb2.EventType.ValueType
+    """UNSPECIFIED = no event"""
     step_id: _builtins.str
     attempt: _builtins.int
     data_json: _builtins.str
     """event data, JSON object"""
-    run_state: _builtins.str
-    """new run state, "" = unchanged"""
-    step_state: _builtins.str
-    """new step state, "" = unchanged"""
+    run_state: _states_pb2.RunState.ValueType
+    """new run state, UNSPECIFIED = unchanged"""
+    step_state: _states_pb2.StepState.ValueType
+    """new step state, UNSPECIFIED = unchanged"""
     outputs_json: _builtins.str
     """new step outputs, "" = unchanged"""
     error: _builtins.str
@@ -466,12 +489,12 @@ class Transition(_message.Message):
     def __init__(
         self,
         *,
-        event_type: _builtins.str = ...,
+        event_type: _states_pb2.EventType.ValueType = ...,
         step_id: _builtins.str = ...,
         attempt: _builtins.int = ...,
         data_json: _builtins.str = ...,
-        run_state: _builtins.str = ...,
-        step_state: _builtins.str = ...,
+        run_state: _states_pb2.RunState.ValueType = ...,
+        step_state: _states_pb2.StepState.ValueType = ...,
         outputs_json: _builtins.str = ...,
         error: _builtins.str = ...,
         clear_step: _builtins.bool = ...,
@@ -592,20 +615,23 @@ class LogLine(_message.Message):
     LINE_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     attempt: _builtins.int
-    at: _builtins.str
     stream: _builtins.str
     """stdout, stderr, info"""
     line: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """unset in AppendStepLogs = when storage receives it"""
+
     def __init__(
         self,
         *,
         step_id: _builtins.str = ...,
         attempt: _builtins.int = ...,
-        at: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
         stream: _builtins.str = ...,
         line: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "line", b"line", "step_id", b"step_id", "stream", b"stream"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -865,24 +891,29 @@ class Token(_message.Message):
     name: _builtins.str
     role: _builtins.str
     """viewer, editor, operator, admin"""
-    created_at: _builtins.str
-    expires_at: _builtins.str
-    """"" = never"""
-    revoked_at: _builtins.str
-    """"" = active"""
     created_by: _builtins.str
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = never"""
+
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = active"""
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         name: _builtins.str = ...,
         role: _builtins.str = ...,
-        created_at: _builtins.str = ...,
-        expires_at: _builtins.str = ...,
-        revoked_at: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
         created_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "revoked_at", b"revoked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "expires_at", b"expires_at", "id", b"id", "name", b"name", "revoked_at", b"revoked_at", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -1027,25 +1058,28 @@ class AuditEntry(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     DETAIL_JSON_FIELD_NUMBER: _builtins.int
     id: _builtins.int
-    at: _builtins.str
     actor: _builtins.str
     action: _builtins.str
     target: _builtins.str
     outcome: _builtins.str
     """ok, denied, error"""
     detail_json: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """unset in AppendAudit = when storage receives it"""
+
     def __init__(
         self,
         *,
         id: _builtins.int = ...,
-        at: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
         actor: _builtins.str = ...,
         action: _builtins.str = ...,
         target: _builtins.str = ...,
         outcome: _builtins.str = ...,
         detail_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "at", b"at", "detail_json", b"detail_json", "id", b"id", "outcome", b"outcome", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -1121,17 +1155,20 @@ class ConfigDocument(_message.Message):
     version: _builtins.int
     """0 = built-in defaults, never saved"""
     document_json: _builtins.str
-    updated_at: _builtins.str
     updated_by: _builtins.str
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """unset for the built-in defaults"""
+
     def __init__(
         self,
         *,
         version: _builtins.int = ...,
         document_json: _builtins.str = ...,
-        updated_at: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
         updated_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["document_json", b"document_json", "updated_at", b"updated_at", "updated_by", b"updated_by", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
