@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 WRITE_OPTION = "vwmp_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_KEY = 0x76776D70  # "vwmp": one migrator at a time on a shared PostgreSQL
+_ADMISSION_LOCK_KEY = 0x766B6579  # "vkey": one concurrency-key admitter at a time on PostgreSQL
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -103,3 +104,14 @@ def lock_for_migration(conn: Connection) -> None:
     """Make concurrent start-ups against one PostgreSQL migrate one after the other."""
     if not is_sqlite(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+
+
+def lock_for_admission(conn: Connection) -> None:
+    """Serialise concurrency-key admissions (claims, creations) until the transaction ends.
+
+    Row locks cannot do it: the slots of a key are the absence of rows, so two PostgreSQL
+    transactions could each count a free slot and both take it. SQLite writers are serialised
+    already (BEGIN IMMEDIATE and the process lock).
+    """
+    if not is_sqlite(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMISSION_LOCK_KEY})

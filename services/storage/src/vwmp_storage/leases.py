@@ -2,6 +2,10 @@
 
 A claim bumps the epoch, so a replica that lost its lease (paused, partitioned)
 is refused by RecordTransitions the moment another replica claims the run.
+
+A keyed run (concurrency.py) that waits for a slot is not claimable as such: the
+claim admits it, in FIFO order per key and while the key has a free slot, in the
+same transaction that gives it its lease.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from vwmp_common.timeutil import utcnow
 
-from vwmp_storage import dialect
+from vwmp_storage import concurrency, dialect
 from vwmp_storage.database import Database
 from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.models import runs
@@ -43,25 +47,36 @@ class LeaseStore:
         if limit < 0:
             raise InvalidArgument("limit: must not be negative")
         expires_in = _lease_duration(lease_seconds)
+        limit = limit or DEFAULT_CLAIM_LIMIT
         now = utcnow()
         stmt = (
-            select(runs.c.id, runs.c.lease_epoch)
+            select(runs.c.id, runs.c.lease_epoch, runs.c.created_at)
             .where(
                 runs.c.state.in_(CLAIMABLE_STATES),
                 or_(runs.c.lease_owner == "", runs.c.lease_expires_at < now),
+                or_(runs.c.concurrency_key == "", runs.c.admitted_at.is_not(None)),
             )
             .order_by(runs.c.created_at, runs.c.id)
-            .limit(limit or DEFAULT_CLAIM_LIMIT)
+            .limit(limit)
         )
         claimed = []
         with self.database.write() as conn:
-            for row in conn.execute(dialect.lock_for_update(stmt, conn, skip_locked=True)).all():
+            free = list(conn.execute(dialect.lock_for_update(stmt, conn, skip_locked=True)).all())
+            waiting = concurrency.admissible(conn, limit)
+            if waiting and not self.database.is_sqlite:
+                # Counted again under the lock: another claimer may have admitted some meanwhile.
+                dialect.lock_for_admission(conn)
+                waiting = concurrency.admissible(conn, limit)
+            admitting = {row.id for row in waiting}
+            # One queue, oldest first, whether a run is unkeyed, holds its slot already, or takes one now.
+            for row in sorted([*free, *waiting], key=lambda r: (r.created_at, r.id))[:limit]:
                 epoch = row.lease_epoch + 1
-                conn.execute(
-                    update(runs)
-                    .where(runs.c.id == row.id)
-                    .values(lease_owner=owner, lease_epoch=epoch, lease_expires_at=now + expires_in)
-                )
+                lease = {"lease_owner": owner, "lease_epoch": epoch, "lease_expires_at": now + expires_in}
+                if row.id in admitting:
+                    if not concurrency.admit(conn, row.id, now, **lease):
+                        continue
+                else:
+                    conn.execute(update(runs).where(runs.c.id == row.id).values(**lease))
                 claimed.append(Lease(row.id, epoch))
         return claimed
 

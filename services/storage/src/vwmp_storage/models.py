@@ -69,9 +69,16 @@ class RunRow(Base):
     lease_owner: Mapped[str] = mapped_column(String(200))
     lease_epoch: Mapped[int] = mapped_column(BigInteger)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # spec.concurrency, evaluated at start: '' / 0 = the run has no key. A keyed run holds one of
+    # its key's slots while admitted_at is set and the run is not terminal (leases.py).
+    concurrency_key: Mapped[str] = mapped_column(String(500))
+    concurrency_limit: Mapped[int] = mapped_column(Integer)
+    concurrency_on_conflict: Mapped[str] = mapped_column(String(16))
+    admitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (
         Index("ix_runs_state_created_at", "state", "created_at"),
+        Index("ix_runs_state_concurrency_key_created_at", "state", "concurrency_key", "created_at"),
         Index("ix_runs_workflow_created_at", "workflow", "created_at"),
         Index("ix_runs_created_at", "created_at"),
     )

@@ -24,8 +24,10 @@ from vwmp_proto.storage.v1 import storage_pb2_grpc
 
 from vwmp_storage import errors
 from vwmp_storage.audit import AuditEntry
+from vwmp_storage.concurrency import Concurrency, ConcurrencyConflict
 from vwmp_storage.definitions import WorkflowVersion
 from vwmp_storage.errors import InvalidArgument
+from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
 from vwmp_storage.platform_config import ConfigDocument
 from vwmp_storage.runs import Event, LogLine, Run
@@ -34,6 +36,7 @@ from vwmp_storage.tokens import Token
 from vwmp_storage.transitions import Transition
 
 log = logging.getLogger(__name__)
+CONCURRENCY_METADATA_KEY = "vwmp-concurrency-json"  # the key and its holders when CreateRun refuses (fail)
 
 STATUS_OF: dict[type[errors.StorageError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -59,8 +62,11 @@ def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
             try:
                 return method(self, request, context)
             except errors.StorageError as exc:
-                code = STATUS_OF[type(exc)]
+                code = next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
                 log.info("refused %s", method.__name__, extra={"fields": {"code": code.name, "reason": str(exc)}})
+                if isinstance(exc, ConcurrencyConflict):
+                    conflict = dump({"key": exc.key, "blocked_by": exc.blocked_by})
+                    context.set_trailing_metadata(((CONCURRENCY_METADATA_KEY, conflict),))
                 context.abort(code, str(exc))
             except OperationalError as exc:
                 log.warning("database unavailable in %s: %s", method.__name__, exc.orig)
@@ -123,6 +129,8 @@ def run_message(run: Run) -> pb.Run:
         created_by=run.created_by,
         last_seq=run.last_seq,
         definition_json=run.definition_json,
+        concurrency=concurrency_message(run.concurrency) if run.concurrency else None,
+        created_events=[event_message(e) for e in run.created_events],
         steps=[
             pb.StepRun(
                 id=s.id,
@@ -136,6 +144,12 @@ def run_message(run: Run) -> pb.Run:
             )
             for s in run.steps
         ],
+    )
+
+
+def concurrency_message(c: Concurrency) -> pb.RunConcurrency:
+    return pb.RunConcurrency(
+        key=c.key, limit=c.limit, on_conflict=c.on_conflict, position=c.position, blocked_by=list(c.blocked_by)
     )
 
 
@@ -229,6 +243,11 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             dry_run=request.dry_run,
             created_by=request.created_by,
             steps=[(s.id, s.uses) for s in request.steps],
+            concurrency=Concurrency(
+                request.concurrency.key, request.concurrency.limit, request.concurrency.on_conflict
+            )
+            if request.HasField("concurrency")
+            else None,
         )
         with log_context(run_id=run.id):
             log.info("run created", extra={"fields": {"workflow": run.workflow, "version": run.version}})

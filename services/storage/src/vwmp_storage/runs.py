@@ -13,10 +13,13 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Row
 from vwmp_common.timeutil import utcnow
 
+from vwmp_storage import concurrency as keys
+from vwmp_storage import dialect
+from vwmp_storage.concurrency import Concurrency, ConcurrencyConflict
 from vwmp_storage.database import Database
 from vwmp_storage.definitions import DefinitionStore, check_name, check_version
 from vwmp_storage.errors import InvalidArgument, NotFound
-from vwmp_storage.jsontext import normalise_object
+from vwmp_storage.jsontext import dump, normalise_object
 from vwmp_storage.models import events, runs, step_logs, step_runs
 
 RUN_STATES = frozenset({"queued", "running", "paused", "succeeded", "succeeded_with_warnings", "failed", "cancelled"})
@@ -63,6 +66,8 @@ class Run:
     last_seq: int = 0
     steps: list[StepRun] = field(default_factory=list)
     definition_json: str = ""
+    concurrency: Concurrency | None = None
+    created_events: list[Event] = field(default_factory=list)  # what `create` wrote (run.queued first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +109,20 @@ class RunStore:
         dry_run: bool,
         created_by: str,
         steps: Sequence[tuple[str, str]],
+        concurrency: Concurrency | None = None,
     ) -> Run:
-        """Create a queued run with pending steps and its `run.queued` event, atomically."""
+        """Create a queued run with pending steps and its `run.queued` event, atomically.
+
+        A keyed run takes a slot at once when one is free and nobody waits for its key;
+        otherwise it waits (`queue`), first cancels the key's waiting runs (`cancel_pending`,
+        their events are in `created_events`), or is refused (`fail`: ConcurrencyConflict).
+        """
         check_name(workflow, "workflow")
         check_version(version)
         parameters = normalise_object(parameters_json, "parameters_json")
         _check_steps(steps)
+        if concurrency is not None:
+            concurrency = keys.checked(concurrency.key, concurrency.limit, concurrency.on_conflict)
         pinned = self.definitions.get(workflow, version).version
         now = utcnow()
         run = Run(
@@ -125,6 +138,12 @@ class RunStore:
             steps=[StepRun(id=step_id, uses=uses) for step_id, uses in steps],
         )
         with self.database.write() as conn:
+            admitted_at: datetime | None = None
+            superseded: list[keys.Superseded] = []
+            if concurrency is not None:
+                concurrency, superseded = self._place(conn, run, concurrency, now)
+                admitted_at = now if concurrency.position == 0 else None
+                run.concurrency = concurrency
             conn.execute(
                 insert(runs).values(
                     id=run.id,
@@ -142,6 +161,10 @@ class RunStore:
                     lease_owner="",
                     lease_epoch=0,
                     lease_expires_at=None,
+                    concurrency_key=concurrency.key if concurrency else "",
+                    concurrency_limit=concurrency.limit if concurrency else 0,
+                    concurrency_on_conflict=concurrency.on_conflict if concurrency else "",
+                    admitted_at=admitted_at,
                 )
             )
             if steps:
@@ -163,10 +186,36 @@ class RunStore:
                         for position, (step_id, uses) in enumerate(steps)
                     ],
                 )
+            queued_data = dump({"concurrency": concurrency.document()}) if concurrency else "{}"
             conn.execute(
-                insert(events).values(run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data="{}")
+                insert(events).values(
+                    run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data=queued_data
+                )
             )
+        run.created_events = [Event(run.id, 1, "run.queued", "", 0, now, queued_data)] + [
+            Event(s.run_id, seq, kind, step_id, attempt, now, data)
+            for s in superseded
+            for seq, kind, step_id, attempt, data in s.events
+        ]
         return run
+
+    @staticmethod
+    def _place(
+        conn: Connection, run: Run, concurrency: Concurrency, now: datetime
+    ) -> tuple[Concurrency, list[keys.Superseded]]:
+        """Where a new keyed run goes: a slot now (position 0) or the end of its key's queue."""
+        key = concurrency.key
+        dialect.lock_for_admission(conn)
+        superseded: list[keys.Superseded] = []
+        if concurrency.on_conflict == "cancel_pending":
+            superseded = keys.cancel_waiting(conn, key, run.created_by, f"superseded by run {run.id}", now)
+        holding = keys.holders(conn, [key])[key]
+        queue = keys.waiting(conn, [key])[key]
+        if len(holding) < concurrency.limit and not queue:
+            return concurrency, superseded
+        if concurrency.on_conflict == "fail":
+            raise ConcurrencyConflict(key, holding or queue)
+        return Concurrency(key, concurrency.limit, concurrency.on_conflict, len(queue) + 1, tuple(holding)), superseded
 
     def get(self, run_id: str, with_definition: bool = False) -> Run:
         """A run with its steps (and its pinned definition when asked)."""
@@ -176,6 +225,7 @@ class RunStore:
                 raise NotFound(f"run {run_id!r} not found")
             run = _run(row)
             run.steps = _steps(conn, [run_id])[run_id]
+            run.concurrency = keys.places(conn, [row]).get(run_id)
         if with_definition:
             run.definition_json = self.definitions.get(run.workflow, run.version).definition_json
         return run
@@ -197,10 +247,13 @@ class RunStore:
         stmt = select(runs).where(*conditions).order_by(runs.c.created_at.desc(), runs.c.id.desc())
         with self.database.read() as conn:
             total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
-            found = [_run(row) for row in conn.execute(stmt.limit(limit).offset(offset))]
+            rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+            found = [_run(row) for row in rows]
             steps = _steps(conn, [run.id for run in found])
+            places = keys.places(conn, rows)
         for run in found:
             run.steps = steps[run.id]
+            run.concurrency = places.get(run.id)
         return found, int(total)
 
     def events(self, run_id: str, after: int = 0, limit: int = 0) -> builtins.list[Event]:

@@ -46,9 +46,9 @@ class Transition:
 
 # Built once: on the hot path, building SQLAlchemy statements costs as much as running them.
 # The UPDATEs take their SET columns from the parameters each call passes.
-_RUN_ROW = select(runs.c.state, runs.c.lease_owner, runs.c.lease_epoch, runs.c.last_seq, runs.c.started_at).where(
-    runs.c.id == bindparam("run_key")
-)
+_RUN_ROW = select(
+    runs.c.state, runs.c.lease_owner, runs.c.lease_epoch, runs.c.last_seq, runs.c.started_at, runs.c.concurrency_key
+).where(runs.c.id == bindparam("run_key"))
 _UPDATE_STEP = update(step_runs).where(
     step_runs.c.run_id == bindparam("run_key"), step_runs.c.step_id == bindparam("step_key")
 )
@@ -94,6 +94,8 @@ class TransitionRecorder:
                     )
                 if t.reopen:  # the run deadline counts from here (engine), without scanning events
                     run_values["reopened_at"] = now
+                    if row.concurrency_key:  # a reopened keyed run queues again for a slot
+                        run_values["admitted_at"] = None
                 if t.run_state:
                     state = run_values["state"] = t.run_state
                     if t.run_state == "running" and started_at is None:

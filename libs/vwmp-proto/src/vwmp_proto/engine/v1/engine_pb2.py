@@ -27,7 +27,7 @@ from vwmp_proto.common.v1 import states_pb2 as vwmp_dot_common_dot_v1_dot_states
 from vwmp_proto.storage.v1 import storage_pb2 as vwmp_dot_storage_dot_v1_dot_storage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/engine/v1/engine.proto\x12\x0evwmp.engine.v1\x1a\x1bvwmp/common/v1/common.proto\x1a\x1bvwmp/common/v1/states.proto\x1a\x1dvwmp/storage/v1/storage.proto\"2\n\x17ValidateWorkflowRequest\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x01 \x01(\t\"Z\n\x18ValidateWorkflowResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"\x16\n\x14ListStepTypesRequest\"E\n\x15ListStepTypesResponse\x12,\n\nstep_types\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.StepType\"\x16\n\x14ListTemplatesRequest\"D\n\x15ListTemplatesResponse\x12+\n\ttemplates\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.Template\"m\n\x0fStartRunRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\"f\n\x10StartRunResponse\x12!\n\x03run\x18\x01 \x01(\x0b\x32\x14.vwmp.storage.v1.Run\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"x\n\x11\x43ontrolRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12-\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x1d.vwmp.common.v1.ControlAction\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\tJ\x04\x08\x02\x10\x03\"i\n\x15\x44\x65\x63ideApprovalRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t2\x97\x04\n\rEngineService\x12\x65\n\x10ValidateWorkflow\x12\'.vwmp.engine.v1.ValidateWorkflowRequest\x1a(.vwmp.engine.v1.ValidateWorkflowResponse\x12\\\n\rListStepTypes\x12$.vwmp.engine.v1.ListStepTypesRequest\x1a%.vwmp.engine.v1.ListStepTypesResponse\x12\\\n\rListTemplates\x12$.vwmp.engine.v1.ListTemplatesRequest\x1a%.vwmp.engine.v1.ListTemplatesResponse\x12M\n\x08StartRun\x12\x1f.vwmp.engine.v1.StartRunRequest\x1a .vwmp.engine.v1.StartRunResponse\x12\x45\n\nControlRun\x12!.vwmp.engine.v1.ControlRunRequest\x1a\x14.vwmp.storage.v1.Run\x12M\n\x0e\x44\x65\x63ideApproval\x12%.vwmp.engine.v1.DecideApprovalRequest\x1a\x14.vwmp.storage.v1.Runb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/engine/v1/engine.proto\x12\x0evwmp.engine.v1\x1a\x1bvwmp/common/v1/common.proto\x1a\x1bvwmp/common/v1/states.proto\x1a\x1dvwmp/storage/v1/storage.proto\"2\n\x17ValidateWorkflowRequest\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x01 \x01(\t\"Z\n\x18ValidateWorkflowResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"\x16\n\x14ListStepTypesRequest\"E\n\x15ListStepTypesResponse\x12,\n\nstep_types\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.StepType\"\x16\n\x14ListTemplatesRequest\"D\n\x15ListTemplatesResponse\x12+\n\ttemplates\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.Template\"m\n\x0fStartRunRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\"\x9d\x01\n\x10StartRunResponse\x12!\n\x03run\x18\x01 \x01(\x0b\x32\x14.vwmp.storage.v1.Run\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\x12\x35\n\x08\x63onflict\x18\x03 \x01(\x0b\x32#.vwmp.engine.v1.ConcurrencyConflict\"F\n\x13\x43oncurrencyConflict\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nblocked_by\x18\x02 \x03(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"x\n\x11\x43ontrolRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12-\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x1d.vwmp.common.v1.ControlAction\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\tJ\x04\x08\x02\x10\x03\"i\n\x15\x44\x65\x63ideApprovalRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t2\x97\x04\n\rEngineService\x12\x65\n\x10ValidateWorkflow\x12\'.vwmp.engine.v1.ValidateWorkflowRequest\x1a(.vwmp.engine.v1.ValidateWorkflowResponse\x12\\\n\rListStepTypes\x12$.vwmp.engine.v1.ListStepTypesRequest\x1a%.vwmp.engine.v1.ListStepTypesResponse\x12\\\n\rListTemplates\x12$.vwmp.engine.v1.ListTemplatesRequest\x1a%.vwmp.engine.v1.ListTemplatesResponse\x12M\n\x08StartRun\x12\x1f.vwmp.engine.v1.StartRunRequest\x1a .vwmp.engine.v1.StartRunResponse\x12\x45\n\nControlRun\x12!.vwmp.engine.v1.ControlRunRequest\x1a\x14.vwmp.storage.v1.Run\x12M\n\x0e\x44\x65\x63ideApproval\x12%.vwmp.engine.v1.DecideApprovalRequest\x1a\x14.vwmp.storage.v1.Runb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,12 +48,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTEMPLATESRESPONSE']._serialized_end=467
   _globals['_STARTRUNREQUEST']._serialized_start=469
   _globals['_STARTRUNREQUEST']._serialized_end=578
-  _globals['_STARTRUNRESPONSE']._serialized_start=580
-  _globals['_STARTRUNRESPONSE']._serialized_end=682
-  _globals['_CONTROLRUNREQUEST']._serialized_start=684
-  _globals['_CONTROLRUNREQUEST']._serialized_end=804
-  _globals['_DECIDEAPPROVALREQUEST']._serialized_start=806
-  _globals['_DECIDEAPPROVALREQUEST']._serialized_end=911
-  _globals['_ENGINESERVICE']._serialized_start=914
-  _globals['_ENGINESERVICE']._serialized_end=1449
+  _globals['_STARTRUNRESPONSE']._serialized_start=581
+  _globals['_STARTRUNRESPONSE']._serialized_end=738
+  _globals['_CONCURRENCYCONFLICT']._serialized_start=740
+  _globals['_CONCURRENCYCONFLICT']._serialized_end=810
+  _globals['_CONTROLRUNREQUEST']._serialized_start=812
+  _globals['_CONTROLRUNREQUEST']._serialized_end=932
+  _globals['_DECIDEAPPROVALREQUEST']._serialized_start=934
+  _globals['_DECIDEAPPROVALREQUEST']._serialized_end=1039
+  _globals['_ENGINESERVICE']._serialized_start=1042
+  _globals['_ENGINESERVICE']._serialized_end=1577
 # @@protoc_insertion_point(module_scope)

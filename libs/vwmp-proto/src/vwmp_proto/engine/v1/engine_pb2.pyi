@@ -171,23 +171,59 @@ class StartRunResponse(_message.Message):
 
     RUN_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
+    CONFLICT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def run(self) -> _storage_pb2.Run: ...
     @_builtins.property
     def errors(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ValidationError]: ...
+    @_builtins.property
+    def conflict(self) -> Global___ConcurrencyConflict:
+        """set when spec.concurrency.on_conflict is fail and the key is taken"""
+
     def __init__(
         self,
         *,
         run: _storage_pb2.Run | None = ...,
         errors: _abc.Iterable[_common_pb2.ValidationError] | None = ...,
+        conflict: Global___ConcurrencyConflict | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "run", b"run"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["errors", b"errors", "run", b"run"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "errors", b"errors", "run", b"run"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StartRunResponse: _TypeAlias = StartRunResponse  # noqa: Y015
+
+@_typing.final
+class ConcurrencyConflict(_message.Message):
+    """A run refused because its concurrency key's slots are taken (on_conflict: fail)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    BLOCKED_BY_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    detail: _builtins.str
+    @_builtins.property
+    def blocked_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the runs holding the key's slots"""
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        blocked_by: _abc.Iterable[_builtins.str] | None = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocked_by", b"blocked_by", "detail", b"detail", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConcurrencyConflict: _TypeAlias = ConcurrencyConflict  # noqa: Y015
 
 @_typing.final
 class ControlRunRequest(_message.Message):

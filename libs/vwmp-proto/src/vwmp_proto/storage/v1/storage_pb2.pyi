@@ -283,6 +283,8 @@ class Run(_message.Message):
     LAST_SEQ_FIELD_NUMBER: _builtins.int
     DEFINITION_JSON_FIELD_NUMBER: _builtins.int
     REOPENED_AT_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    CREATED_EVENTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workflow: _builtins.str
     version: _builtins.int
@@ -309,6 +311,16 @@ class Run(_message.Message):
     def reopened_at(self) -> _timestamp_pb2.Timestamp:
         """last reopening by retry or re-run (a transition with reopen), unset = never"""
 
+    @_builtins.property
+    def concurrency(self) -> Global___RunConcurrency:
+        """unset = the run has no concurrency key"""
+
+    @_builtins.property
+    def created_events(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.Event]:
+        """CreateRun only: the events that call wrote, the new run's run.queued first, then
+        the step.cancelled/run.cancelled events of the runs cancel_pending superseded.
+        """
+
     def __init__(
         self,
         *,
@@ -326,14 +338,55 @@ class Run(_message.Message):
         last_seq: _builtins.int = ...,
         definition_json: _builtins.str = ...,
         reopened_at: _timestamp_pb2.Timestamp | None = ...,
+        concurrency: Global___RunConcurrency | None = ...,
+        created_events: _abc.Iterable[_events_pb2.Event] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "reopened_at", b"reopened_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "reopened_at", b"reopened_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "definition_json", b"definition_json", "dry_run", b"dry_run", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "parameters_json", b"parameters_json", "reopened_at", b"reopened_at", "started_at", b"started_at", "state", b"state", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "dry_run", b"dry_run", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "parameters_json", b"parameters_json", "reopened_at", b"reopened_at", "started_at", b"started_at", "state", b"state", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class RunConcurrency(_message.Message):
+    """A run's concurrency key (spec.concurrency, evaluated at start) and its place."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    ON_CONFLICT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    BLOCKED_BY_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    limit: _builtins.int
+    """runs of the key holding a slot at once"""
+    on_conflict: _builtins.str
+    """queue, cancel_pending, fail"""
+    position: _builtins.int
+    """1-based place among the key's waiting runs; 0 once it holds a slot (or ended)"""
+    @_builtins.property
+    def blocked_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ids of the runs holding the key's slots while this one waits"""
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        on_conflict: _builtins.str = ...,
+        position: _builtins.int = ...,
+        blocked_by: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocked_by", b"blocked_by", "key", b"key", "limit", b"limit", "on_conflict", b"on_conflict", "position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunConcurrency: _TypeAlias = RunConcurrency  # noqa: Y015
 
 @_typing.final
 class CreateRunRequest(_message.Message):
@@ -345,6 +398,7 @@ class CreateRunRequest(_message.Message):
     DRY_RUN_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     version: _builtins.int
     parameters_json: _builtins.str
@@ -353,6 +407,10 @@ class CreateRunRequest(_message.Message):
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
         """id + uses of every step, all pending"""
+
+    @_builtins.property
+    def concurrency(self) -> Global___RunConcurrency:
+        """key, limit (0 = 1), on_conflict ("" = queue); unset or "" key = none"""
 
     def __init__(
         self,
@@ -363,10 +421,11 @@ class CreateRunRequest(_message.Message):
         dry_run: _builtins.bool = ...,
         created_by: _builtins.str = ...,
         steps: _abc.Iterable[Global___StepRun] | None = ...,
+        concurrency: Global___RunConcurrency | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_by", b"created_by", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_by", b"created_by", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -210,6 +210,11 @@ class StorageServiceServicer:
 
     def CreateRun(self, request, context):
         """Creates a queued run with its pending step runs and appends run.queued.
+        A run with a concurrency key takes one of its key's slots at once when
+        one is free and no run of the key waits; otherwise it waits in FIFO order
+        (on_conflict "queue"), first cancels the key's waiting runs
+        ("cancel_pending"), or is refused with FAILED_PRECONDITION ("fail") and
+        the trailing metadata "vwmp-concurrency-json" {"key", "blocked_by"}.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

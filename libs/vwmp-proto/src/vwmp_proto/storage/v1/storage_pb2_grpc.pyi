@@ -51,7 +51,13 @@ class StorageServiceStub:
     ArchiveWorkflow: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ArchiveWorkflowRequest, _storage_pb2.Workflow]
     """Archives a workflow: hidden from lists, versions kept, runs kept."""
     CreateRun: _grpc.UnaryUnaryMultiCallable[_storage_pb2.CreateRunRequest, _storage_pb2.Run]
-    """Creates a queued run with its pending step runs and appends run.queued."""
+    """Creates a queued run with its pending step runs and appends run.queued.
+    A run with a concurrency key takes one of its key's slots at once when
+    one is free and no run of the key waits; otherwise it waits in FIFO order
+    (on_conflict "queue"), first cancels the key's waiting runs
+    ("cancel_pending"), or is refused with FAILED_PRECONDITION ("fail") and
+    the trailing metadata "vwmp-concurrency-json" {"key", "blocked_by"}.
+    """
     GetRun: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.Run]
     """Returns a run with its steps. NOT_FOUND when missing."""
     ListRuns: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListRunsRequest, _storage_pb2.ListRunsResponse]
@@ -120,7 +126,13 @@ class StorageServiceAsyncStub(StorageServiceStub):
     ArchiveWorkflow: _aio.UnaryUnaryMultiCallable[_storage_pb2.ArchiveWorkflowRequest, _storage_pb2.Workflow]  # type: ignore[assignment]
     """Archives a workflow: hidden from lists, versions kept, runs kept."""
     CreateRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.CreateRunRequest, _storage_pb2.Run]  # type: ignore[assignment]
-    """Creates a queued run with its pending step runs and appends run.queued."""
+    """Creates a queued run with its pending step runs and appends run.queued.
+    A run with a concurrency key takes one of its key's slots at once when
+    one is free and no run of the key waits; otherwise it waits in FIFO order
+    (on_conflict "queue"), first cancels the key's waiting runs
+    ("cancel_pending"), or is refused with FAILED_PRECONDITION ("fail") and
+    the trailing metadata "vwmp-concurrency-json" {"key", "blocked_by"}.
+    """
     GetRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.Run]  # type: ignore[assignment]
     """Returns a run with its steps. NOT_FOUND when missing."""
     ListRuns: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListRunsRequest, _storage_pb2.ListRunsResponse]  # type: ignore[assignment]
@@ -228,7 +240,13 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _storage_pb2.CreateRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.Run, _abc.Awaitable[_storage_pb2.Run]]:
-        """Creates a queued run with its pending step runs and appends run.queued."""
+        """Creates a queued run with its pending step runs and appends run.queued.
+        A run with a concurrency key takes one of its key's slots at once when
+        one is free and no run of the key waits; otherwise it waits in FIFO order
+        (on_conflict "queue"), first cancels the key's waiting runs
+        ("cancel_pending"), or is refused with FAILED_PRECONDITION ("fail") and
+        the trailing metadata "vwmp-concurrency-json" {"key", "blocked_by"}.
+        """
 
     @_abc_1.abstractmethod
     def GetRun(
