@@ -34,8 +34,8 @@ async def test_a_created_run_comes_back_typed_with_the_queued_event_storage_wrot
 ) -> None:
     pinned = await saved(store, services)
     assert pinned.version == 1 and pinned.definition["spec"]["steps"][0]["id"] == "a"
-    run, queued = await store.create_run(pinned, {"part": "minor"}, False, "tester", [("a", "core/noop"),
-                                                                                      ("b", "core/noop")])
+    run, [queued] = await store.create_run(pinned, {"part": "minor"}, False, "tester", [("a", "core/noop"),
+                                                                                        ("b", "core/noop")])
     assert (run.state, run.parameters, run.started_at, run.reopened_at) == (RunState.QUEUED, {"part": "minor"},
                                                                             None, None)
     assert [(s.id, s.state, s.attempt, s.outputs) for s in run.steps] == [

@@ -132,7 +132,10 @@ class Controls:
         elif action == ControlAction.RESUME:
             if state != RunState.PAUSED:
                 raise ControlRefused(f"run is {state}; only a paused run can be resumed")
-            batch = [Transition(EventType.RUN_RESUMED, run_state=RunState.RUNNING, data={"by": actor})]
+            # A run that still waits for its concurrency slot goes back to waiting, not to running.
+            waiting = run.concurrency is not None and run.concurrency.position > 0
+            batch = [Transition(EventType.RUN_RESUMED, run_state=RunState.QUEUED if waiting else RunState.RUNNING,
+                                data={"by": actor})]
         else:
             batch = self._reopen(run, action, actor, step_id)
         await self._record(run_id, batch)
@@ -150,8 +153,10 @@ class Controls:
                 raise ControlRefused(f"run has no step {step_id!r}")
             again = [step_id, *spec.downstream(step_id)]
         attempts = {step.id: step.attempt for step in run.steps}
+        # A keyed run queues again for a slot of its key (storage clears its admission on reopen).
+        reopened = RunState.QUEUED if run.concurrency is not None else RunState.RUNNING
         return [
-            Transition(EventType.RUN_RESUMED, run_state=RunState.RUNNING, reopen=True,
+            Transition(EventType.RUN_RESUMED, run_state=reopened, reopen=True,
                        data={"by": actor, "action": action, "steps": again, **({"from": step_id} if step_id else {})}),
             *(Transition(None, sid, attempt=attempts.get(sid, 0), step_state=StepState.PENDING, clear_step=True)
               for sid in again),

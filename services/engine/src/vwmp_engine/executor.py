@@ -78,8 +78,10 @@ class RunExecutor:
             return
         run.platform_config = await run.runtime.store.platform_config()
         if run.state == RunState.QUEUED:
-            await run.record(Transition(EventType.RUN_STARTED, run_state=RunState.RUNNING,
-                                        data={"dry_run": run.dry_run, "workflow": run.stored.workflow}))
+            started: dict[str, Any] = {"dry_run": run.dry_run, "workflow": run.stored.workflow}
+            if run.stored.concurrency is not None:  # it holds one of the key's slots from now on
+                started["concurrency"] = {"key": run.stored.concurrency.key}
+            await run.record(Transition(EventType.RUN_STARTED, run_state=RunState.RUNNING, data=started))
             run.state = RunState.RUNNING
         for step in run.steps.values():  # taken over: what was in flight is dispatched again
             if step.state in (StepState.RUNNING, StepState.RETRYING):

@@ -242,7 +242,7 @@ def render(value: Any, scope: Mapping[str, Any]) -> Any:
         whole = EXPRESSION.fullmatch(value.strip())
         if whole:
             return evaluate(parse(whole.group(1)), scope)
-        return EXPRESSION.sub(lambda m: _as_text(evaluate(parse(m.group(1)), scope)), value)
+        return EXPRESSION.sub(lambda m: as_text(evaluate(parse(m.group(1)), scope)), value)
     if isinstance(value, list):
         return [render(item, scope) for item in value]
     if isinstance(value, dict):
@@ -262,7 +262,8 @@ def condition_expression(text: str) -> str:
     return whole.group(1) if whole else text
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A value as `${{ }}` puts it into text: null is empty, booleans are true/false, JSON otherwise."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -73,6 +73,9 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
                                       request.parameters_json, request.dry_run, request.actor)
         except StorageError as error:
             await _abort(context, error.code, str(error) or "workflow not found")
+        if started.conflict is not None:
+            return engine_pb2.StartRunResponse(conflict=engine_pb2.ConcurrencyConflict(
+                key=started.conflict.key, blocked_by=started.conflict.blocked_by, detail=str(started.conflict)))
         if started.run is None:
             return engine_pb2.StartRunResponse(errors=_errors(started.problems))
         self.keeper.wake()

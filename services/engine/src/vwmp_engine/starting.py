@@ -14,19 +14,21 @@ from typing import Any
 from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
 
+from vwmp_engine.expressions import ExpressionError
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.store import Run
-from vwmp_engine.validation import apply_parameter_defaults, validate_parameters
+from vwmp_engine.store import Concurrency, ConcurrencyConflict, Run, Workflow
+from vwmp_engine.validation import apply_parameter_defaults, concurrency_key, validate_parameters
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Started:
-    """The created run, or why none was created."""
+    """The created run, or why none was created: problems, or the concurrency key it could not take."""
 
     run: Run | None = None
     problems: list[Problem] = field(default_factory=list)
+    conflict: ConcurrencyConflict | None = None
 
 
 async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
@@ -48,8 +50,25 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     ]
     if problems:
         return Started(problems=problems)
-    run, queued = await runtime.store.create_run(workflow, parameters, dry_run, actor,
-                                                 [(step["id"], step["uses"]) for step in steps])
-    runtime.publisher.publish([queued])
+    try:
+        concurrency = _concurrency(workflow, parameters, dry_run, actor)
+    except ExpressionError as error:
+        return Started(problems=[Problem(pointer("spec", "concurrency", "key"), f"cannot be evaluated: {error}")])
+    try:
+        run, written = await runtime.store.create_run(workflow, parameters, dry_run, actor,
+                                                      [(step["id"], step["uses"]) for step in steps], concurrency)
+    except ConcurrencyConflict as conflict:
+        return Started(conflict=conflict)
+    runtime.publisher.publish(written)
     log.info("run created", extra={"fields": {"run_id": run.id, "workflow": workflow.name}})
     return Started(run=run)
+
+
+def _concurrency(workflow: Workflow, parameters: Any, dry_run: bool, actor: str) -> Concurrency | None:
+    """spec.concurrency with its key evaluated over the parameters and what is known of the run now."""
+    spec = workflow.definition["spec"].get("concurrency")
+    if not spec:
+        return None
+    scope = {"params": parameters,
+             "run": {"workflow": workflow.name, "version": workflow.version, "dry_run": dry_run, "created_by": actor}}
+    return Concurrency(concurrency_key(spec, scope), int(spec.get("limit", 1)), spec.get("on_conflict", "queue"))

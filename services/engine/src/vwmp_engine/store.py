@@ -50,6 +50,17 @@ class RunClosed(StorageError):
     """Storage refused a write because the run is already terminal."""
 
 
+class ConcurrencyConflict(StorageError):
+    """Storage refused to create a run: its concurrency key is held (on_conflict fail)."""
+
+    def __init__(self, message: str, key: str, blocked_by: list[str]) -> None:
+        super().__init__(message, grpc.StatusCode.FAILED_PRECONDITION)
+        self.key = key
+        self.blocked_by = blocked_by
+
+
+CONCURRENCY_METADATA_KEY = "vwmp-concurrency-json"  # storage's trailing metadata on a refused CreateRun
+
 _ERRORS: dict[grpc.StatusCode, type[StorageError]] = {
     grpc.StatusCode.UNAVAILABLE: StorageUnavailable,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -64,6 +75,10 @@ def _refusals() -> Iterator[None]:
         yield
     except grpc.aio.AioRpcError as error:
         code = error.code()
+        for name, value in error.trailing_metadata() or ():
+            if name == CONCURRENCY_METADATA_KEY:
+                conflict = json.loads(value)
+                raise ConcurrencyConflict(error.details() or "", conflict["key"], conflict["blocked_by"]) from None
         raise _ERRORS.get(code, StorageError)(error.details() or code.name, code) from None
 
 
@@ -107,6 +122,17 @@ class StoredStep:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    """A run's concurrency key and rule; `position` > 0 while it waits for a slot."""
+
+    key: str
+    limit: int = 1
+    on_conflict: str = "queue"
+    position: int = 0
+    blocked_by: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class Run:
     """A run as storage has it; `message` is the storage message, for answering gRPC callers."""
@@ -122,6 +148,7 @@ class Run:
     steps: list[StoredStep]
     definition: dict[str, Any] | None
     message: storage_pb2.Run = field(repr=False)
+    concurrency: Concurrency | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,21 +182,27 @@ class Store:
         return Workflow(found.name, found.version, json.loads(found.definition_json))
 
     async def create_run(self, workflow: Workflow, parameters: dict[str, Any], dry_run: bool, created_by: str,
-                         steps: Sequence[tuple[str, str]]) -> tuple[Run, Event]:
-        """Create a queued run of `(step id, uses)` steps; returns it with the `run.queued` event storage wrote.
+                         steps: Sequence[tuple[str, str]],
+                         concurrency: Concurrency | None = None) -> tuple[Run, list[Event]]:
+        """Create a queued run of `(step id, uses)` steps; returns it with the events storage wrote.
 
-        Storage writes that event as seq 1 at the run's creation time in the same commit, so it is
-        built from the answer instead of read back.
+        They are the new run's `run.queued` (seq 1), then the events of the runs a cancel_pending
+        key superseded. ConcurrencyConflict when the key is held and its rule is fail.
         """
+        request = storage_pb2.CreateRunRequest(
+            workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
+            dry_run=dry_run, created_by=created_by,
+            steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
+        )
+        if concurrency is not None:
+            request.concurrency.CopyFrom(storage_pb2.RunConcurrency(
+                key=concurrency.key, limit=concurrency.limit, on_conflict=concurrency.on_conflict))
         with _refusals():
-            created = await self._stub.CreateRun(storage_pb2.CreateRunRequest(
-                workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
-                dry_run=dry_run, created_by=created_by,
-                steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
-            ))
-        queued = Event(seq=1, run_id=created.id, type=EventType.RUN_QUEUED.number, at=created.created_at,
-                       data_json="{}")
-        return _run(created), queued
+            created = await self._stub.CreateRun(request)
+        written = list(created.created_events) or [
+            Event(seq=1, run_id=created.id, type=EventType.RUN_QUEUED.number, at=created.created_at, data_json="{}")]
+        del created.created_events[:]
+        return _run(created), written
 
     async def get_run(self, run_id: str, with_definition: bool = False) -> Run:
         """A run with its steps (and its pinned definition when asked); NotFound when there is none."""
@@ -243,4 +276,7 @@ def _run(message: storage_pb2.Run) -> Run:
                           json.loads(step.outputs_json or "{}"), step.error) for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
         message=message,
+        concurrency=Concurrency(message.concurrency.key, message.concurrency.limit, message.concurrency.on_conflict,
+                                message.concurrency.position, tuple(message.concurrency.blocked_by))
+        if message.HasField("concurrency") else None,
     )

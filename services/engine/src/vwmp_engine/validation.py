@@ -20,6 +20,8 @@ from vwmp_engine import expressions
 from vwmp_engine.step_types import StepTypeInfo
 
 RUN_FIELDS = ("id", "workflow", "version", "dry_run")
+# What a concurrency key may use: it is evaluated before the run exists (no id, no steps yet).
+KEY_RUN_FIELDS = ("workflow", "version", "dry_run", "created_by")
 STEP_FIELDS = ("outputs", "state")
 
 _WORKFLOW_VALIDATOR = Draft202012Validator(workflow_schema())
@@ -53,7 +55,47 @@ def validate_definition(
     problems += _check_cycles(usable)
     problems += _check_step_configs(usable, step_type, step_defaults or {})
     problems += _check_references(usable, parameters if isinstance(parameters, dict) else None, step_type)
+    problems += _check_concurrency_key(spec.get("concurrency"), parameters if isinstance(parameters, dict) else None)
     return _unique(problems)
+
+
+def _check_concurrency_key(concurrency: Any, parameters: dict[str, Any] | None) -> Iterator[Problem]:
+    """The key's `${{ }}` may only name params and the run fields known at start."""
+    key = concurrency.get("key") if isinstance(concurrency, dict) else None
+    if not isinstance(key, str):
+        return
+    where = pointer("spec", "concurrency", "key")
+    declared = parameters.get("properties") if parameters else None
+    for source in expressions.expressions_in(key):
+        try:
+            tree = expressions.parse(source)
+        except expressions.ExpressionError as error:
+            yield Problem(where, f"invalid expression {source.strip()!r}: {error}")
+            continue
+        for reference in expressions.references(tree):
+            root, rest = reference.path[0], reference.path[1:]
+            if root == "params":
+                if not rest:
+                    yield Problem(where, "params needs a parameter name, e.g. params.repo")
+                elif isinstance(declared, dict) and rest[0] not in declared:
+                    yield Problem(where, f"{reference}: parameter {rest[0]!r} is not declared in spec.parameters")
+            elif root == "run":
+                if len(rest) != 1 or rest[0] not in KEY_RUN_FIELDS:
+                    yield Problem(where, f"{reference}: a concurrency key can use run.{', run.'.join(KEY_RUN_FIELDS)}")
+            else:
+                yield Problem(where, f"{reference}: a concurrency key can only use params and run "
+                                     "(it is evaluated when the run starts)")
+
+
+def concurrency_key(concurrency: dict[str, Any], scope: dict[str, Any]) -> str:
+    """The evaluated key of `spec.concurrency`; ExpressionError when it cannot be evaluated or is empty."""
+    value = expressions.render(concurrency["key"], scope)
+    text = expressions.as_text(value)
+    if not text.strip():
+        raise expressions.ExpressionError(f"the key {concurrency['key']!r} evaluates to an empty text")
+    if len(text) > 500:
+        raise expressions.ExpressionError(f"the evaluated key is {len(text)} characters long (at most 500)")
+    return text
 
 
 def _check_ids_and_needs(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
