@@ -561,6 +561,35 @@ export interface components {
             /** Outcome */
             outcome: string;
         };
+        /** ConcurrencyPublic */
+        ConcurrencyPublic: {
+            /**
+             * Key
+             * @description The run's evaluated spec.concurrency key
+             */
+            key: string;
+            /**
+             * Limit
+             * @description Runs with that key running at once
+             */
+            limit: number;
+            /**
+             * On Conflict
+             * @description What a new run does when the key is taken
+             * @enum {string}
+             */
+            on_conflict: "queue" | "cancel_pending" | "fail";
+            /**
+             * Position
+             * @description 1-based place in the key's queue while waiting; 0 once the run holds its slot
+             */
+            position: number;
+            /**
+             * Blocked By
+             * @description Ids of the runs holding the key's slots while this one waits; [] once it runs
+             */
+            blocked_by: string[];
+        };
         /** ConfigPublic */
         ConfigPublic: {
             /** Version */
@@ -740,6 +769,8 @@ export interface components {
             finished_at: string | null;
             /** Steps */
             steps: components["schemas"]["StepRunPublic"][];
+            /** @description null when the workflow has no spec.concurrency */
+            concurrency: components["schemas"]["ConcurrencyPublic"] | null;
         };
         /**
          * RunState

@@ -20,6 +20,7 @@ from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway.models import (
     AuditPublic,
+    ConcurrencyPublic,
     ConfigPublic,
     EventPublic,
     LogLinePublic,
@@ -88,6 +89,17 @@ def run(message: storage_pb2.Run) -> RunPublic:
         started_at=_time(message.started_at),
         finished_at=_time(message.finished_at),
         steps=[step_run(step) for step in message.steps],
+        concurrency=concurrency(message.concurrency) if message.HasField("concurrency") else None,
+    )
+
+
+def concurrency(message: storage_pb2.RunConcurrency) -> ConcurrencyPublic:
+    return ConcurrencyPublic(
+        key=message.key,
+        limit=message.limit,
+        on_conflict=message.on_conflict or "queue",  # storage checks the vocabulary
+        position=message.position,
+        blocked_by=list(message.blocked_by),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from vwmp_common.states import EventType, RunState, StepState
@@ -70,6 +70,17 @@ class StepRunPublic(BaseModel):
     finished_at: str | None
 
 
+class ConcurrencyPublic(BaseModel):
+    key: str = Field(description="The run's evaluated spec.concurrency key")
+    limit: int = Field(description="Runs with that key running at once")
+    on_conflict: Literal["queue", "cancel_pending", "fail"] = Field(
+        description="What a new run does when the key is taken")
+    position: int = Field(
+        description="1-based place in the key's queue while waiting; 0 once the run holds its slot")
+    blocked_by: list[str] = Field(
+        description="Ids of the runs holding the key's slots while this one waits; [] once it runs")
+
+
 class RunPublic(BaseModel):
     id: str
     workflow: str
@@ -82,6 +93,7 @@ class RunPublic(BaseModel):
     started_at: str | None
     finished_at: str | None
     steps: list[StepRunPublic]
+    concurrency: ConcurrencyPublic | None = Field(description="null when the workflow has no spec.concurrency")
 
 
 class RunCreate(BaseModel):

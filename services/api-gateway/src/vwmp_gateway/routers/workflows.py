@@ -190,6 +190,10 @@ async def start_run(
             dry_run=body.dry_run, actor=user.name,
         )
     )
+    if started.HasField("conflict"):
+        conflict = started.conflict
+        raise Problem(409, conflict.detail, title="Concurrency conflict", kind="concurrency-conflict",
+                      extra={"concurrency": {"key": conflict.key, "blocked_by": list(conflict.blocked_by)}})
     if started.errors:
         raise validation_problem(
             [{"pointer": _in_parameters(e.pointer), "message": e.message} for e in started.errors],
