@@ -210,3 +210,23 @@ def test_tokens_create_list_revoke(env) -> None:
     assert invoke({**env, "VWMP_TOKEN": secret}, "runs").exit_code == 1
     bad = invoke(env, "token", "create", "--role", "root", "--name", "x")
     assert bad.exit_code == 1 and "/body/role" in bad.output
+
+
+def test_runs_shows_the_concurrency_key_and_what_a_waiting_run_waits_for(env, tmp_path) -> None:
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    document = definition(name)
+    document["spec"]["concurrency"] = {"key": "k-${{ params.part }}"}
+    assert invoke(env, "apply", "-f", str(write(tmp_path, document))).exit_code == 0
+    holder = invoke(env, "run", name, "-p", "part=minor").output.split()[1]
+    waiter = invoke(env, "run", name, "-p", "part=minor").output.split()[1]
+    _wait_run(env, holder, lambda r: _step_state(r, "approve") == "awaiting_approval")
+    wide = {**env, "COLUMNS": "250"}
+    listed = runner.invoke(app, ["runs", "--workflow", name], env=wide)
+    assert listed.exit_code == 0, listed.output
+    assert f"k-minor #1 behind {holder[:8]}" in listed.output
+    shown = runner.invoke(app, ["runs", "show", waiter], env=wide)
+    assert "concurrency: k-minor (limit 1, queue) · waiting, position 1, blocked by " + holder in shown.output
+    held = runner.invoke(app, ["runs", "show", holder], env=wide)
+    assert "holds a slot" in held.output  # waiting at its approval, it keeps its slot
+    for run_id in (waiter, holder):
+        assert invoke(env, "cancel", run_id).exit_code == 0

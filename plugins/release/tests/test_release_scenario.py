@@ -76,6 +76,7 @@ def test_templates_are_complete_release_workflows(plugins: list[Plugin]) -> None
         assert definition["apiVersion"] == "vwmp/v1" and definition["kind"] == "Workflow"
         assert definition["metadata"]["type"] == template.workflow_type == "release"
         assert set(definition["spec"]["parameters"]["required"]) == {"repo", "part"}
+        assert definition["spec"]["concurrency"] == {"key": "release:${{ params.repo }}"}  # one release per repo
         steps = definition["spec"]["steps"]
         assert [s["uses"] for s in steps] == [
             "validators/branch-context",

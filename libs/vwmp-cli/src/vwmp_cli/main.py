@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
+from vwmp_common.states import TERMINAL_RUN_STATES
 
 from vwmp_cli.client import DEFAULT_URL, CliError, Gateway, default_token
 from vwmp_cli.styles import SUCCESSFUL_RUN_STATES, state_style
@@ -145,13 +146,23 @@ def run(
 
 def _runs_table(runs: list[dict[str, Any]], total: int) -> Table:
     table = Table(title=f"runs ({len(runs)} of {total})")
-    for column in ("id", "workflow", "version", "state", "created", "by"):
+    for column in ("id", "workflow", "version", "state", "created", "by", "concurrency"):
         table.add_column(column)
     for item in runs:
         style = state_style(item["state"])
         table.add_row(item["id"], item["workflow"], str(item["version"]), f"[{style}]{item['state']}[/]",
-                      item["created_at"] or "", item["created_by"])
+                      item["created_at"] or "", item["created_by"], _concurrency(item.get("concurrency")))
     return table
+
+
+def _concurrency(found: dict[str, Any] | None) -> str:
+    """`key`, and while the run waits for a slot: `key #2 behind <holder ids>` (ids shortened)."""
+    if not found:
+        return ""
+    if not found["position"]:
+        return str(found["key"])
+    holders = ", ".join(run_id[:8] for run_id in found["blocked_by"]) or "the runs ahead"
+    return f"{found['key']} #{found['position']} behind {holders}"
 
 
 @runs_app.callback(invoke_without_command=True)
@@ -179,6 +190,12 @@ def _show(gateway: Gateway, run_id: str) -> None:
     console.print(f"run [bold]{found['id']}[/bold] · {found['workflow']} v{found['version']} · "
                   f"[{style}]{found['state']}[/]" + (" · dry run" if found["dry_run"] else ""))
     console.print(f"parameters: {json.dumps(found['parameters'])}", highlight=False)
+    place = found.get("concurrency")
+    if place:
+        waiting = (f" · waiting, position {place['position']}, blocked by {', '.join(place['blocked_by']) or '-'}"
+                   if place["position"] else " · holds a slot" if found["state"] not in TERMINAL_RUN_STATES else "")
+        console.print(f"concurrency: {place['key']} (limit {place['limit']}, {place['on_conflict']}){waiting}",
+                      highlight=False)
     table = Table()
     for column in ("step", "uses", "state", "attempt", "outputs", "error"):
         table.add_column(column)

@@ -110,6 +110,9 @@ def release_definition(
                     },
                 },
             },
+            # A release in progress holds its repository: a second release of the same repository
+            # waits until the first one ends (its approval wait included), whatever workflow it uses.
+            "concurrency": {"key": f"release:{repo}"},
             "steps": steps,
         },
     }
