@@ -222,3 +222,37 @@ async def test_keyed_releases_survive_a_sigkilled_replica_over_postgresql(tmp_pa
         assert victim_run in (platform.logs / log_name).read_text(), "the surviving replica finished the run"
     finally:
         platform.stop()
+
+
+# ----- cancel_pending and fail, through the gateway -----------------------------------------------------
+
+
+def sleeper(name: str, on_conflict: str) -> dict[str, Any]:
+    return {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": name},
+            "spec": {"parameters": {"type": "object", "properties": {"env": {"type": "string"}}},
+                     "concurrency": {"key": "deploy:${{ params.env }}", "on_conflict": on_conflict},
+                     "steps": [{"id": "work", "uses": "core/sleep", "with": {"seconds": 3}}]}}
+
+
+async def test_cancel_pending_supersedes_the_waiting_runs_and_fail_refuses_with_409(
+    platform: Platform, api: httpx.AsyncClient
+) -> None:
+    for name, rule in (("deploy-latest", "cancel_pending"), ("deploy-once", "fail")):
+        assert (await api.post("/workflows", json=sleeper(name, rule))).status_code == 201
+    body = {"parameters": {"env": "prod"}}
+    holder, stale, newest = [(await api.post("/workflows/deploy-latest/runs", json=body)).json() for _ in range(3)]
+    assert newest["concurrency"]["position"] == 1 and newest["concurrency"]["blocked_by"] == [holder["id"]]
+    superseded = (await api.get(f"/runs/{stale['id']}")).json()
+    assert superseded["state"] == "cancelled"
+    last = (await events_of(api, stale["id"]))[-1]
+    reason = f"superseded by run {newest['id']}"
+    assert (last["type"], last["data"]) == ("run.cancelled", {"by": "admin", "reason": reason})
+
+    refused = await api.post("/workflows/deploy-once/runs", json=body)  # the same key, held by `holder`
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["concurrency"] == {"key": "deploy:prod", "blocked_by": [holder["id"]]}
+    async with asyncio.timeout(30):
+        while (await api.get(f"/runs/{newest['id']}")).json()["state"] != "succeeded":
+            await asyncio.sleep(0.2)
+    assert (await api.get(f"/runs/{holder['id']}")).json()["state"] == "succeeded"
