@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from vwmp_storage import dialect
@@ -121,13 +121,7 @@ def waiting(conn: Connection, keys: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
-def admissible(conn: Connection, limit: int) -> list[Any]:
-    """Waiting runs that may take a slot now, oldest first: (id, lease_epoch, created_at).
-
-    One query: the waiting runs ranked per key in FIFO order, kept while rank + the key's
-    holders stays within the run's limit. Empty (and cheap, one index range) when no keyed
-    run waits, which keeps the claim of unkeyed runs as fast as before.
-    """
+def _admissible_statement() -> Any:
     ranked = (
         select(
             runs.c.id,
@@ -153,13 +147,26 @@ def admissible(conn: Connection, limit: int) -> list[Any]:
         )
         .scalar_subquery()
     )
-    stmt = (
+    return (
         select(ranked.c.id, ranked.c.lease_epoch, ranked.c.created_at)
         .where(ranked.c.rank + holding <= ranked.c.concurrency_limit)
         .order_by(ranked.c.created_at, ranked.c.id)
-        .limit(limit)
+        .limit(bindparam("claim_limit", type_=Integer))
     )
-    return list(conn.execute(stmt).all())
+
+
+# Built once: it runs in every claim, and building the statement costs more than running it empty.
+_ADMISSIBLE = _admissible_statement()
+
+
+def admissible(conn: Connection, limit: int) -> list[Any]:
+    """Waiting runs that may take a slot now, oldest first: (id, lease_epoch, created_at).
+
+    One query: the waiting runs ranked per key in FIFO order, kept while rank + the key's
+    holders stays within the run's limit. Empty (and cheap, one index range over the open
+    states) when no keyed run waits, which keeps the claim of unkeyed runs as fast as before.
+    """
+    return list(conn.execute(_ADMISSIBLE, {"claim_limit": limit}).all())
 
 
 def admit(conn: Connection, run_id: str, now: datetime, **lease: Any) -> bool:
@@ -209,6 +216,18 @@ def cancel_waiting(conn: Connection, key: str, actor: str, reason: str, now: dat
         )
         cancelled.append(superseded)
     return cancelled
+
+
+def line_of(conn: Connection, key: str) -> tuple[list[str], list[str]]:
+    """The holders and the waiting runs of one key (each in its order), from one indexed query."""
+    stmt = (
+        select(runs.c.id, runs.c.admitted_at)
+        .where(runs.c.state.in_(OPEN_STATES), runs.c.concurrency_key == key)
+        .order_by(runs.c.created_at, runs.c.id)
+    )
+    found = conn.execute(stmt).all()
+    held = sorted((row for row in found if row.admitted_at is not None), key=lambda row: (row.admitted_at, row.id))
+    return [row.id for row in held], [row.id for row in found if row.admitted_at is None]
 
 
 def places(conn: Connection, rows: Sequence[Any]) -> dict[str, Concurrency]:

@@ -209,8 +209,7 @@ class RunStore:
         superseded: list[keys.Superseded] = []
         if concurrency.on_conflict == "cancel_pending":
             superseded = keys.cancel_waiting(conn, key, run.created_by, f"superseded by run {run.id}", now)
-        holding = keys.holders(conn, [key])[key]
-        queue = keys.waiting(conn, [key])[key]
+        holding, queue = keys.line_of(conn, key)
         if len(holding) < concurrency.limit and not queue:
             return concurrency, superseded
         if concurrency.on_conflict == "fail":
