@@ -223,6 +223,27 @@ def _push_preview(git: SafeGit, remote: str, ref: str, sha: str | None) -> str:
     return f"\ncommits not yet on {remote}/{ref.removeprefix('refs/heads/')} (as last fetched):\n{commits}\n{diff}"
 
 
+def _remote_refs(git: SafeGit, remote: str, refs: list[str]) -> dict[str, str]:
+    """The remote's current commit of each ref (read-only `git ls-remote`), so a plan changes when the remote moves.
+
+    An approval is pinned to the plan's digest: a commit pushed to the remote after the plan was shown
+    changes this state and so the digest. A remote that cannot be asked is said so in every item.
+    """
+    if not refs:
+        return {}
+    listed = git.run("ls-remote", "--end-of-options", remote, *refs, timeout=NETWORK_TIMEOUT, check=False)
+    if listed.returncode != 0:
+        reason = (listed.stderr.strip().splitlines() or ["git ls-remote failed"])[-1]
+        return dict.fromkeys(refs, f"(unknown: {reason})")
+    wanted = set(refs)
+    found: dict[str, str] = {}
+    for line in listed.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        if name in wanted:
+            found[name] = sha
+    return found
+
+
 @plugin.step("push", title="Push", description="Push branches and tags to a remote (never forced)")
 def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     """Never forces; the remote's URL must pass the protocol allow-list before git sees it."""
@@ -234,12 +255,14 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
         raise ConfigError("nothing to push: give refs or tags")
     where = f"{config.remote} ({redact_url(urls[-1])})"
     if ctx.dry_run:
+        remote_now = _remote_refs(git, config.remote, refs)
         for ref in refs:
             sha = git.commit_of(ref)
             ctx.plan(
                 "push",
                 f"{config.remote} {ref}",
                 diff=f"{ref} -> {where} at {sha or '(created by an earlier step)'}"
+                + f"\n{config.remote} has {ref} now: {remote_now.get(ref, '(absent)')}"
                 + _push_preview(git, config.remote, ref, sha),
             )
         if all_tags:
