@@ -122,6 +122,7 @@ class Run:
     steps: list[StoredStep]
     definition: dict[str, Any] | None
     message: storage_pb2.Run = field(repr=False)
+    created_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,5 +243,5 @@ def _run(message: storage_pb2.Run) -> Run:
         steps=[StoredStep(step.id, step.uses, StepState.from_number(step.state), step.attempt,
                           json.loads(step.outputs_json or "{}"), step.error) for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
-        message=message,
+        message=message, created_by=message.created_by,
     )
