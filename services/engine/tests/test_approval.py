@@ -1,12 +1,14 @@
-"""The approval gate's pure parts: the policy, the plan digest, the futures decisions complete."""
+"""The approval gate's pure parts: the policy, the plan digest, the futures decisions complete, refusals on the wire."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from vwmp_common.schema_errors import SchemaProblem
 from vwmp_engine.approval import Decisions, Policy, plan_digest
-from vwmp_engine.run_state import ControlRefused
+from vwmp_engine.controls import refusal_from_wire, refusal_to_wire
+from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
 
 
 def test_the_plan_digest_is_the_sha256_of_canonical_json_and_changes_with_the_plan() -> None:
@@ -65,3 +67,18 @@ async def test_a_gate_waiting_for_a_decision_is_found_and_a_decided_one_is_not()
 async def test_no_decision_is_accepted_for_a_gate_that_is_not_waiting() -> None:
     with pytest.raises(ControlRefused, match="'other' is not awaiting approval"):
         Decisions().waiting("other")
+
+
+def test_every_refusal_kind_survives_the_nats_forward() -> None:
+    cases: list[ControlRefused] = [
+        ControlRefused("not awaiting approval"), DecisionDenied("'x' may not decide"),
+        InputsInvalid("bad inputs", [SchemaProblem("/inputs/n", "not an integer")]),
+        PlanChanged("the plan changed", "ab" * 32),
+    ]
+    for refusal in cases:
+        back = refusal_from_wire(refusal_to_wire(refusal))
+        assert type(back) is type(refusal) and str(back) == str(refusal)
+    inputs = refusal_from_wire(refusal_to_wire(cases[2]))
+    assert isinstance(inputs, InputsInvalid) and inputs.problems == [SchemaProblem("/inputs/n", "not an integer")]
+    changed = refusal_from_wire(refusal_to_wire(cases[3]))
+    assert isinstance(changed, PlanChanged) and changed.plan_digest == "ab" * 32
