@@ -33,6 +33,7 @@ def test_a_role_admits_higher_roles_and_names_admit_only_those_names() -> None:
     assert policy.admits("release-lead", "operator") and not policy.admits("release-leader", "operator")
     names_only = Policy.from_config({"approvers": {"names": ["lead"]}})
     assert not names_only.admits("ada", "admin") and names_only.admits("lead", "operator")
+    assert Policy.from_config({"approvers": {}}) == Policy()  # an empty approvers block is the default
 
 
 def test_the_policy_survives_its_round_trip_through_the_gates_outputs() -> None:

@@ -64,7 +64,7 @@ class Policy:
         approvers = config.get("approvers")
         roles: tuple[str, ...] = DEFAULT_ROLES
         names: tuple[str, ...] = ()
-        if isinstance(approvers, dict):
+        if isinstance(approvers, dict) and (approvers.get("roles") is not None or approvers.get("names") is not None):
             roles = tuple(str(role) for role in approvers.get("roles") or ())
             names = tuple(str(name) for name in approvers.get("names") or ())
         timeout = config.get("timeout")
