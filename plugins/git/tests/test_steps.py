@@ -193,3 +193,23 @@ def test_push_plan_says_when_the_remote_cannot_be_asked(tester: StepTester, repo
     out = tester.run("git/push", {"repo": "app", "refs": ["main"]}, dry_run=True)
     assert out.ok, out.failure
     assert "origin has refs/heads/main now: (unknown:" in out.plan[0]["diff"]
+
+
+def test_a_push_the_remote_refuses_says_which_refs_it_refused_and_which_got_through(
+    tester: StepTester, repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    work, remote = repo
+    other = tmp_path / "colleague"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    git(other, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "--allow-empty", "-m", "theirs")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    theirs = git(remote, "rev-parse", "main")
+    git(work, "commit", "-q", "--allow-empty", "-m", "ours")
+    git(work, "tag", "v5.0.0")
+    out = tester.run("git/push", {"repo": "app", "refs": ["main"], "tags": ["v5.0.0"]})
+    assert not out.ok
+    assert out.failure.message == (
+        "git push failed: origin refused refs/heads/main [rejected] (fetch first) (the remote has commits this "
+        "repository does not; pushes are never forced); pushed anyway: refs/tags/v5.0.0")
+    assert str(remote) not in out.failure.message
+    assert git(remote, "rev-parse", "main") == theirs  # never forced

@@ -232,7 +232,7 @@ async def test_a_remote_that_moved_refuses_the_approval_and_shows_the_new_plan(
     run = await engine.wait(run_id)
     # what the team then sees: the push is refused by the remote, which has a commit the release lacks
     assert run.state == "failed"
-    assert run.steps[1].error.startswith("git push failed") and "fast-forwards" in run.steps[1].error
+    assert run.steps[1].error.startswith("git push failed: origin refused refs/heads/main [rejected] (fetch first)")
     assert git(remote, "rev-parse", "main") == moved
 
 

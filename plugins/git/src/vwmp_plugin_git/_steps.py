@@ -244,6 +244,32 @@ def _remote_refs(git: SafeGit, remote: str, refs: list[str]) -> dict[str, str]:
     return found
 
 
+def _push_refusal(porcelain: str, stderr: str, remote: str, urls: list[str]) -> str:
+    """What a failed push did, ref by ref, from `git push --porcelain` (git's own last line names no ref).
+
+    git pushes each ref on its own: a refused branch does not stop a tag from getting through, so
+    the message says which refs the remote refused and which it took. Never includes the remote URL.
+    """
+    refused, taken = [], []
+    for line in porcelain.splitlines():
+        flag, _, rest = line.partition("\t")
+        ref, _, summary = rest.partition("\t")
+        if flag == "!":
+            refused.append(f"{ref.partition(':')[2] or ref} {summary}".strip())
+        elif flag in ("*", " ", "="):
+            taken.append(ref.partition(":")[2] or ref)
+    if not refused:
+        lines = [line for line in stderr.strip().splitlines() if not line.startswith(("hint:", "To "))]
+        detail = lines[-1] if lines else "no refs pushed"
+        for url in urls:
+            detail = detail.replace(url, redact_url(url))
+        return f"git push failed: {detail}"
+    message = f"{remote} refused {', '.join(refused)}"
+    if any("fetch first" in item or "non-fast-forward" in item for item in refused):
+        message += " (the remote has commits this repository does not; pushes are never forced)"
+    return f"git push failed: {message}" + (f"; pushed anyway: {', '.join(taken)}" if taken else "")
+
+
 @plugin.step("push", title="Push", description="Push branches and tags to a remote (never forced)")
 def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     """Never forces; the remote's URL must pass the protocol allow-list before git sees it."""
@@ -274,7 +300,9 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     args = ["push", "--porcelain", "--no-verify"]
     if all_tags:
         args.append("--tags")
-    git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT)
+    done = git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise StepError(_push_refusal(done.stdout, done.stderr, config.remote, urls))
     pushed = list(refs)
     if all_tags:
         pushed += [f"refs/tags/{t}" for t in git.out("tag", "--list").splitlines() if t]
