@@ -137,7 +137,7 @@ class Controls:
         nats = self.nats
         if nats is None or not nats.is_connected:
             return False
-        request: dict[str, Any] = {"action": action, "actor": actor, "step_id": step_id}
+        request: dict[str, Any] = {"action": action, "actor": actor, "step_id": step_id, "ack": True}
         if decision is not None:
             request.update(comment=decision.comment, role=decision.role, plan_digest=decision.plan_digest,
                            inputs=decision.inputs)
@@ -170,8 +170,9 @@ class Controls:
 
     async def _answer(self, run_id: str, msg: Msg) -> None:
         assert self.nats is not None
-        await self.nats.publish(msg.reply, json.dumps({"ack": True}).encode())
         request = json.loads(msg.data)
+        if request.get("ack"):  # an older replica asks without it and takes the first reply as the answer
+            await self.nats.publish(msg.reply, json.dumps({"ack": True}).encode())
         action = ControlAction(request["action"])
         decision = None
         if action in (ControlAction.APPROVE, ControlAction.REJECT):
