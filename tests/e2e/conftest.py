@@ -110,3 +110,22 @@ async def api(platform: Platform, token: str) -> AsyncIterator[httpx.AsyncClient
     async with httpx.AsyncClient(base_url=f"{platform.url}/api/v1", timeout=30,
                                  headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
+
+
+@pytest.fixture
+async def approver(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A second person with the operator role: approval gates refuse the approval of the run's starter."""
+    name = f"release-lead-{uuid.uuid4().hex[:8]}"
+    created = await api.post("/tokens", json={"name": name, "role": "operator"})
+    assert created.status_code == 201, created.text
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30,
+                                 headers={"Authorization": f"Bearer {created.json()['token']}"}) as client:
+        yield client
+
+
+async def approve_shown_plan(approver: httpx.AsyncClient, run_id: str, step_id: str = "approve",
+                             **body: Any) -> httpx.Response:
+    """What an approver does: read the gate's plan and approve exactly that one (its plan_digest)."""
+    run = (await approver.get(f"/runs/{run_id}")).json()
+    digest = next(s for s in run["steps"] if s["id"] == step_id)["outputs"]["plan_digest"]
+    return await approver.post(f"/runs/{run_id}/steps/{step_id}/approve", json={"plan_digest": digest, **body})

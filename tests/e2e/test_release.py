@@ -22,7 +22,7 @@ from vwmp_cli.up import Platform
 from vwmp_common.states import RUN_END_EVENTS, TERMINAL_RUN_STATES
 from websockets.typing import Subprotocol
 
-from .conftest import platform_env, running
+from .conftest import approve_shown_plan, platform_env, running
 from .release_repo import Sample, git, git_env
 
 pytestmark = pytest.mark.e2e
@@ -121,7 +121,7 @@ async def test_a_dry_run_shows_every_diff_and_changes_nothing(platform: Platform
 
 
 async def test_a_release_waits_for_approval_then_pushes_tag_and_commit(
-    platform: Platform, root: Path, api, token: str
+    platform: Platform, root: Path, api, approver, token: str
 ) -> None:
     sample = Sample(platform.workspace, root, "shop")
     await create(api, await python_release(api, "shop-release"))
@@ -156,7 +156,12 @@ async def test_a_release_waits_for_approval_then_pushes_tag_and_commit(
             assert sample.remote_git("rev-parse", "main") != git(sample.env, sample.work, "rev-parse", "HEAD")
             assert git(sample.env, sample.work, "tag", "--list") == "v0.5.0"
 
-            approved = await api.post(f"/runs/{run_id}/steps/approve/approve", json={"comment": "ship it"})
+            assert gate["data"]["plan_digest"] == steps_of(waiting.json())["approve"]["outputs"]["plan_digest"]
+            own = await api.post(f"/runs/{run_id}/steps/approve/approve",
+                                 json={"plan_digest": gate["data"]["plan_digest"]})
+            assert own.status_code == 403, own.text  # whoever started the release does not approve it
+            approved = await approver.post(f"/runs/{run_id}/steps/approve/approve",
+                                           json={"comment": "ship it", "plan_digest": gate["data"]["plan_digest"]})
             assert approved.status_code in (200, 202), approved.text
             while events[-1]["type"] not in RUN_END_EVENTS:
                 events.append(json.loads(await socket.recv()))
@@ -199,6 +204,56 @@ async def test_a_release_waits_for_approval_then_pushes_tag_and_commit(
     assert page.startswith("# Release 0.5.0") and "KAN-7" in page
     assert "- [0.5.0](releases/0.5.0.md)" in sample.remote_git("show", "v0.5.0:kb/index.md")
     assert git(sample.env, sample.work, "status", "--porcelain") == ""
+
+
+async def test_an_approval_of_a_plan_the_remote_has_moved_past_is_refused_and_the_new_plan_shown(
+    platform: Platform, root: Path, api, approver
+) -> None:
+    sample = Sample(platform.workspace, root, "shop-moved")
+    await create(api, await python_release(api, "moved-release"))
+    run_id = await start(api, "moved-release", {"repo": "shop-moved", "part": "minor"})
+    async with asyncio.timeout(40):
+        while steps_of(run := (await api.get(f"/runs/{run_id}")).json())["approve"]["state"] != "awaiting_approval":
+            assert run["state"] not in TERMINAL_RUN_STATES, run
+            await asyncio.sleep(0.1)
+    shown = steps_of(run)["approve"]["outputs"]  # the dry-run plan the approver reads
+    before = sample.remote_git("rev-parse", "main")
+    assert f"origin has refs/heads/main now: {before}" in shown["plan"][0]["diff"]
+
+    # meanwhile a colleague pushes a commit to the remote
+    other = root / "shop-moved-colleague"
+    git(sample.env, root, "clone", "-q", str(sample.remote), str(other))
+    git(sample.env, other, "commit", "-q", "--allow-empty", "-m", "hotfix from a colleague")
+    git(sample.env, other, "push", "-q", "origin", "HEAD:main")
+    moved = sample.remote_git("rev-parse", "main")
+
+    refused = await approver.post(f"/runs/{run_id}/steps/approve/approve",
+                                  json={"comment": "ship it", "plan_digest": shown["plan_digest"]})
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert problem["type"].endswith("/plan-changed") and problem["plan_digest"] != shown["plan_digest"]
+    assert f"origin has refs/heads/main now: {moved}" in problem["plan"][0]["diff"]
+    gate = steps_of((await api.get(f"/runs/{run_id}")).json())["approve"]
+    assert gate["state"] == "awaiting_approval"
+    assert (gate["outputs"]["plan_digest"], gate["outputs"]["plan"]) == (problem["plan_digest"], problem["plan"])
+    events = (await api.get(f"/runs/{run_id}/events", params={"after": 0})).json()["items"]
+    announced = [e for e in events if e["type"] == "step.awaiting_approval"]
+    assert len(announced) == 2 and announced[-1]["data"]["plan_digest"] == problem["plan_digest"]
+    assert sample.remote_git("tag", "--list") == ""  # nothing was pushed
+
+    # approving the plan now shown goes ahead; the remote refuses the push, as it would a person's
+    approved = await approve_shown_plan(approver, run_id, comment="pushing over it, deliberately")
+    assert approved.status_code == 200, approved.text
+    run = await finish(api, run_id)
+    assert run["state"] == "failed"
+    push = steps_of(run)["push"]
+    # git pushes each ref on its own (the push is not --atomic): the tag got through, the branch did not
+    assert push["state"] == "failed" and push["error"] == (
+        "git push failed: origin refused refs/heads/main [rejected] (fetch first) (the remote has commits this "
+        "repository does not; pushes are never forced); pushed anyway: refs/tags/v0.5.0"), push
+    assert sample.remote_git("rev-parse", "main") == moved  # never forced: the colleague's commit stays
+    assert sample.remote_git("tag", "--list") == "v0.5.0"
 
 
 # ----- the hostile cases --------------------------------------------------------------------------------

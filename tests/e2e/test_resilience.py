@@ -269,7 +269,9 @@ async def test_every_control_is_an_event_on_the_run_and_one_audit_entry(
     await apply(api, "controlled", chain(3, "testkit/slow", **{"with": {"seconds": 0.8, "journal": "c.txt"}}))
     await apply(api, "failing", [{"id": "a", "uses": "core/noop"},
                                  {"id": "boom", "uses": "testkit/fail", "needs": ["a"], "with": {"kind": "error"}}])
-    await apply(api, "gated", [{"id": "gate", "uses": "core/approval", "with": {"message": "ship it?"}},
+    # about controls and the audit trail: the admin starts and decides, so the gate allows it
+    await apply(api, "gated", [{"id": "gate", "uses": "core/approval",
+                                "with": {"message": "ship it?", "allow_self_approval": True, "pin_plan": False}},
                                {"id": "after", "uses": "core/noop", "needs": ["gate"]}])
 
     controlled = await start(api, "controlled")

@@ -259,7 +259,9 @@ async def test_every_run_control_is_audited_exactly_once_on_the_real_platform(ap
     slow, gate, failing = (f"{kind}-{uuid.uuid4().hex[:6]}" for kind in ("slow", "gate", "failing"))
     await _apply(api, slow, [{"id": "nap", "uses": "core/sleep", "with": {"seconds": 30}},
                              {"id": "after", "uses": "core/noop", "needs": ["nap"]}])
-    await _apply(api, gate, [{"id": "approve", "uses": "core/approval"}])
+    # this test is about the audit trail: one operator starts and decides, so the gate allows it
+    await _apply(api, gate, [{"id": "approve", "uses": "core/approval",
+                              "with": {"allow_self_approval": True, "pin_plan": False}}])
     await _apply(api, failing, [{"id": "boom", "uses": "testkit/fail", "with": {"message": "no"}}])
 
     controls: list[tuple[str, str, str]] = []  # (action, target, path)

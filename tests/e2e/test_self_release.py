@@ -25,7 +25,7 @@ from vwmp_common.states import TERMINAL_RUN_STATES
 from vwmp_toolkit.changelog import Document
 from vwmp_toolkit.semver import Version
 
-from .conftest import platform_env, running
+from .conftest import approve_shown_plan, platform_env, running
 from .release_repo import IDENTITY, git, git_env, snapshot
 
 pytestmark = pytest.mark.e2e
@@ -149,7 +149,7 @@ def steps_of(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def test_vwmp_releases_itself_with_its_own_python_release_template(
-    platform: Platform, root: Path, api: httpx.AsyncClient
+    platform: Platform, root: Path, api: httpx.AsyncClient, approver: httpx.AsyncClient
 ) -> None:
     clone = Clone(platform.workspace, root, "vwmp")
     files = clone.version_files()
@@ -198,7 +198,7 @@ async def test_vwmp_releases_itself_with_its_own_python_release_template(
     assert clone.remote_git("tag", "--list") == ""
     assert clone.remote_git("rev-parse", "refs/heads/main") == clone.head
 
-    approved = await api.post(f"/runs/{run_id}/steps/approve/approve", json={"comment": "ship it"})
+    approved = await approve_shown_plan(approver, run_id, comment="ship it")  # a second maintainer approves
     assert approved.status_code in (200, 202), approved.text
     run = await wait_for(api, run_id, finished)
 

@@ -19,6 +19,7 @@ export const eventTypeValues = [
   "step.failed",
   "step.skipped",
   "step.cancelled",
+  "step.approved",
 ] as const satisfies readonly components['schemas']['EventType'][];
 
 export const roleValues = [

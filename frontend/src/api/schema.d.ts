@@ -407,7 +407,7 @@ export interface paths {
         put?: never;
         /**
          * Approve Step
-         * @description Approve a step awaiting approval.
+         * @description Approve a step awaiting approval, with the plan_digest of the plan shown (409 plan-changed if it moved).
          */
         post: operations["runs-approve_step"];
         delete?: never;
@@ -618,6 +618,18 @@ export interface components {
              * @default
              */
             comment: string;
+            /**
+             * Plan Digest
+             * @description The plan_digest of the gate's plan the approver was shown; required to approve a gate pinned to its plan (the default). A different plan now: 409 plan-changed with the new one
+             */
+            plan_digest?: string | null;
+            /**
+             * Inputs
+             * @description What the approver fills in, checked against the gate's inputs schema (422 with pointers)
+             */
+            inputs?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** EventPublic */
         EventPublic: {
@@ -642,7 +654,7 @@ export interface components {
          * @description `vwmp.common.v1.EventType`; `.number` is the proto value.
          * @enum {string}
          */
-        EventType: "run.queued" | "run.started" | "run.paused" | "run.resumed" | "run.succeeded" | "run.succeeded_with_warnings" | "run.failed" | "run.cancelled" | "step.started" | "step.log" | "step.retrying" | "step.awaiting_approval" | "step.succeeded" | "step.failed" | "step.skipped" | "step.cancelled";
+        EventType: "run.queued" | "run.started" | "run.paused" | "run.resumed" | "run.succeeded" | "run.succeeded_with_warnings" | "run.failed" | "run.cancelled" | "step.started" | "step.log" | "step.retrying" | "step.awaiting_approval" | "step.succeeded" | "step.failed" | "step.skipped" | "step.cancelled" | "step.approved";
         /** Health */
         Health: {
             /** Status */

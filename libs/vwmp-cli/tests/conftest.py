@@ -35,3 +35,9 @@ def env(gateway: LiveGateway, backend: Backend, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("VWMP_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.delenv("VWMP_TOKEN", raising=False)
     return {"VWMP_URL": gateway.url, "VWMP_TOKEN": backend.tokens["admin"]}
+
+
+@pytest.fixture
+def approver_env(env: dict[str, str], backend: Backend) -> dict[str, str]:
+    """The CLI as a second operator: a gate refuses the approval of whoever started the run."""
+    return {**env, "VWMP_TOKEN": backend.tokens["approver"]}

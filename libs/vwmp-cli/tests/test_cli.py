@@ -143,21 +143,23 @@ def test_bad_parameter_is_a_pointed_error(env, tmp_path) -> None:
 
 
 def _decide(env: dict[str, str], workflow: str, decision: str) -> None:
-    """The approver: once the run waits at its gate, approve or reject it through the gateway."""
+    """The approver: once the run waits at its gate, approve (the plan it shows) or reject it via the gateway."""
     auth = {"Authorization": f"Bearer {env['VWMP_TOKEN']}"}
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         page = httpx.get(f"{env['VWMP_URL']}/api/v1/runs", params={"workflow": workflow}, headers=auth).json()
         if page["items"] and _step_state(page["items"][0], "approve") == "awaiting_approval":
-            run_id = page["items"][0]["id"]
-            httpx.post(f"{env['VWMP_URL']}/api/v1/runs/{run_id}/steps/approve/{decision}", headers=auth)
+            run = page["items"][0]
+            digest = next(s for s in run["steps"] if s["id"] == "approve")["outputs"]["plan_digest"]
+            httpx.post(f"{env['VWMP_URL']}/api/v1/runs/{run['id']}/steps/approve/{decision}",
+                       json={"plan_digest": digest} if decision == "approve" else {}, headers=auth)
             return
         time.sleep(0.1)
 
 
-def _watch(env: dict[str, str], tmp_path: Path, decision: str) -> Any:
+def _watch(env: dict[str, str], approver_env: dict[str, str], tmp_path: Path, decision: str) -> Any:
     name = applied(env, tmp_path)
-    approver = threading.Thread(target=_decide, args=(env, name, decision))
+    approver = threading.Thread(target=_decide, args=(approver_env, name, decision))
     approver.start()
     try:
         return invoke(env, "run", name, "-p", "part=patch", "--watch")
@@ -165,35 +167,55 @@ def _watch(env: dict[str, str], tmp_path: Path, decision: str) -> Any:
         approver.join(timeout=30)
 
 
-def test_watch_shows_steps_and_exits_0_on_success(env, tmp_path) -> None:
-    result = _watch(env, tmp_path, "approve")
+def test_watch_shows_steps_and_exits_0_on_success(env, approver_env, tmp_path) -> None:
+    result = _watch(env, approver_env, tmp_path, "approve")
     assert result.exit_code == 0, result.output
     assert "build" in result.output and "approve" in result.output
     assert result.output.rstrip().endswith("succeeded")
 
 
-def test_watch_exits_1_when_the_run_fails(env, tmp_path) -> None:
-    result = _watch(env, tmp_path, "reject")
+def test_watch_exits_1_when_the_run_fails(env, approver_env, tmp_path) -> None:
+    result = _watch(env, approver_env, tmp_path, "reject")
     assert result.exit_code == 1, result.output
     assert "failed" in result.output
 
 
-def test_approve_and_reject(env, tmp_path) -> None:
+def test_approve_and_reject(env, approver_env, tmp_path) -> None:
     name = f"wf-{uuid.uuid4().hex[:10]}"
     slow = definition(name, [{"id": "build", "uses": "core/sleep", "with": {"seconds": 2}},
                              {"id": "approve", "uses": "core/approval", "needs": ["build"]}])
     assert invoke(env, "apply", "-f", str(write(tmp_path, slow))).exit_code == 0
     run_id = invoke(env, "run", name, "-p", "part=patch").output.split()[1]
     _wait_run(env, run_id, lambda r: _step_state(r, "build") == "running")
-    early = invoke(env, "approve", run_id, "approve")
-    assert early.exit_code == 1 and early.output.startswith("error: 409")
+    early = invoke(approver_env, "approve", run_id, "approve")
+    assert early.exit_code == 1 and "error: 409" in early.output
     _wait_run(env, run_id, lambda r: _step_state(r, "approve") == "awaiting_approval")
-    ok = invoke(env, "approve", run_id, "approve", "--comment", "ship it")
+    own = invoke(env, "approve", run_id, "approve")  # admin-bot started the run
+    assert own.exit_code == 1 and "error: 403" in own.output and "started this run" in own.output
+    ok = invoke(approver_env, "approve", run_id, "approve", "--comment", "ship it")
     assert ok.exit_code == 0, ok.output
+    digest = _wait_run(env, run_id, lambda r: True)["steps"][1]["outputs"].get("plan_digest", "")
+    assert "plan of the steps after the gate (0 items)" in ok.output and f"plan digest: {digest}" in ok.output
     done = _wait_run(env, run_id, lambda r: r["state"] == "succeeded")
     outputs = next(s["outputs"] for s in done["steps"] if s["id"] == "approve")
-    assert (outputs["approved_by"], outputs["comment"]) == ("admin-bot", "ship it")
-    assert invoke(env, "reject", run_id, "approve").exit_code == 1
+    assert (outputs["approved_by"], outputs["comment"]) == ("approver-bot", "ship it")
+    assert invoke(approver_env, "reject", run_id, "approve").exit_code == 1
+
+
+def test_approve_sends_the_inputs_the_gate_asks_for(env, approver_env, tmp_path) -> None:
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    gate = definition(name, [{"id": "approve", "uses": "core/approval", "with": {"inputs": {
+        "type": "object", "required": ["ticket"], "properties": {"ticket": {"type": "string"},
+                                                                 "count": {"type": "integer"}}}}}])
+    assert invoke(env, "apply", "-f", str(write(tmp_path, gate))).exit_code == 0
+    run_id = invoke(env, "run", name, "-p", "part=patch").output.split()[1]
+    _wait_run(env, run_id, lambda r: _step_state(r, "approve") == "awaiting_approval")
+    wrong = invoke(approver_env, "approve", run_id, "approve", "-i", "count=many")
+    assert wrong.exit_code == 1 and "/inputs/count" in wrong.output and "/inputs/ticket" in wrong.output
+    ok = invoke(approver_env, "approve", run_id, "approve", "-i", "ticket=REL-9", "-i", "count=2")
+    assert ok.exit_code == 0, ok.output
+    done = _wait_run(env, run_id, lambda r: r["state"] == "succeeded")
+    assert done["steps"][0]["outputs"]["inputs"] == {"ticket": "REL-9", "count": 2}
 
 
 def test_tokens_create_list_revoke(env) -> None:

@@ -162,4 +162,54 @@ def test_push_plan_shows_the_commits_and_diff_the_push_would_publish(
     # nothing new to publish: the plan stays one line
     git(work, "push", "-q", "origin", "main")
     out = tester.run("git/push", {"repo": "app", "refs": ["main"]}, dry_run=True)
-    assert out.ok and "\n" not in out.plan[0]["diff"]
+    head = git(work, "rev-parse", "HEAD")
+    assert out.ok and out.plan[0]["diff"].splitlines()[1:] == [f"origin has refs/heads/main now: {head}"]
+
+
+def test_push_plan_shows_the_remotes_current_state_so_a_moved_remote_changes_the_plan(
+    tester: StepTester, repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    work, remote = repo
+    first = tester.run("git/push", {"repo": "app", "refs": ["main"], "tags": ["v3.0.0"]}, dry_run=True)
+    assert first.ok, first.failure
+    before = git(remote, "rev-parse", "refs/heads/main")
+    assert f"origin has refs/heads/main now: {before}" in first.plan[0]["diff"]
+    assert "origin has refs/tags/v3.0.0 now: (absent)" in first.plan[1]["diff"]
+    # someone else pushes to the remote; the local clone has not fetched it
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    git(other, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "--allow-empty", "-m", "elsewhere")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    moved = git(remote, "rev-parse", "refs/heads/main")
+    second = tester.run("git/push", {"repo": "app", "refs": ["main"], "tags": ["v3.0.0"]}, dry_run=True)
+    assert f"origin has refs/heads/main now: {moved}" in second.plan[0]["diff"]
+    assert second.plan != first.plan
+    assert git(work, "rev-parse", "refs/remotes/origin/main") == before  # read-only: nothing was fetched
+
+
+def test_push_plan_says_when_the_remote_cannot_be_asked(tester: StepTester, repo: tuple[Path, Path]) -> None:
+    work, remote = repo
+    git(work, "remote", "set-url", "origin", str(remote) + "-gone")
+    out = tester.run("git/push", {"repo": "app", "refs": ["main"]}, dry_run=True)
+    assert out.ok, out.failure
+    assert "origin has refs/heads/main now: (unknown:" in out.plan[0]["diff"]
+
+
+def test_a_push_the_remote_refuses_says_which_refs_it_refused_and_which_got_through(
+    tester: StepTester, repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    work, remote = repo
+    other = tmp_path / "colleague"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    git(other, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "--allow-empty", "-m", "theirs")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    theirs = git(remote, "rev-parse", "main")
+    git(work, "commit", "-q", "--allow-empty", "-m", "ours")
+    git(work, "tag", "v5.0.0")
+    out = tester.run("git/push", {"repo": "app", "refs": ["main"], "tags": ["v5.0.0"]})
+    assert not out.ok
+    assert out.failure.message == (
+        "git push failed: origin refused refs/heads/main [rejected] (fetch first) (the remote has commits this "
+        "repository does not; pushes are never forced); pushed anyway: refs/tags/v5.0.0")
+    assert str(remote) not in out.failure.message
+    assert git(remote, "rev-parse", "main") == theirs  # never forced

@@ -47,6 +47,12 @@ def awaiting(step_id: str) -> Callable[[dict[str, Any]], bool]:
     return lambda run: step(run, step_id)["state"] == "awaiting_approval"
 
 
+async def shown_digest(client: Any, headers: Any, run_id: str, step_id: str = "approve") -> str:
+    """The plan_digest the gate shows: what an approver who read the plan sends back."""
+    run = (await client.get(f"/api/v1/runs/{run_id}", headers=headers("viewer"))).json()
+    return str(step(run, step_id)["outputs"]["plan_digest"])
+
+
 def in_state(*states: str) -> Callable[[dict[str, Any]], bool]:
     return lambda run: run["state"] in states
 
@@ -121,7 +127,9 @@ async def test_get_run_shows_what_the_engine_did_and_unknown_run_is_404(client, 
     build = step(got, "build")
     assert (build["state"], build["attempt"], build["error"]) == ("succeeded", 1, None)
     assert build["started_at"] and build["finished_at"]
-    assert step(got, "approve")["outputs"] == {"plan": []}  # no plugin step after the gate
+    gate = step(got, "approve")["outputs"]
+    assert gate["plan"] == [] and gate["approvals"] == [] and gate["started_by"] == "operator-bot"  # nothing after it
+    assert set(gate) == {"plan", "plan_digest", "approvals", "policy", "started_by", "deadline"}
     missing = await client.get("/api/v1/runs/nope", headers=headers("viewer"))
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
 
@@ -212,12 +220,16 @@ async def test_approve_with_comment_and_reject(client, headers, definition) -> N
     too_early = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/approve", headers=headers("operator"))
     assert too_early.status_code == 409 and "not awaiting approval" in too_early.json()["detail"]
     await wait_run(client, headers, run["id"], awaiting("approve"))
-    approved = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/approve", json={"comment": "lgtm"},
-                                 headers=headers("operator"))
+    digest = await shown_digest(client, headers, run["id"])
+    approved = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/approve",
+                                 json={"comment": "lgtm", "plan_digest": digest}, headers=headers("approver"))
     assert approved.status_code == 200, approved.text
     done = await wait_run(client, headers, run["id"], in_state("succeeded", "failed"))
     assert done["state"] == "succeeded"
-    assert step(done, "approve")["outputs"] == {"approved_by": "operator-bot", "comment": "lgtm", "plan": []}
+    outputs = step(done, "approve")["outputs"]
+    assert {k: outputs[k] for k in ("approved_by", "comment", "plan", "plan_digest", "inputs")} == {
+        "approved_by": "approver-bot", "comment": "lgtm", "plan": [], "plan_digest": digest, "inputs": {}}
+    assert [a["by"] for a in outputs["approvals"]] == ["approver-bot"]
     late = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/reject", headers=headers("operator"))
     assert late.status_code == 409
 

@@ -65,8 +65,12 @@ async def at_the_gate(gateway: Any, backend: Any, run_id: str) -> None:
 
 
 async def approve(gateway: Any, backend: Any, run_id: str) -> None:
+    """Approve as a second person (the starter may not), pinned to the plan the gate shows."""
     async with httpx.AsyncClient(base_url=gateway.url) as client:
-        response = await client.post(f"/api/v1/runs/{run_id}/steps/approve/approve", headers=admin(backend))
+        run = (await client.get(f"/api/v1/runs/{run_id}", headers=admin(backend))).json()
+        digest = next(s for s in run["steps"] if s["id"] == "approve")["outputs"]["plan_digest"]
+        response = await client.post(f"/api/v1/runs/{run_id}/steps/approve/approve", json={"plan_digest": digest},
+                                     headers={"Authorization": f"Bearer {backend.tokens['approver']}"})
         assert response.status_code == 200, response.text
 
 

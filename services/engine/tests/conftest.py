@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from vwmp_common.clients import storage_client
+from vwmp_common.clients import engine_client, storage_client
 from vwmp_common.ports import free_port
 from vwmp_common.states import TERMINAL_RUN_STATES, EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp
@@ -81,6 +81,12 @@ class EventView:
     attempt: int
     at: datetime | None
     data_json: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's data, parsed."""
+        parsed: dict[str, Any] = json.loads(self.data_json or "{}")
+        return parsed
 
 
 def run_view(m: storage_pb2.Run) -> RunView:
@@ -208,6 +214,28 @@ class Replica:
                 if step.state == state:
                     return step
                 await asyncio.sleep(0.05)
+
+    async def gate(self, run_id: str, step_id: str = "gate") -> dict[str, Any]:
+        """The gate's outputs as storage has them (what an approver is shown)."""
+        step = next(s for s in (await self.run(run_id)).steps if s.id == step_id)
+        outputs: dict[str, Any] = json.loads(step.outputs_json or "{}")
+        return outputs
+
+    async def decide(self, run_id: str, approve: bool = True, actor: str = "alice", role: str = "operator",
+                     step_id: str = "gate", comment: str = "", digest: str | None = None,
+                     inputs: dict[str, Any] | None = None) -> storage_pb2.Run:
+        """A decision over the engine's real gRPC port, as the gateway sends it.
+
+        `digest` None: the one the gate shows now (what an approver who just read the plan sends);
+        "" sends none. Refusals raise `grpc.aio.AioRpcError` with their status code and metadata.
+        """
+        if digest is None:
+            digest = (await self.gate(run_id, step_id)).get("plan_digest", "")
+        client = engine_client(f"127.0.0.1:{self.engine.port}")
+        result: storage_pb2.Run = await client.DecideApproval(engine_pb2.DecideApprovalRequest(
+            run_id=run_id, step_id=step_id, approve=approve, actor=actor, actor_role=role, comment=comment,
+            plan_digest=digest, inputs_json=json.dumps(inputs) if inputs is not None else ""))
+        return result
 
     async def events(self, run_id: str) -> list[EventView]:
         response = await self.storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id, limit=100_000))

@@ -20,7 +20,8 @@ def test_the_palette_offers_every_core_step_type_without_any_plugin_host() -> No
     registry = StepTypeRegistry()
     assert {info.type for info in registry.all()} == {"core/approval", "core/noop", "core/sleep"}
     assert registry.get("core/sleep") is CORE_STEP_TYPES["core/sleep"]
-    assert CORE_STEP_TYPES["core/approval"].outputs_schema["properties"].keys() == {"approved_by", "comment"}
+    assert CORE_STEP_TYPES["core/approval"].outputs_schema["properties"].keys() == {
+        "approved_by", "comment", "plan", "plan_digest", "approvals", "inputs"}
 
 
 def test_core_step_configs_are_validated_against_their_declared_schemas() -> None:
@@ -31,6 +32,31 @@ def test_core_step_configs_are_validated_against_their_declared_schemas() -> Non
     problems = {(p.pointer, p.message) for p in validate_definition(definition, StepTypeRegistry().get)}
     assert ("/spec/steps/0/with/seconds", "seconds is required") in problems
     assert ("/spec/steps/1/with/extra", "unknown field 'extra'") in problems
+
+
+def _gate_problems(config: dict[str, object]) -> list[tuple[str, str]]:
+    definition = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "core"}, "spec": {"steps": [
+        {"id": "gate", "uses": "core/approval", "with": config}]}}
+    return [(p.pointer, p.message) for p in validate_definition(definition, StepTypeRegistry().get)]
+
+
+def test_the_approval_policy_is_validated_with_pointers() -> None:
+    good = {"message": "Push?", "approvers": {"roles": ["admin"], "names": ["release-lead"]}, "required": 2,
+            "allow_self_approval": False, "pin_plan": True, "timeout": "24h", "on_timeout": "approve",
+            "inputs": {"type": "object", "properties": {"notes_override": {"type": "string"}}}}
+    assert _gate_problems(good) == []
+    pointers = {pointer for pointer, _ in _gate_problems({
+        "approvers": {"roles": ["editor"], "groups": []}, "required": 0, "timeout": "a day",
+        "on_timeout": "shrug", "allow_self_approval": "yes"})}
+    assert pointers == {"/spec/steps/0/with/approvers/roles/0", "/spec/steps/0/with/approvers/groups",
+                        "/spec/steps/0/with/required", "/spec/steps/0/with/timeout",
+                        "/spec/steps/0/with/on_timeout", "/spec/steps/0/with/allow_self_approval"}
+
+
+def test_the_approval_inputs_must_themselves_be_a_valid_json_schema() -> None:
+    problems = _gate_problems({"inputs": {"type": "object", "properties": {"notes": {"type": "text"}}}})
+    assert [pointer for pointer, _ in problems] == ["/spec/steps/0/with/inputs/properties/notes/type"]
+    assert "not a valid JSON Schema" in problems[0][1]
 
 
 async def test_noop_returns_no_outputs() -> None:

@@ -101,8 +101,6 @@ async def test_a_false_condition_skips_the_step(engine) -> None:
 
 
 async def test_approval_waits_for_a_person_and_reject_fails_the_gate(engine) -> None:
-    from vwmp_proto.engine.v1 import engine_pb2
-
     definition = workflow(
         {"id": "gate", "uses": "core/approval", "with": {"message": "ship it?"}},
         {"id": "ship", "uses": "hello/greet", "needs": ["gate"], "with": {"name": "prod"}},
@@ -114,10 +112,8 @@ async def test_approval_waits_for_a_person_and_reject_fails_the_gate(engine) -> 
     step = await engine.wait_step(approved, "gate", "awaiting_approval")
     assert '"plan"' in step.outputs_json and "ship" in step.outputs_json  # the approver sees what comes next
     await engine.wait_step(rejected, "gate", "awaiting_approval")
-    await engine.service.DecideApproval(engine_pb2.DecideApprovalRequest(
-        run_id=approved, step_id="gate", approve=True, actor="alice", comment="go"), None)
-    await engine.service.DecideApproval(engine_pb2.DecideApprovalRequest(
-        run_id=rejected, step_id="gate", approve=False, actor="bob", comment="not today"), None)
+    await engine.decide(approved, actor="alice", comment="go")
+    await engine.decide(rejected, approve=False, actor="bob", comment="not today")
     ok, no = await engine.wait(approved), await engine.wait(rejected)
     assert ok.state == "succeeded"
     outputs = json.loads(next(s for s in ok.steps if s.id == "gate").outputs_json)

@@ -218,13 +218,50 @@ def run_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run
     _show(_gateway(ctx), run_id)
 
 
+def _show_gate(outputs: dict[str, Any]) -> str | None:
+    """Print the plan a gate shows and its policy; returns the plan_digest to pin the approval to."""
+    plan = outputs.get("plan")
+    if not isinstance(plan, list):
+        return None
+    console.print(f"plan of the steps after the gate ({len(plan)} item{'s' if len(plan) != 1 else ''}):")
+    for item in plan:
+        console.print(f"  {item.get('step', '')}: {item.get('action', '')} {item.get('target', '')}", highlight=False)
+        if item.get("diff"):
+            console.print(str(item["diff"]), markup=False, highlight=False)
+    approvals = outputs.get("approvals") or []
+    required = (outputs.get("policy") or {}).get("required", 1)
+    console.print(f"approvals so far: {len(approvals)} of {required}"
+                  + (f" ({', '.join(str(a.get('by')) for a in approvals)})" if approvals else ""), highlight=False)
+    digest = outputs.get("plan_digest")
+    if isinstance(digest, str) and digest:
+        console.print(f"plan digest: {digest}", highlight=False)
+        return digest
+    return None
+
+
 @app.command()
 def approve(
     ctx: typer.Context, run_id: str, step: str,
     comment: Annotated[str, typer.Option(help="Shown in the run's history")] = "",
+    inputs: Annotated[list[str] | None, typer.Option(
+        "-i", "--input", help="key=value the gate asks for (JSON values allowed)")] = None,
 ) -> None:
-    """Approve a step awaiting approval."""
-    _gateway(ctx).json("POST", f"/runs/{run_id}/steps/{step}/approve", json={"comment": comment})
+    """Approve a step awaiting approval: shows the plan of what follows, then approves exactly that plan.
+
+    The approval carries the digest of the plan shown; if the plan changed meanwhile (the remote moved,
+    a file changed) it is refused and the gate shows the new plan: read it and approve again.
+    """
+    gateway = _gateway(ctx)
+    found = gateway.json("GET", f"/runs/{run_id}")
+    gate = next((s for s in found.get("steps", []) if s.get("id") == step), None)
+    body: dict[str, Any] = {"comment": comment}
+    if gate is not None and gate.get("state") == "awaiting_approval":
+        digest = _show_gate(gate.get("outputs") or {})
+        if digest:
+            body["plan_digest"] = digest
+    if inputs:
+        body["inputs"] = _parameters(inputs)
+    gateway.json("POST", f"/runs/{run_id}/steps/{step}/approve", json=body)
     console.print(f"approved {step} of run {run_id}")
 
 

@@ -223,6 +223,53 @@ def _push_preview(git: SafeGit, remote: str, ref: str, sha: str | None) -> str:
     return f"\ncommits not yet on {remote}/{ref.removeprefix('refs/heads/')} (as last fetched):\n{commits}\n{diff}"
 
 
+def _remote_refs(git: SafeGit, remote: str, refs: list[str]) -> dict[str, str]:
+    """The remote's current commit of each ref (read-only `git ls-remote`), so a plan changes when the remote moves.
+
+    An approval is pinned to the plan's digest: a commit pushed to the remote after the plan was shown
+    changes this state and so the digest. A remote that cannot be asked is said so in every item.
+    """
+    if not refs:
+        return {}
+    listed = git.run("ls-remote", "--end-of-options", remote, *refs, timeout=NETWORK_TIMEOUT, check=False)
+    if listed.returncode != 0:
+        reason = (listed.stderr.strip().splitlines() or ["git ls-remote failed"])[-1]
+        return dict.fromkeys(refs, f"(unknown: {reason})")
+    wanted = set(refs)
+    found: dict[str, str] = {}
+    for line in listed.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        if name in wanted:
+            found[name] = sha
+    return found
+
+
+def _push_refusal(porcelain: str, stderr: str, remote: str, urls: list[str]) -> str:
+    """What a failed push did, ref by ref, from `git push --porcelain` (git's own last line names no ref).
+
+    git pushes each ref on its own: a refused branch does not stop a tag from getting through, so
+    the message says which refs the remote refused and which it took. Never includes the remote URL.
+    """
+    refused, taken = [], []
+    for line in porcelain.splitlines():
+        flag, _, rest = line.partition("\t")
+        ref, _, summary = rest.partition("\t")
+        if flag == "!":
+            refused.append(f"{ref.partition(':')[2] or ref} {summary}".strip())
+        elif flag in ("*", " ", "="):
+            taken.append(ref.partition(":")[2] or ref)
+    if not refused:
+        lines = [line for line in stderr.strip().splitlines() if not line.startswith(("hint:", "To "))]
+        detail = lines[-1] if lines else "no refs pushed"
+        for url in urls:
+            detail = detail.replace(url, redact_url(url))
+        return f"git push failed: {detail}"
+    message = f"{remote} refused {', '.join(refused)}"
+    if any("fetch first" in item or "non-fast-forward" in item for item in refused):
+        message += " (the remote has commits this repository does not; pushes are never forced)"
+    return f"git push failed: {message}" + (f"; pushed anyway: {', '.join(taken)}" if taken else "")
+
+
 @plugin.step("push", title="Push", description="Push branches and tags to a remote (never forced)")
 def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     """Never forces; the remote's URL must pass the protocol allow-list before git sees it."""
@@ -234,12 +281,14 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
         raise ConfigError("nothing to push: give refs or tags")
     where = f"{config.remote} ({redact_url(urls[-1])})"
     if ctx.dry_run:
+        remote_now = _remote_refs(git, config.remote, refs)
         for ref in refs:
             sha = git.commit_of(ref)
             ctx.plan(
                 "push",
                 f"{config.remote} {ref}",
                 diff=f"{ref} -> {where} at {sha or '(created by an earlier step)'}"
+                + f"\n{config.remote} has {ref} now: {remote_now.get(ref, '(absent)')}"
                 + _push_preview(git, config.remote, ref, sha),
             )
         if all_tags:
@@ -251,7 +300,9 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     args = ["push", "--porcelain", "--no-verify"]
     if all_tags:
         args.append("--tags")
-    git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT)
+    done = git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise StepError(_push_refusal(done.stdout, done.stderr, config.remote, urls))
     pushed = list(refs)
     if all_tags:
         pushed += [f"refs/tags/{t}" for t in git.out("tag", "--list").splitlines() if t]

@@ -126,6 +126,14 @@ class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: str = Field("", max_length=4000, description="Shown in the run's history")
+    plan_digest: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$",
+        description="The plan_digest of the gate's plan the approver was shown; required to approve a gate "
+        "pinned to its plan (the default). A different plan now: 409 plan-changed with the new one",
+    )
+    inputs: dict[str, Any] | None = Field(
+        None, description="What the approver fills in, checked against the gate's inputs schema (422 with pointers)"
+    )
 
 
 class TokenCreate(BaseModel):

@@ -23,6 +23,8 @@ PROBLEM_TYPE_BASE = "https://vwmp.dev/problems/"
 # gRPC servers put structured validation errors in this trailing metadata key (JSON list of
 # {"pointer", "message"}); the status details text is the fallback.
 ERRORS_METADATA_KEY = "vwmp-errors-json"
+# The engine refuses an approval whose plan changed with ABORTED and the plan's digest now in this key.
+PLAN_DIGEST_METADATA_KEY = "vwmp-plan-digest"
 _POINTED_LINE = re.compile(r"^\s*(/\S*)?: (.+)$")
 
 
@@ -99,6 +101,16 @@ def _errors_from_rpc(error: grpc.aio.AioRpcError) -> list[dict[str, str]]:
         for item in parsed
         if isinstance(item, dict)
     ]
+
+
+def plan_digest_of(error: grpc.aio.AioRpcError) -> str | None:
+    """The new plan digest of an approval refused because the plan changed, else None."""
+    if error.code() != grpc.StatusCode.ABORTED:
+        return None
+    for key, value in error.trailing_metadata() or ():
+        if key == PLAN_DIGEST_METADATA_KEY:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
 
 
 def problem_from_rpc(error: grpc.aio.AioRpcError, *, precondition_status: int = 409) -> Problem:

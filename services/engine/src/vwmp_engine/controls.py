@@ -8,8 +8,10 @@ being retried).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
@@ -17,15 +19,52 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from vwmp_common.schema_errors import SchemaProblem
 from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, ControlAction, EventType, RunState, StepState
 
+from vwmp_engine.approval import Decision
 from vwmp_engine.definition import WorkflowSpec
 from vwmp_engine.leases import LeaseKeeper
-from vwmp_engine.run_state import ControlRefused
+from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
 from vwmp_engine.store import NotFound, Run, RunClosed, Transition
 
 log = logging.getLogger(__name__)
 CONTROL_SUBJECT = "vwmp.engine.control"
+ACK_SECONDS = 2.0  # the owning replica acknowledges a forwarded control within this, or is taken to be absent
+ANSWER_SECONDS = 120.0  # then it answers; an approval computes the plan again (dry runs of the steps after it)
+
+
+def refusal_to_wire(refusal: ControlRefused) -> dict[str, Any]:
+    """A refusal as the owning replica answers it over NATS, its kind and details kept."""
+    answer: dict[str, Any] = {"handled": True, "error": str(refusal)}
+    if isinstance(refusal, DecisionDenied):
+        answer["refusal"] = "denied"
+    elif isinstance(refusal, InputsInvalid):
+        answer.update(refusal="inputs", problems=[asdict(problem) for problem in refusal.problems])
+    elif isinstance(refusal, PlanChanged):
+        answer.update(refusal="plan_changed", plan_digest=refusal.plan_digest)
+    return answer
+
+
+def refusal_from_wire(answer: dict[str, Any]) -> ControlRefused:
+    """The refusal a forwarded control got, as the exception the owner raised."""
+    message, kind = str(answer.get("error", "")), answer.get("refusal")
+    if kind == "denied":
+        return DecisionDenied(message)
+    if kind == "inputs":
+        return InputsInvalid(message, [SchemaProblem(str(p.get("pointer", "")), str(p.get("message", "")))
+                                       for p in answer.get("problems") or [] if isinstance(p, dict)])
+    if kind == "plan_changed":
+        return PlanChanged(message, str(answer.get("plan_digest", "")))
+    return ControlRefused(message)
+
+
+def _answer_of(reply: Msg) -> dict[str, Any]:
+    """A replica's answer; the server's empty "no responders" status message means nobody owns the run."""
+    if not reply.data:
+        raise NoRespondersError
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
 
 
 class RunNotFound(Exception):
@@ -45,27 +84,35 @@ class Controls:
         self.store = keeper.runtime.store
         self.nats = nats
         self._subscription: Subscription | None = None
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Answer controls forwarded by other replicas for the runs this one executes."""
         if self.nats is not None:
             self._subscription = await self.nats.subscribe(f"{CONTROL_SUBJECT}.*", cb=self._on_request)
 
-    async def apply(self, run_id: str, action: str, actor: str, step_id: str = "", comment: str = "") -> None:
-        """Apply a control; raises ControlRefused, RunNotFound or OwnerUnreachable."""
+    async def apply(self, run_id: str, action: str, actor: str, step_id: str = "", comment: str = "",
+                    decision: Decision | None = None) -> None:
+        """Apply a control (an approval or rejection with its `decision`).
+
+        Raises ControlRefused (or one of its kinds: DecisionDenied, InputsInvalid, PlanChanged),
+        RunNotFound or OwnerUnreachable.
+        """
         try:
             control = ControlAction(action)
         except ValueError:
             raise ControlRefused(f"unknown action {action!r}") from None
-        if await self._apply_locally(run_id, control, actor, step_id, comment):
+        if control in (ControlAction.APPROVE, ControlAction.REJECT) and decision is None:
+            decision = Decision(control == ControlAction.APPROVE, actor, comment)
+        if await self._apply_locally(run_id, control, actor, step_id, decision):
             return
-        if await self._forward(run_id, control, actor, step_id, comment):
+        if await self._forward(run_id, control, actor, step_id, decision):
             return
         await self._apply_in_storage(run_id, control, actor, step_id)
         self.keeper.wake()
 
     async def _apply_locally(self, run_id: str, action: ControlAction, actor: str, step_id: str,
-                             comment: str) -> bool:
+                             decision: Decision | None) -> bool:
         executor = self.keeper.executor(run_id)
         if executor is None or executor.lost:
             return False
@@ -75,39 +122,74 @@ class Controls:
             await executor.pause(actor)
         elif action == ControlAction.RESUME:
             await executor.resume(actor)
-        elif action in (ControlAction.APPROVE, ControlAction.REJECT):
-            executor.decide(step_id, action == ControlAction.APPROVE, actor, comment)
+        elif action in (ControlAction.APPROVE, ControlAction.REJECT) and decision is not None:
+            await executor.decide(decision, step_id)
         else:
             raise ControlRefused(f"run is {executor.state}; {action} applies to finished runs")
         return True
 
-    async def _forward(self, run_id: str, action: ControlAction, actor: str, step_id: str, comment: str) -> bool:
-        if self.nats is None or not self.nats.is_connected:
+    async def _forward(self, run_id: str, action: ControlAction, actor: str, step_id: str,
+                       decision: Decision | None) -> bool:
+        """Send the control to the owning replica: it acknowledges at once, then answers when applied.
+
+        Every other replica stays silent, so an absent owner shows as no acknowledgement in time.
+        """
+        nats = self.nats
+        if nats is None or not nats.is_connected:
             return False
-        payload = json.dumps({"action": action, "actor": actor, "step_id": step_id, "comment": comment}).encode()
+        request: dict[str, Any] = {"action": action, "actor": actor, "step_id": step_id, "ack": True}
+        if decision is not None:
+            request.update(comment=decision.comment, role=decision.role, plan_digest=decision.plan_digest,
+                           inputs=decision.inputs)
+        inbox = nats.new_inbox()
+        replies = await nats.subscribe(inbox, max_msgs=2)
         try:
-            reply = await self.nats.request(f"{CONTROL_SUBJECT}.{run_id}", payload, timeout=2.0)
-        except (NoRespondersError, NatsTimeout):
-            return False
-        answer = json.loads(reply.data)
+            await nats.publish(f"{CONTROL_SUBJECT}.{run_id}", json.dumps(request).encode(), reply=inbox)
+            try:
+                answer = _answer_of(await replies.next_msg(timeout=ACK_SECONDS))
+                if answer.get("ack"):
+                    answer = _answer_of(await replies.next_msg(timeout=ANSWER_SECONDS))
+            except (NoRespondersError, NatsTimeout):
+                return False
+        finally:
+            await replies.unsubscribe()
         if answer.get("handled") is False:
             return False
         if answer.get("error"):
-            raise ControlRefused(answer["error"])
+            raise refusal_from_wire(answer)
         return True
 
     async def _on_request(self, msg: Msg) -> None:
         run_id = msg.subject.rsplit(".", 1)[-1]
-        if self.keeper.executor(run_id) is None:
+        if self.keeper.executor(run_id) is None or not msg.reply:
             return  # not ours: stay silent, the owner (if any) answers
+        # answered in its own task: one approval computing its plan must not hold up the controls of other runs
+        task = asyncio.create_task(self._answer(run_id, msg))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, run_id: str, msg: Msg) -> None:
+        assert self.nats is not None
         request = json.loads(msg.data)
+        if request.get("ack"):  # an older replica asks without it and takes the first reply as the answer
+            await self.nats.publish(msg.reply, json.dumps({"ack": True}).encode())
+        action = ControlAction(request["action"])
+        decision = None
+        if action in (ControlAction.APPROVE, ControlAction.REJECT):
+            inputs = request.get("inputs")
+            decision = Decision(action == ControlAction.APPROVE, request["actor"], request.get("comment", ""),
+                                role=request.get("role", ""), plan_digest=request.get("plan_digest", ""),
+                                inputs=inputs if isinstance(inputs, dict) else None)
         try:
-            handled = await self._apply_locally(run_id, ControlAction(request["action"]), request["actor"],
-                                                request.get("step_id", ""), request.get("comment", ""))
+            handled = await self._apply_locally(run_id, action, request["actor"], request.get("step_id", ""),
+                                                decision)
             answer: dict[str, Any] = {"handled": handled}
         except ControlRefused as refusal:
-            answer = {"handled": True, "error": str(refusal)}
-        await msg.respond(json.dumps(answer).encode())
+            answer = refusal_to_wire(refusal)
+        except Exception as error:  # the asker must hear something rather than wait for ANSWER_SECONDS
+            log.exception("forwarded control failed", extra={"fields": {"run_id": run_id}})
+            answer = {"handled": True, "error": f"the control failed on the owning engine: {error}"}
+        await self.nats.publish(msg.reply, json.dumps(answer).encode())
 
     async def _apply_in_storage(self, run_id: str, action: ControlAction, actor: str, step_id: str) -> None:
         run = await self.get_run(run_id, with_definition=action == ControlAction.RERUN)

@@ -11,6 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
 from vwmp_engine.step_types import StepTypeInfo
 
 if TYPE_CHECKING:
@@ -35,6 +38,65 @@ class CoreStep:
     info: StepTypeInfo
     run: Callable[[CoreCall], Awaitable[dict[str, Any]]]
     waits_for_person: bool = False  # no slot, no step timeout; the decision goes into step.succeeded
+
+
+DURATION_PATTERN = r"^\d+(\.\d+)?(ms|s|m|h)$"
+APPROVAL_CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "message": {"type": "string", "maxLength": 4000, "description": "What the approver is asked"},
+        "approvers": {
+            "type": "object", "additionalProperties": False,
+            "description": "Who may decide (default: role operator or higher)",
+            "properties": {
+                "roles": {"type": "array", "uniqueItems": True, "maxItems": 2,
+                          "items": {"enum": ["operator", "admin"]},
+                          "description": "Roles that may decide; a role admits the higher ones too"},
+                "names": {"type": "array", "uniqueItems": True, "maxItems": 100,
+                          "items": {"type": "string", "minLength": 1, "maxLength": 100},
+                          "description": "Token or user names that may decide (they still need the operator role)"},
+            },
+        },
+        "required": {"type": "integer", "minimum": 1, "maximum": 100, "default": 1,
+                     "description": "Distinct approvals needed; one rejection rejects"},
+        "allow_self_approval": {"type": "boolean", "default": False,
+                                "description": "Whether whoever started the run may approve it"},
+        "pin_plan": {"type": "boolean", "default": True,
+                     "description": "An approval must carry the digest of the plan it approves"},
+        "timeout": {"type": "string", "pattern": DURATION_PATTERN,
+                    "description": "How long the gate waits (30s, 90m, 24h); then on_timeout applies"},
+        "on_timeout": {"enum": ["reject", "approve"], "default": "reject",
+                       "description": "What a timeout decides"},
+        "inputs": {"type": "object", "description": "JSON Schema of what the approver fills in"},
+    },
+}
+APPROVAL_OUTPUTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "approved_by": {"type": "string", "description": "The approver who completed the gate, or timeout"},
+        "comment": {"type": "string"},
+        "plan": {"type": "array", "description": "The plan of the steps after the gate that was approved"},
+        "plan_digest": {"type": "string", "description": "sha256 of the plan's canonical JSON"},
+        "approvals": {"type": "array", "items": {"type": "object", "properties": {
+            "by": {"type": "string"}, "at": {"type": "string"}, "comment": {"type": "string"}}}},
+        "inputs": {"type": "object", "description": "What the approver filled in"},
+    },
+}
+
+
+def approval_config_problems(config: dict[str, Any]) -> list[tuple[tuple[object, ...], str]]:
+    """What the config schema cannot say: `inputs` must itself be a valid JSON Schema.
+
+    Returns (path under `with`, message) pairs.
+    """
+    inputs = config.get("inputs")
+    if not isinstance(inputs, dict):
+        return []
+    try:
+        Draft202012Validator.check_schema(inputs)
+    except SchemaError as error:
+        return [(("inputs", *error.absolute_path), f"not a valid JSON Schema: {error.message}")]
+    return []
 
 
 async def _noop(call: CoreCall) -> dict[str, Any]:
@@ -68,13 +130,10 @@ CORE_STEPS: dict[str, CoreStep] = {
         ), _sleep),
         CoreStep(StepTypeInfo(
             "core/approval", "core", "Approval",
-            "Waits for a person with the operator role to approve or reject; shows the plan of the "
-            "steps after it. Passes at once in a dry run.",
-            {"type": "object", "additionalProperties": False,
-             "properties": {"message": {"type": "string", "maxLength": 4000,
-                                        "description": "What the approver is asked"}}},
-            {"type": "object", "properties": {"approved_by": {"type": "string"},
-                                              "comment": {"type": "string"}}},
+            "Waits for the approvers its policy names (default: role operator or higher, not the run's "
+            "starter) to approve or reject; shows the plan of the steps after it, and each approval is "
+            "pinned to that plan's digest. Passes at once in a dry run.",
+            APPROVAL_CONFIG_SCHEMA, APPROVAL_OUTPUTS_SCHEMA,
         ), _approval, waits_for_person=True),
     )
 }

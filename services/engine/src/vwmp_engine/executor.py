@@ -153,9 +153,12 @@ class RunExecutor:
 
     # ----- controls (called on the owning engine) ------------------------------------------------
 
-    def decide(self, step_id: str, approve: bool, actor: str, comment: str) -> None:
-        """Approve or reject a gate waiting for a person."""
-        self.gate.decide(step_id, Decision(approve, actor, comment))
+    async def decide(self, decision: Decision, step_id: str) -> None:
+        """Approve or reject a gate waiting for a person, under its policy (see `ApprovalGate.decide`)."""
+        try:
+            await self.gate.decide(step_id, decision)
+        except (LeaseLost, RunClosed) as closed:  # cancelled or taken over while the decision was applied
+            raise ControlRefused(f"the run changed while the decision was applied ({closed}); look again") from None
 
     async def pause(self, actor: str) -> None:
         """Dispatch nothing new; running steps finish, a retry waits."""

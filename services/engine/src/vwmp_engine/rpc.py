@@ -13,15 +13,18 @@ from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
 from vwmp_proto.storage.v1 import storage_pb2
 
+from vwmp_engine.approval import Decision
 from vwmp_engine.controls import Controls, OwnerUnreachable, RunNotFound
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.registry import StepTypeRegistry
-from vwmp_engine.run_state import ControlRefused
+from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
 from vwmp_engine.starting import start_run
 from vwmp_engine.store import StorageError
 from vwmp_engine.validation import validate_definition
 
 log = logging.getLogger(__name__)
+ERRORS_METADATA_KEY = "vwmp-errors-json"  # pointed validation errors, as the gateway's problems module reads them
+PLAN_DIGEST_METADATA_KEY = "vwmp-plan-digest"  # an approval refused because the plan changed: the digest now
 
 
 def _errors(problems: list[Problem]) -> list[common_pb2.ValidationError]:
@@ -92,19 +95,44 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
     async def DecideApproval(self, request: engine_pb2.DecideApprovalRequest,
                              context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
         action = ControlAction.APPROVE if request.approve else ControlAction.REJECT
-        return await self._control(context, request.run_id, action, request.actor, request.step_id, request.comment)
+        inputs: dict[str, Any] | None = None
+        if request.inputs_json:
+            try:
+                inputs = json.loads(request.inputs_json)
+            except ValueError as error:
+                await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"inputs_json: not valid JSON: {error}")
+            if not isinstance(inputs, dict):
+                await _abort_with_errors(context, [Problem("/inputs", "must be an object")], "inputs not valid")
+        decision = Decision(request.approve, request.actor, request.comment, role=request.actor_role,
+                            plan_digest=request.plan_digest, inputs=inputs)
+        return await self._control(context, request.run_id, action, request.actor, request.step_id, decision)
 
     async def _control(self, context: grpc.aio.ServicerContext[Any, Any], run_id: str, action: ControlAction,
-                       actor: str, step_id: str = "", comment: str = "") -> storage_pb2.Run:
+                       actor: str, step_id: str = "", decision: Decision | None = None) -> storage_pb2.Run:
         try:
-            await self.controls.apply(run_id, action, actor, step_id, comment)
+            await self.controls.apply(run_id, action, actor, step_id, decision=decision)
             return (await self.controls.get_run(run_id)).message
         except RunNotFound:
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"no run {run_id!r}")
+        except DecisionDenied as denied:
+            await _abort(context, grpc.StatusCode.PERMISSION_DENIED, str(denied))
+        except InputsInvalid as invalid:
+            await _abort_with_errors(context, invalid.problems, str(invalid))
+        except PlanChanged as changed:
+            context.set_trailing_metadata(((PLAN_DIGEST_METADATA_KEY, changed.plan_digest),))
+            await _abort(context, grpc.StatusCode.ABORTED, str(changed))
         except ControlRefused as refusal:
             await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(refusal))
         except OwnerUnreachable as busy:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, str(busy))
+
+
+async def _abort_with_errors(context: grpc.aio.ServicerContext[Any, Any], problems: list[Problem],
+                             details: str) -> NoReturn:
+    """INVALID_ARGUMENT with the pointed problems in trailing metadata, as the gateway reads them."""
+    errors = [{"pointer": problem.pointer, "message": problem.message} for problem in problems]
+    context.set_trailing_metadata(((ERRORS_METADATA_KEY, json.dumps(errors)),))
+    await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, details)
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str) -> NoReturn:

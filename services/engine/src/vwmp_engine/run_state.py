@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vwmp_common.redaction import Redactor
+from vwmp_common.schema_errors import SchemaProblem
 from vwmp_common.states import RunState, StepState
 from vwmp_proto.plugin.v1 import plugin_pb2
 
@@ -25,6 +26,31 @@ from vwmp_engine.store import Run, Transition
 
 class ControlRefused(Exception):
     """A control that the run's current state does not allow."""
+
+
+class DecisionDenied(ControlRefused):
+    """The actor may not make this decision under the gate's policy (not an approver, or self-approval)."""
+
+
+class InputsInvalid(ControlRefused):
+    """The approver's inputs do not match the gate's inputs schema; `problems` point under /inputs."""
+
+    def __init__(self, message: str, problems: list[SchemaProblem]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    @staticmethod
+    def problem(pointer: str, message: str) -> SchemaProblem:
+        """One problem of the inputs."""
+        return SchemaProblem(pointer, message)
+
+
+class PlanChanged(ControlRefused):
+    """The plan is not the one the approval was pinned to; `plan_digest` is the plan's digest now."""
+
+    def __init__(self, message: str, plan_digest: str) -> None:
+        super().__init__(message)
+        self.plan_digest = plan_digest
 
 
 @dataclass

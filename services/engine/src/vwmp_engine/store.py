@@ -149,6 +149,7 @@ class Run:
     definition: dict[str, Any] | None
     message: storage_pb2.Run = field(repr=False)
     concurrency: Concurrency | None = None
+    created_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +276,7 @@ def _run(message: storage_pb2.Run) -> Run:
         steps=[StoredStep(step.id, step.uses, StepState.from_number(step.state), step.attempt,
                           json.loads(step.outputs_json or "{}"), step.error) for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
-        message=message,
+        message=message, created_by=message.created_by,
         concurrency=Concurrency(message.concurrency.key, message.concurrency.limit, message.concurrency.on_conflict,
                                 message.concurrency.position, tuple(message.concurrency.blocked_by))
         if message.HasField("concurrency") else None,

@@ -17,6 +17,7 @@ from vwmp_common.schema_errors import schema_problems
 from vwmp_common.schemas import workflow_schema
 
 from vwmp_engine import expressions
+from vwmp_engine.core_steps import approval_config_problems
 from vwmp_engine.step_types import StepTypeInfo
 
 RUN_FIELDS = ("id", "workflow", "version", "dry_run")
@@ -176,6 +177,9 @@ def _check_step_configs(
         for problem in schema_problems(validator, config, ("spec", "steps", index, "with")):
             if not _holds_expression(config, problem.pointer, index):
                 yield problem
+        if uses == "core/approval":
+            for path, message in approval_config_problems(config):
+                yield Problem(pointer("spec", "steps", index, "with", *path), message)
 
 
 def _holds_expression(config: dict[str, Any], problem_pointer: str, index: int) -> bool:

@@ -89,6 +89,9 @@ class Backend:
             token, secret = self.storage.tokens.create(f"{role}-bot", role, 0, "tests")
             self.tokens[role] = secret
             self.token_ids[role] = token.id
+        # a second operator: approval gates refuse the run's starter, so a team approves as someone else
+        token, secret = self.storage.tokens.create("approver-bot", "operator", 0, "tests")
+        self.tokens["approver"], self.token_ids["approver"] = secret, token.id
 
     async def _start(self) -> None:
         self.workspace.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
+import grpc
 from fastapi import APIRouter, Body, Path, Query
 from vwmp_common.states import ControlAction, RunState
 from vwmp_proto.common.v1 import states_pb2
@@ -11,9 +13,11 @@ from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway import convert
+from vwmp_gateway.auth import Principal
 from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
 from vwmp_gateway.hardening import check_values
 from vwmp_gateway.models import Decision, EventPublic, LogLinePublic, Page, RunPublic
+from vwmp_gateway.problems import Problem, plan_digest_of
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -117,32 +121,51 @@ async def rerun_step(run_id: RunId, step_id: StepId, user: CurrentUser, engine: 
 
 
 async def _decide(
-    engine: EngineClient, run_id: str, step_id: str, approve: bool, actor: str, decision: Decision | None
+    engine: EngineClient, storage: StorageClient, run_id: str, step_id: str, approve: bool, user: Principal,
+    decision: Decision | None,
 ) -> RunPublic:
-    if decision is not None:
-        check_values(decision.comment, "/comment", "decision")
-    run = await engine.DecideApproval(
-        engine_pb2.DecideApprovalRequest(
-            run_id=run_id, step_id=step_id, approve=approve, actor=actor,
-            comment=decision.comment if decision else "",
+    decision = decision or Decision()
+    check_values(decision.comment, "/comment", "decision")
+    if decision.inputs is not None:
+        check_values(decision.inputs, "/inputs", "decision")
+    try:
+        run = await engine.DecideApproval(
+            engine_pb2.DecideApprovalRequest(
+                run_id=run_id, step_id=step_id, approve=approve, actor=user.name, actor_role=user.role,
+                comment=decision.comment, plan_digest=decision.plan_digest or "",
+                inputs_json=json.dumps(decision.inputs) if decision.inputs is not None else "",
+            )
         )
-    )
+    except grpc.aio.AioRpcError as error:
+        digest = plan_digest_of(error)
+        if digest is None:
+            raise
+        raise await _plan_changed(storage, run_id, step_id, digest, error.details() or "") from None
     return convert.run(run)
+
+
+async def _plan_changed(storage: StorageClient, run_id: str, step_id: str, digest: str, detail: str) -> Problem:
+    """409 plan-changed with the plan the gate shows now (the engine stored it before refusing)."""
+    stored = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+    outputs: dict[str, Any] = next((json.loads(s.outputs_json or "{}") for s in stored.steps if s.id == step_id), {})
+    plan = outputs.get("plan", []) if outputs.get("plan_digest") == digest else []
+    return Problem(409, detail, title="Plan changed", kind="plan-changed",
+                   extra={"plan_digest": digest, "plan": plan})
 
 
 @router.post("/{run_id}/steps/{step_id}/approve")
 async def approve_step(
-    run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient,
+    run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient, storage: StorageClient,
     decision: Annotated[Decision | None, Body()] = None,
 ) -> RunPublic:
-    """Approve a step awaiting approval."""
-    return await _decide(engine, run_id, step_id, True, user.name, decision)
+    """Approve a step awaiting approval, with the plan_digest of the plan shown (409 plan-changed if it moved)."""
+    return await _decide(engine, storage, run_id, step_id, True, user, decision)
 
 
 @router.post("/{run_id}/steps/{step_id}/reject")
 async def reject_step(
-    run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient,
+    run_id: RunId, step_id: StepId, user: CurrentUser, engine: EngineClient, storage: StorageClient,
     decision: Annotated[Decision | None, Body()] = None,
 ) -> RunPublic:
     """Reject a step awaiting approval (the step fails)."""
-    return await _decide(engine, run_id, step_id, False, user.name, decision)
+    return await _decide(engine, storage, run_id, step_id, False, user, decision)

@@ -105,6 +105,8 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_STEP_FAILED: _EventType.ValueType  # 14
     EVENT_TYPE_STEP_SKIPPED: _EventType.ValueType  # 15
     EVENT_TYPE_STEP_CANCELLED: _EventType.ValueType  # 16
+    EVENT_TYPE_STEP_APPROVED: _EventType.ValueType  # 17
+    """An approval that does not complete its gate yet (N-of-M): the step stays awaiting_approval."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """The type of a run event; `seq` orders them per run."""
@@ -126,6 +128,8 @@ EVENT_TYPE_STEP_SUCCEEDED: EventType.ValueType  # 13
 EVENT_TYPE_STEP_FAILED: EventType.ValueType  # 14
 EVENT_TYPE_STEP_SKIPPED: EventType.ValueType  # 15
 EVENT_TYPE_STEP_CANCELLED: EventType.ValueType  # 16
+EVENT_TYPE_STEP_APPROVED: EventType.ValueType  # 17
+"""An approval that does not complete its gate yet (N-of-M): the step stays awaiting_approval."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _ControlAction:

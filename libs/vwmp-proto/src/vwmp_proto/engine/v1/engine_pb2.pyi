@@ -264,11 +264,20 @@ class DecideApprovalRequest(_message.Message):
     APPROVE_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    ACTOR_ROLE_FIELD_NUMBER: _builtins.int
+    PLAN_DIGEST_FIELD_NUMBER: _builtins.int
+    INPUTS_JSON_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     step_id: _builtins.str
     approve: _builtins.bool
     actor: _builtins.str
     comment: _builtins.str
+    actor_role: _builtins.str
+    """the deciding token's role; the gate's policy admits approvers by role"""
+    plan_digest: _builtins.str
+    """the digest of the plan the approver was shown; empty: none sent"""
+    inputs_json: _builtins.str
+    """what the approver filled in (checked against the gate's inputs schema); empty: none"""
     def __init__(
         self,
         *,
@@ -277,10 +286,13 @@ class DecideApprovalRequest(_message.Message):
         approve: _builtins.bool = ...,
         actor: _builtins.str = ...,
         comment: _builtins.str = ...,
+        actor_role: _builtins.str = ...,
+        plan_digest: _builtins.str = ...,
+        inputs_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "approve", b"approve", "comment", b"comment", "run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "actor_role", b"actor_role", "approve", b"approve", "comment", b"comment", "inputs_json", b"inputs_json", "plan_digest", b"plan_digest", "run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

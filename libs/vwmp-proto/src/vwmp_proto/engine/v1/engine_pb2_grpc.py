@@ -112,7 +112,15 @@ class EngineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DecideApproval(self, request, context):
-        """Approves or rejects a step awaiting approval.
+        """Approves or rejects a step awaiting approval, under the gate's policy.
+        PERMISSION_DENIED: the actor may not decide (not an approver, or the
+        run's starter approving while self-approval is off). FAILED_PRECONDITION:
+        not awaiting approval, or the same person approves twice.
+        INVALID_ARGUMENT (pointers in trailing metadata "vwmp-errors-json"): the
+        inputs do not match the gate's inputs schema. ABORTED with trailing
+        metadata "vwmp-plan-digest": the plan changed since the approver saw it
+        (or no digest was sent while the plan is pinned); the gate's outputs
+        hold the new plan.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -51,7 +51,16 @@ class EngineServiceStub:
     allow the control (e.g. resume a run that is not paused).
     """
     DecideApproval: _grpc.UnaryUnaryMultiCallable[_engine_pb2.DecideApprovalRequest, _storage_pb2.Run]
-    """Approves or rejects a step awaiting approval."""
+    """Approves or rejects a step awaiting approval, under the gate's policy.
+    PERMISSION_DENIED: the actor may not decide (not an approver, or the
+    run's starter approving while self-approval is off). FAILED_PRECONDITION:
+    not awaiting approval, or the same person approves twice.
+    INVALID_ARGUMENT (pointers in trailing metadata "vwmp-errors-json"): the
+    inputs do not match the gate's inputs schema. ABORTED with trailing
+    metadata "vwmp-plan-digest": the plan changed since the approver saw it
+    (or no digest was sent while the plan is pinned); the gate's outputs
+    hold the new plan.
+    """
 
 @_typing.type_check_only
 class EngineServiceAsyncStub(EngineServiceStub):
@@ -75,7 +84,16 @@ class EngineServiceAsyncStub(EngineServiceStub):
     allow the control (e.g. resume a run that is not paused).
     """
     DecideApproval: _aio.UnaryUnaryMultiCallable[_engine_pb2.DecideApprovalRequest, _storage_pb2.Run]  # type: ignore[assignment]
-    """Approves or rejects a step awaiting approval."""
+    """Approves or rejects a step awaiting approval, under the gate's policy.
+    PERMISSION_DENIED: the actor may not decide (not an approver, or the
+    run's starter approving while self-approval is off). FAILED_PRECONDITION:
+    not awaiting approval, or the same person approves twice.
+    INVALID_ARGUMENT (pointers in trailing metadata "vwmp-errors-json"): the
+    inputs do not match the gate's inputs schema. ABORTED with trailing
+    metadata "vwmp-plan-digest": the plan changed since the approver saw it
+    (or no digest was sent while the plan is pinned); the gate's outputs
+    hold the new plan.
+    """
 
 class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
     """The engine parses and validates definitions, schedules runs and controls
@@ -132,6 +150,15 @@ class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _engine_pb2.DecideApprovalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.Run, _abc.Awaitable[_storage_pb2.Run]]:
-        """Approves or rejects a step awaiting approval."""
+        """Approves or rejects a step awaiting approval, under the gate's policy.
+        PERMISSION_DENIED: the actor may not decide (not an approver, or the
+        run's starter approving while self-approval is off). FAILED_PRECONDITION:
+        not awaiting approval, or the same person approves twice.
+        INVALID_ARGUMENT (pointers in trailing metadata "vwmp-errors-json"): the
+        inputs do not match the gate's inputs schema. ABORTED with trailing
+        metadata "vwmp-plan-digest": the plan changed since the approver saw it
+        (or no digest was sent while the plan is pinned); the gate's outputs
+        hold the new plan.
+        """
 
 def add_EngineServiceServicer_to_server(servicer: EngineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
