@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, launchBrowser, login, shot, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, login, shot, signInAs, startTarget } from './harness.mjs';
 
 const repo = process.env.VWMP_E2E_RELEASE_REPO;
 const remote = process.env.VWMP_E2E_RELEASE_REMOTE;
@@ -138,6 +138,11 @@ test('a real run waits at the gate, shows the push plan, and turns green live af
   await edgesDrawn();
   assert.equal(git('-C', remote, 'tag', '--list'), '', 'nothing is pushed before the approval');
 
+  // The gate refuses the person who started the run: a second person reads the plan and approves.
+  const reviewer = await createUser(target, `release-reviewer-${Date.now().toString(36)}`);
+  await signInAs(page, target, reviewer, `#/runs/${runId}`);
+  await waitStates({ ...all('succeeded'), approve: 'awaiting_approval', push: 'pending' });
+  await edgesDrawn();
   await page.getByTestId('review-approve').click();
   const dialog = page.getByTestId('approval-dialog');
   await dialog.waitFor();
@@ -187,6 +192,7 @@ test('a real run waits at the gate, shows the push plan, and turns green live af
   assert.equal(run.dry_run, false);
   const steps = Object.fromEntries(run.steps.map((s) => [s.id, s]));
   assert.equal(steps.approve.outputs.comment, comment);
+  assert.equal(steps.approve.outputs.approved_by, reviewer.name);
   assert.deepEqual(steps.push.outputs.pushed, ['refs/heads/main', 'refs/tags/v0.5.0']);
 
   // The bare remote has the release: the tag, on the release commit that main points at.

@@ -1,10 +1,28 @@
 // Step types and templates the mock offers: the built-ins of ARCHITECTURE.md §5 (a subset) and
 // the example plugin's hello/greet.
 const repo = { type: 'string', description: 'path inside the workspace' };
+// core/approval with the policy of issue 11 (docs/contracts.md), as the engine declares it.
+const approvalConfig = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    message: { type: 'string', title: 'Message', description: 'What the approver is asked' },
+    approvers: {
+      type: 'object', title: 'Approvers', description: 'Who may decide (empty: any operator)',
+      properties: { roles: { type: 'array', items: { type: 'string' }, title: 'Roles' }, names: { type: 'array', items: { type: 'string' }, title: 'Names' } },
+    },
+    required: { type: 'integer', minimum: 1, default: 1, title: 'Required approvals' },
+    allow_self_approval: { type: 'boolean', default: false, title: 'Allow self-approval', description: 'May the person who started the run approve it' },
+    timeout: { type: 'string', title: 'Timeout', description: 'e.g. 24h; then on_timeout applies' },
+    on_timeout: { enum: ['reject', 'approve'], default: 'reject', title: 'On timeout' },
+    pin_plan: { type: 'boolean', default: true, title: 'Pin plan', description: 'Refuse an approval of a plan that changed since it was shown' },
+    inputs: { type: 'object', title: 'Inputs', description: 'JSON Schema of what the approver fills in' },
+  },
+};
+
 export const stepTypes = [
   { type: 'core/noop', plugin: 'core', title: 'No-op', description: 'Does nothing.', config_schema: { type: 'object', properties: {} }, outputs_schema: {} },
   { type: 'core/sleep', plugin: 'core', title: 'Sleep', description: 'Waits a number of seconds.', config_schema: { type: 'object', required: ['seconds'], properties: { seconds: { type: 'number', minimum: 0 } } }, outputs_schema: {} },
-  { type: 'core/approval', plugin: 'core', title: 'Approval', description: 'Waits for a person to approve or reject.', config_schema: { type: 'object', properties: { message: { type: 'string', title: 'Message' } } }, outputs_schema: { type: 'object', properties: { approved_by: { type: 'string' }, comment: { type: 'string' } } } },
+  { type: 'core/approval', plugin: 'core', title: 'Approval', description: 'Waits for a person to approve or reject.', config_schema: approvalConfig, outputs_schema: { type: 'object', properties: { approved_by: { type: 'string' }, comment: { type: 'string' } } } },
   { type: 'hello/greet', plugin: 'hello', title: 'Greet', description: 'Says hello (example plugin).', config_schema: { type: 'object', required: ['name'], properties: { name: { type: 'string', title: 'Name' } } }, outputs_schema: { type: 'object', properties: { greeting: { type: 'string' } } } },
   { type: 'git/tag', plugin: 'git', title: 'Tag', description: 'Creates an annotated tag.', config_schema: { type: 'object', required: ['repo', 'name'], properties: { repo, name: { type: 'string' }, message: { type: 'string' }, ref: { type: 'string' } } }, outputs_schema: {} },
   { type: 'git/push', plugin: 'git', title: 'Push', description: 'Pushes refs and tags.', config_schema: { type: 'object', required: ['repo'], properties: { repo, remote: { type: 'string', default: 'origin' }, refs: { type: 'array', items: { type: 'string' } }, tags: { type: 'boolean' } } }, outputs_schema: {} },
