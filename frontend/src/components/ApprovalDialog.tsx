@@ -93,7 +93,9 @@ export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onC
           </div>
         )}
         <h3>What happens after approval</h3>
-        {shownPlans.length === 0 && <p className="muted">The steps after this gate published no plan. Run a dry run first to see one.</p>}
+        {shownPlans.length === 0 && (shown
+          ? <p className="muted">The steps after this gate plan no changes.</p>
+          : <p className="muted">The steps after this gate published no plan. Run a dry run first to see one.</p>)}
         {shownPlans.map((p) => (
           <section key={p.step} className="approval-plan">
             <h4>{p.step}</h4>
@@ -133,7 +135,11 @@ export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onC
           <section className="approval-inputs" aria-label="Inputs" data-testid="approval-inputs">
             <h3>Inputs</h3>
             <SchemaForm idPrefix="approval-inputs" schema={{ ...inputsSchema, title: undefined }} formData={inputs}
-              onChange={setInputs} extraErrors={fieldErrors as never} />
+              onChange={(data) => {
+                setInputs(data);
+                // The gateway's verdict was on the values sent; it says nothing about the new ones.
+                if (Object.keys(fieldErrors).length) setFieldErrors({});
+              }} extraErrors={fieldErrors as never} />
           </section>
         )}
 
