@@ -81,5 +81,7 @@ describe('the approve call and its problems', () => {
     expect(deadlineText('2026-12-02T04:30:00Z', now)).toBe('in 3h 30m');
     expect(deadlineText('2026-12-02T00:58:00Z', now)).toBe('2m ago');
     expect(deadlineText(null, now)).toBeNull();
+    // 23h 59m 50s rounds to a whole day of minutes, never to "23h 60m".
+    expect(deadlineText('2026-12-03T00:59:50Z', now)).toBe('in 24h 0m');
   });
 });

@@ -131,7 +131,8 @@ export function deadlineText(deadline: string | null, now = Date.now()): string 
   if (!Number.isFinite(t)) return deadline;
   const s = Math.round((t - now) / 1000);
   const abs = Math.abs(s);
-  const span = abs < 60 ? `${abs}s` : abs < 3600 ? `${Math.round(abs / 60)}m`
-    : abs < 86400 ? `${Math.floor(abs / 3600)}h ${Math.round((abs % 3600) / 60)}m` : `${Math.round(abs / 86400)}d`;
+  const minutes = Math.round(abs / 60);
+  const span = abs < 60 ? `${abs}s` : minutes < 60 ? `${minutes}m`
+    : abs < 86400 ? `${Math.floor(minutes / 60)}h ${minutes % 60}m` : `${Math.round(abs / 86400)}d`;
   return s >= 0 ? `in ${span}` : `${span} ago`;
 }
