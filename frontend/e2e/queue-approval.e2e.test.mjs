@@ -166,7 +166,9 @@ test('a second person sees the policy and the inputs form, gets a missing input 
 
   // Without the required ticket the gateway answers 422 with a pointer into /inputs: shown at the field.
   await page.getByTestId('approve').click();
-  await dialog.locator('.schema-form .error-detail').filter({ hasText: /ticket/ }).waitFor();
+  // (The gateway's words, not the form's own check: "ticket is required" at /inputs/ticket.)
+  await dialog.locator('.schema-form .error-detail').filter({ hasText: /\bticket is required/ }).waitFor();
+  await dialog.locator('.error-box').filter({ hasText: 'Invalid' }).waitFor();
   await shot(page, 'q-06-approval-inputs-422');
   assert.equal((await api(target, 'GET', `/runs/${runs.first}`)).steps[0].outputs.approvals.length, 0);
 
@@ -211,4 +213,5 @@ test('the next person sees who approved so far; the second approval opens the ga
   assert.equal(second.concurrency.position, 0);
   assert.deepEqual(second.concurrency.blocked_by, []);
   await shot(page, 'q-09-queue-moved-on');
+  console.log(`# queue: run ${runs.second} waited behind ${runs.first}, approved by ${a.name} and ${b.name}`);
 });

@@ -5,17 +5,20 @@ const repo = { type: 'string', description: 'path inside the workspace' };
 const approvalConfig = {
   type: 'object', additionalProperties: false,
   properties: {
-    message: { type: 'string', title: 'Message', description: 'What the approver is asked' },
+    message: { type: 'string', maxLength: 4000, description: 'What the approver is asked' },
     approvers: {
-      type: 'object', title: 'Approvers', description: 'Who may decide (empty: any operator)',
-      properties: { roles: { type: 'array', items: { type: 'string' }, title: 'Roles' }, names: { type: 'array', items: { type: 'string' }, title: 'Names' } },
+      type: 'object', additionalProperties: false, description: 'Who may decide (default: role operator or higher)',
+      properties: {
+        roles: { type: 'array', uniqueItems: true, maxItems: 2, items: { enum: ['operator', 'admin'] }, description: 'Roles that may decide; a role admits the higher ones too' },
+        names: { type: 'array', uniqueItems: true, maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 100 }, description: 'Token or user names that may decide (they still need the operator role)' },
+      },
     },
-    required: { type: 'integer', minimum: 1, default: 1, title: 'Required approvals' },
-    allow_self_approval: { type: 'boolean', default: false, title: 'Allow self-approval', description: 'May the person who started the run approve it' },
-    timeout: { type: 'string', title: 'Timeout', description: 'e.g. 24h; then on_timeout applies' },
-    on_timeout: { enum: ['reject', 'approve'], default: 'reject', title: 'On timeout' },
-    pin_plan: { type: 'boolean', default: true, title: 'Pin plan', description: 'Refuse an approval of a plan that changed since it was shown' },
-    inputs: { type: 'object', title: 'Inputs', description: 'JSON Schema of what the approver fills in' },
+    required: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'Distinct approvals needed; one rejection rejects' },
+    allow_self_approval: { type: 'boolean', default: false, description: 'Whether whoever started the run may approve it' },
+    pin_plan: { type: 'boolean', default: true, description: 'An approval must carry the digest of the plan it approves' },
+    timeout: { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)$', description: 'How long the gate waits (30s, 90m, 24h); then on_timeout applies' },
+    on_timeout: { enum: ['reject', 'approve'], default: 'reject', description: 'What a timeout decides' },
+    inputs: { type: 'object', description: 'JSON Schema of what the approver fills in' },
   },
 };
 

@@ -233,7 +233,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     const schema = policy.inputs;
     if (schema) {
       const given = b.inputs ?? {};
-      for (const r of schema.required ?? []) if (given[r] === undefined || given[r] === '') errors.push({ pointer: `/inputs/${r}`, message: `'${r}' is a required property` });
+      for (const r of schema.required ?? []) if (given[r] === undefined || given[r] === '') errors.push({ pointer: `/inputs/${r}`, message: `${r} is required` });
       for (const [k, v] of Object.entries(given)) {
         const t = schema.properties?.[k]?.type;
         if (t && t !== jsonType(v) && !(t === 'integer' && Number.isInteger(v))) errors.push({ pointer: `/inputs/${k}`, message: `must be ${t}` });
