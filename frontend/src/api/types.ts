@@ -87,7 +87,10 @@ export interface ConcurrencySpec {
   on_conflict?: OnConflict;
 }
 
-/** A keyed run's place: `position` 1-based while waiting (0 once it holds a slot). */
+/**
+ * A keyed run's place (run field `concurrency`, null for an unkeyed workflow): `position` 1-based
+ * while waiting, 0 once it holds a slot. Read with lib/queue.ts `concurrencyOf`.
+ */
 export interface RunConcurrency {
   key: string;
   limit: number;
@@ -95,9 +98,6 @@ export interface RunConcurrency {
   position: number;
   blocked_by: string[];
 }
-
-/** A run as the gateway sends it once issue 11 lands: `concurrency` is null for an unkeyed workflow. */
-export type RunWithConcurrency = Run & { concurrency?: RunConcurrency | null };
 
 export interface Approval {
   by: string;
