@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockerState, concurrencyOf, isWaiting, queueText, shortId, waitingText } from './queue';
+import { blockerState, concurrencyOf, conflictOf, isWaiting, queueText, shortId, waitingText } from './queue';
 import type { Run, StepRun } from '../api/types';
 
 const step = (id: string, state: StepRun['state']): StepRun => ({ id, uses: 'core/noop', state, attempt: 1, outputs: {}, error: null, started_at: null, finished_at: null });
@@ -42,5 +42,14 @@ describe('a keyed run in its queue', () => {
     expect(shortId('0123456789abcdef')).toBe('01234567');
     expect(waitingText('0123456789abcdef', 'awaiting approval')).toBe('waiting for run 01234567 (awaiting approval)');
     expect(waitingText('0123456789abcdef', null)).toBe('waiting for run 01234567');
+  });
+});
+
+describe('a start refused because the key is taken', () => {
+  it('reads the holders of a 409 concurrency-conflict problem', () => {
+    const problem = { type: 'https://vwmp.dev/problems/concurrency-conflict', title: 'Conflict', status: 409, detail: 'held by run r1', concurrency: { key: 'k', blocked_by: ['r1', 7] } };
+    expect(conflictOf(problem)).toEqual({ key: 'k', blocked_by: ['r1'] });
+    expect(conflictOf({ type: 'about:blank', title: 'Conflict', status: 409, detail: 'x' })).toBeNull();
+    expect(conflictOf({ concurrency: { blocked_by: [] } })).toBeNull();
   });
 });

@@ -49,3 +49,10 @@ export function blockerState(run: Pick<Run, 'state' | 'steps'>): string {
 export function waitingText(blockerId: string, state: string | null | undefined): string {
   return `waiting for run ${shortId(blockerId)}${state ? ` (${state})` : ''}`;
 }
+
+/** The `concurrency` extension of a 409 concurrency-conflict problem (a start refused by `fail`). */
+export function conflictOf(problem: unknown): { key: string; blocked_by: string[] } | null {
+  if (!isRecord(problem) || !isRecord(problem.concurrency) || typeof problem.concurrency.key !== 'string') return null;
+  const ids = problem.concurrency.blocked_by;
+  return { key: problem.concurrency.key, blocked_by: Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [] };
+}
