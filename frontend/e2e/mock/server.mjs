@@ -320,8 +320,8 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       const parameters = b.parameters ?? {};
       const cc = wf.definition.spec.concurrency;
       let concurrency = null;
-      if (cc?.key && !b.dry_run) {
-        const key = resolve(cc.key, { parameters });
+      if (cc?.key) { // dry runs take the key too (run.dry_run may be part of it)
+        const key = resolve(cc.key, { parameters }).replace(/\$\{\{\s*run\.dry_run\s*\}\}/g, String(!!b.dry_run));
         const limit = cc.limit ?? 1, on_conflict = cc.on_conflict ?? 'queue';
         const held = holders(key);
         if (held.length >= limit && on_conflict === 'fail') {
