@@ -5,7 +5,7 @@
 // inside it, Escape closes it, comment + Approve by keyboard). Offenders are listed by screen.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launchBrowser, shot, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, shot, startTarget } from './harness.mjs';
 
 let target, browser, page;
 const name = `a11y-${Date.now().toString(36)}`;
@@ -281,7 +281,12 @@ test('designer: YAML view, Save and Run by keyboard, the run form dialog', async
   await page.waitForURL(new RegExp(`#/workflows/${name}$`));
   await page.getByText('v1', { exact: true }).waitFor();
   const saved = await api(target, 'GET', `/workflows/${name}`);
-  assert.deepEqual(saved.definition.spec.steps.map((s) => [s.id, s.uses, s.needs ?? [], s.with ?? {}]), [
+  // The config form fills in the defaults its schema declares (the approval policy's): leave those out.
+  const types = await api(target, 'GET', '/step-types');
+  const declared = Object.fromEntries((Array.isArray(types) ? types : types.items).map((t) => [t.type, t.config_schema.properties ?? {}]));
+  const chosen = (s) => Object.fromEntries(Object.entries(s.with ?? {})
+    .filter(([k, v]) => JSON.stringify(declared[s.uses]?.[k]?.default) !== JSON.stringify(v)));
+  assert.deepEqual(saved.definition.spec.steps.map((s) => [s.id, s.uses, s.needs ?? [], chosen(s)]), [
     ['approval', 'core/approval', [], {}], ['greet', 'hello/greet', ['approval'], { name: 'keyboard' }],
   ]);
   assert.deepEqual(saved.definition.spec.parameters, PARAMS);
@@ -335,6 +340,32 @@ test('run view and approval dialog: named controls, focus kept in the dialog, Ap
     assert.equal(await page.getByRole('tab', { name: tab }).getAttribute('aria-selected'), 'true', `Enter did not select the ${tab} tab`);
     await assertNamed(`run view (${tab} tab)`);
   }
+
+  // Who started the run may not approve it: the dialog says so, and is still named and usable.
+  await fromTop();
+  await tabTo('[data-testid="review-approval"]', { max: 80 });
+  await page.keyboard.press('Enter');
+  await checkDialogFocus('approval (self-approval refused)');
+  await page.getByTestId('self-approval').waitFor();
+  await assertNamed('approval dialog (self-approval refused)', '[role="dialog"]');
+  await pressEscapeCloses('approval (self-approval refused)');
+
+  // A second person signs in by keyboard and comes back to the run.
+  const runHash = new URL(page.url()).hash;
+  const reviewer = await createUser(target, `a11y-reviewer-${Date.now().toString(36)}`);
+  await fromTop();
+  await tabTo('button', { text: 'Sign out', max: 80 });
+  await page.keyboard.press('Enter');
+  await page.getByLabel('Access token').waitFor();
+  await fromTop();
+  await tabTo('input#token');
+  await page.keyboard.type(reviewer.token);
+  await tabTo('button[type="submit"]');
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await page.goto(`${target.url}/${runHash}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid="run-node-approval"]')?.dataset.state === 'awaiting_approval',
+    null, { timeout: 60_000 });
 
   // The approval dialog opens from the banner by keyboard and takes the focus.
   await fromTop();

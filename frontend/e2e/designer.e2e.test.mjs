@@ -2,7 +2,7 @@
 // approve the gate, watch every node turn green. Screenshots land in e2e/screenshots/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launchBrowser, login, shot, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, login, shot, signInAs, startTarget } from './harness.mjs';
 
 let target, browser, page;
 const name = `e2e-hello-${Date.now().toString(36)}`;
@@ -116,8 +116,22 @@ test('a real run waits at the gate, shows the plan, and finishes green after app
   await page.waitForURL(/#\/runs\//);
   await waitStates({ noop: 'succeeded', approval: 'awaiting_approval', greet: 'pending', 'noop-2': 'pending' });
   await shot(page, '05-awaiting-approval');
+  const runHash = new URL(page.url()).hash;
+  // Who started the run may not approve it (the gate's default policy): the dialog says so.
+  await page.getByTestId('review-approval').click();
+  await page.getByTestId('self-approval').filter({ hasText: 'you cannot approve it' }).waitFor();
+  assert.equal(await page.getByTestId('approve').isDisabled(), true, 'Approve is enabled for the person who started the run');
+  await shot(page, '05a-approval-self-refused');
+  await page.getByRole('button', { name: 'Close dialog' }).click();
+
+  // A second person approves, through the same dialog (which sends the plan digest it shows).
+  const reviewer = await createUser(target, `e2e-reviewer-${Date.now().toString(36)}`);
+  await signInAs(page, target, reviewer, runHash);
+  await waitStates({ noop: 'succeeded', approval: 'awaiting_approval', greet: 'pending', 'noop-2': 'pending' });
   await page.getByTestId('review-approval').click();
   await page.getByTestId('approval-dialog').waitFor();
+  await page.getByTestId('deciders').waitFor();
+  assert.equal(await page.getByTestId('self-approval').count(), 0);
   // The approver sees greet's plan (from the gate's event, or else from the dry run above).
   await page.getByTestId('approval-dialog').locator('.approval-plan h4', { hasText: 'greet' }).waitFor();
   await page.getByLabel('Comment').fill('Looks good — ship it');
@@ -130,6 +144,8 @@ test('a real run waits at the gate, shows the plan, and finishes green after app
   await page.getByTestId('logs').filter({ hasText: /release team/ }).waitFor();
   await page.getByTestId('step-details').getByText('"greeting"').waitFor(); // outputs come from the stored step
   await shot(page, '08-step-logs');
+  const run = await api(target, 'GET', `/runs/${decodeURIComponent(runHash.split('/').pop())}`);
+  assert.equal(run.steps.find((st) => st.id === 'approval').outputs.approved_by, reviewer.name);
 });
 
 test('run history filters by workflow and state', async () => {

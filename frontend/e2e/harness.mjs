@@ -60,6 +60,25 @@ export async function login(page, target) {
   await page.getByRole('heading', { name: 'Workflows' }).waitFor();
 }
 
+/**
+ * A second person: an API token of its own (POST /tokens, as the admin). Approval gates refuse the
+ * person who started a run by default, so a gate is approved by someone made here.
+ */
+export async function createUser(target, name, role = 'operator') {
+  const made = await api(target, 'POST', '/tokens', { name, role });
+  return { name, role, token: made.token };
+}
+
+/** Signs the tab out and in again with another token, then opens `hash` (e.g. `#/runs/<id>`). */
+export async function signInAs(page, target, user, hash) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Access token').fill(user.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // Signing in keeps the current route: wait for the shell, not for one page.
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  if (hash) await page.goto(`${target.url}/${hash}`);
+}
+
 export function shot(page, name) {
   fs.mkdirSync(shotsDir, { recursive: true });
   return page.screenshot({ path: path.join(shotsDir, `${name}.png`) });

@@ -1,7 +1,8 @@
 // The issue's "Done when", in the browser against the real platform and a real git repository:
 // sign in, open the `python-release` template, save it as a workflow, dry-run it and read the bump's
-// plan, run it for real, read the gate's plan and approve it, watch every node turn green live, and
-// find the tag on the bare remote. Screenshots 13–16 land in e2e/screenshots/.
+// plan, run it for real, read the gate's plan and approve it as a second person (the remote moves
+// meanwhile: the approval is refused with 409 and the dialog shows the new plan), watch every node turn
+// green live, and find the tag on the bare remote. Screenshots 13–16 land in e2e/screenshots/.
 //
 // Needs VWMP_E2E_RELEASE_REPO (the sample repository at 0.4.1, relative to the platform's workspace)
 // and VWMP_E2E_RELEASE_REMOTE (its bare `origin`, absolute path); tests/e2e/test_designer_browser.py
@@ -12,7 +13,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, launchBrowser, login, shot, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, login, shot, signInAs, startTarget } from './harness.mjs';
 
 const repo = process.env.VWMP_E2E_RELEASE_REPO;
 const remote = process.env.VWMP_E2E_RELEASE_REMOTE;
@@ -138,6 +139,11 @@ test('a real run waits at the gate, shows the push plan, and turns green live af
   await edgesDrawn();
   assert.equal(git('-C', remote, 'tag', '--list'), '', 'nothing is pushed before the approval');
 
+  // The gate refuses the person who started the run: a second person reads the plan and approves.
+  const reviewer = await createUser(target, `release-reviewer-${Date.now().toString(36)}`);
+  await signInAs(page, target, reviewer, `#/runs/${runId}`);
+  await waitStates({ ...all('succeeded'), approve: 'awaiting_approval', push: 'pending' });
+  await edgesDrawn();
   await page.getByTestId('review-approve').click();
   const dialog = page.getByTestId('approval-dialog');
   await dialog.waitFor();
@@ -152,6 +158,29 @@ test('a real run waits at the gate, shows the push plan, and turns green live af
   const comment = 'Plan read in the browser: ship 0.5.0';
   await dialog.getByLabel('Comment').fill(comment);
   await shot(page, '15-release-approval');
+
+  // The remote moves while the approver reads: the approval carries the digest of the plan shown, so
+  // it is refused (409) and the dialog shows the new plan instead; nothing is pushed meanwhile.
+  const shownDigest = await page.getByTestId('plan-digest').getAttribute('title');
+  assert.match(shownDigest, /^[0-9a-f]{64}$/);
+  const mainBefore = git('-C', remote, 'rev-parse', 'refs/heads/main');
+  const someoneElse = { GIT_AUTHOR_NAME: 'Someone Else', GIT_AUTHOR_EMAIL: 'else@example.invalid', GIT_COMMITTER_NAME: 'Someone Else', GIT_COMMITTER_EMAIL: 'else@example.invalid' };
+  const moved = execFileSync('git', ['-C', remote, 'commit-tree', `${mainBefore}^{tree}`, '-m', 'moved by someone else'],
+    { encoding: 'utf8', env: { ...process.env, ...someoneElse } }).trim();
+  git('-C', remote, 'update-ref', 'refs/heads/main', moved);
+  await page.getByTestId('approve').click();
+  await page.getByTestId('plan-changed').filter({ hasText: 'The plan changed since you opened it' }).waitFor();
+  await push.filter({ hasText: moved }).waitFor();
+  const changedDigest = await page.getByTestId('plan-digest').getAttribute('title');
+  assert.notEqual(changedDigest, shownDigest);
+  assert.equal(git('-C', remote, 'tag', '--list'), '', 'a refused approval pushes nothing');
+  await shot(page, '15a-release-plan-changed');
+  // The remote is put back: approving "the new plan" (the moved one) is refused again, and the dialog
+  // shows the plan as it is now, with the digest first shown; that one is approved below.
+  git('-C', remote, 'update-ref', 'refs/heads/main', mainBefore);
+  await page.getByRole('button', { name: 'Approve the new plan' }).click();
+  await page.waitForFunction((d) => document.querySelector('[data-testid="plan-digest"]')?.getAttribute('title') === d, shownDigest, { timeout: 15_000 });
+  await push.filter({ hasText: mainBefore }).waitFor();
 
   // Record every state the gate and the push show from now on, in this same document: the
   // transitions must come over the WebSocket, not from a reload.
@@ -187,6 +216,7 @@ test('a real run waits at the gate, shows the push plan, and turns green live af
   assert.equal(run.dry_run, false);
   const steps = Object.fromEntries(run.steps.map((s) => [s.id, s]));
   assert.equal(steps.approve.outputs.comment, comment);
+  assert.equal(steps.approve.outputs.approved_by, reviewer.name);
   assert.deepEqual(steps.push.outputs.pushed, ['refs/heads/main', 'refs/tags/v0.5.0']);
 
   // The bare remote has the release: the tag, on the release commit that main points at.

@@ -3,6 +3,11 @@
 `make test` builds the frontend and installs Debian's chromium first; the browser
 scripts drag steps, connect them, save, dry-run, run, approve the gate and watch
 the nodes turn green, saving screenshots under frontend/e2e/screenshots/.
+Gates are approved by a second person (a token made with POST /tokens) through the
+approval dialog, which sends the plan digest it shows: the person who started a run
+is told they cannot approve it. The queue script (queue-approval.e2e.test.mjs) sets
+a concurrency key in the workflow panel, makes a second run wait "#1 in queue" behind
+the first one's gate, and opens that gate with two approvals and the gate's inputs.
 The release script publishes a real sample repository (0.4.1 → 0.5.0) from the
 `python-release` template to a bare remote: the repository's path relative to the
 workspace and the remote's absolute path reach it as VWMP_E2E_RELEASE_REPO/_REMOTE.
@@ -25,8 +30,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 
 
-@pytest.mark.timeout(600)
-def test_the_designer_builds_runs_and_approves_a_workflow_in_chromium(tmp_path: Path) -> None:
+@pytest.mark.timeout(900)
+def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_path: Path) -> None:
     assert (FRONTEND / "dist" / "index.html").exists(), "frontend/dist is missing: run `make frontend`"
     assert Path("/usr/bin/chromium").exists(), "Debian chromium is missing: run `make browser`"
     npm = shutil.which("npm")
@@ -42,7 +47,7 @@ def test_the_designer_builds_runs_and_approves_a_workflow_in_chromium(tmp_path: 
                "VWMP_E2E_RELEASE_REPO": sample.work.relative_to(platform.workspace).as_posix(),
                "VWMP_E2E_RELEASE_REMOTE": str(sample.remote)}
         result = subprocess.run([npm, "run", "e2e"], cwd=FRONTEND, env=env, capture_output=True, text=True,
-                                timeout=540)
+                                timeout=840)
     finally:
         platform.stop()
     report = result.stdout[-6000:] + result.stderr[-3000:]
@@ -51,4 +56,5 @@ def test_the_designer_builds_runs_and_approves_a_workflow_in_chromium(tmp_path: 
     assert "# fail 0" in result.stdout, report
     assert "# skipped 0" in result.stdout, report
     assert "# release: v0.5.0 pushed" in result.stdout, report
+    assert "# queue: run " in result.stdout, report
     assert sample.remote_git("log", "-1", "--format=%s", "v0.5.0") == "Release 0.5.0"

@@ -5,18 +5,23 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { stepTypes, templates } from './data.mjs';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist');
 const TYPES = new Map(stepTypes.map((t) => [t.type, t]));
+const jsonType = (v) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v === 'object' ? 'object' : typeof v);
 
 export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
   const workflows = new Map(); // name -> [versions]
   const runs = new Map();
   const runSubs = new Map(); // runId -> Set(ws)
   const allSubs = new Set();
+  // secret -> {name, role}: the bootstrap token is the admin; POST /tokens adds people.
+  const tokens = new Map([[token, { name: 'admin', role: 'admin' }]]);
+  const ROLE_RANK = { viewer: 0, editor: 1, operator: 2, admin: 3 };
+  const TERMINAL = ['succeeded', 'succeeded_with_warnings', 'failed', 'cancelled'];
 
   const now = () => new Date().toISOString();
   const problem = (res, status, title, detail, errors) => send(res, status, { type: 'about:blank', title, status, detail, ...(errors ? { errors } : {}) }, 'application/problem+json');
@@ -51,7 +56,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
           if (!p) { err(`/spec/steps/${i}/with/${k}`, `unknown field '${k}'`); continue; }
           if (typeof v === 'string' && v.includes('${{')) continue;
           if (p.enum && !p.enum.includes(v)) err(`/spec/steps/${i}/with/${k}`, `must be one of ${p.enum.join(', ')}`);
-          else if (p.type && p.type !== (Array.isArray(v) ? 'array' : typeof v)) err(`/spec/steps/${i}/with/${k}`, `must be ${p.type}`);
+          else if (p.type && p.type !== jsonType(v) && !(p.type === 'integer' && Number.isInteger(v))) err(`/spec/steps/${i}/with/${k}`, `must be ${p.type}`);
         }
       }
     });
@@ -116,6 +121,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       run.state = failed ? 'failed' : 'succeeded';
       run.finished_at = now();
       publish(run, failed ? 'run.failed' : 'run.succeeded');
+      finished(run);
     }
   }
 
@@ -139,7 +145,9 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       const downstream = stepDefs(run).filter((x) => (x.needs ?? []).includes(s.id) || (x.needs ?? []).some((n) => downstreamIds(run, s.id).includes(n)));
       // As the engine sends it: one flat list, each item naming its step.
       const plan = downstream.flatMap((x) => planFor(null, x, run).map((item) => ({ ...item, step: x.id })));
-      publish(run, 'step.awaiting_approval', s.id, { message: resolve(d.with?.message, run) ?? 'Approve?', plan }, s.attempt);
+      const policy = policyOf(d.with ?? {});
+      s.outputs = { plan, plan_digest: digestOf(plan), approvals: [], policy, started_by: run.created_by, deadline: deadlineOf(policy.timeout) };
+      publish(run, 'step.awaiting_approval', s.id, { message: resolve(d.with?.message, run) ?? 'Approve?', plan, plan_digest: s.outputs.plan_digest }, s.attempt);
       return;
     }
     const outputs = {};
@@ -166,6 +174,85 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     return out;
   }
 
+  // --- spec.concurrency: runs with one rendered key share `limit` slots ------------------------
+  const keyed = (key) => [...runs.values()].filter((r) => r.concurrency?.key === key && !TERMINAL.includes(r.state));
+  const holders = (key) => keyed(key).filter((r) => r.concurrency.position === 0);
+  const waiters = (key) => keyed(key).filter((r) => r.concurrency.position > 0).sort((a, b) => a.concurrency.position - b.concurrency.position);
+
+  function begin(run) {
+    setTimeout(() => { if (run.state !== 'queued') return; run.state = 'running'; run.started_at = now(); publish(run, 'run.started'); tick(run); }, 150);
+  }
+
+  /** After a holder finished: the first waiters take the free slots, the rest move up. */
+  function promote(key) {
+    const limit = holders(key)[0]?.concurrency.limit ?? waiters(key)[0]?.concurrency.limit ?? 1;
+    let free = limit - holders(key).length;
+    for (const w of waiters(key)) {
+      if (free > 0) { w.concurrency = { ...w.concurrency, position: 0, blocked_by: [] }; free--; begin(w); }
+    }
+    const held = holders(key).map((r) => r.id);
+    waiters(key).forEach((w, i) => { w.concurrency = { ...w.concurrency, position: i + 1, blocked_by: held }; });
+  }
+
+  function finished(run) {
+    if (run.concurrency) setTimeout(() => promote(run.concurrency.key), 0);
+  }
+
+  // --- core/approval with a policy -------------------------------------------------------------
+  const digestOf = (plan) => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+  const DURATION = /^(\d+)(s|m|h|d)$/;
+  function policyOf(w) {
+    return {
+      approvers: { roles: w.approvers?.roles ?? [], names: w.approvers?.names ?? [] },
+      required: w.required ?? 1, allow_self_approval: !!w.allow_self_approval, pin_plan: w.pin_plan !== false,
+      timeout: w.timeout ?? null, on_timeout: w.on_timeout ?? 'reject', inputs: w.inputs ?? null,
+    };
+  }
+  function deadlineOf(timeout) {
+    const m = timeout && DURATION.exec(timeout);
+    if (!m) return null;
+    return new Date(Date.now() + Number(m[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[m[2]]).toISOString();
+  }
+
+  function approve(res, run, s, b, who) {
+    const gate = s.outputs;
+    const policy = gate.policy;
+    const refuse = (status, title, detail, extra = {}) => send(res, status, { type: `https://vwmp.dev/problems/${extra.kind ?? 'approval-refused'}`, title, status, detail, ...extra.body }, 'application/problem+json');
+    if (!policy.allow_self_approval && who.name === run.created_by) return refuse(403, 'Forbidden', `${who.name} started run ${run.id} and may not approve it`);
+    const { roles, names } = policy.approvers;
+    const mayDecide = (!roles.length && !names.length) ? ROLE_RANK[who.role] >= ROLE_RANK.operator
+      : names.includes(who.name) || roles.some((r) => ROLE_RANK[who.role] >= (ROLE_RANK[r] ?? 99));
+    if (!mayDecide) return refuse(403, 'Forbidden', `${who.name} is not an approver of ${s.id}`);
+    if (gate.approvals.some((a) => a.by === who.name)) return refuse(409, 'Conflict', `${who.name} approved already`);
+    // The plan is computed again at approval time (the mock's plan never changes by itself).
+    const plan = gate.plan;
+    if (policy.pin_plan && b.plan_digest !== digestOf(plan)) {
+      return refuse(409, 'Conflict', 'The plan changed since it was shown', { kind: 'plan-changed', body: { plan_digest: digestOf(plan), plan } });
+    }
+    const errors = [];
+    const schema = policy.inputs;
+    if (schema) {
+      const given = b.inputs ?? {};
+      for (const r of schema.required ?? []) if (given[r] === undefined || given[r] === '') errors.push({ pointer: `/inputs/${r}`, message: `${r} is required` });
+      for (const [k, v] of Object.entries(given)) {
+        const t = schema.properties?.[k]?.type;
+        if (t && t !== jsonType(v) && !(t === 'integer' && Number.isInteger(v))) errors.push({ pointer: `/inputs/${k}`, message: `must be ${t}` });
+      }
+    }
+    if (errors.length) return send(res, 422, { type: 'about:blank', title: 'Invalid inputs', status: 422, detail: `${errors.length} problem(s)`, errors }, 'application/problem+json');
+    const at = now();
+    gate.approvals = [...gate.approvals, { by: who.name, at, comment: b.comment ?? '' }];
+    if (gate.approvals.length < policy.required) {
+      publish(run, 'step.approved', s.id, { by: who.name, at, comment: b.comment ?? '', approvals: gate.approvals.length, required: policy.required }, s.attempt);
+      return send(res, 200, publicRun(run));
+    }
+    s.state = 'succeeded'; s.finished_at = at;
+    s.outputs = { approved_by: who.name, comment: b.comment ?? '', plan, plan_digest: gate.plan_digest, approvals: gate.approvals, inputs: b.inputs ?? {} };
+    publish(run, 'step.succeeded', s.id, { outputs: s.outputs }, s.attempt);
+    tick(run);
+    return send(res, 200, publicRun(run));
+  }
+
   const publicRun = (r) => ({ ...r, steps: r.steps.map(({ timer, logs, ...s }) => s), events: undefined });
 
   async function body(req) {
@@ -179,12 +266,20 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     const p = url.pathname.replace(/^\/api\/v1/, '');
     const m = req.method;
     if (p === '/health') return send(res, 200, { status: 'ok' });
-    if (req.headers.authorization !== `Bearer ${token}`) return problem(res, 401, 'Unauthorized', 'Missing or invalid bearer token');
+    const who = tokens.get((req.headers.authorization ?? '').replace(/^Bearer /, ''));
+    if (!who) return problem(res, 401, 'Unauthorized', 'Missing or invalid bearer token');
     let b = {};
     if (m === 'POST' || m === 'PUT') {
       try { b = await body(req); } catch { return problem(res, 400, 'Bad request', 'Body is not JSON'); }
     }
     let g;
+    if (p === '/tokens' && m === 'POST') {
+      if (who.role !== 'admin') return problem(res, 403, 'Forbidden', 'admin only');
+      const secret = `mock-${randomUUID()}`;
+      const id = randomUUID();
+      tokens.set(secret, { name: b.name, role: b.role ?? 'viewer' });
+      return send(res, 201, { id, token: secret, name: b.name, role: b.role ?? 'viewer' });
+    }
     if (p === '/step-types' && m === 'GET') return send(res, 200, { items: stepTypes, total: stepTypes.length });
     if (p === '/templates' && m === 'GET') return send(res, 200, { items: templates, total: templates.length });
     if (p === '/workflows/validate' && m === 'POST') { const errors = validate(b); return send(res, 200, { valid: errors.length === 0, errors }); }
@@ -193,7 +288,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       const errors = validate(b);
       if (errors.length) return problem(res, 422, 'Invalid workflow', `${errors.length} problem(s)`, errors);
       if (workflows.has(b.metadata.name)) return problem(res, 409, 'Conflict', `workflow ${b.metadata.name} exists`);
-      const wf = { name: b.metadata.name, version: 1, definition: b, created_at: now(), created_by: 'admin' };
+      const wf = { name: b.metadata.name, version: 1, definition: b, created_at: now(), created_by: who.name };
       workflows.set(wf.name, [wf]);
       return send(res, 201, wf);
     }
@@ -206,7 +301,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
         if (req.headers['if-match'] && Number(req.headers['if-match']) !== list.at(-1).version) return problem(res, 412, 'Precondition failed', `latest version is ${list.at(-1).version}`);
         const errors = validate(b);
         if (errors.length) return problem(res, 422, 'Invalid workflow', `${errors.length} problem(s)`, errors);
-        const wf = { name, version: list.length + 1, definition: b, created_at: now(), created_by: 'admin' };
+        const wf = { name, version: list.length + 1, definition: b, created_at: now(), created_by: who.name };
         list.push(wf);
         return send(res, 200, wf);
       }
@@ -222,14 +317,31 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       const list = workflows.get(decodeURIComponent(g[1]));
       if (!list) return problem(res, 404, 'Not found', 'no such workflow');
       const wf = b.version ? list[b.version - 1] : list.at(-1);
+      const parameters = b.parameters ?? {};
+      const cc = wf.definition.spec.concurrency;
+      let concurrency = null;
+      if (cc?.key) { // dry runs take the key too (run.dry_run may be part of it)
+        const key = resolve(cc.key, { parameters }).replace(/\$\{\{\s*run\.dry_run\s*\}\}/g, String(!!b.dry_run));
+        const limit = cc.limit ?? 1, on_conflict = cc.on_conflict ?? 'queue';
+        const held = holders(key);
+        if (held.length >= limit && on_conflict === 'fail') {
+          return send(res, 409, { type: 'https://vwmp.dev/problems/concurrency-conflict', title: 'Conflict', status: 409, detail: `key ${key} is held by run ${held[0].id}`, concurrency: { key, blocked_by: held.map((r) => r.id) } }, 'application/problem+json');
+        }
+        if (held.length >= limit && on_conflict === 'cancel_pending') {
+          for (const w of waiters(key)) { w.state = 'cancelled'; w.finished_at = now(); publish(w, 'run.cancelled', null, { by: who.name, reason: 'superseded by a newer run' }); }
+        }
+        concurrency = held.length >= limit
+          ? { key, limit, on_conflict, position: waiters(key).length + 1, blocked_by: held.map((r) => r.id) }
+          : { key, limit, on_conflict, position: 0, blocked_by: [] };
+      }
       const run = {
-        id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters: b.parameters ?? {}, dry_run: !!b.dry_run,
-        created_at: now(), started_at: null, finished_at: null, events: [],
+        id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters, dry_run: !!b.dry_run,
+        created_at: now(), created_by: who.name, started_at: null, finished_at: null, events: [], concurrency,
         steps: wf.definition.spec.steps.map((s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null, logs: [] })),
       };
       runs.set(run.id, run);
-      publish(run, 'run.queued');
-      setTimeout(() => { run.state = 'running'; run.started_at = now(); publish(run, 'run.started'); tick(run); }, 150);
+      publish(run, 'run.queued', null, concurrency ? { concurrency } : {});
+      if (!concurrency || concurrency.position === 0) begin(run);
       return send(res, 201, publicRun(run));
     }
     if (p === '/runs' && m === 'GET') {
@@ -251,13 +363,9 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
         if (!s) return problem(res, 404, 'Not found', 'no such step');
         if (sm[2] === 'logs') return send(res, 200, { items: s.logs, total: s.logs.length });
         if (s.state !== 'awaiting_approval') return problem(res, 409, 'Conflict', `step ${s.id} is ${s.state}, not awaiting approval`);
-        if (sm[2] === 'approve') {
-          s.state = 'succeeded'; s.finished_at = now(); s.outputs = { approved_by: 'admin', comment: b.comment ?? '' };
-          publish(run, 'step.succeeded', s.id, { outputs: s.outputs }, s.attempt);
-        } else {
-          s.state = 'failed'; s.finished_at = now(); s.error = `rejected: ${b.comment ?? ''}`;
-          publish(run, 'step.failed', s.id, { error: s.error }, s.attempt);
-        }
+        if (sm[2] === 'approve') return approve(res, run, s, b, who);
+        s.state = 'failed'; s.finished_at = now(); s.error = `rejected: ${b.comment ?? ''}`;
+        publish(run, 'step.failed', s.id, { error: s.error }, s.attempt);
         tick(run);
         return send(res, 200, publicRun(run));
       }
@@ -266,6 +374,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       if (m === 'POST' && rest === '/cancel') {
         for (const s of run.steps) if (['pending', 'running', 'awaiting_approval', 'retrying'].includes(s.state)) { clearTimeout(s.timer); s.state = 'cancelled'; s.finished_at = now(); publish(run, 'step.cancelled', s.id); }
         run.state = 'cancelled'; run.finished_at = now(); publish(run, 'run.cancelled');
+        finished(run);
         return send(res, 200, publicRun(run));
       }
       if (m === 'POST' && rest === '/retry') {
@@ -294,7 +403,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url, 'http://x');
-    if (url.searchParams.get('token') !== token) { socket.write('HTTP/1.1 401 Unauthorized\r\n\r\n'); socket.destroy(); return; }
+    if (!tokens.has(url.searchParams.get('token'))) { socket.write('HTTP/1.1 401 Unauthorized\r\n\r\n'); socket.destroy(); return; }
     const m = url.pathname.match(/^\/api\/v1\/runs\/([^/]+)\/stream$/);
     const all = url.pathname === '/api/v1/stream';
     if (!m && !all) { socket.destroy(); return; }

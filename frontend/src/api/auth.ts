@@ -8,6 +8,8 @@ export function getToken(): string | null {
 }
 
 export function setToken(token: string | null): void {
+  // Who the previous token was is no longer who is signed in.
+  sessionStorage.removeItem(ACTOR_KEY);
   if (token) sessionStorage.setItem(KEY, token);
   else sessionStorage.removeItem(KEY);
   listeners.forEach((l) => l(token));
@@ -16,4 +18,16 @@ export function setToken(token: string | null): void {
 export function onTokenChange(listener: Listener): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
+}
+
+// The gateway has no "who am I" route: the signed-in token's name (the actor the API writes as
+// `created_by`) is learnt from the answers to this tab's own runs and saves. Null until then.
+const ACTOR_KEY = 'vwmp.actor';
+
+export function currentActor(): string | null {
+  return sessionStorage.getItem(ACTOR_KEY);
+}
+
+export function rememberActor(name: string | null | undefined): void {
+  if (name) sessionStorage.setItem(ACTOR_KEY, name);
 }

@@ -2,7 +2,8 @@
 // already has its schema.d.ts type.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from './client';
-import type { LogLine, Run, RunEvent, RunPage, RunState, ValidationResult, Workflow, WorkflowDefinition } from './types';
+import { rememberActor } from './auth';
+import type { ApproveBody, LogLine, Run, RunEvent, RunPage, RunState, ValidationResult, Workflow, WorkflowDefinition } from './types';
 
 type Json = Record<string, unknown>;
 
@@ -69,6 +70,7 @@ export function useSaveWorkflow() {
         }));
     },
     onSuccess: (wf) => {
+      rememberActor(wf.created_by);
       qc.setQueryData(['workflow', wf.name], wf);
       qc.invalidateQueries({ queryKey: ['workflows'] });
       qc.invalidateQueries({ queryKey: ['versions', wf.name] });
@@ -84,7 +86,10 @@ export function useStartRun() {
         params: { path: { name: arg.name } },
         body: { parameters: arg.parameters, dry_run: arg.dry_run, ...(arg.version ? { version: arg.version } : {}) },
       })),
-    onSuccess: () => qc.invalidateQueries({ queryKey: ['runs'] }),
+    onSuccess: (run) => {
+      rememberActor(run.created_by);
+      return qc.invalidateQueries({ queryKey: ['runs'] });
+    },
   });
 }
 
@@ -143,9 +148,17 @@ export function controlRun(id: string, action: RunAction): Promise<Run> {
   return unwrap(call());
 }
 
-export async function decide(runId: string, stepId: string, approve: boolean, comment: string): Promise<void> {
-  const opts = { params: { path: { run_id: runId, step_id: stepId } }, body: { comment } };
-  await unwrap(approve
-    ? api.POST('/api/v1/runs/{run_id}/steps/{step_id}/approve', opts)
-    : api.POST('/api/v1/runs/{run_id}/steps/{step_id}/reject', opts));
+/**
+ * Approves a gate with the plan digest the approver was shown and the gate's inputs. The generated
+ * `Decision` body still has `comment` only; the wider body goes through as a value (not a literal)
+ * until `npm run gen:api` carries `plan_digest` and `inputs`.
+ */
+export async function approve(runId: string, stepId: string, body: ApproveBody): Promise<Run> {
+  const sent: { comment: string } = body;
+  return unwrap(api.POST('/api/v1/runs/{run_id}/steps/{step_id}/approve', { params: { path: { run_id: runId, step_id: stepId } }, body: sent }));
+}
+
+/** One reject rejects the gate; it sends the comment only. */
+export async function reject(runId: string, stepId: string, comment: string): Promise<Run> {
+  return unwrap(api.POST('/api/v1/runs/{run_id}/steps/{step_id}/reject', { params: { path: { run_id: runId, step_id: stepId } }, body: { comment } }));
 }

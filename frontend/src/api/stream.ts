@@ -12,11 +12,15 @@ function parseEvent(frame: unknown): RunEvent | null {
   }
 }
 
+// `step.approved` (one approval of a gate that needs more) is new with issue 11; until
+// `npm run gen:api` lists it in eventTypeValues it is accepted here by name.
+const KNOWN_EVENT_TYPES: readonly unknown[] = [...eventTypeValues, 'step.approved'];
+
 function isRunEvent(body: unknown): body is RunEvent {
   return typeof body === 'object' && body !== null
     && 'seq' in body && typeof body.seq === 'number'
     && 'run_id' in body && typeof body.run_id === 'string'
-    && 'type' in body && (eventTypeValues as readonly unknown[]).includes(body.type)
+    && 'type' in body && KNOWN_EVENT_TYPES.includes(body.type)
     && 'data' in body && typeof body.data === 'object' && body.data !== null;
 }
 

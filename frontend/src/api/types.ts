@@ -58,6 +58,7 @@ export interface WorkflowDefinition {
   spec: {
     parameters?: JSONSchema7;
     steps: StepDefinition[];
+    concurrency?: ConcurrencySpec;
     [extra: string]: unknown;
   };
   ui?: { positions?: Record<string, Position>; [extra: string]: unknown };
@@ -69,4 +70,64 @@ export interface PlanItem {
   action: string;
   target: string;
   diff?: string;
+}
+
+// --- Issue 11 fields the generated schema.d.ts does not carry yet ------------------------------
+// The gateway adds `concurrency` to the run and structured outputs to an approval gate
+// (docs/contracts.md). Until `npm run gen:api` brings them, they are declared here and read
+// defensively (lib/queue.ts, lib/approval.ts); once generated, `RunConcurrency` becomes an alias.
+
+/** `spec.concurrency` of a definition: runs with the same rendered key share `limit` slots. */
+export type OnConflict = 'queue' | 'cancel_pending' | 'fail';
+export const ON_CONFLICT_VALUES: readonly OnConflict[] = ['queue', 'cancel_pending', 'fail'];
+
+export interface ConcurrencySpec {
+  key: string;
+  limit?: number;
+  on_conflict?: OnConflict;
+}
+
+/**
+ * A keyed run's place (run field `concurrency`, null for an unkeyed workflow): `position` 1-based
+ * while waiting, 0 once it holds a slot. Read with lib/queue.ts `concurrencyOf`.
+ */
+export interface RunConcurrency {
+  key: string;
+  limit: number;
+  on_conflict: OnConflict;
+  position: number;
+  blocked_by: string[];
+}
+
+export interface Approval {
+  by: string;
+  at: string | null;
+  comment: string;
+}
+
+export interface ApprovalPolicy {
+  approvers: { roles: string[]; names: string[] };
+  required: number;
+  allow_self_approval: boolean;
+  pin_plan: boolean;
+  timeout: string | null;
+  on_timeout: 'reject' | 'approve';
+  inputs: JSONSchema7 | null;
+}
+
+/** What an approval gate's outputs hold while it waits (`step.outputs` of a `core/approval`). */
+export interface GateOutputs {
+  plan: unknown[];
+  plan_digest: string | null;
+  approvals: Approval[];
+  policy: ApprovalPolicy | null;
+  started_by: string | null;
+  deadline: string | null;
+}
+
+/** The body of POST /runs/{id}/steps/{step}/approve (the generated `Decision` has `comment` only). */
+export interface ApproveBody {
+  comment: string;
+  plan_digest?: string;
+  inputs?: Record<string, unknown>;
 }

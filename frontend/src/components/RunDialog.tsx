@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { useStartRun } from '../api/hooks';
 import type { JSONSchema7, Workflow, WorkflowDefinition } from '../api/types';
 import { navigate } from '../router';
+import { ApiError } from '../api/problem';
+import { conflictOf, shortId } from '../lib/queue';
 import { ErrorBox, Modal } from './common';
 import { SchemaForm } from './SchemaForm';
 
@@ -30,7 +32,22 @@ export function RunDialog({ workflow, definition, version, onClose }: { workflow
         <SchemaForm idPrefix="param" schema={{ ...schema, title: schema.title ?? 'Parameters' }} formData={params}
           onChange={setParams} onSubmit={submit} submitLabel={dryRun ? 'Start dry run' : 'Start run'} />
         <ErrorBox error={start.error} />
+        <HeldBy error={start.error} />
       </div>
     </Modal>
+  );
+}
+
+/** A refused start of a keyed workflow (`on_conflict: fail`, 409) links the runs holding the key. */
+function HeldBy({ error }: { error: unknown }) {
+  const conflict = error instanceof ApiError && error.status === 409 ? conflictOf(error.problem) : null;
+  if (!conflict) return null;
+  return (
+    <p className="small-text" data-testid="held-by">
+      Key <code>{conflict.key}</code> is held by{' '}
+      {conflict.blocked_by.map((id, i) => (
+        <span key={id}>{i > 0 && ', '}run <a href={`#/runs/${encodeURIComponent(id)}`}>{shortId(id)}</a></span>
+      ))}.
+    </p>
   );
 }

@@ -1,6 +1,7 @@
 // rjsf wrapper used for a step's `with` and for run parameters. References (`${{ }}`) pass
 // validation on any field; server-side issues come in as extraErrors on the field they point at.
-import { isValidElement, useMemo, useRef } from 'react';
+import { isValidElement, useEffect, useMemo, useRef, useState } from 'react';
+import YAML from 'yaml';
 import Form from '@rjsf/core';
 import validator from '@rjsf/validator-ajv8';
 import type { FieldProps, MultiSchemaFieldTemplateProps, RJSFSchema, RJSFValidationError, WidgetProps, ErrorSchema } from '@rjsf/utils';
@@ -20,6 +21,44 @@ function ExpressionField(props: FieldProps) {
           aria-label={`Clear reference of ${name}`}>clear</button>
       </div>
       {schema.description && <p className="field-description">{schema.description}</p>}
+    </div>
+  );
+}
+
+/**
+ * A free-form object (e.g. an approval gate's `inputs`, a JSON Schema) as YAML or JSON text: parsed
+ * on blur; a text that does not parse, or is not a mapping, stays in the box with the reason.
+ */
+function YamlTextField(props: FieldProps) {
+  const { fieldPathId, formData, onChange, schema, name, disabled, readonly, rawErrors } = props;
+  const id = fieldPathId.$id;
+  const shown = formData === undefined || formData === null ? '' : YAML.stringify(formData);
+  const [text, setText] = useState(shown);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => setText(shown), [shown]);
+  return (
+    <div className="form-group yaml-text-field">
+      <label htmlFor={id}>{schema.title ?? name} <span className="muted">(YAML or JSON)</span></label>
+      <textarea id={id} className="mono" rows={Math.min(14, Math.max(4, text.split('\n').length + 1))} value={text} spellCheck={false}
+        disabled={disabled || readonly} aria-invalid={!!error || undefined}
+        onChange={(e) => setText(e.target.value)}
+        onBlur={() => {
+          if (text.trim() === '') {
+            setError(null);
+            if (formData !== undefined) onChange(undefined, fieldPathId.path);
+            return;
+          }
+          try {
+            const parsed: unknown = YAML.parse(text);
+            if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('must be a mapping (key: value)');
+            setError(null);
+            if (JSON.stringify(parsed) !== JSON.stringify(formData)) onChange(parsed, fieldPathId.path);
+          } catch (err) {
+            setError((err as Error).message.split('\n')[0]);
+          }
+        }} />
+      {schema.description && <p className="field-description">{schema.description}</p>}
+      {(error || rawErrors?.length) && <ul className="error-detail">{[...(error ? [error] : []), ...(rawErrors ?? [])].map((m, i) => <li key={i} className="text-danger">{m}</li>)}</ul>}
     </div>
   );
 }
@@ -57,7 +96,7 @@ function MultiSchemaTemplate({ selector, optionSchemaField, schema }: MultiSchem
   );
 }
 
-const fields = { expression: ExpressionField };
+const fields = { expression: ExpressionField, yamlText: YamlTextField };
 const templates = { MultiSchemaFieldTemplate: MultiSchemaTemplate };
 const widgets = { suggest: SuggestWidget };
 

@@ -2,6 +2,8 @@ import { useEffect, useRef, type ReactNode } from 'react';
 import { ApiError } from '../api/problem';
 import type { RunState, StepState } from '../api/types';
 
+const ERROR_TITLE: Record<number, string> = { 403: 'Not allowed', 409: 'Conflict', 412: 'Conflict', 422: 'Invalid' };
+
 /** Shows an error; for problem+json it lists each pointer with its message. */
 export function ErrorBox({ error, onClose }: { error: unknown; onClose?: () => void }) {
   if (!error) return null;
@@ -10,7 +12,7 @@ export function ErrorBox({ error, onClose }: { error: unknown; onClose?: () => v
   return (
     <div className="error-box" role="alert">
       <div className="error-title">
-        <strong>{error instanceof ApiError && error.status === 412 ? 'Conflict' : 'Error'}</strong> {title}
+        <strong>{error instanceof ApiError ? ERROR_TITLE[error.status] ?? 'Error' : 'Error'}</strong> {title}
         {onClose && <button className="link" onClick={onClose} aria-label="Dismiss error">×</button>}
       </div>
       {issues.length > 0 && (

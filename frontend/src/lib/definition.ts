@@ -1,6 +1,7 @@
 // Pure edits of a workflow definition. The definition is the single source of truth: the canvas
 // and the YAML view are both projections of it, so either may change it.
-import type { Position, StepDefinition, WorkflowDefinition } from '../api/types';
+import type { ConcurrencySpec, OnConflict, Position, StepDefinition, WorkflowDefinition } from '../api/types';
+import { ON_CONFLICT_VALUES } from '../api/types';
 
 export function emptyDefinition(name = 'new-workflow'): WorkflowDefinition {
   return {
@@ -164,4 +165,30 @@ export function downstreamOf(steps: Pick<StepDefinition, 'id' | 'needs'>[], id: 
     queue.push(...(children.get(c) ?? []));
   }
   return out;
+}
+
+/** `spec.concurrency` as the workflow panel edits it, or null when the workflow has no key. */
+export function concurrencySpecOf(def: WorkflowDefinition): ConcurrencySpec | null {
+  const c = def.spec.concurrency;
+  if (!c || typeof c !== 'object' || Array.isArray(c)) return null;
+  const raw = c as unknown as Record<string, unknown>;
+  if (typeof raw.key !== 'string') return null;
+  return {
+    key: raw.key,
+    ...(typeof raw.limit === 'number' ? { limit: raw.limit } : {}),
+    ...(ON_CONFLICT_VALUES.includes(raw.on_conflict as OnConflict) ? { on_conflict: raw.on_conflict as OnConflict } : {}),
+  };
+}
+
+/**
+ * Sets `spec.concurrency` (a patch of key, limit, on_conflict). An empty key removes the whole
+ * block: without a key there is nothing to queue on. Other fields of the block are kept as they are.
+ */
+export function setConcurrency(def: WorkflowDefinition, patch: Partial<ConcurrencySpec>): WorkflowDefinition {
+  const current = (def.spec.concurrency && typeof def.spec.concurrency === 'object' ? def.spec.concurrency : {}) as Record<string, unknown>;
+  const next: Record<string, unknown> = { ...current, ...patch };
+  for (const [k, v] of Object.entries(patch)) if (v === undefined) delete next[k];
+  const { concurrency: _old, ...spec } = def.spec;
+  if (typeof next.key !== 'string' || next.key.trim() === '') return { ...def, spec: spec as WorkflowDefinition['spec'] };
+  return { ...def, spec: { ...spec, steps: def.spec.steps, concurrency: next as unknown as ConcurrencySpec } };
 }

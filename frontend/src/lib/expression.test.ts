@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dropExpressionErrors, expressionUiSchema, propertyPath } from './expression';
+import { dropExpressionErrors, expressionUiSchema, propertyPath, isFreeFormObject } from './expression';
 
 describe('${{ }} references in config forms', () => {
   it('parses rjsf property paths', () => {
@@ -34,5 +34,20 @@ describe('${{ }} references in config forms', () => {
     expect(ui.part).toEqual({ 'ui:widget': 'suggest' });
     expect(ui.flag).toEqual({ 'ui:field': 'expression' });
     expect(ui.repo).toBeUndefined();
+  });
+});
+
+describe('free-form objects in a config form', () => {
+  it('edits an object without properties (an approval gate\'s inputs schema) as text, optional or not', () => {
+    expect(isFreeFormObject({ type: 'object' })).toBe(true);
+    expect(isFreeFormObject({ anyOf: [{ type: 'object', additionalProperties: true }, { type: 'null' }] })).toBe(true);
+    expect(isFreeFormObject({ type: 'object', properties: { roles: { type: 'array' } } })).toBe(false);
+    expect(isFreeFormObject({ anyOf: [{ type: 'string' }, { type: 'object' }] })).toBe(false);
+    expect(isFreeFormObject({ type: 'string' })).toBe(false);
+    const ui = expressionUiSchema({
+      type: 'object',
+      properties: { inputs: { type: 'object' }, approvers: { type: 'object', properties: { names: { type: 'array', items: { type: 'string' } } } }, required: { type: 'integer' } },
+    }, {});
+    expect(ui).toEqual({ inputs: { 'ui:field': 'yamlText' }, approvers: {}, required: { 'ui:options': { inputType: 'text' } } });
   });
 });

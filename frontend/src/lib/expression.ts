@@ -47,6 +47,20 @@ function schemaType(s: JSONSchema7): string | undefined {
 }
 
 /**
+ * An object field with no declared properties (a free-form mapping such as an approval's `inputs`,
+ * itself a JSON Schema), possibly optional (`anyOf: [{type: object}, {type: null}]`): rjsf's
+ * key/value editor cannot nest, so such a field is edited as YAML/JSON text.
+ */
+export function isFreeFormObject(s: JSONSchema7): boolean {
+  const branches = s.anyOf ?? s.oneOf;
+  if (branches) {
+    const real = branches.filter((b): b is JSONSchema7 => typeof b === 'object' && schemaType(b) !== 'null' && b.type !== 'null');
+    return real.length === 1 && isFreeFormObject(real[0]);
+  }
+  return schemaType(s) === 'object' && !s.properties && !s.$ref;
+}
+
+/**
  * uiSchema that lets each field accept a reference: numbers become text inputs (rjsf keeps a typed
  * number when the text parses), enums become a text input with suggestions, and a field that
  * already holds a reference is shown as the reference text whatever its type.
@@ -57,6 +71,7 @@ export function expressionUiSchema(schema: JSONSchema7, formData: unknown): UiSc
     const value = valueAt(formData, [key]);
     const t = schemaType(prop);
     if (isExpression(value) && t !== 'string') ui[key] = { 'ui:field': 'expression' };
+    else if (isFreeFormObject(prop)) ui[key] = { 'ui:field': 'yamlText' };
     else if (prop.enum) ui[key] = { 'ui:widget': 'suggest' };
     else if (t === 'number' || t === 'integer') ui[key] = { 'ui:options': { inputType: 'text' } };
     else if (t === 'object' && prop.properties) ui[key] = expressionUiSchema(prop, value);

@@ -2,7 +2,10 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, type Edge } from '@xyflow/react';
 import { controlRun, fetchEvents, fetchLogs, fetchRun, fetchRunPage, fetchVersion, type RunAction } from '../api/hooks';
 import { followRun } from '../api/stream';
-import type { LogLine, PlanItem, RunEvent, WorkflowDefinition } from '../api/types';
+import { currentActor } from '../api/auth';
+import type { LogLine, PlanItem, RunConcurrency, RunEvent, WorkflowDefinition } from '../api/types';
+import { gateOutputsOf } from '../lib/approval';
+import { blockerState, concurrencyOf, isWaiting, queueText, shortId } from '../lib/queue';
 import { downstreamOf, normalizeDefinition, positionsOf } from '../lib/definition';
 import { NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, type RunNode } from '../lib/graph';
 import { layoutSteps } from '../lib/layout';
@@ -47,7 +50,8 @@ function RunScreen({ id }: { id: string }) {
   }, [id]);
   const addEvents = useCallback((evs: RunEvent[]) => {
     setView((v) => (v ? applyEvents(v, evs) : v));
-    if (evs.some((e) => /^(step\.(succeeded|failed)|run\.)/.test(e.type))) refreshOutputs();
+    // A gate's outputs (plan, digest, approvals so far) change when it opens and with each approval.
+    if (evs.some((e) => /^(step\.(succeeded|failed|awaiting_approval|approved)|run\.)/.test(e.type))) refreshOutputs();
   }, [refreshOutputs]);
   useEffect(() => () => clearTimeout(refreshTimer.current), []);
 
@@ -115,6 +119,7 @@ function RunScreen({ id }: { id: string }) {
   }, [steps, view]);
 
   const awaiting = view ? view.order.filter((sid) => view.steps[sid].state === 'awaiting_approval') : [];
+  const queue = useQueue(id, view?.state ?? null, view?.run);
 
   // A real run's gate may carry no plan: then show what the latest dry run of this version planned.
   const needDryRunPlans = awaiting.length > 0 && !view?.run.dry_run;
@@ -150,6 +155,7 @@ function RunScreen({ id }: { id: string }) {
           <span className="version-pill">v{view.run.version}</span>
           {view.run.dry_run && <span className="dry-pill">dry run</span>}
           <StateBadge state={view.state} />
+          {queue.concurrency && <span className="key-pill" title="Concurrency key" data-testid="run-key">key {queue.concurrency.key}</span>}
           <span className={`live-dot${live ? ' on' : ''}`} title={live ? 'Live' : 'Reconnecting'}>{live ? 'live' : 'offline'}</span>
         </div>
         <div className="toolbar-group right" role="group" aria-label="Run control">
@@ -161,9 +167,21 @@ function RunScreen({ id }: { id: string }) {
           <a className="btn" href={`#/workflows/${encodeURIComponent(view.run.workflow)}`}>Open workflow</a>
         </div>
       </header>
+      {isWaiting(queue.concurrency, view.state) && (
+        <div className="banner info queue-banner" role="status" data-testid="queue-banner">
+          <strong data-testid="queue-position">{queueText(queue.concurrency, view.state)}</strong>
+          <span className="muted">for key <code>{queue.concurrency.key}</code></span>
+          {queue.concurrency.blocked_by.map((b) => (
+            <span key={b} data-testid="waiting-for">
+              waiting for run <a href={`#/runs/${encodeURIComponent(b)}`} data-testid={`blocker-${b}`}>{shortId(b)}</a>
+              {queue.blockers[b] ? ` (${queue.blockers[b]})` : ''}
+            </span>
+          ))}
+        </div>
+      )}
       {awaiting.map((sid) => (
         <div key={sid} className="banner warn" role="status">
-          Step <strong>{sid}</strong> is waiting for approval.
+          Step <strong>{sid}</strong> is waiting for approval{approvalProgress(view.steps[sid].outputs)}.
           <button className="btn primary small" onClick={() => setApproving(sid)} data-testid={`review-${sid}`}>Review &amp; approve</button>
         </div>
       ))}
@@ -200,6 +218,9 @@ function RunScreen({ id }: { id: string }) {
                 <dl className="kv">
                   <dt>Run</dt><dd><code>{view.run.id}</code></dd>
                   <dt>State</dt><dd><StateBadge state={view.state} /></dd>
+                  {queue.concurrency && <><dt>Key</dt><dd><code>{queue.concurrency.key}</code> <span className="muted">(limit {queue.concurrency.limit}, {queue.concurrency.on_conflict})</span></dd></>}
+                  {isWaiting(queue.concurrency, view.state) && <><dt>Queue</dt><dd>{queueText(queue.concurrency, view.state)}</dd></>}
+                  <dt>Started by</dt><dd>{view.run.created_by}</dd>
                   <dt>Started</dt><dd>{view.run.started_at ? new Date(view.run.started_at).toLocaleString() : '—'}</dd>
                   <dt>Duration</dt><dd>{formatDuration(durationMs(view.run.started_at, view.run.finished_at, now))}</dd>
                 </dl>
@@ -232,10 +253,13 @@ function RunScreen({ id }: { id: string }) {
           runId={id}
           stepId={approving}
           message={view.steps[approving].approvalMessage}
+          outputs={view.steps[approving].outputs}
+          me={currentActor()}
           plans={withDryRunPlans(gatePlans(view, approving, downstreamOf(steps, approving)), downstreamOf(steps, approving), dryRunPlans)}
           onClose={() => setApproving(null)}
           onDone={() => {
             setApproving(null);
+            refreshOutputs();
             // The steps after the gate may finish (live, over the stream) before this answer lands.
             const seq = viewRef.current?.lastSeq ?? 0;
             fetchRun(id).then((r) => setView((v) => (v ? mergeRunSince(v, r, seq) : v))).catch(() => undefined);
@@ -295,4 +319,51 @@ function StepDetails({ runId, step, now, onApprove }: { runId: string; step: Run
       ) : <p className="muted">No log lines.</p>}
     </div>
   );
+}
+
+/** " (1 of 2 approvals)" for a gate that needs more than one, from its outputs. */
+function approvalProgress(outputs: Record<string, unknown> | null | undefined): string {
+  const gate = gateOutputsOf(outputs);
+  const required = gate.policy?.required ?? 1;
+  return required > 1 || gate.approvals.length ? ` (${gate.approvals.length} of ${required} approvals)` : '';
+}
+
+const QUEUE_POLL_MS = 2000;
+
+/**
+ * A keyed run's place in its queue and why each blocker holds its slot. A waiting run gets no events
+ * of its own, and the blockers' states live on other runs: both are fetched every two seconds while
+ * the run waits, and once more when its state changes (it left the queue).
+ */
+function useQueue(id: string, state: string | null, run: unknown): { concurrency: RunConcurrency | null; blockers: Record<string, string> } {
+  const [concurrency, setConcurrency] = useState<RunConcurrency | null>(null);
+  const [blockers, setBlockers] = useState<Record<string, string>>({});
+  const initial = useMemo(() => concurrencyOf(run), [run]);
+  useEffect(() => { if (initial) setConcurrency((c) => c ?? initial); }, [initial]);
+  const waiting = isWaiting(concurrency, state ?? '');
+  const keyed = !!(concurrency ?? initial);
+  useEffect(() => {
+    if (!state || !keyed) return;
+    let cancelled = false;
+    const refresh = async () => {
+      try {
+        const r = await fetchRun(id);
+        if (cancelled) return;
+        const c = concurrencyOf(r);
+        setConcurrency(c);
+        if (!c?.blocked_by.length) return;
+        const states = await Promise.all(c.blocked_by.map((b) => fetchRun(b).then(blockerState).catch(() => null)));
+        if (!cancelled) setBlockers(Object.fromEntries(c.blocked_by.flatMap((b, i) => (states[i] ? [[b, states[i]]] : []))));
+      } catch {
+        // The next tick tries again; the banner keeps what it showed.
+      }
+    };
+    void refresh();
+    const t = waiting ? setInterval(refresh, QUEUE_POLL_MS) : undefined;
+    return () => {
+      cancelled = true;
+      clearInterval(t);
+    };
+  }, [id, state, waiting, keyed]);
+  return { concurrency, blockers };
 }
