@@ -277,3 +277,24 @@ async def test_a_decision_forwarded_to_the_owning_replica_keeps_its_refusal_kind
         assert changed.code() == grpc.StatusCode.ABORTED and metadata(changed, "vwmp-plan-digest") == digest
         await bystander.decide(run_id, actor="alice", inputs={"n": 1})
         assert json.loads((await owner.wait(run_id)).steps[0].outputs_json)["inputs"] == {"n": 1}
+
+
+async def test_an_unpinned_gate_keeps_its_approvals_when_the_plan_changes(
+    engine, remote_repo: tuple[str, Path, Path], tmp_path: Path
+) -> None:
+    name, _work, remote = remote_repo
+    push = [{"id": "push", "uses": "git/push", "needs": ["gate"], "with": {"repo": name, "refs": ["main"]}}]
+    run_id = await opened(engine, {"required": 2, "pin_plan": False}, after=push)
+    shown = await engine.gate(run_id)
+    await engine.decide(run_id, actor="alice", digest="")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    git(other, "commit", "-q", "--allow-empty", "-m", "elsewhere")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    stale = await refused(engine, run_id, actor="bob", digest=shown["plan_digest"])  # said which plan: not this one
+    assert stale.code() == grpc.StatusCode.ABORTED
+    now = await engine.gate(run_id)
+    assert now["plan_digest"] != shown["plan_digest"] and [a["by"] for a in now["approvals"]] == ["alice"]
+    await engine.decide(run_id, actor="bob", digest="")
+    outputs = json.loads((await engine.wait(run_id)).steps[0].outputs_json)
+    assert [a["by"] for a in outputs["approvals"]] == ["alice", "bob"] and outputs["plan_digest"] == now["plan_digest"]
