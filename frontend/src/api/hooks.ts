@@ -148,14 +148,9 @@ export function controlRun(id: string, action: RunAction): Promise<Run> {
   return unwrap(call());
 }
 
-/**
- * Approves a gate with the plan digest the approver was shown and the gate's inputs. The generated
- * `Decision` body still has `comment` only; the wider body goes through as a value (not a literal)
- * until `npm run gen:api` carries `plan_digest` and `inputs`.
- */
+/** Approves a gate with the plan digest the approver was shown and the gate's inputs. */
 export async function approve(runId: string, stepId: string, body: ApproveBody): Promise<Run> {
-  const sent: { comment: string } = body;
-  return unwrap(api.POST('/api/v1/runs/{run_id}/steps/{step_id}/approve', { params: { path: { run_id: runId, step_id: stepId } }, body: sent }));
+  return unwrap(api.POST('/api/v1/runs/{run_id}/steps/{step_id}/approve', { params: { path: { run_id: runId, step_id: stepId } }, body }));
 }
 
 /** One reject rejects the gate; it sends the comment only. */

@@ -12,9 +12,7 @@ function parseEvent(frame: unknown): RunEvent | null {
   }
 }
 
-// `step.approved` (one approval of a gate that needs more) is new with issue 11; until
-// `npm run gen:api` lists it in eventTypeValues it is accepted here by name.
-const KNOWN_EVENT_TYPES: readonly unknown[] = [...eventTypeValues, 'step.approved'];
+const KNOWN_EVENT_TYPES: readonly unknown[] = eventTypeValues;
 
 function isRunEvent(body: unknown): body is RunEvent {
   return typeof body === 'object' && body !== null

@@ -72,10 +72,10 @@ export interface PlanItem {
   diff?: string;
 }
 
-// --- Issue 11 fields the generated schema.d.ts does not carry yet ------------------------------
-// The gateway adds `concurrency` to the run and structured outputs to an approval gate
-// (docs/contracts.md). Until `npm run gen:api` brings them, they are declared here and read
-// defensively (lib/queue.ts, lib/approval.ts); once generated, `RunConcurrency` becomes an alias.
+// --- Concurrency keys and approval gates -------------------------------------------------------
+// The run's `concurrency` and the approve body come from the generated schema; a gate's outputs
+// are free-form JSON on the wire, so their shape (docs/engine.md) is declared here and read
+// defensively (lib/queue.ts, lib/approval.ts).
 
 /** `spec.concurrency` of a definition: runs with the same rendered key share `limit` slots. */
 export type OnConflict = 'queue' | 'cancel_pending' | 'fail';
@@ -91,13 +91,7 @@ export interface ConcurrencySpec {
  * A keyed run's place (run field `concurrency`, null for an unkeyed workflow): `position` 1-based
  * while waiting, 0 once it holds a slot. Read with lib/queue.ts `concurrencyOf`.
  */
-export interface RunConcurrency {
-  key: string;
-  limit: number;
-  on_conflict: OnConflict;
-  position: number;
-  blocked_by: string[];
-}
+export type RunConcurrency = Schemas['ConcurrencyPublic'];
 
 export interface Approval {
   by: string;
@@ -126,8 +120,4 @@ export interface GateOutputs {
 }
 
 /** The body of POST /runs/{id}/steps/{step}/approve (the generated `Decision` has `comment` only). */
-export interface ApproveBody {
-  comment: string;
-  plan_digest?: string;
-  inputs?: Record<string, unknown>;
-}
+export type ApproveBody = Schemas['Decision'];
