@@ -248,12 +248,13 @@ async def test_an_approval_of_a_plan_the_remote_has_moved_past_is_refused_and_th
     run = await finish(api, run_id)
     assert run["state"] == "failed"
     push = steps_of(run)["push"]
-    # git pushes each ref on its own (the push is not --atomic): the tag got through, the branch did not
+    # the push is atomic: the branch was refused, so the tag stayed home too
     assert push["state"] == "failed" and push["error"] == (
         "git push failed: origin refused refs/heads/main [rejected] (fetch first) (the remote has commits this "
-        "repository does not; pushes are never forced); pushed anyway: refs/tags/v0.5.0"), push
+        "repository does not; pushes are never forced); nothing was pushed (atomic push), held back: "
+        "refs/tags/v0.5.0"), push
     assert sample.remote_git("rev-parse", "main") == moved  # never forced: the colleague's commit stays
-    assert sample.remote_git("tag", "--list") == "v0.5.0"
+    assert sample.remote_git("tag", "--list") == ""
 
 
 # ----- the hostile cases --------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def test_push_plan_says_when_the_remote_cannot_be_asked(tester: StepTester, repo
     assert "origin has refs/heads/main now: (unknown:" in out.plan[0]["diff"]
 
 
-def test_a_push_the_remote_refuses_says_which_refs_it_refused_and_which_got_through(
+def test_a_push_the_remote_refuses_pushes_nothing_and_says_which_refs_it_refused(
     tester: StepTester, repo: tuple[Path, Path], tmp_path: Path
 ) -> None:
     work, remote = repo
@@ -210,6 +210,8 @@ def test_a_push_the_remote_refuses_says_which_refs_it_refused_and_which_got_thro
     assert not out.ok
     assert out.failure.message == (
         "git push failed: origin refused refs/heads/main [rejected] (fetch first) (the remote has commits this "
-        "repository does not; pushes are never forced); pushed anyway: refs/tags/v5.0.0")
+        "repository does not; pushes are never forced); nothing was pushed (atomic push), held back: "
+        "refs/tags/v5.0.0")
     assert str(remote) not in out.failure.message
     assert git(remote, "rev-parse", "main") == theirs  # never forced
+    assert git(remote, "tag", "--list") == ""  # atomic: the tag did not go without its branch

@@ -247,17 +247,20 @@ def _remote_refs(git: SafeGit, remote: str, refs: list[str]) -> dict[str, str]:
 def _push_refusal(porcelain: str, stderr: str, remote: str, urls: list[str]) -> str:
     """What a failed push did, ref by ref, from `git push --porcelain` (git's own last line names no ref).
 
-    git pushes each ref on its own: a refused branch does not stop a tag from getting through, so
-    the message says which refs the remote refused and which it took. Never includes the remote URL.
+    The push is atomic: when the remote refuses one ref it takes none, so the message names the refs
+    it refused and the ones held back with them. Never includes the remote URL.
     """
-    refused, taken = [], []
+    refused, held_back, taken = [], [], []
     for line in porcelain.splitlines():
         flag, _, rest = line.partition("\t")
         ref, _, summary = rest.partition("\t")
-        if flag == "!":
-            refused.append(f"{ref.partition(':')[2] or ref} {summary}".strip())
+        name = ref.partition(":")[2] or ref
+        if flag == "!" and "atomic push failed" in summary:
+            held_back.append(name)
+        elif flag == "!":
+            refused.append(f"{name} {summary}".strip())
         elif flag in ("*", " ", "="):
-            taken.append(ref.partition(":")[2] or ref)
+            taken.append(name)
     if not refused:
         lines = [line for line in stderr.strip().splitlines() if not line.startswith(("hint:", "To "))]
         detail = lines[-1] if lines else "no refs pushed"
@@ -267,6 +270,8 @@ def _push_refusal(porcelain: str, stderr: str, remote: str, urls: list[str]) -> 
     message = f"{remote} refused {', '.join(refused)}"
     if any("fetch first" in item or "non-fast-forward" in item for item in refused):
         message += " (the remote has commits this repository does not; pushes are never forced)"
+    if held_back:
+        message += f"; nothing was pushed (atomic push), held back: {', '.join(held_back)}"
     return f"git push failed: {message}" + (f"; pushed anyway: {', '.join(taken)}" if taken else "")
 
 
@@ -297,7 +302,7 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     for ref in refs:
         if git.commit_of(ref) is None:
             raise ConfigError(f"{ref} does not exist locally")
-    args = ["push", "--porcelain", "--no-verify"]
+    args = ["push", "--porcelain", "--atomic", "--no-verify"]  # a release's branch and tag land together or not at all
     if all_tags:
         args.append("--tags")
     done = git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT, check=False)
