@@ -280,6 +280,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       tokens.set(secret, { name: b.name, role: b.role ?? 'viewer' });
       return send(res, 201, { id, token: secret, name: b.name, role: b.role ?? 'viewer' });
     }
+    if (p === '/me' && m === 'GET') return send(res, 200, { name: who.name, role: who.role });
     if (p === '/step-types' && m === 'GET') return send(res, 200, { items: stepTypes, total: stepTypes.length });
     if (p === '/templates' && m === 'GET') return send(res, 200, { items: templates, total: templates.length });
     if (p === '/workflows/validate' && m === 'POST') { const errors = validate(b); return send(res, 200, { valid: errors.length === 0, errors }); }

@@ -20,8 +20,8 @@ export function onTokenChange(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-// The gateway has no "who am I" route: the signed-in token's name (the actor the API writes as
-// `created_by`) is learnt from the answers to this tab's own runs and saves. Null until then.
+// The signed-in token's name (the actor the API writes as `created_by`): from `GET /me` at sign-in,
+// and from the answers to this tab's own runs and saves. Null until then.
 const ACTOR_KEY = 'vwmp.actor';
 
 export function currentActor(): string | null {

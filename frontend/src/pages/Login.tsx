@@ -1,7 +1,7 @@
 import { useState } from 'react';
-import { setToken } from '../api/auth';
+import { rememberActor, setToken } from '../api/auth';
 
-/** Checks the token against a cheap authenticated endpoint before keeping it. */
+/** Checks the token with `GET /me` before keeping it, and remembers whose it is. */
 export function LoginPage() {
   const [token, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -11,10 +11,14 @@ export function LoginPage() {
     setBusy(true);
     setError(null);
     try {
-      const r = await fetch('/api/v1/step-types', { headers: { Authorization: `Bearer ${token.trim()}` } });
+      const r = await fetch('/api/v1/me', { headers: { Authorization: `Bearer ${token.trim()}` } });
       if (r.status === 401 || r.status === 403) setError('This token was not accepted. Use the admin token from $VWMP_DATA_DIR/admin-token or one made with `vwmp token create`.');
       else if (!r.ok) setError(`The server answered ${r.status}. Is the gateway running?`);
-      else setToken(token.trim());
+      else {
+        const me = (await r.json()) as { name?: string };
+        setToken(token.trim());
+        rememberActor(me.name);
+      }
     } catch {
       setError('Cannot reach the server.');
     } finally {

@@ -71,6 +71,14 @@ async def test_public_paths_need_no_token(client) -> None:
     assert "vwmp_http_requests_total" in (await client.get("/metrics")).text
 
 
+async def test_me_names_the_token_and_its_role(client, headers, backend) -> None:
+    created = await client.post("/api/v1/tokens", json={"name": "release-lead", "role": "operator"},
+                                headers=headers("admin"))
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {created.json()['token']}"})
+    assert me.status_code == 200 and me.json() == {"name": "release-lead", "role": "operator"}
+    assert (await client.get("/api/v1/me")).status_code == 401
+
+
 async def test_token_create_list_revoke_and_revoked_token_is_401_at_once(client, headers) -> None:
     created = await client.post("/api/v1/tokens", json={"name": "ci", "role": "viewer", "expires_in": "1d"},
                                 headers=headers("admin"))

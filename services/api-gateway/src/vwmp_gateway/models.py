@@ -146,6 +146,13 @@ class TokenCreate(BaseModel):
     )
 
 
+class Me(BaseModel):
+    """The caller: the name the API records as actor (`created_by`, `by`) and the role."""
+
+    name: str
+    role: Role
+
+
 class TokenPublic(BaseModel):
     id: str
     name: str
