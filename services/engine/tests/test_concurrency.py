@@ -107,6 +107,7 @@ async def test_fail_refuses_a_start_while_the_key_is_held_and_names_the_holder(e
     after = (await _start(engine, name, {"repo": "a"})).run.id
     assert after
     for run_id in (other, after):
+        await engine.wait_step(run_id, "work", "running")  # cancel reaches a run once its executor has it
         await engine.controls.apply(run_id, ControlAction.CANCEL, "tester")
         assert (await engine.wait(run_id)).state == "cancelled"
 

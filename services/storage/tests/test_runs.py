@@ -97,6 +97,14 @@ def test_events_after_and_limit(storage: Storage, new_run: Callable[..., Run]) -
     assert storage.runs.events(run.id, after=6) == []
 
 
+def test_a_log_line_with_a_nul_byte_is_stored_with_a_replacement_character(
+    storage: Storage, new_run: Callable[..., Run]
+) -> None:
+    run = new_run()
+    storage.runs.append_logs(run.id, [LogLine("a", 1, None, "stdout", "refs\x00tags")])
+    assert [x.line for x in storage.runs.logs(run.id, "a")] == ["refs\ufffdtags"]
+
+
 def test_step_logs_in_order_per_attempt(storage: Storage, new_run: Callable[..., Run]) -> None:
     run = new_run()
     at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)

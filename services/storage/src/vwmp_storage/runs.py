@@ -289,7 +289,8 @@ class RunStore:
                     "attempt": line.attempt,
                     "at": line.at or now,
                     "stream": stream,
-                    "line": line.line,
+                    # PostgreSQL text cannot hold NUL (git prints some); both databases store U+FFFD for it.
+                    "line": line.line.replace("\x00", "\ufffd"),
                 }
             )
         if not rows:
