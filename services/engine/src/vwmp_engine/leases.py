@@ -62,6 +62,8 @@ class LeaseKeeper:
         for handle in self.handles.values():
             if handle.executor is not None:
                 handle.executor.abandon()
+            elif handle.task is not None:  # claimed, still loading: nothing ran yet, the lease just expires
+                handle.task.cancel()
         tasks = [handle.task for handle in self.handles.values() if handle.task is not None]
         await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
 
