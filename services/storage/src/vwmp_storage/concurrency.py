@@ -93,28 +93,25 @@ def checked(key: str, limit: int, on_conflict: str) -> Concurrency | None:
 
 def holders(conn: Connection, keys: Iterable[str]) -> dict[str, list[str]]:
     """The ids of the runs holding each key's slots, in the order they took them."""
-    found: dict[str, list[str]] = {key: [] for key in keys}
-    if not found:
-        return found
-    stmt = (
-        select(runs.c.concurrency_key, runs.c.id)
-        .where(runs.c.state.in_(OPEN_STATES), runs.c.concurrency_key.in_(found), runs.c.admitted_at.is_not(None))
-        .order_by(runs.c.admitted_at, runs.c.id)
-    )
-    for row in conn.execute(stmt):
-        found[row.concurrency_key].append(row.id)
-    return found
+    return _open_runs_by_key(conn, keys, admitted=True)
 
 
 def waiting(conn: Connection, keys: Iterable[str]) -> dict[str, list[str]]:
     """The ids of each key's waiting runs, in queue (FIFO) order."""
+    return _open_runs_by_key(conn, keys, admitted=False)
+
+
+def _open_runs_by_key(conn: Connection, keys: Iterable[str], admitted: bool) -> dict[str, list[str]]:
+    """Unfinished runs of each key that hold a slot (by admission) or wait for one (by creation)."""
     found: dict[str, list[str]] = {key: [] for key in keys}
     if not found:
         return found
+    admission = runs.c.admitted_at.is_not(None) if admitted else runs.c.admitted_at.is_(None)
+    order = runs.c.admitted_at if admitted else runs.c.created_at
     stmt = (
         select(runs.c.concurrency_key, runs.c.id)
-        .where(runs.c.state.in_(OPEN_STATES), runs.c.concurrency_key.in_(found), runs.c.admitted_at.is_(None))
-        .order_by(runs.c.created_at, runs.c.id)
+        .where(runs.c.state.in_(OPEN_STATES), runs.c.concurrency_key.in_(found), admission)
+        .order_by(order, runs.c.id)
     )
     for row in conn.execute(stmt):
         found[row.concurrency_key].append(row.id)
