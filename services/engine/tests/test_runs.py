@@ -188,3 +188,23 @@ async def test_an_unspecified_or_unknown_control_action_is_invalid_argument(engi
 
     with pytest.raises(grpc.RpcError, match=rf"INVALID_ARGUMENT: action: unknown ControlAction {number}"):
         await engine.service.ControlRun(engine_pb2.ControlRunRequest(run_id="r", action=number, actor="t"), Context())
+
+
+async def test_status_functions_and_expression_functions_decide_on_real_runs(engine) -> None:
+    definition = workflow(
+        {"id": "bad", "uses": "core/sleep", "with": {"seconds": "${{ params.s }}"}},
+        {"id": "on_failure", "uses": "core/noop", "needs": ["bad"], "if": "${{ failure() }}"},
+        {"id": "on_success", "uses": "core/noop", "needs": ["bad"], "if": "${{ success() }}"},
+        {"id": "whatever", "uses": "core/noop", "needs": ["bad"], "if": "always()"},
+        {"id": "picky", "uses": "core/noop", "needs": ["bad"],
+         "if": "${{ always() && startsWith(params.part, 'MIN') }}"},
+        {"id": "implicit", "uses": "core/noop", "needs": ["bad"], "if": "${{ contains(params.part, 'min') }}"},
+        {"id": "typed", "uses": "core/sleep", "with": {"seconds": "${{ fromJSON('0') }}"}},
+        parameters={"type": "object", "properties": {"s": {"type": "string"}, "part": {"type": "string"}}},
+    )
+    await engine.apply(definition)
+    run = await engine.wait(await engine.start(definition["metadata"]["name"], {"part": "minor"}))
+    states = {s.id: s.state for s in run.steps}
+    assert states == {"bad": "failed", "on_failure": "succeeded", "on_success": "skipped", "whatever": "succeeded",
+                      "picky": "succeeded", "implicit": "skipped", "typed": "succeeded"}
+    assert run.state == "failed"  # a step that handles a failure does not un-fail the run

@@ -114,3 +114,18 @@ def test_platform_step_defaults_count_as_config() -> None:
     definition = workflow({"id": "g", "uses": "hello/greet"})
     assert {p.pointer for p in validate_definition(definition, TYPES.get)} == {"/spec/steps/0/with/name"}
     assert validate_definition(definition, TYPES.get, {"hello/greet": {"name": "from config"}}) == []
+
+
+def test_unknown_functions_wrong_arity_and_status_functions_outside_if_point_at_the_field() -> None:
+    found = errors(workflow(
+        {"id": "a", "uses": "core/noop"},
+        {"id": "b", "uses": "hello/greet", "needs": ["a"], "with": {"name": "${{ lenght(params.who) }}"}},
+        {"id": "c", "uses": "hello/greet", "needs": ["a"], "with": {"name": "${{ upper(params.who, 'x') }}"}},
+        {"id": "d", "uses": "hello/greet", "needs": ["a"], "with": {"name": "${{ failure() }}"}},
+        {"id": "e", "uses": "core/noop", "needs": ["a"], "if": "${{ failure() || contains(params.who, 'a') }}"},
+        parameters={"type": "object", "properties": {"who": {"type": "string"}}},
+    ))
+    assert "unknown function 'lenght'" in found["/spec/steps/1/with/name"]
+    assert "upper() takes 1 argument, got 2" in found["/spec/steps/2/with/name"]
+    assert found["/spec/steps/3/with/name"] == "failure() is only available in if: conditions"
+    assert "/spec/steps/4/if" not in found

@@ -2,16 +2,21 @@
 
 A tiny recursive-descent parser over a fixed grammar: references
 (`params.x`, `steps.<id>.outputs.<k>`, `steps.<id>.state`, `run.id`),
-literals, comparisons, `&&`, `||`, `!` and parentheses. Nothing is ever
-evaluated as Python; values are plain JSON data.
+literals, comparisons, `&&`, `||`, `!`, parentheses and calls of the fixed
+functions in `expression_functions`. Nothing is ever evaluated as Python;
+values are plain JSON data.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from vwmp_engine import expression_functions
+from vwmp_engine.expression_functions import FunctionError
 
 # The body may not contain "}}", so one match never spans two expressions (even with fullmatch).
 EXPRESSION = re.compile(r"\$\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
@@ -19,7 +24,7 @@ _TOKEN = re.compile(
     r"""\s*(?:
         (?P<number>-?\d+(?:\.\d+)?)
       | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<op>==|!=|<=|>=|&&|\|\||[<>!().\[\]])
+      | (?P<op>==|!=|<=|>=|&&|\|\||[<>!().,\[\]])
       | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
     )""",
     re.VERBOSE,
@@ -59,7 +64,15 @@ class Binary:
     right: Node
 
 
-Node = Reference | Literal | Not | Binary
+@dataclass(frozen=True)
+class Call:
+    """A call of one of the fixed functions, e.g. format('{0}-{1}', a, b)."""
+
+    name: str
+    args: tuple[Node, ...]
+
+
+Node = Reference | Literal | Not | Binary | Call
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -146,10 +159,27 @@ class _Parser:
                 return Literal(value == "true")
             if value == "null":
                 return Literal(None)
+            if self.peek() == ("op", "("):
+                return self.call(value)
             if value not in ROOTS:
                 raise ExpressionError(f"unknown name {value!r}: references start with {', '.join(ROOTS)}")
             return Reference(self.path(value))
         raise ExpressionError(f"unexpected {value!r}")
+
+    def call(self, name: str) -> Call:
+        self.take("(")
+        args: list[Node] = []
+        if self.peek() != ("op", ")"):
+            args.append(self.or_())
+            while self.peek() == ("op", ","):
+                self.take()
+                args.append(self.or_())
+        self.take(")")
+        try:
+            expression_functions.check_call(name, len(args))
+        except FunctionError as error:
+            raise ExpressionError(str(error)) from None
+        return Call(name, tuple(args))
 
     def path(self, root: str) -> tuple[str, ...]:
         parts = [root]
@@ -183,6 +213,22 @@ def references(node: Node) -> Iterator[Reference]:
     elif isinstance(node, Binary):
         yield from references(node.left)
         yield from references(node.right)
+    elif isinstance(node, Call):
+        for arg in node.args:
+            yield from references(arg)
+
+
+def calls(node: Node) -> Iterator[Call]:
+    """Every function call in an expression tree."""
+    if isinstance(node, Call):
+        yield node
+        for arg in node.args:
+            yield from calls(arg)
+    elif isinstance(node, Not):
+        yield from calls(node.operand)
+    elif isinstance(node, Binary):
+        yield from calls(node.left)
+        yield from calls(node.right)
 
 
 def lookup(reference: Reference, scope: Mapping[str, Any]) -> Any:
@@ -207,6 +253,11 @@ def evaluate(node: Node, scope: Mapping[str, Any]) -> Any:
         return lookup(node, scope)
     if isinstance(node, Not):
         return not truthy(evaluate(node.operand, scope))
+    if isinstance(node, Call):
+        try:
+            return expression_functions.call(node.name, [evaluate(arg, scope) for arg in node.args], scope)
+        except FunctionError as error:
+            raise ExpressionError(str(error)) from None
     if node.op == "&&":
         return truthy(evaluate(node.left, scope)) and truthy(evaluate(node.right, scope))
     if node.op == "||":
@@ -269,7 +320,5 @@ def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        import json
-
         return json.dumps(value)
     return str(value)

@@ -15,6 +15,7 @@ from vwmp_common.states import TERMINAL_STEP_STATES, StepState
 
 from vwmp_engine import expressions
 from vwmp_engine.definition import StepSpec
+from vwmp_engine.expression_functions import STATUS_FUNCTIONS, STATUS_SCOPE
 
 
 class Scheduler:
@@ -70,18 +71,21 @@ class Scheduler:
 def skip_reason(step: StepSpec, needs: Mapping[str, StepState], scope: Mapping[str, Any]) -> str | None:
     """Why a ready step is skipped, or None when it runs (docs/engine.md, Conditions).
 
-    Without a condition that mentions `steps.<id>.state`, every need must have succeeded;
-    such a condition opts the step in whatever its needs' outcome. A condition that is false
-    or cannot be evaluated skips the step.
+    Without a condition that mentions `steps.<id>.state` or calls a status function
+    (`success()`, `failure()`, `cancelled()`, `always()`), every need must have succeeded
+    (an implicit `success()`); such a condition opts the step in whatever its needs' outcome.
+    A condition that is false or cannot be evaluated skips the step.
     """
     condition = step.condition
-    if not _status_aware(condition):
+    succeeded = all(state == StepState.SUCCEEDED for state in needs.values())
+    if not _status_aware(condition) and not succeeded:
         blocked = [need for need, state in needs.items() if state != StepState.SUCCEEDED]
-        if blocked:
-            return f"needs did not succeed: {', '.join(blocked)}"
+        return f"needs did not succeed: {', '.join(blocked)}"
     if condition is not None:
+        status = {"success": succeeded, "failure": StepState.FAILED in needs.values(),
+                  "cancelled": StepState.CANCELLED in needs.values()}
         try:
-            if not expressions.condition(condition, scope):
+            if not expressions.condition(condition, {**scope, STATUS_SCOPE: status}):
                 return f"condition is false: {condition}"
         except expressions.ExpressionError as error:
             return f"condition could not be evaluated: {error}"
@@ -92,5 +96,6 @@ def _status_aware(condition: str | None) -> bool:
     if condition is None:
         return False
     tree = expressions.parse(expressions.condition_expression(condition))
-    return any(ref.path[:1] == ("steps",) and len(ref.path) >= 3 and ref.path[2] == "state"
-               for ref in expressions.references(tree))
+    return any(call.name in STATUS_FUNCTIONS for call in expressions.calls(tree)) or any(
+        ref.path[:1] == ("steps",) and len(ref.path) >= 3 and ref.path[2] == "state"
+        for ref in expressions.references(tree))

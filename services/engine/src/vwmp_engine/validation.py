@@ -18,6 +18,7 @@ from vwmp_common.schemas import workflow_schema
 
 from vwmp_engine import expressions
 from vwmp_engine.core_steps import approval_config_problems
+from vwmp_engine.expression_functions import STATUS_FUNCTIONS
 from vwmp_engine.step_types import StepTypeInfo
 
 RUN_FIELDS = ("id", "workflow", "version", "dry_run")
@@ -256,6 +257,10 @@ def _check_references(
                 except expressions.ExpressionError as error:
                     yield Problem(pointer(*path), f"invalid expression {source.strip()!r}: {error}")
                     continue
+                if not is_condition:
+                    for call in expressions.calls(tree):
+                        if call.name in STATUS_FUNCTIONS:
+                            yield Problem(pointer(*path), f"{call.name}() is only available in if: conditions")
                 for reference in expressions.references(tree):
                     message = _reference_problem(reference, step_id, upstream, uses_of, declared, step_type)
                     if message:
