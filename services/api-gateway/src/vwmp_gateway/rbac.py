@@ -8,20 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
+from vwmp_common.roles import RANK as RANK  # re-exported: the gateway's models and tests use them from here
+from vwmp_common.roles import ROLES as ROLES
+from vwmp_common.roles import Role as Role
 
-class Role(StrEnum):
-    """What a token may do, each role including the ones before it."""
-
-    VIEWER = "viewer"
-    EDITOR = "editor"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-
-
-ROLES = tuple(Role)
-RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
 API = "/api/v1"
 
 

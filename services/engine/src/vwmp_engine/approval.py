@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from vwmp_common.roles import RANK
 from vwmp_common.schema_errors import schema_problems
 from vwmp_common.states import EventType, StepState
 from vwmp_common.timeutil import utcnow
@@ -32,7 +33,6 @@ from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid,
 from vwmp_engine.store import Transition
 
 PLAN_SECONDS = 30.0  # a plan that takes longer is shown as not available rather than holding the gate
-ROLE_ORDER = ("viewer", "editor", "operator", "admin")  # the gateway's roles, lowest first
 DEFAULT_ROLES = ("operator",)
 
 
@@ -42,7 +42,7 @@ def plan_digest(plan: list[dict[str, Any]]) -> str:
 
 
 def _rank(role: str) -> int:
-    return ROLE_ORDER.index(role) if role in ROLE_ORDER else -1
+    return RANK.get(role, -1)
 
 
 @dataclass(frozen=True, slots=True)

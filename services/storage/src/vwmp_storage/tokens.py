@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Row
+from vwmp_common.roles import ROLES
 from vwmp_common.timeutil import utcnow
 
 from vwmp_storage.database import Database
 from vwmp_storage.errors import InvalidArgument, NotFound, Unauthenticated
 from vwmp_storage.models import tokens
 
-ROLES = ("viewer", "editor", "operator", "admin")
 SECRET_PREFIX = "vwmp_"  # noqa: S105 - a marker that makes leaked tokens easy to grep for, not a secret
 
 
