@@ -14,17 +14,13 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from vwmp_common import rpc_metadata
 from vwmp_common.json_pointer import pointer
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://vwmp.dev/problems/"
-# gRPC servers put structured validation errors in this trailing metadata key (JSON list of
-# {"pointer", "message"}); the status details text is the fallback.
-ERRORS_METADATA_KEY = "vwmp-errors-json"
-# The engine refuses an approval whose plan changed with ABORTED and the plan's digest now in this key.
-PLAN_DIGEST_METADATA_KEY = "vwmp-plan-digest"
 _POINTED_LINE = re.compile(r"^\s*(/\S*)?: (.+)$")
 
 
@@ -79,10 +75,8 @@ def validation_problem(errors: Sequence[dict[str, str]], detail: str = "The requ
 
 
 def _errors_from_rpc(error: grpc.aio.AioRpcError) -> list[dict[str, str]]:
-    raw: str | None = None
-    for key, value in error.trailing_metadata() or ():
-        if key == ERRORS_METADATA_KEY:
-            raw = value.decode() if isinstance(value, bytes) else value
+    # Structured errors from the trailing metadata; the status details text is the fallback.
+    raw = rpc_metadata.trailing(error, rpc_metadata.ERRORS)
     if raw is None:
         text = (error.details() or "").strip()
         if text.startswith("["):
@@ -107,10 +101,7 @@ def plan_digest_of(error: grpc.aio.AioRpcError) -> str | None:
     """The new plan digest of an approval refused because the plan changed, else None."""
     if error.code() != grpc.StatusCode.ABORTED:
         return None
-    for key, value in error.trailing_metadata() or ():
-        if key == PLAN_DIGEST_METADATA_KEY:
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return None
+    return rpc_metadata.trailing(error, rpc_metadata.PLAN_DIGEST)
 
 
 def problem_from_rpc(error: grpc.aio.AioRpcError, *, precondition_status: int = 409) -> Problem:

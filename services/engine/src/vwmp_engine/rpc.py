@@ -7,6 +7,7 @@ import logging
 from typing import Any, NoReturn
 
 import grpc
+from vwmp_common import rpc_metadata
 from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.states import ControlAction
 from vwmp_proto.common.v1 import common_pb2
@@ -23,8 +24,6 @@ from vwmp_engine.store import StorageError
 from vwmp_engine.validation import validate_definition
 
 log = logging.getLogger(__name__)
-ERRORS_METADATA_KEY = "vwmp-errors-json"  # pointed validation errors, as the gateway's problems module reads them
-PLAN_DIGEST_METADATA_KEY = "vwmp-plan-digest"  # an approval refused because the plan changed: the digest now
 
 
 def _errors(problems: list[Problem]) -> list[common_pb2.ValidationError]:
@@ -119,7 +118,7 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         except InputsInvalid as invalid:
             await _abort_with_errors(context, invalid.problems, str(invalid))
         except PlanChanged as changed:
-            context.set_trailing_metadata(((PLAN_DIGEST_METADATA_KEY, changed.plan_digest),))
+            context.set_trailing_metadata(((rpc_metadata.PLAN_DIGEST, changed.plan_digest),))
             await _abort(context, grpc.StatusCode.ABORTED, str(changed))
         except ControlRefused as refusal:
             await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(refusal))
@@ -131,7 +130,7 @@ async def _abort_with_errors(context: grpc.aio.ServicerContext[Any, Any], proble
                              details: str) -> NoReturn:
     """INVALID_ARGUMENT with the pointed problems in trailing metadata, as the gateway reads them."""
     errors = [{"pointer": problem.pointer, "message": problem.message} for problem in problems]
-    context.set_trailing_metadata(((ERRORS_METADATA_KEY, json.dumps(errors)),))
+    context.set_trailing_metadata(((rpc_metadata.ERRORS, json.dumps(errors)),))
     await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, details)
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import grpc
+from vwmp_common import rpc_metadata
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp
@@ -59,8 +60,6 @@ class ConcurrencyConflict(StorageError):
         self.blocked_by = blocked_by
 
 
-CONCURRENCY_METADATA_KEY = "vwmp-concurrency-json"  # storage's trailing metadata on a refused CreateRun
-
 _ERRORS: dict[grpc.StatusCode, type[StorageError]] = {
     grpc.StatusCode.UNAVAILABLE: StorageUnavailable,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -75,10 +74,9 @@ def _refusals() -> Iterator[None]:
         yield
     except grpc.aio.AioRpcError as error:
         code = error.code()
-        for name, value in error.trailing_metadata() or ():
-            if name == CONCURRENCY_METADATA_KEY:
-                conflict = json.loads(value)
-                raise ConcurrencyConflict(error.details() or "", conflict["key"], conflict["blocked_by"]) from None
+        if (held := rpc_metadata.trailing(error, rpc_metadata.CONCURRENCY)) is not None:
+            conflict = json.loads(held)
+            raise ConcurrencyConflict(error.details() or "", conflict["key"], conflict["blocked_by"]) from None
         raise _ERRORS.get(code, StorageError)(error.details() or code.name, code) from None
 
 

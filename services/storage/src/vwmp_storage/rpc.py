@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.exc import OperationalError
+from vwmp_common import rpc_metadata
 from vwmp_common.logging import log_context
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp, to_timestamp
@@ -36,7 +37,6 @@ from vwmp_storage.tokens import Token
 from vwmp_storage.transitions import Transition
 
 log = logging.getLogger(__name__)
-CONCURRENCY_METADATA_KEY = "vwmp-concurrency-json"  # the key and its holders when CreateRun refuses (fail)
 
 STATUS_OF: dict[type[errors.StorageError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -66,7 +66,7 @@ def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
                 log.info("refused %s", method.__name__, extra={"fields": {"code": code.name, "reason": str(exc)}})
                 if isinstance(exc, ConcurrencyConflict):
                     conflict = dump({"key": exc.key, "blocked_by": exc.blocked_by})
-                    context.set_trailing_metadata(((CONCURRENCY_METADATA_KEY, conflict),))
+                    context.set_trailing_metadata(((rpc_metadata.CONCURRENCY, conflict),))
                 context.abort(code, str(exc))
             except OperationalError as exc:
                 log.warning("database unavailable in %s: %s", method.__name__, exc.orig)
