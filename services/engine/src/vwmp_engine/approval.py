@@ -18,14 +18,14 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from vwmp_common.roles import RANK
-from vwmp_common.schema_errors import schema_problems
+from vwmp_common.schema_errors import SchemaProblem, schema_problems
 from vwmp_common.states import EventType, StepState
-from vwmp_common.timeutil import utcnow
+from vwmp_common.timeutil import iso, parse_iso, utcnow
 
 from vwmp_engine.definition import duration_seconds
 from vwmp_engine.plugin_calls import StepFailed, execute_on_host
@@ -111,7 +111,7 @@ class Policy:
         """What is wrong with an approver's inputs, as problems pointing under /inputs."""
         if self.inputs is None:
             if inputs:
-                return [InputsInvalid.problem("/inputs", "this gate takes no inputs")]
+                return [SchemaProblem("/inputs", "this gate takes no inputs")]
             return []
         return schema_problems(Draft202012Validator(self.inputs), inputs if inputs is not None else {}, ("inputs",))
 
@@ -155,13 +155,7 @@ class Decisions:
 
 def _deadline(outputs: dict[str, Any]) -> datetime | None:
     text = outputs.get("deadline")
-    if not isinstance(text, str) or not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return parse_iso(text) if isinstance(text, str) and text else None
 
 
 class ApprovalGate:
@@ -185,7 +179,7 @@ class ApprovalGate:
         outputs = {
             "plan": plan, "plan_digest": plan_digest(plan), "approvals": [], "policy": policy.document(),
             "started_by": self.run.stored.created_by,
-            "deadline": _iso(utcnow() + timedelta(seconds=seconds)) if seconds is not None else None,
+            "deadline": iso(utcnow() + timedelta(seconds=seconds)) if seconds is not None else None,
         }
         step.outputs = outputs
         step.state = StepState.AWAITING_APPROVAL
@@ -261,7 +255,7 @@ class ApprovalGate:
             if future.done() or step.state != StepState.AWAITING_APPROVAL:  # cancelled while the plan was computed
                 raise ControlRefused(f"step {step_id!r} is {step.state}, not awaiting approval")
             outputs = step.outputs
-            approvals.append({"by": actor, "at": _iso(utcnow()), "comment": decision.comment})
+            approvals.append({"by": actor, "at": iso(utcnow()), "comment": decision.comment})
             if len(approvals) >= policy.required:
                 future.set_result({"approved_by": actor, "comment": decision.comment, "plan": outputs["plan"],
                                    "plan_digest": outputs["plan_digest"], "approvals": approvals,

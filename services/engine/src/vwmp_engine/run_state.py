@@ -39,11 +39,6 @@ class InputsInvalid(ControlRefused):
         super().__init__(message)
         self.problems = problems
 
-    @staticmethod
-    def problem(pointer: str, message: str) -> SchemaProblem:
-        """One problem of the inputs."""
-        return SchemaProblem(pointer, message)
-
 
 class PlanChanged(ControlRefused):
     """The plan is not the one the approval was pinned to; `plan_digest` is the plan's digest now."""
