@@ -91,33 +91,6 @@ def checked(key: str, limit: int, on_conflict: str) -> Concurrency | None:
     return Concurrency(key, limit or 1, on_conflict)
 
 
-def holders(conn: Connection, keys: Iterable[str]) -> dict[str, list[str]]:
-    """The ids of the runs holding each key's slots, in the order they took them."""
-    return _open_runs_by_key(conn, keys, admitted=True)
-
-
-def waiting(conn: Connection, keys: Iterable[str]) -> dict[str, list[str]]:
-    """The ids of each key's waiting runs, in queue (FIFO) order."""
-    return _open_runs_by_key(conn, keys, admitted=False)
-
-
-def _open_runs_by_key(conn: Connection, keys: Iterable[str], admitted: bool) -> dict[str, list[str]]:
-    """Unfinished runs of each key that hold a slot (by admission) or wait for one (by creation)."""
-    found: dict[str, list[str]] = {key: [] for key in keys}
-    if not found:
-        return found
-    admission = runs.c.admitted_at.is_not(None) if admitted else runs.c.admitted_at.is_(None)
-    order = runs.c.admitted_at if admitted else runs.c.created_at
-    stmt = (
-        select(runs.c.concurrency_key, runs.c.id)
-        .where(runs.c.state.in_(OPEN_STATES), runs.c.concurrency_key.in_(found), admission)
-        .order_by(order, runs.c.id)
-    )
-    for row in conn.execute(stmt):
-        found[row.concurrency_key].append(row.id)
-    return found
-
-
 def _admissible_statement() -> Any:
     ranked = (
         select(
@@ -215,34 +188,44 @@ def cancel_waiting(conn: Connection, key: str, actor: str, reason: str, now: dat
     return cancelled
 
 
-def line_of(conn: Connection, key: str) -> tuple[list[str], list[str]]:
-    """The holders and the waiting runs of one key (each in its order), from one indexed query."""
+def lines_of(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """Each key's holders (in the order they took their slots) and waiting runs (FIFO), from one indexed query."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
     stmt = (
-        select(runs.c.id, runs.c.admitted_at)
-        .where(runs.c.state.in_(OPEN_STATES), runs.c.concurrency_key == key)
+        select(runs.c.id, runs.c.concurrency_key, runs.c.admitted_at)
+        .where(runs.c.state.in_(OPEN_STATES), runs.c.concurrency_key.in_(wanted))
         .order_by(runs.c.created_at, runs.c.id)
     )
-    found = conn.execute(stmt).all()
-    held = sorted((row for row in found if row.admitted_at is not None), key=lambda row: (row.admitted_at, row.id))
-    return [row.id for row in held], [row.id for row in found if row.admitted_at is None]
+    held: dict[str, list[Any]] = {key: [] for key in wanted}
+    queues: dict[str, list[str]] = {key: [] for key in wanted}
+    for row in conn.execute(stmt):
+        if row.admitted_at is None:
+            queues[row.concurrency_key].append(row.id)
+        else:
+            held[row.concurrency_key].append(row)
+    return {
+        key: ([row.id for row in sorted(held[key], key=lambda row: (row.admitted_at, row.id))], queues[key])
+        for key in wanted
+    }
 
 
 def places(conn: Connection, rows: Sequence[Any]) -> dict[str, Concurrency]:
-    """The concurrency of each keyed run row: position and blocked_by from two queries per batch of keys."""
+    """The concurrency of each keyed run row: position and blocked_by from one query per batch of keys."""
     keyed = [row for row in rows if row.concurrency_key]
     if not keyed:
         return {}
     open_keys = {row.concurrency_key for row in keyed if row.state in OPEN_STATES and row.admitted_at is None}
-    queue = waiting(conn, open_keys)
-    holding = holders(conn, open_keys)
+    lines = lines_of(conn, open_keys)
     found = {}
     for row in keyed:
         position = 0
         blocked_by: tuple[str, ...] = ()
         if row.state in OPEN_STATES and row.admitted_at is None:
-            line = queue.get(row.concurrency_key, [])
+            holding, line = lines[row.concurrency_key]
             position = line.index(row.id) + 1 if row.id in line else len(line) + 1
-            blocked_by = tuple(holding.get(row.concurrency_key, ()))
+            blocked_by = tuple(holding)
         found[row.id] = Concurrency(
             row.concurrency_key, row.concurrency_limit, row.concurrency_on_conflict, position, blocked_by
         )

@@ -209,7 +209,7 @@ class RunStore:
         superseded: list[keys.Superseded] = []
         if concurrency.on_conflict == "cancel_pending":
             superseded = keys.cancel_waiting(conn, key, run.created_by, f"superseded by run {run.id}", now)
-        holding, queue = keys.line_of(conn, key)
+        holding, queue = keys.lines_of(conn, [key])[key]
         if len(holding) < concurrency.limit and not queue:
             return concurrency, superseded
         if concurrency.on_conflict == "fail":
