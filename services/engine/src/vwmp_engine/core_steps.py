@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from vwmp_engine.definition import DURATION_PATTERN
 from vwmp_engine.step_types import StepTypeInfo
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ class CoreStep:
     waits_for_person: bool = False  # no slot, no step timeout; the decision goes into step.succeeded
 
 
-DURATION_PATTERN = r"^\d+(\.\d+)?(ms|s|m|h)$"
 APPROVAL_CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
     "properties": {
