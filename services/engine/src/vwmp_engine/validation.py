@@ -77,10 +77,8 @@ def _check_concurrency_key(concurrency: Any, parameters: dict[str, Any] | None) 
         for reference in expressions.references(tree):
             root, rest = reference.path[0], reference.path[1:]
             if root == "params":
-                if not rest:
-                    yield Problem(where, "params needs a parameter name, e.g. params.repo")
-                elif isinstance(declared, dict) and rest[0] not in declared:
-                    yield Problem(where, f"{reference}: parameter {rest[0]!r} is not declared in spec.parameters")
+                if (message := _params_problem(reference, declared)) is not None:
+                    yield Problem(where, message)
             elif root == "run":
                 if len(rest) != 1 or rest[0] not in KEY_RUN_FIELDS:
                     yield Problem(where, f"{reference}: a concurrency key can use run.{', run.'.join(KEY_RUN_FIELDS)}")
@@ -267,6 +265,16 @@ def _check_references(
                         yield Problem(pointer(*path), message)
 
 
+def _params_problem(reference: expressions.Reference, declared: Any) -> str | None:
+    """What is wrong with a `params.<name>` reference: no name, or one spec.parameters does not declare."""
+    rest = reference.path[1:]
+    if not rest:
+        return "params needs a parameter name, e.g. params.repo"
+    if isinstance(declared, dict) and rest[0] not in declared:
+        return f"{reference}: parameter {rest[0]!r} is not declared in spec.parameters"
+    return None
+
+
 def _reference_problem(
     reference: expressions.Reference,
     step_id: Any,
@@ -277,11 +285,7 @@ def _reference_problem(
 ) -> str | None:
     root, rest = reference.path[0], reference.path[1:]
     if root == "params":
-        if not rest:
-            return "params needs a parameter name, e.g. params.repo"
-        if isinstance(declared, dict) and rest[0] not in declared:
-            return f"{reference}: parameter {rest[0]!r} is not declared in spec.parameters"
-        return None
+        return _params_problem(reference, declared)
     if root == "run":
         return None if len(rest) == 1 and rest[0] in RUN_FIELDS else (
             f"{reference}: run has only {', '.join(RUN_FIELDS)}")
