@@ -77,7 +77,9 @@ class RunExecutor:
         if run.state in TERMINAL_RUN_STATES:
             return
         run.platform_config = await run.runtime.store.platform_config()
-        if run.state == RunState.QUEUED:
+        # A cancel that arrived while the platform config was read has written the run's end:
+        # starting it now would write after that end.
+        if run.state == RunState.QUEUED and not run.cancelling:
             started: dict[str, Any] = {"dry_run": run.dry_run, "workflow": run.stored.workflow}
             if run.stored.concurrency is not None:  # it holds one of the key's slots from now on
                 started["concurrency"] = {"key": run.stored.concurrency.key}
