@@ -24,6 +24,7 @@ from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, Contro
 
 from vwmp_engine.approval import Decision
 from vwmp_engine.definition import WorkflowSpec
+from vwmp_engine.finalizing import finally_downstream, reopened_steps
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
 from vwmp_engine.store import NotFound, Run, RunClosed, Transition
@@ -192,7 +193,7 @@ class Controls:
         await self.nats.publish(msg.reply, json.dumps(answer).encode())
 
     async def _apply_in_storage(self, run_id: str, action: ControlAction, actor: str, step_id: str) -> None:
-        run = await self.get_run(run_id, with_definition=action == ControlAction.RERUN)
+        run = await self.get_run(run_id, with_definition=action in (ControlAction.RETRY, ControlAction.RERUN))
         state = run.state
         if action in (ControlAction.APPROVE, ControlAction.REJECT):
             raise ControlRefused(f"run is {state}; no engine is executing it right now, try again in a moment")
@@ -225,15 +226,17 @@ class Controls:
     def _reopen(self, run: Run, action: ControlAction, actor: str, step_id: str) -> list[Transition]:
         if run.state not in TERMINAL_RUN_STATES:
             raise ControlRefused(f"run is {run.state}; {action} applies to finished runs")
+        spec = WorkflowSpec.from_definition(run.definition or {})
         if action == ControlAction.RETRY:
             if run.state == RunState.SUCCEEDED:
                 raise ControlRefused("run succeeded; nothing to retry (use rerun from a step)")
-            again = [step.id for step in run.steps if step.state != StepState.SUCCEEDED]
+            again = reopened_steps(spec, [step.id for step in run.steps if step.state != StepState.SUCCEEDED])
+        elif (in_finally := finally_downstream(spec, step_id)) is not None:
+            again = in_finally
         else:
-            spec = WorkflowSpec.from_definition(run.definition or {})
             if step_id not in {step.id for step in spec.steps}:
                 raise ControlRefused(f"run has no step {step_id!r}")
-            again = [step_id, *spec.downstream(step_id)]
+            again = reopened_steps(spec, [step_id, *spec.downstream(step_id)])
         attempts = {step.id: step.attempt for step in run.steps}
         # A keyed run queues again for a slot of its key (storage clears its admission on reopen).
         reopened = RunState.QUEUED if run.concurrency is not None else RunState.RUNNING

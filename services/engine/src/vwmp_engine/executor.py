@@ -23,12 +23,12 @@ from vwmp_common.states import (
     EventType,
     RunState,
     StepState,
-    run_end_event,
 )
 
 from vwmp_engine.approval import ApprovalGate, Decision
 from vwmp_engine.attempts import StepAttempts
-from vwmp_engine.run_state import ControlRefused, RunContext, StepRun, final_state
+from vwmp_engine.finalizing import Finalizer
+from vwmp_engine.run_state import ControlRefused, RunContext, StepRun
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.scheduler import Scheduler, skip_reason
 from vwmp_engine.store import LeaseLost, Run, RunClosed, Transition
@@ -44,6 +44,7 @@ class RunExecutor:
         self.gate = ApprovalGate(self.run)
         self.attempts = StepAttempts(self.run, self.gate)
         self.scheduler = Scheduler(self.run.spec.steps, lambda step_id: self.run.steps[step_id].state)
+        self.finalizer = Finalizer(self.run, self.attempts)
 
     @property
     def state(self) -> RunState:
@@ -95,7 +96,7 @@ class RunExecutor:
         while not run.stopping and run.state not in TERMINAL_RUN_STATES:
             if run.state == RunState.RUNNING:
                 self._dispatch_ready()
-            if not run.cancelling and self.scheduler.finished:
+            if not run.cancelling and self.scheduler.finished and self.finalizer.advance():
                 await self._finish()
                 return
             run.changed.clear()
@@ -104,7 +105,7 @@ class RunExecutor:
                 await asyncio.wait_for(run.changed.wait(), timeout)
             except TimeoutError:
                 await self._time_out()
-                return
+                deadline = None  # handed over to the finally steps, or ended
 
     def _deadline(self) -> float | None:
         """When the run timeout expires: counted from the run's first start or its latest reopening."""
@@ -116,10 +117,8 @@ class RunExecutor:
         return time.monotonic() + max(0.0, timeout - elapsed)
 
     async def _finish(self) -> None:
-        final = final_state(self.run.steps.values())
-        failed = [step.spec.id for step in self.run.steps.values() if step.state == StepState.FAILED]
-        await self.run.record(Transition(run_end_event(final), run_state=final,
-                                         data={"failed_steps": failed} if failed else None))
+        final, end = self.finalizer.end()
+        await self.run.record(end)
         self.run.state = final
         metrics.RUNS.labels(final).inc()
 
@@ -178,27 +177,41 @@ class RunExecutor:
         self.run.changed.set()
 
     async def cancel(self, actor: str, reason: str = "cancelled", final: RunState = RunState.CANCELLED) -> None:
-        """Cancel in-flight steps (their gRPC calls are cancelled), then every step left, then the run."""
-        run = self.run
+        """Cancel in-flight steps (their gRPC calls are cancelled), then every step left, then the run.
+
+        A started run with finally steps still to run is handed over to them instead: its main steps
+        are cancelled, the finally steps run, then it ends as `final`. A cancel while they run (the
+        second one) cancels them too, and the run ends as the first one said.
+        """
+        run, finalizer = self.run, self.finalizer
         if run.state in TERMINAL_RUN_STATES or run.stopping or run.cancelling:
             raise ControlRefused(f"run is already {'cancelling' if run.cancelling else run.state}")
         run.cancelling = True
-        in_flight = [step.task for step in run.steps.values() if step.task is not None]
+        hand_over = finalizer.finalizing is None and finalizer.pending and run.state != RunState.QUEUED
+        steps = finalizer.main_steps() if hand_over else list(run.steps.values())
+        in_flight = [step.task for step in steps if step.task is not None]
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
-        left = [step for step in run.steps.values() if step.state not in TERMINAL_STEP_STATES]
+        left = [step for step in steps if step.state not in TERMINAL_STEP_STATES]
         batch = [Transition(EventType.STEP_CANCELLED, step.spec.id, attempt=step.attempt,
                             step_state=StepState.CANCELLED, data={"reason": reason}) for step in left]
         for step in left:
             step.state = StepState.CANCELLED
-        await run.record(*batch, Transition(run_end_event(final), run_state=final,
-                                            data={"by": actor, "reason": reason}))
-        run.state = final
-        metrics.RUNS.labels(final).inc()
+        if hand_over:
+            await finalizer.hand_over(batch, final, actor, reason)
+            self.scheduler.recount()
+            run.cancelling = False
+        else:
+            final, end = finalizer.end(finalizer.finalizing or final, {"by": actor, "reason": reason})
+            await run.record(*batch, end)
+            run.state = final
+            metrics.RUNS.labels(final).inc()
         run.changed.set()
 
     async def _time_out(self) -> None:
+        if self.finalizer.finalizing is not None:
+            return  # handed over already: the finally steps run with their own timeouts
         with contextlib.suppress(ControlRefused):
             await self.cancel("engine", reason=f"run timed out after {self.run.spec.timeout:g}s",
                               final=RunState.FAILED)

@@ -40,13 +40,15 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     except ValueError as error:
         return Started(problems=[Problem("", f"parameters are not valid JSON: {error}")])
     steps: list[dict[str, Any]] = workflow.definition["spec"]["steps"]
+    finally_steps: list[dict[str, Any]] = workflow.definition["spec"].get("finally") or []
     schema = workflow.definition["spec"].get("parameters") or {"type": "object"}
     if isinstance(parameters, dict):
         parameters = apply_parameter_defaults(schema, parameters)
     problems = validate_parameters(schema, parameters)
     problems += [
-        Problem(pointer("spec", "steps", index, "uses"), f"no live plugin host offers {step['uses']!r} now")
-        for index, step in enumerate(steps) if runtime.registry.get(step["uses"]) is None
+        Problem(pointer("spec", section, index, "uses"), f"no live plugin host offers {step['uses']!r} now")
+        for section, listed in (("steps", steps), ("finally", finally_steps))
+        for index, step in enumerate(listed) if runtime.registry.get(step["uses"]) is None
     ]
     if problems:
         return Started(problems=problems)
@@ -56,7 +58,8 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
         return Started(problems=[Problem(pointer("spec", "concurrency", "key"), f"cannot be evaluated: {error}")])
     try:
         run, written = await runtime.store.create_run(workflow, parameters, dry_run, actor,
-                                                      [(step["id"], step["uses"]) for step in steps], concurrency)
+                                                      [(step["id"], step["uses"]) for step in (*steps, *finally_steps)],
+                                                      concurrency)
     except ConcurrencyConflict as conflict:
         return Started(conflict=conflict)
     runtime.publisher.publish(written)

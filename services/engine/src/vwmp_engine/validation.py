@@ -6,6 +6,7 @@ so the designer can put the message on the node and the field it concerns.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -25,6 +26,10 @@ RUN_FIELDS = ("id", "workflow", "version", "dry_run")
 # What a concurrency key may use: it is evaluated before the run exists (no id, no steps yet).
 KEY_RUN_FIELDS = ("workflow", "version", "dry_run", "created_by")
 STEP_FIELDS = ("outputs", "state")
+# What finally steps and spec.outputs may use besides: the run's outcome, known once every step is terminal.
+END_RUN_FIELDS = (*RUN_FIELDS, "state", "failed_steps")
+
+OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")  # as the workflow JSON Schema's spec.outputs names
 
 _WORKFLOW_VALIDATOR = Draft202012Validator(workflow_schema())
 StepTypeLookup = Callable[[str], StepTypeInfo | None]
@@ -53,11 +58,16 @@ def validate_definition(
             problems.append(Problem(pointer("spec", "parameters", *error.path), f"not a valid JSON Schema: "
                                                                                  f"{error.message}"))
     usable = {index: step for index, step in enumerate(steps) if isinstance(step, dict)}
-    problems += _check_ids_and_needs(usable)
+    finally_usable = _finally_steps(spec.get("finally"))
+    problems += _check_ids_and_needs(usable, {step.get("id") for step in finally_usable.values()})
     problems += _check_cycles(usable)
     problems += _check_step_configs(usable, step_type, step_defaults or {})
     problems += _check_references(usable, parameters if isinstance(parameters, dict) else None, step_type)
     problems += _check_concurrency_key(spec.get("concurrency"), parameters if isinstance(parameters, dict) else None)
+    problems += _check_finally(finally_usable, usable, parameters if isinstance(parameters, dict) else None,
+                               step_type, step_defaults or {})
+    problems += _check_outputs(spec.get("outputs"), {**usable, **{-1 - i: s for i, s in finally_usable.items()}},
+                               parameters if isinstance(parameters, dict) else None, step_type)
     return _unique(problems)
 
 
@@ -98,7 +108,7 @@ def concurrency_key(concurrency: dict[str, Any], scope: dict[str, Any]) -> str:
     return text
 
 
-def _check_ids_and_needs(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
+def _check_ids_and_needs(steps: dict[int, dict[str, Any]], finally_ids: set[Any] | None = None) -> Iterator[Problem]:
     first_index: dict[str, int] = {}
     for index, step in steps.items():
         step_id = step.get("id")
@@ -113,7 +123,10 @@ def _check_ids_and_needs(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
         if not isinstance(needs, list):
             continue
         for position, need in enumerate(needs):
-            if isinstance(need, str) and need not in first_index:
+            if isinstance(need, str) and need in (finally_ids or ()):
+                yield Problem(pointer("spec", "steps", index, "needs", position),
+                              f"needs finally step {need!r}: they run after every step")
+            elif isinstance(need, str) and need not in first_index:
                 yield Problem(pointer("spec", "steps", index, "needs", position), f"needs unknown step {need!r}")
 
 
@@ -306,6 +319,123 @@ def _reference_problem(
             known = ", ".join(sorted(properties)) or "none"
             return f"{reference}: {uses_of[target]} has no output {rest[2]!r} (outputs: {known})"
     return None
+
+
+def _finally_steps(finally_steps: Any) -> dict[int, dict[str, Any]]:
+    if not isinstance(finally_steps, list):
+        return {}
+    return {index: step for index, step in enumerate(finally_steps) if isinstance(step, dict)}
+
+
+def _in_finally(problems: Iterable[Problem]) -> Iterator[Problem]:
+    """Problems a check of `spec.steps` found in finally steps, pointing into `spec.finally`."""
+    prefix = pointer("spec", "steps") + "/"
+    for problem in problems:
+        if problem.pointer.startswith(prefix):
+            problem = Problem(pointer("spec", "finally") + "/" + problem.pointer[len(prefix):], problem.message)
+        yield problem
+
+
+def _check_finally(
+    finally_steps: dict[int, dict[str, Any]], main: dict[int, dict[str, Any]], parameters: dict[str, Any] | None,
+    step_type: StepTypeLookup, step_defaults: dict[str, Any],
+) -> Iterator[Problem]:
+    """spec.finally: ids unique across both lists, needs naming finally steps only and without cycles,
+    no approval gate (nobody may hold up the clean-up), configs checked as any step's, references
+    to every main step, to upstream finally steps and to run.state / run.failed_steps."""
+    main_index = {step["id"]: index for index, step in main.items() if isinstance(step.get("id"), str)}
+    first_index: dict[str, int] = {}
+    for index, step in finally_steps.items():
+        step_id = step.get("id")
+        if not isinstance(step_id, str):
+            continue
+        if step_id in main_index:
+            yield Problem(pointer("spec", "finally", index, "id"),
+                          f"duplicate step id {step_id!r} (used by spec.steps/{main_index[step_id]})")
+        elif step_id in first_index:
+            yield Problem(pointer("spec", "finally", index, "id"),
+                          f"duplicate step id {step_id!r} (first used by finally step {first_index[step_id]})")
+        else:
+            first_index[step_id] = index
+        if step.get("uses") == "core/approval":
+            yield Problem(pointer("spec", "finally", index, "uses"),
+                          "a finally step cannot wait for a person (core/approval)")
+    for index, step in finally_steps.items():
+        needs = step.get("needs")
+        for position, need in enumerate(needs if isinstance(needs, list) else []):
+            if not isinstance(need, str) or need in first_index:
+                continue
+            where = pointer("spec", "finally", index, "needs", position)
+            if need in main_index:
+                yield Problem(where, f"needs step {need!r} of spec.steps: a finally step runs after every step "
+                                     "anyway, its needs name finally steps only")
+            else:
+                yield Problem(where, f"needs unknown finally step {need!r}")
+    yield from _in_finally(_check_cycles(finally_steps))
+    yield from _in_finally(_check_step_configs(finally_steps, step_type, step_defaults))
+    upstream = upstream_of(finally_steps)
+    everything = {**main, **{-1 - index: step for index, step in finally_steps.items()}}
+    uses_of = {s["id"]: s.get("uses") for s in everything.values() if isinstance(s.get("id"), str)}
+    declared = parameters.get("properties") if parameters else None
+    for index, step in finally_steps.items():
+        step_id = step.get("id")
+        visible = {step_id: {*main_index, *upstream.get(step_id, set())}} if isinstance(step_id, str) else {}
+        texts = [(path, text, False) for path, text in _strings(step.get("with"), ("spec", "finally", index, "with"))]
+        if isinstance(step.get("if"), str):
+            texts.append((("spec", "finally", index, "if"), step["if"], True))
+        for path, text, is_condition in texts:
+            for reference, problem in _expression_problems(text, is_condition):
+                if problem is None and reference is not None:
+                    problem = _end_reference_problem(reference, step_id, visible, uses_of, declared, step_type)
+                if problem:
+                    yield Problem(pointer(*path), problem)
+
+
+def _check_outputs(outputs: Any, steps: dict[int, dict[str, Any]], parameters: dict[str, Any] | None,
+                   step_type: StepTypeLookup) -> Iterator[Problem]:
+    """spec.outputs: valid names; expressions over params, any step (main or finally) and the run's outcome."""
+    if not isinstance(outputs, dict):
+        return
+    uses_of = {s["id"]: s.get("uses") for s in steps.values() if isinstance(s.get("id"), str)}
+    visible = {"": set(uses_of)}  # evaluated when every step is terminal: all are upstream
+    declared = parameters.get("properties") if parameters else None
+    for name, value in outputs.items():
+        if not isinstance(name, str) or not OUTPUT_NAME.match(name):
+            yield Problem(pointer("spec", "outputs", name), f"output name {name!r} must match {OUTPUT_NAME.pattern}")
+        for path, text in _strings(value, ("spec", "outputs", name)):
+            for reference, problem in _expression_problems(text, False):
+                if problem is None and reference is not None:
+                    problem = _end_reference_problem(reference, "", visible, uses_of, declared, step_type)
+                if problem:
+                    yield Problem(pointer(*path), problem)
+
+
+def _expression_problems(text: str, is_condition: bool) -> Iterator[tuple[expressions.Reference | None, str | None]]:
+    """Each reference of the `${{ }}` in a text (to be checked), or a problem of the expression itself."""
+    sources = [expressions.condition_expression(text)] if is_condition else expressions.expressions_in(text)
+    for source in sources:
+        try:
+            tree = expressions.parse(source)
+        except expressions.ExpressionError as error:
+            yield None, f"invalid expression {source.strip()!r}: {error}"
+            continue
+        if not is_condition:
+            for call in expressions.calls(tree):
+                if call.name in STATUS_FUNCTIONS:
+                    yield None, f"{call.name}() is only available in if: conditions"
+        for reference in expressions.references(tree):
+            yield reference, None
+
+
+def _end_reference_problem(reference: expressions.Reference, step_id: Any, upstream: dict[str, set[str]],
+                           uses_of: dict[str, Any], declared: Any, step_type: StepTypeLookup) -> str | None:
+    """A reference of a finally step or an output, which may also use run.state and run.failed_steps."""
+    if reference.path[0] == "run":
+        rest = reference.path[1:]
+        if rest[:1] == ("failed_steps",) or (len(rest) == 1 and rest[0] in END_RUN_FIELDS):
+            return None
+        return f"{reference}: run has only {', '.join(END_RUN_FIELDS)}"
+    return _reference_problem(reference, step_id, upstream, uses_of, declared, step_type)
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
