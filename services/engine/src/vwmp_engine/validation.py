@@ -6,7 +6,6 @@ so the designer can put the message on the node and the field it concerns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -28,8 +27,6 @@ KEY_RUN_FIELDS = ("workflow", "version", "dry_run", "created_by")
 STEP_FIELDS = ("outputs", "state")
 # What finally steps and spec.outputs may use besides: the run's outcome, known once every step is terminal.
 END_RUN_FIELDS = (*RUN_FIELDS, "state", "failed_steps")
-
-OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")  # as the workflow JSON Schema's spec.outputs names
 
 _WORKFLOW_VALIDATOR = Draft202012Validator(workflow_schema())
 StepTypeLookup = Callable[[str], StepTypeInfo | None]
@@ -393,15 +390,13 @@ def _check_finally(
 
 def _check_outputs(outputs: Any, steps: dict[int, dict[str, Any]], parameters: dict[str, Any] | None,
                    step_type: StepTypeLookup) -> Iterator[Problem]:
-    """spec.outputs: valid names; expressions over params, any step (main or finally) and the run's outcome."""
+    """spec.outputs (their names are the schema's): expressions over params, any step and the run's outcome."""
     if not isinstance(outputs, dict):
         return
     uses_of = {s["id"]: s.get("uses") for s in steps.values() if isinstance(s.get("id"), str)}
     visible = {"": set(uses_of)}  # evaluated when every step is terminal: all are upstream
     declared = parameters.get("properties") if parameters else None
     for name, value in outputs.items():
-        if not isinstance(name, str) or not OUTPUT_NAME.match(name):
-            yield Problem(pointer("spec", "outputs", name), f"output name {name!r} must match {OUTPUT_NAME.pattern}")
         for path, text in _strings(value, ("spec", "outputs", name)):
             for reference, problem in _expression_problems(text, False):
                 if problem is None and reference is not None:
