@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from vwmp_common.ports import free_port
 from vwmp_common.states import RunState
 from vwmp_engine.core_steps import CORE_STEP_TYPES
@@ -216,29 +217,33 @@ async def test_a_run_timeout_during_the_finally_steps_of_a_normal_end_fails_it_a
     assert outputs(run, "report") == {"value": "failed"}
 
 
+@pytest.mark.parametrize(("by", "ends"), [("cancel", "cancelled"), ("timeout", "failed")])
 async def test_a_takeover_mid_finally_continues_the_finally_steps_and_ends_as_handed_over(
-        services: Services, nats_server: str) -> None:
+        services: Services, nats_server: str, by: str, ends: str) -> None:
     definition = with_finally(
         {"id": "main", "uses": "core/sleep", "with": {"seconds": 30}},
         final=[{"id": "done_first", "uses": "testkit/echo", "with": {"value": "1"}},
                {"id": "cleanup", "uses": "testkit/slow", "needs": ["done_first"],
-                "with": {"seconds": 1.5, "journal": "fin-takeover.txt"}},
-               echo("report", "${{ run.state }}", needs=["cleanup"])])
+                "with": {"seconds": 1.5, "journal": f"fin-takeover-{by}.txt"}},
+               echo("report", "${{ run.state }}", needs=["cleanup"])],
+        **({"timeout": "500ms"} if by == "timeout" else {}))
     async with replica(services, nats_server, owner=f"first-{free_port()}", lease_seconds=1.5) as first:
         await first.apply(definition)
         run_id = await first.start(definition["metadata"]["name"])
         await first.wait_step(run_id, "main", "running")
-        await control(first, run_id, "cancel")
+        if by == "cancel":
+            await control(first, run_id, "cancel")
         await first.wait_step(run_id, "cleanup", "running")
+    # the first replica is gone mid-finally; the second takes the run over from storage
     async with replica(services, nats_server, owner=f"second-{free_port()}", lease_seconds=1.5) as second:
         run = await second.wait(run_id, timeout=20)
-    assert run.state == "cancelled"
+    assert run.state == ends
     steps = {s.id: s for s in run.steps}
     assert (steps["main"].state, steps["main"].attempt) == ("cancelled", 1)
     assert (steps["done_first"].state, steps["done_first"].attempt) == ("succeeded", 1)  # not run again
     assert (steps["cleanup"].state, steps["cleanup"].attempt) == ("succeeded", 2)
-    assert outputs(run, "report") == {"value": "cancelled"}
-    assert f"done {run_id}/cleanup/2" in journal(services, "fin-takeover.txt")
+    assert outputs(run, "report") == {"value": ends}
+    assert f"done {run_id}/cleanup/2" in journal(services, f"fin-takeover-{by}.txt")
     assert [e.type for e in await second.events(run_id)].count("run.finalizing") == 1
 
 
