@@ -324,14 +324,16 @@ def test_finally_needs_name_only_finally_steps_and_main_steps_cannot_need_them()
                for key, message in found.items())
 
 
-def test_finally_steps_are_checked_like_steps_and_may_not_wait_for_a_person() -> None:
+def test_finally_steps_are_checked_like_steps_and_may_neither_wait_for_a_person_nor_fan_out() -> None:
     found = problems(with_finally({"id": "a", "uses": "core/noop"},
                                   final=[{"id": "f", "uses": "nope/missing"},
                                          {"id": "g", "uses": "core/sleep", "with": {"seconds": "soon"}},
-                                         {"id": "gate", "uses": "core/approval"}]))
+                                         {"id": "gate", "uses": "core/approval"},
+                                         {"id": "fan", "uses": "core/noop", "for_each": [1, 2]}]))
     assert "unknown step type 'nope/missing'" in found["/spec/finally/0/uses"]
     assert "/spec/finally/1/with/seconds" in found
     assert found["/spec/finally/2/uses"] == "a finally step cannot wait for a person (core/approval)"
+    assert found["/spec/finally/3/for_each"] == "a finally step cannot fan out (for_each)"
 
 
 def test_finally_references_see_every_main_step_their_needs_and_the_run_outcome() -> None:

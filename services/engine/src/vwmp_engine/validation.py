@@ -338,8 +338,8 @@ def _check_finally(
     step_type: StepTypeLookup, step_defaults: dict[str, Any],
 ) -> Iterator[Problem]:
     """spec.finally: ids unique across both lists, needs naming finally steps only and without cycles,
-    no approval gate (nobody may hold up the clean-up), configs checked as any step's, references
-    to every main step, to upstream finally steps and to run.state / run.failed_steps."""
+    no approval gate (nobody may hold up the clean-up) and no fan-out, configs checked as any step's,
+    references to every main step, to upstream finally steps and to run.state / run.failed_steps."""
     main_index = {step["id"]: index for index, step in main.items() if isinstance(step.get("id"), str)}
     first_index: dict[str, int] = {}
     for index, step in finally_steps.items():
@@ -357,6 +357,8 @@ def _check_finally(
         if step.get("uses") == "core/approval":
             yield Problem(pointer("spec", "finally", index, "uses"),
                           "a finally step cannot wait for a person (core/approval)")
+        if "for_each" in step:
+            yield Problem(pointer("spec", "finally", index, "for_each"), "a finally step cannot fan out (for_each)")
     for index, step in finally_steps.items():
         needs = step.get("needs")
         for position, need in enumerate(needs if isinstance(needs, list) else []):
