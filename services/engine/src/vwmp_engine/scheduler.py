@@ -93,7 +93,7 @@ def skip_reason(step: StepSpec, needs: Mapping[str, StepState], scope: Mapping[s
 
 
 def status_aware(condition: str | None) -> bool:
-    """Whether a condition opts its step in whatever its needs' outcome (see `skip_reason`)."""
+    """Whether a condition opts its step in whatever its needs' outcome (a status function, a needs' state)."""
     if condition is None:
         return False
     tree = expressions.parse(expressions.condition_expression(condition))
