@@ -180,6 +180,23 @@ async def test_a_cancel_of_a_paused_run_still_runs_its_finally_steps(engine) -> 
     assert run.state == "cancelled" and outputs(run, "report") == {"value": "cancelled"}
 
 
+async def test_pause_holds_back_the_next_finally_step_and_resume_goes_on(engine) -> None:
+    definition = with_finally({"id": "quick", "uses": "core/noop"},
+                              final=[{"id": "first", "uses": "core/sleep", "with": {"seconds": 0.4}},
+                                     echo("second", "${{ run.state }}", needs=["first"])])
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    await engine.wait_step(run_id, "first", "running")
+    await control(engine, run_id, "pause")
+    await engine.wait_step(run_id, "first", "succeeded")
+    await asyncio.sleep(0.3)
+    run = await engine.run(run_id)
+    assert run.state == "paused" and next(s for s in run.steps if s.id == "second").state == "pending"
+    await control(engine, run_id, "resume")
+    run = await engine.wait(run_id)
+    assert run.state == "succeeded" and outputs(run, "second") == {"value": "succeeded"}
+
+
 async def test_after_a_run_timeout_the_finally_steps_run_with_their_own_timeout_and_the_run_fails(engine) -> None:
     definition = with_finally(
         {"id": "nap", "uses": "core/sleep", "with": {"seconds": 30}},
