@@ -284,6 +284,23 @@ async def test_retry_from_failure_runs_the_finally_steps_again_after_the_retried
     assert retried < max(i for i, e in enumerate(events) if e.type == "step.started" and e.step_id == "report")
 
 
+async def test_retry_of_a_cancelled_run_forgets_the_hand_over_and_can_succeed(engine) -> None:
+    definition = with_finally({"id": "nap", "uses": "core/sleep", "with": {"seconds": "${{ params.s }}"}},
+                              final=[echo("report", "${{ run.state }}")],
+                              parameters={"type": "object", "properties": {"s": {"type": "number"}}})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"], {"s": 0.5})
+    await engine.wait_step(run_id, "nap", "running")
+    await control(engine, run_id, "cancel")
+    run = await engine.wait(run_id)
+    assert run.state == "cancelled" and outputs(run, "report") == {"value": "cancelled"}
+    await control(engine, run_id, "retry")
+    run = await engine.wait(run_id)
+    assert run.state == "succeeded" and outputs(run, "report") == {"value": "succeeded"}
+    assert {s.id: s.attempt for s in run.steps} == {"nap": 2, "report": 2}
+    assert (await stored(engine, run_id)).finalizing == 0
+
+
 async def test_retry_of_a_run_failed_by_its_finally_step_runs_only_the_finally_steps(engine) -> None:
     definition = with_finally(
         {"id": "build", "uses": "testkit/echo", "with": {"value": "b"}},
