@@ -51,6 +51,10 @@ class RunClosed(StorageError):
     """Storage refused a write because the run is already terminal."""
 
 
+class AlreadyExists(StorageError):
+    """Storage refused to create something that exists: e.g. a second child run of one parent step."""
+
+
 class ConcurrencyConflict(StorageError):
     """Storage refused to create a run: its concurrency key is held (on_conflict fail)."""
 
@@ -65,6 +69,7 @@ _ERRORS: dict[grpc.StatusCode, type[StorageError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ABORTED: LeaseLost,
     grpc.StatusCode.FAILED_PRECONDITION: RunClosed,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
 }
 
 
@@ -131,6 +136,14 @@ class Concurrency:
     blocked_by: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RunParent:
+    """The run and step that started a child run (a sub-workflow step)."""
+
+    run_id: str
+    step_id: str
+
+
 @dataclass(slots=True)
 class Run:
     """A run as storage has it; `message` is the storage message, for answering gRPC callers."""
@@ -148,6 +161,10 @@ class Run:
     message: storage_pb2.Run = field(repr=False)
     concurrency: Concurrency | None = None
     created_by: str = ""
+    parent: RunParent | None = None
+    depth: int = 0  # 0 = a top-level run; a child run is one deeper than its parent
+    outputs: dict[str, Any] = field(default_factory=dict)
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,18 +198,21 @@ class Store:
         return Workflow(found.name, found.version, json.loads(found.definition_json))
 
     async def create_run(self, workflow: Workflow, parameters: dict[str, Any], dry_run: bool, created_by: str,
-                         steps: Sequence[tuple[str, str]],
-                         concurrency: Concurrency | None = None) -> tuple[Run, list[Event]]:
+                         steps: Sequence[tuple[str, str]], concurrency: Concurrency | None = None,
+                         parent: RunParent | None = None, depth: int = 0) -> tuple[Run, list[Event]]:
         """Create a queued run of `(step id, uses)` steps; returns it with the events storage wrote.
 
         They are the new run's `run.queued` (seq 1), then the events of the runs a cancel_pending
-        key superseded. ConcurrencyConflict when the key is held and its rule is fail.
+        key superseded. ConcurrencyConflict when the key is held and its rule is fail; AlreadyExists
+        when `parent`'s step already has a child run.
         """
         request = storage_pb2.CreateRunRequest(
             workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
             dry_run=dry_run, created_by=created_by,
-            steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
+            steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps], depth=depth,
         )
+        if parent is not None:
+            request.parent.CopyFrom(storage_pb2.RunParent(run_id=parent.run_id, step_id=parent.step_id))
         if concurrency is not None:
             request.concurrency.CopyFrom(storage_pb2.RunConcurrency(
                 key=concurrency.key, limit=concurrency.limit, on_conflict=concurrency.on_conflict))
@@ -208,6 +228,23 @@ class Store:
         with _refusals():
             found = await self._stub.GetRun(storage_pb2.GetRunRequest(id=run_id, with_definition=with_definition))
         return _run(found)
+
+    async def child_runs(self, parent_run_id: str, parent_step_id: str = "") -> list[Run]:
+        """The child runs of a run (of one of its steps when `parent_step_id` is set), without definitions."""
+        runs: list[Run] = []
+        while True:  # a for_each of sub-workflows has a child per item: read them page by page
+            with _refusals():
+                found = await self._stub.ListRuns(storage_pb2.ListRunsRequest(
+                    parent_run_id=parent_run_id, parent_step_id=parent_step_id, limit=500, offset=len(runs)))
+            runs += [_run(message) for message in found.runs]
+            if not found.runs or len(runs) >= found.total:
+                return runs
+
+    async def list_workflows(self) -> list[Workflow]:
+        """The latest version of every workflow that is not archived."""
+        with _refusals():
+            found = await self._stub.ListWorkflows(storage_pb2.ListWorkflowsRequest())
+        return [Workflow(item.name, item.version, json.loads(item.definition_json)) for item in found.workflows]
 
     async def record(self, run_id: str, transitions: Sequence[Transition], owner: str = "",
                      epoch: int = 0) -> list[Event]:
@@ -275,6 +312,9 @@ def _run(message: storage_pb2.Run) -> Run:
                           json.loads(step.outputs_json or "{}"), step.error) for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
         message=message, created_by=message.created_by,
+        parent=RunParent(message.parent.run_id, message.parent.step_id) if message.HasField("parent") else None,
+        depth=message.depth, outputs=json.loads(message.outputs_json or "{}"),
+        finished_at=from_timestamp(message.finished_at),
         concurrency=Concurrency(message.concurrency.key, message.concurrency.limit, message.concurrency.on_conflict,
                                 message.concurrency.position, tuple(message.concurrency.blocked_by))
         if message.HasField("concurrency") else None,
