@@ -141,7 +141,7 @@ class Controls:
         A child that refuses (already paused, ended meanwhile) is left as it is.
         """
         try:
-            children = [child for child in await self.store.child_runs(run_id) if child.state in states
+            children = [child for child in await self.store.children(run_id) if child.state in states
                         and (steps is None or (child.parent is not None and child.parent.step_id in steps))]
         except StorageError as error:
             log.warning("could not list a run's child runs", extra={"fields": {"run_id": run_id, "error": str(error)}})

@@ -126,7 +126,7 @@ class SubWorkflows:
 
     async def _existing(self, parent: RunParent) -> Run | None:
         try:
-            children = await self.runtime.store.child_runs(parent.run_id, parent.step_id)
+            children = await self.runtime.store.children(parent.run_id, parent.step_id)
         except StorageError as error:
             raise StepFailed("error", f"could not look for the step's child run: {error}") from None
         return children[0] if children else None
