@@ -85,6 +85,17 @@ async def test_a_sub_workflow_step_runs_a_child_run_and_its_outputs_name_the_chi
     assert outputs == {**json.loads(kid.outputs_json or "{}"), "child_run_id": kid.id}
 
 
+async def test_the_step_ends_promptly_once_its_child_ends(engine) -> None:
+    child = workflow({"id": "nap", "uses": "core/sleep", "with": {"seconds": 0.5}})
+    parent = workflow(call("publish", child))
+    await applied(engine, child, parent)
+    run = await engine.wait(await engine.start(parent["metadata"]["name"]))
+    kid = await one_child(engine, run.id, "publish")
+    child_ended = next(e.at for e in await engine.events(kid.id) if e.type == "run.succeeded")
+    step_ended = next(e.at for e in await engine.events(run.id) if e.type == "step.succeeded")
+    assert child_ended and step_ended and (step_ended - child_ended).total_seconds() < 0.3  # an event, not a poll
+
+
 @pytest.mark.xfail(reason=NEEDS_OUTPUTS, strict=True)
 async def test_the_step_outputs_are_the_child_workflows_outputs(engine) -> None:
     child = workflow({"id": "echo", "uses": "testkit/echo", "with": {"value": "${{ params.who }}"}},
@@ -185,6 +196,32 @@ async def test_a_child_cancelled_on_its_own_fails_the_step(engine) -> None:
     run = await engine.wait(run_id, timeout=10)
     assert run.state == "failed"
     assert step_of(run, "publish").error == f"child run {kid.id} ({kid.workflow} v1) was cancelled"
+
+
+@pytest.mark.parametrize("timeout", ["step", "run"])
+async def test_a_timeout_of_the_step_or_the_parent_run_cancels_the_child(engine, timeout) -> None:
+    child = workflow({"id": "nap", "uses": "core/sleep", "with": {"seconds": 60}})
+    step = call("publish", child)
+    parent = workflow({**step, "timeout": "1s"}) if timeout == "step" else workflow(step, timeout="1s")
+    await applied(engine, child, parent)
+    run = await engine.wait(await engine.start(parent["metadata"]["name"]), timeout=10)
+    kid = await engine.wait((await one_child(engine, run.id, "publish")).id, timeout=5)
+    assert run.state == "failed" and kid.state == "cancelled"
+    assert step_of(kid, "nap").state == "cancelled"
+    if timeout == "step":
+        assert step_of(run, "publish").error.startswith("timed out after 1s")
+
+
+async def test_an_approval_gate_shows_a_sub_workflow_after_it_in_its_plan(engine) -> None:
+    child = workflow({"id": "one", "uses": "core/noop"})
+    parent = workflow({"id": "gate", "uses": "core/approval"}, {**call("publish", child), "needs": ["gate"]})
+    await applied(engine, child, parent)
+    run_id = await engine.start(parent["metadata"]["name"])
+    await engine.wait_step(run_id, "gate", "awaiting_approval", timeout=5)
+    assert (await engine.gate(run_id))["plan"] == [
+        {"action": "run", "target": f"workflow {child['metadata']['name']}", "diff": None, "step": "publish",
+         "note": "starts a child run of this workflow"}]
+    await control(engine, run_id, ControlAction.CANCEL)
 
 
 # ----- controls of the parent reach the child ----------------------------------------------------------
