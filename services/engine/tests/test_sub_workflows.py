@@ -324,6 +324,26 @@ async def test_a_for_each_of_sub_workflows_runs_one_child_per_item(engine) -> No
         assert outputs["child_run_id"] == kids[f"publish[{index}]"].id
 
 
+@pytest.mark.xfail(reason=NEEDS_FANOUT, strict=True)
+async def test_retrying_a_for_each_of_sub_workflows_retries_each_failed_child(engine) -> None:
+    journal = f"journal-{free_port()}.txt"
+    child = workflow({"id": "flaky", "uses": "testkit/flaky", "with": {"succeed_on": 2, "journal": journal}},
+                     parameters=WHO)
+    parent = workflow({**call("publish", child, parameters={"who": "${{ item }}"}), "for_each": ["a", "b"]})
+    await applied(engine, child, parent)
+    assert await validate(engine, parent) == {}
+    run = await engine.wait(await engine.start(parent["metadata"]["name"]))
+    assert run.state == "failed"
+    first = {kid.parent.step_id: kid.id for kid in await children(engine, run.id)}
+    assert sorted(first) == ["publish[0]", "publish[1]"]
+    await control(engine, run.id, ControlAction.RETRY)
+    run = await engine.wait(run.id, states={"succeeded"}, timeout=20)
+    assert {kid.parent.step_id: kid.id for kid in await children(engine, run.id)} == first
+    for kid_id in first.values():
+        kid = await engine.run(kid_id)
+        assert kid.state == "succeeded" and step_of(kid, "flaky").attempt == 2
+
+
 # ----- validation and the palette ------------------------------------------------------------------------
 
 
