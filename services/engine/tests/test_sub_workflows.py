@@ -145,11 +145,14 @@ async def test_a_call_that_does_not_fit_the_child_fails_the_step_as_config(engin
     assert await children(engine, run.id) == []
 
 
-async def test_an_unknown_workflow_fails_the_step_as_config(engine) -> None:
-    parent = workflow({"id": "publish", "uses": "workflow/no-such-workflow"})
+@pytest.mark.parametrize("name", ["no-such-workflow", "x" * 100])
+async def test_an_unknown_workflow_fails_the_step_as_config(engine, name) -> None:
+    parent = workflow({"id": "publish", "uses": f"workflow/{name}"})
     await engine.apply(parent)
     run = await engine.wait(await engine.start(parent["metadata"]["name"]))
-    assert step_of(run, "publish").error == "no workflow 'no-such-workflow'"
+    assert step_of(run, "publish").error.startswith(f"no workflow {name!r}")
+    failed = [e for e in await engine.events(run.id) if e.type == "step.failed"]
+    assert failed[0].data["kind"] == "config"
 
 
 async def test_nesting_deeper_than_ten_fails_the_deepest_step_as_config(engine) -> None:
@@ -403,6 +406,45 @@ async def test_sub_workflow_calls_are_validated_with_pointers(engine) -> None:
         "/spec/steps/7/with/value": f"steps.good.outputs.nope: workflow/{name} has no output 'nope' "
                                     "(outputs: child_run_id, value)",
     }
+
+
+async def test_hostile_sub_workflow_configs_get_pointed_errors(engine) -> None:
+    child = workflow({"id": "one", "uses": "core/noop"})
+    await engine.apply(child)
+    uses = f"workflow/{child['metadata']['name']}"
+    parent = workflow(
+        {"id": "text", "uses": uses, "with": {"version": "latest"}},
+        {"id": "zero", "uses": uses, "with": {"version": 0}},
+        {"id": "listed", "uses": uses, "with": {"parameters": [1]}},
+        {"id": "shouted", "uses": "workflow/NOT-A-NAME"},
+        {"id": "long", "uses": "workflow/" + "x" * 300},
+    )
+    response = await engine.service.ValidateWorkflow(
+        engine_pb2.ValidateWorkflowRequest(definition_json=json.dumps(parent)), None)
+    assert sorted((error.pointer, error.message) for error in response.errors) == [
+        ("/spec/steps/0/with/version", "'latest' is not of type 'integer'"),
+        ("/spec/steps/1/with/version", "0 is less than the minimum of 1"),
+        ("/spec/steps/2/with/parameters", "[1] is not of type 'object'"),
+        ("/spec/steps/3/uses", "'workflow/NOT-A-NAME' does not match '^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9._-]*$'"),
+        ("/spec/steps/3/uses", "unknown workflow 'NOT-A-NAME'"),
+        ("/spec/steps/4/uses", f"unknown workflow {'x' * 300!r}"),
+    ]
+
+
+@pytest.mark.parametrize(("config", "error"), [
+    ({"version": "3"}, "with.version: '3' is not a version number"),
+    ({"version": True}, "with.version: True is not a version number"),
+    ({"parameters": "who=Ada"}, "with.parameters: 'who=Ada' is not an object"),
+    ({"parameters": {}, "as": "x"}, "with: unknown field 'as' (a sub-workflow takes version and parameters)"),
+])
+def test_a_rendered_call_that_is_not_version_and_parameters_is_a_config_failure(config, error) -> None:
+    from vwmp_engine.plugin_calls import StepFailed
+    from vwmp_engine.sub_workflows import _call_of
+
+    with pytest.raises(StepFailed) as failed:
+        _call_of(config)
+    assert (failed.value.kind, failed.value.message) == ("config", error)
+    assert _call_of({"version": 2, "parameters": {"a": 1}}) == (2, {"a": 1})
 
 
 async def test_the_palette_offers_every_stored_workflow_as_a_step_type(engine) -> None:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import grpc
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -150,6 +151,8 @@ class SubWorkflows:
                                           "but did not list it") from None
             return found
         except StorageError as error:
+            if error.code == grpc.StatusCode.INVALID_ARGUMENT:  # e.g. a name longer than workflow names are
+                raise StepFailed("config", f"no {called}: {error}") from None
             raise StepFailed("error", f"could not start {called}: {error}") from None
         if started.conflict is not None:
             raise StepFailed("error", f"{called} did not start: its concurrency key {started.conflict.key!r} "

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from vwmp_common.json_pointer import pointer, tokens
@@ -20,7 +21,7 @@ from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.schema_errors import schema_problems
 
 from vwmp_engine.step_types import SUB_WORKFLOW_PREFIX, StepTypeInfo, sub_workflow_name
-from vwmp_engine.store import NotFound, Store
+from vwmp_engine.store import NotFound, StorageError, Store
 from vwmp_engine.sub_workflows import step_type_info
 from vwmp_engine.validation import StepTypeLookup
 
@@ -146,6 +147,10 @@ async def _read(store: Store, node: Node) -> dict[str, Any] | None:
         return (await store.get_workflow(*node)).definition
     except NotFound:
         return None
+    except StorageError as error:
+        if error.code == grpc.StatusCode.INVALID_ARGUMENT:  # not even a valid name: no such workflow
+            return None
+        raise
 
 
 def _parameter_problems(path: tuple[object, ...], called: dict[str, Any], config: dict[str, Any]) -> list[Problem]:
