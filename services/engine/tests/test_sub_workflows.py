@@ -8,12 +8,14 @@ import json
 from typing import Any
 
 import pytest
+from vwmp_common.clients import storage_client
 from vwmp_common.ports import free_port
 from vwmp_common.states import ControlAction, RunState
+from vwmp_engine import Engine
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
-from .conftest import Replica, Services, replica
+from .conftest import Replica, Services, engine_settings, replica
 
 _names = itertools.count()
 NEEDS_FANOUT = "needs helper fanout's for_each on main; remove this mark when it is merged"
@@ -310,6 +312,30 @@ async def test_a_taken_over_parent_waits_for_the_child_it_has(services: Services
         assert [c.id for c in await children(second, run_id)] == [kid.id]
         assert step_of(run, "publish").attempt == 2  # dispatched again; it found its child instead of a new one
         assert json.loads(step_of(run, "publish").outputs_json)["child_run_id"] == kid.id
+
+
+async def test_a_child_whose_engine_died_is_cancelled_once_another_engine_takes_it_over(
+        services: Services, nats_server: str) -> None:
+    child = workflow({"id": "nap", "uses": "core/sleep", "with": {"seconds": 60}})
+    parent = workflow(call("publish", child))
+    one_run = engine_settings(services, nats_server, f"full-{free_port()}", lease_seconds=1.5).model_copy(
+        update={"engine_max_runs": 1})  # holds the parent only: another engine must take the child
+    async with Engine(one_run) as engine:
+        keeper = Replica(engine, storage_client(services.storage_target))
+        await applied(keeper, child, parent)
+        run_id = await keeper.start(parent["metadata"]["name"])
+        await keeper.wait(run_id, states={"running"})
+        async with replica(services, nats_server, owner=f"doomed-{free_port()}", lease_seconds=1.5) as doomed:
+            kid = await one_child(keeper, run_id, "publish")
+            await doomed.wait_step(kid.id, "nap", "running")
+            assert doomed.keeper.executor(kid.id) is not None
+        # The child's engine is gone (its lease runs out); the parent's cancel cannot reach the child now.
+        await control(keeper, run_id, ControlAction.CANCEL)
+        assert (await keeper.run(run_id)).state == "cancelled"
+        kid_run = await keeper.wait(kid.id, timeout=20)  # taken over by the one engine left, then cancelled
+        assert kid_run.state == "cancelled"
+        by = next(e.data["by"] for e in await keeper.events(kid.id) if e.type == "run.cancelled")
+        assert by == f"parent {run_id}"
 
 
 @pytest.mark.xfail(reason=NEEDS_FANOUT, strict=True)

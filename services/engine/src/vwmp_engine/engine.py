@@ -122,6 +122,8 @@ class Engine:
         """Abandon the runs (another replica takes them over), stop serving, publish what is queued."""
         if self._service is not None:
             await self._service.keeper.stop()
+        if self._runtime is not None and self._runtime.sub_workflows is not None:
+            await self._runtime.sub_workflows.stop()
         if self._server is not None:
             await self._server.stop(grace=2)
             self._server = None

@@ -38,6 +38,8 @@ MAX_DEPTH = 10  # a top-level run is depth 0; its children 1, …
 POLL_SECONDS = 5.0  # with the child's events subscribed, storage is read this often anyway
 POLL_WITHOUT_EVENTS_SECONDS = 1.0
 CONTROL_SECONDS = 10.0  # cancelling a child may wait this long for the engine executing it
+CANCEL_RETRY_SECONDS = 120.0  # a child whose engine died is taken over within a lease: cancel it then
+CANCEL_RETRY_INTERVAL_SECONDS = 2.0
 REMEMBERED_FAILURES = 10_000
 CONFIG_KEYS = frozenset({"version", "parameters"})
 
@@ -103,6 +105,7 @@ class SubWorkflows:
         self.wake = wake
         # Children whose failure failed an attempt here: the step's next attempt retries them.
         self._failed: dict[str, None] = {}
+        self._cancelling: set[asyncio.Task[None]] = set()
 
     async def execute(self, run: RunContext, step: StepRun, config: dict[str, Any]) -> dict[str, Any]:
         """One attempt of a sub-workflow step: its child run's outputs, plus `child_run_id`."""
@@ -112,6 +115,9 @@ class SubWorkflows:
         child = await self._existing(parent)
         if child is None:
             child = await self._start(run, parent, name, version, parameters)
+            if run.state == RunState.PAUSED:  # paused while the child was created: the child waits with it
+                with contextlib.suppress(Exception):
+                    await self.controls.apply(child.id, ControlAction.PAUSE, "engine")
         elif child.state in (RunState.FAILED, RunState.CANCELLED) and child.id in self._failed:
             child = await self._retry(child)
         self._failed.pop(child.id, None)
@@ -221,10 +227,35 @@ class SubWorkflows:
         raise StepFailed("error", f"{which} failed" + (f"; failed steps: {', '.join(failed)}" if failed else ""))
 
     async def _cancel(self, child_id: str, actor: str) -> None:
+        """Cancel a child; when its engine does not answer, keep trying in the background for a while."""
+        if await self._try_cancel(child_id, actor) is not None:
+            task = asyncio.create_task(self._cancel_later(child_id, actor), name=f"cancel-child-{child_id}")
+            self._cancelling.add(task)
+            task.add_done_callback(self._cancelling.discard)
+
+    async def _try_cancel(self, child_id: str, actor: str) -> Exception | None:
+        """None once the child is cancelled (or ended already), else why not."""
         try:
             await asyncio.wait_for(self.controls.apply(child_id, ControlAction.CANCEL, actor), CONTROL_SECONDS)
         except ControlRefused:
-            pass  # it ended meanwhile
-        except Exception as error:  # the parent's cancel goes on: the child is reported, not waited for
-            log.warning("could not cancel a child run", extra={"fields": {"child_run_id": child_id,
-                                                                          "error": str(error)}})
+            return None  # it ended meanwhile
+        except Exception as error:  # owner unreachable (it died: another engine takes the child over), storage down
+            return error
+        return None
+
+    async def _cancel_later(self, child_id: str, actor: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_RETRY_SECONDS
+        error: Exception | None = None
+        while loop.time() < deadline:
+            await asyncio.sleep(CANCEL_RETRY_INTERVAL_SECONDS)
+            if (error := await self._try_cancel(child_id, actor)) is None:
+                return
+        log.warning("gave up cancelling a child run", extra={"fields": {"child_run_id": child_id,
+                                                                        "error": str(error)}})
+
+    async def stop(self) -> None:
+        """Stop the background cancels (the engine is stopping)."""
+        for task in list(self._cancelling):
+            task.cancel()
+        await asyncio.gather(*self._cancelling, return_exceptions=True)
