@@ -12,6 +12,8 @@ from vwmp_common.clients import storage_client
 from vwmp_common.ports import free_port
 from vwmp_common.states import ControlAction, RunState
 from vwmp_engine import Engine
+from vwmp_engine.store import Run
+from vwmp_engine.sub_workflows import SubWorkflows
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -215,6 +217,31 @@ async def test_a_timeout_of_the_step_or_the_parent_run_cancels_the_child(engine,
     assert step_of(kid, "nap").state == "cancelled"
     if timeout == "step":
         assert step_of(run, "publish").error.startswith("timed out after 1s")
+
+
+class SlowToAnswer(SubWorkflows):
+    """Storage has created the child, but the answer takes a while to come back."""
+
+    async def _start(self, *args: Any) -> Run:
+        created = await super()._start(*args)
+        await asyncio.sleep(0.5)
+        return created
+
+
+async def test_a_timeout_while_the_child_is_being_created_leaves_no_child_running(engine) -> None:
+    child = workflow({"id": "nap", "uses": "core/sleep", "with": {"seconds": 60}})
+    parent = workflow({**call("publish", child), "timeout": "200ms"})
+    await applied(engine, child, parent)
+    real = engine.engine.runtime.sub_workflows
+    assert real is not None
+    engine.engine.runtime.sub_workflows = SlowToAnswer(real.runtime, real.nats, real.controls, real.wake)
+    try:
+        run = await engine.wait(await engine.start(parent["metadata"]["name"]), timeout=10)
+    finally:
+        engine.engine.runtime.sub_workflows = real
+    assert step_of(run, "publish").error.startswith("timed out after 0.2s")
+    kid = await one_child(engine, run.id, "publish")
+    assert (await engine.wait(kid.id, timeout=5)).state == "cancelled"
 
 
 async def test_an_approval_gate_shows_a_sub_workflow_after_it_in_its_plan(engine) -> None:

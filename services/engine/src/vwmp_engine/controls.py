@@ -107,7 +107,10 @@ class Controls:
             decision = Decision(control == ControlAction.APPROVE, actor, comment)
         if await self._apply_locally(run_id, control, actor, step_id, decision):
             return
-        if await self._forward(run_id, control, actor, step_id, decision):
+        # Retry and rerun reopen a finished run, which no engine executes: nobody would answer a forward
+        # (it would wait ACK_SECONDS for nothing, once per child run of a retried parent too).
+        reopens = control in (ControlAction.RETRY, ControlAction.RERUN)
+        if not reopens and await self._forward(run_id, control, actor, step_id, decision):
             return
         await self._apply_in_storage(run_id, control, actor, step_id)
         self.keeper.wake()

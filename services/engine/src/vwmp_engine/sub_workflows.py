@@ -80,6 +80,12 @@ def step_type_info(name: str, definition: dict[str, Any],
     )
 
 
+def _retrieved(future: asyncio.Future[Run]) -> None:
+    """A child start nobody awaits any more (the step was abandoned): its failure is not an error here."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _call_of(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """The (version, parameters) of a rendered `with:`; version 0 = the latest."""
     unknown = sorted(set(config) - CONFIG_KEYS)
@@ -112,24 +118,37 @@ class SubWorkflows:
         name = sub_workflow_name(step.spec.uses) or ""
         version, parameters = _call_of(config)
         parent = RunParent(run.run_id, step.spec.id)
-        child = await self._existing(parent)
-        if child is None:
-            child = await self._start(run, parent, name, version, parameters)
-            if run.state == RunState.PAUSED:  # paused while the child was created: the child waits with it
-                with contextlib.suppress(Exception):
-                    await self.controls.apply(child.id, ControlAction.PAUSE, "engine")
-        elif child.state in (RunState.FAILED, RunState.CANCELLED) and child.id in self._failed:
-            child = await self._retry(child)
-        self._failed.pop(child.id, None)
-        step.outputs = {"child_run_id": child.id}  # the run view links the step to its child from now on
-        await run.record(Transition(None, step.spec.id, attempt=step.attempt, outputs=step.outputs))
+        creating: asyncio.Future[Run] | None = None
         try:
+            child = await self._existing(parent)
+            if child is None:
+                # Shielded: a cancel arriving while storage creates the child must not leave it running.
+                creating = asyncio.ensure_future(self._start(run, parent, name, version, parameters))
+                creating.add_done_callback(_retrieved)
+                child = await asyncio.shield(creating)
+                if run.state == RunState.PAUSED:  # paused while the child was created: the child waits with it
+                    with contextlib.suppress(Exception):
+                        await self.controls.apply(child.id, ControlAction.PAUSE, "engine")
+            elif child.state in (RunState.FAILED, RunState.CANCELLED) and child.id in self._failed:
+                child = await self._retry(child)
+            self._failed.pop(child.id, None)
+            step.outputs = {"child_run_id": child.id}  # the run view links the step to its child from now on
+            await run.record(Transition(None, step.spec.id, attempt=step.attempt, outputs=step.outputs))
             ended = await self._wait(child.id)
         except asyncio.CancelledError:
             if not run.stopping:  # cancelled, timed out: the child goes too; abandoned: the next owner waits for it
-                await self._cancel(child.id, f"parent {run.run_id}")
+                await self._cancel_child_of(parent, creating)
             raise
         return self._outcome(ended)
+
+    async def _cancel_child_of(self, parent: RunParent, creating: asyncio.Future[Run] | None) -> None:
+        if creating is not None:
+            with contextlib.suppress(Exception):
+                await creating
+        with contextlib.suppress(StepFailed):
+            child = await self._existing(parent)
+            if child is not None and child.state not in TERMINAL_RUN_STATES:
+                await self._cancel(child.id, f"parent {parent.run_id}")
 
     async def _existing(self, parent: RunParent) -> Run | None:
         try:
