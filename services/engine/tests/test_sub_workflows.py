@@ -97,7 +97,7 @@ async def test_the_step_ends_promptly_once_its_child_ends(engine) -> None:
     kid = await one_child(engine, run.id, "publish")
     child_ended = next(e.at for e in await engine.events(kid.id) if e.type == "run.succeeded")
     step_ended = next(e.at for e in await engine.events(run.id) if e.type == "step.succeeded")
-    assert child_ended and step_ended and (step_ended - child_ended).total_seconds() < 0.3  # an event, not a poll
+    assert child_ended and step_ended and (step_ended - child_ended).total_seconds() < 1.0  # an event, not the 5 s poll
 
 
 @pytest.mark.xfail(reason=NEEDS_OUTPUTS, strict=True)
