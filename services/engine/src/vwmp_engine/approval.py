@@ -30,6 +30,7 @@ from vwmp_common.timeutil import iso, parse_iso, utcnow
 from vwmp_engine.definition import duration_seconds
 from vwmp_engine.plugin_calls import StepFailed, execute_on_host
 from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged, RunContext, StepRun
+from vwmp_engine.step_types import sub_workflow_name
 from vwmp_engine.store import Transition
 
 PLAN_SECONDS = 30.0  # a plan that takes longer is shown as not available rather than holding the gate
@@ -306,6 +307,10 @@ class ApprovalGate:
         for step_id in self.run.spec.downstream(gate.spec.id):
             spec = self.run.spec.step(step_id)
             if spec.uses.startswith("core/"):
+                continue
+            if (called := sub_workflow_name(spec.uses)) is not None:  # its own gates show its own plans
+                plan.append({"action": "run", "target": f"workflow {called}", "diff": None, "step": spec.id,
+                             "note": "starts a child run of this workflow"})
                 continue
             try:
                 request = self.run.execute_request(spec, self.run.render_config(spec), attempt=0, plan=True)

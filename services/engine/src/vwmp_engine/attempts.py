@@ -22,6 +22,7 @@ from vwmp_engine.core_steps import CORE_STEPS, CoreCall
 from vwmp_engine.plugin_calls import StepFailed, execute_on_host
 from vwmp_engine.run_state import RunContext, StepRun
 from vwmp_engine.step_logs import StepLogBuffer, step_log_writer
+from vwmp_engine.step_types import sub_workflow_name
 from vwmp_engine.store import LeaseLost, RunClosed, Transition
 
 MAX_OUTPUT_BYTES = 256 * 1024
@@ -139,14 +140,23 @@ class StepAttempts:
             return await core.run(CoreCall(step, config, run.dry_run, self.gate))
         if core is None and spec.uses.startswith("core/"):
             raise StepFailed("config", f"unknown core step type {spec.uses!r}")
+        sub_workflows = run.runtime.sub_workflows
+        if sub_workflows is not None and sub_workflow_name(spec.uses) is not None:
+            async with run.parallel:  # no engine slot while it waits: the child's own steps need them
+                return await self._within_timeout(step, sub_workflows.execute(run, step, config))
         async with run.parallel, run.runtime.step_slots:
             call = core.run(CoreCall(step, config, run.dry_run, self.gate)) if core else self._plugin(step, config)
-            if not spec.timeout:
-                return await call
-            try:
-                return await asyncio.wait_for(call, spec.timeout)
-            except TimeoutError:
-                raise StepFailed("timeout", f"timed out after {spec.timeout:g}s (the call was cancelled)") from None
+            return await self._within_timeout(step, call)
+
+    @staticmethod
+    async def _within_timeout(step: StepRun, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        timeout = step.spec.timeout
+        if not timeout:
+            return await call
+        try:
+            return await asyncio.wait_for(call, timeout)
+        except TimeoutError:
+            raise StepFailed("timeout", f"timed out after {timeout:g}s (the call was cancelled)") from None
 
     async def _plugin(self, step: StepRun, config: dict[str, Any]) -> dict[str, Any]:
         request = self.run.execute_request(step.spec, config, step.attempt)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import asdict
 from typing import Any
 
@@ -27,7 +28,7 @@ from vwmp_engine.definition import WorkflowSpec
 from vwmp_engine.finalizing import finally_downstream, reopened_steps
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
-from vwmp_engine.store import NotFound, Run, RunClosed, Transition
+from vwmp_engine.store import NotFound, Run, RunClosed, StorageError, Transition
 
 log = logging.getLogger(__name__)
 CONTROL_SUBJECT = "vwmp.engine.control"
@@ -107,7 +108,10 @@ class Controls:
             decision = Decision(control == ControlAction.APPROVE, actor, comment)
         if await self._apply_locally(run_id, control, actor, step_id, decision):
             return
-        if await self._forward(run_id, control, actor, step_id, decision):
+        # Retry and rerun reopen a finished run, which no engine executes: nobody would answer a forward
+        # (it would wait ACK_SECONDS for nothing, once per child run of a retried parent too).
+        reopens = control in (ControlAction.RETRY, ControlAction.RERUN)
+        if not reopens and await self._forward(run_id, control, actor, step_id, decision):
             return
         await self._apply_in_storage(run_id, control, actor, step_id)
         self.keeper.wake()
@@ -117,6 +121,8 @@ class Controls:
         executor = self.keeper.executor(run_id)
         if executor is None or executor.lost:
             return False
+        if action in (ControlAction.RETRY, ControlAction.RERUN) and executor.state in TERMINAL_RUN_STATES:
+            return False  # it has just ended and lets go of the run: reopened in storage
         if action == ControlAction.CANCEL:
             await executor.cancel(actor)
         elif action == ControlAction.PAUSE:
@@ -127,7 +133,29 @@ class Controls:
             await executor.decide(decision, step_id)
         else:
             raise ControlRefused(f"run is {executor.state}; {action} applies to finished runs")
+        if action in (ControlAction.CANCEL, ControlAction.PAUSE, ControlAction.RESUME):
+            await self._reach_children(run_id, action, actor)
         return True
+
+    async def _reach_children(self, run_id: str, action: ControlAction, actor: str,
+                              steps: Collection[str] | None = None,
+                              states: Collection[RunState] = frozenset(RunState) - TERMINAL_RUN_STATES) -> None:
+        """Apply a control of a run to its child runs (sub-workflows) in `states`, of `steps` when given.
+
+        A child that refuses (already paused, ended meanwhile) is left as it is.
+        """
+        try:
+            children = [child for child in await self.store.children(run_id) if child.state in states
+                        and (steps is None or (child.parent is not None and child.parent.step_id in steps))]
+        except StorageError as error:
+            log.warning("could not list a run's child runs", extra={"fields": {"run_id": run_id, "error": str(error)}})
+            return
+        results = await asyncio.gather(*(self.apply(child.id, action, actor) for child in children),
+                                       return_exceptions=True)
+        for child, result in zip(children, results, strict=True):
+            if isinstance(result, Exception) and not isinstance(result, ControlRefused):
+                log.warning("a control did not reach a child run", extra={"fields": {
+                    "run_id": run_id, "child_run_id": child.id, "action": str(action), "error": str(result)}})
 
     async def _forward(self, run_id: str, action: ControlAction, actor: str, step_id: str,
                        decision: Decision | None) -> bool:
@@ -221,6 +249,9 @@ class Controls:
                                 data={"by": actor})]
         else:
             batch = self._reopen(run, action, actor, step_id)
+            # Before the run reopens: its sub-workflow steps then find their children running again.
+            await self._reach_children(run_id, ControlAction.RETRY, actor, steps=set((batch[0].data or {})["steps"]),
+                                       states=(RunState.FAILED, RunState.CANCELLED))
         await self._record(run_id, batch)
 
     def _reopen(self, run: Run, action: ControlAction, actor: str, step_id: str) -> list[Transition]:

@@ -26,6 +26,7 @@ from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.secrets import SecretStore
 from vwmp_engine.settings import EngineSettings
 from vwmp_engine.store import Store
+from vwmp_engine.sub_workflows import SubWorkflows
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "vwmp.engine.v1.EngineService"
@@ -108,6 +109,7 @@ class Engine:
         keeper = LeaseKeeper(self._runtime, settings.engine_lease_seconds, settings.engine_max_runs)
         controls = Controls(keeper, nats)
         await controls.start()
+        self._runtime.sub_workflows = SubWorkflows(self._runtime, nats, controls, keeper.wake)
         self._service = EngineService(registry, keeper, controls)
         self._server, self.port = await start_grpc_server(
             "engine", [(add_EngineServiceServicer_to_server, self._service, SERVICE_NAME)],
@@ -120,6 +122,8 @@ class Engine:
         """Abandon the runs (another replica takes them over), stop serving, publish what is queued."""
         if self._service is not None:
             await self._service.keeper.stop()
+        if self._runtime is not None and self._runtime.sub_workflows is not None:
+            await self._runtime.sub_workflows.stop()
         if self._server is not None:
             await self._server.stop(grace=2)
             self._server = None

@@ -20,8 +20,11 @@ from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.registry import StepTypeRegistry
 from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
 from vwmp_engine.starting import start_run
+from vwmp_engine.step_types import StepTypeInfo
 from vwmp_engine.store import StorageError
+from vwmp_engine.sub_workflows import step_type_info
 from vwmp_engine.validation import validate_definition
+from vwmp_engine.workflow_calls import CallGraph
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,11 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         except ValueError as error:
             return engine_pb2.ValidateWorkflowResponse(
                 valid=False, errors=_errors([Problem("", f"not valid JSON: {error}")]))
-        defaults = (await self.keeper.runtime.store.platform_config()).get("step_defaults") or {}
-        problems = validate_definition(definition, self.registry.get, defaults)
+        store = self.keeper.runtime.store
+        defaults = (await store.platform_config()).get("step_defaults") or {}
+        calls = await CallGraph.load(store, definition)
+        problems = validate_definition(definition, calls.step_type(self.registry.get), defaults)
+        problems += [problem for problem in calls.problems() if problem not in problems]
         return engine_pb2.ValidateWorkflowResponse(valid=not problems, errors=_errors(problems))
 
     async def ListStepTypes(self, request: engine_pb2.ListStepTypesRequest,
@@ -55,8 +61,17 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
             common_pb2.StepType(type=info.type, plugin=info.plugin, title=info.title, description=info.description,
                                 config_schema_json=json.dumps(info.config_schema),
                                 outputs_schema_json=json.dumps(info.outputs_schema))
-            for info in self.registry.all()
+            for info in [*self.registry.all(), *await self._sub_workflow_types()]
         ])
+
+    async def _sub_workflow_types(self) -> list[StepTypeInfo]:
+        """`workflow/<name>` for every stored workflow, so the designer offers it as a step."""
+        try:
+            workflows = await self.keeper.runtime.store.list_workflows()
+        except StorageError as error:
+            log.warning("could not list workflows for the palette", extra={"fields": {"error": str(error)}})
+            return []
+        return [step_type_info(workflow.name, workflow.definition) for workflow in workflows]
 
     async def ListTemplates(self, request: engine_pb2.ListTemplatesRequest,
                             context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListTemplatesResponse:

@@ -16,7 +16,8 @@ from vwmp_common.schema_errors import SchemaProblem as Problem
 
 from vwmp_engine.expressions import ExpressionError
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.store import Concurrency, ConcurrencyConflict, Run, Workflow
+from vwmp_engine.step_types import sub_workflow_name
+from vwmp_engine.store import Concurrency, ConcurrencyConflict, Run, RunParent, Workflow
 from vwmp_engine.validation import apply_parameter_defaults, concurrency_key, validate_parameters
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,12 @@ class Started:
 
 
 async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
-                    dry_run: bool, actor: str) -> Started:
-    """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none."""
+                    dry_run: bool, actor: str, parent: RunParent | None = None, depth: int = 0) -> Started:
+    """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none.
+
+    A sub-workflow step passes its run and step as `parent`; storage's AlreadyExists when that step
+    has a child run already.
+    """
     workflow = await runtime.store.get_workflow(workflow_name, version)
     try:
         parameters: Any = json.loads(parameters_json or "{}")
@@ -48,8 +53,9 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     problems += [
         Problem(pointer("spec", section, index, "uses"), f"no live plugin host offers {step['uses']!r} now")
         for section, listed in (("steps", steps), ("finally", finally_steps))
-        for index, step in enumerate(listed) if runtime.registry.get(step["uses"]) is None
-    ]
+        for index, step in enumerate(listed)
+        if sub_workflow_name(step["uses"]) is None and runtime.registry.get(step["uses"]) is None
+    ]  # a sub-workflow's workflow is looked up when its step starts
     if problems:
         return Started(problems=problems)
     try:
@@ -59,7 +65,7 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     try:
         run, written = await runtime.store.create_run(workflow, parameters, dry_run, actor,
                                                       [(step["id"], step["uses"]) for step in (*steps, *finally_steps)],
-                                                      concurrency)
+                                                      concurrency, parent, depth)
     except ConcurrencyConflict as conflict:
         return Started(conflict=conflict)
     runtime.publisher.publish(written)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+SUB_WORKFLOW_PREFIX = "workflow/"  # `uses: workflow/<name>` calls another stored workflow
+
 
 @dataclass(frozen=True)
 class StepTypeInfo:
@@ -16,3 +18,8 @@ class StepTypeInfo:
     description: str
     config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     outputs_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+def sub_workflow_name(uses: str) -> str | None:
+    """The workflow a `workflow/<name>` step calls; None for any other step type."""
+    return uses.removeprefix(SUB_WORKFLOW_PREFIX) if uses.startswith(SUB_WORKFLOW_PREFIX) else None

@@ -252,10 +252,20 @@ class Store:
 
     async def children(self, run_id: str, step_id: str = "") -> list[Run]:
         """The child runs of `run_id` (of one calling step when `step_id` is given), newest first."""
+        runs: list[Run] = []
+        while True:  # a for_each of sub-workflows has a child per item: read them page by page
+            with _refusals():
+                found = await self._stub.ListRuns(storage_pb2.ListRunsRequest(
+                    parent_run_id=run_id, parent_step_id=step_id, limit=500, offset=len(runs)))
+            runs += [_run(run) for run in found.runs]
+            if not found.runs or len(runs) >= found.total:
+                return runs
+
+    async def list_workflows(self) -> list[Workflow]:
+        """The latest version of every workflow that is not archived."""
         with _refusals():
-            found = await self._stub.ListRuns(storage_pb2.ListRunsRequest(
-                parent_run_id=run_id, parent_step_id=step_id, limit=500))
-        return [_run(run) for run in found.runs]
+            found = await self._stub.ListWorkflows(storage_pb2.ListWorkflowsRequest())
+        return [Workflow(item.name, item.version, json.loads(item.definition_json)) for item in found.workflows]
 
     async def record(self, run_id: str, transitions: Sequence[Transition], owner: str = "",
                      epoch: int = 0) -> list[Event]:
