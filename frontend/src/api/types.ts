@@ -26,6 +26,26 @@ export type ValidationResult = Schemas['ValidationPublic'];
 export type Problem = Schemas['Problem'];
 export type RunPage = Schemas['Page_RunPublic_'];
 
+// --- Issue 12 fields of a run and a step (REST, docs/contracts.md), read defensively ------------
+export interface RunParent {
+  run_id: string;
+  step_id: string;
+}
+
+/** A run's workflow outputs, its parent run (a child run of a sub-workflow step), and `finalizing`. */
+export interface RunExtras {
+  outputs?: Record<string, unknown> | null;
+  parent?: RunParent | null;
+  /** The state the run ends as once its finally steps are done (set when cancel/timeout handed over). */
+  finalizing?: RunState | null;
+}
+
+/** An instance of a fan-out step: `greet[3]` has parent `greet`, item_index 3. */
+export interface RunStepExtras {
+  parent?: string | null;
+  item_index?: number | null;
+}
+
 // --- The workflow definition document (ARCHITECTURE.md §2), not an OpenAPI shape -----------------
 export interface RetryPolicy {
   max_attempts?: number;
@@ -43,8 +63,15 @@ export interface StepDefinition {
   optional?: boolean;
   retry?: RetryPolicy;
   timeout?: string;
+  /** Fan-out: an expression evaluating to a list, or a literal list; one instance per element. */
+  for_each?: string | unknown[];
+  max_parallel?: number;
+  fail_fast?: boolean;
   [extra: string]: unknown;
 }
+
+/** Where a step sits: the main graph, or `spec.finally` (runs after every main step is terminal). */
+export type Lane = 'main' | 'finally';
 
 export interface Position {
   x: number;
@@ -59,6 +86,9 @@ export interface WorkflowDefinition {
     parameters?: JSONSchema7;
     steps: StepDefinition[];
     concurrency?: ConcurrencySpec;
+    /** name → value (strings may hold `${{ }}`), evaluated when the run ends. */
+    outputs?: Record<string, unknown>;
+    finally?: StepDefinition[];
     [extra: string]: unknown;
   };
   ui?: { positions?: Record<string, Position>; [extra: string]: unknown };
