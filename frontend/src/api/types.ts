@@ -25,26 +25,8 @@ export type ValidationIssue = Schemas['ValidationErrorPublic'];
 export type ValidationResult = Schemas['ValidationPublic'];
 export type Problem = Schemas['Problem'];
 export type RunPage = Schemas['Page_RunPublic_'];
-
-// --- Issue 12 fields of a run and a step (REST, docs/contracts.md), read defensively ------------
-export interface RunParent {
-  run_id: string;
-  step_id: string;
-}
-
-/** A run's workflow outputs, its parent run (a child run of a sub-workflow step), and `finalizing`. */
-export interface RunExtras {
-  outputs?: Record<string, unknown> | null;
-  parent?: RunParent | null;
-  /** The state the run ends as once its finally steps are done (set when cancel/timeout handed over). */
-  finalizing?: RunState | null;
-}
-
-/** An instance of a fan-out step: `greet[3]` has parent `greet`, item_index 3. */
-export interface RunStepExtras {
-  parent?: string | null;
-  item_index?: number | null;
-}
+/** A child run's parent: the run and the (sub-workflow) step that started it. */
+export type RunParent = Schemas['RunParentPublic'];
 
 // --- The workflow definition document (ARCHITECTURE.md §2), not an OpenAPI shape -----------------
 export interface RetryPolicy {

@@ -1,7 +1,7 @@
 // Folds the run's event stream onto its stored state. Events carry a gap-free seq per run, so a
 // reconnecting stream (after=lastSeq) and a replay of history reduce to the same view.
 import { runStateValues, stepStateValues, terminalRunStateValues, terminalStepStateValues } from '../api/enums';
-import type { EventType, LogLine, PlanItem, Run, RunEvent, RunExtras, RunState, RunStepExtras, StepRun, StepState } from '../api/types';
+import type { EventType, LogLine, PlanItem, Run, RunEvent, RunState, StepRun, StepState } from '../api/types';
 import { instanceOf } from './fanout';
 
 export interface StepView extends StepRun {
@@ -124,20 +124,21 @@ export function mergeOutputs(view: RunView, run: Run): RunView {
     if (!cur) continue;
     const outputs = s.outputs ?? cur.outputs;
     const error = s.error ?? cur.error;
-    const fields = s as RunStepExtras;
-    const parent = fields.parent ?? (cur as RunStepExtras).parent ?? null;
-    if (outputs !== cur.outputs || error !== cur.error || parent !== ((cur as RunStepExtras).parent ?? null)) {
+    const parent = s.parent ?? cur.parent ?? null;
+    if (outputs !== cur.outputs || error !== cur.error || parent !== (cur.parent ?? null)) {
       steps ??= { ...view.steps };
-      steps[s.id] = { ...cur, outputs, error, ...(parent ? { parent, item_index: fields.item_index ?? (cur as RunStepExtras).item_index ?? null } : {}) };
+      steps[s.id] = { ...cur, outputs, error, parent, item_index: s.item_index ?? cur.item_index ?? null };
     }
   }
-  const fetched = run as RunExtras;
-  const mine = view.run as RunExtras;
-  const runChanged = (fetched.outputs !== undefined && JSON.stringify(fetched.outputs) !== JSON.stringify(mine.outputs))
-    || (fetched.finalizing !== undefined && fetched.finalizing !== mine.finalizing)
-    || (fetched.parent !== undefined && JSON.stringify(fetched.parent) !== JSON.stringify(mine.parent));
+  // The run's outputs are stored with its end; finalizing when a cancel handed it to its finally steps.
+  const mine = view.run;
+  const runChanged = (run.outputs !== undefined && JSON.stringify(run.outputs) !== JSON.stringify(mine.outputs))
+    || (run.finalizing !== undefined && run.finalizing !== mine.finalizing)
+    || (run.parent !== undefined && JSON.stringify(run.parent) !== JSON.stringify(mine.parent));
   if (!steps && !runChanged) return view;
-  const nextRun = runChanged ? { ...view.run, outputs: fetched.outputs ?? mine.outputs, finalizing: fetched.finalizing ?? mine.finalizing ?? null, parent: fetched.parent ?? mine.parent ?? null } : view.run;
+  const nextRun = runChanged
+    ? { ...mine, outputs: run.outputs ?? mine.outputs, finalizing: run.finalizing ?? mine.finalizing ?? null, parent: run.parent ?? mine.parent ?? null }
+    : mine;
   return { ...view, run: nextRun, steps: steps ?? view.steps };
 }
 
@@ -177,9 +178,9 @@ export function applyEvents(view: RunView, events: RunEvent[]): RunView {
 
 /** Run events change the run's state, times, outputs and finalizing; `work.run` is already a copy. */
 function foldRunEvent(work: RunView, ev: RunEvent): void {
-  if ((ev.type as string) === 'run.finalizing') {
+  if (ev.type === 'run.finalizing') {
     const to = ev.data.state;
-    if (typeof to === 'string' && isRunState(to)) (work.run as RunExtras).finalizing = to;
+    if (typeof to === 'string' && isRunState(to)) work.run.finalizing = to;
     return;
   }
   const runState = runStateAfter(ev.type);
@@ -188,7 +189,7 @@ function foldRunEvent(work: RunView, ev: RunEvent): void {
   if (ev.type === 'run.started' && !work.run.started_at) work.run.started_at = ev.at;
   if (isTerminal(runState)) {
     work.run.finished_at = ev.at;
-    if (isRecord(ev.data.outputs)) (work.run as RunExtras).outputs = ev.data.outputs;
+    if (isRecord(ev.data.outputs)) work.run.outputs = ev.data.outputs;
   }
 }
 
