@@ -146,31 +146,21 @@ function OutputsSection({ definition, readOnly, onChange }: { definition: Workfl
   return (
     <section className="panel-section" aria-labelledby="wf-outputs-title" data-testid="outputs-section">
       <h3 id="wf-outputs-title">Outputs <span className="muted small-text">(evaluated when the run ends)</span></h3>
-      {entries.length > 0 && (
-        <table className="outputs-table">
-          <tbody>
-            {entries.map(([k, v], i) => (
-              <tr key={`${i}:${k}`} data-testid={`output-${k}`}>
-                <td>
-                  <CommitText id={`wf-output-name-${i}`} className="mono" value={k} disabled={readOnly} onCommit={(name) => rename(k, name)} />
-                  <label htmlFor={`wf-output-name-${i}`} className="sr-only">Output name</label>
-                  {nameErrors[k] && <ul className="field-errors"><li>{nameErrors[k]}</li></ul>}
-                </td>
-                <td>
-                  <label htmlFor={`wf-output-value-${i}`} className="sr-only">Value of {k}</label>
-                  <ExpressionInput id={`wf-output-value-${i}`} kind="value" label={`output ${k}`} value={formatOutputValue(v)} disabled={readOnly}
-                    placeholder="${{ steps.bump.outputs.version }}"
-                    onCommit={(text) => onChange(setOutputs(definition, { ...outputs, [k]: parseOutputValue(text) }))} />
-                </td>
-                <td>
-                  {!readOnly && <button className="link" aria-label={`Remove output ${k}`}
-                    onClick={() => onChange(setOutputs(definition, Object.fromEntries(entries.filter(([x]) => x !== k))))}>×</button>}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      {entries.map(([k, v], i) => (
+        <div className="output-row" key={`${i}:${k}`} data-testid={`output-${k}`}>
+          <div className="output-name">
+            <label htmlFor={`wf-output-name-${i}`} className="sr-only">Output name</label>
+            <CommitText id={`wf-output-name-${i}`} className="mono" value={k} disabled={readOnly} onCommit={(name) => rename(k, name)} />
+            {!readOnly && <button className="link" aria-label={`Remove output ${k}`}
+              onClick={() => onChange(setOutputs(definition, Object.fromEntries(entries.filter(([x]) => x !== k))))}>×</button>}
+          </div>
+          {nameErrors[k] && <ul className="field-errors"><li>{nameErrors[k]}</li></ul>}
+          <label htmlFor={`wf-output-value-${i}`} className="sr-only">Value of {k}</label>
+          <ExpressionInput id={`wf-output-value-${i}`} kind="value" label={`output ${k}`} value={formatOutputValue(v)} disabled={readOnly}
+            placeholder="${{ steps.bump.outputs.version }}"
+            onCommit={(text) => onChange(setOutputs(definition, { ...outputs, [k]: parseOutputValue(text) }))} />
+        </div>
+      ))}
       {!readOnly && (
         <div className="row gap">
           <label htmlFor="wf-output-new" className="sr-only">New output name</label>

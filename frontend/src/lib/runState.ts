@@ -125,9 +125,11 @@ export function mergeOutputs(view: RunView, run: Run): RunView {
     const outputs = s.outputs ?? cur.outputs;
     const error = s.error ?? cur.error;
     const parent = s.parent ?? cur.parent ?? null;
-    if (outputs !== cur.outputs || error !== cur.error || parent !== (cur.parent ?? null)) {
+    // An instance first seen in an event has no `uses` yet: the stored row has it.
+    const uses = cur.uses || s.uses;
+    if (outputs !== cur.outputs || error !== cur.error || parent !== (cur.parent ?? null) || uses !== cur.uses) {
       steps ??= { ...view.steps };
-      steps[s.id] = { ...cur, outputs, error, parent, item_index: s.item_index ?? cur.item_index ?? null };
+      steps[s.id] = { ...cur, uses, outputs, error, parent, item_index: s.item_index ?? cur.item_index ?? null };
     }
   }
   // The run's outputs are stored with its end; finalizing when a cancel handed it to its finally steps.

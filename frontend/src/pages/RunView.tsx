@@ -134,12 +134,14 @@ function RunScreen({ id }: { id: string }) {
     return fanOutsOf(viewOrder, viewSteps, expected);
   }, [viewSteps, viewOrder, steps]);
   const children = useChildRuns(id, view, steps);
+  // An item open in the panel keeps its fan-out step marked on the graph.
+  const selectedParent = selected ? instanceOf({ id: selected })?.parent ?? null : null;
   const vertical = useMemo(() => flowsDown(mainSteps, positions), [mainSteps, positions]);
   const handles = useMemo(() => handlesOf(vertical), [vertical]);
   const nodes: RunNode[] = useMemo(() => steps.map((s) => {
     const st = view!.steps[s.id];
     return {
-      id: s.id, type: 'run', position: positions[s.id] ?? { x: 0, y: 0 }, selected: s.id === selected,
+      id: s.id, type: 'run', position: positions[s.id] ?? { x: 0, y: 0 }, selected: s.id === selected || s.id === selectedParent,
       // Nodes are rebuilt on every tick; known sizes keep them (and the minimap) from waiting on a re-measure.
       initialWidth: NODE_WIDTH, initialHeight: NODE_HEIGHT, handles,
       data: {
@@ -149,7 +151,7 @@ function RunScreen({ id }: { id: string }) {
         childRunId: childRunOf(st, children),
       },
     };
-  }), [steps, positions, view, selected, now, vertical, handles, finallyIds, fanOuts, children]);
+  }), [steps, positions, view, selected, selectedParent, now, vertical, handles, finallyIds, fanOuts, children]);
   const edges: Edge[] = useMemo(() => {
     if (!view) return [];
     const pseudo = { ...normalizeDefinition({}), spec: { steps } } as WorkflowDefinition;
@@ -428,7 +430,7 @@ function StepDetails({ runId, step, now, onApprove, fan, parentFan, childRunId, 
         </p>
       )}
       <dl className="kv">
-        <dt>Type</dt><dd><code>{step.uses}</code></dd>
+        <dt>Type</dt><dd><code>{step.uses || '—'}</code></dd>
         {childRunId && <><dt>Child run</dt><dd><a href={`#/runs/${encodeURIComponent(childRunId)}`} data-testid="child-run-link">{shortId(childRunId)}</a></dd></>}
         <dt>State</dt><dd><StateBadge state={step.state} /></dd>
         <dt>Attempt</dt><dd>{step.attempt}</dd>
