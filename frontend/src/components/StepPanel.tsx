@@ -59,7 +59,7 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
       <div className="panel-title">
         <div>
           <h2>{step.id}</h2>
-          <div className="muted">{stepType?.title ?? step.uses} · <code>{step.uses}</code></div>
+          <div className="muted">{sub ? 'Sub-workflow' : stepType?.title ?? step.uses} · <code>{step.uses}</code></div>
         </div>
         {!readOnly && <button className="btn danger small" onClick={onDelete}>Delete</button>}
       </div>

@@ -60,7 +60,7 @@ describe('nodes', () => {
   it('a workflow/<name> step reads as a sub-workflow', () => {
     const out = html(<WorkflowNodeView {...props<WorkflowNode>({ ...base, lane: 'main', step: { id: 'pub', uses: 'workflow/publish.package' } })} />);
     expect(out).toContain('data-kind="workflow"');
-    expect(out).toContain('↳ workflow <strong>publish.package</strong>');
+    expect(out).toContain('↳ <strong>publish.package</strong>');
   });
 
   it('a run node shows a fan-out\'s progress and links a sub-workflow to its child run', () => {

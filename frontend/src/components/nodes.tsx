@@ -102,7 +102,7 @@ export const WorkflowNodeView = memo(function WorkflowNodeView({ data, selected 
       <div className="node-plugin workflow-icon"><SubWorkflowIcon /></div>
       <div className="node-body">
         <div className="node-id">{data.step.id}</div>
-        <div className="node-type">↳ workflow <strong>{child}</strong></div>
+        <div className="node-type" title={`Sub-workflow ${child}`}>↳ <strong>{child}</strong></div>
       </div>
       <Badges step={data.step} />
       {hasErrors && <span className="node-error-count" aria-label={`${data.errors.length} problems`}>{data.errors.length}</span>}

@@ -80,12 +80,18 @@ export function fanOutsOf(
     else if (s.state === 'failed' || s.state === 'cancelled') p.failed++;
     else if (ACTIVE.has(s.state)) p.running++;
   }
-  for (const [parent, f] of out) {
-    f.items.sort((a, b) => a.index - b.index);
-    f.progress.total = Math.max(f.items.length, expected[parent] ?? 0);
+  for (const parent of Object.keys(expected)) {
+    if (!out.has(parent)) out.set(parent, { items: [], progress: { total: 0, done: 0, succeeded: 0, failed: 0, running: 0 } });
   }
-  for (const [parent, n] of Object.entries(expected)) {
-    if (!out.has(parent)) out.set(parent, { items: [], progress: { total: n, done: 0, succeeded: 0, failed: 0, running: 0 } });
+  for (const [parent, f] of out) {
+    const total = Math.max(f.items.length, Math.min(expected[parent] ?? 0, MAX_ITEMS));
+    // Items announced but not seen yet (no event of theirs so far) wait: draw them as pending.
+    if (f.items.length < total) {
+      const seen = new Set(f.items.map((i) => i.index));
+      for (let i = 0; i < total; i++) if (!seen.has(i)) f.items.push({ id: `${parent}[${i}]`, index: i, state: 'pending' });
+    }
+    f.items.sort((a, b) => a.index - b.index);
+    f.progress.total = total;
   }
   return out;
 }
