@@ -23,7 +23,8 @@ from websockets.sync.server import Server, ServerConnection, serve
 def _run(steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"id": "r-1", "workflow": "greet-all", "version": 1, "state": "queued", "outputs": {}, "finalizing": None,
             "steps": steps if steps is not None else [
-                {"id": "greet", "uses": "hello/greet", "state": "pending", "attempt": 0, "parent": None, "item_index": None},
+                {"id": "greet", "uses": "hello/greet", "state": "pending", "attempt": 0, "parent": None,
+                 "item_index": None},
                 {"id": "report", "uses": "hello/greet", "state": "pending", "attempt": 0, "parent": None,
                  "item_index": None},
             ]}
