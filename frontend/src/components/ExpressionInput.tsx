@@ -24,12 +24,6 @@ export function ExpressionInput(p: Props) {
   const cursor = useRef<number | null>(null);
   const listId = useId();
   useEffect(() => setV(p.value), [p.value]);
-  useEffect(() => {
-    if (!open) return;
-    const close = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
-    window.addEventListener('keydown', close);
-    return () => window.removeEventListener('keydown', close);
-  }, [open]);
   const pick = (fn: ExpressionFunction) => {
     const at = cursor.current ?? v.length;
     const next = insertFunction(v, at, fn);
@@ -40,7 +34,6 @@ export function ExpressionInput(p: Props) {
       input.current?.setSelectionRange(next.cursor, next.cursor);
     });
   };
-  const fns = functionsFor(p.kind);
   return (
     <div className="expr-row">
       <input id={p.id} ref={input} value={v} placeholder={p.placeholder} disabled={p.disabled} aria-invalid={p.invalid || undefined}
@@ -55,24 +48,44 @@ export function ExpressionInput(p: Props) {
           if (v !== p.value) p.onCommit(v);
         }}
         onKeyDown={(e) => e.key === 'Enter' && (e.currentTarget as HTMLInputElement).blur()} />
-      <span className="fn-help">
-        <button type="button" className="fn-help-btn" data-fn-for={p.id} aria-expanded={open} aria-controls={listId} disabled={p.disabled}
-          title="Functions you can use in ${{ }}" aria-label={`Expression functions for ${p.label ?? p.id}`}
-          onClick={() => setOpen((o) => !o)}>ƒx</button>
-        {open && (
-          <ul className="fn-list" id={listId} data-fn-list={listId} role="listbox" aria-label="Expression functions" data-testid={`fn-list-${p.id}`}>
-            {fns.some((f) => f.status) && <li className="fn-group" role="presentation">status (in if:)</li>}
-            {fns.filter((f) => f.status).map((f) => <FnItem key={f.name} fn={f} onPick={pick} />)}
-            <li className="fn-group" role="presentation">functions</li>
-            {fns.filter((f) => !f.status).map((f) => <FnItem key={f.name} fn={f} onPick={pick} />)}
-            <li className="fn-group" role="presentation">in scope</li>
-            <li className="fn-desc muted small-text" role="presentation" style={{ padding: '0 6px 4px' }}>
-              <code>params.*</code>, <code>steps.&lt;id&gt;.outputs</code>, <code>item</code> / <code>item_index</code> (in a for_each step), <code>run.state</code> (in finally)
-            </li>
-          </ul>
-        )}
-      </span>
+      <FunctionMenu forId={p.id} kind={p.kind} label={p.label ?? p.id} disabled={p.disabled} open={open} setOpen={setOpen} listId={listId} onPick={pick} />
     </div>
+  );
+}
+
+/**
+ * The ƒx button and its list of the functions expressions know (status functions only for `if:`).
+ * Picking one calls `onPick`; the field inserts the call where its cursor was.
+ */
+export function FunctionMenu({ forId, kind, label, disabled, open, setOpen, listId, onPick }: {
+  forId: string; kind: 'if' | 'value'; label: string; disabled?: boolean; open: boolean; setOpen: (f: (o: boolean) => boolean) => void;
+  listId: string; onPick: (fn: ExpressionFunction) => void;
+}) {
+  const fns = functionsFor(kind);
+  useEffect(() => {
+    if (!open) return;
+    const close = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(() => false);
+    window.addEventListener('keydown', close);
+    return () => window.removeEventListener('keydown', close);
+  }, [open, setOpen]);
+  return (
+    <span className="fn-help">
+      <button type="button" className="fn-help-btn" data-fn-for={forId} aria-expanded={open} aria-controls={listId} disabled={disabled}
+        title="Functions you can use in ${{ }}" aria-label={`Expression functions for ${label}`}
+        onClick={() => setOpen((o) => !o)}>ƒx</button>
+      {open && (
+        <ul className="fn-list" id={listId} data-fn-list={listId} role="listbox" aria-label="Expression functions" data-testid={`fn-list-${forId}`}>
+          {fns.some((f) => f.status) && <li className="fn-group" role="presentation">status (in if:)</li>}
+          {fns.filter((f) => f.status).map((f) => <FnItem key={f.name} fn={f} onPick={onPick} />)}
+          <li className="fn-group" role="presentation">functions</li>
+          {fns.filter((f) => !f.status).map((f) => <FnItem key={f.name} fn={f} onPick={onPick} />)}
+          <li className="fn-group" role="presentation">in scope</li>
+          <li className="fn-desc muted small-text" role="presentation" style={{ padding: '0 6px 4px' }}>
+            <code>params.*</code>, <code>steps.&lt;id&gt;.outputs</code>, <code>item</code> / <code>item_index</code> (in a for_each step), <code>run.state</code> (in finally)
+          </li>
+        </ul>
+      )}
+    </span>
   );
 }
 

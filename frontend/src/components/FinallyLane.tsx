@@ -9,7 +9,7 @@ import type { LaneBox } from '../lib/graph';
 export const FinallyLane = memo(function FinallyLane({ box, count, hint }: { box: LaneBox; count: number; hint?: string }) {
   return (
     <ViewportPortal>
-      <div className="finally-lane" data-testid="finally-lane" data-count={count}
+      <div className={`finally-lane${count ? '' : ' empty'}`} data-testid="finally-lane" data-count={count}
         style={{ transform: `translate(${box.x}px, ${box.y}px)`, width: box.width, height: box.height }}>
         <div className="finally-lane-label">
           <strong>finally</strong>
