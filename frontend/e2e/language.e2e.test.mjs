@@ -87,6 +87,44 @@ test('a for_each step is a stacked node with its badge; finally steps sit in the
   await shot(page, 'lang-01-stacked-node-and-finally-lane');
 });
 
+async function link(from, to) {
+  const a = await box(page.locator(`[data-testid="node-${from}"] .react-flow__handle.source`));
+  const b = await box(page.locator(`[data-testid="node-${to}"] .react-flow__handle.target`));
+  await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
+  await page.mouse.down();
+  await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2 + 10, { steps: 5 });
+  await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 5 });
+  await page.mouse.up();
+}
+
+test('a step dropped into the lane is a finally step; it connects to finally steps only', async () => {
+  const canvas = await box(page.getByTestId('canvas'));
+  const lane = await box(page.getByTestId('finally-lane'));
+  // Into the band, below its steps.
+  await page.getByTestId('palette-core/noop').dragTo(page.getByTestId('canvas'), {
+    targetPosition: { x: lane.x - canvas.x + 140, y: lane.y - canvas.y + lane.height - 8 },
+  });
+  const added = page.getByTestId('node-noop');
+  await added.waitFor();
+  assert.equal(await added.getAttribute('data-lane'), 'finally');
+  await page.getByRole('button', { name: /Auto-layout/ }).click();
+  await page.waitForTimeout(400);
+  await link('cleanup', 'noop');
+  await page.getByRole('button', { name: 'Split' }).click();
+  await page.waitForFunction(() => /- id: noop\n\s+uses: core\/noop\n\s+needs:\n\s+- cleanup/.test(document.querySelector('#yaml-editor')?.value ?? ''));
+  await page.getByRole('button', { name: 'Canvas' }).click();
+  // Across the lanes: refused, with the reason.
+  await link('done', 'noop');
+  await page.locator('.banner.ok').filter({ hasText: 'A finally step needs only other finally steps' }).waitFor();
+  const laneNow = await box(page.getByTestId('finally-lane'));
+  const b = await box(added);
+  assert.ok(b.y >= laneNow.y && b.y + b.height <= laneNow.y + laneNow.height + 1, 'the new step is inside the lane');
+  await shot(page, 'lang-01b-finally-step-added');
+  await added.click();
+  await page.locator('.side-panel').getByRole('button', { name: 'Delete' }).click();
+  await added.waitFor({ state: 'detached' });
+});
+
 test('the step panel edits for_each, max_parallel and fail_fast and offers the function list', async () => {
   await page.getByTestId('node-greet').click();
   const fan = page.getByTestId('fan-out-section');
@@ -113,7 +151,7 @@ test('the step panel edits for_each, max_parallel and fail_fast and offers the f
   assert.match(text, /finally:\n\s+- id: report/);
   assert.match(text, /outputs:\n\s+count: \$\{\{ length\(steps\.greet\.outputs\) \}\}/);
   await shot(page, 'lang-03-yaml-view');
-  // Back to what the run needs: the condition and fail_fast off again (undo twice).
+  // Back to what the run needs: the condition and fail_fast off again (undo both).
   await page.getByRole('button', { name: 'Canvas' }).click();
   await page.getByRole('button', { name: /Undo/ }).click();
   await page.getByRole('button', { name: /Undo/ }).click();
