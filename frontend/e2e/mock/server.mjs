@@ -513,6 +513,17 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       if (m === 'POST' && rest === '/pause') { if (run.state !== 'running') return problem(res, 409, 'Conflict', `run is ${run.state}`); run.state = 'paused'; publish(run, 'run.paused'); return send(res, 200, publicRun(run)); }
       if (m === 'POST' && rest === '/resume') { if (run.state !== 'paused') return problem(res, 409, 'Conflict', `run is ${run.state}`); run.state = 'running'; publish(run, 'run.resumed'); tick(run); return send(res, 200, publicRun(run)); }
       if (m === 'POST' && rest === '/cancel') {
+        if (TERMINAL.includes(run.state)) return problem(res, 409, 'Conflict', `run is ${run.state}`);
+        // The first cancel of a run with finally steps hands it over to them; a second one stops them.
+        const fin = finallyIds(run);
+        if (fin.size && !run.cancelRequested) {
+          run.cancelRequested = true;
+          for (const s of run.steps) if (!fin.has(s.id) && ['pending', 'running', 'awaiting_approval', 'retrying'].includes(s.state)) { clearTimeout(s.timer); s.state = 'cancelled'; s.finished_at = now(); publish(run, 'step.cancelled', s.id); }
+          run.finalizing = 'cancelled';
+          publish(run, 'run.finalizing', null, { state: 'cancelled', reason: 'cancel', by: who.name });
+          tick(run);
+          return send(res, 200, publicRun(run));
+        }
         for (const s of run.steps) if (['pending', 'running', 'awaiting_approval', 'retrying'].includes(s.state)) { clearTimeout(s.timer); s.state = 'cancelled'; s.finished_at = now(); publish(run, 'step.cancelled', s.id); }
         run.state = 'cancelled'; run.finished_at = now(); publish(run, 'run.cancelled');
         finished(run);

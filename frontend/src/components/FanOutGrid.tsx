@@ -29,6 +29,7 @@ export const FanOutGrid = memo(function FanOutGrid({ stepId, fan, selected, onOp
         <span className="fan-legend">
           <span><i style={{ background: 'var(--succeeded)' }} />{p.succeeded} succeeded</span>
           {p.failed > 0 && <span><i style={{ background: 'var(--failed)' }} />{p.failed} failed</span>}
+          {p.cancelled > 0 && <span><i style={{ background: 'var(--cancelled)' }} />{p.cancelled} cancelled</span>}
           {p.running > 0 && <span><i style={{ background: 'var(--running)' }} />{p.running} running</span>}
           {p.total - p.done - p.running > 0 && <span><i style={{ background: 'var(--pending)' }} />{p.total - p.done - p.running} waiting</span>}
         </span>

@@ -111,13 +111,14 @@ export const WorkflowNodeView = memo(function WorkflowNodeView({ data, selected 
   );
 });
 
-/** A thin bar of a fan-out's items: succeeded, failed and running shares, the rest still to do. */
+/** A thin bar of a fan-out's items: succeeded, failed, cancelled and running shares, the rest still to do. */
 function FanBar({ progress }: { progress: FanProgress }) {
   const pct = (n: number) => `${progress.total ? (n / progress.total) * 100 : 0}%`;
   return (
     <span className="fan-bar" aria-hidden>
       <span className="fan-bar-ok" style={{ width: pct(progress.succeeded) }} />
       <span className="fan-bar-bad" style={{ width: pct(progress.failed) }} />
+      <span className="fan-bar-off" style={{ width: pct(progress.cancelled) }} />
       <span className="fan-bar-run" style={{ width: pct(progress.running) }} />
     </span>
   );

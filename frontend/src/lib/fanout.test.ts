@@ -35,7 +35,7 @@ describe('fan-out instances', () => {
     const states: StepState[] = ['succeeded', 'failed', 'running', 'pending', 'cancelled', 'skipped'];
     const steps = Object.fromEntries(states.map((state, i) => [`g[${i}]`, { id: `g[${i}]`, state, parent: 'g', item_index: i }]));
     const f = fanOutsOf(Object.keys(steps).reverse(), steps, { g: 100 }).get('g')!;
-    expect(f.progress).toEqual({ total: 100, done: 4, succeeded: 1, failed: 2, running: 1 });
+    expect(f.progress).toEqual({ total: 100, done: 4, succeeded: 1, failed: 1, cancelled: 1, running: 1 });
     // Items announced but not seen yet are drawn as pending cells.
     expect(f.items).toHaveLength(100);
     expect(f.items.slice(5, 7)).toEqual([{ id: 'g[5]', index: 5, state: 'skipped' }, { id: 'g[6]', index: 6, state: 'pending' }]);

@@ -70,18 +70,19 @@ export function fanOutsOf(
     if (!inst) continue;
     let f = out.get(inst.parent);
     if (!f) {
-      f = { items: [], progress: { total: 0, done: 0, succeeded: 0, failed: 0, running: 0 } };
+      f = { items: [], progress: { total: 0, done: 0, succeeded: 0, failed: 0, cancelled: 0, running: 0 } };
       out.set(inst.parent, f);
     }
     f.items.push({ id, index: inst.index, state: s.state });
     const p = f.progress;
     if (TERMINAL.has(s.state)) p.done++;
     if (s.state === 'succeeded') p.succeeded++;
-    else if (s.state === 'failed' || s.state === 'cancelled') p.failed++;
+    else if (s.state === 'failed') p.failed++;
+    else if (s.state === 'cancelled') p.cancelled++;
     else if (ACTIVE.has(s.state)) p.running++;
   }
   for (const parent of Object.keys(expected)) {
-    if (!out.has(parent)) out.set(parent, { items: [], progress: { total: 0, done: 0, succeeded: 0, failed: 0, running: 0 } });
+    if (!out.has(parent)) out.set(parent, { items: [], progress: { total: 0, done: 0, succeeded: 0, failed: 0, cancelled: 0, running: 0 } });
   }
   for (const [parent, f] of out) {
     const total = Math.max(f.items.length, Math.min(expected[parent] ?? 0, MAX_ITEMS));

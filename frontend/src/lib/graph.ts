@@ -20,6 +20,7 @@ export interface FanProgress {
   done: number;
   succeeded: number;
   failed: number;
+  cancelled: number;
   running: number;
 }
 

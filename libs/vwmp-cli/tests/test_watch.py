@@ -80,8 +80,9 @@ def test_an_instance_is_known_by_its_parent_or_its_id() -> None:
 
 
 def test_fan_out_progress_is_items_terminal_over_items() -> None:
-    fan = FanOut(announced=100, items={i: "succeeded" for i in range(36)} | {36: "failed", 37: "running"})
-    assert fan.progress() == "37/100 (1 failed)"
+    ended = {35: "failed", 36: "cancelled", 37: "running"}
+    fan = FanOut(announced=100, items={i: "succeeded" for i in range(35)} | ended)
+    assert fan.progress() == "37/100 (1 failed, 1 cancelled)"
     assert FanOut(items={0: "succeeded"}).progress() == "1/1"
 
 

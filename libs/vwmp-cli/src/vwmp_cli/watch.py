@@ -61,14 +61,13 @@ class FanOut:
     def done(self) -> int:
         return sum(1 for state in self.items.values() if state in TERMINAL_STEP_STATES)
 
-    @property
-    def failed(self) -> int:
-        return sum(1 for state in self.items.values() if state in (StepState.FAILED, StepState.CANCELLED))
+    def count(self, state: StepState) -> int:
+        return sum(1 for item in self.items.values() if item == state)
 
     def progress(self) -> str:
-        """`37/100`, and how many failed when some did."""
-        text = f"{self.done}/{self.total}"
-        return text + (f" ({self.failed} failed)" if self.failed else "")
+        """`37/100`, and how many failed or were cancelled when some were."""
+        ended = [f"{n} {state}" for state in (StepState.FAILED, StepState.CANCELLED) if (n := self.count(state))]
+        return f"{self.done}/{self.total}" + (f" ({', '.join(ended)})" if ended else "")
 
 
 class RunProgress:
