@@ -65,9 +65,18 @@ export function FunctionMenu({ forId, kind, label, disabled, open, setOpen, list
   useEffect(() => {
     if (!open) return;
     const close = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(() => false);
+    // A press anywhere but the menu (or its button) closes it.
+    const away = (e: MouseEvent) => {
+      const el = e.target as HTMLElement | null;
+      if (!el?.closest(`[data-fn-list="${listId}"]`) && el?.closest('[data-fn-for]')?.getAttribute('data-fn-for') !== forId) setOpen(() => false);
+    };
     window.addEventListener('keydown', close);
-    return () => window.removeEventListener('keydown', close);
-  }, [open, setOpen]);
+    window.addEventListener('mousedown', away);
+    return () => {
+      window.removeEventListener('keydown', close);
+      window.removeEventListener('mousedown', away);
+    };
+  }, [open, setOpen, listId, forId]);
   return (
     <span className="fn-help">
       <button type="button" className="fn-help-btn" data-fn-for={forId} aria-expanded={open} aria-controls={listId} disabled={disabled}

@@ -5,13 +5,21 @@ import { Handle, Position, type NodeProps, type NodeTypes } from '@xyflow/react'
 import { fanBadge, type FanProgress, type GateNode, type RunNode, type StepNode, type WorkflowNode } from '../lib/graph';
 import { formatDuration } from '../lib/runState';
 
+/** The expression, or a literal list shortened: a 10,000-item list does not belong in a tooltip. */
+function forEachSummary(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (!Array.isArray(v)) return '';
+  const head = JSON.stringify(v.slice(0, 5));
+  return v.length > 5 ? `${head.slice(0, -1)}, … ${v.length - 5} more]` : head;
+}
+
 function Badges({ step }: { step: StepNode['data']['step'] }) {
   const fan = fanBadge(step);
   return (
     <span className="node-badges">
       {fan && (
         <span className="badge fan" data-testid={`fan-badge-${step.id}`}
-          title={`for_each: ${typeof step.for_each === 'string' ? step.for_each : JSON.stringify(step.for_each)}${step.max_parallel ? ` · ${step.max_parallel} at once` : ''}${step.fail_fast ? ' · fail fast' : ''}`}>
+          title={`for_each: ${forEachSummary(step.for_each)}${step.max_parallel ? ` · ${step.max_parallel} at once` : ''}${step.fail_fast ? ' · fail fast' : ''}`}>
           {fan}
         </span>
       )}
