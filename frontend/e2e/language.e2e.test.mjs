@@ -233,3 +233,32 @@ test('a run shows the fan-out\'s progress and per-item grid, the finally lane an
   await shot(page, 'lang-08-item-logs');
   console.log(`# language: run ${runId} fanned out ${N} items, finally ran, outputs ${JSON.stringify(stored.outputs)}`);
 });
+
+test('a 1,000-item fan-out is one node and a grid of 1,000 cells, and stays quick to use', async () => {
+  const big = `${name}-1000`;
+  await api(target, 'POST', '/workflows', {
+    apiVersion: 'vwmp/v1', kind: 'Workflow', metadata: { name: big, description: 'a thousand no-ops' },
+    spec: { steps: [{ id: 'many', uses: 'core/noop', for_each: Array.from({ length: 1000 }, (_, i) => i), max_parallel: 50 }] },
+  });
+  const started = await api(target, 'POST', `/workflows/${big}/runs`, { parameters: {}, dry_run: false });
+  await page.goto(`${target.url}/#/runs/${started.id}`);
+  await page.getByTestId('run-node-many').click();
+  const grid = page.getByTestId('fan-grid-many');
+  await grid.waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="fan-count-many"]')?.textContent === '1000/1000', null, { timeout: 120_000 });
+  await page.getByTestId('run-node-many').and(page.locator('[data-state="succeeded"]')).waitFor();
+  assert.equal(await page.locator('.react-flow__node').count(), 1, 'one node for the fan-out, none per item');
+  assert.equal(await grid.locator('.fan-cell').count(), 1000);
+  assert.equal(await grid.locator('.fan-cell[data-state="succeeded"]').count(), 1000);
+  await shot(page, 'lang-09-1000-items');
+  // An item by its number (the cells of a large fan are not tab stops), then back to the grid.
+  const t0 = Date.now();
+  await page.getByLabel('Item #').fill('999');
+  await page.getByLabel('Item #').press('Enter');
+  await page.getByTestId('step-details').getByRole('heading', { name: 'many[999]' }).waitFor();
+  const openMs = Date.now() - t0;
+  await page.getByTestId('instance-of').getByRole('button', { name: 'many' }).click();
+  await grid.waitFor();
+  assert.ok(openMs < 2000, `opening an item took ${openMs} ms`);
+  console.log(`# language: 1,000-item fan-out ${started.id} shown as one node and a 1,000-cell grid; an item opened in ${openMs} ms`);
+});
