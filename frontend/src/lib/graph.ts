@@ -130,13 +130,19 @@ export function designNodesOf(
   const positions = positionsOf(def);
   const vertical = flowsDown(def.spec.steps, positions);
   const finallyIds = new Set(finallyOf(def).map((s) => s.id));
+  // A finally step without a position (typed into the YAML view) goes in a row below the graph.
+  let laneTop = 0;
+  if (finallyOf(def).some((s) => !positions[s.id])) {
+    def.spec.steps.forEach((s, j) => { laneTop = Math.max(laneTop, (positions[s.id] ?? fallbackPosition(j)).y + NODE_HEIGHT + 110); });
+  }
+  const mainCount = def.spec.steps.length;
   return allSteps(def).map((step, i) => {
     const info = types.get(step.uses);
     const sub = isSubWorkflow(step.uses);
     return {
       id: step.id,
       type: nodeKindOf(step.uses),
-      position: positions[step.id] ?? fallbackPosition(i),
+      position: positions[step.id] ?? (i < mainCount ? fallbackPosition(i) : { x: (i - mainCount) * (NODE_WIDTH + 60), y: laneTop }),
       selected: selected.has(step.id),
       data: {
         step,

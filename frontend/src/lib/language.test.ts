@@ -152,6 +152,15 @@ describe('the finally lane', () => {
     for (const s of finallyOf(def)) expect(insideLane(box, pos[s.id])).toBe(true);
   });
 
+  it('a finally step without a position (typed into the YAML view) is drawn below the graph', () => {
+    const def = parsed();
+    def.ui = { positions: { greet: { x: 0, y: 0 }, fixed: { x: 0, y: 100 }, empty: { x: 0, y: 200 }, publish: { x: 300, y: 0 } } };
+    const nodes = designNodesOf(def, new Map(), new Map());
+    const report = nodes.find((n) => n.id === 'report')!;
+    expect(report.position.y).toBeGreaterThan(200 + NODE_HEIGHT);
+    expect(nodes.find((n) => n.id === 'cleanup')!.position.x).toBeGreaterThan(report.position.x);
+  });
+
   it('an empty lane sits below the graph, ready for a drop', () => {
     const box = laneBoxOf([{ x: 0, y: 0 }, { x: 300, y: 100 }], []);
     expect(box.y).toBeGreaterThan(100 + NODE_HEIGHT);
