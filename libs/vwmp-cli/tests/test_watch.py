@@ -142,3 +142,34 @@ def test_outputs_print_one_line_each() -> None:
     silent = io.StringIO()
     print_outputs(Console(file=silent), {})
     assert silent.getvalue() == ""
+
+
+def _shown(monkeypatch: pytest.MonkeyPatch, run: dict[str, Any], items: bool) -> str:
+    """`vwmp runs show` of `run`, answered by an in-process transport instead of a gateway."""
+    import httpx
+    from vwmp_cli import main
+
+    out = io.StringIO()
+    monkeypatch.setattr(main, "console", Console(file=out, width=200))
+    gateway = Gateway("http://gateway.invalid", None)
+    gateway._http = httpx.Client(base_url="http://gateway.invalid/api/v1",
+                                 transport=httpx.MockTransport(lambda request: httpx.Response(200, json=run)))
+    main._show(gateway, run["id"], items)
+    return out.getvalue()
+
+
+def test_runs_show_folds_a_fan_out_and_prints_outputs_and_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = [{"id": "greet", "uses": "hello/greet", "state": "failed", "attempt": 1, "outputs": {}, "error": None,
+              "parent": None, "item_index": None}] + [
+        {"id": f"greet[{i}]", "uses": "hello/greet", "state": "failed" if i == 2 else "succeeded", "attempt": 1,
+         "outputs": {"greeting": f"hi {i}"}, "error": "boom" if i == 2 else None, "parent": "greet", "item_index": i}
+        for i in range(5)]
+    run = {**_run(steps), "state": "failed", "parameters": {}, "dry_run": False, "concurrency": None,
+           "outputs": {"count": 4}, "parent": {"run_id": "p-9", "step_id": "publish[1]"}}
+    folded = _shown(monkeypatch, run, items=False)
+    assert "5/5 (1 failed)" in folded
+    assert "greet[" not in folded
+    assert "child of run p-9 (step publish[1])" in folded
+    assert folded.rstrip().endswith("outputs:\n  count: 4")
+    listed = _shown(monkeypatch, run, items=True)
+    assert all(f"greet[{i}]" in listed for i in range(5))
