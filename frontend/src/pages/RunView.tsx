@@ -205,7 +205,9 @@ function RunScreen({ id }: { id: string }) {
           <span className="muted small-text" data-testid="run-duration">{formatDuration(durationMs(view.run.started_at, view.run.finished_at, now))}</span>
           {view.state === 'running' && <button className="btn" disabled={!!busy} onClick={() => act('pause')}>Pause</button>}
           {view.state === 'paused' && <button className="btn" disabled={!!busy} onClick={() => act('resume')}>▶ Resume</button>}
-          {running && <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')}>■ Cancel</button>}
+          {running && (finalizing
+            ? <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')} title="A second cancel stops the finally steps too">■ Stop finally steps</button>
+            : <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')}>■ Cancel</button>)}
           {(view.state === 'failed' || view.state === 'cancelled') && <button className="btn primary" disabled={!!busy} onClick={() => act('retry')}>↻ Retry from failure</button>}
           <a className="btn" href={`#/workflows/${encodeURIComponent(view.run.workflow)}`}>Open workflow</a>
         </div>
