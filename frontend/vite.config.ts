@@ -14,7 +14,7 @@ export default defineConfig({
   },
   build: { outDir: 'dist', chunkSizeWarningLimit: 2000 },
   test: {
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
     environment: 'node',
   },
 });

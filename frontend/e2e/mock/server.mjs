@@ -38,16 +38,28 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     if (def.kind !== 'Workflow') err('/kind', "must be 'Workflow'");
     const name = def.metadata?.name;
     if (!name || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) err('/metadata/name', 'must be lowercase letters, digits and -');
-    const steps = Array.isArray(def.spec?.steps) ? def.spec.steps : null;
-    if (!steps) { err('/spec/steps', 'must be a list'); return errors; }
+    const mainSteps = Array.isArray(def.spec?.steps) ? def.spec.steps : null;
+    if (!mainSteps) { err('/spec/steps', 'must be a list'); return errors; }
+    const finSteps = Array.isArray(def.spec?.finally) ? def.spec.finally : [];
+    const steps = mainSteps;
     const ids = new Map();
-    steps.forEach((s, i) => {
-      if (!s.id) err(`/spec/steps/${i}/id`, 'is required');
-      else if (ids.has(s.id)) err(`/spec/steps/${i}/id`, `duplicate id '${s.id}'`);
+    const checkStep = (s, i, lane, laneSteps) => {
+      if (!s.id) err(`/spec/${lane}/${i}/id`, 'is required');
+      else if (ids.has(s.id)) err(`/spec/${lane}/${i}/id`, `duplicate id '${s.id}'`);
       else ids.set(s.id, i);
+      const sub = typeof s.uses === 'string' && s.uses.startsWith('workflow/');
       const type = TYPES.get(s.uses);
-      if (!type) err(`/spec/steps/${i}/uses`, `unknown step type '${s.uses}'`);
-      (s.needs ?? []).forEach((n, j) => { if (!steps.some((x) => x.id === n)) err(`/spec/steps/${i}/needs/${j}`, `unknown step '${n}'`); });
+      if (!type && !sub) err(`/spec/${lane}/${i}/uses`, `unknown step type '${s.uses}'`);
+      if (sub && !workflows.has(s.uses.slice(9))) err(`/spec/${lane}/${i}/uses`, `unknown workflow '${s.uses.slice(9)}'`);
+      if (s.for_each !== undefined && !Array.isArray(s.for_each) && !(typeof s.for_each === 'string' && s.for_each.includes('${{'))) err(`/spec/${lane}/${i}/for_each`, 'must be a list or an expression');
+      if (s.max_parallel !== undefined && !(Number.isInteger(s.max_parallel) && s.max_parallel >= 1 && s.max_parallel <= 10000)) err(`/spec/${lane}/${i}/max_parallel`, 'must be an integer from 1 to 10000');
+      (s.needs ?? []).forEach((n, j) => { if (!laneSteps.some((x) => x.id === n)) err(`/spec/${lane}/${i}/needs/${j}`, `unknown step '${n}'`); });
+      return type;
+    };
+    finSteps.forEach((s, i) => checkStep(s, i, 'finally', finSteps));
+    for (const [k] of Object.entries(def.spec?.outputs ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(k)) err(`/spec/outputs/${k}`, 'is not a valid output name');
+    steps.forEach((s, i) => {
+      const type = checkStep(s, i, 'steps', steps);
       if (type) {
         const w = s.with ?? {};
         for (const r of type.config_schema.required ?? []) if (w[r] === undefined || w[r] === '') err(`/spec/steps/${i}/with/${r}`, `'${r}' is required`);
@@ -82,7 +94,51 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     for (const ws of allSubs) ws.send(frame);
   }
 
-  const resolve = (v, run) => typeof v === 'string' ? v.replace(/\$\{\{\s*params\.(\w+)\s*\}\}/g, (_, k) => String(run.parameters[k] ?? '')) : v;
+  const resolve = (v, run, s) => typeof v === 'string'
+    ? v.replace(/\$\{\{\s*params\.(\w+)\s*\}\}/g, (_, k) => String(run.parameters[k] ?? ''))
+      .replace(/\$\{\{\s*item\s*\}\}/g, () => String(s?.item ?? ''))
+      .replace(/\$\{\{\s*item_index\s*\}\}/g, () => String(s?.item_index ?? ''))
+      .replace(/\$\{\{\s*run\.id\s*\}\}/g, run.id)
+      .replace(/\$\{\{\s*run\.state\s*\}\}/g, () => outcome(run))
+    : v;
+  // What the run would end as (finally steps read it as run.state).
+  const outcome = (run) => (run.steps.some((x) => !x.parent && x.state === 'failed' && !finallyIds(run).has(x.id)) ? 'failed' : run.cancelRequested ? 'cancelled' : 'succeeded');
+  const finallyIds = (run) => new Set((specOf(run).finally ?? []).map((d) => d.id));
+  const specOf = (run) => workflows.get(run.workflow)[run.version - 1].definition.spec;
+
+  /** spec.outputs at the run's end: `${{ steps.<id>.outputs[.key] }}` and `${{ params.x }}`, else the text. */
+  function runOutputs(run) {
+    const byId = new Map(run.steps.map((x) => [x.id, x]));
+    const stepOutputs = (id) => {
+      const s = byId.get(id);
+      if (!s) return null;
+      const items = run.steps.filter((x) => x.parent === id).sort((a, b) => a.item_index - b.item_index);
+      return items.length || stepDefs(run).concat(specOf(run).finally ?? []).find((d) => d.id === id)?.for_each !== undefined ? items.map((x) => x.outputs) : s.outputs;
+    };
+    const value = (v) => {
+      if (typeof v !== 'string') return v;
+      const whole = /^\$\{\{\s*(?:(length)\()?\s*steps\.([\w-]+)\.outputs(?:\[(\d+)\])?(?:\.(\w+))?\s*\)?\s*\}\}$/.exec(v);
+      if (whole) {
+        let got = stepOutputs(whole[2]);
+        if (whole[3] !== undefined) got = Array.isArray(got) ? got[Number(whole[3])] : undefined;
+        if (whole[4]) got = got?.[whole[4]];
+        return whole[1] ? (Array.isArray(got) ? got.length : 0) : got ?? null;
+      }
+      return resolve(v, run);
+    };
+    return Object.fromEntries(Object.entries(specOf(run).outputs ?? {}).map(([k, v]) => [k, value(v)]));
+  }
+
+  /** A finally step's `if:` with the status functions (the mock knows only these forms). */
+  function conditionHolds(run, d) {
+    if (!d.if) return true;
+    const failed = outcome(run) === 'failed';
+    if (/always\(\)/.test(d.if)) return true;
+    if (/failure\(\)/.test(d.if)) return failed;
+    if (/cancelled\(\)/.test(d.if)) return !!run.cancelRequested;
+    if (/success\(\)/.test(d.if)) return !failed;
+    return true;
+  }
 
   function planFor(step, def, run) {
     const w = Object.fromEntries(Object.entries(def.with ?? {}).map(([k, v]) => [k, resolve(v, run)]));
@@ -101,35 +157,109 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     return wf.definition.spec.steps;
   }
 
+  const STEP_DONE = ['succeeded', 'failed', 'skipped', 'cancelled'];
+
+  // The main steps, then (once every one is terminal) the finally steps, then the run's end with its outputs.
   function tick(run) {
     if (['paused', 'succeeded', 'succeeded_with_warnings', 'failed', 'cancelled'].includes(run.state)) return;
-    const defs = stepDefs(run);
+    const spec = specOf(run);
     const byId = new Map(run.steps.map((s) => [s.id, s]));
+    let active = advance(run, spec.steps, byId, false);
+    const done = (defs) => defs.every((d) => STEP_DONE.includes(byId.get(d.id).state));
+    if (!done(spec.steps)) return;
+    if ((spec.finally ?? []).length) {
+      active += advance(run, spec.finally, byId, true);
+      if (!done(spec.finally)) return;
+    }
+    if (active) return;
+    const failed = run.steps.some((s) => !s.parent && s.state === 'failed');
+    const end = run.cancelRequested ? 'cancelled' : failed ? 'failed' : 'succeeded';
+    run.state = end;
+    run.finished_at = now();
+    run.outputs = runOutputs(run);
+    publish(run, `run.${end}`, null, Object.keys(spec.outputs ?? {}).length ? { outputs: run.outputs } : {});
+    finished(run);
+  }
+
+  function advance(run, defs, byId, isFinally) {
     let active = 0;
     for (const d of defs) {
       const s = byId.get(d.id);
+      if (s.state === 'running' && s.fan) { active++; advanceFan(run, s, d); continue; }
       if (['running', 'awaiting_approval', 'retrying'].includes(s.state)) { active++; continue; }
       if (s.state !== 'pending') continue;
       const deps = (d.needs ?? []).map((n) => byId.get(n));
-      if (deps.some((x) => x.state === 'failed' || x.state === 'cancelled' || x.state === 'skipped')) {
+      if (deps.some((x) => x.state === 'failed' || x.state === 'cancelled' || x.state === 'skipped') || (isFinally && !conditionHolds(run, d))) {
         s.state = 'skipped'; s.finished_at = now(); publish(run, 'step.skipped', s.id); continue;
       }
-      if (deps.every((x) => x.state === 'succeeded')) { active++; startStep(run, s, d); }
+      if (!deps.every((x) => x.state === 'succeeded')) continue;
+      active++;
+      if (d.for_each !== undefined) startFan(run, s, d, byId);
+      else startStep(run, s, d);
     }
-    if (active === 0 && run.steps.every((s) => ['succeeded', 'failed', 'skipped', 'cancelled'].includes(s.state))) {
-      const failed = run.steps.some((s) => s.state === 'failed');
-      run.state = failed ? 'failed' : 'succeeded';
-      run.finished_at = now();
-      publish(run, failed ? 'run.failed' : 'run.succeeded');
-      finished(run);
+    return active;
+  }
+
+  // for_each: the instances are inserted after the run's rows and announced with the aggregate's start.
+  function startFan(run, s, d, byId) {
+    const list = Array.isArray(d.for_each) ? d.for_each : (() => {
+      const m = /params\.(\w+)/.exec(d.for_each);
+      const v = m ? run.parameters[m[1]] : undefined;
+      const sep = /split\([^,]+,\s*'([^']*)'\s*\)/.exec(d.for_each);
+      if (sep && typeof v === 'string') return v.split(sep[1]);
+      return Array.isArray(v) ? v : [];
+    })();
+    s.state = 'running'; s.attempt = 1; s.started_at = now(); s.fan = true;
+    list.forEach((item, i) => {
+      const inst = { id: `${d.id}[${i}]`, uses: d.uses, state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null, logs: [], parent: d.id, item_index: i, item };
+      run.steps.push(inst);
+      byId.set(inst.id, inst);
+    });
+    publish(run, 'step.started', s.id, { items: list.length }, 1);
+    advanceFan(run, s, d);
+  }
+
+  function advanceFan(run, s, d) {
+    const items = run.steps.filter((x) => x.parent === s.id);
+    const limit = d.max_parallel ?? 8;
+    let running = items.filter((x) => x.state === 'running').length;
+    for (const inst of items) {
+      if (running >= limit) break;
+      if (inst.state !== 'pending') continue;
+      running++;
+      startStep(run, inst, d);
+    }
+    if (items.every((x) => STEP_DONE.includes(x.state)) && s.state === 'running') {
+      const count = (st) => items.filter((x) => x.state === st).length;
+      const failed = count('failed');
+      s.state = failed ? 'failed' : 'succeeded'; s.finished_at = now();
+      s.outputs = {};
+      publish(run, `step.${s.state}`, s.id, { items: items.length, succeeded: count('succeeded'), failed, cancelled: count('cancelled') }, 1);
+      setTimeout(() => tick(run), 0);
     }
   }
 
   function startStep(run, s, d) {
     s.state = 'running'; s.attempt += 1; s.started_at = now(); s.finished_at = null;
     publish(run, 'step.started', s.id, {}, s.attempt);
-    log(run, s, `${run.dry_run ? '[dry run] ' : ''}starting ${d.uses}`);
+    log(run, s, `${run.dry_run ? '[dry run] ' : ''}starting ${d.uses}${s.parent ? ` for item ${s.item_index}` : ''}`);
+    if (d.uses.startsWith('workflow/')) { startChild(run, s, d); return; }
     s.timer = setTimeout(() => finishStep(run, s, d), stepMs);
+  }
+
+  // A sub-workflow step: a child run with parent {run_id, step_id}; its end ends the step.
+  function startChild(run, s, d) {
+    const list = workflows.get(d.uses.slice('workflow/'.length));
+    const wf = d.with?.version ? list[d.with.version - 1] : list.at(-1);
+    const parameters = Object.fromEntries(Object.entries(d.with?.parameters ?? {}).map(([k, v]) => [k, resolve(v, run, s)]));
+    const child = createRun(wf, parameters, run.dry_run, run.created_by, { run_id: run.id, step_id: s.id });
+    child.onEnd = () => {
+      s.state = child.state === 'succeeded' ? 'succeeded' : 'failed'; s.finished_at = now();
+      s.outputs = { ...(child.outputs ?? {}), child_run_id: child.id };
+      if (s.state === 'failed') s.error = `child run ${child.id} ${child.state}`;
+      publish(run, `step.${s.state}`, s.id, s.state === 'failed' ? { error: s.error } : { outputs: s.outputs }, s.attempt);
+      tick(run);
+    };
   }
 
   function log(run, s, line) {
@@ -153,7 +283,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     const outputs = {};
     if (run.dry_run) outputs.plan = planFor(s, d, run);
     if (d.uses === 'hello/greet') {
-      const g = `Hello, ${resolve(d.with?.name, run)}!`;
+      const g = `Hello, ${resolve(d.with?.name, run, s)}!`;
       log(run, s, run.dry_run ? `would print: ${g}` : g);
       if (!run.dry_run) outputs.greeting = g;
     }
@@ -161,6 +291,21 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     s.outputs = outputs; s.state = 'succeeded'; s.finished_at = now();
     publish(run, 'step.succeeded', s.id, { outputs }, s.attempt);
     tick(run);
+  }
+
+  function createRun(wf, parameters, dryRun, createdBy, parent = null, concurrency = null) {
+    const spec = wf.definition.spec;
+    const row = (s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null, logs: [], parent: null, item_index: null });
+    const run = {
+      id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters, dry_run: !!dryRun,
+      created_at: now(), created_by: createdBy, started_at: null, finished_at: null, events: [], concurrency,
+      outputs: {}, parent, finalizing: null,
+      steps: [...spec.steps, ...(spec.finally ?? [])].map(row),
+    };
+    runs.set(run.id, run);
+    publish(run, 'run.queued', null, concurrency ? { concurrency } : {});
+    if (!concurrency || concurrency.position === 0) begin(run);
+    return run;
   }
 
   function downstreamIds(run, id) {
@@ -196,6 +341,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
 
   function finished(run) {
     if (run.concurrency) setTimeout(() => promote(run.concurrency.key), 0);
+    if (run.onEnd) setTimeout(run.onEnd, 0);
   }
 
   // --- core/approval with a policy -------------------------------------------------------------
@@ -253,7 +399,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     return send(res, 200, publicRun(run));
   }
 
-  const publicRun = (r) => ({ ...r, steps: r.steps.map(({ timer, logs, ...s }) => s), events: undefined });
+  const publicRun = ({ onEnd, cancelRequested, ...r }) => ({ ...r, steps: r.steps.map(({ timer, logs, item, fan, ...s }) => s), events: undefined });
 
   async function body(req) {
     const chunks = [];
@@ -335,20 +481,14 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
           ? { key, limit, on_conflict, position: waiters(key).length + 1, blocked_by: held.map((r) => r.id) }
           : { key, limit, on_conflict, position: 0, blocked_by: [] };
       }
-      const run = {
-        id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters, dry_run: !!b.dry_run,
-        created_at: now(), created_by: who.name, started_at: null, finished_at: null, events: [], concurrency,
-        steps: wf.definition.spec.steps.map((s) => ({ id: s.id, uses: s.uses, state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null, logs: [] })),
-      };
-      runs.set(run.id, run);
-      publish(run, 'run.queued', null, concurrency ? { concurrency } : {});
-      if (!concurrency || concurrency.position === 0) begin(run);
+      const run = createRun(wf, parameters, b.dry_run, who.name, null, concurrency);
       return send(res, 201, publicRun(run));
     }
     if (p === '/runs' && m === 'GET') {
       let items = [...runs.values()].reverse();
       if (url.searchParams.get('workflow')) items = items.filter((r) => r.workflow === url.searchParams.get('workflow'));
       if (url.searchParams.get('state')) items = items.filter((r) => r.state === url.searchParams.get('state'));
+      if (url.searchParams.get('parent_run_id')) items = items.filter((r) => r.parent?.run_id === url.searchParams.get('parent_run_id'));
       const limit = Number(url.searchParams.get('limit') ?? 50), offset = Number(url.searchParams.get('offset') ?? 0);
       return send(res, 200, { items: items.slice(offset, offset + limit).map(publicRun), total: items.length });
     }
@@ -373,6 +513,17 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       if (m === 'POST' && rest === '/pause') { if (run.state !== 'running') return problem(res, 409, 'Conflict', `run is ${run.state}`); run.state = 'paused'; publish(run, 'run.paused'); return send(res, 200, publicRun(run)); }
       if (m === 'POST' && rest === '/resume') { if (run.state !== 'paused') return problem(res, 409, 'Conflict', `run is ${run.state}`); run.state = 'running'; publish(run, 'run.resumed'); tick(run); return send(res, 200, publicRun(run)); }
       if (m === 'POST' && rest === '/cancel') {
+        if (TERMINAL.includes(run.state)) return problem(res, 409, 'Conflict', `run is ${run.state}`);
+        // The first cancel of a run with finally steps hands it over to them; a second one stops them.
+        const fin = finallyIds(run);
+        if (fin.size && !run.cancelRequested) {
+          run.cancelRequested = true;
+          for (const s of run.steps) if (!fin.has(s.id) && ['pending', 'running', 'awaiting_approval', 'retrying'].includes(s.state)) { clearTimeout(s.timer); s.state = 'cancelled'; s.finished_at = now(); publish(run, 'step.cancelled', s.id); }
+          run.finalizing = 'cancelled';
+          publish(run, 'run.finalizing', null, { state: 'cancelled', reason: 'cancel', by: who.name });
+          tick(run);
+          return send(res, 200, publicRun(run));
+        }
         for (const s of run.steps) if (['pending', 'running', 'awaiting_approval', 'retrying'].includes(s.state)) { clearTimeout(s.timer); s.state = 'cancelled'; s.finished_at = now(); publish(run, 'step.cancelled', s.id); }
         run.state = 'cancelled'; run.finished_at = now(); publish(run, 'run.cancelled');
         finished(run);

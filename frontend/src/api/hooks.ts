@@ -118,6 +118,12 @@ export function useRuns(filter: RunFilter, live = false) {
   });
 }
 
+/** The child runs a run's sub-workflow steps started (each names its parent step in `parent.step_id`). */
+export async function fetchChildRuns(runId: string): Promise<Run[]> {
+  const page = await unwrap(api.GET('/api/v1/runs', { params: { query: { parent_run_id: runId, limit: 200 } } }));
+  return page.items;
+}
+
 export function fetchRun(id: string): Promise<Run> {
   return unwrap(api.GET('/api/v1/runs/{run_id}', { params: { path: { run_id: id } } }));
 }

@@ -25,6 +25,8 @@ export type ValidationIssue = Schemas['ValidationErrorPublic'];
 export type ValidationResult = Schemas['ValidationPublic'];
 export type Problem = Schemas['Problem'];
 export type RunPage = Schemas['Page_RunPublic_'];
+/** A child run's parent: the run and the (sub-workflow) step that started it. */
+export type RunParent = Schemas['RunParentPublic'];
 
 // --- The workflow definition document (ARCHITECTURE.md §2), not an OpenAPI shape -----------------
 export interface RetryPolicy {
@@ -43,8 +45,15 @@ export interface StepDefinition {
   optional?: boolean;
   retry?: RetryPolicy;
   timeout?: string;
+  /** Fan-out: an expression evaluating to a list, or a literal list; one instance per element. */
+  for_each?: string | unknown[];
+  max_parallel?: number;
+  fail_fast?: boolean;
   [extra: string]: unknown;
 }
+
+/** Where a step sits: the main graph, or `spec.finally` (runs after every main step is terminal). */
+export type Lane = 'main' | 'finally';
 
 export interface Position {
   x: number;
@@ -59,6 +68,9 @@ export interface WorkflowDefinition {
     parameters?: JSONSchema7;
     steps: StepDefinition[];
     concurrency?: ConcurrencySpec;
+    /** name → value (strings may hold `${{ }}`), evaluated when the run ends. */
+    outputs?: Record<string, unknown>;
+    finally?: StepDefinition[];
     [extra: string]: unknown;
   };
   ui?: { positions?: Record<string, Position>; [extra: string]: unknown };

@@ -1,12 +1,14 @@
 // rjsf wrapper used for a step's `with` and for run parameters. References (`${{ }}`) pass
 // validation on any field; server-side issues come in as extraErrors on the field they point at.
-import { isValidElement, useEffect, useMemo, useRef, useState } from 'react';
+import { isValidElement, useEffect, useId, useMemo, useRef, useState } from 'react';
 import YAML from 'yaml';
 import Form from '@rjsf/core';
 import validator from '@rjsf/validator-ajv8';
 import type { FieldProps, MultiSchemaFieldTemplateProps, RJSFSchema, RJSFValidationError, WidgetProps, ErrorSchema } from '@rjsf/utils';
 import type { JSONSchema7 } from '../api/types';
 import { dropExpressionErrors, expressionUiSchema } from '../lib/expression';
+import { insertFunction, type ExpressionFunction } from '../lib/functions';
+import { FunctionMenu } from './ExpressionInput';
 
 function ExpressionField(props: FieldProps) {
   const { fieldPathId, formData, onChange, schema, name, disabled, readonly } = props;
@@ -79,6 +81,35 @@ function SuggestWidget(props: WidgetProps) {
   );
 }
 
+/** A step config's text field: any value may be a `${{ }}` expression, so the function list is at hand. */
+function ExpressionTextWidget(props: WidgetProps) {
+  const { id, value, onChange, disabled, readonly, onBlur, onFocus, placeholder, label, options } = props;
+  const [open, setOpen] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  const cursor = useRef<number | null>(null);
+  const listId = useId();
+  const text = value === undefined || value === null ? '' : String(value);
+  const pick = (fn: ExpressionFunction) => {
+    const next = insertFunction(text, cursor.current ?? text.length, fn);
+    onChange(next.text);
+    setOpen(false);
+    requestAnimationFrame(() => {
+      input.current?.focus();
+      input.current?.setSelectionRange(next.cursor, next.cursor);
+    });
+  };
+  const type = typeof options.inputType === 'string' ? options.inputType : 'text';
+  return (
+    <div className="expr-row">
+      <input id={id} ref={input} className="form-control" type={type} value={text} disabled={disabled || readonly} placeholder={placeholder}
+        onChange={(e) => onChange(e.target.value === '' ? options.emptyValue : e.target.value)}
+        onSelect={(e) => { cursor.current = e.currentTarget.selectionStart; }}
+        onBlur={(e) => onBlur(id, e.target.value)} onFocus={(e) => onFocus(id, e.target.value)} />
+      {!readonly && <FunctionMenu forId={id} kind="value" label={label || id} disabled={disabled} open={open} setOpen={setOpen} listId={listId} onPick={pick} />}
+    </div>
+  );
+}
+
 /**
  * rjsf's anyOf/oneOf chooser is a bare <select> with no label: give it one (visually hidden, so the
  * layout is rjsf's own) naming the field it switches, e.g. "Kind of allowed".
@@ -99,6 +130,7 @@ function MultiSchemaTemplate({ selector, optionSchemaField, schema }: MultiSchem
 const fields = { expression: ExpressionField, yamlText: YamlTextField };
 const templates = { MultiSchemaFieldTemplate: MultiSchemaTemplate };
 const widgets = { suggest: SuggestWidget };
+const expressionWidgets = { ...widgets, TextWidget: ExpressionTextWidget };
 
 export interface SchemaFormProps {
   schema: JSONSchema7;
@@ -131,7 +163,7 @@ export function SchemaForm(p: SchemaFormProps) {
       formData={p.formData}
       validator={validator}
       fields={fields}
-      widgets={widgets}
+      widgets={p.allowExpressions ? expressionWidgets : widgets}
       templates={templates}
       idPrefix={p.idPrefix}
       extraErrors={p.extraErrors}

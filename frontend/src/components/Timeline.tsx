@@ -1,15 +1,15 @@
 import type { RunView } from '../lib/runState';
 import { durationMs, formatDuration } from '../lib/runState';
 
-/** A Gantt strip per step, relative to the run's start. */
-export function Timeline({ view, now, onSelect }: { view: RunView; now: number; onSelect: (id: string) => void }) {
-  const starts = view.order.map((id) => view.steps[id]?.started_at).filter(Boolean).map((s) => Date.parse(s!));
+/** A Gantt strip per step (a fan-out step is one strip, not one per item), relative to the run's start. */
+export function Timeline({ view, ids = view.order, now, onSelect }: { view: RunView; ids?: string[]; now: number; onSelect: (id: string) => void }) {
+  const starts = ids.map((id) => view.steps[id]?.started_at).filter(Boolean).map((s) => Date.parse(s!));
   const t0 = view.run.started_at ? Date.parse(view.run.started_at) : starts.length ? Math.min(...starts) : now;
   const t1 = view.run.finished_at ? Date.parse(view.run.finished_at) : now;
   const span = Math.max(t1 - t0, 1000);
   return (
     <div className="timeline" role="group" aria-label="Timeline">
-      {view.order.map((id) => {
+      {ids.map((id) => {
         const s = view.steps[id];
         const start = s.started_at ? Date.parse(s.started_at) : null;
         const end = s.finished_at ? Date.parse(s.finished_at) : now;

@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react';
 import type { JSONSchema7, OnConflict, ValidationIssue, WorkflowDefinition } from '../api/types';
 import { ON_CONFLICT_VALUES } from '../api/types';
-import { concurrencySpecOf, setConcurrency } from '../lib/definition';
+import { checkOutputName, concurrencySpecOf, formatOutputValue, outputsOf, parseOutputValue, setConcurrency, setOutputs } from '../lib/definition';
+import { ExpressionInput } from './ExpressionInput';
 
 interface Props {
   definition: WorkflowDefinition;
@@ -39,6 +40,7 @@ export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }
           onChange={(e) => setMeta({ description: e.target.value })} />
       </section>
       <ConcurrencySection definition={definition} readOnly={readOnly} onChange={onChange} />
+      <OutputsSection definition={definition} readOnly={readOnly} onChange={onChange} />
       <section className="panel-section">
         <h3>Run parameters <span className="muted small-text">(JSON Schema)</span></h3>
         <label htmlFor="wf-params" className="sr-only">Parameters JSON Schema</label>
@@ -113,6 +115,63 @@ function ConcurrencySection({ definition, readOnly, onChange }: { definition: Wo
         </div>
       </div>
       {keyed && <p className="field-description">{ON_CONFLICT_HELP[c.on_conflict ?? 'queue']}</p>}
+    </section>
+  );
+}
+
+/**
+ * `spec.outputs`: name → value, evaluated when the run ends and returned on the run (and to a parent
+ * workflow that calls this one). Renaming keeps the order; an emptied list removes the key.
+ */
+function OutputsSection({ definition, readOnly, onChange }: { definition: WorkflowDefinition; readOnly: boolean; onChange: (def: WorkflowDefinition) => void }) {
+  const outputs = outputsOf(definition);
+  const entries = Object.entries(outputs);
+  const [nameErrors, setNameErrors] = useState<Record<string, string>>({});
+  const [newName, setNewName] = useState('');
+  const [newError, setNewError] = useState<string | null>(null);
+  const rename = (old: string, name: string) => {
+    const err = checkOutputName(outputs, old, name);
+    setNameErrors((e) => ({ ...e, [old]: err ?? '' }));
+    if (err || name === old) return;
+    onChange(setOutputs(definition, Object.fromEntries(entries.map(([k, v]) => [k === old ? name : k, v]))));
+  };
+  const add = () => {
+    const name = newName.trim();
+    const err = checkOutputName(outputs, null, name);
+    setNewError(err);
+    if (err) return;
+    onChange(setOutputs(definition, { ...outputs, [name]: '' }));
+    setNewName('');
+  };
+  return (
+    <section className="panel-section" aria-labelledby="wf-outputs-title" data-testid="outputs-section">
+      <h3 id="wf-outputs-title">Outputs <span className="muted small-text">(evaluated when the run ends)</span></h3>
+      {entries.map(([k, v], i) => (
+        <div className="output-row" key={`${i}:${k}`} data-testid={`output-${k}`}>
+          <div className="output-name">
+            <label htmlFor={`wf-output-name-${i}`} className="sr-only">Output name</label>
+            <CommitText id={`wf-output-name-${i}`} className="mono" value={k} disabled={readOnly} onCommit={(name) => rename(k, name)} />
+            {!readOnly && <button className="link" aria-label={`Remove output ${k}`}
+              onClick={() => onChange(setOutputs(definition, Object.fromEntries(entries.filter(([x]) => x !== k))))}>×</button>}
+          </div>
+          {nameErrors[k] && <ul className="field-errors"><li>{nameErrors[k]}</li></ul>}
+          <label htmlFor={`wf-output-value-${i}`} className="sr-only">Value of {k}</label>
+          <ExpressionInput id={`wf-output-value-${i}`} kind="value" label={`output ${k}`} value={formatOutputValue(v)} disabled={readOnly}
+            placeholder="${{ steps.bump.outputs.version }}"
+            onCommit={(text) => onChange(setOutputs(definition, { ...outputs, [k]: parseOutputValue(text) }))} />
+        </div>
+      ))}
+      {!readOnly && (
+        <div className="row gap">
+          <label htmlFor="wf-output-new" className="sr-only">New output name</label>
+          <input id="wf-output-new" className="mono grow" value={newName} placeholder="version" spellCheck={false}
+            onChange={(e) => { setNewName(e.target.value); setNewError(null); }}
+            onKeyDown={(e) => e.key === 'Enter' && add()} aria-invalid={!!newError || undefined} />
+          <button className="btn small" onClick={add} disabled={!newName.trim()}>+ Add output</button>
+        </div>
+      )}
+      {newError && <ul className="field-errors"><li>{newError}</li></ul>}
+      <p className="field-description">A value may be text with <code>{'${{ }}'}</code> or any JSON value. A workflow called as a sub-workflow hands these to its caller's step.</p>
     </section>
   );
 }

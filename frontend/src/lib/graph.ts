@@ -1,7 +1,7 @@
 // Definition → React Flow nodes/edges. Kept free of React so it is unit-tested and fast.
 import { Position as Side, type Edge, type Node, type NodeHandle } from '@xyflow/react';
-import type { Position, StepDefinition, StepState, WorkflowDefinition } from '../api/types';
-import { positionsOf } from './definition';
+import type { Lane, Position, StepDefinition, StepState, WorkflowDefinition } from '../api/types';
+import { allSteps, fanOutOf, finallyOf, isSubWorkflow, positionsOf } from './definition';
 
 export interface StepNodeData extends Record<string, unknown> {
   step: StepDefinition;
@@ -11,6 +11,17 @@ export interface StepNodeData extends Record<string, unknown> {
   unknownType: boolean;
   /** Handles on top and bottom (the graph flows downwards) instead of left and right. */
   vertical: boolean;
+  lane: Lane;
+}
+
+/** How far a fan-out step has come: its instances by state. */
+export interface FanProgress {
+  total: number;
+  done: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  running: number;
 }
 
 export interface RunNodeData extends Record<string, unknown> {
@@ -21,11 +32,17 @@ export interface RunNodeData extends Record<string, unknown> {
   durationMs: number | null;
   dryRun: boolean;
   vertical: boolean;
+  lane: Lane;
+  /** A fan-out step's instances (null: not a fan-out, or not expanded yet). */
+  progress: FanProgress | null;
+  /** A sub-workflow step's child run, once known. */
+  childRunId: string | null;
 }
 
 export type StepNode = Node<StepNodeData, 'step'>;
 export type GateNode = Node<StepNodeData, 'gate'>;
-export type DesignNode = StepNode | GateNode;
+export type WorkflowNode = Node<StepNodeData, 'workflow'>;
+export type DesignNode = StepNode | GateNode | WorkflowNode;
 export type RunNode = Node<RunNodeData, 'run'>;
 
 export const NODE_WIDTH = 220;
@@ -36,8 +53,15 @@ export interface TypeInfo {
   plugin: string;
 }
 
-export function nodeKindOf(uses: string): 'step' | 'gate' {
-  return uses === 'core/approval' ? 'gate' : 'step';
+export function nodeKindOf(uses: string): 'step' | 'gate' | 'workflow' {
+  if (uses === 'core/approval') return 'gate';
+  return isSubWorkflow(uses) ? 'workflow' : 'step';
+}
+
+/** The item-count badge of a fan-out step: `×3` for a literal list, `for each` for an expression. */
+export function fanBadge(step: Pick<StepDefinition, 'for_each'>): string | null {
+  const f = fanOutOf(step);
+  return f === null ? null : f === 'expression' ? 'for each' : `×${f}`;
 }
 
 export function edgeId(source: string, target: string): string {
@@ -45,9 +69,10 @@ export function edgeId(source: string, target: string): string {
 }
 
 export function edgesOf(def: WorkflowDefinition, animated?: (source: string, target: string) => boolean): Edge[] {
-  const ids = new Set(def.spec.steps.map((s) => s.id));
+  const steps = allSteps(def);
+  const ids = new Set(steps.map((s) => s.id));
   const edges: Edge[] = [];
-  for (const s of def.spec.steps) {
+  for (const s of steps) {
     for (const n of s.needs ?? []) {
       if (!ids.has(n)) continue;
       edges.push({ id: edgeId(n, s.id), source: n, target: s.id, animated: animated?.(n, s.id) ?? false });
@@ -104,20 +129,30 @@ export function designNodesOf(
 ): DesignNode[] {
   const positions = positionsOf(def);
   const vertical = flowsDown(def.spec.steps, positions);
-  return def.spec.steps.map((step, i) => {
+  const finallyIds = new Set(finallyOf(def).map((s) => s.id));
+  // A finally step without a position (typed into the YAML view) goes in a row below the graph.
+  let laneTop = 0;
+  if (finallyOf(def).some((s) => !positions[s.id])) {
+    def.spec.steps.forEach((s, j) => { laneTop = Math.max(laneTop, (positions[s.id] ?? fallbackPosition(j)).y + NODE_HEIGHT + 110); });
+  }
+  const mainCount = def.spec.steps.length;
+  return allSteps(def).map((step, i) => {
     const info = types.get(step.uses);
+    const sub = isSubWorkflow(step.uses);
     return {
       id: step.id,
       type: nodeKindOf(step.uses),
-      position: positions[step.id] ?? fallbackPosition(i),
+      position: positions[step.id] ?? (i < mainCount ? fallbackPosition(i) : { x: (i - mainCount) * (NODE_WIDTH + 60), y: laneTop }),
       selected: selected.has(step.id),
       data: {
         step,
-        title: info?.title ?? step.uses,
+        title: sub ? `Sub-workflow ${step.uses.slice('workflow/'.length)}` : info?.title ?? step.uses,
         plugin: info?.plugin ?? step.uses.split('/')[0],
         errors: errorsByStep.get(step.id) ?? [],
-        unknownType: types.size > 0 && !info,
+        // A sub-workflow names a stored workflow, not a plugin's step type.
+        unknownType: types.size > 0 && !info && !sub,
         vertical,
+        lane: finallyIds.has(step.id) ? 'finally' : 'main',
       },
     };
   });
@@ -126,12 +161,52 @@ export function designNodesOf(
 /** Whether every step has a stored position; if not, the designer lays the graph out on open. */
 export function needsLayout(def: WorkflowDefinition): boolean {
   const positions = positionsOf(def);
-  return def.spec.steps.some((s) => !positions[s.id]);
+  return allSteps(def).some((s) => !positions[s.id]);
+}
+
+/** The band the finally steps sit in, in flow coordinates. */
+export interface LaneBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export const LANE_HEADER = 30;
+const LANE_PAD = 24;
+const LANE_GAP = 56;
+
+/**
+ * The finally lane: around its steps, as wide as the whole graph, below the main steps when it is
+ * empty (so there is a place to drop the first one). O(steps).
+ */
+export function laneBoxOf(main: Position[], fin: Position[]): LaneBox {
+  const box = (ps: Position[]) => ps.reduce((b, p) => ({
+    x0: Math.min(b.x0, p.x), y0: Math.min(b.y0, p.y), x1: Math.max(b.x1, p.x + NODE_WIDTH), y1: Math.max(b.y1, p.y + NODE_HEIGHT),
+  }), { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity });
+  const m = main.length ? box(main) : { x0: 0, y0: 0, x1: NODE_WIDTH, y1: 0 };
+  if (!fin.length) {
+    const width = Math.max(m.x1 - m.x0 + 2 * LANE_PAD, 2 * NODE_WIDTH + 2 * LANE_PAD);
+    return { x: m.x0 - LANE_PAD, y: m.y1 + LANE_GAP, width, height: LANE_HEADER + NODE_HEIGHT + 2 * LANE_PAD };
+  }
+  const f = box(fin);
+  const x = Math.min(m.x0, f.x0) - LANE_PAD;
+  const y = f.y0 - LANE_HEADER - LANE_PAD;
+  return { x, y, width: Math.max(m.x1, f.x1) + LANE_PAD - x, height: f.y1 + LANE_PAD - y };
+}
+
+export function insideLane(box: LaneBox, p: Position): boolean {
+  return p.x >= box.x && p.x <= box.x + box.width && p.y >= box.y && p.y <= box.y + box.height;
+}
+
+/** Where the first finally step goes when dropped without a position: inside the empty lane. */
+export function laneSlot(box: LaneBox): Position {
+  return { x: box.x + LANE_PAD, y: box.y + LANE_HEADER + LANE_PAD };
 }
 
 function sameNode(a: DesignNode, b: DesignNode): boolean {
   return a.type === b.type && a.position.x === b.position.x && a.position.y === b.position.y && !!a.selected === !!b.selected
-    && a.data.step === b.data.step && a.data.title === b.data.title && a.data.plugin === b.data.plugin
+    && a.data.step === b.data.step && a.data.lane === b.data.lane && a.data.title === b.data.title && a.data.plugin === b.data.plugin
     && a.data.unknownType === b.data.unknownType && a.data.vertical === b.data.vertical && a.data.errors.join('\n') === b.data.errors.join('\n');
 }
 

@@ -1,5 +1,6 @@
 import dagre from '@dagrejs/dagre';
-import type { Position, StepDefinition } from '../api/types';
+import type { Position, StepDefinition, WorkflowDefinition } from '../api/types';
+import { finallyOf } from './definition';
 import { NODE_HEIGHT, NODE_WIDTH } from './graph';
 
 export type Direction = 'LR' | 'TB';
@@ -76,5 +77,27 @@ export function layoutSteps(steps: Steps, direction: Direction | 'auto' = 'auto'
     const n = g.node(s.id);
     out[s.id] = { x: Math.round(n.x - NODE_WIDTH / 2), y: Math.round(n.y - NODE_HEIGHT / 2) };
   }
+  return out;
+}
+
+// From the lowest main step to the first finally step: a gap, then the lane's header (graph.ts laneBoxOf).
+const LANE_OFFSET = 110;
+
+/**
+ * Both lanes laid out: the main graph as layoutSteps does, the finally steps left to right in their
+ * own band below it.
+ */
+export function layoutDefinition(def: Pick<WorkflowDefinition, 'spec'>, direction: Direction | 'auto' = 'auto'): Record<string, Position> {
+  const main = layoutSteps(def.spec.steps, direction);
+  const fin = finallyOf(def as WorkflowDefinition);
+  if (!fin.length) return main;
+  const mains = Object.values(main);
+  const x0 = mains.length ? Math.min(...mains.map((p) => p.x)) : 20;
+  const bottom = mains.length ? Math.max(...mains.map((p) => p.y)) + NODE_HEIGHT : 0;
+  const laid = layoutSteps(fin, 'LR');
+  const fx = Math.min(...Object.values(laid).map((p) => p.x));
+  const fy = Math.min(...Object.values(laid).map((p) => p.y));
+  const out = { ...main };
+  for (const [id, p] of Object.entries(laid)) out[id] = { x: p.x - fx + x0, y: p.y - fy + bottom + LANE_OFFSET };
   return out;
 }

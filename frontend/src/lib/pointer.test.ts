@@ -9,10 +9,11 @@ describe('JSON pointer → field', () => {
   });
 
   it('locates the step index, section and field', () => {
-    expect(locate('/spec/steps/2/with/repo')).toEqual({ stepIndex: 2, section: 'with', path: ['repo'] });
-    expect(locate('/spec/steps/1/needs/0')).toEqual({ stepIndex: 1, section: 'needs', path: ['0'] });
-    expect(locate('/spec/steps/1')).toEqual({ stepIndex: 1, section: 'step', path: [] });
+    expect(locate('/spec/steps/2/with/repo')).toEqual({ lane: 'steps', stepIndex: 2, section: 'with', path: ['repo'] });
+    expect(locate('/spec/steps/1/needs/0')).toEqual({ lane: 'steps', stepIndex: 1, section: 'needs', path: ['0'] });
+    expect(locate('/spec/steps/1')).toEqual({ lane: 'steps', stepIndex: 1, section: 'step', path: [] });
     expect(locate('/metadata/name')).toBeNull();
+    expect(locate('/spec/finally/0/if')).toEqual({ lane: 'finally', stepIndex: 0, section: 'if', path: [] });
   });
 
   it('maps issues to step ids and leaves others general; builds rjsf extraErrors', () => {

@@ -10,7 +10,8 @@ export function parsePointer(pointer: string): string[] {
     .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-export type StepSection = 'step' | 'id' | 'uses' | 'with' | 'needs' | 'if' | 'optional' | 'retry' | 'timeout' | 'other';
+export type StepSection = 'step' | 'id' | 'uses' | 'with' | 'needs' | 'if' | 'optional' | 'retry' | 'timeout'
+  | 'for_each' | 'max_parallel' | 'fail_fast' | 'other';
 
 export interface StepIssue {
   pointer: string;
@@ -26,15 +27,17 @@ export interface MappedIssues {
   general: ValidationIssue[];
 }
 
-const SECTIONS = new Set(['id', 'uses', 'with', 'needs', 'if', 'optional', 'retry', 'timeout']);
+const SECTIONS = new Set(['id', 'uses', 'with', 'needs', 'if', 'optional', 'retry', 'timeout', 'for_each', 'max_parallel', 'fail_fast']);
 
-export function locate(pointer: string): { stepIndex: number; section: StepSection; path: string[] } | null {
+/** A pointer into a step of either lane: /spec/steps/N/… or /spec/finally/N/…. */
+export function locate(pointer: string): { lane: 'steps' | 'finally'; stepIndex: number; section: StepSection; path: string[] } | null {
   const t = parsePointer(pointer);
-  if (t[0] !== 'spec' || t[1] !== 'steps' || t.length < 3 || !/^\d+$/.test(t[2])) return null;
+  if (t[0] !== 'spec' || (t[1] !== 'steps' && t[1] !== 'finally') || t.length < 3 || !/^\d+$/.test(t[2])) return null;
+  const lane = t[1];
   const stepIndex = Number(t[2]);
-  if (t.length === 3) return { stepIndex, section: 'step', path: [] };
+  if (t.length === 3) return { lane, stepIndex, section: 'step', path: [] };
   const section = (SECTIONS.has(t[3]) ? t[3] : 'other') as StepSection;
-  return { stepIndex, section, path: t.slice(4) };
+  return { lane, stepIndex, section, path: t.slice(4) };
 }
 
 export function mapIssues(def: WorkflowDefinition, issues: ValidationIssue[]): MappedIssues {
@@ -42,7 +45,7 @@ export function mapIssues(def: WorkflowDefinition, issues: ValidationIssue[]): M
   const general: ValidationIssue[] = [];
   for (const issue of issues) {
     const loc = locate(issue.pointer);
-    const step = loc ? def.spec.steps[loc.stepIndex] : undefined;
+    const step = loc ? (loc.lane === 'steps' ? def.spec.steps : def.spec.finally ?? [])[loc.stepIndex] : undefined;
     if (!loc || !step) {
       general.push(issue);
       continue;

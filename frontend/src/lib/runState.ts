@@ -2,11 +2,14 @@
 // reconnecting stream (after=lastSeq) and a replay of history reduce to the same view.
 import { runStateValues, stepStateValues, terminalRunStateValues, terminalStepStateValues } from '../api/enums';
 import type { EventType, LogLine, PlanItem, Run, RunEvent, RunState, StepRun, StepState } from '../api/types';
+import { instanceOf } from './fanout';
 
 export interface StepView extends StepRun {
   logs: LogLine[];
   approvalMessage?: string;
   approvalPlans?: StepPlan[];
+  /** A fan-out step's item count, as its `step.started` announced it. */
+  items?: number;
 }
 
 export interface StepPlan {
@@ -115,15 +118,30 @@ function logLinesOf(ev: RunEvent, stepId: string): LogLine[] {
 
 /** Outputs and errors are not always in the events: take them from a fetched run, keep the rest. */
 export function mergeOutputs(view: RunView, run: Run): RunView {
-  let steps = view.steps;
+  let steps: Record<string, StepView> | null = null;
   for (const s of run.steps) {
-    const cur = steps[s.id];
+    const cur = view.steps[s.id];
     if (!cur) continue;
     const outputs = s.outputs ?? cur.outputs;
     const error = s.error ?? cur.error;
-    if (outputs !== cur.outputs || error !== cur.error) steps = { ...steps, [s.id]: { ...cur, outputs, error } };
+    const parent = s.parent ?? cur.parent ?? null;
+    // An instance first seen in an event has no `uses` yet: the stored row has it.
+    const uses = cur.uses || s.uses;
+    if (outputs !== cur.outputs || error !== cur.error || parent !== (cur.parent ?? null) || uses !== cur.uses) {
+      steps ??= { ...view.steps };
+      steps[s.id] = { ...cur, uses, outputs, error, parent, item_index: s.item_index ?? cur.item_index ?? null };
+    }
   }
-  return steps === view.steps ? view : { ...view, steps };
+  // The run's outputs are stored with its end; finalizing when a cancel handed it to its finally steps.
+  const mine = view.run;
+  const runChanged = (run.outputs !== undefined && JSON.stringify(run.outputs) !== JSON.stringify(mine.outputs))
+    || (run.finalizing !== undefined && run.finalizing !== mine.finalizing)
+    || (run.parent !== undefined && JSON.stringify(run.parent) !== JSON.stringify(mine.parent));
+  if (!steps && !runChanged) return view;
+  const nextRun = runChanged
+    ? { ...mine, outputs: run.outputs ?? mine.outputs, finalizing: run.finalizing ?? mine.finalizing ?? null, parent: run.parent ?? mine.parent ?? null }
+    : mine;
+  return { ...view, run: nextRun, steps: steps ?? view.steps };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -131,48 +149,82 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 export function applyEvent(view: RunView, ev: RunEvent): RunView {
-  if (ev.seq <= view.lastSeq) return view;
-  const next: RunView = { ...view, lastSeq: ev.seq, events: [...view.events, ev] };
-  const runState = runStateAfter(ev.type);
-  if (runState) {
-    next.state = runState;
-    if (ev.type === 'run.started' && !next.run.started_at) next.run = { ...next.run, started_at: ev.at };
-    if (isTerminal(runState)) next.run = { ...next.run, finished_at: ev.at };
-    return next;
+  return applyEvents(view, [ev]);
+}
+
+/**
+ * A batch of events onto the view in one copy: a 1,000-item fan-out sends thousands of events, and
+ * copying the whole view per event would make the run page quadratic.
+ */
+export function applyEvents(view: RunView, events: RunEvent[]): RunView {
+  const fresh = events.filter((e) => e.seq > view.lastSeq).sort((a, b) => a.seq - b.seq);
+  if (!fresh.length) return view;
+  const work: RunView = { ...view, run: { ...view.run }, steps: { ...view.steps }, order: view.order, events: view.events.slice() };
+  let known: Set<string> | null = null;
+  for (const ev of fresh) {
+    if (ev.seq <= work.lastSeq) continue; // the same seq twice in one batch
+    work.lastSeq = ev.seq;
+    work.events.push(ev);
+    foldRunEvent(work, ev);
+    if (!ev.step_id || ev.type.startsWith('run.')) continue;
+    work.steps[ev.step_id] = stepAfter(work.steps[ev.step_id], ev);
+    if (!known) known = new Set(work.order);
+    if (!known.has(ev.step_id)) {
+      if (work.order === view.order) work.order = view.order.slice();
+      work.order.push(ev.step_id);
+      known.add(ev.step_id);
+    }
   }
-  if (!ev.step_id) return next;
-  const prev: StepView = view.steps[ev.step_id] ?? {
-    id: ev.step_id, uses: '', state: 'pending', attempt: 0, outputs: {}, error: null,
+  return work;
+}
+
+/** Run events change the run's state, times, outputs and finalizing; `work.run` is already a copy. */
+function foldRunEvent(work: RunView, ev: RunEvent): void {
+  if (ev.type === 'run.finalizing') {
+    const to = ev.data.state;
+    if (typeof to === 'string' && isRunState(to)) work.run.finalizing = to;
+    return;
+  }
+  const runState = runStateAfter(ev.type);
+  if (!runState) return;
+  work.state = runState;
+  if (ev.type === 'run.started' && !work.run.started_at) work.run.started_at = ev.at;
+  if (isTerminal(runState)) {
+    work.run.finished_at = ev.at;
+    if (isRecord(ev.data.outputs)) work.run.outputs = ev.data.outputs;
+  }
+}
+
+function stepAfter(old: StepView | undefined, ev: RunEvent): StepView {
+  const inst = old ? null : instanceOf({ id: ev.step_id! });
+  const prev: StepView = old ?? {
+    id: ev.step_id!, uses: '', state: 'pending', attempt: 0, outputs: {}, error: null,
     started_at: null, finished_at: null, logs: [],
+    ...(inst ? { parent: inst.parent, item_index: inst.index } : {}),
   };
   const step: StepView = { ...prev };
   const data = ev.data;
   step.attempt = Math.max(step.attempt, ev.attempt);
   if (ev.type === 'step.log') {
-    step.logs = [...prev.logs, ...logLinesOf(ev, ev.step_id)];
+    step.logs = [...prev.logs, ...logLinesOf(ev, step.id)];
   } else {
     step.state = stepStateAfter(ev.type) ?? prev.state;
     if (ev.type === 'step.started') {
       step.started_at = prev.state === 'retrying' && prev.started_at ? prev.started_at : ev.at;
       step.finished_at = null;
       step.error = null;
+      if (typeof data.items === 'number') step.items = data.items;
     }
     if (ev.type === 'step.awaiting_approval') {
       if (!step.started_at) step.started_at = ev.at;
       step.approvalMessage = typeof data.message === 'string' ? data.message : undefined;
-      step.approvalPlans = plansOf(data.plan, ev.step_id);
+      step.approvalPlans = plansOf(data.plan, step.id);
     }
     if (TERMINAL_STEP_STATES.includes(step.state)) step.finished_at = ev.at;
     if (isRecord(data.outputs)) step.outputs = data.outputs;
     if (typeof data.error === 'string') step.error = data.error;
   }
-  if (!next.order.includes(ev.step_id)) next.order = [...next.order, ev.step_id];
-  next.steps = { ...view.steps, [ev.step_id]: step };
-  return next;
-}
-
-export function applyEvents(view: RunView, events: RunEvent[]): RunView {
-  return [...events].sort((a, b) => a.seq - b.seq).reduce(applyEvent, view);
+  return step;
 }
 
 export function durationMs(start: string | null, end: string | null, now = Date.now()): number | null {

@@ -4,12 +4,17 @@ import {
   useReactFlow, type Connection, type Edge, type EdgeChange, type NodeChange, type OnDelete,
 } from '@xyflow/react';
 import { ApiError } from '../api/problem';
-import { fetchVersion, useSaveWorkflow, useStepTypes, useTemplates, useWorkflow, validateDefinition } from '../api/hooks';
+import { fetchVersion, useSaveWorkflow, useStepTypes, useTemplates, useWorkflow, useWorkflows, validateDefinition } from '../api/hooks';
 import type { StepDefinition, StepType, ValidationIssue, Workflow, WorkflowDefinition } from '../api/types';
-import { addStep, connect, emptyDefinition, normalizeDefinition, removeSteps, renameStep, setPositions, updateStep, disconnect } from '../lib/definition';
-import { designNodesOf, edgesOf, needsLayout, reconcileNodes, type DesignNode, type TypeInfo } from '../lib/graph';
+import {
+  addStep, allSteps, connect, emptyDefinition, finallyOf, laneOf, moveToLane, normalizeDefinition, positionsOf, removeSteps, renameStep,
+  setPositions, updateStep, disconnect,
+} from '../lib/definition';
+import { designNodesOf, edgesOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
 import { historyReducer } from '../lib/history';
-import { layoutSteps } from '../lib/layout';
+import { layoutDefinition } from '../lib/layout';
+import { subWorkflowTypes } from '../lib/subworkflows';
+import { FinallyLane } from '../components/FinallyLane';
 import { mapIssues } from '../lib/pointer';
 import { navigate } from '../router';
 import { nodeTypes } from '../components/nodes';
@@ -30,8 +35,8 @@ declare global {
 function withLayout(def: WorkflowDefinition): WorkflowDefinition {
   if (!needsLayout(def)) return def;
   const t = performance.now();
-  const next = setPositions(def, layoutSteps(def.spec.steps));
-  window.__vwmpLayout = { ms: performance.now() - t, nodes: def.spec.steps.length, at: performance.now() };
+  const next = setPositions(def, layoutDefinition(def));
+  window.__vwmpLayout = { ms: performance.now() - t, nodes: allSteps(def).length, at: performance.now() };
   return next;
 }
 
@@ -47,6 +52,7 @@ type View = 'canvas' | 'yaml' | 'split';
 
 function Designer({ name, template }: { name: string | null; template?: string }) {
   const stepTypes = useStepTypes();
+  const storedWorkflows = useWorkflows();
   const templates = useTemplates();
   const workflow = useWorkflow(name);
   const save = useSaveWorkflow();
@@ -88,7 +94,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
     savedRef.current = name ? laid : null;
     dispatch({ type: 'reset', value: laid });
     // Fit an opened graph once; an empty canvas keeps zoom 1 so the first drop does not zoom in.
-    setFitOnOpen(laid.spec.steps.length > 0);
+    setFitOnOpen(allSteps(laid).length > 0);
     setReady(true);
   }, [ready, name, template, workflow.data, templates.data]);
 
@@ -111,6 +117,9 @@ function Designer({ name, template }: { name: string | null; template?: string }
   }, [shown, ready]);
 
   const mapped = useMemo(() => mapIssues(shown, issues), [shown, issues]);
+  // Stored workflows are step types too (`workflow/<name>`), except this one: a call cycle is refused.
+  const paletteTypes = useMemo(() => [...(stepTypes.data ?? []), ...subWorkflowTypes(storedWorkflows.data ?? [], shown.metadata.name, stepTypes.data ?? [])],
+    [stepTypes.data, storedWorkflows.data, shown.metadata.name]);
   const typeMap = useMemo(() => new Map((stepTypes.data ?? []).map((t) => [t.type, t])), [stepTypes.data]);
   const typeInfo = useMemo(() => new Map<string, TypeInfo>([...typeMap].map(([k, t]) => [k, { title: t.title, plugin: t.plugin }])), [typeMap]);
   const errorsByStep = useMemo(() => new Map([...mapped.byStep].map(([id, l]) => [id, l.map((i) => i.message)])), [mapped]);
@@ -125,6 +134,18 @@ function Designer({ name, template }: { name: string | null; template?: string }
       const sel = new Set(prev.filter((e) => e.selected).map((e) => e.id));
       return edgesOf(shown).map((e) => ({ ...e, selected: sel.has(e.id) }));
     });
+  }, [shown]);
+
+  // The finally lane's band: around the finally nodes where they are now (it follows a drag), and
+  // where they were before the drag (what a drop is judged against).
+  const laneBox = useMemo(() => laneBoxOf(
+    nodes.filter((n) => n.data.lane === 'main').map((n) => n.position),
+    nodes.filter((n) => n.data.lane === 'finally').map((n) => n.position),
+  ), [nodes]);
+  const storedLaneBox = useMemo(() => {
+    const pos = positionsOf(shown);
+    const at = (ids: string[]) => ids.flatMap((id) => (pos[id] ? [pos[id]] : []));
+    return laneBoxOf(at(shown.spec.steps.map((s) => s.id)), at(finallyOf(shown).map((s) => s.id)));
   }, [shown]);
 
   const commit = useCallback((next: WorkflowDefinition) => {
@@ -155,8 +176,17 @@ function Designer({ name, template }: { name: string | null; template?: string }
     else setNotice(r.reason);
   }, [def, commit]);
   const onNodeDragStop = useCallback((_: unknown, __: unknown, dragged: DesignNode[]) => {
-    commit(setPositions(def, Object.fromEntries(dragged.map((n) => [n.id, n.position]))));
-  }, [def, commit]);
+    let next = setPositions(def, Object.fromEntries(dragged.map((n) => [n.id, n.position])));
+    // Dropped into the finally band, a main step becomes a finally step; dragged up out of it, a main one again.
+    for (const n of dragged) {
+      const centre = { x: n.position.x + NODE_WIDTH / 2, y: n.position.y + NODE_HEIGHT / 2 };
+      const lane = laneOf(next, n.id);
+      if (lane === 'main' && insideLane(storedLaneBox, centre)) next = moveToLane(next, n.id, 'finally');
+      else if (lane === 'finally' && centre.y < storedLaneBox.y) next = moveToLane(next, n.id, 'main');
+      if (laneOf(next, n.id) !== lane) setNotice(`${n.id} now runs ${lane === 'main' ? 'in the finally lane, after every other step' : 'in the main graph'}; its dependencies across lanes were removed`);
+    }
+    commit(next);
+  }, [def, commit, storedLaneBox]);
 
   const addType = useCallback((t: StepType, position?: { x: number; y: number }) => {
     const pos = position ?? rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
@@ -166,19 +196,21 @@ function Designer({ name, template }: { name: string | null; template?: string }
       const taken = Object.values(def.ui?.positions ?? {});
       while (taken.some((p) => Math.abs(p.x - spot.x) < 200 && Math.abs(p.y - spot.y) < 70)) spot = { ...spot, y: spot.y + 90 };
     }
-    const { definition, id } = addStep(def, t.type, spot);
+    const lane = position && insideLane(storedLaneBox, position) ? 'finally' : 'main';
+    if (lane === 'finally' && !finallyOf(def).length) spot = laneSlot(storedLaneBox);
+    const { definition, id } = addStep(def, t.type, spot, {}, lane);
     commit(definition);
     setSelected(id);
-  }, [def, commit, rf]);
+  }, [def, commit, rf, storedLaneBox]);
   const onDrop = useCallback((e: React.DragEvent) => {
     e.preventDefault();
     const type = e.dataTransfer.getData(DND_MIME);
-    const t = typeMap.get(type);
+    const t = typeMap.get(type) ?? paletteTypes.find((x) => x.type === type);
     if (t) addType(t, rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
-  }, [typeMap, addType, rf]);
+  }, [typeMap, paletteTypes, addType, rf]);
 
   const autoLayout = useCallback(() => {
-    commit(setPositions(def, layoutSteps(def.spec.steps)));
+    commit(setPositions(def, layoutDefinition(def)));
     requestAnimationFrame(() => rf.fitView({ padding: 0.15, maxZoom: 1.2, duration: 200 }));
   }, [def, commit, rf]);
 
@@ -229,7 +261,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
   if (name && workflow.isError) return <div className="page"><ErrorBox error={workflow.error} /></div>;
   if (!ready) return <div className="page muted">Loading…</div>;
 
-  const selStep: StepDefinition | undefined = shown.spec.steps.find((s) => s.id === selected);
+  const selStep: StepDefinition | undefined = allSteps(shown).find((s) => s.id === selected);
   const issueCount = issues.length;
 
   return (
@@ -276,7 +308,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
       {notice && <div className="banner ok" role="status">{notice}</div>}
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
       <div className="designer-body">
-        <Palette types={stepTypes.data ?? []} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly} />
+        <Palette types={paletteTypes} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly} />
         <div className={`work view-${view}`}>
           {view !== 'yaml' && (
             <div className="canvas" onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; }} onDrop={onDrop} data-testid="canvas">
@@ -301,10 +333,11 @@ function Designer({ name, template }: { name: string | null; template?: string }
                 proOptions={{ hideAttribution: true }}
               >
                 <Background gap={20} size={1} />
-                <MiniMap pannable zoomable nodeStrokeWidth={3} nodeColor={(n) => ((n.data as { errors?: string[] }).errors?.length ? '#ef4444' : n.type === 'gate' ? '#f59e0b' : '#6366f1')} />
+                <FinallyLane box={laneBox} count={finallyOf(shown).length} hint="drop a step here to run it after every other step, whatever happened" />
+                <MiniMap pannable zoomable nodeStrokeWidth={3} nodeColor={(n) => ((n.data as { errors?: string[] }).errors?.length ? '#ef4444' : n.type === 'gate' ? '#f59e0b' : n.type === 'workflow' ? '#0d9488' : (n.data as { lane?: string }).lane === 'finally' ? '#d97706' : '#6366f1')} />
                 <Controls showInteractive={false} />
               </ReactFlow>
-              {shown.spec.steps.length === 0 && (
+              {allSteps(shown).length === 0 && (
                 <div className="canvas-empty">Drag steps from the palette onto the canvas<br />or press Enter on one to add it.</div>
               )}
             </div>
@@ -322,6 +355,20 @@ function Designer({ name, template }: { name: string | null; template?: string }
               onChange={(patch) => commit(updateStep(def, selStep.id, patch))}
               onRename={(newId) => { commit(renameStep(def, selStep.id, newId)); setSelected(newId); }}
               onDelete={() => { commit(removeSteps(def, [selStep.id])); setSelected(null); }}
+              onMoveLane={(lane) => {
+                let next = moveToLane(def, selStep.id, lane);
+                // Into an empty lane: put the step inside the band, not where it stood in the graph.
+                if (lane === 'finally' && !finallyOf(def).length) next = setPositions(next, { [selStep.id]: laneSlot(storedLaneBox) });
+                else if (lane === 'finally') {
+                  const fin = finallyOf(def).map((s) => positionsOf(def)[s.id]).filter(Boolean);
+                  const right = Math.max(...fin.map((p) => p.x)) + NODE_WIDTH + 40;
+                  next = setPositions(next, { [selStep.id]: { x: right, y: Math.min(...fin.map((p) => p.y)) } });
+                } else {
+                  const main = def.spec.steps.map((s) => positionsOf(def)[s.id]).filter(Boolean);
+                  if (main.length) next = setPositions(next, { [selStep.id]: { x: Math.max(...main.map((p) => p.x)) + NODE_WIDTH + 40, y: Math.min(...main.map((p) => p.y)) } });
+                }
+                commit(next);
+              }}
             />
           ) : (
             <WorkflowPanel definition={shown} isNew={!name} readOnly={readOnly} general={mapped.general} onChange={commit} />

@@ -1,14 +1,17 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, type Edge } from '@xyflow/react';
-import { controlRun, fetchEvents, fetchLogs, fetchRun, fetchRunPage, fetchVersion, type RunAction } from '../api/hooks';
+import { controlRun, fetchChildRuns, fetchEvents, fetchLogs, fetchRun, fetchRunPage, fetchVersion, type RunAction } from '../api/hooks';
 import { followRun } from '../api/stream';
 import { currentActor } from '../api/auth';
 import type { LogLine, PlanItem, RunConcurrency, RunEvent, WorkflowDefinition } from '../api/types';
 import { gateOutputsOf } from '../lib/approval';
 import { blockerState, concurrencyOf, isWaiting, queueText, shortId } from '../lib/queue';
-import { downstreamOf, normalizeDefinition, positionsOf } from '../lib/definition';
-import { NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, type RunNode } from '../lib/graph';
-import { layoutSteps } from '../lib/layout';
+import { allSteps, downstreamOf, finallyOf, isSubWorkflow, normalizeDefinition, positionsOf } from '../lib/definition';
+import { fanOutsOf, instanceOf, isInstance, type FanOut } from '../lib/fanout';
+import { NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, laneBoxOf, type RunNode } from '../lib/graph';
+import { layoutDefinition } from '../lib/layout';
+import { FanOutGrid } from '../components/FanOutGrid';
+import { FinallyLane } from '../components/FinallyLane';
 import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, mergeRunSince, planOf, type RunView, type StepPlan } from '../lib/runState';
 import { nodeTypes } from '../components/nodes';
 import { ErrorBox, StateBadge } from '../components/common';
@@ -48,12 +51,23 @@ function RunScreen({ id }: { id: string }) {
       fetchRun(id).then((r) => setView((v) => (v ? mergeOutputs(v, r) : v))).catch(() => undefined);
     }, 250);
   }, [id]);
+  // Events arrive one per frame; a fan-out sends thousands. They are applied in batches (one render
+  // per ~50 ms, not one per event).
+  const pending = useRef<RunEvent[]>([]);
+  const flushTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const addEvents = useCallback((evs: RunEvent[]) => {
-    setView((v) => (v ? applyEvents(v, evs) : v));
-    // A gate's outputs (plan, digest, approvals so far) change when it opens and with each approval.
-    if (evs.some((e) => /^(step\.(succeeded|failed|awaiting_approval|approved)|run\.)/.test(e.type))) refreshOutputs();
+    pending.current.push(...evs);
+    if (flushTimer.current !== undefined) return;
+    flushTimer.current = setTimeout(() => {
+      flushTimer.current = undefined;
+      const batch = pending.current;
+      pending.current = [];
+      setView((v) => (v ? applyEvents(v, batch) : v));
+      // A gate's outputs (plan, digest, approvals so far) change when it opens and with each approval.
+      if (batch.some((e) => /^(step\.(succeeded|failed|awaiting_approval|approved)|run\.)/.test(e.type))) refreshOutputs();
+    }, 50);
   }, [refreshOutputs]);
-  useEffect(() => () => clearTimeout(refreshTimer.current), []);
+  useEffect(() => () => { clearTimeout(refreshTimer.current); clearTimeout(flushTimer.current); }, []);
 
   // Stored run + history, then the live stream from the last seen seq.
   useEffect(() => {
@@ -92,26 +106,52 @@ function RunScreen({ id }: { id: string }) {
     return () => clearInterval(t);
   }, [running]);
 
+  // The graph draws the steps of the definition, never a fan-out's instances (`greet[3]`): those
+  // are the per-item grid of their step. Finally steps sit in their own lane.
+  const finallyIds = useMemo(() => new Set(definition ? finallyOf(definition).map((s) => s.id) : []), [definition]);
+  // Kept the same array while the ids are the same, so the layout below is not redone per event.
+  const graphIds = useStableList(view ? view.order.filter((sid) => !isInstance(view.steps[sid])) : []);
+  const usesOf = useStableList(view ? graphIds.map((sid) => view.steps[sid].uses) : []);
   const steps = useMemo(() => {
-    if (!view) return [];
-    const fromDef = new Map((definition?.spec.steps ?? []).map((s) => [s.id, s]));
-    return view.order.map((sid) => fromDef.get(sid) ?? { id: sid, uses: view.steps[sid].uses });
-  }, [view, definition]);
+    const fromDef = new Map((definition ? allSteps(definition) : []).map((s) => [s.id, s]));
+    return graphIds.map((sid, i) => fromDef.get(sid) ?? { id: sid, uses: usesOf[i] });
+  }, [graphIds, usesOf, definition]);
+  const mainSteps = useMemo(() => steps.filter((s) => !finallyIds.has(s.id)), [steps, finallyIds]);
+  const finSteps = useMemo(() => steps.filter((s) => finallyIds.has(s.id)), [steps, finallyIds]);
   const positions = useMemo(() => {
     const stored = definition ? positionsOf(definition) : {};
-    return steps.every((s) => stored[s.id]) ? stored : layoutSteps(steps);
-  }, [steps, definition]);
-  const vertical = useMemo(() => flowsDown(steps, positions), [steps, positions]);
+    return steps.every((s) => stored[s.id]) ? stored : layoutDefinition({ spec: { steps: mainSteps, finally: finSteps } });
+  }, [steps, mainSteps, finSteps, definition]);
+  const laneBox = useMemo(() => (finSteps.length
+    ? laneBoxOf(mainSteps.map((s) => positions[s.id]).filter(Boolean), finSteps.map((s) => positions[s.id]).filter(Boolean))
+    : null), [mainSteps, finSteps, positions]);
+  const viewSteps = view?.steps;
+  const viewOrder = view?.order;
+  const fanOuts = useMemo(() => {
+    if (!viewSteps || !viewOrder) return new Map<string, FanOut>();
+    const expected: Record<string, number> = {};
+    for (const s of steps) if (typeof viewSteps[s.id]?.items === 'number') expected[s.id] = viewSteps[s.id].items!;
+    return fanOutsOf(viewOrder, viewSteps, expected);
+  }, [viewSteps, viewOrder, steps]);
+  const children = useChildRuns(id, view, steps);
+  // An item open in the panel keeps its fan-out step marked on the graph.
+  const selectedParent = selected ? instanceOf({ id: selected })?.parent ?? null : null;
+  const vertical = useMemo(() => flowsDown(mainSteps, positions), [mainSteps, positions]);
   const handles = useMemo(() => handlesOf(vertical), [vertical]);
   const nodes: RunNode[] = useMemo(() => steps.map((s) => {
     const st = view!.steps[s.id];
     return {
-      id: s.id, type: 'run', position: positions[s.id] ?? { x: 0, y: 0 }, selected: s.id === selected,
+      id: s.id, type: 'run', position: positions[s.id] ?? { x: 0, y: 0 }, selected: s.id === selected || s.id === selectedParent,
       // Nodes are rebuilt on every tick; known sizes keep them (and the minimap) from waiting on a re-measure.
       initialWidth: NODE_WIDTH, initialHeight: NODE_HEIGHT, handles,
-      data: { step: s, title: s.uses, state: st.state, attempt: st.attempt, durationMs: durationMs(st.started_at, st.finished_at, now), dryRun: !!view!.run.dry_run, vertical },
+      data: {
+        step: s, title: s.uses, state: st.state, attempt: st.attempt, durationMs: durationMs(st.started_at, st.finished_at, now), dryRun: !!view!.run.dry_run, vertical,
+        lane: finallyIds.has(s.id) ? 'finally' : 'main',
+        progress: fanOuts.get(s.id)?.progress ?? null,
+        childRunId: childRunOf(st, children),
+      },
     };
-  }), [steps, positions, view, selected, now, vertical, handles]);
+  }), [steps, positions, view, selected, selectedParent, now, vertical, handles, finallyIds, fanOuts, children]);
   const edges: Edge[] = useMemo(() => {
     if (!view) return [];
     const pseudo = { ...normalizeDefinition({}), spec: { steps } } as WorkflowDefinition;
@@ -119,6 +159,7 @@ function RunScreen({ id }: { id: string }) {
   }, [steps, view]);
 
   const awaiting = view ? view.order.filter((sid) => view.steps[sid].state === 'awaiting_approval') : [];
+  const finalizing = view && !isTerminal(view.state) ? view.run.finalizing ?? null : null;
   const queue = useQueue(id, view?.state ?? null, view?.run);
 
   // A real run's gate may carry no plan: then show what the latest dry run of this version planned.
@@ -156,13 +197,17 @@ function RunScreen({ id }: { id: string }) {
           {view.run.dry_run && <span className="dry-pill">dry run</span>}
           <StateBadge state={view.state} />
           {queue.concurrency && <span className="key-pill" title="Concurrency key" data-testid="run-key">key {queue.concurrency.key}</span>}
+          {finalizing && <span className="finalizing-pill" data-testid="run-finalizing" title="Cancel or a run timeout handed the run over to its finally steps">finalizing → {finalizing.replace(/_/g, ' ')}</span>}
+          {view.run.parent && <span className="muted small-text" data-testid="run-parent">child of <a href={`#/runs/${encodeURIComponent(view.run.parent.run_id)}`}>{shortId(view.run.parent.run_id)}</a> · {view.run.parent.step_id}</span>}
           <span className={`live-dot${live ? ' on' : ''}`} title={live ? 'Live' : 'Reconnecting'}>{live ? 'live' : 'offline'}</span>
         </div>
         <div className="toolbar-group right" role="group" aria-label="Run control">
           <span className="muted small-text" data-testid="run-duration">{formatDuration(durationMs(view.run.started_at, view.run.finished_at, now))}</span>
           {view.state === 'running' && <button className="btn" disabled={!!busy} onClick={() => act('pause')}>Pause</button>}
           {view.state === 'paused' && <button className="btn" disabled={!!busy} onClick={() => act('resume')}>▶ Resume</button>}
-          {running && <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')}>■ Cancel</button>}
+          {running && (finalizing
+            ? <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')} title="A second cancel stops the finally steps too">■ Stop finally steps</button>
+            : <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')}>■ Cancel</button>)}
           {(view.state === 'failed' || view.state === 'cancelled') && <button className="btn primary" disabled={!!busy} onClick={() => act('retry')}>↻ Retry from failure</button>}
           <a className="btn" href={`#/workflows/${encodeURIComponent(view.run.workflow)}`}>Open workflow</a>
         </div>
@@ -192,6 +237,7 @@ function RunScreen({ id }: { id: string }) {
             onNodeClick={(_, n) => { setSelected(n.id); setTab('details'); }} onPaneClick={() => setSelected(null)}
             defaultEdgeOptions={{ type: 'smoothstep' }} minZoom={0.1} proOptions={{ hideAttribution: true }}>
             <Background gap={20} size={1} />
+            {laneBox && <FinallyLane box={laneBox} count={finSteps.length} />}
             <MiniMap pannable zoomable nodeColor={(n) => STATE_COLOR[(n.data as { state: string }).state] ?? '#94a3b8'} />
             <Controls showInteractive={false} />
           </ReactFlow>}
@@ -205,10 +251,11 @@ function RunScreen({ id }: { id: string }) {
             ))}
           </div>
           <div className="panel-inner" role="tabpanel" id="run-tabpanel" aria-labelledby={`run-tab-${tab}`}>
-            {tab === 'timeline' && <Timeline view={view} now={now} onSelect={(sid) => { setSelected(sid); setTab('details'); }} />}
+            {tab === 'timeline' && <Timeline view={view} ids={graphIds} now={now} onSelect={(sid) => { setSelected(sid); setTab('details'); }} />}
             {tab === 'events' && (
               <ol className="events">
-                {[...view.events].reverse().map((e) => (
+                {view.events.length > EVENTS_SHOWN && <li className="muted">the last {EVENTS_SHOWN} of {view.events.length} events</li>}
+                {view.events.slice(-EVENTS_SHOWN).reverse().map((e) => (
                   <li key={e.seq}><span className="seq">#{e.seq}</span> <span className={`ev ev-${e.type.split('.')[1]}`}>{e.type}</span> {e.step_id && <code>{e.step_id}</code>} <span className="muted">{e.at ? new Date(e.at).toLocaleTimeString() : ''}</span></li>
                 ))}
               </ol>
@@ -224,17 +271,23 @@ function RunScreen({ id }: { id: string }) {
                   <dt>Started</dt><dd>{view.run.started_at ? new Date(view.run.started_at).toLocaleString() : '—'}</dd>
                   <dt>Duration</dt><dd>{formatDuration(durationMs(view.run.started_at, view.run.finished_at, now))}</dd>
                 </dl>
+                <RunOutputs outputs={view.run.outputs} />
                 <h3>Parameters</h3>
                 <pre className="json">{JSON.stringify(view.run.parameters, null, 2)}</pre>
                 <h3>Steps</h3>
                 <table className="table compact">
                   <thead><tr><th>Step</th><th>State</th><th>Attempt</th><th>Duration</th></tr></thead>
                   <tbody>
-                    {view.order.map((sid) => {
+                    {graphIds.map((sid) => {
                       const s = view.steps[sid];
+                      const fan = fanOuts.get(sid);
                       return (
                         <tr key={sid} onClick={() => setSelected(sid)} className="clickable">
-                          <td><button className="link" onClick={() => setSelected(sid)}>{sid}</button></td>
+                          <td>
+                            <button className="link" onClick={() => setSelected(sid)}>{sid}</button>
+                            {finallyIds.has(sid) && <span className="lane-pill">finally</span>}
+                            {fan && <span className="muted small-text" data-testid={`fan-row-${sid}`}> {fan.progress.done}/{fan.progress.total}</span>}
+                          </td>
                           <td><StateBadge state={s.state} /></td><td>{s.attempt}</td>
                           <td>{formatDuration(durationMs(s.started_at, s.finished_at, now))}</td>
                         </tr>
@@ -244,7 +297,12 @@ function RunScreen({ id }: { id: string }) {
                 </table>
               </div>
             )}
-            {tab === 'details' && sel && <StepDetails runId={id} step={sel} now={now} onApprove={() => setApproving(sel.id)} />}
+            {tab === 'details' && sel && (
+              <StepDetails runId={id} step={sel} now={now} onApprove={() => setApproving(sel.id)}
+                fan={fanOuts.get(sel.id) ?? null} parentFan={(() => { const inst = instanceOf(sel); return inst ? fanOuts.get(inst.parent) ?? null : null; })()}
+                childRunId={isSubWorkflow(sel.uses) ? childRunOf(sel, children) : null}
+                lane={finallyIds.has(sel.id) ? 'finally' : 'main'} onSelect={setSelected} />
+            )}
           </div>
         </aside>
       </div>
@@ -285,7 +343,74 @@ function withDryRunPlans(plans: StepPlan[], downstream: string[], fromDryRun: Re
   return [...plans, ...extra];
 }
 
-function StepDetails({ runId, step, now, onApprove }: { runId: string; step: RunView['steps'][string]; now: number; onApprove: () => void }) {
+const EVENTS_SHOWN = 500;
+
+/** The previous array while the items are the same (by ===), so memos downstream keep their results. */
+function useStableList<T>(next: T[]): T[] {
+  const ref = useRef(next);
+  const prev = ref.current;
+  if (prev !== next && (prev.length !== next.length || prev.some((x, i) => x !== next[i]))) ref.current = next;
+  return ref.current;
+}
+
+/** A sub-workflow step's child run: its outputs say (`child_run_id`), or the run's children list does. */
+function childRunOf(step: RunView['steps'][string] | undefined, children: Record<string, string>): string | null {
+  if (!step) return null;
+  const fromOutputs = step.outputs?.child_run_id;
+  return typeof fromOutputs === 'string' && fromOutputs ? fromOutputs : children[step.id] ?? null;
+}
+
+/**
+ * The child runs of this run by parent step id (GET /runs?parent_run_id=): asked when the run has
+ * sub-workflow steps, and again each time one more of them (or of their instances) has started.
+ */
+function useChildRuns(runId: string, view: RunView | null, steps: { id: string; uses: string }[]): Record<string, string> {
+  const [children, setChildren] = useState<Record<string, string>>({});
+  const subIds = useMemo(() => new Set(steps.filter((s) => isSubWorkflow(s.uses)).map((s) => s.id)), [steps]);
+  let started = 0;
+  if (view && subIds.size) {
+    for (const sid of view.order) {
+      const st = view.steps[sid];
+      const owner = instanceOf(st)?.parent ?? sid;
+      if (subIds.has(owner) && st.state !== 'pending') started++;
+    }
+  }
+  useEffect(() => {
+    if (!started) return;
+    let cancelled = false;
+    const t = setTimeout(() => {
+      fetchChildRuns(runId).then((runs) => {
+        if (!cancelled) setChildren(Object.fromEntries(runs.flatMap((r) => (r.parent ? [[r.parent.step_id, r.id]] : []))));
+      }).catch(() => undefined);
+    }, 300);
+    return () => { cancelled = true; clearTimeout(t); };
+  }, [runId, started]);
+  return children;
+}
+
+/** The run's workflow outputs (`spec.outputs`, evaluated at its end). */
+function RunOutputs({ outputs }: { outputs: Record<string, unknown> | undefined }) {
+  const entries = Object.entries(outputs ?? {});
+  if (!entries.length) return null;
+  return (
+    <>
+      <h3>Outputs</h3>
+      <dl className="run-outputs" data-testid="run-outputs">
+        {entries.map(([k, v]) => (
+          <div key={k} style={{ display: 'contents' }} data-testid={`run-output-${k}`}>
+            <dt>{k}</dt><dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+          </div>
+        ))}
+      </dl>
+    </>
+  );
+}
+
+function StepDetails({ runId, step, now, onApprove, fan, parentFan, childRunId, lane, onSelect }: {
+  runId: string; step: RunView['steps'][string]; now: number; onApprove: () => void;
+  fan: FanOut | null; parentFan: FanOut | null; childRunId: string | null; lane: 'main' | 'finally'; onSelect: (id: string) => void;
+}) {
+  const inst = instanceOf(step);
   const [logs, setLogs] = useState<LogLine[] | null>(null);
   const [logError, setLogError] = useState<unknown>(null);
   useEffect(() => {
@@ -298,15 +423,24 @@ function StepDetails({ runId, step, now, onApprove }: { runId: string; step: Run
   const otherOutputs = step.outputs ? Object.fromEntries(Object.entries(step.outputs).filter(([k]) => k !== 'plan')) : {};
   return (
     <div className="step-details" data-testid="step-details">
-      <h2>{step.id}</h2>
+      <h2>{step.id}{lane === 'finally' && <span className="lane-pill">finally</span>}</h2>
+      {inst && (
+        <p className="muted small-text" data-testid="instance-of">
+          Item {inst.index}{parentFan ? ` of ${parentFan.progress.total}` : ''} of <button className="link" onClick={() => onSelect(inst.parent)}>{inst.parent}</button>
+          {parentFan && inst.index > 0 && <> · <button className="link" onClick={() => onSelect(`${inst.parent}[${inst.index - 1}]`)}>‹ previous</button></>}
+          {parentFan && inst.index < parentFan.progress.total - 1 && <> · <button className="link" onClick={() => onSelect(`${inst.parent}[${inst.index + 1}]`)}>next ›</button></>}
+        </p>
+      )}
       <dl className="kv">
-        <dt>Type</dt><dd><code>{step.uses}</code></dd>
+        <dt>Type</dt><dd><code>{step.uses || '—'}</code></dd>
+        {childRunId && <><dt>Child run</dt><dd><a href={`#/runs/${encodeURIComponent(childRunId)}`} data-testid="child-run-link">{shortId(childRunId)}</a></dd></>}
         <dt>State</dt><dd><StateBadge state={step.state} /></dd>
         <dt>Attempt</dt><dd>{step.attempt}</dd>
         <dt>Duration</dt><dd>{formatDuration(durationMs(step.started_at, step.finished_at, now))}</dd>
       </dl>
       {step.state === 'awaiting_approval' && <button className="btn primary" onClick={onApprove}>Review &amp; approve</button>}
       {step.error && <div className="error-box"><strong>Error</strong> <pre>{step.error}</pre></div>}
+      {fan && (<><h3>Items</h3><FanOutGrid stepId={step.id} fan={fan} selected={null} onOpen={onSelect} /></>)}
       {plan.length > 0 && (<><h3>Plan</h3><PlanView plan={plan} /></>)}
       <h3>Outputs</h3>
       {Object.keys(otherOutputs).length ? <pre className="json">{JSON.stringify(otherOutputs, null, 2)}</pre> : <p className="muted">None.</p>}

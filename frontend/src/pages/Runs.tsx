@@ -5,6 +5,7 @@ import { useRuns, useWorkflows } from '../api/hooks';
 import { runStateValues } from '../api/enums';
 import type { RunState } from '../api/types';
 import { durationMs, formatDuration, isTerminal } from '../lib/runState';
+import { isInstance } from '../lib/fanout';
 import { concurrencyOf, queueText } from '../lib/queue';
 import { navigate } from '../router';
 import { ErrorBox, StateBadge, relTime } from '../components/common';
@@ -50,18 +51,21 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: RunSt
         <thead><tr><th>Run</th><th>Workflow</th><th>State</th><th>Key</th><th>Started</th><th>Duration</th><th>Steps</th></tr></thead>
         <tbody>
           {(runs.data?.items ?? []).map((r) => {
-            const done = r.steps.filter((s) => s.state === 'succeeded').length;
+            // A fan-out's items are steps too; the count is of the definition's steps.
+            const own = r.steps.filter((s) => !isInstance(s));
+            const done = own.filter((s) => s.state === 'succeeded').length;
             const c = concurrencyOf(r);
             const position = queueText(c, r.state);
             return (
               <tr key={r.id} className="clickable" onClick={() => navigate(`/runs/${encodeURIComponent(r.id)}`)}>
-                <td><a href={`#/runs/${encodeURIComponent(r.id)}`} onClick={(e) => e.stopPropagation()}><code>{r.id.slice(0, 12)}</code></a>{r.dry_run && <span className="dry-pill">dry</span>}</td>
+                <td><a href={`#/runs/${encodeURIComponent(r.id)}`} onClick={(e) => e.stopPropagation()}><code>{r.id.slice(0, 12)}</code></a>{r.dry_run && <span className="dry-pill">dry</span>}
+                  {r.parent && <span className="muted small-text" title={`child run of ${r.parent.run_id} (step ${r.parent.step_id})`}> ↳ {r.parent.step_id}</span>}</td>
                 <td>{r.workflow} <span className="muted">v{r.version}</span></td>
                 <td><StateBadge state={r.state} />{position && <span className="queue-pill" data-testid="queue-position">{position}</span>}</td>
                 <td>{c ? <code className="small-text" title={`limit ${c.limit}, ${c.on_conflict}`}>{c.key}</code> : <span className="muted">—</span>}</td>
                 <td>{relTime(r.started_at ?? r.created_at)}</td>
                 <td>{isTerminal(r.state) || r.started_at ? formatDuration(durationMs(r.started_at, r.finished_at)) : '—'}</td>
-                <td>{`${done}/${r.steps.length}`}</td>
+                <td>{`${done}/${own.length}`}</td>
               </tr>
             );
           })}

@@ -252,3 +252,19 @@ def test_runs_shows_the_concurrency_key_and_what_a_waiting_run_waits_for(env, tm
     assert "holds a slot" in held.output  # waiting at its approval, it keeps its slot
     for run_id in (waiter, holder):
         assert invoke(env, "cancel", run_id).exit_code == 0
+
+
+def test_watch_shows_a_fan_out_as_one_progress_row_and_prints_the_outputs(env, tmp_path) -> None:
+    # Needs the engine's for_each and outputs (issue 12); tests/test_watch.py plays the same events offline.
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    document = definition(name, [{"id": "greet", "uses": "core/noop", "for_each": [f"n{i}" for i in range(30)],
+                                  "max_parallel": 5}])
+    document["spec"]["parameters"] = {"type": "object", "properties": {}}
+    document["spec"]["outputs"] = {"count": "${{ length(steps.greet.outputs) }}"}
+    assert invoke(env, "apply", "-f", str(write(tmp_path, document))).exit_code == 0
+    result = invoke(env, "run", name, "--watch")
+    assert result.exit_code == 0, result.output
+    assert "greet 30/30" in result.output
+    assert "greet[" not in result.output
+    assert "outputs:\n  count: 30" in result.output
+    assert result.output.rstrip().endswith("succeeded")

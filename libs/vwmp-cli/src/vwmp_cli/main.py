@@ -129,7 +129,7 @@ def run(
     watch: Annotated[bool, typer.Option("--watch", help="Follow the run live; exit 1 unless it succeeds")] = False,
 ) -> None:
     """Start a run of a workflow."""
-    from vwmp_cli.watch import watch_run
+    from vwmp_cli.watch import print_outputs, watch_run
 
     gateway = _gateway(ctx)
     body: dict[str, Any] = {"parameters": _parameters(param or []), "dry_run": dry_run}
@@ -138,9 +138,10 @@ def run(
     started = gateway.json("POST", f"/workflows/{name}/runs", json=body)
     console.print(f"run [bold]{started['id']}[/bold] started ({started['state']})")
     if watch:
-        final = watch_run(gateway, started, console)
-        console.print(f"run {started['id']} [{state_style(final)}]{final}[/]")
-        if final not in SUCCESSFUL_RUN_STATES:
+        result = watch_run(gateway, started, console)
+        print_outputs(console, result.outputs)
+        console.print(f"run {started['id']} [{state_style(result.state)}]{result.state}[/]")
+        if result.state not in SUCCESSFUL_RUN_STATES:
             raise typer.Exit(1)
 
 
@@ -184,11 +185,18 @@ def runs(
     console.print(_runs_table(page["items"], page["total"]))
 
 
-def _show(gateway: Gateway, run_id: str) -> None:
+def _show(gateway: Gateway, run_id: str, items: bool = False) -> None:
+    from vwmp_cli.watch import RunProgress, instance_of, print_outputs
+
     found = gateway.json("GET", f"/runs/{run_id}")
     style = state_style(found["state"])
     console.print(f"run [bold]{found['id']}[/bold] · {found['workflow']} v{found['version']} · "
                   f"[{style}]{found['state']}[/]" + (" · dry run" if found["dry_run"] else ""))
+    parent = found.get("parent")
+    if parent:
+        console.print(f"child of run {parent['run_id']} (step {parent['step_id']})", highlight=False)
+    if found.get("finalizing") and found["state"] not in TERMINAL_RUN_STATES:
+        console.print(f"finalizing: the finally steps run, then it ends {found['finalizing']}", highlight=False)
     console.print(f"parameters: {json.dumps(found['parameters'])}", highlight=False)
     place = found.get("concurrency")
     if place:
@@ -196,26 +204,35 @@ def _show(gateway: Gateway, run_id: str) -> None:
                    if place["position"] else " · holds a slot" if found["state"] not in TERMINAL_RUN_STATES else "")
         console.print(f"concurrency: {place['key']} (limit {place['limit']}, {place['on_conflict']}){waiting}",
                       highlight=False)
+    # A fan-out step is one row with its progress; its items only with --items.
+    progress = RunProgress(found)
     table = Table()
-    for column in ("step", "uses", "state", "attempt", "outputs", "error"):
+    for column in ("step", "uses", "state", "attempt", "items", "outputs", "error"):
         table.add_column(column)
     for step in found["steps"]:
+        if not items and instance_of(step["id"], step.get("parent"), step.get("item_index")):
+            continue
         table.add_row(step["id"], step["uses"], f"[{state_style(step['state'])}]{step['state']}[/]",
-                      str(step["attempt"]), json.dumps(step["outputs"]) if step["outputs"] else "",
-                      step["error"] or "")
+                      str(step["attempt"]), progress.progress_of(step["id"]),
+                      json.dumps(step["outputs"]) if step["outputs"] else "", step["error"] or "")
     console.print(table)
+    print_outputs(console, found.get("outputs") or {})
+
+
+RunIdArg = Annotated[str, typer.Argument(help="Run id")]
+ItemsOpt = Annotated[bool, typer.Option("--items", help="List every item of a fan-out step, not only its progress")]
 
 
 @runs_app.command("show")
-def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id")]) -> None:
-    """Show one run with its steps."""
-    _show(_gateway(ctx), run_id)
+def runs_show(ctx: typer.Context, run_id: RunIdArg, items: ItemsOpt = False) -> None:
+    """Show one run with its steps and outputs."""
+    _show(_gateway(ctx), run_id, items)
 
 
 @app.command("run-show")
-def run_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id")]) -> None:
-    """Show one run with its steps."""
-    _show(_gateway(ctx), run_id)
+def run_show(ctx: typer.Context, run_id: RunIdArg, items: ItemsOpt = False) -> None:
+    """Show one run with its steps and outputs."""
+    _show(_gateway(ctx), run_id, items)
 
 
 def _show_gate(outputs: dict[str, Any]) -> str | None:
