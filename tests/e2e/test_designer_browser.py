@@ -8,6 +8,8 @@ approval dialog, which sends the plan digest it shows: the person who started a 
 is told they cannot approve it. The queue script (queue-approval.e2e.test.mjs) sets
 a concurrency key in the workflow panel, makes a second run wait "#1 in queue" behind
 the first one's gate, and opens that gate with two approvals and the gate's inputs.
+The language script (language.e2e.test.mjs) draws a for_each step, a finally lane and workflow
+outputs, runs them, and opens items of a 1,000-item fan-out from its per-item grid.
 The release script publishes a real sample repository (0.4.1 → 0.5.0) from the
 `python-release` template to a bare remote: the repository's path relative to the
 workspace and the remote's absolute path reach it as VWMP_E2E_RELEASE_REPO/_REMOTE.
@@ -57,4 +59,6 @@ def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_
     assert "# skipped 0" in result.stdout, report
     assert "# release: v0.5.0 pushed" in result.stdout, report
     assert "# queue: run " in result.stdout, report
+    assert "# language: run " in result.stdout, report
+    assert "# language: 1,000-item fan-out " in result.stdout, report
     assert sample.remote_git("log", "-1", "--format=%s", "v0.5.0") == "Release 0.5.0"
