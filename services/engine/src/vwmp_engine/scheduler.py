@@ -78,7 +78,7 @@ def skip_reason(step: StepSpec, needs: Mapping[str, StepState], scope: Mapping[s
     """
     condition = step.condition
     succeeded = all(state == StepState.SUCCEEDED for state in needs.values())
-    if not _status_aware(condition) and not succeeded:
+    if not status_aware(condition) and not succeeded:
         blocked = [need for need, state in needs.items() if state != StepState.SUCCEEDED]
         return f"needs did not succeed: {', '.join(blocked)}"
     if condition is not None:
@@ -92,7 +92,8 @@ def skip_reason(step: StepSpec, needs: Mapping[str, StepState], scope: Mapping[s
     return None
 
 
-def _status_aware(condition: str | None) -> bool:
+def status_aware(condition: str | None) -> bool:
+    """Whether a condition opts its step in whatever its needs' outcome (a status function, a needs' state)."""
     if condition is None:
         return False
     tree = expressions.parse(expressions.condition_expression(condition))

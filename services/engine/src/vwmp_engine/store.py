@@ -81,6 +81,16 @@ def _refusals() -> Iterator[None]:
 
 
 @dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step row a transition adds to the run (a for_each instance), pending until it is dispatched."""
+
+    id: str
+    uses: str
+    parent: str = ""
+    item_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Transition:
     """One change of state of a run (see `Transition` in storage.proto); no event when `event` is None."""
 
@@ -94,6 +104,7 @@ class Transition:
     error: str = ""
     clear_step: bool = False
     reopen: bool = False
+    add_steps: tuple[NewStep, ...] = ()
 
     def message(self) -> storage_pb2.Transition:
         """The storage message of this transition."""
@@ -105,6 +116,8 @@ class Transition:
             step_state=self.step_state.number if self.step_state else states_pb2.STEP_STATE_UNSPECIFIED,
             outputs_json=json.dumps(self.outputs) if self.outputs is not None else "",
             error=self.error, clear_step=self.clear_step, reopen=self.reopen,
+            add_steps=[storage_pb2.StepRun(id=step.id, uses=step.uses, parent=step.parent, item_index=step.item_index)
+                       for step in self.add_steps],
         )
 
 
@@ -118,6 +131,8 @@ class StoredStep:
     attempt: int
     outputs: dict[str, Any]
     error: str
+    parent: str = ""  # the for_each step this is an instance of ("" = a step of the definition)
+    item_index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +287,8 @@ def _run(message: storage_pb2.Run) -> Run:
         parameters=json.loads(message.parameters_json or "{}"), dry_run=message.dry_run,
         started_at=from_timestamp(message.started_at), reopened_at=from_timestamp(message.reopened_at),
         steps=[StoredStep(step.id, step.uses, StepState.from_number(step.state), step.attempt,
-                          json.loads(step.outputs_json or "{}"), step.error) for step in message.steps],
+                          json.loads(step.outputs_json or "{}"), step.error, step.parent, step.item_index)
+               for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
         message=message, created_by=message.created_by,
         concurrency=Concurrency(message.concurrency.key, message.concurrency.limit, message.concurrency.on_conflict,
