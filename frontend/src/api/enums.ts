@@ -20,6 +20,7 @@ export const eventTypeValues = [
   "step.skipped",
   "step.cancelled",
   "step.approved",
+  "run.finalizing",
 ] as const satisfies readonly components['schemas']['EventType'][];
 
 export const roleValues = [

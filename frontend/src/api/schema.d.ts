@@ -245,7 +245,7 @@ export interface paths {
         };
         /**
          * List Runs
-         * @description Runs newest first, filtered by workflow and state, paginated.
+         * @description Runs newest first, filtered by workflow, state and parent run, paginated.
          */
         get: operations["runs-list_runs"];
         put?: never;
@@ -674,7 +674,7 @@ export interface components {
          * @description `vwmp.common.v1.EventType`; `.number` is the proto value.
          * @enum {string}
          */
-        EventType: "run.queued" | "run.started" | "run.paused" | "run.resumed" | "run.succeeded" | "run.succeeded_with_warnings" | "run.failed" | "run.cancelled" | "step.started" | "step.log" | "step.retrying" | "step.awaiting_approval" | "step.succeeded" | "step.failed" | "step.skipped" | "step.cancelled" | "step.approved";
+        EventType: "run.queued" | "run.started" | "run.paused" | "run.resumed" | "run.succeeded" | "run.succeeded_with_warnings" | "run.failed" | "run.cancelled" | "step.started" | "step.log" | "step.retrying" | "step.awaiting_approval" | "step.succeeded" | "step.failed" | "step.skipped" | "step.cancelled" | "step.approved" | "run.finalizing";
         /** Health */
         Health: {
             /** Status */
@@ -785,6 +785,19 @@ export interface components {
              */
             dry_run: boolean;
         };
+        /** RunParentPublic */
+        RunParentPublic: {
+            /**
+             * Run Id
+             * @description The run whose step started this child run
+             */
+            run_id: string;
+            /**
+             * Step Id
+             * @description That step's id (an instance id such as publish[3] inside a for_each)
+             */
+            step_id: string;
+        };
         /** RunPublic */
         RunPublic: {
             /** Id */
@@ -812,6 +825,17 @@ export interface components {
             steps: components["schemas"]["StepRunPublic"][];
             /** @description null when the workflow has no spec.concurrency */
             concurrency: components["schemas"]["ConcurrencyPublic"] | null;
+            /**
+             * Outputs
+             * @description spec.outputs as evaluated when the run ended; {} until then
+             */
+            outputs?: {
+                [key: string]: unknown;
+            };
+            /** @description The step that started this run (a sub-workflow); null for a top-level run */
+            parent?: components["schemas"]["RunParentPublic"] | null;
+            /** @description The state a cancelled or timed-out run ends as once its finally steps are done; null otherwise */
+            finalizing?: components["schemas"]["RunState"] | null;
         };
         /**
          * RunState
@@ -838,6 +862,16 @@ export interface components {
             started_at: string | null;
             /** Finished At */
             finished_at: string | null;
+            /**
+             * Parent
+             * @description The for_each step this step is an instance of; null otherwise
+             */
+            parent?: string | null;
+            /**
+             * Item Index
+             * @description The instance's 0-based element index; null when not an instance
+             */
+            item_index?: number | null;
         };
         /**
          * StepState
@@ -1818,6 +1852,8 @@ export interface operations {
                 state?: components["schemas"]["RunState"] | null;
                 limit?: number;
                 offset?: number;
+                /** @description Only the child runs of this run */
+                parent_run_id?: string | null;
             };
             header?: never;
             path?: never;

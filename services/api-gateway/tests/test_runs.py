@@ -11,8 +11,8 @@ from typing import Any
 
 PROBLEM = "application/problem+json"
 RUN_KEYS = {"id", "workflow", "version", "state", "parameters", "created_at", "started_at", "finished_at",
-            "steps", "dry_run", "created_by", "concurrency"}
-STEP_KEYS = {"id", "uses", "state", "attempt", "outputs", "error", "started_at", "finished_at"}
+            "steps", "dry_run", "created_by", "concurrency", "outputs", "parent", "finalizing"}
+STEP_KEYS = {"id", "uses", "state", "attempt", "outputs", "error", "started_at", "finished_at", "parent", "item_index"}
 SLOW_BUILD = [{"id": "build", "uses": "core/sleep", "with": {"seconds": 2}},
               {"id": "approve", "uses": "core/approval", "needs": ["build"]}]
 
@@ -74,6 +74,12 @@ async def test_start_returns_201_with_the_run_shape(client, headers, definition)
     step = run["steps"][0]
     assert set(step) == STEP_KEYS
     assert step["outputs"] == {} and step["error"] is None and step["state"] == "pending"
+    assert step["parent"] is None and step["item_index"] is None
+    assert run["outputs"] == {} and run["parent"] is None and run["finalizing"] is None
+    children = await client.get("/api/v1/runs", params={"parent_run_id": run["id"]}, headers=headers("viewer"))
+    assert children.status_code == 200 and children.json() == {"items": [], "total": 0}
+    refused = await client.get("/api/v1/runs", params={"parent_run_id": "--x y"}, headers=headers("viewer"))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/query/parent_run_id"
 
 
 async def test_bad_parameters_are_422_with_pointers_into_the_body(client, headers, definition) -> None:

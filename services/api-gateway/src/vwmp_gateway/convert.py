@@ -24,6 +24,7 @@ from vwmp_gateway.models import (
     ConfigPublic,
     EventPublic,
     LogLinePublic,
+    RunParentPublic,
     RunPublic,
     StepRunPublic,
     StepTypePublic,
@@ -73,6 +74,8 @@ def step_run(message: storage_pb2.StepRun) -> StepRunPublic:
         error=_opt(message.error),
         started_at=_time(message.started_at),
         finished_at=_time(message.finished_at),
+        parent=message.parent or None,
+        item_index=message.item_index if message.parent else None,
     )
 
 
@@ -90,6 +93,10 @@ def run(message: storage_pb2.Run) -> RunPublic:
         finished_at=_time(message.finished_at),
         steps=[step_run(step) for step in message.steps],
         concurrency=concurrency(message.concurrency) if message.HasField("concurrency") else None,
+        outputs=_obj(message.outputs_json),
+        parent=RunParentPublic(run_id=message.parent.run_id, step_id=message.parent.step_id)
+        if message.HasField("parent") else None,
+        finalizing=RunState.from_number(message.finalizing) if message.finalizing else None,
     )
 
 

@@ -68,6 +68,13 @@ class StepRunPublic(BaseModel):
     error: str | None
     started_at: str | None
     finished_at: str | None
+    parent: str | None = Field(None, description="The for_each step this step is an instance of; null otherwise")
+    item_index: int | None = Field(None, description="The instance's 0-based element index; null when not an instance")
+
+
+class RunParentPublic(BaseModel):
+    run_id: str = Field(description="The run whose step started this child run")
+    step_id: str = Field(description="That step's id (an instance id such as publish[3] inside a for_each)")
 
 
 class ConcurrencyPublic(BaseModel):
@@ -94,6 +101,12 @@ class RunPublic(BaseModel):
     finished_at: str | None
     steps: list[StepRunPublic]
     concurrency: ConcurrencyPublic | None = Field(description="null when the workflow has no spec.concurrency")
+    outputs: dict[str, Any] = Field(default_factory=dict,
+                                    description="spec.outputs as evaluated when the run ended; {} until then")
+    parent: RunParentPublic | None = Field(None, description="The step that started this run (a sub-workflow); "
+                                                             "null for a top-level run")
+    finalizing: RunState | None = Field(None, description="The state a cancelled or timed-out run ends as once its "
+                                                          "finally steps are done; null otherwise")
 
 
 class RunCreate(BaseModel):

@@ -67,6 +67,25 @@ class StepSpec:
     optional: bool = False
     timeout: float | None = None
     retry: RetryPolicy = RetryPolicy()
+    for_each: str | list[Any] | None = None  # an expression or a literal list: one instance per element
+    max_parallel: int | None = None  # instances of a for_each step at once (None: the run's limit)
+    fail_fast: bool = False  # with for_each: the first failed item cancels the rest
+
+    @classmethod
+    def from_dict(cls, step: dict[str, Any]) -> StepSpec:
+        return cls(
+            id=step["id"],
+            uses=step["uses"],
+            needs=tuple(step.get("needs", ())),
+            config=dict(step.get("with") or {}),
+            condition=step.get("if"),
+            optional=bool(step.get("optional", False)),
+            timeout=duration_seconds(step.get("timeout")),
+            retry=RetryPolicy.from_dict(step.get("retry")),
+            for_each=step.get("for_each"),
+            max_parallel=step.get("max_parallel"),
+            fail_fast=bool(step.get("fail_fast", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,29 +97,20 @@ class WorkflowSpec:
     steps: tuple[StepSpec, ...]
     timeout: float | None = None
     max_parallel: int | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # evaluated when the run ends
+    finally_steps: tuple[StepSpec, ...] = ()  # run after every other step is terminal
 
     @classmethod
     def from_definition(cls, definition: dict[str, Any]) -> WorkflowSpec:
         spec = definition.get("spec", {})
-        steps = tuple(
-            StepSpec(
-                id=step["id"],
-                uses=step["uses"],
-                needs=tuple(step.get("needs", ())),
-                config=dict(step.get("with") or {}),
-                condition=step.get("if"),
-                optional=bool(step.get("optional", False)),
-                timeout=duration_seconds(step.get("timeout")),
-                retry=RetryPolicy.from_dict(step.get("retry")),
-            )
-            for step in spec.get("steps", [])
-        )
         return cls(
             name=definition.get("metadata", {}).get("name", ""),
             parameters_schema=spec.get("parameters") or {"type": "object"},
-            steps=steps,
+            steps=tuple(StepSpec.from_dict(step) for step in spec.get("steps", [])),
             timeout=duration_seconds(spec.get("timeout")),
             max_parallel=spec.get("max_parallel"),
+            outputs=dict(spec.get("outputs") or {}),
+            finally_steps=tuple(StepSpec.from_dict(step) for step in spec.get("finally") or []),
         )
 
     def step(self, step_id: str) -> StepSpec:

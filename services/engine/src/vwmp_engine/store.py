@@ -51,6 +51,10 @@ class RunClosed(StorageError):
     """Storage refused a write because the run is already terminal."""
 
 
+class AlreadyExists(StorageError):
+    """Storage refused to create something that exists (a second child run of one calling step)."""
+
+
 class ConcurrencyConflict(StorageError):
     """Storage refused to create a run: its concurrency key is held (on_conflict fail)."""
 
@@ -65,6 +69,7 @@ _ERRORS: dict[grpc.StatusCode, type[StorageError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ABORTED: LeaseLost,
     grpc.StatusCode.FAILED_PRECONDITION: RunClosed,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
 }
 
 
@@ -81,16 +86,6 @@ def _refusals() -> Iterator[None]:
 
 
 @dataclass(frozen=True, slots=True)
-class NewStep:
-    """A step row a transition adds to the run (a for_each instance), pending until it is dispatched."""
-
-    id: str
-    uses: str
-    parent: str = ""
-    item_index: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class Transition:
     """One change of state of a run (see `Transition` in storage.proto); no event when `event` is None."""
 
@@ -104,7 +99,9 @@ class Transition:
     error: str = ""
     clear_step: bool = False
     reopen: bool = False
-    add_steps: tuple[NewStep, ...] = ()
+    add_steps: tuple[NewStep, ...] = ()  # step rows to create first (a for_each step's instances)
+    run_outputs: dict[str, Any] | None = None  # the run's outputs (spec.outputs), None = unchanged
+    finalizing: RunState | None = None  # the state the run ends as once its finally steps are done
 
     def message(self) -> storage_pb2.Transition:
         """The storage message of this transition."""
@@ -118,7 +115,19 @@ class Transition:
             error=self.error, clear_step=self.clear_step, reopen=self.reopen,
             add_steps=[storage_pb2.StepRun(id=step.id, uses=step.uses, parent=step.parent, item_index=step.item_index)
                        for step in self.add_steps],
+            run_outputs_json=json.dumps(self.run_outputs) if self.run_outputs is not None else "",
+            finalizing=self.finalizing.number if self.finalizing else states_pb2.RUN_STATE_UNSPECIFIED,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step row a transition creates: the instance `item_index` of the for_each step `parent`."""
+
+    id: str
+    uses: str
+    parent: str
+    item_index: int
 
 
 @dataclass(slots=True)
@@ -131,8 +140,16 @@ class StoredStep:
     attempt: int
     outputs: dict[str, Any]
     error: str
-    parent: str = ""  # the for_each step this is an instance of ("" = a step of the definition)
+    parent: str = ""  # the for_each step this is an instance of
     item_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunParent:
+    """The step of another run that started a child run."""
+
+    run_id: str
+    step_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +180,10 @@ class Run:
     message: storage_pb2.Run = field(repr=False)
     concurrency: Concurrency | None = None
     created_by: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    parent: RunParent | None = None
+    depth: int = 0
+    finalizing: RunState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,17 +218,22 @@ class Store:
 
     async def create_run(self, workflow: Workflow, parameters: dict[str, Any], dry_run: bool, created_by: str,
                          steps: Sequence[tuple[str, str]],
-                         concurrency: Concurrency | None = None) -> tuple[Run, list[Event]]:
+                         concurrency: Concurrency | None = None,
+                         parent: RunParent | None = None, depth: int = 0) -> tuple[Run, list[Event]]:
         """Create a queued run of `(step id, uses)` steps; returns it with the events storage wrote.
 
         They are the new run's `run.queued` (seq 1), then the events of the runs a cancel_pending
-        key superseded. ConcurrencyConflict when the key is held and its rule is fail.
+        key superseded. ConcurrencyConflict when the key is held and its rule is fail; AlreadyExists
+        when `parent` (a sub-workflow call) has a child already.
         """
         request = storage_pb2.CreateRunRequest(
             workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
             dry_run=dry_run, created_by=created_by,
             steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
         )
+        if parent is not None:
+            request.parent.CopyFrom(storage_pb2.RunParent(run_id=parent.run_id, step_id=parent.step_id))
+            request.depth = depth
         if concurrency is not None:
             request.concurrency.CopyFrom(storage_pb2.RunConcurrency(
                 key=concurrency.key, limit=concurrency.limit, on_conflict=concurrency.on_conflict))
@@ -223,6 +249,13 @@ class Store:
         with _refusals():
             found = await self._stub.GetRun(storage_pb2.GetRunRequest(id=run_id, with_definition=with_definition))
         return _run(found)
+
+    async def children(self, run_id: str, step_id: str = "") -> list[Run]:
+        """The child runs of `run_id` (of one calling step when `step_id` is given), newest first."""
+        with _refusals():
+            found = await self._stub.ListRuns(storage_pb2.ListRunsRequest(
+                parent_run_id=run_id, parent_step_id=step_id, limit=500))
+        return [_run(run) for run in found.runs]
 
     async def record(self, run_id: str, transitions: Sequence[Transition], owner: str = "",
                      epoch: int = 0) -> list[Event]:
@@ -294,4 +327,8 @@ def _run(message: storage_pb2.Run) -> Run:
         concurrency=Concurrency(message.concurrency.key, message.concurrency.limit, message.concurrency.on_conflict,
                                 message.concurrency.position, tuple(message.concurrency.blocked_by))
         if message.HasField("concurrency") else None,
+        outputs=json.loads(message.outputs_json or "{}"),
+        parent=RunParent(message.parent.run_id, message.parent.step_id) if message.HasField("parent") else None,
+        depth=message.depth,
+        finalizing=RunState.from_number(message.finalizing) if message.finalizing else None,
     )

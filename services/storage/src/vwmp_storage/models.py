@@ -75,8 +75,15 @@ class RunRow(Base):
     concurrency_limit: Mapped[int] = mapped_column(Integer)
     concurrency_on_conflict: Mapped[str] = mapped_column(String(16))
     admitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    outputs: Mapped[str] = mapped_column(Text)  # spec.outputs as evaluated when the run ended, JSON
+    # A child run (sub-workflow) names the step that started it; NULL for a top-level run.
+    parent_run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    parent_step_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    depth: Mapped[int] = mapped_column(Integer)
+    finalizing: Mapped[str] = mapped_column(String(32))  # '' or the state it ends as after finally
 
     __table_args__ = (
+        Index("ux_runs_parent_run_id_parent_step_id", "parent_run_id", "parent_step_id", unique=True),
         Index("ix_runs_state_created_at", "state", "created_at"),
         Index("ix_runs_state_concurrency_key_created_at", "state", "concurrency_key", "created_at"),
         Index("ix_runs_workflow_created_at", "workflow", "created_at"),
@@ -98,6 +105,8 @@ class StepRunRow(Base):
     error: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    parent: Mapped[str] = mapped_column(String(200))  # '' or the for_each step this is an instance of
+    item_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class EventRow(Base):

@@ -19,6 +19,7 @@ from vwmp_common import rpc_metadata
 from vwmp_common.logging import log_context
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp, to_timestamp
+from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1 import storage_pb2_grpc
@@ -31,10 +32,10 @@ from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
 from vwmp_storage.platform_config import ConfigDocument
-from vwmp_storage.runs import Event, LogLine, Run
+from vwmp_storage.runs import Event, LogLine, Run, RunParent
 from vwmp_storage.storage import Storage
 from vwmp_storage.tokens import Token
-from vwmp_storage.transitions import Transition
+from vwmp_storage.transitions import NewStep, Transition
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,10 @@ def run_message(run: Run) -> pb.Run:
         definition_json=run.definition_json,
         concurrency=concurrency_message(run.concurrency) if run.concurrency else None,
         created_events=[event_message(e) for e in run.created_events],
+        outputs_json=run.outputs_json,
+        parent=pb.RunParent(run_id=run.parent.run_id, step_id=run.parent.step_id) if run.parent else None,
+        depth=run.depth,
+        finalizing=RunState(run.finalizing).number if run.finalizing else states_pb2.RUN_STATE_UNSPECIFIED,
         steps=[
             pb.StepRun(
                 id=s.id,
@@ -141,6 +146,8 @@ def run_message(run: Run) -> pb.Run:
                 error=s.error,
                 started_at=to_timestamp(s.started_at),
                 finished_at=to_timestamp(s.finished_at),
+                parent=s.parent,
+                item_index=s.item_index or 0,
             )
             for s in run.steps
         ],
@@ -248,6 +255,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             )
             if request.HasField("concurrency")
             else None,
+            parent=RunParent(request.parent.run_id, request.parent.step_id) if request.HasField("parent") else None,
+            depth=request.depth,
         )
         with log_context(run_id=run.id):
             log.info("run created", extra={"fields": {"workflow": run.workflow, "version": run.version}})
@@ -260,7 +269,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     @_rpc
     def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:
         state = _member(RunState, request.state, "state")
-        found, total = self.storage.runs.list(request.workflow, state, request.limit, request.offset)
+        found, total = self.storage.runs.list(request.workflow, state, request.limit, request.offset,
+                                              request.parent_run_id, request.parent_step_id)
         return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
 
     @_rpc
@@ -277,6 +287,10 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
                 error=t.error,
                 clear_step=t.clear_step,
                 reopen=t.reopen,
+                add_steps=tuple(NewStep(s.id, s.uses, s.parent, s.item_index if s.parent else None)
+                                for s in t.add_steps),
+                run_outputs_json=t.run_outputs_json,
+                finalizing=_member(RunState, t.finalizing, f"transitions[{i}].finalizing"),
             )
             for i, t in enumerate(request.transitions)
         ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 from vwmp_common.timeutil import utcnow
 
 from vwmp_storage import concurrency as keys
@@ -18,7 +19,7 @@ from vwmp_storage import dialect
 from vwmp_storage.concurrency import Concurrency, ConcurrencyConflict
 from vwmp_storage.database import Database
 from vwmp_storage.definitions import DefinitionStore, check_name, check_version
-from vwmp_storage.errors import InvalidArgument, NotFound
+from vwmp_storage.errors import AlreadyExists, InvalidArgument, NotFound
 from vwmp_storage.jsontext import dump, normalise_object
 from vwmp_storage.models import events, runs, step_logs, step_runs
 
@@ -46,6 +47,16 @@ class StepRun:
     error: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    parent: str = ""  # the for_each step this is an instance of
+    item_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunParent:
+    """The step of another run that started this one (a sub-workflow call)."""
+
+    run_id: str
+    step_id: str
 
 
 @dataclass(slots=True)
@@ -68,6 +79,10 @@ class Run:
     definition_json: str = ""
     concurrency: Concurrency | None = None
     created_events: list[Event] = field(default_factory=list)  # what `create` wrote (run.queued first)
+    outputs_json: str = "{}"
+    parent: RunParent | None = None
+    depth: int = 0
+    finalizing: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +125,12 @@ class RunStore:
         created_by: str,
         steps: Sequence[tuple[str, str]],
         concurrency: Concurrency | None = None,
+        parent: RunParent | None = None,
+        depth: int = 0,
     ) -> Run:
         """Create a queued run with pending steps and its `run.queued` event, atomically.
+
+        A child run names its `parent` step; a second child of the same step is AlreadyExists.
 
         A keyed run takes a slot at once when one is free and nobody waits for its key;
         otherwise it waits (`queue`), first cancels the key's waiting runs (`cancel_pending`,
@@ -121,6 +140,10 @@ class RunStore:
         check_version(version)
         parameters = normalise_object(parameters_json, "parameters_json")
         _check_steps(steps)
+        if parent is not None and not (parent.run_id and parent.step_id):
+            raise InvalidArgument("parent: run_id and step_id are both required")
+        if depth < 0:
+            raise InvalidArgument("depth: must not be negative")
         if concurrency is not None:
             concurrency = keys.checked(concurrency.key, concurrency.limit, concurrency.on_conflict)
         pinned = self.definitions.get(workflow, version).version
@@ -136,8 +159,25 @@ class RunStore:
             created_at=now,
             last_seq=1,
             steps=[StepRun(id=step_id, uses=uses) for step_id, uses in steps],
+            parent=parent,
+            depth=depth,
         )
+        try:
+            return self._insert(run, steps, concurrency, parameters, now)
+        except IntegrityError:  # another child of the same step committed first
+            raise AlreadyExists(f"parent: step {parent.step_id!r} of run {parent.run_id} has a child run already"
+                                if parent else f"run {run.id} exists already") from None
+
+    def _insert(self, run: Run, steps: Sequence[tuple[str, str]], concurrency: Concurrency | None,
+                parameters: str, now: datetime) -> Run:
+        parent = run.parent
         with self.database.write() as conn:
+            if parent is not None:
+                existing = conn.execute(select(runs.c.id).where(
+                    runs.c.parent_run_id == parent.run_id, runs.c.parent_step_id == parent.step_id)).first()
+                if existing is not None:
+                    raise AlreadyExists(f"parent: step {parent.step_id!r} of run {parent.run_id} "
+                                        f"has a child run already: {existing.id}")
             admitted_at: datetime | None = None
             superseded: list[keys.Superseded] = []
             if concurrency is not None:
@@ -147,12 +187,12 @@ class RunStore:
             conn.execute(
                 insert(runs).values(
                     id=run.id,
-                    workflow=workflow,
-                    version=pinned,
+                    workflow=run.workflow,
+                    version=run.version,
                     state="queued",
                     parameters=parameters,
-                    dry_run=dry_run,
-                    created_by=created_by,
+                    dry_run=run.dry_run,
+                    created_by=run.created_by,
                     created_at=now,
                     started_at=None,
                     finished_at=None,
@@ -165,6 +205,11 @@ class RunStore:
                     concurrency_limit=concurrency.limit if concurrency else 0,
                     concurrency_on_conflict=concurrency.on_conflict if concurrency else "",
                     admitted_at=admitted_at,
+                    outputs="{}",
+                    parent_run_id=parent.run_id if parent else None,
+                    parent_step_id=parent.step_id if parent else None,
+                    depth=run.depth,
+                    finalizing="",
                 )
             )
             if steps:
@@ -182,6 +227,8 @@ class RunStore:
                             "error": "",
                             "started_at": None,
                             "finished_at": None,
+                            "parent": "",
+                            "item_index": None,
                         }
                         for position, (step_id, uses) in enumerate(steps)
                     ],
@@ -229,8 +276,9 @@ class RunStore:
             run.definition_json = self.definitions.get(run.workflow, run.version).definition_json
         return run
 
-    def list(self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0) -> tuple[list[Run], int]:
-        """Runs newest first with their steps, and the total matching the filter."""
+    def list(self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0,
+             parent_run_id: str = "", parent_step_id: str = "") -> tuple[list[Run], int]:
+        """Runs newest first with their steps, and the total matching the filter (a run's children with `parent_*`)."""
         if workflow:
             check_name(workflow, "workflow")
         if state and state not in RUN_STATES:
@@ -243,6 +291,12 @@ class RunStore:
             conditions.append(runs.c.workflow == workflow)
         if state:
             conditions.append(runs.c.state == state)
+        if parent_step_id and not parent_run_id:
+            raise InvalidArgument("parent_step_id: needs parent_run_id")
+        if parent_run_id:
+            conditions.append(runs.c.parent_run_id == parent_run_id)
+        if parent_step_id:
+            conditions.append(runs.c.parent_step_id == parent_step_id)
         stmt = select(runs).where(*conditions).order_by(runs.c.created_at.desc(), runs.c.id.desc())
         with self.database.read() as conn:
             total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
@@ -343,6 +397,10 @@ def _run(row: Row[Any]) -> Run:
         finished_at=row.finished_at,
         reopened_at=row.reopened_at,
         last_seq=row.last_seq,
+        outputs_json=row.outputs,
+        parent=RunParent(row.parent_run_id, row.parent_step_id or "") if row.parent_run_id else None,
+        depth=row.depth,
+        finalizing=row.finalizing,
     )
 
 
@@ -362,6 +420,8 @@ def _steps(conn: Connection, run_ids: builtins.list[str]) -> dict[str, list[Step
                 error=row.error,
                 started_at=row.started_at,
                 finished_at=row.finished_at,
+                parent=row.parent,
+                item_index=row.item_index,
             )
         )
     return found

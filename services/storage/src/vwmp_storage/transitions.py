@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from vwmp_common.timeutil import utcnow
 
@@ -22,6 +22,16 @@ from vwmp_storage.errors import Aborted, FailedPrecondition, InvalidArgument, No
 from vwmp_storage.jsontext import normalise_object
 from vwmp_storage.models import events, runs, step_runs
 from vwmp_storage.runs import RUN_STATES, STEP_STATES, TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, Event
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step row a transition creates: a for_each step's instance."""
+
+    id: str
+    uses: str
+    parent: str = ""
+    item_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,9 @@ class Transition:
     error: str = ""
     clear_step: bool = False
     reopen: bool = False
+    add_steps: tuple[NewStep, ...] = ()
+    run_outputs_json: str = ""
+    finalizing: str = ""
 
     def touches_step(self) -> bool:
         """Whether the step row changes."""
@@ -53,6 +66,8 @@ _UPDATE_STEP = update(step_runs).where(
     step_runs.c.run_id == bindparam("run_key"), step_runs.c.step_id == bindparam("step_key")
 )
 _UPDATE_RUN = update(runs).where(runs.c.id == bindparam("run_key"))
+_INSERT_STEPS = insert(step_runs)
+_LAST_POSITION = select(func.max(step_runs.c.position)).where(step_runs.c.run_id == bindparam("run_key"))
 _INSERT_EVENTS = insert(events)
 _LOCKED_RUN_ROW: dict[str, Any] = {}
 
@@ -86,14 +101,21 @@ class TransitionRecorder:
             state, started_at, seq = row.state, row.started_at, row.last_seq
             run_values: dict[str, Any] = {}
             appended: list[Event] = []
-            for index, (t, outputs, data) in enumerate(checked):
+            for index, (t, step_outputs, run_outputs, data) in enumerate(checked):
                 if state in TERMINAL_RUN_STATES and not t.reopen:
                     raise FailedPrecondition(
                         f"run {run_id} is {state}: transitions[{index}] refused "
                         "(a finished run changes only with reopen=true)"
                     )
+                if t.add_steps:
+                    _add_steps(conn, run_id, index, t.add_steps)
+                if t.run_outputs_json:
+                    run_values["outputs"] = run_outputs
+                if t.finalizing:
+                    run_values["finalizing"] = t.finalizing
                 if t.reopen:  # the run deadline counts from here (engine), without scanning events
                     run_values["reopened_at"] = now
+                    run_values.setdefault("finalizing", "")
                     if row.concurrency_key:  # a reopened keyed run queues again for a slot
                         run_values["admitted_at"] = None
                 if t.run_state:
@@ -102,7 +124,7 @@ class TransitionRecorder:
                         started_at = run_values["started_at"] = now
                     run_values["finished_at"] = now if t.run_state in TERMINAL_RUN_STATES else None
                 if t.touches_step():
-                    step_values = _step_values(t, outputs, now)
+                    step_values = _step_values(t, step_outputs, now)
                     result = conn.execute(_UPDATE_STEP, {"run_key": run_id, "step_key": t.step_id, **step_values})
                     if result.rowcount == 0:
                         raise InvalidArgument(f"transitions[{index}].step_id: run {run_id} has no step {t.step_id!r}")
@@ -131,8 +153,8 @@ class TransitionRecorder:
         return appended
 
 
-def _checked(index: int, t: Transition) -> tuple[Transition, str, str]:
-    """Validate one transition; returns it with its outputs and event data as compact JSON."""
+def _checked(index: int, t: Transition) -> tuple[Transition, str, str, str]:
+    """Validate one transition; returns it with its step outputs, run outputs and event data as compact JSON."""
     where = f"transitions[{index}]"
     if t.run_state and t.run_state not in RUN_STATES:
         raise InvalidArgument(f"{where}.run_state: unknown run state {t.run_state!r}")
@@ -144,9 +166,35 @@ def _checked(index: int, t: Transition) -> tuple[Transition, str, str]:
         raise InvalidArgument(f"{where}.step_id: required when the step changes")
     if len(t.event_type) > 64:
         raise InvalidArgument(f"{where}.event_type: at most 64 characters")
+    if t.finalizing and t.finalizing not in TERMINAL_RUN_STATES:
+        raise InvalidArgument(f"{where}.finalizing: {t.finalizing!r} is not a state a run ends in")
+    seen: set[str] = set()
+    for n, step in enumerate(t.add_steps):
+        if not step.id or len(step.id) > 200 or step.id in seen:
+            raise InvalidArgument(f"{where}.add_steps[{n}].id: required, unique, at most 200 characters")
+        if not step.uses:
+            raise InvalidArgument(f"{where}.add_steps[{n}].uses: required")
+        seen.add(step.id)
     outputs = normalise_object(t.outputs_json, f"{where}.outputs_json") if t.outputs_json else ""
+    run_outputs = normalise_object(t.run_outputs_json, f"{where}.run_outputs_json") if t.run_outputs_json else ""
     data = normalise_object(t.data_json, f"{where}.data_json")
-    return t, outputs, data
+    return t, outputs, run_outputs, data
+
+
+def _add_steps(conn: Connection, run_id: str, index: int, steps: Sequence[NewStep]) -> None:
+    """Insert pending step rows after the run's last one; an id the run has already is refused."""
+    ids = [step.id for step in steps]
+    taken = conn.execute(select(step_runs.c.step_id).where(
+        step_runs.c.run_id == run_id, step_runs.c.step_id.in_(ids))).first()
+    if taken is not None:
+        raise InvalidArgument(f"transitions[{index}].add_steps: run {run_id} has a step {taken.step_id!r} already")
+    after = conn.execute(_LAST_POSITION, {"run_key": run_id}).scalar_one_or_none()
+    first = -1 if after is None else after
+    conn.execute(_INSERT_STEPS, [
+        {"run_id": run_id, "step_id": step.id, "position": first + 1 + n, "uses": step.uses, "state": "pending",
+         "attempt": 0, "outputs": "{}", "error": "", "started_at": None, "finished_at": None,
+         "parent": step.parent, "item_index": step.item_index}
+        for n, step in enumerate(steps)])
 
 
 def _step_values(t: Transition, outputs: str, now: Any) -> dict[str, Any]:

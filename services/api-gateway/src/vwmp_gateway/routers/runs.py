@@ -33,14 +33,17 @@ async def list_runs(
     state: StateFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    parent_run_id: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                                               description="Only the child runs of this run")] = None,
 ) -> Page[RunPublic]:
-    """Runs newest first, filtered by workflow and state, paginated."""
+    """Runs newest first, filtered by workflow, state and parent run, paginated."""
     response = await storage.ListRuns(
         storage_pb2.ListRunsRequest(
             workflow=workflow or "",
             state=state.number if state else states_pb2.RUN_STATE_UNSPECIFIED,
             limit=limit,
             offset=offset,
+            parent_run_id=parent_run_id or "",
         )
     )
     return Page(items=[convert.run(item) for item in response.runs], total=response.total)

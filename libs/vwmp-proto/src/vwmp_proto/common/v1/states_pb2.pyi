@@ -107,6 +107,8 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_STEP_CANCELLED: _EventType.ValueType  # 16
     EVENT_TYPE_STEP_APPROVED: _EventType.ValueType  # 17
     """An approval that does not complete its gate yet (N-of-M): the step stays awaiting_approval."""
+    EVENT_TYPE_RUN_FINALIZING: _EventType.ValueType  # 18
+    """A cancel or the run timeout handed the run over to its `finally` steps; data: state, reason, by."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """The type of a run event; `seq` orders them per run."""
@@ -130,6 +132,8 @@ EVENT_TYPE_STEP_SKIPPED: EventType.ValueType  # 15
 EVENT_TYPE_STEP_CANCELLED: EventType.ValueType  # 16
 EVENT_TYPE_STEP_APPROVED: EventType.ValueType  # 17
 """An approval that does not complete its gate yet (N-of-M): the step stays awaiting_approval."""
+EVENT_TYPE_RUN_FINALIZING: EventType.ValueType  # 18
+"""A cancel or the run timeout handed the run over to its `finally` steps; data: state, reason, by."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _ControlAction:

@@ -230,6 +230,8 @@ class StepRun(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    ITEM_INDEX_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     uses: _builtins.str
     state: _states_pb2.StepState.ValueType
@@ -237,6 +239,10 @@ class StepRun(_message.Message):
     outputs_json: _builtins.str
     """JSON object, "{}" when none"""
     error: _builtins.str
+    parent: _builtins.str
+    """the for_each step this is an instance of, "" = not an instance"""
+    item_index: _builtins.int
+    """the instance's 0-based element index (only when parent is set)"""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp:
         """unset = not started"""
@@ -256,14 +262,41 @@ class StepRun(_message.Message):
         error: _builtins.str = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
+        parent: _builtins.str = ...,
+        item_index: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "finished_at", b"finished_at", "id", b"id", "outputs_json", b"outputs_json", "started_at", b"started_at", "state", b"state", "uses", b"uses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "finished_at", b"finished_at", "id", b"id", "item_index", b"item_index", "outputs_json", b"outputs_json", "parent", b"parent", "started_at", b"started_at", "state", b"state", "uses", b"uses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepRun: _TypeAlias = StepRun  # noqa: Y015
+
+@_typing.final
+class RunParent(_message.Message):
+    """The step of another run that started this one (a sub-workflow's child run)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    step_id: _builtins.str
+    """the calling step (an instance id such as publish[3] inside a for_each)"""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        step_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunParent: _TypeAlias = RunParent  # noqa: Y015
 
 @_typing.final
 class Run(_message.Message):
@@ -285,6 +318,10 @@ class Run(_message.Message):
     REOPENED_AT_FIELD_NUMBER: _builtins.int
     CONCURRENCY_FIELD_NUMBER: _builtins.int
     CREATED_EVENTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_JSON_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
+    FINALIZING_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workflow: _builtins.str
     version: _builtins.int
@@ -295,6 +332,14 @@ class Run(_message.Message):
     last_seq: _builtins.int
     definition_json: _builtins.str
     """the pinned definition (filled by GetRun when asked)"""
+    outputs_json: _builtins.str
+    """the run's outputs (spec.outputs, evaluated when it ended), "{}" when none"""
+    depth: _builtins.int
+    """sub-workflow nesting: 0 = top level"""
+    finalizing: _states_pb2.RunState.ValueType
+    """The state a cancelled or timed-out run ends as once its finally steps are done;
+    UNSPECIFIED = not handed over to finally.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -321,6 +366,10 @@ class Run(_message.Message):
         the step.cancelled/run.cancelled events of the runs cancel_pending superseded.
         """
 
+    @_builtins.property
+    def parent(self) -> Global___RunParent:
+        """unset = a top-level run"""
+
     def __init__(
         self,
         *,
@@ -340,10 +389,14 @@ class Run(_message.Message):
         reopened_at: _timestamp_pb2.Timestamp | None = ...,
         concurrency: Global___RunConcurrency | None = ...,
         created_events: _abc.Iterable[_events_pb2.Event] | None = ...,
+        outputs_json: _builtins.str = ...,
+        parent: Global___RunParent | None = ...,
+        depth: _builtins.int = ...,
+        finalizing: _states_pb2.RunState.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "reopened_at", b"reopened_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "dry_run", b"dry_run", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "parameters_json", b"parameters_json", "reopened_at", b"reopened_at", "started_at", b"started_at", "state", b"state", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at", "state", b"state", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -399,11 +452,15 @@ class CreateRunRequest(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
     CONCURRENCY_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     version: _builtins.int
     parameters_json: _builtins.str
     dry_run: _builtins.bool
     created_by: _builtins.str
+    depth: _builtins.int
+    """the parent's depth + 1 for a child run"""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
         """id + uses of every step, all pending"""
@@ -411,6 +468,10 @@ class CreateRunRequest(_message.Message):
     @_builtins.property
     def concurrency(self) -> Global___RunConcurrency:
         """key, limit (0 = 1), on_conflict ("" = queue); unset or "" key = none"""
+
+    @_builtins.property
+    def parent(self) -> Global___RunParent:
+        """a child run: ALREADY_EXISTS when that parent step has a child already"""
 
     def __init__(
         self,
@@ -422,10 +483,12 @@ class CreateRunRequest(_message.Message):
         created_by: _builtins.str = ...,
         steps: _abc.Iterable[Global___StepRun] | None = ...,
         concurrency: Global___RunConcurrency | None = ...,
+        parent: Global___RunParent | None = ...,
+        depth: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "parent", b"parent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_by", b"created_by", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_by", b"created_by", "depth", b"depth", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "parent", b"parent", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -461,6 +524,8 @@ class ListRunsRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     OFFSET_FIELD_NUMBER: _builtins.int
+    PARENT_RUN_ID_FIELD_NUMBER: _builtins.int
+    PARENT_STEP_ID_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     """"" = any"""
     state: _states_pb2.RunState.ValueType
@@ -468,6 +533,10 @@ class ListRunsRequest(_message.Message):
     limit: _builtins.int
     """default 50, max 500"""
     offset: _builtins.int
+    parent_run_id: _builtins.str
+    """"" = any; else only that run's child runs"""
+    parent_step_id: _builtins.str
+    """"" = any; with parent_run_id, only that step's child"""
     def __init__(
         self,
         *,
@@ -475,10 +544,12 @@ class ListRunsRequest(_message.Message):
         state: _states_pb2.RunState.ValueType = ...,
         limit: _builtins.int = ...,
         offset: _builtins.int = ...,
+        parent_run_id: _builtins.str = ...,
+        parent_step_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "state", b"state", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "parent_run_id", b"parent_run_id", "parent_step_id", b"parent_step_id", "state", b"state", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -527,6 +598,9 @@ class Transition(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     CLEAR_STEP_FIELD_NUMBER: _builtins.int
     REOPEN_FIELD_NUMBER: _builtins.int
+    ADD_STEPS_FIELD_NUMBER: _builtins.int
+    RUN_OUTPUTS_JSON_FIELD_NUMBER: _builtins.int
+    FINALIZING_FIELD_NUMBER: _builtins.int
     event_type: _states_pb2.EventType.ValueType
     """UNSPECIFIED = no event"""
     step_id: _builtins.str
@@ -545,6 +619,16 @@ class Transition(_message.Message):
     """reset outputs/error/timestamps (re-run)"""
     reopen: _builtins.bool
     """let a terminal run become running again (retry, re-run from a step)"""
+    run_outputs_json: _builtins.str
+    """the run's outputs (JSON object), "" = unchanged"""
+    finalizing: _states_pb2.RunState.ValueType
+    """see Run.finalizing; UNSPECIFIED = unchanged"""
+    @_builtins.property
+    def add_steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
+        """Steps to create (pending) before this transition applies: a for_each step's instances
+        (id, uses, parent, item_index). An id the run has already is INVALID_ARGUMENT.
+        """
+
     def __init__(
         self,
         *,
@@ -558,10 +642,13 @@ class Transition(_message.Message):
         error: _builtins.str = ...,
         clear_step: _builtins.bool = ...,
         reopen: _builtins.bool = ...,
+        add_steps: _abc.Iterable[Global___StepRun] | None = ...,
+        run_outputs_json: _builtins.str = ...,
+        finalizing: _states_pb2.RunState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "clear_step", b"clear_step", "data_json", b"data_json", "error", b"error", "event_type", b"event_type", "outputs_json", b"outputs_json", "reopen", b"reopen", "run_state", b"run_state", "step_id", b"step_id", "step_state", b"step_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_steps", b"add_steps", "attempt", b"attempt", "clear_step", b"clear_step", "data_json", b"data_json", "error", b"error", "event_type", b"event_type", "finalizing", b"finalizing", "outputs_json", b"outputs_json", "reopen", b"reopen", "run_outputs_json", b"run_outputs_json", "run_state", b"run_state", "step_id", b"step_id", "step_state", b"step_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
