@@ -38,6 +38,13 @@ async def control(engine, run_id: str, action: str) -> None:
         run_id=run_id, action=ControlAction(action).number, actor="op"), None)
 
 
+async def wait_state(engine, run_id: str, step_id: str, state: str, timeout: float = 10.0) -> None:
+    """Until the step (an instance may not be expanded yet) is in `state`."""
+    async with asyncio.timeout(timeout):
+        while not any(s.id == step_id and s.state == state for s in (await engine.run(run_id)).steps):
+            await asyncio.sleep(0.02)
+
+
 def outputs(step: storage_pb2.StepRun) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(step.outputs_json or "{}")
     return parsed
@@ -226,14 +233,16 @@ async def test_cancel_and_pause_reach_the_instances(engine, services: Services) 
                            "with": {"seconds": "${{ item }}", "journal": "controls.txt"}})
     await engine.apply(definition)
     run_id = await engine.start(definition["metadata"]["name"])
-    await engine.wait_step(run_id, "nap[0]", "running")
+    await wait_state(engine, run_id, "nap[0]", "running")
     await control(engine, run_id, "pause")
-    await engine.wait_step(run_id, "nap[1]", "succeeded", timeout=5)
+    await wait_state(engine, run_id, "nap[1]", "succeeded")
     await asyncio.sleep(0.5)
     paused = {s.id: s.state for s in (await engine.run(run_id)).steps}
     assert paused["nap[2]"] == "pending" and paused["nap"] == "running"  # nothing new started while paused
     await control(engine, run_id, "resume")
-    await engine.wait_step(run_id, "nap[2]", "running", timeout=5)
+    async with asyncio.timeout(10):  # its call reached the plugin
+        while f"start {run_id}/nap[2]/1" not in journal(services, "controls.txt"):
+            await asyncio.sleep(0.02)
     await control(engine, run_id, "cancel")
     run = await engine.wait(run_id)
     assert run.state == "cancelled"

@@ -138,7 +138,7 @@ class RunExecutor:
                 step.state = StepState.SKIPPED
                 self._spawn(step, self.fan_out.skip(step, reason) if fans_out else self.attempts.skip(step, reason))
             else:
-                self._spawn(step, self.fan_out.run(step) if fans_out else self.attempts.run_step(step))
+                self._spawn(step, self.fan_out.execute(step) if fans_out else self.attempts.run_step(step))
         metrics.DISPATCH_QUEUE.set(self.scheduler.waiting)
 
     def _spawn(self, step: StepRun, work: Coroutine[Any, Any, None]) -> None:

@@ -135,7 +135,7 @@ class FanOut:
                                fail_fast=False, condition=spec.condition if names_item(spec.condition) else None),
                        parent=spec.id, item_index=index)
 
-    async def run(self, aggregate: StepRun) -> None:
+    async def execute(self, aggregate: StepRun) -> None:
         """Expand (or, taken over, pick up) the step's instances, run them, then settle the step."""
         run, spec = self.run, aggregate.spec
         bind_log_context(run_id=run.run_id, step_id=spec.id)
