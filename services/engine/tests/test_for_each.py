@@ -149,6 +149,16 @@ async def test_max_parallel_bounds_the_instances_in_flight(engine, services: Ser
     assert len(lines) == 12 and max_overlap(lines) == 2
 
 
+async def test_the_runs_own_limit_still_applies_to_the_instances(engine, services: Services) -> None:
+    definition = workflow({"id": "nap", "uses": "testkit/slow", "for_each": [0.15] * 5,
+                           "with": {"seconds": "${{ item }}", "journal": "run-limit.txt"}}, max_parallel=2)
+    await engine.apply(definition)
+    run = await engine.wait(await engine.start(definition["metadata"]["name"]))
+    assert run.state == "succeeded"
+    lines = [line for line in journal(services, "run-limit.txt") if run.id in line]
+    assert len(lines) == 10 and max_overlap(lines) == 2
+
+
 async def test_fail_fast_cancels_the_items_in_flight_and_not_started(engine, services: Services) -> None:
     definition = workflow(
         {"id": "nap", "uses": "testkit/slow", "for_each": [30, 30, -1, 30, 30], "max_parallel": 3, "fail_fast": True,
@@ -226,6 +236,36 @@ async def test_retry_from_failure_runs_only_the_failed_items_again(engine, servi
     steps = {s.id: s for s in run.steps}
     assert steps["try[1]"].attempt == 2 and steps["try[0]"].attempt == 1
     assert steps["after"].state == "succeeded"
+
+
+async def test_a_rerun_runs_every_item_again_and_follows_a_list_that_changed(engine, services: Services) -> None:
+    attempt = "format('x{0}', steps.src.outputs.attempt)"  # "x1", then "x2" when src runs again
+    definition = workflow(
+        {"id": "src", "uses": "testkit/flaky", "with": {"succeed_on": 1, "journal": "rerun-src.txt"}},
+        {"id": "grow", "uses": "testkit/echo", "needs": ["src"], "for_each": f"${{{{ split({attempt}, '2') }}}}",
+         "with": {"value": "${{ item }}"}},
+        {"id": "shrink", "uses": "testkit/echo", "needs": ["src"], "for_each": f"${{{{ split({attempt}, '1') }}}}",
+         "with": {"value": "${{ item }}"}},
+        {"id": "lengths", "uses": "testkit/echo", "needs": ["grow", "shrink"],
+         "with": {"value": "${{ length(steps.grow.outputs) }}/${{ length(steps.shrink.outputs) }}"}},
+    )
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    assert (await engine.wait(run_id)).state == "succeeded"
+    assert outputs((await stored_steps(engine, run_id))["lengths"]) == {"value": "1/2"}
+    await engine.service.ControlRun(engine_pb2.ControlRunRequest(
+        run_id=run_id, action=ControlAction.RERUN.number, actor="op", step_id="src"), None)
+    run = await engine.wait(run_id)
+    assert run.state == "succeeded"
+    steps = await stored_steps(engine, run_id)
+    assert outputs(steps["lengths"]) == {"value": "2/1"}
+    assert [(s.id, s.state, s.attempt) for s in steps.values() if s.parent == "grow"] == [
+        ("grow[0]", steps["grow"].state, 2), ("grow[1]", steps["grow"].state, 1)]
+    assert [outputs(steps[f"grow[{i}]"])["value"] for i in range(2)] == ["x", ""]
+    assert [(s.id, s.attempt) for s in steps.values() if s.parent == "shrink"] == [("shrink[0]", 2), ("shrink[1]", 1)]
+    assert outputs(steps["shrink[0]"]) == {"value": "x2"} and not outputs(steps["shrink[1]"])
+    skipped = [e.data for e in await engine.events(run_id) if e.type == "step.skipped" and e.step_id == "shrink[1]"]
+    assert skipped == [{"reason": "no longer in the for_each list"}]
 
 
 async def test_cancel_and_pause_reach_the_instances(engine, services: Services) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from vwmp_common.redaction import Redactor
 from vwmp_common.schema_errors import SchemaProblem
-from vwmp_common.states import RunState, StepState
+from vwmp_common.states import TERMINAL_STEP_STATES, RunState, StepState
 from vwmp_proto.plugin.v1 import plugin_pb2
 
 from vwmp_engine import expressions
@@ -101,12 +101,22 @@ class StepsView(Mapping[str, Any]):
 
     def __init__(self, steps: Mapping[str, StepRun]) -> None:
         self._steps = steps
+        self._lists: dict[str, list[dict[str, Any]]] = {}
 
     def __getitem__(self, step_id: str) -> dict[str, Any]:
         step = self._steps[step_id]
         if step.instances is not None:
-            return {"outputs": [instance.outputs for instance in step.instances], "state": str(step.state)}
+            return {"outputs": self._instance_outputs(step), "state": str(step.state)}
         return {"outputs": step.outputs, "state": str(step.state)}
+
+    def _instance_outputs(self, step: StepRun) -> list[dict[str, Any]]:
+        """Built once the step is terminal (nothing changes it then): 10,000 items read by 10,000 more stay linear."""
+        assert step.instances is not None
+        if step.state not in TERMINAL_STEP_STATES:
+            return [instance.outputs for instance in step.instances]
+        if step.spec.id not in self._lists:
+            self._lists[step.spec.id] = [instance.outputs for instance in step.instances]
+        return self._lists[step.spec.id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._steps)
