@@ -208,15 +208,19 @@ class FanOut:
             else:
                 instance.state = StepState.PENDING
                 fan.queue.append(instance)
-        limit = aggregate.spec.max_parallel or MAX_ITEMS
         while fan.open and fan.failure is None:
-            while run.dispatching and fan.queue and fan.active < limit:
-                instance = fan.queue.popleft()
-                if instance.state == StepState.PENDING and instance.task is None:
-                    self._start(fan, instance)
+            self._fill(fan)
             run.changed.clear()
             await run.changed.wait()
         return fan
+
+    def _fill(self, fan: _Fan) -> None:
+        """Start queued instances while the step has room (and the run dispatches)."""
+        limit = fan.aggregate.spec.max_parallel or MAX_ITEMS
+        while self.run.dispatching and fan.failure is None and fan.queue and fan.active < limit:
+            instance = fan.queue.popleft()
+            if instance.state == StepState.PENDING and instance.task is None:
+                self._start(fan, instance)
 
     def _start(self, fan: _Fan, instance: StepRun, resume: bool = False) -> None:
         fan.active += 1
@@ -242,6 +246,7 @@ class FanOut:
                 fan.open -= 1
                 if instance.state == StepState.FAILED and fan.aggregate.spec.fail_fast and fan.failure is None:
                     fan.failure = instance
+            self._fill(fan)  # the next item starts now, its start joining this one's end in one write
 
     async def _cancel_rest(self, fan: _Fan) -> list[Transition]:
         """fail_fast: cancel the instances in flight (their calls are cancelled) and those not started."""
