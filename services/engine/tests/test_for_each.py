@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from vwmp_common.ports import free_port
-from vwmp_common.states import ControlAction
+from vwmp_common.states import ControlAction, RunState, StepState
+from vwmp_engine.definition import StepSpec
+from vwmp_engine.fan_out import aggregate_spec
+from vwmp_engine.run_state import StepRun, StepsView, final_state
 from vwmp_engine.validation import validate_definition
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
@@ -315,6 +318,42 @@ async def test_a_takeover_mid_fan_out_does_not_run_a_finished_item_again(service
     assert all(starts[step_id] == 1 for step_id in finished)
     assert [e.data for e in events if e.type == "step.started" and e.step_id == "nap"] == [{"items": 10}] * 2
     assert len({s.id for s in run.steps}) == 11  # expanded once: the new owner found the instances stored
+
+
+# ----- in memory ------------------------------------------------------------------------------------------
+
+
+def fanned(state: StepState, *instances: StepState, optional: bool = False) -> list[StepRun]:
+    spec = StepSpec("each", "core/noop", for_each=[], optional=optional)
+    aggregate = StepRun(spec, state, instances=[])
+    children = [StepRun(StepSpec(f"each[{i}]", "core/noop", optional=optional), s, parent="each", item_index=i,
+                        outputs={"n": i}) for i, s in enumerate(instances)]
+    assert aggregate.instances is not None
+    aggregate.instances.extend(children)
+    return [aggregate, *children]
+
+
+def test_instances_count_through_their_step_in_the_final_state() -> None:
+    # fail_fast cancelled the rest: the run failed (its step did), it was not cancelled
+    assert final_state(fanned(StepState.FAILED, StepState.FAILED, StepState.CANCELLED)) == RunState.FAILED
+    assert final_state(fanned(StepState.FAILED, StepState.FAILED, optional=True)) == \
+        RunState.SUCCEEDED_WITH_WARNINGS
+
+
+def test_a_for_each_steps_outputs_are_its_instances_in_order() -> None:
+    steps = fanned(StepState.SUCCEEDED, StepState.SUCCEEDED, StepState.SUCCEEDED)
+    view = StepsView({step.spec.id: step for step in steps})
+    assert view["each"] == {"outputs": [{"n": 0}, {"n": 1}], "state": "succeeded"}
+    assert view["each[1]"]["outputs"] == {"n": 1}
+
+
+def test_an_if_about_the_item_is_left_to_the_instances() -> None:
+    about_item = StepSpec("each", "core/noop", condition="${{ item > 1 }}", for_each=[])
+    assert aggregate_spec(about_item).condition is None  # the implicit success() of its needs only
+    with_status = StepSpec("each", "core/noop", condition="${{ always() && item > 1 }}", for_each=[])
+    assert aggregate_spec(with_status).condition == "always()"
+    plain = StepSpec("each", "core/noop", condition="${{ params.go }}", for_each=[])
+    assert aggregate_spec(plain) is plain
 
 
 # ----- validation ------------------------------------------------------------------------------------------
