@@ -420,3 +420,16 @@ def test_max_parallel_and_fail_fast_need_a_for_each() -> None:
     found = problems({"id": "a", "uses": "hello/greet", "with": {"name": "x"}, "max_parallel": 2, "fail_fast": True})
     assert found == {"/spec/steps/0/max_parallel": "max_parallel applies only to a step with for_each",
                      "/spec/steps/0/fail_fast": "fail_fast applies only to a step with for_each"}
+
+
+def test_hostile_for_each_values_are_refused_with_pointers() -> None:
+    found = problems(
+        {"id": "a", "uses": "hello/greet", "for_each": list(range(10_001)), "with": {"name": "${{ item }}"}},
+        {"id": "b", "uses": "hello/greet", "for_each": {"not": "a list"}, "with": {"name": "x"}},
+        {"id": "c", "uses": "hello/greet", "for_each": [1], "max_parallel": 0, "fail_fast": "yes",
+         "with": {"name": "x"}},
+        {"id": "d", "uses": "hello/greet", "for_each": "${{ params.names", "with": {"name": "x"}},
+    )
+    assert set(found) >= {"/spec/steps/0/for_each", "/spec/steps/1/for_each", "/spec/steps/2/max_parallel",
+                          "/spec/steps/2/fail_fast", "/spec/steps/3/for_each"}
+
