@@ -296,6 +296,23 @@ async def test_cancel_and_pause_reach_the_instances(engine, services: Services) 
     assert f"cancelled {run_id}/nap[2]/1" in journal(services, "controls.txt")
 
 
+async def test_each_item_of_an_approval_fan_out_is_its_own_gate(engine) -> None:
+    definition = workflow({"id": "gate", "uses": "core/approval", "for_each": ["eu", "us"],
+                           "with": {"message": "deploy to ${{ item }}?"}})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    for index in (0, 1):
+        await wait_state(engine, run_id, f"gate[{index}]", "awaiting_approval")
+    await engine.decide(run_id, step_id="gate[1]", actor="alice")
+    await wait_state(engine, run_id, "gate[1]", "succeeded")
+    assert {s.id: s.state for s in (await engine.run(run_id)).steps}["gate"] == "running"
+    await engine.decide(run_id, step_id="gate[0]", actor="bob")
+    run = await engine.wait(run_id)
+    assert run.state == "succeeded"
+    waiting = [e.data["message"] for e in await engine.events(run_id) if e.type == "step.awaiting_approval"]
+    assert sorted(waiting) == ["deploy to eu?", "deploy to us?"]
+
+
 async def test_a_takeover_mid_fan_out_does_not_run_a_finished_item_again(services: Services,
                                                                         nats_server: str) -> None:
     definition = workflow({"id": "nap", "uses": "testkit/slow", "for_each": [0.2] * 10, "max_parallel": 2,
@@ -318,6 +335,27 @@ async def test_a_takeover_mid_fan_out_does_not_run_a_finished_item_again(service
     assert all(starts[step_id] == 1 for step_id in finished)
     assert [e.data for e in events if e.type == "step.started" and e.step_id == "nap"] == [{"items": 10}] * 2
     assert len({s.id for s in run.steps}) == 11  # expanded once: the new owner found the instances stored
+
+
+async def test_an_items_gate_waits_again_after_a_takeover(services: Services, nats_server: str) -> None:
+    definition = workflow({"id": "gate", "uses": "core/approval", "for_each": ["eu", "us"]})
+    async with replica(services, nats_server, owner=f"first-{free_port()}", lease_seconds=1.0) as first:
+        await first.apply(definition)
+        run_id = await first.start(definition["metadata"]["name"])
+        for index in (0, 1):
+            await wait_state(first, run_id, f"gate[{index}]", "awaiting_approval")
+        await first.decide(run_id, step_id="gate[0]", actor="alice")
+        await wait_state(first, run_id, "gate[0]", "succeeded")
+    async with replica(services, nats_server, owner=f"second-{free_port()}") as second:
+        async with asyncio.timeout(30):
+            while second.keeper.executor(run_id) is None:
+                await asyncio.sleep(0.05)
+        await second.decide(run_id, step_id="gate[1]", actor="alice")
+        run = await second.wait(run_id)
+        assert run.state == "succeeded"
+        events = await second.events(run_id)
+    assert [e.step_id for e in events if e.type == "step.awaiting_approval"] in (
+        ["gate[0]", "gate[1]"], ["gate[1]", "gate[0]"])  # the gate did not open again
 
 
 # ----- in memory ------------------------------------------------------------------------------------------
