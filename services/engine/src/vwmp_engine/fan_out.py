@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,7 @@ def instance_id(step_id: str, index: int) -> str:
     return f"{step_id}[{index}]"
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every instance of a step, of the same few conditions
 def names_item(condition: str | None) -> bool:
     """Whether an `if:` names `item` or `item_index`: then each instance evaluates it for its own item."""
     if condition is None:
