@@ -296,6 +296,21 @@ async def test_cancel_and_pause_reach_the_instances(engine, services: Services) 
     assert f"cancelled {run_id}/nap[2]/1" in journal(services, "controls.txt")
 
 
+async def test_a_run_timeout_mid_fan_out_cancels_every_item_left(engine, services: Services) -> None:
+    definition = workflow({"id": "nap", "uses": "testkit/slow", "for_each": [30] * 4, "max_parallel": 2,
+                           "with": {"seconds": "${{ item }}", "journal": "run-timeout.txt"}}, timeout="500ms")
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    run = await engine.wait(run_id, timeout=10)
+    assert run.state == "failed"
+    assert {s.id: s.state for s in run.steps} == {"nap": "cancelled", **{f"nap[{i}]": "cancelled" for i in range(4)}}
+    await asyncio.sleep(0.3)
+    lines = journal(services, "run-timeout.txt")
+    assert not [line for line in lines if line.startswith(f"done {run_id}/")]
+    started = {line.split()[1] for line in lines if line.startswith(f"start {run_id}/")}
+    assert started and started == {line.split()[1] for line in lines if line.startswith(f"cancelled {run_id}/")}
+
+
 async def test_each_item_of_an_approval_fan_out_is_its_own_gate(engine) -> None:
     definition = workflow({"id": "gate", "uses": "core/approval", "for_each": ["eu", "us"],
                            "with": {"message": "deploy to ${{ item }}?"}})
