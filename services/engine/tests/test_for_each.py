@@ -181,6 +181,7 @@ async def test_fail_fast_cancels_the_items_in_flight_and_not_started(engine, ser
     events = await engine.events(run_id)
     reasons = {e.data["reason"] for e in events if e.type == "step.cancelled"}
     assert reasons == {"fail_fast: nap[2] failed"}
+    assert events[-1].type == "run.failed" and events[-1].data["failed_steps"] == ["nap"]  # not every item
     ended = next(e.data for e in events if e.type == "step.failed" and e.step_id == "nap")
     assert {k: ended[k] for k in ("items", "succeeded", "failed", "cancelled")} == {
         "items": 5, "succeeded": 0, "failed": 1, "cancelled": 4}

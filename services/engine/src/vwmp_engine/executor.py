@@ -119,7 +119,8 @@ class RunExecutor:
 
     async def _finish(self) -> None:
         final = final_state(self.run.steps.values())
-        failed = [step.spec.id for step in self.run.steps.values() if step.state == StepState.FAILED]
+        failed = [step.spec.id for step in self.run.steps.values()
+                  if step.state == StepState.FAILED and not step.parent]  # a failed item shows as its step
         await self.run.record(Transition(run_end_event(final), run_state=final,
                                          data={"failed_steps": failed} if failed else None))
         self.run.state = final
