@@ -80,10 +80,11 @@ typecheck: deps ## mypy --strict over libs/*/src and services/*/src (settings in
 proto: deps ## regenerate libs/vwmp-proto from proto/
 	$(UV) run --no-sync python libs/vwmp-proto/generate.py
 
-bench: deps ## per-step overhead (chain, fan-out, layered; 10..1000 steps), 500 concurrent runs, keyed vs unkeyed runs
+bench: deps ## per-step overhead (chain, fan-out, layered; 10..1000 steps), 500 concurrent runs, keyed vs unkeyed runs, a 1,000-item for_each
 	$(UV) run --no-sync python bench/engine_overhead.py
 	$(UV) run --no-sync python bench/concurrent_runs.py
 	$(UV) run --no-sync python bench/keyed_runs.py
+	$(UV) run --no-sync python bench/fan_out_items.py
 
 images: ## build every service image (needs a Docker engine)
 	bash deploy/build-images.sh

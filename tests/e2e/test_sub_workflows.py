@@ -116,7 +116,6 @@ async def test_cancelling_a_parent_over_rest_cancels_its_running_child(api) -> N
     assert child["steps"][0]["state"] == "cancelled"
 
 
-@pytest.mark.xfail(reason="needs helper fanout's for_each on main; remove this mark when it is merged", strict=True)
 async def test_a_for_each_of_sub_workflows_over_rest_lists_one_child_per_item(api) -> None:
     fan = definition("greet-each", {"id": "greet", "uses": "workflow/greet-one", "for_each": ["Ada", "Grace"],
                                     "with": {"parameters": {"who": "${{ item }}"}}})

@@ -20,7 +20,6 @@ from vwmp_proto.storage.v1 import storage_pb2
 from .conftest import Replica, Services, engine_settings, replica
 
 _names = itertools.count()
-NEEDS_FANOUT = "needs helper fanout's for_each on main; remove this mark when it is merged"
 
 
 def workflow(*steps: dict[str, Any], name: str | None = None, parameters: dict[str, Any] | None = None,
@@ -363,7 +362,6 @@ async def test_a_child_whose_engine_died_is_cancelled_once_another_engine_takes_
         assert by == f"parent {run_id}"
 
 
-@pytest.mark.xfail(reason=NEEDS_FANOUT, strict=True)
 async def test_a_for_each_of_sub_workflows_runs_one_child_per_item(engine) -> None:
     child = workflow({"id": "echo", "uses": "testkit/echo", "with": {"value": "${{ params.who }}"}}, parameters=WHO)
     parent = workflow({**call("publish", child, parameters={"who": "${{ item }}"}), "for_each": ["a", "b", "c"]})
@@ -378,7 +376,6 @@ async def test_a_for_each_of_sub_workflows_runs_one_child_per_item(engine) -> No
         assert outputs["child_run_id"] == kids[f"publish[{index}]"].id
 
 
-@pytest.mark.xfail(reason=NEEDS_FANOUT, strict=True)
 async def test_retrying_a_for_each_of_sub_workflows_retries_each_failed_child(engine) -> None:
     journal = f"journal-{free_port()}.txt"
     child = workflow({"id": "flaky", "uses": "testkit/flaky", "with": {"succeed_on": 2, "journal": journal}},

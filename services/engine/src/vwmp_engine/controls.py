@@ -267,7 +267,8 @@ class Controls:
         else:
             if step_id not in {step.id for step in spec.steps}:
                 raise ControlRefused(f"run has no step {step_id!r}")
-            again = reopened_steps(spec, [step_id, *spec.downstream(step_id)])
+            again = [step_id, *spec.downstream(step_id)]
+            again = reopened_steps(spec, [*again, *_instances_of(run, set(again))])
         attempts = {step.id: step.attempt for step in run.steps}
         # A keyed run queues again for a slot of its key (storage clears its admission on reopen).
         reopened = RunState.QUEUED if run.concurrency is not None else RunState.RUNNING
@@ -291,3 +292,8 @@ class Controls:
             return await self.store.get_run(run_id, with_definition=with_definition)
         except NotFound:
             raise RunNotFound(run_id) from None
+
+
+def _instances_of(run: Run, step_ids: set[str]) -> list[str]:
+    """The for_each instances of these steps: a rerun runs every item again, not only the step."""
+    return [step.id for step in run.steps if step.parent in step_ids]

@@ -27,6 +27,7 @@ from vwmp_common.states import (
 
 from vwmp_engine.approval import ApprovalGate, Decision
 from vwmp_engine.attempts import StepAttempts
+from vwmp_engine.fan_out import FanOut, aggregate_spec
 from vwmp_engine.finalizing import Finalizer
 from vwmp_engine.run_state import ControlRefused, RunContext, StepRun
 from vwmp_engine.runtime import EngineRuntime
@@ -43,6 +44,7 @@ class RunExecutor:
         self.run = RunContext(runtime, run, lease_epoch)
         self.gate = ApprovalGate(self.run)
         self.attempts = StepAttempts(self.run, self.gate)
+        self.fan_out = FanOut(self.run, self.attempts, self._spawn)  # for_each steps, their instances restored
         self.scheduler = Scheduler(self.run.spec.steps, lambda step_id: self.run.steps[step_id].state)
         self.finalizer = Finalizer(self.run, self.attempts)
 
@@ -89,7 +91,7 @@ class RunExecutor:
         for step in run.steps.values():  # taken over: what was in flight is dispatched again
             if step.state in (StepState.RUNNING, StepState.RETRYING):
                 step.state = StepState.PENDING
-            elif step.state == StepState.AWAITING_APPROVAL:
+            elif step.state == StepState.AWAITING_APPROVAL and not step.parent:  # an instance's: its fan-out's
                 self._spawn(step, self.attempts.resume_approval(step))
         self.scheduler.recount()
         deadline = self._deadline()
@@ -129,12 +131,13 @@ class RunExecutor:
             if step.state != StepState.PENDING or step.task is not None:
                 continue
             needs = {need: run.steps[need].state for need in step.spec.needs}
-            reason = skip_reason(step.spec, needs, run.scope)
+            fans_out = step.instances is not None
+            reason = skip_reason(aggregate_spec(step.spec) if fans_out else step.spec, needs, run.scope)
             if reason is not None:
                 step.state = StepState.SKIPPED
-                self._spawn(step, self.attempts.skip(step, reason))
+                self._spawn(step, self.fan_out.skip(step, reason) if fans_out else self.attempts.skip(step, reason))
             else:
-                self._spawn(step, self.attempts.run_step(step))
+                self._spawn(step, self.fan_out.execute(step) if fans_out else self.attempts.run_step(step))
         metrics.DISPATCH_QUEUE.set(self.scheduler.waiting)
 
     def _spawn(self, step: StepRun, work: Coroutine[Any, Any, None]) -> None:
@@ -147,7 +150,7 @@ class RunExecutor:
             if not isinstance(error, (LeaseLost, RunClosed)):
                 log.error("step task crashed", exc_info=error, extra={"fields": {"step_id": step.spec.id}})
             self.run.stop(lost=isinstance(error, (LeaseLost, RunClosed)))
-        if step.state in TERMINAL_STEP_STATES:
+        if step.state in TERMINAL_STEP_STATES and not step.parent:  # an instance settles with its step
             self.scheduler.settled(step.spec.id)
         self._dispatch_ready()
         self.run.changed.set()

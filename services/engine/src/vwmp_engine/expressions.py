@@ -29,7 +29,8 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-ROOTS = ("params", "steps", "run", "secrets")
+ITEM_ROOTS = ("item", "item_index")  # only inside a for_each step: its instance's element and index
+ROOTS = ("params", "steps", "run", "secrets", *ITEM_ROOTS)
 MAX_LENGTH = 2000
 
 

@@ -174,7 +174,8 @@ class Finalizer:
         run = self.run
         state = final or end_state(self.outcome, self.steps)
         data = {**self._handed_over, **(data or {})}
-        failed = [step.spec.id for step in run.steps.values() if step.state == StepState.FAILED]
+        failed = [step.spec.id for step in run.steps.values()
+                  if step.state == StepState.FAILED and not step.parent]  # a failed item shows as its step
         if failed:
             data["failed_steps"] = failed
         outputs: dict[str, Any] | None = None
@@ -192,7 +193,8 @@ class Finalizer:
         """`run.state` and `run.failed_steps` in the scope of the finally steps and of the outputs."""
         fields = self.run.scope["run"]
         fields["state"] = str(state)
-        fields["failed_steps"] = [step.spec.id for step in self.main_steps() if step.state == StepState.FAILED]
+        fields["failed_steps"] = [step.spec.id for step in self.main_steps()
+                                  if step.state == StepState.FAILED and not step.parent]
 
     def _spawn(self, step: StepRun, work: Coroutine[Any, Any, None]) -> None:
         step.task = asyncio.create_task(work, name=f"finally-{self.run.run_id}-{step.spec.id}")

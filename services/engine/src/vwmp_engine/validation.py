@@ -60,6 +60,7 @@ def validate_definition(
     problems += _check_cycles(usable)
     problems += _check_step_configs(usable, step_type, step_defaults or {})
     problems += _check_references(usable, parameters if isinstance(parameters, dict) else None, step_type)
+    problems += _check_fan_out_keys(usable)
     problems += _check_concurrency_key(spec.get("concurrency"), parameters if isinstance(parameters, dict) else None)
     problems += _check_finally(finally_usable, usable, parameters if isinstance(parameters, dict) else None,
                                step_type, step_defaults or {})
@@ -250,6 +251,7 @@ def _check_references(
     upstream = upstream_of(steps)
     uses_of = {s["id"]: s.get("uses") for s in steps.values() if isinstance(s.get("id"), str)}
     declared = parameters.get("properties") if parameters else None
+    fan_outs = {s["id"] for s in steps.values() if isinstance(s.get("id"), str) and s.get("for_each") is not None}
     for index, step in steps.items():
         step_id = step.get("id")
         texts: list[tuple[tuple[object, ...], str, bool]] = [
@@ -257,6 +259,7 @@ def _check_references(
         ]
         if isinstance(step.get("if"), str):
             texts.append((("spec", "steps", index, "if"), step["if"], True))
+        texts += _for_each_texts(step, index)
         for path, text, is_condition in texts:
             sources = [expressions.condition_expression(text)] if is_condition else expressions.expressions_in(text)
             for source in sources:
@@ -270,9 +273,60 @@ def _check_references(
                         if call.name in STATUS_FUNCTIONS:
                             yield Problem(pointer(*path), f"{call.name}() is only available in if: conditions")
                 for reference in expressions.references(tree):
-                    message = _reference_problem(reference, step_id, upstream, uses_of, declared, step_type)
+                    if reference.path[0] in expressions.ITEM_ROOTS:
+                        message = _item_problem(reference, step, path)
+                    else:
+                        checked, message = _fan_out_reference(reference, fan_outs)
+                        message = message or _reference_problem(checked, step_id, upstream, uses_of, declared,
+                                                                step_type)
+                        if message and checked is not reference:  # say it as written, index and all
+                            message = message.replace(str(checked), str(reference), 1)
                     if message:
                         yield Problem(pointer(*path), message)
+
+
+def _for_each_texts(step: dict[str, Any], index: int) -> list[tuple[tuple[object, ...], str, bool]]:
+    """The expressions of a step's `for_each`: checked like those of its `with:`."""
+    where = ("spec", "steps", index, "for_each")
+    return [(path, text, False) for path, text in _strings(step.get("for_each"), where)]
+
+
+def _item_problem(reference: expressions.Reference, step: dict[str, Any], path: tuple[object, ...]) -> str | None:
+    """`item` and `item_index` exist in a for_each step's `with:` and `if:`, not in its list nor elsewhere."""
+    if step.get("for_each") is None:
+        return f"{reference}: {reference.path[0]} exists only in a step with for_each"
+    if path[3] == "for_each":
+        return f"{reference}: for_each cannot use {reference.path[0]} (it is what for_each produces)"
+    if reference.path[0] == "item_index" and len(reference.path) > 1:
+        return f"{reference}: item_index is a number (the item's 0-based position)"
+    return None
+
+
+def _fan_out_reference(
+    reference: expressions.Reference, fan_outs: set[str]
+) -> tuple[expressions.Reference, str | None]:
+    """`steps.<for_each step>.outputs` is a list of the items' outputs: `outputs[1].name` is checked as
+    `outputs.name` of its step type; a name without an index is a problem."""
+    path = reference.path
+    if len(path) < 4 or path[0] != "steps" or path[1] not in fan_outs or path[2] != "outputs":
+        return reference, None
+    if not path[3].isdigit():
+        return reference, (f"{reference}: steps.{path[1]}.outputs is a list (one element per item); "
+                           f"use steps.{path[1]}.outputs[<index>].<name>")
+    return expressions.Reference(path[:3] + path[4:]), None
+
+
+def _check_fan_out_keys(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
+    """`for_each` is one expression (or a literal list); max_parallel and fail_fast need a for_each."""
+    for index, step in steps.items():
+        for_each = step.get("for_each")
+        if for_each is None:
+            for key in ("max_parallel", "fail_fast"):
+                if key in step:
+                    yield Problem(pointer("spec", "steps", index, key), f"{key} applies only to a step with for_each")
+        elif isinstance(for_each, str) and not expressions.EXPRESSION.fullmatch(for_each.strip()):
+            yield Problem(pointer("spec", "steps", index, "for_each"),
+                          "for_each must be one ${{ }} expression that evaluates to a list, or a list")
 
 
 def _params_problem(reference: expressions.Reference, declared: Any) -> str | None:
