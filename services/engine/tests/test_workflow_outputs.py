@@ -158,3 +158,18 @@ def test_outputs_may_name_finally_steps_but_main_steps_may_not() -> None:
         {"id": "a", "uses": "core/noop", "with": {}, "if": "${{ steps.f.state == 'succeeded' }}"},
         outputs={"f": "${{ steps.f.state }}"}, **{"finally": [{"id": "f", "uses": "core/noop"}]}))
     assert found == [("/spec/steps/0/if", "steps.f.state: no step 'f'")]
+
+
+def test_outputs_and_finally_steps_index_a_fan_outs_list_of_outputs() -> None:
+    fan = {"id": "fan", "uses": "core/approval", "for_each": [1, 2]}
+    found = dict(problems(workflow(
+        fan, outputs={"first": "${{ steps.fan.outputs[0].approved_by }}",
+                      "count": "${{ length(steps.fan.outputs) }}",
+                      "unindexed": "${{ steps.fan.outputs.approved_by }}",
+                      "missing": "${{ steps.fan.outputs[1].nope }}"},
+        **{"finally": [{"id": "f", "uses": "core/sleep", "with": {"seconds": "${{ steps.fan.outputs[0].x }}"}}]})))
+    assert set(found) == {"/spec/outputs/unindexed", "/spec/outputs/missing", "/spec/finally/0/with/seconds"}
+    assert found["/spec/outputs/unindexed"] == ("steps.fan.outputs.approved_by: steps.fan.outputs is a list (one "
+                                                "element per item); use steps.fan.outputs[<index>].<name>")
+    assert found["/spec/outputs/missing"].startswith("steps.fan.outputs.1.nope: core/approval has no output 'nope'")
+    assert found["/spec/finally/0/with/seconds"].startswith("steps.fan.outputs.0.x: core/approval has no output")

@@ -251,7 +251,7 @@ def _check_references(
     upstream = upstream_of(steps)
     uses_of = {s["id"]: s.get("uses") for s in steps.values() if isinstance(s.get("id"), str)}
     declared = parameters.get("properties") if parameters else None
-    fan_outs = {s["id"] for s in steps.values() if isinstance(s.get("id"), str) and s.get("for_each") is not None}
+    fan_outs = _fan_out_ids(steps)
     for index, step in steps.items():
         step_id = step.get("id")
         texts: list[tuple[tuple[object, ...], str, bool]] = [
@@ -276,11 +276,8 @@ def _check_references(
                     if reference.path[0] in expressions.ITEM_ROOTS:
                         message = _item_problem(reference, step, path)
                     else:
-                        checked, message = _fan_out_reference(reference, fan_outs)
-                        message = message or _reference_problem(checked, step_id, upstream, uses_of, declared,
-                                                                step_type)
-                        if message and checked is not reference:  # say it as written, index and all
-                            message = message.replace(str(checked), str(reference), 1)
+                        message = _reference_problem(reference, step_id, upstream, uses_of, declared, step_type,
+                                                     fan_outs)
                     if message:
                         yield Problem(pointer(*path), message)
 
@@ -300,6 +297,11 @@ def _item_problem(reference: expressions.Reference, step: dict[str, Any], path: 
     if reference.path[0] == "item_index" and len(reference.path) > 1:
         return f"{reference}: item_index is a number (the item's 0-based position)"
     return None
+
+
+def _fan_out_ids(steps: dict[int, dict[str, Any]]) -> set[str]:
+    """Ids of the steps with for_each: their outputs are lists."""
+    return {s["id"] for s in steps.values() if isinstance(s.get("id"), str) and s.get("for_each") is not None}
 
 
 def _fan_out_reference(
@@ -340,6 +342,23 @@ def _params_problem(reference: expressions.Reference, declared: Any) -> str | No
 
 
 def _reference_problem(
+    reference: expressions.Reference,
+    step_id: Any,
+    upstream: dict[str, set[str]],
+    uses_of: dict[str, Any],
+    declared: Any,
+    step_type: StepTypeLookup,
+    fan_outs: set[str],
+) -> str | None:
+    """What is wrong with a reference of a step's expression, said as written (a fan-out's index and all)."""
+    checked, message = _fan_out_reference(reference, fan_outs)
+    message = message or _plain_reference_problem(checked, step_id, upstream, uses_of, declared, step_type)
+    if message and checked is not reference:
+        message = message.replace(str(checked), str(reference), 1)
+    return message
+
+
+def _plain_reference_problem(
     reference: expressions.Reference,
     step_id: Any,
     upstream: dict[str, set[str]],
@@ -429,6 +448,7 @@ def _check_finally(
     upstream = upstream_of(finally_steps)
     everything = {**main, **{-1 - index: step for index, step in finally_steps.items()}}
     uses_of = {s["id"]: s.get("uses") for s in everything.values() if isinstance(s.get("id"), str)}
+    fan_outs = _fan_out_ids(main)
     declared = parameters.get("properties") if parameters else None
     for index, step in finally_steps.items():
         step_id = step.get("id")
@@ -439,7 +459,8 @@ def _check_finally(
         for path, text, is_condition in texts:
             for reference, problem in _expression_problems(text, is_condition):
                 if problem is None and reference is not None:
-                    problem = _end_reference_problem(reference, step_id, visible, uses_of, declared, step_type)
+                    problem = _end_reference_problem(reference, step_id, visible, uses_of, declared, step_type,
+                                                     fan_outs)
                 if problem:
                     yield Problem(pointer(*path), problem)
 
@@ -451,12 +472,13 @@ def _check_outputs(outputs: Any, steps: dict[int, dict[str, Any]], parameters: d
         return
     uses_of = {s["id"]: s.get("uses") for s in steps.values() if isinstance(s.get("id"), str)}
     visible = {"": set(uses_of)}  # evaluated when every step is terminal: all are upstream
+    fan_outs = _fan_out_ids(steps)
     declared = parameters.get("properties") if parameters else None
     for name, value in outputs.items():
         for path, text in _strings(value, ("spec", "outputs", name)):
             for reference, problem in _expression_problems(text, False):
                 if problem is None and reference is not None:
-                    problem = _end_reference_problem(reference, "", visible, uses_of, declared, step_type)
+                    problem = _end_reference_problem(reference, "", visible, uses_of, declared, step_type, fan_outs)
                 if problem:
                     yield Problem(pointer(*path), problem)
 
@@ -479,14 +501,15 @@ def _expression_problems(text: str, is_condition: bool) -> Iterator[tuple[expres
 
 
 def _end_reference_problem(reference: expressions.Reference, step_id: Any, upstream: dict[str, set[str]],
-                           uses_of: dict[str, Any], declared: Any, step_type: StepTypeLookup) -> str | None:
+                           uses_of: dict[str, Any], declared: Any, step_type: StepTypeLookup,
+                           fan_outs: set[str]) -> str | None:
     """A reference of a finally step or an output, which may also use run.state and run.failed_steps."""
     if reference.path[0] == "run":
         rest = reference.path[1:]
         if rest[:1] == ("failed_steps",) or (len(rest) == 1 and rest[0] in END_RUN_FIELDS):
             return None
         return f"{reference}: run has only {', '.join(END_RUN_FIELDS)}"
-    return _reference_problem(reference, step_id, upstream, uses_of, declared, step_type)
+    return _reference_problem(reference, step_id, upstream, uses_of, declared, step_type, fan_outs)
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
