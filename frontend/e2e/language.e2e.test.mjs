@@ -230,6 +230,8 @@ test('a run shows the fan-out\'s progress and per-item grid, the finally lane an
   await details.getByRole('heading', { name: 'greet[3]' }).waitFor();
   await details.getByTestId('instance-of').filter({ hasText: `Item 3 of ${N}` }).waitFor();
   await details.getByTestId('logs').filter({ hasText: 'n3' }).waitFor({ timeout: 15_000 });
+  await page.waitForLoadState('networkidle');
+  assert.equal(await details.getByText('Validation failed').count(), 0, 'the item\'s stored logs load by its id');
   await shot(page, 'lang-08-item-logs');
   console.log(`# language: run ${runId} fanned out ${N} items, finally ran, outputs ${JSON.stringify(stored.outputs)}`);
 });

@@ -167,6 +167,20 @@ async def test_step_logs_are_what_the_plugin_step_logged(client, headers, defini
     assert "value is hi" in [line["line"] for line in logs.json()["items"]]
 
 
+async def test_a_fan_out_items_logs_are_read_by_its_instance_id(client, headers, definition) -> None:
+    run = await start(client, headers, definition, [{"id": "say", "uses": "testkit/echo", "for_each": ["a", "b"],
+                                                     "with": {"value": "${{ item }}"}}])
+    done = await wait_run(client, headers, run["id"], in_state("succeeded", "failed"))
+    assert done["state"] == "succeeded" and step(done, "say[1]")["outputs"] == {"value": "b"}
+    assert step(done, "say[1]")["parent"] == "say" and step(done, "say[1]")["item_index"] == 1
+    logs = await client.get(f"/api/v1/runs/{run['id']}/steps/say[1]/logs", headers=headers("viewer"))
+    assert logs.status_code == 200, logs.text
+    assert "value is b" in [line["line"] for line in logs.json()["items"]]
+    for bad in ("say[x]", "say[1]x", "say[123456]"):
+        refused = await client.get(f"/api/v1/runs/{run['id']}/steps/{bad}/logs", headers=headers("viewer"))
+        assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/path/step_id", bad
+
+
 async def test_pause_resume_cancel_then_retry_reopens_the_cancelled_run(client, headers, definition) -> None:
     run = await start(client, headers, definition)
     await wait_run(client, headers, run["id"], awaiting("approve"))

@@ -22,7 +22,8 @@ from vwmp_gateway.problems import Problem, plan_digest_of
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 RunId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
-StepId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+# A definition's step id, or a for_each instance of one (`greet[3]`).
+StepId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+(\[[0-9]{1,5}\])?$")]
 StateFilter = Annotated[RunState | None, Query(description="Only runs in this state")]
 
 
