@@ -184,20 +184,18 @@ def _check_step_configs(
         if isinstance(defaults, dict):
             config = {**defaults, **config}
         validator = Draft202012Validator(info.config_schema)
-        for problem in schema_problems(validator, config, ("spec", "steps", index, "with")):
-            if not _holds_expression(config, problem.pointer, index):
+        where = ("spec", "steps", index, "with")
+        for problem in schema_problems(validator, config, where):
+            if not holds_expression(config, problem.pointer[len(pointer(*where)):]):
                 yield problem
         if uses == "core/approval":
             for path, message in approval_config_problems(config):
                 yield Problem(pointer("spec", "steps", index, "with", *path), message)
 
 
-def _holds_expression(config: dict[str, Any], problem_pointer: str, index: int) -> bool:
-    """A field whose value is a `${{ }}` reference is checked after resolution, not now."""
-    prefix = pointer("spec", "steps", index, "with")
-    parts = tokens(problem_pointer[len(prefix):])
-    value: Any = config
-    for part in parts:
+def holds_expression(value: Any, at: str) -> bool:
+    """Whether the field at JSON pointer `at` inside `value` holds a `${{ }}` (checked after resolution, not now)."""
+    for part in tokens(at):
         if isinstance(value, dict) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):

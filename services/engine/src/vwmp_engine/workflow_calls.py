@@ -16,14 +16,14 @@ from typing import Any
 import grpc
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from vwmp_common.json_pointer import pointer, tokens
+from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.schema_errors import schema_problems
 
 from vwmp_engine.step_types import SUB_WORKFLOW_PREFIX, StepTypeInfo, sub_workflow_name
 from vwmp_engine.store import NotFound, StorageError, Store
 from vwmp_engine.sub_workflows import step_type_info
-from vwmp_engine.validation import StepTypeLookup
+from vwmp_engine.validation import StepTypeLookup, holds_expression
 
 Node = tuple[str, int]  # a workflow and its version; 0 = the latest
 Call = tuple[tuple[object, ...], Node, dict[str, Any]]  # the calling step's path, what it calls, its `with`
@@ -164,25 +164,4 @@ def _parameter_problems(path: tuple[object, ...], called: dict[str, Any], config
         problems = schema_problems(Draft202012Validator(schema), parameters, base)
     except SchemaError:
         return []
-    return [problem for problem in problems if not _holds_expression(parameters, problem.pointer[len(pointer(*base)):])]
-
-
-def _holds_expression(value: Any, at: str) -> bool:
-    for part in tokens(at):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return False
-    return _contains_expression(value)
-
-
-def _contains_expression(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${{" in value
-    if isinstance(value, list):
-        return any(_contains_expression(item) for item in value)
-    if isinstance(value, dict):
-        return any(_contains_expression(item) for item in value.values())
-    return False
+    return [problem for problem in problems if not holds_expression(parameters, problem.pointer[len(pointer(*base)):])]
