@@ -29,7 +29,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-ROOTS = ("params", "steps", "run", "secrets")
+ROOTS = ("params", "steps", "run", "secrets", "trigger", "event")  # trigger, event: in spec.triggers only
 MAX_LENGTH = 2000
 
 
