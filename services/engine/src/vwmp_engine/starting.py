@@ -13,6 +13,7 @@ from typing import Any
 
 from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
+from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.expressions import ExpressionError
 from vwmp_engine.runtime import EngineRuntime
@@ -32,9 +33,15 @@ class Started:
 
 
 async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
-                    dry_run: bool, actor: str) -> Started:
-    """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none."""
-    workflow = await runtime.store.get_workflow(workflow_name, version)
+                    dry_run: bool, actor: str, trigger: storage_pb2.RunTrigger | None = None,
+                    advance: storage_pb2.TriggerAdvance | None = None, fallback_concurrency: Concurrency | None = None,
+                    workflow: Workflow | None = None) -> Started:
+    """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none.
+
+    A triggered run passes its `trigger` (and a schedule tick its `advance`, see Store.create_run);
+    `fallback_concurrency` is the key used when the workflow has no spec.concurrency (overlap: queue).
+    """
+    workflow = workflow or await runtime.store.get_workflow(workflow_name, version)
     try:
         parameters: Any = json.loads(parameters_json or "{}")
     except ValueError as error:
@@ -51,12 +58,13 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     if problems:
         return Started(problems=problems)
     try:
-        concurrency = _concurrency(workflow, parameters, dry_run, actor)
+        concurrency = _concurrency(workflow, parameters, dry_run, actor) or fallback_concurrency
     except ExpressionError as error:
         return Started(problems=[Problem(pointer("spec", "concurrency", "key"), f"cannot be evaluated: {error}")])
     try:
         run, written = await runtime.store.create_run(workflow, parameters, dry_run, actor,
-                                                      [(step["id"], step["uses"]) for step in steps], concurrency)
+                                                      [(step["id"], step["uses"]) for step in steps], concurrency,
+                                                      trigger=trigger, advance=advance)
     except ConcurrencyConflict as conflict:
         return Started(conflict=conflict)
     runtime.publisher.publish(written)

@@ -15,7 +15,7 @@ from vwmp_engine import expressions
 from vwmp_engine.triggers.spec import ScheduleError, parse_cron, time_zone
 
 # What `${{ trigger.… }}` holds for each kind (besides id, kind and at).
-TRIGGER_FIELDS = {"schedule": ("scheduled_at",), "webhook": ("delivery",), "on_run": ("run",)}
+TRIGGER_FIELDS = {"schedule": ("scheduled_at",), "webhook": ("delivery", "event"), "on_run": ("run",)}
 RUN_FIELDS = ("id", "state", "workflow", "version", "parameters", "outputs")
 
 

@@ -130,7 +130,7 @@ class TriggerSpec:
         return cls(
             id=data["id"],
             kind=kind,
-            overlap=str(data.get("overlap", "skip")),
+            overlap=str(data.get("overlap", "skip" if kind == "schedule" else "allow")),
             catchup=str(data.get("catchup", "latest")),
             parameters=dict(data.get("parameters") or {}),
             schedule=Schedule.from_dict(data["schedule"]) if kind == "schedule" else None,
