@@ -18,13 +18,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from vwmp_common.timeutil import iso, utcnow
+from vwmp_common.triggers import TriggerKind
 
 from vwmp_storage.database import Database
 from vwmp_storage.definitions import check_name
 from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.models import trigger_states
 
-KINDS = ("manual", "schedule", "webhook", "on_run")
+KINDS = tuple(TriggerKind)
 _ID_LIMIT = 64
 _KEY_LIMIT = 200
 

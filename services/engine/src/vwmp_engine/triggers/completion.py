@@ -60,10 +60,12 @@ class CompletionTriggers:
     async def _ended(self, run_id: str) -> None:
         try:
             finished = await self.runtime.store.get_run(run_id)
+            states = await self.store.states()
             for workflow in await self.store.workflows():
                 for spec in triggers_of(workflow.definition):
                     if (spec.kind == "on_run" and spec.on_run["workflow"] == finished.workflow
-                            and finished.state.value in spec.on_run["states"]):
+                            and finished.state.value in spec.on_run["states"]
+                            and not getattr(states.get((workflow.name, spec.id)), "paused", False)):
                         await self._start(workflow, spec, finished)
         except StorageError as error:
             log.warning("completion triggers of run %s not started: %s", run_id, error)

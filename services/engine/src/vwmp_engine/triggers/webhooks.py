@@ -89,6 +89,9 @@ async def deliver(runtime: EngineRuntime, store: TriggerStore, workflow: Workflo
         raise SignatureRefused("the webhook's secret is not configured")
     if not verify(provider, secret, headers, body):
         raise SignatureRefused(f"missing or bad {SIGNATURE_HEADER[provider]} signature")
+    state = (await store.states(workflow.name)).get((workflow.name, spec.id))
+    if state is not None and state.paused:
+        return Delivery(filtered=True)
     try:
         event: Any = json.loads(body or b"{}")
     except ValueError:
