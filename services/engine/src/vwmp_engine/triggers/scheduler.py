@@ -1,7 +1,7 @@
 """The schedule loop every engine replica runs: due ticks are claimed in storage, so each fires once.
 
 Each pass reads the latest definitions and the trigger states. A schedule without a state for
-its current entry (new, changed or resumed) is started at its next tick after now. A due tick
+its current version (new, saved again or resumed) is started at its next tick after now. A due tick
 is fired with a compare-and-set of (digest, next_fire_at) in the transaction that creates its
 run: of two replicas the second finds the schedule moved on and creates nothing. A replica that
 dies mid-call either committed the run and the move, or neither, and the next pass of any
@@ -22,7 +22,7 @@ from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.store import LeaseLost, StorageError, Workflow
 from vwmp_engine.triggers.firing import fire, previous_not_done, problems_text, run_trigger, trigger_scope
-from vwmp_engine.triggers.spec import ScheduleError, TriggerSpec, triggers_of
+from vwmp_engine.triggers.spec import ScheduleError, TriggerSpec, schedule_digest, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,14 @@ class TriggerScheduler:
         if state is not None and state.paused:
             return
         digest = state.digest if state is not None else ""
+        current = schedule_digest(workflow.version, spec)
         expected = from_timestamp(state.next_fire_at) if state is not None else None
         move = storage_pb2.TriggerAdvance(workflow=workflow.name, trigger_id=spec.id, compare=True,
-                                          expected_digest=digest, digest=spec.digest,
+                                          expected_digest=digest, digest=current,
                                           next_fire_at=to_timestamp(spec.schedule.next_after(now)))
         if expected is not None:
             move.expected_next_fire_at.CopyFrom(to_timestamp(expected))
-        if digest != spec.digest or expected is None:
+        if digest != current or expected is None:
             await self.store.advance(move)  # (re)start: the first tick after now
             return
         if expected > now:

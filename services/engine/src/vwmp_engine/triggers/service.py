@@ -15,7 +15,7 @@ from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.triggers.checks import completion_loop_problems
-from vwmp_engine.triggers.spec import ScheduleError, triggers_of
+from vwmp_engine.triggers.spec import ScheduleError, schedule_digest, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
 from vwmp_engine.triggers.webhooks import SignatureRefused, UnknownWebhook, deliver
 
@@ -51,7 +51,7 @@ async def list_triggers(runtime: EngineRuntime, store: TriggerStore, name: str) 
         trigger = engine_pb2.Trigger(id=spec.id, kind=spec.kind, spec_json=json.dumps(entries.get(spec.id, {})),
                                      state=state)
         if spec.schedule is not None and not state.paused:
-            current = state.digest == spec.digest and state.HasField("next_fire_at")
+            current = state.digest == schedule_digest(workflow.version, spec) and state.HasField("next_fire_at")
             with contextlib.suppress(ScheduleError):
                 trigger.next_fire_at.CopyFrom(
                     state.next_fire_at if current else to_timestamp(spec.schedule.next_after(now)))

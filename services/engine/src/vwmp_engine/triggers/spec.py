@@ -141,6 +141,11 @@ class TriggerSpec:
         )
 
 
+def schedule_digest(version: int, spec: TriggerSpec) -> str:
+    """What a schedule's state was computed for: every saved version starts its schedules afresh."""
+    return f"{version}:{spec.digest}"
+
+
 def triggers_of(definition: dict[str, Any]) -> list[TriggerSpec]:
     """The triggers of a validated definition (an entry that no longer parses is left out)."""
     found: list[TriggerSpec] = []
