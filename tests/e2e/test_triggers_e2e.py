@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from vwmp_cli.up import Platform
 from vwmp_common.ports import free_port
-from vwmp_common.states import RunState
+from vwmp_common.states import EventType, RunState
 from vwmp_common.timeutil import from_timestamp
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -71,6 +71,8 @@ async def test_an_every_2s_schedule_fires_once_per_tick_on_two_replicas_while_on
         for run in finished:  # one run.queued and one end each: no tick started twice or left behind
             log = await driver.events(run.id)
             assert [e.seq for e in log] == list(range(1, len(log) + 1))
+            assert [e.type for e in log].count(EventType.RUN_QUEUED.number) == 1
+            assert [e.type for e in log].count(EventType.RUN_SUCCEEDED.number) == 1
         states = await driver.storage.ListTriggerStates(storage_pb2.ListTriggerStatesRequest(workflow=NAME))
         assert states.states[0].last_run_id in {run.id for run in runs}
     finally:
