@@ -212,3 +212,22 @@ async def test_list_triggers_of_an_unknown_workflow_is_not_found(engine: Replica
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await client.ListTriggers(engine_pb2.ListTriggersRequest(workflow="no-such-workflow"))
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_completion_trigger_fires_only_for_its_states_and_once_per_finished_run(engine: Replica) -> None:
+    upstream = triggered([], name=f"flaky-{next(_names)}")
+    upstream["spec"]["steps"] = [{"id": "bad", "uses": "testkit/fail", "with": {"message": "no way"}}]
+    del upstream["spec"]["triggers"]
+    source = upstream["metadata"]["name"]
+    on_success = triggered([{"id": "ok", "on_run": {"workflow": source}}])
+    on_failure = triggered([{"id": "broken", "on_run": {"workflow": source, "states": ["failed", "cancelled"]},
+                             "parameters": {"state": "${{ trigger.run.state }}"}}])
+    for definition in (upstream, on_success, on_failure):
+        await engine.apply(definition)
+    failed = await engine.start(source)
+    assert (await engine.wait(failed)).state == "failed"
+    [alerted] = await wait_runs(engine, on_failure["metadata"]["name"], 1)
+    assert json.loads(alerted.parameters_json) == {"state": "failed"}
+    await asyncio.sleep(1.0)
+    assert await runs_of(engine, on_success["metadata"]["name"]) == []
+    assert len(await runs_of(engine, on_failure["metadata"]["name"])) == 1
