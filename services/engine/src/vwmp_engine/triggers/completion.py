@@ -69,6 +69,8 @@ class CompletionTriggers:
                         await self._start(workflow, spec, finished)
         except StorageError as error:
             log.warning("completion triggers of run %s not started: %s", run_id, error)
+        except Exception:  # a task nobody awaits: say what went wrong
+            log.exception("completion triggers of run %s not started", run_id)
 
     async def _start(self, workflow: Workflow, spec: TriggerSpec, finished: Run) -> None:
         now = utcnow()

@@ -60,6 +60,8 @@ class TriggerScheduler:
                 await self.run_pass(utcnow())
             except StorageError as error:
                 log.warning("trigger pass failed: %s", error)
+            except Exception:  # a bug must not stop every schedule of the platform for good
+                log.exception("trigger pass failed")
             await asyncio.sleep(self.poll_seconds)
 
     async def run_pass(self, now: datetime) -> None:
@@ -72,8 +74,8 @@ class TriggerScheduler:
                         await self._schedule(workflow, spec, states.get((workflow.name, spec.id)), now)
                     except LeaseLost:
                         pass  # another replica moved this schedule first
-                    except ScheduleError as error:
-                        log.warning("schedule %s/%s unusable: %s", workflow.name, spec.id, error)
+                    except (ScheduleError, StorageError) as error:  # the other schedules still fire
+                        log.warning("schedule %s/%s not fired: %s", workflow.name, spec.id, error)
 
     async def _schedule(self, workflow: Workflow, spec: TriggerSpec, state: storage_pb2.TriggerState | None,
                         now: datetime) -> None:
