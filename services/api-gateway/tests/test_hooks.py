@@ -233,3 +233,25 @@ async def test_every_run_shows_how_it_was_started(
     assert started.status_code == 201, started.text
     trigger = started.json()["trigger"]
     assert trigger["kind"] == "manual" and trigger["id"] is None and trigger["at"]
+
+
+async def test_bad_triggers_are_422_with_pointers_and_a_completion_loop_is_refused(
+        client: httpx.AsyncClient, headers: Callable[[str], dict[str, str]]) -> None:
+    bad = hooked("github")
+    bad["spec"]["triggers"].append({"id": "on-push", "schedule": {"cron": "0 25 * * *", "timezone": "Europe/Nowhere"}})
+    response = await client.post("/api/v1/workflows", json=bad, headers=headers("editor"))
+    assert response.status_code == 422
+    pointers = {e["pointer"] for e in response.json()["errors"]}
+    assert {"/spec/triggers/1/id", "/spec/triggers/1/schedule/cron", "/spec/triggers/1/schedule/timezone"} <= pointers
+    first = hooked("github")
+    first["spec"]["triggers"] = [{"id": "after-b", "on_run": {"workflow": f"{first['metadata']['name']}-b"},
+                                  "parameters": {"repo": "r", "ref": "refs/heads/main"}}]
+    await create(client, headers, first)
+    closing = hooked("github")
+    closing["metadata"]["name"] = f"{first['metadata']['name']}-b"
+    closing["spec"]["triggers"] = [{"id": "after-a", "on_run": {"workflow": first["metadata"]["name"]},
+                                    "parameters": {"repo": "r", "ref": "refs/heads/main"}}]
+    refused = await client.post("/api/v1/workflows", json=closing, headers=headers("editor"))
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["pointer"] == "/spec/triggers/0/on_run/workflow" and "completion triggers loop" in error["message"]
