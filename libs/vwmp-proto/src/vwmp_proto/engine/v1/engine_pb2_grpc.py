@@ -148,8 +148,8 @@ class EngineServiceServicer:
         """A webhook delivery: verifies the provider's signature with the trigger's
         secret, evaluates the filter and starts the run (a known delivery id
         returns the run it started). NOT_FOUND: no such webhook trigger.
-        UNAUTHENTICATED: a missing or bad signature. RESOURCE_EXHAUSTED: too many
-        deliveries for the trigger.
+        UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+        set. (Body size and rate are limited by the gateway.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -69,8 +69,8 @@ class EngineServiceStub:
     """A webhook delivery: verifies the provider's signature with the trigger's
     secret, evaluates the filter and starts the run (a known delivery id
     returns the run it started). NOT_FOUND: no such webhook trigger.
-    UNAUTHENTICATED: a missing or bad signature. RESOURCE_EXHAUSTED: too many
-    deliveries for the trigger.
+    UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+    set. (Body size and rate are limited by the gateway.)
     """
 
 @_typing.type_check_only
@@ -113,8 +113,8 @@ class EngineServiceAsyncStub(EngineServiceStub):
     """A webhook delivery: verifies the provider's signature with the trigger's
     secret, evaluates the filter and starts the run (a known delivery id
     returns the run it started). NOT_FOUND: no such webhook trigger.
-    UNAUTHENTICATED: a missing or bad signature. RESOURCE_EXHAUSTED: too many
-    deliveries for the trigger.
+    UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+    set. (Body size and rate are limited by the gateway.)
     """
 
 class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -202,8 +202,8 @@ class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
         """A webhook delivery: verifies the provider's signature with the trigger's
         secret, evaluates the filter and starts the run (a known delivery id
         returns the run it started). NOT_FOUND: no such webhook trigger.
-        UNAUTHENTICATED: a missing or bad signature. RESOURCE_EXHAUSTED: too many
-        deliveries for the trigger.
+        UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+        set. (Body size and rate are limited by the gateway.)
         """
 
 def add_EngineServiceServicer_to_server(servicer: EngineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
