@@ -13,11 +13,11 @@ from typing import Any
 
 from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
-from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.expressions import ExpressionError
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.store import Concurrency, ConcurrencyConflict, Run, Workflow
+from vwmp_engine.triggers.records import Advance, StartedBy
 from vwmp_engine.validation import apply_parameter_defaults, concurrency_key, validate_parameters
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ class Started:
 
 
 async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
-                    dry_run: bool, actor: str, trigger: storage_pb2.RunTrigger | None = None,
-                    advance: storage_pb2.TriggerAdvance | None = None, fallback_concurrency: Concurrency | None = None,
+                    dry_run: bool, actor: str, trigger: StartedBy | None = None,
+                    advance: Advance | None = None, fallback_concurrency: Concurrency | None = None,
                     workflow: Workflow | None = None) -> Started:
     """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none.
 

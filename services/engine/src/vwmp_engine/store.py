@@ -24,6 +24,8 @@ from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
 
+from vwmp_engine.triggers.records import Advance, StartedBy
+
 CONFIG_CACHE_SECONDS = 5.0
 
 
@@ -220,8 +222,8 @@ class Store:
                          steps: Sequence[tuple[str, str]],
                          concurrency: Concurrency | None = None,
                          parent: RunParent | None = None, depth: int = 0,
-                         trigger: storage_pb2.RunTrigger | None = None,
-                         advance: storage_pb2.TriggerAdvance | None = None) -> tuple[Run, list[Event]]:
+                         trigger: StartedBy | None = None,
+                         advance: Advance | None = None) -> tuple[Run, list[Event]]:
         """Create a queued run of `(step id, uses)` steps; returns it with the events storage wrote.
 
         They are the new run's `run.queued` (seq 1), then the events of the runs a cancel_pending
@@ -242,9 +244,9 @@ class Store:
             request.concurrency.CopyFrom(storage_pb2.RunConcurrency(
                 key=concurrency.key, limit=concurrency.limit, on_conflict=concurrency.on_conflict))
         if trigger is not None:
-            request.trigger.CopyFrom(trigger)
+            request.trigger.CopyFrom(trigger.message())
         if advance is not None:
-            request.advance.CopyFrom(advance)
+            request.advance.CopyFrom(advance.message())
         with _refusals():
             created = await self._stub.CreateRun(request)
         if created.replayed:

@@ -14,13 +14,13 @@ import logging
 from collections.abc import Callable
 
 from vwmp_common.states import RUN_END_EVENTS, EventType
-from vwmp_common.timeutil import iso, to_timestamp, utcnow
+from vwmp_common.timeutil import iso, utcnow
 from vwmp_proto.events.v1.events_pb2 import Event
-from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.store import Run, StorageError, Workflow
 from vwmp_engine.triggers.firing import fire, previous_not_done, problems_text, run_trigger, trigger_scope
+from vwmp_engine.triggers.records import Advance
 from vwmp_engine.triggers.spec import TriggerSpec, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
 
@@ -75,19 +75,19 @@ class CompletionTriggers:
     async def _start(self, workflow: Workflow, spec: TriggerSpec, finished: Run) -> None:
         now = utcnow()
         if spec.overlap == "skip" and (running := await previous_not_done(self.store, workflow, spec)):
-            await self.store.advance(storage_pb2.TriggerAdvance(
-                workflow=workflow.name, trigger_id=spec.id,
-                error=f"end of run {finished.id} skipped: run {running} is not done (overlap: skip)"))
+            await self.store.advance(Advance(
+                workflow.name, spec.id, error=f"end of run {finished.id} skipped: run {running} is not done "
+                                              "(overlap: skip)"))
             return
         upstream = {"id": finished.id, "state": finished.state.value, "workflow": finished.workflow,
                     "version": finished.version, "parameters": finished.parameters, "outputs": finished.outputs}
         scope = {"trigger": trigger_scope(spec, now, run=upstream)}
-        fired = storage_pb2.TriggerAdvance(workflow=workflow.name, trigger_id=spec.id, fired_at=to_timestamp(now))
+        fired = Advance(workflow.name, spec.id, fired_at=now)
         started = await fire(self.runtime, workflow, spec, scope,
                              run_trigger(spec, now, dedupe_key=finished.id, run_id=finished.id), fired)
         if started.run is None:
-            await self.store.advance(storage_pb2.TriggerAdvance(
-                workflow=workflow.name, trigger_id=spec.id,
+            await self.store.advance(Advance(
+                workflow.name, spec.id,
                 error=f"end of run {finished.id}: " + (problems_text(started.problems) or str(started.conflict))))
             return
         if not started.run.message.replayed:

@@ -8,14 +8,14 @@ from typing import Any
 
 from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
-from vwmp_common.states import TERMINAL_RUN_STATES, RunState
-from vwmp_common.timeutil import iso, to_timestamp
-from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_common.states import TERMINAL_RUN_STATES
+from vwmp_common.timeutil import iso
 
 from vwmp_engine import expressions
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.starting import Started, start_run
 from vwmp_engine.store import Concurrency, Workflow
+from vwmp_engine.triggers.records import Advance, StartedBy
 from vwmp_engine.triggers.spec import TriggerSpec
 from vwmp_engine.triggers.store import TriggerStore
 
@@ -33,13 +33,13 @@ def trigger_scope(spec: TriggerSpec, at: datetime, **fields: Any) -> dict[str, A
 async def previous_not_done(store: TriggerStore, workflow: Workflow, spec: TriggerSpec) -> str | None:
     """The id of the trigger's newest run when it has not ended (overlap skip), else None."""
     latest = await store.latest_run(workflow.name, spec.id)
-    if latest is None or RunState.from_number(latest.state) in TERMINAL_RUN_STATES:
+    if latest is None or latest[1] in TERMINAL_RUN_STATES:
         return None
-    return latest.id
+    return latest[0]
 
 
 async def fire(runtime: EngineRuntime, workflow: Workflow, spec: TriggerSpec, scope: dict[str, Any],
-               trigger: storage_pb2.RunTrigger, advance: storage_pb2.TriggerAdvance | None = None) -> Started:
+               trigger: StartedBy, advance: Advance | None = None) -> Started:
     """Start the run of `spec` with its parameters rendered over `scope`; problems point into the parameters."""
     try:
         parameters = expressions.render(spec.parameters, scope)
@@ -51,10 +51,9 @@ async def fire(runtime: EngineRuntime, workflow: Workflow, spec: TriggerSpec, sc
 
 
 def run_trigger(spec: TriggerSpec, at: datetime, dedupe_key: str = "", delivery: str = "",
-                run_id: str = "") -> storage_pb2.RunTrigger:
+                run_id: str = "") -> StartedBy:
     """The run's `trigger` as storage records it."""
-    return storage_pb2.RunTrigger(id=spec.id, kind=spec.kind, at=to_timestamp(at), delivery=delivery, run_id=run_id,
-                                  dedupe_key=dedupe_key)
+    return StartedBy(spec.id, spec.kind, at, delivery, run_id, dedupe_key)
 
 
 def problems_text(problems: list[Problem]) -> str:

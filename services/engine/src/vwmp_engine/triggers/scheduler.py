@@ -14,14 +14,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from vwmp_common.timeutil import from_timestamp, iso, to_timestamp, utcnow
-from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_common.timeutil import iso, utcnow
 
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.store import LeaseLost, StorageError, Workflow
 from vwmp_engine.triggers.firing import fire, previous_not_done, problems_text, run_trigger, trigger_scope
+from vwmp_engine.triggers.records import Advance, TriggerState
 from vwmp_engine.triggers.spec import ScheduleError, TriggerSpec, schedule_digest, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
 
@@ -77,19 +78,16 @@ class TriggerScheduler:
                     except (ScheduleError, StorageError) as error:  # the other schedules still fire
                         log.warning("schedule %s/%s not fired: %s", workflow.name, spec.id, error)
 
-    async def _schedule(self, workflow: Workflow, spec: TriggerSpec, state: storage_pb2.TriggerState | None,
+    async def _schedule(self, workflow: Workflow, spec: TriggerSpec, state: TriggerState | None,
                         now: datetime) -> None:
         assert spec.schedule is not None
         if state is not None and state.paused:
             return
         digest = state.digest if state is not None else ""
         current = schedule_digest(workflow.version, spec)
-        expected = from_timestamp(state.next_fire_at) if state is not None else None
-        move = storage_pb2.TriggerAdvance(workflow=workflow.name, trigger_id=spec.id, compare=True,
-                                          expected_digest=digest, digest=current,
-                                          next_fire_at=to_timestamp(spec.schedule.next_after(now)))
-        if expected is not None:
-            move.expected_next_fire_at.CopyFrom(to_timestamp(expected))
+        expected = state.next_fire_at if state is not None else None
+        move = Advance(workflow.name, spec.id, compare=True, expected_digest=digest, expected_next_fire_at=expected,
+                       digest=current, next_fire_at=spec.schedule.next_after(now))
         if digest != current or expected is None:
             await self.store.advance(move)  # (re)start: the first tick after now
             return
@@ -97,26 +95,22 @@ class TriggerScheduler:
             return
         tick = spec.schedule.latest_due(expected - timedelta(microseconds=1), now) or expected
         if spec.catchup == "none" and now - tick > ON_TIME:
-            move.error = f"tick {iso(tick)} missed (catchup: none)"
-            await self.store.advance(move)
+            await self.store.advance(replace(move, error=f"tick {iso(tick)} missed (catchup: none)"))
             return
         if spec.overlap == "skip" and (running := await previous_not_done(self.store, workflow, spec)):
-            move.error = f"tick {iso(tick)} skipped: run {running} is not done (overlap: skip)"
-            await self.store.advance(move)
+            await self.store.advance(replace(
+                move, error=f"tick {iso(tick)} skipped: run {running} is not done (overlap: skip)"))
             return
-        move.fired_at.CopyFrom(to_timestamp(tick))
         scope = {"trigger": trigger_scope(spec, tick, scheduled_at=iso(tick))}
-        started = await fire(self.runtime, workflow, spec, scope, run_trigger(spec, tick, dedupe_key=iso(tick)), move)
+        started = await fire(self.runtime, workflow, spec, scope, run_trigger(spec, tick, dedupe_key=iso(tick)),
+                             replace(move, fired_at=tick))
         if started.run is not None:
             if started.run.message.replayed:  # the tick's run exists (a restarted schedule met it again)
-                move.ClearField("fired_at")
                 await self.store.advance(move)
             else:
                 log.info("schedule fired", extra={"fields": {"workflow": workflow.name, "trigger_id": spec.id,
                                                              "run_id": started.run.id, "scheduled_at": iso(tick)}})
                 self.wake()
             return
-        move.ClearField("fired_at")
-        move.error = (f"tick {iso(tick)}: " + (problems_text(started.problems) if started.problems
-                                                 else str(started.conflict)))
-        await self.store.advance(move)
+        problem = problems_text(started.problems) if started.problems else str(started.conflict)
+        await self.store.advance(replace(move, error=f"tick {iso(tick)}: {problem}"))

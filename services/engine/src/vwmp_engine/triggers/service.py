@@ -11,10 +11,10 @@ from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.timeutil import to_timestamp, utcnow
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2
-from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.triggers.checks import completion_loop_problems
+from vwmp_engine.triggers.records import TriggerState
 from vwmp_engine.triggers.spec import ScheduleError, schedule_digest, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
 from vwmp_engine.triggers.webhooks import SignatureRefused, UnknownWebhook, deliver
@@ -47,14 +47,14 @@ async def list_triggers(runtime: EngineRuntime, store: TriggerStore, name: str) 
     found = []
     entries = {entry.get("id"): entry for entry in workflow.definition.get("spec", {}).get("triggers") or []}
     for spec in triggers_of(workflow.definition):
-        state = states.get((name, spec.id)) or storage_pb2.TriggerState(workflow=name, trigger_id=spec.id)
+        state = states.get((name, spec.id)) or TriggerState.none_yet(name, spec.id)
         trigger = engine_pb2.Trigger(id=spec.id, kind=spec.kind, spec_json=json.dumps(entries.get(spec.id, {})),
-                                     state=state)
+                                     state=state.message)
         if spec.schedule is not None and not state.paused:
-            current = state.digest == schedule_digest(workflow.version, spec) and state.HasField("next_fire_at")
+            current = state.digest == schedule_digest(workflow.version, spec) and state.next_fire_at is not None
             with contextlib.suppress(ScheduleError):
-                trigger.next_fire_at.CopyFrom(
-                    state.next_fire_at if current else to_timestamp(spec.schedule.next_after(now)))
+                trigger.next_fire_at.CopyFrom(to_timestamp(
+                    state.next_fire_at if current else spec.schedule.next_after(now)))
         found.append(trigger)
     return engine_pb2.ListTriggersResponse(triggers=found)
 

@@ -1,13 +1,15 @@
-"""The engine's storage calls for triggers: latest definitions, trigger states, tick claims, pauses."""
+"""The engine's storage calls for triggers: latest definitions, trigger states, tick claims."""
 
 from __future__ import annotations
 
 import json
 
 from vwmp_common.clients import StorageStub
+from vwmp_common.states import RunState
 from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_engine.store import Workflow, _refusals
+from vwmp_engine.triggers.records import Advance, TriggerState
 
 
 class TriggerStore:
@@ -22,26 +24,20 @@ class TriggerStore:
             found = await self._stub.ListWorkflows(storage_pb2.ListWorkflowsRequest())
         return [Workflow(w.name, w.version, json.loads(w.definition_json)) for w in found.workflows]
 
-    async def states(self, workflow: str = "") -> dict[tuple[str, str], storage_pb2.TriggerState]:
+    async def states(self, workflow: str = "") -> dict[tuple[str, str], TriggerState]:
         """Trigger states by (workflow, trigger id)."""
         with _refusals():
             found = await self._stub.ListTriggerStates(storage_pb2.ListTriggerStatesRequest(workflow=workflow))
-        return {(state.workflow, state.trigger_id): state for state in found.states}
+        return {(state.workflow, state.trigger_id): TriggerState.from_message(state) for state in found.states}
 
-    async def advance(self, change: storage_pb2.TriggerAdvance) -> bool:
+    async def advance(self, change: Advance) -> bool:
         """Apply a compare-and-set or a record; False when another replica moved the schedule first."""
         with _refusals():
-            return (await self._stub.AdvanceTrigger(change)).advanced
+            return (await self._stub.AdvanceTrigger(change.message())).advanced
 
-    async def pause(self, workflow: str, trigger_id: str, paused: bool, actor: str) -> storage_pb2.TriggerState:
-        """Pause or resume one trigger."""
-        with _refusals():
-            return await self._stub.PauseTrigger(storage_pb2.PauseTriggerRequest(
-                workflow=workflow, trigger_id=trigger_id, paused=paused, actor=actor))
-
-    async def latest_run(self, workflow: str, trigger_id: str) -> storage_pb2.Run | None:
-        """The newest run a trigger started, if any."""
+    async def latest_run(self, workflow: str, trigger_id: str) -> tuple[str, RunState] | None:
+        """The id and state of the newest run a trigger started, if any."""
         with _refusals():
             found = await self._stub.ListRuns(storage_pb2.ListRunsRequest(workflow=workflow, trigger=trigger_id,
                                                                           limit=1))
-        return found.runs[0] if found.runs else None
+        return (found.runs[0].id, RunState.from_number(found.runs[0].state)) if found.runs else None

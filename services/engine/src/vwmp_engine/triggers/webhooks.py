@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vwmp_common.timeutil import iso, to_timestamp, utcnow
-from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_common.timeutil import iso, utcnow
 
 from vwmp_engine import expressions
 from vwmp_engine.runtime import EngineRuntime
@@ -25,6 +24,7 @@ from vwmp_engine.starting import Started
 from vwmp_engine.store import Workflow
 from vwmp_engine.triggers.checks import secret_name
 from vwmp_engine.triggers.firing import fire, previous_not_done, problems_text, run_trigger, trigger_scope
+from vwmp_engine.triggers.records import Advance
 from vwmp_engine.triggers.spec import TriggerSpec, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
 
@@ -110,7 +110,7 @@ async def deliver(runtime: EngineRuntime, store: TriggerStore, workflow: Workflo
     if spec.overlap == "skip" and (running := await previous_not_done(store, workflow, spec)):
         await _record(store, workflow, spec, error=f"delivery {delivery or '-'} skipped: run {running} is not done")
         return Delivery(filtered=True)
-    fired = storage_pb2.TriggerAdvance(workflow=workflow.name, trigger_id=spec.id, fired_at=to_timestamp(now))
+    fired = Advance(workflow.name, spec.id, fired_at=now)
     started = await fire(runtime, workflow, spec, scope, run_trigger(spec, now, dedupe_key=delivery, delivery=delivery),
                          fired)
     if started.run is not None:
@@ -124,4 +124,4 @@ async def deliver(runtime: EngineRuntime, store: TriggerStore, workflow: Workflo
 
 
 async def _record(store: TriggerStore, workflow: Workflow, spec: TriggerSpec, error: str) -> None:
-    await store.advance(storage_pb2.TriggerAdvance(workflow=workflow.name, trigger_id=spec.id, error=error))
+    await store.advance(Advance(workflow.name, spec.id, error=error))
