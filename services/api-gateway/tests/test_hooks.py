@@ -136,7 +136,7 @@ async def test_a_bad_or_missing_signature_is_401_audited_and_starts_nothing(
                                 headers={"Content-Type": "application/json"})
     assert missing.status_code == 401
     denied = [e for e in backend.audit("webhook.deliver") if e.target == f"hooks/{name}/on-push"]
-    assert [e.outcome for e in denied] == ["denied", "denied"]
+    assert [(e.actor, e.outcome) for e in denied] == [("webhook", "denied"), ("webhook", "denied")]
     runs = await client.get("/api/v1/runs", params={"workflow": name}, headers=headers("viewer"))
     assert runs.json()["total"] == 0
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from vwmp_proto.engine.v1 import engine_pb2
 
 from vwmp_gateway import convert
-from vwmp_gateway.auth import RateLimiter
+from vwmp_gateway.auth import Principal, RateLimiter
 from vwmp_gateway.deps import BackendsDep, EngineClient
 from vwmp_gateway.models import RunPublic
 from vwmp_gateway.problems import Problem, validation_problem
@@ -37,6 +37,9 @@ HOOK_BODY: dict[str, Any] = {
 }
 
 
+WEBHOOK = Principal(id="", name="webhook", role="")
+
+
 def _limiter(backends: BackendsDep) -> RateLimiter:
     limiter = backends.extra.get("hook_limiter")
     if not isinstance(limiter, RateLimiter):
@@ -55,6 +58,7 @@ async def deliver_webhook(
     engine: EngineClient,
 ) -> Any:
     """Receive a webhook delivery (signed by the forge; no bearer token) and start the trigger's run."""
+    request.state.user = WEBHOOK  # the audit trail's actor
     limit = backends.settings.hook_max_body_bytes
     body = await request.body()
     if len(body) > limit:
