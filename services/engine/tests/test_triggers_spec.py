@@ -134,6 +134,14 @@ def test_every_ticks_on_multiples_of_the_interval_and_latest_due() -> None:
     assert every.latest_due(utc(2026, 1, 1, 0, 1, 4), utc(2026, 1, 1, 0, 1, 5)) is None
     cron = Schedule(cron="*/5 * * * *")
     assert cron.latest_due(utc(2026, 1, 1), utc(2026, 1, 1, 1, 7)) == utc(2026, 1, 1, 1, 5)
+    assert cron.latest_due(utc(2026, 1, 1, 1, 5), utc(2026, 1, 1, 1, 7)) is None
+    every_minute = Schedule(cron="* * * * *", timezone="Europe/Berlin")  # two years down: one step back, not 10^6
+    assert every_minute.latest_due(utc(2024, 1, 1), utc(2026, 6, 1, 12, 30, 15)) == utc(2026, 6, 1, 12, 30)
+    berlin = Schedule(cron="30 2 * * *", timezone="Europe/Berlin")  # the spring-forward night: 02:30 is 03:30 CEST
+    assert berlin.latest_due(utc(2026, 3, 1), utc(2026, 3, 29, 2)) == utc(2026, 3, 29, 1, 30)
+    assert berlin.latest_due(utc(2026, 3, 1), utc(2026, 3, 29, 1, 29)) == utc(2026, 3, 28, 1, 30)
+    hourly = Schedule(cron="0 * * * *", timezone="Europe/Berlin")  # the second 02:00 of fall back is not a tick
+    assert hourly.latest_due(utc(2026, 10, 1), utc(2026, 10, 25, 1, 30)) == utc(2026, 10, 25, 0)
 
 
 def test_a_schedule_without_a_usable_rule_is_refused() -> None:

@@ -102,12 +102,17 @@ class Schedule:
         if self.every is not None:
             tick = datetime.fromtimestamp(math.floor(now.timestamp() / self.every) * self.every, UTC)
             return tick if tick > after else None
-        found: datetime | None = None
-        for tick in self.ticks_after(after):
-            if tick > now:
-                break
-            found = tick
-        return found
+        assert self.cron is not None
+        zone = time_zone(self.timezone)
+        # Walk back from a little after now in wall time (a DST change moves wall time by an hour):
+        # the first match that maps to `now` or earlier is the latest tick, however long the downtime.
+        matches = croniter(self.cron, now.astimezone(zone).replace(tzinfo=None) + timedelta(hours=2))
+        for _ in range(_MAX_CRON_STEPS):
+            naive: datetime = matches.get_prev(datetime)
+            instant = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+            if instant <= now:
+                return instant if instant > after else None
+        raise ScheduleError(f"{self.cron!r} has no tick within {_MAX_CRON_STEPS} matches")
 
 
 @dataclass(frozen=True)
