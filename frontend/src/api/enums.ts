@@ -64,3 +64,10 @@ export const terminalStepStateValues = [
   "skipped",
   "cancelled",
 ] as const satisfies readonly components['schemas']['StepState'][];
+
+export const triggerKindValues = [
+  "manual",
+  "schedule",
+  "webhook",
+  "on_run",
+] as const satisfies readonly components['schemas']['TriggerKind'][];

@@ -236,6 +236,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{name}/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Triggers
+         * @description The triggers of the latest version, each with its next fire time, last fire and last error.
+         */
+        get: operations["triggers-list_triggers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{name}/triggers/{trigger_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause Trigger
+         * @description Pause a trigger: no tick, delivery or run end starts a run until it is resumed.
+         */
+        post: operations["triggers-pause_trigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{name}/triggers/{trigger_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume Trigger
+         * @description Resume a trigger; a schedule starts again from its next tick (the paused ticks are not caught up).
+         */
+        post: operations["triggers-resume_trigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hooks/{workflow}/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver Webhook
+         * @description Receive a webhook delivery (signed by the forge; no bearer token) and start the trigger's run.
+         */
+        post: operations["hooks-deliver_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -245,7 +325,7 @@ export interface paths {
         };
         /**
          * List Runs
-         * @description Runs newest first, filtered by workflow, state and parent run, paginated.
+         * @description Runs newest first, filtered by workflow, state, parent run and trigger, paginated.
          */
         get: operations["runs-list_runs"];
         put?: never;
@@ -751,6 +831,13 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Page[TriggerPublic] */
+        Page_TriggerPublic_: {
+            /** Items */
+            items: components["schemas"]["TriggerPublic"][];
+            /** Total */
+            total: number;
+        };
         /** Page[WorkflowPublic] */
         Page_WorkflowPublic_: {
             /** Items */
@@ -836,6 +923,8 @@ export interface components {
             parent?: components["schemas"]["RunParentPublic"] | null;
             /** @description The state a cancelled or timed-out run ends as once its finally steps are done; null otherwise */
             finalizing?: components["schemas"]["RunState"] | null;
+            /** @description How the run was started */
+            trigger?: components["schemas"]["RunTriggerPublic"] | null;
         };
         /**
          * RunState
@@ -843,6 +932,30 @@ export interface components {
          * @enum {string}
          */
         RunState: "queued" | "running" | "paused" | "succeeded" | "succeeded_with_warnings" | "failed" | "cancelled";
+        /** RunTriggerPublic */
+        RunTriggerPublic: {
+            /**
+             * Id
+             * @description The trigger's id in spec.triggers; null for a manual start
+             */
+            id: string | null;
+            kind: components["schemas"]["TriggerKind"];
+            /**
+             * At
+             * @description The tick a schedule fired for, or when the delivery or upstream run end came
+             */
+            at: string | null;
+            /**
+             * Delivery
+             * @description webhook: the provider's delivery id
+             */
+            delivery?: string | null;
+            /**
+             * Run Id
+             * @description on_run: the run whose end started this one
+             */
+            run_id?: string | null;
+        };
         /** StepRunPublic */
         StepRunPublic: {
             /** Id */
@@ -962,6 +1075,51 @@ export interface components {
             revoked_at: string | null;
             /** Created By */
             created_by: string;
+        };
+        /**
+         * TriggerKind
+         * @description `manual` is a person or script calling the API; the others are `spec.triggers` entries.
+         * @enum {string}
+         */
+        TriggerKind: "manual" | "schedule" | "webhook" | "on_run";
+        /** TriggerPublic */
+        TriggerPublic: {
+            /** Id */
+            id: string;
+            kind: components["schemas"]["TriggerKind"];
+            /**
+             * Definition
+             * @description The entry of spec.triggers (latest version)
+             */
+            definition: {
+                [key: string]: unknown;
+            };
+            /**
+             * Next Fire At
+             * @description Schedules: the next tick; null when paused or not a schedule
+             */
+            next_fire_at: string | null;
+            /**
+             * Last Fire At
+             * @description When it last started a run; null when never
+             */
+            last_fire_at: string | null;
+            /** Last Run Id */
+            last_run_id: string | null;
+            /**
+             * Last Error
+             * @description Why its last tick, delivery or run end started no run
+             */
+            last_error: string | null;
+            /** Paused */
+            paused: boolean;
+            /** Paused By */
+            paused_by: string | null;
+            /**
+             * Webhook Url
+             * @description Webhooks: the path to give the forge, below the gateway's URL
+             */
+            webhook_url?: string | null;
         };
         /** ValidationErrorPublic */
         ValidationErrorPublic: {
@@ -1843,6 +2001,268 @@ export interface operations {
             };
         };
     };
+    "triggers-list_triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow name (metadata.name) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TriggerPublic_"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "triggers-pause_trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow name (metadata.name) */
+                name: string;
+                /** @description The trigger's id in spec.triggers */
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerPublic"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "triggers-resume_trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow name (metadata.name) */
+                name: string;
+                /** @description The trigger's id in spec.triggers */
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerPublic"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "hooks-deliver_webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workflow name */
+                workflow: string;
+                /** @description The trigger's id in spec.triggers */
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The run the delivery started (or, for a known delivery id, started before) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPublic"];
+                };
+            };
+            /** @description The filter was false (or overlap skip): no run */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or bad signature */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The delivery is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "runs-list_runs": {
         parameters: {
             query?: {
@@ -1854,6 +2274,8 @@ export interface operations {
                 offset?: number;
                 /** @description Only the child runs of this run */
                 parent_run_id?: string | null;
+                /** @description Only runs started that way: manual, schedule, webhook, on_run, or a trigger id */
+                trigger?: string | null;
             };
             header?: never;
             path?: never;

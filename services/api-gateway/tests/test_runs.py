@@ -11,7 +11,7 @@ from typing import Any
 
 PROBLEM = "application/problem+json"
 RUN_KEYS = {"id", "workflow", "version", "state", "parameters", "created_at", "started_at", "finished_at",
-            "steps", "dry_run", "created_by", "concurrency", "outputs", "parent", "finalizing"}
+            "steps", "dry_run", "created_by", "concurrency", "outputs", "parent", "finalizing", "trigger"}
 STEP_KEYS = {"id", "uses", "state", "attempt", "outputs", "error", "started_at", "finished_at", "parent", "item_index"}
 SLOW_BUILD = [{"id": "build", "uses": "core/sleep", "with": {"seconds": 2}},
               {"id": "approve", "uses": "core/approval", "needs": ["build"]}]
@@ -206,7 +206,8 @@ async def test_pause_resume_cancel_then_retry_reopens_the_cancelled_run(client, 
     assert step(reopened, "build")["state"] == "succeeded"  # kept: only what did not succeed runs again
     runs = [(e["type"], e["data"]) for e in await events(client, headers, run["id"]) if e["type"].startswith("run.")]
     assert runs == [
-        ("run.queued", {}), ("run.started", {"dry_run": False, "workflow": run["workflow"]}),
+        ("run.queued", {"trigger": {"id": None, "kind": "manual", "at": run["trigger"]["at"]}}),
+        ("run.started", {"dry_run": False, "workflow": run["workflow"]}),
         ("run.paused", {"by": "operator-bot"}), ("run.resumed", {"by": "operator-bot"}),
         ("run.cancelled", {"by": "operator-bot", "reason": "cancelled"}),
         ("run.resumed", {"by": "operator-bot", "action": "retry", "steps": ["approve"]}),

@@ -14,6 +14,7 @@ from vwmp_common.nats import connect
 from vwmp_common.ports import free_port
 from vwmp_common.states import EventType
 from vwmp_common.subjects import EVENTS_WILDCARD
+from vwmp_common.timeutil import iso
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 
@@ -67,7 +68,7 @@ async def test_start_run_publishes_the_queued_event_it_was_given_without_reading
         [stored, *_] = await engine.events(run_id)
         assert await storage_calls(services, "ListEvents") == reads_before + 1  # the metric does count reads
         assert (first.seq, first.type) == (1, EventType.RUN_QUEUED.number) and event_view(first) == stored
-        assert json.loads(first.data_json) == {}
+        assert json.loads(first.data_json) == {"trigger": {"id": None, "kind": "manual", "at": iso(stored.at)}}
     finally:
         await subscription.unsubscribe()
         await nats.close()

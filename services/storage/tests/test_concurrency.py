@@ -51,8 +51,8 @@ def test_first_run_takes_the_slot_at_once_and_later_ones_queue_in_order(storage:
     assert second.concurrency == Concurrency(KEY, 1, "queue", 1, (first.id,))
     assert third.concurrency == Concurrency(KEY, 1, "queue", 2, (first.id,))
     queued = json.loads(storage.runs.events(third.id)[0].data_json)
-    assert queued == {"concurrency": {"key": KEY, "limit": 1, "on_conflict": "queue", "position": 2,
-                                      "blocked_by": [first.id]}}
+    assert queued["concurrency"] == {"key": KEY, "limit": 1, "on_conflict": "queue", "position": 2,
+                                     "blocked_by": [first.id]}
     assert _place(storage, second) == (1, [first.id])
     assert _place(storage, first) == (0, [])
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from vwmp_common.timeutil import iso
 from vwmp_storage.errors import InvalidArgument, NotFound
 from vwmp_storage.runs import LogLine, Run
 from vwmp_storage.storage import Storage
@@ -24,7 +25,8 @@ def test_create_run_queues_it_with_pending_steps_and_run_queued(storage: Storage
     assert json.loads(got.parameters_json) == {"part": "minor"}
     assert got.created_by == "bob" and got.started_at is None and got.created_at.tzinfo is not None
     [queued] = storage.runs.events(run.id)
-    assert (queued.seq, queued.type, queued.data_json) == (1, "run.queued", "{}")
+    assert (queued.seq, queued.type) == (1, "run.queued")
+    assert json.loads(queued.data_json) == {"trigger": {"id": None, "kind": "manual", "at": iso(got.created_at)}}
 
 
 def test_run_pins_the_version_and_get_can_return_its_definition(storage: Storage) -> None:

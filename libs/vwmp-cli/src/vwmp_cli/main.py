@@ -147,13 +147,24 @@ def run(
 
 def _runs_table(runs: list[dict[str, Any]], total: int) -> Table:
     table = Table(title=f"runs ({len(runs)} of {total})")
-    for column in ("id", "workflow", "version", "state", "created", "by", "concurrency"):
+    # The trigger column only when a trigger started one of them: manual runs read as before.
+    triggered = any(_trigger(item.get("trigger")) != "manual" for item in runs)
+    for column in ("id", "workflow", "version", "state", "created", "by", *(("trigger",) if triggered else ()),
+                   "concurrency"):
         table.add_column(column)
     for item in runs:
         style = state_style(item["state"])
         table.add_row(item["id"], item["workflow"], str(item["version"]), f"[{style}]{item['state']}[/]",
-                      item["created_at"] or "", item["created_by"], _concurrency(item.get("concurrency")))
+                      item["created_at"] or "", item["created_by"],
+                      *((_trigger(item.get("trigger")),) if triggered else ()), _concurrency(item.get("concurrency")))
     return table
+
+
+def _trigger(found: dict[str, Any] | None) -> str:
+    """`manual`, or `<kind> <id>` for a run a trigger started."""
+    if not found or found["kind"] == "manual":
+        return "manual"
+    return f"{found['kind']} {found['id']}"
 
 
 def _concurrency(found: dict[str, Any] | None) -> str:
@@ -172,6 +183,8 @@ def runs(
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow")] = None,
     state: Annotated[str | None, typer.Option(help="Only runs in this state")] = None,
     limit: Annotated[int, typer.Option(help="How many")] = 50,
+    trigger: Annotated[str | None, typer.Option(help="Only runs started so: manual, schedule, webhook, on_run or a "
+                                                     "trigger id")] = None,
 ) -> None:
     """List runs, newest first."""
     if ctx.invoked_subcommand:
@@ -181,6 +194,8 @@ def runs(
         params["workflow"] = workflow
     if state:
         params["state"] = state
+    if trigger:
+        params["trigger"] = trigger
     page = _gateway(ctx).json("GET", "/runs", params=params)
     console.print(_runs_table(page["items"], page["total"]))
 
@@ -297,6 +312,35 @@ def cancel(ctx: typer.Context, run_id: str) -> None:
     """Cancel a run."""
     found = _gateway(ctx).json("POST", f"/runs/{run_id}/cancel")
     console.print(f"run {run_id} is {found['state']}")
+
+
+@app.command(no_args_is_help=True)
+def triggers(
+    ctx: typer.Context,
+    words: Annotated[list[str], typer.Argument(metavar="NAME | pause NAME ID | resume NAME ID",
+                                               help="A workflow to list the triggers of, or pause/resume one")],
+) -> None:
+    """List a workflow's triggers (next fire, last fire, last error), or pause or resume one (operator)."""
+    gateway = _gateway(ctx)
+    if len(words) == 3 and words[0] in ("pause", "resume"):
+        action, name, trigger_id = words
+        found = gateway.json("POST", f"/workflows/{name}/triggers/{trigger_id}/{action}")
+        console.print(f"trigger {trigger_id} of {name} is {'paused' if found['paused'] else 'active'}"
+                      + (f", next fire {found['next_fire_at']}" if found["next_fire_at"] else ""))
+        return
+    if len(words) != 1:
+        raise CliError("usage: vwmp triggers NAME | vwmp triggers pause|resume NAME ID")
+    page = gateway.json("GET", f"/workflows/{words[0]}/triggers")
+    table = Table(title=f"triggers of {words[0]}")
+    for column in ("id", "kind", "state", "next fire", "last fire", "last run", "last error"):
+        table.add_column(column)
+    for item in page["items"]:
+        detail = item.get("webhook_url") or ""
+        table.add_row(item["id"], item["kind"] + (f" {detail}" if detail else ""),
+                      f"paused by {item['paused_by']}" if item["paused"] else "active",
+                      item["next_fire_at"] or "", item["last_fire_at"] or "", item["last_run_id"] or "",
+                      item["last_error"] or "")
+    console.print(table)
 
 
 @token_app.command("create")

@@ -32,7 +32,19 @@ from vwmp_gateway.problems import (
     on_rpc_error,
 )
 from vwmp_gateway.rbac import API, rules_by_operation
-from vwmp_gateway.routers import audit, catalog, config, health, me, runs, stream, tokens, workflows
+from vwmp_gateway.routers import (
+    audit,
+    catalog,
+    config,
+    health,
+    hooks,
+    me,
+    runs,
+    stream,
+    tokens,
+    triggers,
+    workflows,
+)
 from vwmp_gateway.settings import GatewaySettings
 
 PROBLEM_RESPONSE = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -118,7 +130,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
 
     api = APIRouter(prefix=API, dependencies=[Depends(authorize)])
-    for module in (health, me, catalog, workflows, runs, tokens, config, audit):
+    for module in (health, me, catalog, workflows, triggers, hooks, runs, tokens, config, audit):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(stream.router, prefix=API)

@@ -14,6 +14,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp, iso
+from vwmp_common.triggers import TriggerKind
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
@@ -26,6 +27,7 @@ from vwmp_gateway.models import (
     LogLinePublic,
     RunParentPublic,
     RunPublic,
+    RunTriggerPublic,
     StepRunPublic,
     StepTypePublic,
     TemplatePublic,
@@ -97,7 +99,17 @@ def run(message: storage_pb2.Run) -> RunPublic:
         parent=RunParentPublic(run_id=message.parent.run_id, step_id=message.parent.step_id)
         if message.HasField("parent") else None,
         finalizing=RunState.from_number(message.finalizing) if message.finalizing else None,
+        trigger=run_trigger(message),
     )
+
+
+def run_trigger(message: storage_pb2.Run) -> RunTriggerPublic:
+    """How a run was started; a run stored before triggers existed is manual, at its creation."""
+    trigger = message.trigger
+    if not message.HasField("trigger") or not trigger.kind:
+        return RunTriggerPublic(id=None, kind=TriggerKind.MANUAL, at=_time(message.created_at))
+    return RunTriggerPublic(id=trigger.id or None, kind=TriggerKind(trigger.kind), at=_time(trigger.at),
+                            delivery=trigger.delivery or None, run_id=trigger.run_id or None)
 
 
 def concurrency(message: storage_pb2.RunConcurrency) -> ConcurrencyPublic:

@@ -6,6 +6,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from vwmp_common.states import EventType, RunState, StepState
+from vwmp_common.triggers import TriggerKind
 
 from vwmp_gateway.rbac import Role
 
@@ -77,6 +78,14 @@ class RunParentPublic(BaseModel):
     step_id: str = Field(description="That step's id (an instance id such as publish[3] inside a for_each)")
 
 
+class RunTriggerPublic(BaseModel):
+    id: str | None = Field(description="The trigger's id in spec.triggers; null for a manual start")
+    kind: TriggerKind
+    at: str | None = Field(description="The tick a schedule fired for, or when the delivery or upstream run end came")
+    delivery: str | None = Field(None, description="webhook: the provider's delivery id")
+    run_id: str | None = Field(None, description="on_run: the run whose end started this one")
+
+
 class ConcurrencyPublic(BaseModel):
     key: str = Field(description="The run's evaluated spec.concurrency key")
     limit: int = Field(description="Runs with that key running at once")
@@ -107,6 +116,7 @@ class RunPublic(BaseModel):
                                                              "null for a top-level run")
     finalizing: RunState | None = Field(None, description="The state a cancelled or timed-out run ends as once its "
                                                           "finally steps are done; null otherwise")
+    trigger: RunTriggerPublic | None = Field(None, description="How the run was started")
 
 
 class RunCreate(BaseModel):
@@ -199,3 +209,16 @@ class AuditPublic(BaseModel):
     action: str
     target: str
     outcome: str
+
+
+class TriggerPublic(BaseModel):
+    id: str
+    kind: TriggerKind
+    definition: dict[str, Any] = Field(description="The entry of spec.triggers (latest version)")
+    next_fire_at: str | None = Field(description="Schedules: the next tick; null when paused or not a schedule")
+    last_fire_at: str | None = Field(description="When it last started a run; null when never")
+    last_run_id: str | None
+    last_error: str | None = Field(description="Why its last tick, delivery or run end started no run")
+    paused: bool
+    paused_by: str | None
+    webhook_url: str | None = Field(None, description="Webhooks: the path to give the forge, below the gateway's URL")

@@ -62,6 +62,11 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/config/schema"): _r("viewer", "config.schema"),
     ("PUT", f"{API}/config"): _r("admin", "config.update", True),
     ("GET", f"{API}/audit"): _r("admin", "audit.list"),
+    ("GET", f"{API}/workflows/{{name}}/triggers"): _r("viewer", "trigger.list"),
+    ("POST", f"{API}/workflows/{{name}}/triggers/{{trigger_id}}/pause"): _r("operator", "trigger.pause", True),
+    ("POST", f"{API}/workflows/{{name}}/triggers/{{trigger_id}}/resume"): _r("operator", "trigger.resume", True),
+    # Webhooks carry no bearer token: the engine checks the forge's signature (401 when bad, audited).
+    ("POST", f"{API}/hooks/{{workflow}}/{{trigger_id}}"): _r(None, "webhook.deliver", True),
     ("WS", f"{API}/runs/{{run_id}}/stream"): _r("viewer", "run.stream"),
     ("WS", f"{API}/stream"): _r("viewer", "stream.all"),
 }

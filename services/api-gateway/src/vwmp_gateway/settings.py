@@ -41,6 +41,9 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body accepted (413 above)")
     rate_limit: float = Field(50.0, ge=0, description="Requests per second per token (0 disables)")
     rate_burst: int = Field(200, gt=0, description="Burst size of the per-token rate limit")
+    hook_max_body_bytes: int = Field(512 * 1024, gt=0, description="Largest webhook delivery accepted (413 above)")
+    hook_rate_limit: float = Field(5.0, ge=0, description="Webhook deliveries per second per trigger (0 disables)")
+    hook_rate_burst: int = Field(30, gt=0, description="Burst size of the per-trigger webhook rate limit")
     admin_token_file: Path | None = Field(
         None, description="Where the bootstrap admin token is written; default $VWMP_DATA_DIR/admin-token"
     )

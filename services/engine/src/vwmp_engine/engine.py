@@ -27,6 +27,9 @@ from vwmp_engine.secrets import SecretStore
 from vwmp_engine.settings import EngineSettings
 from vwmp_engine.store import Store
 from vwmp_engine.sub_workflows import SubWorkflows
+from vwmp_engine.triggers.completion import CompletionTriggers
+from vwmp_engine.triggers.scheduler import TriggerScheduler
+from vwmp_engine.triggers.store import TriggerStore
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "vwmp.engine.v1.EngineService"
@@ -56,6 +59,8 @@ class Engine:
         self._server: grpc.aio.Server | None = None
         self._runtime: EngineRuntime | None = None
         self._service: EngineService | None = None
+        self._schedules: TriggerScheduler | None = None
+        self._completions: CompletionTriggers | None = None
 
     @property
     def runtime(self) -> EngineRuntime:
@@ -101,8 +106,9 @@ class Engine:
         registry.start(await plugin_hosts_bucket(js))
         publisher = EventPublisher(nats)
         publisher.start()
+        storage = storage_client(settings.storage_target())
         self._runtime = EngineRuntime(
-            store=Store(storage_client(settings.storage_target())), registry=registry, publisher=publisher,
+            store=Store(storage), registry=registry, publisher=publisher,
             owner=settings.engine_id, secrets=self._secrets,
             step_slots=asyncio.Semaphore(settings.engine_max_steps),
         )
@@ -110,16 +116,25 @@ class Engine:
         controls = Controls(keeper, nats)
         await controls.start()
         self._runtime.sub_workflows = SubWorkflows(self._runtime, nats, controls, keeper.wake)
-        self._service = EngineService(registry, keeper, controls)
+        triggers = TriggerStore(storage)
+        self._service = EngineService(registry, keeper, controls, triggers)
+        self._completions = CompletionTriggers(self._runtime, triggers, keeper.wake)
+        publisher.listeners.append(self._completions.observe)
+        self._schedules = TriggerScheduler(self._runtime, triggers, keeper.wake)
         self._server, self.port = await start_grpc_server(
             "engine", [(add_EngineServiceServicer_to_server, self._service, SERVICE_NAME)],
             settings.grpc_host, settings.engine_port,
         )
         keeper.start()
+        self._schedules.start()
         log.info("engine started", extra={"fields": {"engine_id": settings.engine_id, "port": self.port}})
 
     async def stop(self) -> None:
         """Abandon the runs (another replica takes them over), stop serving, publish what is queued."""
+        if self._schedules is not None:
+            await self._schedules.stop()
+        if self._completions is not None:
+            await self._completions.stop()
         if self._service is not None:
             await self._service.keeper.stop()
         if self._runtime is not None and self._runtime.sub_workflows is not None:

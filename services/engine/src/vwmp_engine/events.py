@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from nats.aio.client import Client as NatsClient
 from vwmp_common.subjects import event_msg_id, run_events_subject
@@ -35,6 +36,8 @@ class EventPublisher:
         self._queue: deque[Event] = deque(maxlen=max_queue)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Called with every batch of durable events, NATS or not (the completion triggers watch run ends).
+        self.listeners: list[Callable[[list[Event]], None]] = []
 
     def start(self) -> None:
         """Publish in the background from now on."""
@@ -50,6 +53,8 @@ class EventPublisher:
 
     def publish(self, events: list[Event]) -> None:
         """Queue durable events for publication, in order."""
+        for listener in self.listeners:
+            listener(events)
         if self._nats is None:
             return
         self._queue.extend(events)

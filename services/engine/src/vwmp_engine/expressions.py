@@ -30,7 +30,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 ITEM_ROOTS = ("item", "item_index")  # only inside a for_each step: its instance's element and index
-ROOTS = ("params", "steps", "run", "secrets", *ITEM_ROOTS)
+ROOTS = ("params", "steps", "run", "secrets", *ITEM_ROOTS, "trigger", "event")  # trigger, event: in spec.triggers only
 MAX_LENGTH = 2000
 
 

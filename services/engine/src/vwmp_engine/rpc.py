@@ -23,6 +23,8 @@ from vwmp_engine.starting import start_run
 from vwmp_engine.step_types import StepTypeInfo
 from vwmp_engine.store import StorageError
 from vwmp_engine.sub_workflows import step_type_info
+from vwmp_engine.triggers import service as triggers_service
+from vwmp_engine.triggers.store import TriggerStore
 from vwmp_engine.validation import validate_definition
 from vwmp_engine.workflow_calls import CallGraph
 
@@ -36,10 +38,12 @@ def _errors(problems: list[Problem]) -> list[common_pb2.ValidationError]:
 class EngineService(engine_pb2_grpc.EngineServiceServicer):
     """The engine's gRPC surface, used by the gateway."""
 
-    def __init__(self, registry: StepTypeRegistry, keeper: LeaseKeeper, controls: Controls) -> None:
+    def __init__(self, registry: StepTypeRegistry, keeper: LeaseKeeper, controls: Controls,
+                 triggers: TriggerStore) -> None:
         self.registry = registry
         self.keeper = keeper
         self.controls = controls
+        self.triggers = triggers
 
     async def ValidateWorkflow(self, request: engine_pb2.ValidateWorkflowRequest,
                                context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ValidateWorkflowResponse:
@@ -53,7 +57,27 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         calls = await CallGraph.load(store, definition)
         problems = validate_definition(definition, calls.step_type(self.registry.get), defaults)
         problems += [problem for problem in calls.problems() if problem not in problems]
+        problems += await triggers_service.loop_problems(self.triggers, definition)
         return engine_pb2.ValidateWorkflowResponse(valid=not problems, errors=_errors(problems))
+
+    async def ListTriggers(self, request: engine_pb2.ListTriggersRequest,
+                           context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListTriggersResponse:
+        try:
+            return await triggers_service.list_triggers(self.keeper.runtime, self.triggers, request.workflow)
+        except StorageError as error:
+            await _abort(context, error.code, str(error) or "workflow not found")
+
+    async def DeliverWebhook(self, request: engine_pb2.DeliverWebhookRequest,
+                             context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.DeliverWebhookResponse:
+        try:
+            answer = await triggers_service.deliver_webhook(self.keeper.runtime, self.triggers, request)
+        except triggers_service.WebhookRefused as refused:
+            await _abort(context, refused.code, str(refused))
+        except StorageError as error:
+            await _abort(context, error.code, str(error) or "workflow not found")
+        if answer.HasField("run") and not answer.replayed:
+            self.keeper.wake()
+        return answer
 
     async def ListStepTypes(self, request: engine_pb2.ListStepTypesRequest,
                             context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListStepTypesResponse:

@@ -18,6 +18,7 @@ from vwmp_engine.expressions import ExpressionError
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.step_types import sub_workflow_name
 from vwmp_engine.store import Concurrency, ConcurrencyConflict, Run, RunParent, Workflow
+from vwmp_engine.triggers.records import Advance, StartedBy
 from vwmp_engine.validation import apply_parameter_defaults, concurrency_key, validate_parameters
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,17 @@ class Started:
 
 
 async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
-                    dry_run: bool, actor: str, parent: RunParent | None = None, depth: int = 0) -> Started:
+                    dry_run: bool, actor: str, parent: RunParent | None = None, depth: int = 0,
+                    trigger: StartedBy | None = None, advance: Advance | None = None,
+                    fallback_concurrency: Concurrency | None = None, workflow: Workflow | None = None) -> Started:
     """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none.
 
     A sub-workflow step passes its run and step as `parent`; storage's AlreadyExists when that step
-    has a child run already.
+    has a child run already. A triggered run passes its `trigger` (and a schedule tick its `advance`,
+    see Store.create_run); `fallback_concurrency` is the key used when the workflow has no
+    spec.concurrency (overlap: queue).
     """
-    workflow = await runtime.store.get_workflow(workflow_name, version)
+    workflow = workflow or await runtime.store.get_workflow(workflow_name, version)
     try:
         parameters: Any = json.loads(parameters_json or "{}")
     except ValueError as error:
@@ -59,13 +64,13 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     if problems:
         return Started(problems=problems)
     try:
-        concurrency = _concurrency(workflow, parameters, dry_run, actor)
+        concurrency = _concurrency(workflow, parameters, dry_run, actor) or fallback_concurrency
     except ExpressionError as error:
         return Started(problems=[Problem(pointer("spec", "concurrency", "key"), f"cannot be evaluated: {error}")])
     try:
         run, written = await runtime.store.create_run(workflow, parameters, dry_run, actor,
                                                       [(step["id"], step["uses"]) for step in (*steps, *finally_steps)],
-                                                      concurrency, parent, depth)
+                                                      concurrency, parent, depth, trigger=trigger, advance=advance)
     except ConcurrencyConflict as conflict:
         return Started(conflict=conflict)
     runtime.publisher.publish(written)

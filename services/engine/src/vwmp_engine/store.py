@@ -24,6 +24,8 @@ from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_proto.storage.v1 import storage_pb2
 
+from vwmp_engine.triggers.records import Advance, StartedBy
+
 CONFIG_CACHE_SECONDS = 5.0
 
 
@@ -219,12 +221,16 @@ class Store:
     async def create_run(self, workflow: Workflow, parameters: dict[str, Any], dry_run: bool, created_by: str,
                          steps: Sequence[tuple[str, str]],
                          concurrency: Concurrency | None = None,
-                         parent: RunParent | None = None, depth: int = 0) -> tuple[Run, list[Event]]:
+                         parent: RunParent | None = None, depth: int = 0,
+                         trigger: StartedBy | None = None,
+                         advance: Advance | None = None) -> tuple[Run, list[Event]]:
         """Create a queued run of `(step id, uses)` steps; returns it with the events storage wrote.
 
         They are the new run's `run.queued` (seq 1), then the events of the runs a cancel_pending
         key superseded. ConcurrencyConflict when the key is held and its rule is fail; AlreadyExists
-        when `parent` (a sub-workflow call) has a child already.
+        when `parent` (a sub-workflow call) has a child already. With a `trigger` dedupe key that has
+        a run already, that run comes back (`message.replayed`) with no events; LeaseLost when
+        `advance`'s compare failed (another replica fired the tick).
         """
         request = storage_pb2.CreateRunRequest(
             workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
@@ -237,8 +243,14 @@ class Store:
         if concurrency is not None:
             request.concurrency.CopyFrom(storage_pb2.RunConcurrency(
                 key=concurrency.key, limit=concurrency.limit, on_conflict=concurrency.on_conflict))
+        if trigger is not None:
+            request.trigger.CopyFrom(trigger.message())
+        if advance is not None:
+            request.advance.CopyFrom(advance.message())
         with _refusals():
             created = await self._stub.CreateRun(request)
+        if created.replayed:
+            return _run(created), []
         written = list(created.created_events) or [
             Event(seq=1, run_id=created.id, type=EventType.RUN_QUEUED.number, at=created.created_at, data_json="{}")]
         del created.created_events[:]

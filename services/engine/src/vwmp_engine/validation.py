@@ -20,6 +20,7 @@ from vwmp_engine import expressions
 from vwmp_engine.core_steps import approval_config_problems
 from vwmp_engine.expression_functions import STATUS_FUNCTIONS
 from vwmp_engine.step_types import StepTypeInfo
+from vwmp_engine.triggers.checks import trigger_problems
 
 RUN_FIELDS = ("id", "workflow", "version", "dry_run")
 # What a concurrency key may use: it is evaluated before the run exists (no id, no steps yet).
@@ -66,6 +67,7 @@ def validate_definition(
                                step_type, step_defaults or {})
     problems += _check_outputs(spec.get("outputs"), {**usable, **{-1 - i: s for i, s in finally_usable.items()}},
                                parameters if isinstance(parameters, dict) else None, step_type)
+    problems += trigger_problems(spec)
     return _unique(problems)
 
 

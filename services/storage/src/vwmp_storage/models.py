@@ -81,8 +81,17 @@ class RunRow(Base):
     parent_step_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     depth: Mapped[int] = mapped_column(Integer)
     finalizing: Mapped[str] = mapped_column(String(32))  # '' or the state it ends as after finally
+    # How the run was started (triggers.py); '' kind = manual (runs from before triggers).
+    trigger_id: Mapped[str] = mapped_column(String(64))
+    trigger_kind: Mapped[str] = mapped_column(String(16))
+    trigger_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    trigger_delivery: Mapped[str] = mapped_column(String(200))
+    trigger_run_id: Mapped[str] = mapped_column(String(36))
+    trigger_key: Mapped[str | None] = mapped_column(String(200), nullable=True)  # tick, delivery or run: once
 
     __table_args__ = (
+        Index("ux_runs_workflow_trigger_id_trigger_key", "workflow", "trigger_id", "trigger_key", unique=True),
+        Index("ix_runs_workflow_trigger_id_created_at", "workflow", "trigger_id", "created_at"),
         Index("ux_runs_parent_run_id_parent_step_id", "parent_run_id", "parent_step_id", unique=True),
         Index("ix_runs_state_created_at", "state", "created_at"),
         Index("ix_runs_state_concurrency_key_created_at", "state", "concurrency_key", "created_at"),
@@ -166,6 +175,22 @@ class AuditRow(Base):
     __table_args__ = (Index("ix_audit_at", "at"),)
 
 
+class TriggerStateRow(Base):
+    """The runtime state of one trigger of a workflow's latest version; the trigger itself is in the definition."""
+
+    __tablename__ = "trigger_states"
+    workflow: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trigger_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))  # of the entry next_fire_at was computed for
+    next_fire_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_fire_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_run_id: Mapped[str] = mapped_column(String(36))
+    last_error: Mapped[str] = mapped_column(Text)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    paused_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class ConfigVersionRow(Base):
     """One saved version of the platform configuration document."""
 
@@ -192,3 +217,4 @@ step_logs = _table(StepLogRow)
 tokens = _table(TokenRow)
 audit = _table(AuditRow)
 config_versions = _table(ConfigVersionRow)
+trigger_states = _table(TriggerStateRow)

@@ -36,6 +36,7 @@ from vwmp_storage.runs import Event, LogLine, Run, RunParent
 from vwmp_storage.storage import Storage
 from vwmp_storage.tokens import Token
 from vwmp_storage.transitions import NewStep, Transition
+from vwmp_storage.triggers import Advance, RunTrigger, TriggerState
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ def run_message(run: Run) -> pb.Run:
         parent=pb.RunParent(run_id=run.parent.run_id, step_id=run.parent.step_id) if run.parent else None,
         depth=run.depth,
         finalizing=RunState(run.finalizing).number if run.finalizing else states_pb2.RUN_STATE_UNSPECIFIED,
+        trigger=trigger_message(run.trigger),
+        replayed=run.replayed,
         steps=[
             pb.StepRun(
                 id=s.id,
@@ -257,6 +260,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             else None,
             parent=RunParent(request.parent.run_id, request.parent.step_id) if request.HasField("parent") else None,
             depth=request.depth,
+            trigger=_run_trigger(request.trigger) if request.HasField("trigger") else None,
+            advance=_advance(request.advance) if request.HasField("advance") else None,
         )
         with log_context(run_id=run.id):
             log.info("run created", extra={"fields": {"workflow": run.workflow, "version": run.version}})
@@ -270,7 +275,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:
         state = _member(RunState, request.state, "state")
         found, total = self.storage.runs.list(request.workflow, state, request.limit, request.offset,
-                                              request.parent_run_id, request.parent_step_id)
+                                              request.parent_run_id, request.parent_step_id, request.trigger)
         return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
 
     @_rpc
@@ -383,3 +388,49 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     def PutConfig(self, request: pb.PutConfigRequest, context: Any) -> pb.ConfigDocument:
         saved = self.storage.config.put(request.document_json, request.actor, request.expected_version)
         return config_message(saved)
+
+    @_rpc
+    def ListTriggerStates(self, request: pb.ListTriggerStatesRequest, context: Any) -> pb.ListTriggerStatesResponse:
+        return pb.ListTriggerStatesResponse(states=[trigger_state_message(state)
+                                                    for state in self.storage.triggers.states(request.workflow)])
+
+    @_rpc
+    def AdvanceTrigger(self, request: pb.TriggerAdvance, context: Any) -> pb.AdvanceTriggerResponse:
+        advanced, state = self.storage.triggers.advance(_advance(request))
+        return pb.AdvanceTriggerResponse(advanced=advanced, state=trigger_state_message(state))
+
+    @_rpc
+    def PauseTrigger(self, request: pb.PauseTriggerRequest, context: Any) -> pb.TriggerState:
+        state = self.storage.triggers.pause(request.workflow, request.trigger_id, request.paused, request.actor)
+        log.info("trigger paused" if request.paused else "trigger resumed",
+                 extra={"fields": {"workflow": request.workflow, "trigger_id": request.trigger_id}})
+        return trigger_state_message(state)
+
+
+def trigger_message(trigger: RunTrigger) -> pb.RunTrigger:
+    return pb.RunTrigger(id=trigger.id, kind=trigger.kind, at=to_timestamp(trigger.at), delivery=trigger.delivery,
+                         run_id=trigger.run_id)
+
+
+def trigger_state_message(state: TriggerState) -> pb.TriggerState:
+    return pb.TriggerState(
+        workflow=state.workflow, trigger_id=state.trigger_id, digest=state.digest,
+        next_fire_at=to_timestamp(state.next_fire_at), last_fire_at=to_timestamp(state.last_fire_at),
+        last_run_id=state.last_run_id, last_error=state.last_error, paused=state.paused, paused_by=state.paused_by,
+        updated_at=to_timestamp(state.updated_at),
+    )
+
+
+def _run_trigger(message: pb.RunTrigger) -> RunTrigger:
+    return RunTrigger(message.kind, message.id, _moment(message.at, "trigger.at"), message.delivery, message.run_id,
+                      message.dedupe_key)
+
+
+def _advance(message: pb.TriggerAdvance) -> Advance:
+    return Advance(
+        workflow=message.workflow, trigger_id=message.trigger_id, compare=message.compare,
+        expected_digest=message.expected_digest,
+        expected_next_fire_at=_moment(message.expected_next_fire_at, "expected_next_fire_at"),
+        digest=message.digest, next_fire_at=_moment(message.next_fire_at, "next_fire_at"),
+        fired_at=_moment(message.fired_at, "fired_at"), error=message.error,
+    )

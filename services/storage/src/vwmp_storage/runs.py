@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from vwmp_common.timeutil import utcnow
 
 from vwmp_storage import concurrency as keys
-from vwmp_storage import dialect
+from vwmp_storage import dialect, triggers
 from vwmp_storage.concurrency import Concurrency, ConcurrencyConflict
 from vwmp_storage.database import Database
 from vwmp_storage.definitions import DefinitionStore, check_name, check_version
-from vwmp_storage.errors import AlreadyExists, InvalidArgument, NotFound
+from vwmp_storage.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from vwmp_storage.jsontext import dump, normalise_object
 from vwmp_storage.models import events, runs, step_logs, step_runs
+from vwmp_storage.triggers import Advance, RunTrigger
 
 RUN_STATES = frozenset({"queued", "running", "paused", "succeeded", "succeeded_with_warnings", "failed", "cancelled"})
 TERMINAL_RUN_STATES = frozenset({"succeeded", "succeeded_with_warnings", "failed", "cancelled"})
@@ -83,6 +84,8 @@ class Run:
     parent: RunParent | None = None
     depth: int = 0
     finalizing: str = ""
+    trigger: RunTrigger = field(default_factory=RunTrigger)
+    replayed: bool = False  # `create` found the run of the same trigger dedupe key and wrote nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +130,14 @@ class RunStore:
         concurrency: Concurrency | None = None,
         parent: RunParent | None = None,
         depth: int = 0,
+        trigger: RunTrigger | None = None,
+        advance: Advance | None = None,
     ) -> Run:
         """Create a queued run with pending steps and its `run.queued` event, atomically.
+
+        `trigger` says how it was started; a second run with the trigger's dedupe key is not
+        created: the first is returned, `replayed`. `advance` is applied in the same transaction;
+        when its compare fails (another replica fired the tick) nothing is written: Aborted.
 
         A child run names its `parent` step; a second child of the same step is AlreadyExists.
 
@@ -148,6 +157,12 @@ class RunStore:
             concurrency = keys.checked(concurrency.key, concurrency.limit, concurrency.on_conflict)
         pinned = self.definitions.get(workflow, version).version
         now = utcnow()
+        started_by = (trigger or RunTrigger(at=now)).checked()
+        if started_by.at is None:
+            started_by = RunTrigger(started_by.kind, started_by.id, now, started_by.delivery, started_by.run_id,
+                                    started_by.dedupe_key)
+        if advance is not None:
+            triggers.TriggerStore(self.database).ensure(advance.workflow, advance.trigger_id)
         run = Run(
             id=uuid.uuid4().hex,
             workflow=workflow,
@@ -161,17 +176,37 @@ class RunStore:
             steps=[StepRun(id=step_id, uses=uses) for step_id, uses in steps],
             parent=parent,
             depth=depth,
+            trigger=started_by,
         )
         try:
-            return self._insert(run, steps, concurrency, parameters, now)
-        except IntegrityError:  # another child of the same step committed first
+            return self._insert(run, steps, concurrency, parameters, now, advance)
+        except IntegrityError:  # another child of the same step, or another run of the same trigger key, came first
+            if started_by.dedupe_key and (first := self._by_trigger_key(run)) is not None:
+                return first
             raise AlreadyExists(f"parent: step {parent.step_id!r} of run {parent.run_id} has a child run already"
                                 if parent else f"run {run.id} exists already") from None
 
+    def _by_trigger_key(self, run: Run) -> Run | None:
+        with self.database.read() as conn:
+            row = conn.execute(select(runs.c.id).where(
+                runs.c.workflow == run.workflow, runs.c.trigger_id == run.trigger.id,
+                runs.c.trigger_key == run.trigger.dedupe_key)).first()
+        if row is None:
+            return None
+        first = self.get(row.id)
+        first.replayed = True
+        return first
+
     def _insert(self, run: Run, steps: Sequence[tuple[str, str]], concurrency: Concurrency | None,
-                parameters: str, now: datetime) -> Run:
+                parameters: str, now: datetime, advance: Advance | None = None) -> Run:
         parent = run.parent
+        started_by = run.trigger
+        if started_by.dedupe_key and (first := self._by_trigger_key(run)) is not None:
+            return first
         with self.database.write() as conn:
+            if advance is not None and not triggers.apply(conn, advance, run.id):
+                raise Aborted(f"trigger {advance.trigger_id!r} of {advance.workflow!r} moved on: "
+                              "another engine fired this tick")
             if parent is not None:
                 existing = conn.execute(select(runs.c.id).where(
                     runs.c.parent_run_id == parent.run_id, runs.c.parent_step_id == parent.step_id)).first()
@@ -210,6 +245,12 @@ class RunStore:
                     parent_step_id=parent.step_id if parent else None,
                     depth=run.depth,
                     finalizing="",
+                    trigger_id=started_by.id,
+                    trigger_kind=started_by.kind,
+                    trigger_at=started_by.at,
+                    trigger_delivery=started_by.delivery,
+                    trigger_run_id=started_by.run_id,
+                    trigger_key=started_by.dedupe_key or None,
                 )
             )
             if steps:
@@ -233,7 +274,8 @@ class RunStore:
                         for position, (step_id, uses) in enumerate(steps)
                     ],
                 )
-            queued_data = dump({"concurrency": concurrency.document()}) if concurrency else "{}"
+            queued: dict[str, Any] = {"concurrency": concurrency.document()} if concurrency else {}
+            queued_data = dump({**queued, "trigger": started_by.document()})
             conn.execute(
                 insert(events).values(
                     run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data=queued_data
@@ -277,7 +319,7 @@ class RunStore:
         return run
 
     def list(self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0,
-             parent_run_id: str = "", parent_step_id: str = "") -> tuple[list[Run], int]:
+             parent_run_id: str = "", parent_step_id: str = "", trigger: str = "") -> tuple[list[Run], int]:
         """Runs newest first with their steps, and the total matching the filter (a run's children with `parent_*`)."""
         if workflow:
             check_name(workflow, "workflow")
@@ -297,6 +339,12 @@ class RunStore:
             conditions.append(runs.c.parent_run_id == parent_run_id)
         if parent_step_id:
             conditions.append(runs.c.parent_step_id == parent_step_id)
+        if trigger == "manual":
+            conditions.append(runs.c.trigger_kind.in_(("manual", "")))
+        elif trigger in triggers.KINDS:
+            conditions.append(runs.c.trigger_kind == trigger)
+        elif trigger:
+            conditions.append(runs.c.trigger_id == trigger)
         stmt = select(runs).where(*conditions).order_by(runs.c.created_at.desc(), runs.c.id.desc())
         with self.database.read() as conn:
             total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
@@ -401,6 +449,8 @@ def _run(row: Row[Any]) -> Run:
         parent=RunParent(row.parent_run_id, row.parent_step_id or "") if row.parent_run_id else None,
         depth=row.depth,
         finalizing=row.finalizing,
+        trigger=RunTrigger(row.trigger_kind or "manual", row.trigger_id, row.trigger_at or row.created_at,
+                           row.trigger_delivery, row.trigger_run_id),
     )
 
 

@@ -16,6 +16,7 @@ from vwmp_storage.platform_config import PlatformConfig
 from vwmp_storage.runs import RunStore
 from vwmp_storage.tokens import TokenStore
 from vwmp_storage.transitions import TransitionRecorder
+from vwmp_storage.triggers import TriggerStore
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Storage:
     tokens: TokenStore
     audit: AuditTrail
     config: PlatformConfig
+    triggers: TriggerStore
 
     def close(self) -> None:
         """Release the database connections."""
@@ -55,4 +57,5 @@ def open_storage(
         tokens=TokenStore(database),
         audit=AuditTrail(database),
         config=PlatformConfig(database),
+        triggers=TriggerStore(database),
     )

@@ -36,8 +36,11 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     parent_run_id: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
                                                description="Only the child runs of this run")] = None,
+    trigger: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$",
+                                         description="Only runs started that way: manual, schedule, webhook, "
+                                                     "on_run, or a trigger id")] = None,
 ) -> Page[RunPublic]:
-    """Runs newest first, filtered by workflow, state and parent run, paginated."""
+    """Runs newest first, filtered by workflow, state, parent run and trigger, paginated."""
     response = await storage.ListRuns(
         storage_pb2.ListRunsRequest(
             workflow=workflow or "",
@@ -45,6 +48,7 @@ async def list_runs(
             limit=limit,
             offset=offset,
             parent_run_id=parent_run_id or "",
+            trigger=trigger or "",
         )
     )
     return Page(items=[convert.run(item) for item in response.runs], total=response.total)

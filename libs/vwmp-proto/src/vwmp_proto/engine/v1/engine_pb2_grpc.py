@@ -67,6 +67,16 @@ class EngineServiceStub:
                 request_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.DecideApprovalRequest.SerializeToString,
                 response_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.Run.FromString,
                 _registered_method=True)
+        self.ListTriggers = channel.unary_unary(
+                '/vwmp.engine.v1.EngineService/ListTriggers',
+                request_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTriggersRequest.SerializeToString,
+                response_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTriggersResponse.FromString,
+                _registered_method=True)
+        self.DeliverWebhook = channel.unary_unary(
+                '/vwmp.engine.v1.EngineService/DeliverWebhook',
+                request_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.DeliverWebhookRequest.SerializeToString,
+                response_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.DeliverWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServiceServicer:
@@ -126,6 +136,25 @@ class EngineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTriggers(self, request, context):
+        """The triggers of a workflow's latest version with their next fire time
+        and state. NOT_FOUND for an unknown workflow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeliverWebhook(self, request, context):
+        """A webhook delivery: verifies the provider's signature with the trigger's
+        secret, evaluates the filter and starts the run (a known delivery id
+        returns the run it started). NOT_FOUND: no such webhook trigger.
+        UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+        set. (Body size and rate are limited by the gateway.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +187,16 @@ def add_EngineServiceServicer_to_server(servicer, server):
                     servicer.DecideApproval,
                     request_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.DecideApprovalRequest.FromString,
                     response_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.Run.SerializeToString,
+            ),
+            'ListTriggers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTriggers,
+                    request_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTriggersRequest.FromString,
+                    response_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTriggersResponse.SerializeToString,
+            ),
+            'DeliverWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeliverWebhook,
+                    request_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.DeliverWebhookRequest.FromString,
+                    response_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.DeliverWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -324,6 +363,60 @@ class EngineService:
             '/vwmp.engine.v1.EngineService/DecideApproval',
             vwmp_dot_engine_dot_v1_dot_engine__pb2.DecideApprovalRequest.SerializeToString,
             vwmp_dot_storage_dot_v1_dot_storage__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTriggers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.engine.v1.EngineService/ListTriggers',
+            vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTriggersRequest.SerializeToString,
+            vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTriggersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeliverWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.engine.v1.EngineService/DeliverWebhook',
+            vwmp_dot_engine_dot_v1_dot_engine__pb2.DeliverWebhookRequest.SerializeToString,
+            vwmp_dot_engine_dot_v1_dot_engine__pb2.DeliverWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

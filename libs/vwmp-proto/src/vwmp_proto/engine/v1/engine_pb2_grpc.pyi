@@ -61,6 +61,17 @@ class EngineServiceStub:
     (or no digest was sent while the plan is pinned); the gate's outputs
     hold the new plan.
     """
+    ListTriggers: _grpc.UnaryUnaryMultiCallable[_engine_pb2.ListTriggersRequest, _engine_pb2.ListTriggersResponse]
+    """The triggers of a workflow's latest version with their next fire time
+    and state. NOT_FOUND for an unknown workflow.
+    """
+    DeliverWebhook: _grpc.UnaryUnaryMultiCallable[_engine_pb2.DeliverWebhookRequest, _engine_pb2.DeliverWebhookResponse]
+    """A webhook delivery: verifies the provider's signature with the trigger's
+    secret, evaluates the filter and starts the run (a known delivery id
+    returns the run it started). NOT_FOUND: no such webhook trigger.
+    UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+    set. (Body size and rate are limited by the gateway.)
+    """
 
 @_typing.type_check_only
 class EngineServiceAsyncStub(EngineServiceStub):
@@ -93,6 +104,17 @@ class EngineServiceAsyncStub(EngineServiceStub):
     metadata "vwmp-plan-digest": the plan changed since the approver saw it
     (or no digest was sent while the plan is pinned); the gate's outputs
     hold the new plan.
+    """
+    ListTriggers: _aio.UnaryUnaryMultiCallable[_engine_pb2.ListTriggersRequest, _engine_pb2.ListTriggersResponse]  # type: ignore[assignment]
+    """The triggers of a workflow's latest version with their next fire time
+    and state. NOT_FOUND for an unknown workflow.
+    """
+    DeliverWebhook: _aio.UnaryUnaryMultiCallable[_engine_pb2.DeliverWebhookRequest, _engine_pb2.DeliverWebhookResponse]  # type: ignore[assignment]
+    """A webhook delivery: verifies the provider's signature with the trigger's
+    secret, evaluates the filter and starts the run (a known delivery id
+    returns the run it started). NOT_FOUND: no such webhook trigger.
+    UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+    set. (Body size and rate are limited by the gateway.)
     """
 
 class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -159,6 +181,29 @@ class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
         metadata "vwmp-plan-digest": the plan changed since the approver saw it
         (or no digest was sent while the plan is pinned); the gate's outputs
         hold the new plan.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTriggers(
+        self,
+        request: _engine_pb2.ListTriggersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_pb2.ListTriggersResponse, _abc.Awaitable[_engine_pb2.ListTriggersResponse]]:
+        """The triggers of a workflow's latest version with their next fire time
+        and state. NOT_FOUND for an unknown workflow.
+        """
+
+    @_abc_1.abstractmethod
+    def DeliverWebhook(
+        self,
+        request: _engine_pb2.DeliverWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_pb2.DeliverWebhookResponse, _abc.Awaitable[_engine_pb2.DeliverWebhookResponse]]:
+        """A webhook delivery: verifies the provider's signature with the trigger's
+        secret, evaluates the filter and starts the run (a known delivery id
+        returns the run it started). NOT_FOUND: no such webhook trigger.
+        UNAUTHENTICATED: a missing or bad signature, or the trigger's secret is not
+        set. (Body size and rate are limited by the gateway.)
         """
 
 def add_EngineServiceServicer_to_server(servicer: EngineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

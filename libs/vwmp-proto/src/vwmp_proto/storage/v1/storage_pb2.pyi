@@ -322,6 +322,8 @@ class Run(_message.Message):
     PARENT_FIELD_NUMBER: _builtins.int
     DEPTH_FIELD_NUMBER: _builtins.int
     FINALIZING_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workflow: _builtins.str
     version: _builtins.int
@@ -340,6 +342,8 @@ class Run(_message.Message):
     """The state a cancelled or timed-out run ends as once its finally steps are done;
     UNSPECIFIED = not handed over to finally.
     """
+    replayed: _builtins.bool
+    """CreateRun only: a run with the same trigger dedupe key existed, it is returned and nothing was written."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -370,6 +374,10 @@ class Run(_message.Message):
     def parent(self) -> Global___RunParent:
         """unset = a top-level run"""
 
+    @_builtins.property
+    def trigger(self) -> Global___RunTrigger:
+        """how the run was started; unset = manual (runs from before triggers)"""
+
     def __init__(
         self,
         *,
@@ -393,14 +401,60 @@ class Run(_message.Message):
         parent: Global___RunParent | None = ...,
         depth: _builtins.int = ...,
         finalizing: _states_pb2.RunState.ValueType = ...,
+        trigger: Global___RunTrigger | None = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at", "state", b"state", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "replayed", b"replayed", "started_at", b"started_at", "state", b"state", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class RunTrigger(_message.Message):
+    """How a run was started."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    DEDUPE_KEY_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """the trigger's id in spec.triggers; "" for a manual start"""
+    kind: _builtins.str
+    """manual, schedule, webhook, on_run"""
+    delivery: _builtins.str
+    """webhook: the provider's delivery id, "" = none sent"""
+    run_id: _builtins.str
+    """on_run: the run whose end started this one"""
+    dedupe_key: _builtins.str
+    """CreateRun only: one run per (workflow, id, dedupe_key); "" = no dedupe."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """the tick it was scheduled for, or when the delivery or run end came"""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        delivery: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        dedupe_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dedupe_key", b"dedupe_key", "delivery", b"delivery", "id", b"id", "kind", b"kind", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunTrigger: _TypeAlias = RunTrigger  # noqa: Y015
 
 @_typing.final
 class RunConcurrency(_message.Message):
@@ -454,6 +508,8 @@ class CreateRunRequest(_message.Message):
     CONCURRENCY_FIELD_NUMBER: _builtins.int
     PARENT_FIELD_NUMBER: _builtins.int
     DEPTH_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    ADVANCE_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     version: _builtins.int
     parameters_json: _builtins.str
@@ -473,6 +529,14 @@ class CreateRunRequest(_message.Message):
     def parent(self) -> Global___RunParent:
         """a child run: ALREADY_EXISTS when that parent step has a child already"""
 
+    @_builtins.property
+    def trigger(self) -> Global___RunTrigger:
+        """unset = manual"""
+
+    @_builtins.property
+    def advance(self) -> Global___TriggerAdvance:
+        """Applied in the same transaction: ABORTED (and no run) when its compare fails."""
+
     def __init__(
         self,
         *,
@@ -485,10 +549,12 @@ class CreateRunRequest(_message.Message):
         concurrency: Global___RunConcurrency | None = ...,
         parent: Global___RunParent | None = ...,
         depth: _builtins.int = ...,
+        trigger: Global___RunTrigger | None = ...,
+        advance: Global___TriggerAdvance | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "parent", b"parent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "parent", b"parent", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_by", b"created_by", "depth", b"depth", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "parent", b"parent", "steps", b"steps", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "created_by", b"created_by", "depth", b"depth", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "parent", b"parent", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -526,6 +592,7 @@ class ListRunsRequest(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     PARENT_RUN_ID_FIELD_NUMBER: _builtins.int
     PARENT_STEP_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     """"" = any"""
     state: _states_pb2.RunState.ValueType
@@ -537,6 +604,8 @@ class ListRunsRequest(_message.Message):
     """"" = any; else only that run's child runs"""
     parent_step_id: _builtins.str
     """"" = any; with parent_run_id, only that step's child"""
+    trigger: _builtins.str
+    """"" = any; a kind (manual, schedule, webhook, on_run) or a trigger id"""
     def __init__(
         self,
         *,
@@ -546,10 +615,11 @@ class ListRunsRequest(_message.Message):
         offset: _builtins.int = ...,
         parent_run_id: _builtins.str = ...,
         parent_step_id: _builtins.str = ...,
+        trigger: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "parent_run_id", b"parent_run_id", "parent_step_id", b"parent_step_id", "state", b"state", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "parent_run_id", b"parent_run_id", "parent_step_id", b"parent_step_id", "state", b"state", "trigger", b"trigger", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1347,3 +1417,204 @@ class PutConfigRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PutConfigRequest: _TypeAlias = PutConfigRequest  # noqa: Y015
+
+@_typing.final
+class TriggerState(_message.Message):
+    """A trigger's runtime state; a trigger without a row has none yet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    TRIGGER_ID_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    NEXT_FIRE_AT_FIELD_NUMBER: _builtins.int
+    LAST_FIRE_AT_FIELD_NUMBER: _builtins.int
+    LAST_RUN_ID_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    PAUSED_FIELD_NUMBER: _builtins.int
+    PAUSED_BY_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    trigger_id: _builtins.str
+    digest: _builtins.str
+    """of the trigger entry the schedule was computed for"""
+    last_run_id: _builtins.str
+    last_error: _builtins.str
+    paused: _builtins.bool
+    paused_by: _builtins.str
+    @_builtins.property
+    def next_fire_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = not scheduled yet"""
+
+    @_builtins.property
+    def last_fire_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = never fired"""
+
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        trigger_id: _builtins.str = ...,
+        digest: _builtins.str = ...,
+        next_fire_at: _timestamp_pb2.Timestamp | None = ...,
+        last_fire_at: _timestamp_pb2.Timestamp | None = ...,
+        last_run_id: _builtins.str = ...,
+        last_error: _builtins.str = ...,
+        paused: _builtins.bool = ...,
+        paused_by: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_fire_at", b"last_fire_at", "next_fire_at", b"next_fire_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "last_error", b"last_error", "last_fire_at", b"last_fire_at", "last_run_id", b"last_run_id", "next_fire_at", b"next_fire_at", "paused", b"paused", "paused_by", b"paused_by", "trigger_id", b"trigger_id", "updated_at", b"updated_at", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerState: _TypeAlias = TriggerState  # noqa: Y015
+
+@_typing.final
+class TriggerAdvance(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    TRIGGER_ID_FIELD_NUMBER: _builtins.int
+    COMPARE_FIELD_NUMBER: _builtins.int
+    EXPECTED_DIGEST_FIELD_NUMBER: _builtins.int
+    EXPECTED_NEXT_FIRE_AT_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    NEXT_FIRE_AT_FIELD_NUMBER: _builtins.int
+    FIRED_AT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    trigger_id: _builtins.str
+    compare: _builtins.bool
+    """true: set digest and next_fire_at only if they are still the expected ones (a missing row
+    is digest "" with no next fire); false: leave the schedule alone.
+    """
+    expected_digest: _builtins.str
+    digest: _builtins.str
+    error: _builtins.str
+    """recorded as last_error; a fire without one clears it"""
+    @_builtins.property
+    def expected_next_fire_at(self) -> _timestamp_pb2.Timestamp:
+        """unset = none expected"""
+
+    @_builtins.property
+    def next_fire_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def fired_at(self) -> _timestamp_pb2.Timestamp:
+        """set: record a fire at this time (the run's id comes from CreateRun)"""
+
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        trigger_id: _builtins.str = ...,
+        compare: _builtins.bool = ...,
+        expected_digest: _builtins.str = ...,
+        expected_next_fire_at: _timestamp_pb2.Timestamp | None = ...,
+        digest: _builtins.str = ...,
+        next_fire_at: _timestamp_pb2.Timestamp | None = ...,
+        fired_at: _timestamp_pb2.Timestamp | None = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_next_fire_at", b"expected_next_fire_at", "fired_at", b"fired_at", "next_fire_at", b"next_fire_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compare", b"compare", "digest", b"digest", "error", b"error", "expected_digest", b"expected_digest", "expected_next_fire_at", b"expected_next_fire_at", "fired_at", b"fired_at", "next_fire_at", b"next_fire_at", "trigger_id", b"trigger_id", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerAdvance: _TypeAlias = TriggerAdvance  # noqa: Y015
+
+@_typing.final
+class AdvanceTriggerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADVANCED_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    advanced: _builtins.bool
+    @_builtins.property
+    def state(self) -> Global___TriggerState: ...
+    def __init__(
+        self,
+        *,
+        advanced: _builtins.bool = ...,
+        state: Global___TriggerState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advanced", b"advanced", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdvanceTriggerResponse: _TypeAlias = AdvanceTriggerResponse  # noqa: Y015
+
+@_typing.final
+class ListTriggerStatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """"" = every workflow"""
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTriggerStatesRequest: _TypeAlias = ListTriggerStatesRequest  # noqa: Y015
+
+@_typing.final
+class ListTriggerStatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def states(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriggerState]: ...
+    def __init__(
+        self,
+        *,
+        states: _abc.Iterable[Global___TriggerState] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTriggerStatesResponse: _TypeAlias = ListTriggerStatesResponse  # noqa: Y015
+
+@_typing.final
+class PauseTriggerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    TRIGGER_ID_FIELD_NUMBER: _builtins.int
+    PAUSED_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    trigger_id: _builtins.str
+    paused: _builtins.bool
+    actor: _builtins.str
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        trigger_id: _builtins.str = ...,
+        paused: _builtins.bool = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "paused", b"paused", "trigger_id", b"trigger_id", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseTriggerRequest: _TypeAlias = PauseTriggerRequest  # noqa: Y015

@@ -157,6 +157,21 @@ class StorageServiceStub:
                 request_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.PutConfigRequest.SerializeToString,
                 response_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ConfigDocument.FromString,
                 _registered_method=True)
+        self.ListTriggerStates = channel.unary_unary(
+                '/vwmp.storage.v1.StorageService/ListTriggerStates',
+                request_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListTriggerStatesRequest.SerializeToString,
+                response_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListTriggerStatesResponse.FromString,
+                _registered_method=True)
+        self.AdvanceTrigger = channel.unary_unary(
+                '/vwmp.storage.v1.StorageService/AdvanceTrigger',
+                request_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.TriggerAdvance.SerializeToString,
+                response_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.AdvanceTriggerResponse.FromString,
+                _registered_method=True)
+        self.PauseTrigger = channel.unary_unary(
+                '/vwmp.storage.v1.StorageService/PauseTrigger',
+                request_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.PauseTriggerRequest.SerializeToString,
+                response_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.TriggerState.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -346,6 +361,30 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTriggerStates(self, request, context):
+        """The runtime state of the triggers of one workflow ("" = of every workflow).
+        The triggers themselves are those of each workflow's latest version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdvanceTrigger(self, request, context):
+        """Compare-and-set of a trigger's schedule (digest + next fire time), or a
+        record of its last fire or error. advanced=false when another replica
+        moved the schedule first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseTrigger(self, request, context):
+        """Pauses or resumes a trigger; resuming starts its schedule afresh from now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -468,6 +507,21 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.PutConfig,
                     request_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.PutConfigRequest.FromString,
                     response_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ConfigDocument.SerializeToString,
+            ),
+            'ListTriggerStates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTriggerStates,
+                    request_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListTriggerStatesRequest.FromString,
+                    response_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListTriggerStatesResponse.SerializeToString,
+            ),
+            'AdvanceTrigger': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvanceTrigger,
+                    request_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.TriggerAdvance.FromString,
+                    response_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.AdvanceTriggerResponse.SerializeToString,
+            ),
+            'PauseTrigger': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseTrigger,
+                    request_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.PauseTriggerRequest.FromString,
+                    response_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.TriggerState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1121,6 +1175,87 @@ class StorageService:
             '/vwmp.storage.v1.StorageService/PutConfig',
             vwmp_dot_storage_dot_v1_dot_storage__pb2.PutConfigRequest.SerializeToString,
             vwmp_dot_storage_dot_v1_dot_storage__pb2.ConfigDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTriggerStates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.storage.v1.StorageService/ListTriggerStates',
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.ListTriggerStatesRequest.SerializeToString,
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.ListTriggerStatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvanceTrigger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.storage.v1.StorageService/AdvanceTrigger',
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.TriggerAdvance.SerializeToString,
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.AdvanceTriggerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseTrigger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.storage.v1.StorageService/PauseTrigger',
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.PauseTriggerRequest.SerializeToString,
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.TriggerState.FromString,
             options,
             channel_credentials,
             insecure,

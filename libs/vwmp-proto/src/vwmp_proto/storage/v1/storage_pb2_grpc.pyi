@@ -102,6 +102,17 @@ class StorageServiceStub:
     document does not match the configuration schema (details list pointers);
     FAILED_PRECONDITION when expected_version is set and stale.
     """
+    ListTriggerStates: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListTriggerStatesRequest, _storage_pb2.ListTriggerStatesResponse]
+    """The runtime state of the triggers of one workflow ("" = of every workflow).
+    The triggers themselves are those of each workflow's latest version.
+    """
+    AdvanceTrigger: _grpc.UnaryUnaryMultiCallable[_storage_pb2.TriggerAdvance, _storage_pb2.AdvanceTriggerResponse]
+    """Compare-and-set of a trigger's schedule (digest + next fire time), or a
+    record of its last fire or error. advanced=false when another replica
+    moved the schedule first.
+    """
+    PauseTrigger: _grpc.UnaryUnaryMultiCallable[_storage_pb2.PauseTriggerRequest, _storage_pb2.TriggerState]
+    """Pauses or resumes a trigger; resuming starts its schedule afresh from now."""
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -177,6 +188,17 @@ class StorageServiceAsyncStub(StorageServiceStub):
     document does not match the configuration schema (details list pointers);
     FAILED_PRECONDITION when expected_version is set and stale.
     """
+    ListTriggerStates: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListTriggerStatesRequest, _storage_pb2.ListTriggerStatesResponse]  # type: ignore[assignment]
+    """The runtime state of the triggers of one workflow ("" = of every workflow).
+    The triggers themselves are those of each workflow's latest version.
+    """
+    AdvanceTrigger: _aio.UnaryUnaryMultiCallable[_storage_pb2.TriggerAdvance, _storage_pb2.AdvanceTriggerResponse]  # type: ignore[assignment]
+    """Compare-and-set of a trigger's schedule (digest + next fire time), or a
+    record of its last fire or error. advanced=false when another replica
+    moved the schedule first.
+    """
+    PauseTrigger: _aio.UnaryUnaryMultiCallable[_storage_pb2.PauseTriggerRequest, _storage_pb2.TriggerState]  # type: ignore[assignment]
+    """Pauses or resumes a trigger; resuming starts its schedule afresh from now."""
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
     """Storage owns every durable fact of the platform: definitions and their
@@ -393,5 +415,34 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         document does not match the configuration schema (details list pointers);
         FAILED_PRECONDITION when expected_version is set and stale.
         """
+
+    @_abc_1.abstractmethod
+    def ListTriggerStates(
+        self,
+        request: _storage_pb2.ListTriggerStatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.ListTriggerStatesResponse, _abc.Awaitable[_storage_pb2.ListTriggerStatesResponse]]:
+        """The runtime state of the triggers of one workflow ("" = of every workflow).
+        The triggers themselves are those of each workflow's latest version.
+        """
+
+    @_abc_1.abstractmethod
+    def AdvanceTrigger(
+        self,
+        request: _storage_pb2.TriggerAdvance,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.AdvanceTriggerResponse, _abc.Awaitable[_storage_pb2.AdvanceTriggerResponse]]:
+        """Compare-and-set of a trigger's schedule (digest + next fire time), or a
+        record of its last fire or error. advanced=false when another replica
+        moved the schedule first.
+        """
+
+    @_abc_1.abstractmethod
+    def PauseTrigger(
+        self,
+        request: _storage_pb2.PauseTriggerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.TriggerState, _abc.Awaitable[_storage_pb2.TriggerState]]:
+        """Pauses or resumes a trigger; resuming starts its schedule afresh from now."""
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

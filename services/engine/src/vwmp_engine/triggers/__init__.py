@@ -1,0 +1,1 @@
+"""Runs that start themselves: schedules, signed webhooks and workflow-completion triggers."""
