@@ -167,3 +167,15 @@ def test_github_requests_carry_the_api_version_headers(tester: StepTester, githu
             assert exchange.headers["Accept"] == "application/vnd.github+json"
             assert exchange.headers["X-GitHub-Api-Version"] == "2022-11-28"
         assert forge.problems == []
+
+
+def test_dry_run_plans_each_upload_and_sends_none(tester: StepTester, forge: FakeForge, workspace: Path) -> None:
+    (workspace / "dist").mkdir()
+    (workspace / "dist" / "shop.tgz").write_bytes(b"12345")
+    out = tester.run("forge/release", config(forge, assets=["dist/shop.tgz"]), dry_run=True)
+    assert out.ok, out.failure
+    actions = [p["action"] for p in out.plan]
+    assert actions == ["look up release", "create release", "upload asset"] + (
+        ["link asset"] if forge.kind == "gitlab" else [])
+    assert "<shop.tgz: 5 bytes" in out.plan[2]["diff"] and out.plan[2]["diff"].count("***") == 1
+    assert forge.writes() == [] and forge.problems == []

@@ -155,6 +155,9 @@ def _attach(
     upload = provider.upload(release, name, content)
     ctx.plan("upload asset", f"{upload.method} {upload.url}", diff=upload.shown(provider.auth_header))
     if ctx.dry_run:
+        if isinstance(provider, GitLab):
+            link = provider.link(tag, name, {"full_path": "/-/project/<id>/uploads/<secret>/" + name})
+            ctx.plan("link asset", f"POST {link.url}", diff=link.shown(provider.auth_header))
         return
     uploaded = forge.send(upload).json()
     if isinstance(provider, GitLab):

@@ -23,11 +23,35 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from jsonschema import Draft7Validator
+
 from vwmp_testkit.github_openapi import GitHubOpenAPI
 
 __all__ = ["Exchange", "FakeForge"]
 
 NOW = "2026-01-02T03:04:05Z"
+
+
+def _options(required: list[str], **properties: str) -> dict[str, Any]:
+    return {"type": "object", "required": required, "additionalProperties": False,
+            "properties": {name: {"type": kind} for name, kind in properties.items()}}  # fmt: skip
+
+
+# Request bodies as the forges document them: Gitea's swagger (CreateReleaseOption, EditReleaseOption)
+# and GitLab's Releases API (create, update, release links). Unknown fields are problems too.
+DOCUMENTED = {
+    ("gitea", "POST", "releases"): _options(["tag_name"], tag_name="string", target_commitish="string",
+                                            name="string", body="string", draft="boolean", prerelease="boolean"),
+    ("gitea", "PATCH", "release"): _options([], tag_name="string", target_commitish="string", name="string",
+                                            body="string", draft="boolean", prerelease="boolean"),
+    ("gitlab", "POST", "releases"): _options(["tag_name"], tag_name="string", tag_message="string", name="string",
+                                             description="string", ref="string", milestones="array",
+                                             assets="object", released_at="string"),
+    ("gitlab", "PUT", "release"): _options([], name="string", description="string", milestones="array",
+                                           released_at="string"),
+    ("gitlab", "POST", "links"): _options(["name", "url"], name="string", url="string",
+                                          direct_asset_path="string", link_type="string"),
+}  # fmt: skip
 PREFIX = {"github": "", "gitea": "/api/v1", "gitlab": "/api/v4"}
 
 
@@ -71,7 +95,7 @@ class FakeForge:
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -115,6 +139,8 @@ class FakeForge:
         self.exchanges.append(Exchange(handler.command, parts.path, query, dict(handler.headers), body, status, answer))
         if self.openapi is not None and not injected:
             self.problems += self.openapi.check(handler.command, parts.path, query, body, status, answer)
+        if self.kind != "github" and body is not None:
+            self._check_documented(handler.command, segments, body)
         payload = b"" if answer is None else json.dumps(answer).encode()
         handler.send_response(status)
         if payload:
@@ -122,6 +148,16 @@ class FakeForge:
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
+
+    def _check_documented(self, method: str, segments: list[str], body: Any) -> None:
+        tail = segments[-1]
+        route = "links" if tail == "links" else "releases" if tail == "releases" else "release"
+        schema = DOCUMENTED.get((self.kind, method, route))
+        where = f"{self.kind} {method} /{'/'.join(segments)}"
+        if schema is None:
+            self.problems.append(f"{where}: no documented JSON body")
+            return
+        self.problems += [f"{where}: {e.message}" for e in Draft7Validator(schema).iter_errors(body)]
 
     def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
         if self.kind == "gitlab":

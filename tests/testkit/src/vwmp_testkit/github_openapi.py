@@ -51,7 +51,7 @@ def _fetch(target: Path) -> None:
         with tarfile.open(archive) as tar:
             member = tar.extractfile(_MEMBER)
             assert member is not None
-            partial = target.with_suffix(".part")
+            partial = target.with_name(f"{target.name}.{os.getpid()}.part")  # parallel suites never share one
             partial.write_bytes(member.read())
             partial.replace(target)
 
