@@ -48,4 +48,13 @@ SCENARIOS: dict[str, tuple[str | None, list[str], str, str]] = {
         "patch",
         "1.1.1",
     ),
+    "breaking-chore": ("v1.4.0", ["chore!: drop Python 3.10", "docs: notes"], "major", "2.0.0"),
+    "breaking-hyphen-footer": ("v3.0.0", ["feat: y\n\nBREAKING-CHANGE: the y option is gone"], "major", "4.0.0"),
+    "revert-type": ("v1.0.0", ["revert: feat: experimental export\n\nRefs: 1234567"], "none", "1.0.0"),
+    "scoped-fix-with-footers": (
+        "v0.9.9",
+        ["fix(db)!: rename the table\n\nReviewed-by: Z\nRefs: #33"],
+        "minor",
+        "0.10.0",
+    ),
 }

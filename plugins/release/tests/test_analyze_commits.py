@@ -145,3 +145,17 @@ def test_dry_run_computes_the_same_and_changes_nothing(tester: StepTester, works
     dry = tester.run("release/analyze-commits", {"repo": "app"}, dry_run=True)
     assert dry.plan == [] and {k: v for k, v in dry.outputs.items() if k != "plan"} == real.outputs
     assert snapshot(repo) == before
+
+
+def test_footers_give_issues_and_a_bang_without_footer_is_its_own_breaking_note(
+    tester: StepTester, workspace: Path
+) -> None:
+    repo = build(workspace, "scoped-fix-with-footers")
+    sha = git(repo, "rev-parse", "HEAD")
+    out = tester.run("release/analyze-commits", {"repo": "app"})
+    assert out.outputs["commits"] == [{"sha": sha, "type": "fix", "scope": "db", "subject": "rename the table",
+                                       "breaking": True, "issues": ["#33"]}]  # fmt: skip
+    assert out.outputs["notes"] == (
+        f"### Breaking changes\n\n- **db:** rename the table ({sha[:7]}) (#33)\n\n"
+        f"### Bug fixes\n\n- **db:** rename the table ({sha[:7]}) (#33)\n"
+    )

@@ -74,3 +74,14 @@ def test_same_answers_with_merge_commits(workspace: Path) -> None:
     version, shas = ours(workspace)
     assert version == "1.1.0" and len(shas) == 2
     assert peer(repo, "v1.0.0") == (version, shas)
+
+
+def test_where_the_specification_and_python_semantic_release_differ_the_specification_wins(
+    workspace: Path,
+) -> None:
+    """Conventional Commits 1.0 §15: types are not case sensitive; python-semantic-release matches `feat` only."""
+    repo, _ = make_repo(workspace, "app", {"README.md": "app\n"})
+    tag(repo, "v1.0.0")
+    sha = commit(repo, "Feat: upper-case type")
+    assert ours(workspace) == ("1.1.0", {sha})
+    assert peer(repo, "v1.0.0") == ("1.0.0", set())
