@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from vwmp_plugin_forge import _http
 from vwmp_sdk.testing import StepTester
 from vwmp_testkit.forge import FakeForge
 
@@ -179,3 +181,12 @@ def test_dry_run_plans_each_upload_and_sends_none(tester: StepTester, forge: Fak
         ["link asset"] if forge.kind == "gitlab" else [])
     assert "<shop.tgz: 5 bytes" in out.plan[2]["diff"] and out.plan[2]["diff"].count("***") == 1
     assert forge.writes() == [] and forge.problems == []
+
+
+def test_a_forge_that_does_not_answer_in_time_is_retryable(
+    tester: StepTester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_http, "TIMEOUT", httpx.Timeout(0.2))
+    with FakeForge("gitea", delay=1.0) as forge:
+        out = tester.run("forge/release", config(forge))
+    assert out.failure is not None and out.failure.kind == "error" and "timed out" in out.failure.message

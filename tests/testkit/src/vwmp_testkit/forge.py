@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as email_policy
@@ -80,6 +81,7 @@ class FakeForge:
     problems: list[str] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # statuses answered instead of the next requests
     fail_writes: list[int] = field(default_factory=list)  # the same for the next requests that are not GET
+    delay: float = 0.0  # seconds each answer waits (timeouts)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def __enter__(self) -> FakeForge:
@@ -118,6 +120,7 @@ class FakeForge:
     # -- the server side -------------------------------------------------------------------------------
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(self.delay)
         parts = urlsplit(handler.path)
         query = dict(parse_qsl(parts.query))
         raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
