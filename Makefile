@@ -10,7 +10,7 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-frontend test-versions lint typecheck proto bench images clean
+	test-frontend test-versions signing lint typecheck proto bench images clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,24 +29,28 @@ frontend: ## build the designer into frontend/dist
 browser: ## install Debian's chromium for the browser tests (never a downloaded browser)
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+signing: ## install Debian's gpg and ssh-keygen for the signed tag tests when missing
+	@command -v gpg >/dev/null 2>&1 && command -v gpg-agent >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gpg gpg-agent openssh-client >/dev/null; }
+
 bootstrap: deps frontend
 
 run: bootstrap ## start the whole platform (embedded NATS, SQLite) at http://127.0.0.1:$${VWMP_HTTP_PORT:-8080}
 	$(UV) run --no-sync vwmp up
 
-test: bootstrap browser ## run every test: unit, integration (SQLite, PostgreSQL, NATS), end-to-end, browser
+test: bootstrap browser signing ## run every test: unit, integration (SQLite, PostgreSQL, NATS), end-to-end, browser
 	$(MAKE) --no-print-directory check-tiers test-frontend test-python
 
 test-python:
 	$(PYTEST)
 
-test-unit: bootstrap ## unit tests only: no real service beyond in-process SQLite
+test-unit: bootstrap signing ## unit tests only: no real service beyond in-process SQLite
 	$(PYTEST) -m "$(UNIT)"
 
 test-integration: bootstrap ## integration tests: PostgreSQL, NATS, services as processes
 	$(PYTEST) -m "$(INTEGRATION)"
 
-test-e2e: bootstrap browser ## end-to-end tests: the whole platform as real processes, and the browser
+test-e2e: bootstrap browser signing ## end-to-end tests: the whole platform as real processes, and the browser
 	$(PYTEST) -m "$(E2E)"
 
 check-tiers: deps ## every collected test is in exactly one of the three tiers

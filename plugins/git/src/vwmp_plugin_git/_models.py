@@ -13,6 +13,22 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Signing(_Config):
+    sign: Literal["none", "gpg", "ssh"] = Field(
+        default="none",
+        description="Sign with git's own signing: an OpenPGP key (gpg) or an SSH key (gpg.format=ssh); "
+        "none also stops a repository's tag.gpgSign/commit.gpgSign",
+    )
+    signing_key: str | None = Field(
+        default=None,
+        description="The private key text (armored OpenPGP or OpenSSH, no passphrase), from ${{ secrets.NAME }}",
+        json_schema_extra={"writeOnly": True},
+    )
+    signing_key_file: str | None = Field(
+        default=None, description="Or a file holding that key, relative to the workspace root"
+    )
+
+
 class StatusConfig(_Config):
     repo: str = REPO
 
@@ -34,7 +50,7 @@ class StageOutputs(BaseModel):
     staged: list[str] = Field(description="Paths whose changes are staged now (relative to the repository)")
 
 
-class CommitConfig(_Config):
+class CommitConfig(_Signing):
     repo: str = REPO
     message: str = Field(min_length=1, description="Commit message")
     paths: list[str] | None = Field(
@@ -54,7 +70,7 @@ class CommitOutputs(BaseModel):
     sha: str = Field(description="sha of the new commit (or of HEAD when this commit was already made)")
 
 
-class TagConfig(_Config):
+class TagConfig(_Signing):
     repo: str = REPO
     name: str = Field(description="Tag name, e.g. 'v1.2.0' (git ref-format rules, not starting with '-')")
     message: str | None = Field(default=None, description="Annotation message (default: the tag name)")

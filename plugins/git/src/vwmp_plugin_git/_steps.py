@@ -6,7 +6,7 @@ from typing import Any
 
 from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
 from vwmp_toolkit.git import NETWORK_TIMEOUT, SafeGit, open_git
-from vwmp_toolkit.paths import in_repo, rel
+from vwmp_toolkit.paths import in_repo, rel, repo_dir
 from vwmp_toolkit.refs import check_ref_name, check_remote_name, check_remote_url, check_revision, redact_url
 
 from vwmp_plugin_git._models import (
@@ -23,6 +23,7 @@ from vwmp_plugin_git._models import (
     TagConfig,
     TagOutputs,
 )
+from vwmp_plugin_git._signing import SigningGit, signer
 
 plugin = Plugin("git", title="Git", description="Git operations on repositories inside the workspace")
 
@@ -106,9 +107,16 @@ def identity_of(ctx: StepContext, name: str | None, email: str | None) -> tuple[
 @plugin.step("commit", title="Commit", description="Commit staged changes (or the given paths)")
 def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
     """Idempotent: nothing left to commit and HEAD already carrying this message returns HEAD."""
-    git = open_git(ctx, config.repo, identity_of(ctx, config.author_name, config.author_email))
+    identity = identity_of(ctx, config.author_name, config.author_email)
+    root = repo_dir(ctx, config.repo)
+    with signer(ctx, config.sign, config.signing_key, config.signing_key_file) as sig:
+        return _commit(ctx, config, SigningGit(root, ctx.run, identity, sig))
+
+
+def _commit(ctx: StepContext, config: CommitConfig, git: SigningGit) -> CommitOutputs:
     paths = _repo_paths(git, config.paths) if config.paths else None
     branch = git.current_branch() or "HEAD"
+    signed = config.sign != "none"
     if ctx.dry_run:
         files = _changed(git, paths) if paths else _staged(git, [])
         diff = git.run("diff", "HEAD", "--stat", "--", *(paths or [])).stdout if git.head() and paths else None
@@ -116,6 +124,7 @@ def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
             "commit",
             branch,
             diff=f"message: {config.message}\nfiles: {', '.join(files) or '(changes of earlier steps)'}"
+            + f"\n{git.signer.describe()}"
             + (f"\n{diff}" if diff else ""),
         )
         return CommitOutputs(sha=git.head() or "")
@@ -128,13 +137,17 @@ def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
             ctx.log(f"nothing to commit; HEAD {head[:12]} already has this message (retry of a done commit)")
             return CommitOutputs(sha=head)
         raise StepError("nothing to commit: no staged changes" + (f" under {', '.join(paths)}" if paths else ""))
-    args = ["commit", "--no-verify", "-m", config.message]
+    args = ["commit", "--no-verify", "--gpg-sign" if signed else "--no-gpg-sign", "-m", config.message]
     if paths:
         args += ["--only", "--", *paths]
     git.run(*args)
     sha = git.head() or ""
-    ctx.log(f"committed {sha[:12]} on {branch}")
+    ctx.log(f"committed {sha[:12]} on {branch}, {git.signer.describe()}")
     return CommitOutputs(sha=sha)
+
+
+def _has_signature(raw_object: str) -> bool:
+    return "-----BEGIN PGP SIGNATURE-----" in raw_object or "-----BEGIN SSH SIGNATURE-----" in raw_object
 
 
 @plugin.step("tag", title="Create tag", description="Annotated tag; already at the same commit is success")
@@ -142,7 +155,14 @@ def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
     """Idempotent for retries: the tag at the same commit is success, at another commit an error."""
     name = check_ref_name(config.name, what="tag name")
     rev = check_revision(config.ref, what="ref") if config.ref else "HEAD"
-    git = open_git(ctx, config.repo, identity_of(ctx, None, None))
+    identity = identity_of(ctx, None, None)
+    root = repo_dir(ctx, config.repo)
+    with signer(ctx, config.sign, config.signing_key, config.signing_key_file) as sig:
+        return _tag(ctx, config, name, rev, SigningGit(root, ctx.run, identity, sig))
+
+
+def _tag(ctx: StepContext, config: TagConfig, name: str, rev: str, git: SigningGit) -> TagOutputs:
+    signed = config.sign != "none"
     sha = git.commit_of(rev)
     if sha is None and not ctx.dry_run:
         raise ConfigError(f"ref {rev!r} does not name a commit")
@@ -158,14 +178,17 @@ def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
         now = f"now {sha[:12]}" if sha else "not a commit yet"
         target = f"{rev} at the time this step runs ({now})"
         action = "keep tag (already there)" if existing else "create tag"
-        ctx.plan(action, name, diff=f"tag {name} -> {target}\n{config.message or name}")
+        ctx.plan(action, name, diff=f"tag {name} -> {target}, {git.signer.describe()}\n{config.message or name}")
         return TagOutputs(name=name, sha=sha or "")
     assert sha is not None
     if existing == sha:
+        has = _has_signature(git.run("cat-file", "-p", f"refs/tags/{name}", check=False).stdout)
+        if signed and not has:
+            raise ConfigError(f"tag {name!r} already exists at {sha[:12]} without a signature; delete it to sign it")
         ctx.log(f"tag {name} already points at {sha[:12]}")
         return TagOutputs(name=name, sha=sha)
-    git.run("tag", "--annotate", "-m", config.message or name, "--", name, sha)
-    ctx.log(f"tagged {sha[:12]} as {name}")
+    git.run("tag", "--sign" if signed else "--no-sign", "--annotate", "-m", config.message or name, "--", name, sha)
+    ctx.log(f"tagged {sha[:12]} as {name}, {git.signer.describe()}")
     return TagOutputs(name=name, sha=sha)
 
 

@@ -1,4 +1,4 @@
-"""Handlers of `release/version-bump` and `release/changelog`."""
+"""Handlers of `release/analyze-commits`, `release/version-bump` and `release/changelog`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from vwmp_toolkit.paths import in_repo, repo_dir
 from vwmp_toolkit.semver import Version, VersionError, checked_version
 from vwmp_toolkit.version_files import autodetect, kind_of, locate
 
+from vwmp_plugin_release._analyze import analyze_commits
+
 plugin = Plugin("release", title="Release", description="Version bumps, changelogs and release workflow templates")
+plugin.step(
+    "analyze-commits",
+    title="Analyze commits",
+    description="Conventional Commits since the last release tag: the next version and the release notes",
+)(analyze_commits)
 
 REPO = Field(description="Repository path relative to the workspace root")
 
@@ -20,7 +27,14 @@ REPO = Field(description="Repository path relative to the workspace root")
 class VersionBumpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     repo: str = REPO
-    part: Literal["major", "minor", "patch", "prerelease"] = Field(description="Which part of the version to bump")
+    part: Literal["major", "minor", "patch", "prerelease"] | None = Field(
+        default=None, description="Which part of the version to bump (give part or version)"
+    )
+    version: str | None = Field(
+        default=None,
+        description="The new version, e.g. release/analyze-commits' next_version (give part or version); "
+        "already there: nothing changes",
+    )
     files: list[str] | None = Field(
         default=None,
         description="Version files relative to the repo (pyproject.toml, package.json, VERSION, a module with "
@@ -41,6 +55,15 @@ class ChangelogConfig(BaseModel):
     version: str = Field(description="The version being released (SemVer, no leading 'v')")
     file: str = Field(default="CHANGELOG.md", description="Changelog path relative to the repo")
     date: str | None = Field(default=None, description="Release date YYYY-MM-DD (default: today, UTC)")
+    notes: str | None = Field(
+        default=None, description="Markdown entries for the section, e.g. release/analyze-commits' notes"
+    )
+    source: Literal["unreleased", "commits", "both"] | None = Field(
+        default=None,
+        description="Where the section's entries come from: the [Unreleased] entries, the notes (the "
+        "[Unreleased] entries stay where they are), or both (Unreleased first); default: both when notes "
+        "are given, else unreleased",
+    )
 
 
 class ChangelogOutputs(BaseModel):
@@ -51,6 +74,8 @@ class ChangelogOutputs(BaseModel):
 @plugin.step("version-bump", title="Bump version", description="SemVer bump in every version file of the repo")
 def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutputs:
     """All version files must agree before the bump, so a half-bumped repo is noticed, not made worse."""
+    if (config.part is None) == (config.version is None):
+        raise ConfigError("give exactly one of 'part' and 'version'")
     root = repo_dir(ctx, config.repo)
     names = config.files or autodetect(root)
     if not names:
@@ -76,11 +101,18 @@ def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutp
         raise StepError(f"version files disagree: {listed}")
     try:
         previous = Version.parse(next(iter(versions.values())))
-        new = previous.bump(config.part, config.prerelease_label)
+        new = Version.parse(checked_version(config.version)) if config.version else previous.bump(
+            config.part or "patch", config.prerelease_label
+        )
     except VersionError as exc:
         raise ConfigError(str(exc)) from None
+    if new < previous:
+        raise ConfigError(f"version {new} is older than the current {previous}")
     for index, (name, (text, span)) in enumerate(current.items()):
         updated = span.replace(text, str(new))
+        if updated == text:
+            ctx.log(f"{name}: already at {new}")
+            continue
         ctx.plan(plan_edit(name, text, updated))
         if not ctx.dry_run:
             write_atomic(in_repo(root, name, field=f"files/{index}"), updated)
@@ -93,6 +125,9 @@ def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     """Idempotent: when the version's section exists and [Unreleased] is empty, that section is the result."""
     version = checked_version(config.version)
     date = release_date(config.date)
+    source = config.source or ("both" if config.notes else "unreleased")
+    if source != "unreleased" and not (config.notes or "").strip():
+        raise ConfigError(f"source {source!r} needs 'notes'")
     root = repo_dir(ctx, config.repo)
     path = in_repo(root, config.file, field="file")
     if not path.is_file():
@@ -101,12 +136,12 @@ def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     doc = Document.parse(text)
     done = doc.section(version)
     unreleased = doc.section("Unreleased")
-    if done is not None and (unreleased is None or not doc.body(unreleased).strip()):
+    if done is not None and (source == "commits" or unreleased is None or not doc.body(unreleased).strip()):
         section = "".join(doc.lines[done.start : done.end]).rstrip("\r\n ") + "\n"
         ctx.log(f"{config.file} already has the {version} section")
         return ChangelogOutputs(file=config.file, section=section)
     try:
-        updated, section = release(text, version, date)
+        updated, section = release_with(doc, text, version, date, source, config.notes or "")
     except ChangelogError as exc:
         raise StepError(f"{config.file}: {exc}") from None
     outputs = ChangelogOutputs(file=config.file, section=section)
@@ -114,5 +149,31 @@ def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     if ctx.dry_run:
         return outputs
     write_atomic(path, updated)
-    ctx.log(f"{config.file}: released [Unreleased] as {version} ({date})")
+    ctx.log(f"{config.file}: released {version} ({date}) from {source}")
     return outputs
+
+
+def release_with(doc: Document, text: str, version: str, date: str, source: str, notes: str) -> tuple[str, str]:
+    """Keep a Changelog release whose entries come from `source`, by the toolkit's `release`.
+
+    `commits` releases the notes alone and puts the [Unreleased] entries back under a fresh
+    [Unreleased]; `both` releases the [Unreleased] entries followed by the notes.
+    """
+    if source == "unreleased":
+        return release(text, version, date)
+    unreleased = doc.section("Unreleased")
+    if unreleased is None:
+        raise ChangelogError("the changelog has no '## [Unreleased]' section")
+    nl = doc.newline
+    kept = "".join(doc.lines[unreleased.start + 1 : unreleased.end]).strip("\r\n ")
+    notes_text = nl.join(notes.strip("\r\n ").splitlines())
+    entries = notes_text if source == "commits" or not kept else f"{kept}{nl}{nl}{notes_text}"
+    lines = [*doc.lines[: unreleased.start + 1], nl, entries + nl, nl, *doc.lines[unreleased.end :]]
+    updated, section = release("".join(lines), version, date)
+    if source == "commits" and kept:
+        after = Document.parse(updated)
+        fresh = after.section("Unreleased")
+        assert fresh is not None
+        heading = fresh.start + 1
+        updated = "".join([*after.lines[:heading], nl, kept + nl, *after.lines[heading:]])
+    return updated, section

@@ -163,3 +163,165 @@ TEMPLATES = [
         ),
     ),
 ]
+
+
+NEXT = "${{ steps.analyze.outputs.next_version }}"
+NEXT_TAG = f"v{NEXT}"
+NOTES = "${{ steps.analyze.outputs.notes }}"
+
+
+def release_from_commits_definition(
+    name: str, description: str, *, allowed: list[str], files: list[str] | None = None
+) -> dict[str, Any]:
+    """A release whose version and notes come from the commits: analyze → … → signed tag → gate → push → forge.
+
+    The secrets `FORGE_TOKEN` (the forge's API token) and `RELEASE_SIGNING_KEY` (the private key the
+    tag is signed with) are read by the engine (`VWMP_SECRET_<NAME>` or the secrets folder). With no
+    releasable commit since the last tag, `part` is `none` and every step after the analysis is skipped.
+    """
+    repo = "${{ params.repo }}"
+    bump: dict[str, Any] = {"repo": repo, "version": NEXT}
+    if files:
+        bump["files"] = files
+    retry = {"max_attempts": 3, "backoff": "exponential", "initial_interval": "2s", "max_interval": "30s"}
+    steps: list[dict[str, Any]] = [
+        {
+            "id": "branch",
+            "uses": "validators/branch-context",
+            "with": {"repo": repo, "allowed": allowed, "require_clean": True},
+        },
+        {"id": "analyze", "uses": "release/analyze-commits", "needs": ["branch"], "with": {"repo": repo}},
+        {
+            "id": "bump",
+            "uses": "release/version-bump",
+            "needs": ["analyze"],
+            "if": "${{ steps.analyze.outputs.part != 'none' }}",
+            "with": bump,
+            "timeout": "60s",
+        },
+        {
+            "id": "changelog",
+            "uses": "release/changelog",
+            "needs": ["bump"],
+            "with": {"repo": repo, "version": NEXT, "notes": NOTES, "source": "both"},
+        },
+        {
+            "id": "commit",
+            "uses": "git/commit",
+            "needs": ["changelog"],
+            "with": {"repo": repo, "message": f"chore(release): {NEXT}", "paths": ["."]},
+        },
+        {
+            "id": "tag",
+            "uses": "git/tag",
+            "needs": ["commit"],
+            "with": {
+                "repo": repo,
+                "name": NEXT_TAG,
+                "message": f"Release {NEXT}",
+                "sign": "${{ params.sign }}",
+                "signing_key": "${{ secrets.RELEASE_SIGNING_KEY }}",
+            },
+        },
+        {
+            "id": "approve",
+            "uses": "core/approval",
+            "needs": ["tag"],
+            "with": {"message": f"Release {NEXT_TAG}: push to origin and publish on ${{{{ params.provider }}}}?"},
+        },
+        {
+            "id": "push",
+            "uses": "git/push",
+            "needs": ["approve"],
+            "with": {
+                "repo": repo,
+                "remote": "origin",
+                "refs": ["${{ steps.branch.outputs.branch }}"],
+                "tags": [NEXT_TAG],
+            },
+            "retry": retry,
+            "timeout": "300s",
+        },
+        {
+            "id": "publish",
+            "uses": "forge/release",
+            "needs": ["push"],
+            "with": {
+                "provider": "${{ params.provider }}",
+                "api_url": "${{ params.api_url }}",
+                "repository": "${{ params.repository }}",
+                "tag": NEXT_TAG,
+                "name": NEXT,
+                "notes": NOTES,
+                "token": "${{ secrets.FORGE_TOKEN }}",
+            },
+            "retry": retry,
+            "timeout": "300s",
+        },
+    ]
+    return {
+        "apiVersion": "vwmp/v1",
+        "kind": "Workflow",
+        "metadata": {"name": name, "type": "release", "description": description},
+        "spec": {
+            "parameters": {
+                "type": "object",
+                "required": ["repo", "repository"],
+                "properties": {
+                    "repo": {"type": "string", "description": "Repository path inside the workspace"},
+                    "provider": {
+                        "type": "string",
+                        "enum": ["github", "gitlab", "gitea"],
+                        "default": "github",
+                        "description": "The forge the release is published on",
+                    },
+                    "api_url": {
+                        "type": "string",
+                        "default": "",
+                        "description": "API root of a self-hosted forge (empty: the provider's public API)",
+                    },
+                    "repository": {
+                        "type": "string",
+                        "description": "The repository on the forge: owner/name, or the GitLab project path",
+                    },
+                    "sign": {
+                        "type": "string",
+                        "enum": ["ssh", "gpg"],
+                        "default": "ssh",
+                        "description": "How the tag is signed (the key is the secret RELEASE_SIGNING_KEY)",
+                    },
+                },
+            },
+            "concurrency": {"key": f"release:{repo}"},
+            "steps": steps,
+        },
+    }
+
+
+TEMPLATES += [
+    Template(
+        name="python-release-from-commits",
+        title="Python release from commits",
+        description="Version and notes from the Conventional Commits since the last tag: bump, changelog, "
+        "signed tag, push after approval, release on GitHub, GitLab or Gitea.",
+        workflow_type="release",
+        definition=release_from_commits_definition(
+            "python-release-from-commits",
+            "Release a Python project from its commits",
+            allowed=["main", "master", "release/*"],
+        ),
+    ),
+    Template(
+        name="node-release-from-commits",
+        title="Node.js release from commits",
+        description="Version and notes from the Conventional Commits since the last tag: package.json, "
+        "changelog, signed tag, push after approval, release on GitHub, GitLab or Gitea.",
+        workflow_type="release",
+        definition=release_from_commits_definition(
+            "node-release-from-commits",
+            "Release a Node.js package from its commits",
+            allowed=["main", "master", "release/*"],
+            files=["package.json"],
+        ),
+    ),
+]
