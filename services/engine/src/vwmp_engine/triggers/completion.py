@@ -4,6 +4,10 @@ Every replica sees the end events it writes (the publisher hands them over); the
 id is the dedupe key, so each completion trigger starts at most one run per finished run even when
 two replicas see the same end. An end written by an engine that dies before it hands the event
 over starts nothing (a known gap: completion triggers are not replayed from storage).
+
+The on_run triggers are read from the latest definitions after the run ended — so a trigger saved
+before that end is seen — and the run ends that arrive together share one read: a burst of 500
+finished runs costs a few reads, and nothing more when no workflow has an on_run trigger.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from vwmp_common.states import RUN_END_EVENTS, EventType
@@ -35,6 +40,9 @@ class CompletionTriggers:
         self.store = store
         self.wake = wake
         self._tasks: set[asyncio.Task[None]] = set()
+        self._index: list[tuple[Workflow, TriggerSpec]] = []
+        self._index_read_at = float("-inf")  # when the read that gave `_index` started (monotonic)
+        self._reading: asyncio.Task[None] | None = None
 
     def observe(self, events: list[Event]) -> None:
         """Called with every batch of stored events this replica publishes."""
@@ -44,7 +52,8 @@ class CompletionTriggers:
             except ValueError:
                 continue
             if kind in RUN_END_EVENTS:
-                task = asyncio.get_running_loop().create_task(self._ended(event.run_id), name="on-run-trigger")
+                task = asyncio.get_running_loop().create_task(self._ended(event.run_id, time.monotonic()),
+                                                              name="on-run-trigger")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
@@ -57,16 +66,38 @@ class CompletionTriggers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _ended(self, run_id: str) -> None:
+    async def _on_run_triggers(self, ended_at: float) -> list[tuple[Workflow, TriggerSpec]]:
+        """Every on_run trigger of the latest definitions, as read after `ended_at`; callers share a read."""
+        while self._index_read_at < ended_at:
+            if self._reading is None:
+                self._reading = asyncio.create_task(self._read_index(), name="on-run-trigger-index")
+            await asyncio.shield(self._reading)
+        return self._index
+
+    async def _read_index(self) -> None:
+        started = time.monotonic()
         try:
+            workflows = await self.store.workflows()
+            self._index = [(workflow, spec) for workflow in workflows
+                           for spec in triggers_of(workflow.definition) if spec.kind == "on_run"]
+            self._index_read_at = started
+        finally:
+            self._reading = None
+
+    async def _ended(self, run_id: str, ended_at: float) -> None:
+        try:
+            listening = await self._on_run_triggers(ended_at)
+            if not listening:
+                return
             finished = await self.runtime.store.get_run(run_id)
+            due = [(workflow, spec) for workflow, spec in listening
+                   if spec.on_run["workflow"] == finished.workflow and finished.state.value in spec.on_run["states"]]
+            if not due:
+                return
             states = await self.store.states()
-            for workflow in await self.store.workflows():
-                for spec in triggers_of(workflow.definition):
-                    if (spec.kind == "on_run" and spec.on_run["workflow"] == finished.workflow
-                            and finished.state.value in spec.on_run["states"]
-                            and not getattr(states.get((workflow.name, spec.id)), "paused", False)):
-                        await self._start(workflow, spec, finished)
+            for workflow, spec in due:
+                if not getattr(states.get((workflow.name, spec.id)), "paused", False):
+                    await self._start(workflow, spec, finished)
         except StorageError as error:
             log.warning("completion triggers of run %s not started: %s", run_id, error)
         except Exception:  # a task nobody awaits: say what went wrong
