@@ -50,7 +50,7 @@ def test_feature_and_fix_are_listed_with_headings_shas_and_issues(tester: StepTe
          "issues": ["#12"]},
     ]
     assert out.outputs["notes"] == (
-        f"### Features\n\n- **cart:** pay by card (#12) ({feat[:7]}) (#12)\n\n"
+        f"### Features\n\n- **cart:** pay by card (#12) ({feat[:7]})\n\n"
         f"### Bug fixes\n\n- rounding of totals ({fix[:7]}) (#9)\n"
     )
     assert out.outputs["non_conforming"] == []

@@ -149,7 +149,8 @@ def notes(commits: list[Commit], types: tuple[TypeRule, ...], *, link: str | Non
         scope = f"**{commit.scope}:** " if commit.scope else ""
         short = commit.sha[:7]
         sha = f"[{short}]({link}{commit.sha})" if link else short
-        refs = f" ({', '.join(commit.issues)})" if commit.issues else ""
+        unsaid = [ref for ref in commit.issues if ref not in text]  # a subject's own "(#12)" is not said twice
+        refs = f" ({', '.join(unsaid)})" if unsaid else ""
         return f"- {scope}{text} ({sha}){refs}"
 
     headings = {rule.type: rule.heading for rule in types}
