@@ -74,6 +74,7 @@ export function useSaveWorkflow() {
       qc.setQueryData(['workflow', wf.name], wf);
       qc.invalidateQueries({ queryKey: ['workflows'] });
       qc.invalidateQueries({ queryKey: ['versions', wf.name] });
+      qc.invalidateQueries({ queryKey: ['triggers', wf.name] });
     },
   });
 }
