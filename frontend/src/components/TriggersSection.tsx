@@ -133,7 +133,8 @@ function ScheduleFields({ t, fid, readOnly, issues, onChange }: FieldProps) {
   const s = t.schedule ?? {};
   const mode = s.every !== undefined ? 'every' : 'cron';
   const preview = useMemo(() => nextFires(s), [s]);
-  const tz = s.timezone || 'UTC';
+  // `every:` ticks are instants; they are shown in UTC.
+  const zone = mode === 'cron' ? s.timezone || 'UTC' : 'UTC';
   const local = (f: 'cron' | 'timezone' | 'every') => (preview.error && preview.field === f ? [preview.error] : []);
   return (
     <>
@@ -172,17 +173,15 @@ function ScheduleFields({ t, fid, readOnly, issues, onChange }: FieldProps) {
       <Errors messages={issuesAt(issues, 'schedule').filter((m) => !['cron', 'timezone', 'every'].some((f) => issuesAt(issues, `schedule/${f}`).includes(m)))} />
       <datalist id="vwmp-time-zones">{TIME_ZONES.map((z) => <option key={z} value={z} />)}</datalist>
       {preview.times.length > 0 && (
-        <div className="fire-preview" data-testid="fire-preview">
-          <div className="small-text muted">Next {preview.times.length} fire times{mode === 'cron' ? ` (${tz}` : ' (UTC'}{BROWSER_TZ !== (mode === 'cron' ? tz : 'UTC') ? ` · your time, ${BROWSER_TZ})` : ')'}</div>
-          <ol>
+        <table className="fire-preview" data-testid="fire-preview">
+          <caption className="small-text muted">Next {preview.times.length} fire times</caption>
+          <thead><tr><th>{zone}</th>{BROWSER_TZ !== zone && <th>your time ({BROWSER_TZ})</th>}</tr></thead>
+          <tbody>
             {preview.times.map((d) => (
-              <li key={d.getTime()}>
-                <span>{formatIn(d, mode === 'cron' ? tz : 'UTC')}</span>
-                {BROWSER_TZ !== (mode === 'cron' ? tz : 'UTC') && <span className="muted"> · {formatIn(d, BROWSER_TZ)}</span>}
-              </li>
+              <tr key={d.getTime()}><td>{formatIn(d, zone)}</td>{BROWSER_TZ !== zone && <td className="muted">{formatIn(d, BROWSER_TZ)}</td>}</tr>
             ))}
-          </ol>
-        </div>
+          </tbody>
+        </table>
       )}
     </>
   );
@@ -314,7 +313,7 @@ function TriggerStatusView({ workflow, trigger, status, statusError }: { workflo
         {status.last_error && <><dt>Last error</dt><dd className="error-text" data-testid="trigger-error">{status.last_error}</dd></>}
       </dl>
       <button className="btn small" disabled={control.isPending} onClick={() => control.mutate({ id: trigger.id, action: status.paused ? 'resume' : 'pause' })}>
-        {status.paused ? '▶ Resume' : '⏸ Pause'}
+        {status.paused ? '▶ Resume' : 'Pause'}
       </button>
       {forbidden
         ? <p className="error-text small-text" role="alert">Only an operator may pause or resume a trigger ({(control.error as ApiError).message}).</p>

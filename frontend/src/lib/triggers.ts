@@ -120,14 +120,15 @@ export function nextFires(s: ScheduleSpec, n = 5, from: Date = new Date()): Prev
     const job = new Cron(cron, { timezone: tz, paused: true });
     return { times: job.nextRuns(n, from), error: null, field: null };
   } catch (err) {
-    return { times: [], error: `Invalid cron: ${(err as Error).message.replace(/^CronPattern:\s*/, '')}`, field: 'cron' };
+    const why = (err as Error).message.replace(/^CronPattern:\s*/, '');
+    return { times: [], error: `Invalid cron: ${why.charAt(0).toLowerCase()}${why.slice(1)}`, field: 'cron' };
   }
 }
 
-/** "Wed 3 Dec 2026, 03:00 CET" in a time zone. */
-export function formatIn(d: Date, timeZone: string | undefined): string {
+/** "Wed 3 Dec, 03:00 CET" in a time zone (`year` adds the year). */
+export function formatIn(d: Date, timeZone: string | undefined, year = false): string {
   return new Intl.DateTimeFormat('en-GB', {
-    timeZone, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
+    timeZone, weekday: 'short', day: 'numeric', month: 'short', year: year ? 'numeric' : undefined, hour: '2-digit', minute: '2-digit',
     second: d.getUTCSeconds() ? '2-digit' : undefined, timeZoneName: 'short',
   }).format(d);
 }
@@ -183,7 +184,8 @@ export function triggerLabel(t: RunTrigger | null | undefined): TriggerLabel {
   return { kind: t.kind, text: `${t.kind} · ${t.id ?? '?'}`, upstreamRunId: null };
 }
 
-export const TRIGGER_ICON: Record<TriggerKind, string> = { manual: '✋', schedule: '⏰', webhook: '⚡', on_run: '↪' };
+// Glyphs the common system fonts have (DejaVu, Noto): no emoji font is assumed.
+export const TRIGGER_ICON: Record<TriggerKind, string> = { manual: '▷', schedule: '◷', webhook: '⚡', on_run: '↪' };
 
 // --- validation issues ------------------------------------------------------------------------
 
