@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, launchBrowser, login, shot, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, login, shot, signInAs, startTarget } from './harness.mjs';
 
 const real = !!process.env.VWMP_E2E_URL;
 const secret = process.env.VWMP_E2E_HOOK_SECRET;
@@ -155,7 +155,16 @@ test('triggers are added, previewed, saved, paused and resumed in the workflow p
   assert.equal(await rowOf(manual.id).count(), 0);
   await page.goto(`${target.url}/#/runs/${encodeURIComponent(hookRun.id)}`);
   await page.getByTestId('run-trigger').getByText('webhook · on-push').waitFor();
-  console.log(`# triggers: schedule nightly paused and resumed, webhook run ${hookRun.id.slice(0, 8)} listed as webhook · on-push`);
+
+  // A viewer sees the status but is told that pausing needs an operator (the gateway's 403).
+  const viewer = await createUser(target, `viewer-${tag}`, 'viewer');
+  await signInAs(page, target, viewer, `#/workflows/${name}`);
+  await card('nightly').getByTestId('trigger-status').getByRole('button', { name: /Pause/ }).click();
+  await card('nightly').getByRole('alert').getByText(/Only an operator may pause or resume/).waitFor();
+  await shot(page, 'trig-viewer-403');
+  assert.equal((await api(target, 'GET', `/workflows/${name}/triggers`)).items.find((t) => t.id === 'nightly').paused, false);
+  await signInAs(page, target, { token: target.token });
+  console.log(`# triggers: schedule nightly paused and resumed, webhook run ${hookRun.id.slice(0, 8)} listed as webhook · on-push, a viewer refused`);
 });
 
 test('release notes from release/analyze-commits render as Markdown in the run view', { skip, timeout: 120_000 }, async () => {
