@@ -88,9 +88,16 @@ test('triggers are added, previewed, saved, paused and resumed in the workflow p
   await page.locator('#trigger-1-id').fill('on-push');
   await page.locator('#trigger-1-id').press('Enter');
   await page.locator('#trigger-1-provider').selectOption('generic');
+  // The gateway's validator is the judge: a secret written in clear is refused at its field.
+  await page.locator('#trigger-1-secret').fill('hunter2');
+  await page.locator('#trigger-1-secret').press('Enter');
+  await card('on-push').getByText(/must be a secret reference/).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#trigger-1-secret').getAttribute('aria-invalid'), 'true');
+  await shot(page, 'trig-secret-refused');
   await page.locator('#trigger-1-secret').fill('${{ secrets.E2E_BROWSER_HOOK }}');
   await page.locator('#trigger-1-secret').press('Enter');
   await card('on-push').getByTestId('provider-hint').getByText('X-VWMP-Signature-256').waitFor();
+  await card('on-push').getByText(/must be a secret reference/).waitFor({ state: 'detached', timeout: 10_000 });
   const hookUrl = `${target.url}/api/v1/hooks/${name}/on-push`;
   assert.equal(await card('on-push').getByTestId('webhook-url').inputValue(), hookUrl);
 
