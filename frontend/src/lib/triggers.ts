@@ -73,9 +73,9 @@ export function newTrigger(kind: DefinedKind, taken: TriggerSpec[]): TriggerSpec
 /** Switching kind swaps the kind's block and drops what only the old kind knew (catchup). */
 export function changeKind(t: TriggerSpec, kind: DefinedKind): TriggerSpec {
   const fresh = newTrigger(kind, []);
-  const { schedule: _s, webhook: _w, on_run: _o, catchup, ...rest } = t;
-  void _s; void _w; void _o;
-  return { ...rest, ...(kind === 'schedule' && catchup ? { catchup } : {}), [kind]: fresh[kind], id: t.id };
+  const dropped = new Set(['schedule', 'webhook', 'on_run', ...(kind === 'schedule' ? [] : ['catchup'])]);
+  const kept = Object.fromEntries(Object.entries(t).filter(([k]) => !dropped.has(k))) as TriggerSpec;
+  return { ...kept, [kind]: fresh[kind], id: t.id };
 }
 
 // --- schedules ---------------------------------------------------------------------------------
