@@ -37,6 +37,7 @@ export async function launchBrowser() {
       '--disable-component-update', '--disable-sync'],
   });
   return {
+    context,
     newPage: async () => context.pages()[0] ?? context.newPage(),
     close: async () => { await context.close(); fs.rmSync(userDataDir, { recursive: true, force: true }); },
   };

@@ -29,7 +29,7 @@ export function App() {
       <main className="main">
         {route.page === 'workflows' && <WorkflowsPage />}
         {route.page === 'designer' && <DesignerPage name={route.name} template={route.template} />}
-        {route.page === 'runs' && <RunsPage workflow={route.workflow} state={route.state} />}
+        {route.page === 'runs' && <RunsPage workflow={route.workflow} state={route.state} trigger={route.trigger} />}
         {route.page === 'run' && <RunPage id={route.id} />}
       </main>
     </div>

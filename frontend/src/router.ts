@@ -6,7 +6,7 @@ import { isRunState } from './lib/runState';
 export type Route =
   | { page: 'workflows' }
   | { page: 'designer'; name: string | null; template?: string }
-  | { page: 'runs'; workflow?: string; state?: RunState }
+  | { page: 'runs'; workflow?: string; state?: RunState; trigger?: string }
   | { page: 'run'; id: string };
 
 export function parseRoute(hash: string): Route {
@@ -18,7 +18,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'runs' && parts[1]) return { page: 'run', id: parts[1] };
   if (parts[0] === 'runs') {
     const state = q.get('state') ?? '';
-    return { page: 'runs', workflow: q.get('workflow') ?? undefined, state: isRunState(state) ? state : undefined };
+    return { page: 'runs', workflow: q.get('workflow') ?? undefined, state: isRunState(state) ? state : undefined, trigger: q.get('trigger') ?? undefined };
   }
   return { page: 'workflows' };
 }

@@ -13,6 +13,10 @@ outputs, runs them, and opens items of a 1,000-item fan-out from its per-item gr
 The release script publishes a real sample repository (0.4.1 → 0.5.0) from the
 `python-release` template to a bare remote: the repository's path relative to the
 workspace and the remote's absolute path reach it as VWMP_E2E_RELEASE_REPO/_REMOTE.
+The triggers script (triggers.e2e.test.mjs) adds a schedule and a generic webhook in the
+workflow panel, pauses and resumes the schedule, delivers a webhook signed with the
+engine's secret E2E_BROWSER_HOOK (its value reaches the script as VWMP_E2E_HOOK_SECRET)
+and reads the runs' triggers in the runs list; it also renders release notes as Markdown.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from vwmp_cli.up import DEFAULT_PLUGINS, Platform
 from .conftest import platform_env
 from .release_repo import Sample, git_env
 
+HOOK_SECRET = "e2e-browser-hook-secret"
+
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
@@ -39,7 +45,8 @@ def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_
     npm = shutil.which("npm")
     assert npm, "npm is missing"
     git_isolated = {k: v for k, v in git_env(tmp_path).items() if k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
-    env = platform_env(tmp_path, VWMP_PLUGINS=DEFAULT_PLUGINS, VWMP_FRONTEND_DIR=str(FRONTEND / "dist"), **git_isolated)
+    env = platform_env(tmp_path, VWMP_PLUGINS=DEFAULT_PLUGINS, VWMP_FRONTEND_DIR=str(FRONTEND / "dist"),
+                       VWMP_SECRET_E2E_BROWSER_HOOK=HOOK_SECRET, **git_isolated)
     platform = Platform(env=env)
     platform.start()
     try:
@@ -47,7 +54,7 @@ def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_
         env = {**platform.env, "VWMP_E2E_URL": platform.url,
                "VWMP_E2E_TOKEN": platform.admin_token_file.read_text().strip(),
                "VWMP_E2E_RELEASE_REPO": sample.work.relative_to(platform.workspace).as_posix(),
-               "VWMP_E2E_RELEASE_REMOTE": str(sample.remote)}
+               "VWMP_E2E_RELEASE_REMOTE": str(sample.remote), "VWMP_E2E_HOOK_SECRET": HOOK_SECRET}
         result = subprocess.run([npm, "run", "e2e"], cwd=FRONTEND, env=env, capture_output=True, text=True,
                                 timeout=840)
     finally:
@@ -61,4 +68,6 @@ def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_
     assert "# queue: run " in result.stdout, report
     assert "# language: run " in result.stdout, report
     assert "# language: 1,000-item fan-out " in result.stdout, report
+    assert "# triggers: schedule nightly paused and resumed, webhook run " in result.stdout, report
+    assert "# triggers: release notes of run " in result.stdout, report
     assert sample.remote_git("log", "-1", "--format=%s", "v0.5.0") == "Release 0.5.0"

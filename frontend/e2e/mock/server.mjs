@@ -15,6 +15,7 @@ const jsonType = (v) => (Array.isArray(v) ? 'array' : v === null ? 'null' : type
 
 export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
   const workflows = new Map(); // name -> [versions]
+  const triggerState = new Map(); // `${workflow}/${trigger id}` -> {paused, paused_by}
   const runs = new Map();
   const runSubs = new Map(); // runId -> Set(ws)
   const allSubs = new Set();
@@ -299,7 +300,7 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     const run = {
       id: randomUUID(), workflow: wf.name, version: wf.version, state: 'queued', parameters, dry_run: !!dryRun,
       created_at: now(), created_by: createdBy, started_at: null, finished_at: null, events: [], concurrency,
-      outputs: {}, parent, finalizing: null,
+      outputs: {}, parent, finalizing: null, trigger: { id: null, kind: 'manual', at: null },
       steps: [...spec.steps, ...(spec.finally ?? [])].map(row),
     };
     runs.set(run.id, run);
@@ -453,6 +454,28 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
         return send(res, 200, wf);
       }
     }
+    // Triggers: the latest version's spec.triggers with a paused flag; the mock fires none of them.
+    if ((g = p.match(/^\/workflows\/([^/]+)\/triggers(?:\/([^/]+)\/(pause|resume))?$/))) {
+      const name = decodeURIComponent(g[1]);
+      const list = workflows.get(name);
+      if (!list) return problem(res, 404, 'Not found', `no workflow ${name}`);
+      const kindOf = (t) => (t.schedule ? 'schedule' : t.webhook ? 'webhook' : 'on_run');
+      const view = (t) => {
+        const st = triggerState.get(`${name}/${t.id}`) ?? { paused: false, paused_by: null };
+        return {
+          id: t.id, kind: kindOf(t), definition: t, next_fire_at: null, last_fire_at: null, last_run_id: null, last_error: null, ...st,
+          webhook_url: t.webhook ? `/api/v1/hooks/${name}/${t.id}` : null,
+        };
+      };
+      const defined = list.at(-1).definition.spec.triggers ?? [];
+      if (!g[2] && m === 'GET') return send(res, 200, { items: defined.map(view), total: defined.length });
+      const t = defined.find((x) => x.id === decodeURIComponent(g[2] ?? ''));
+      if (!t) return problem(res, 404, 'Not found', 'no such trigger');
+      if (m !== 'POST') return problem(res, 405, 'Method not allowed', m);
+      if (ROLE_RANK[who.role] < ROLE_RANK.operator) return problem(res, 403, 'Forbidden', `${g[3]} needs the operator role; ${who.name} is a ${who.role}`);
+      triggerState.set(`${name}/${t.id}`, g[3] === 'pause' ? { paused: true, paused_by: who.name } : { paused: false, paused_by: null });
+      return send(res, 200, view(t));
+    }
     if ((g = p.match(/^\/workflows\/([^/]+)\/versions(?:\/(\d+))?$/))) {
       const list = workflows.get(decodeURIComponent(g[1]));
       if (!list) return problem(res, 404, 'Not found', 'no such workflow');
@@ -489,6 +512,8 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
       if (url.searchParams.get('workflow')) items = items.filter((r) => r.workflow === url.searchParams.get('workflow'));
       if (url.searchParams.get('state')) items = items.filter((r) => r.state === url.searchParams.get('state'));
       if (url.searchParams.get('parent_run_id')) items = items.filter((r) => r.parent?.run_id === url.searchParams.get('parent_run_id'));
+      const trig = url.searchParams.get('trigger');
+      if (trig) items = items.filter((r) => r.trigger?.kind === trig || r.trigger?.id === trig);
       const limit = Number(url.searchParams.get('limit') ?? 50), offset = Number(url.searchParams.get('offset') ?? 0);
       return send(res, 200, { items: items.slice(offset, offset + limit).map(publicRun), total: items.length });
     }

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from './client';
 import { rememberActor } from './auth';
-import type { ApproveBody, LogLine, Run, RunEvent, RunPage, RunState, ValidationResult, Workflow, WorkflowDefinition } from './types';
+import type { ApproveBody, LogLine, Run, RunEvent, RunPage, RunState, TriggerKind, TriggerStatus, ValidationResult, Workflow, WorkflowDefinition } from './types';
 
 type Json = Record<string, unknown>;
 
@@ -74,6 +74,7 @@ export function useSaveWorkflow() {
       qc.setQueryData(['workflow', wf.name], wf);
       qc.invalidateQueries({ queryKey: ['workflows'] });
       qc.invalidateQueries({ queryKey: ['versions', wf.name] });
+      qc.invalidateQueries({ queryKey: ['triggers', wf.name] });
     },
   });
 }
@@ -96,6 +97,8 @@ export function useStartRun() {
 export interface RunFilter {
   workflow?: string;
   state?: RunState;
+  /** A trigger kind (`manual`, `schedule`, `webhook`, `on_run`) or a trigger id. */
+  trigger?: TriggerKind | string;
   limit: number;
   offset: number;
 }
@@ -106,6 +109,7 @@ export function fetchRunPage(filter: RunFilter): Promise<RunPage> {
     offset: filter.offset,
     ...(filter.workflow ? { workflow: filter.workflow } : {}),
     ...(filter.state ? { state: filter.state } : {}),
+    ...(filter.trigger ? { trigger: filter.trigger } : {}),
   };
   return unwrap(api.GET('/api/v1/runs', { params: { query } }));
 }
@@ -162,4 +166,28 @@ export async function approve(runId: string, stepId: string, body: ApproveBody):
 /** One reject rejects the gate; it sends the comment only. */
 export async function reject(runId: string, stepId: string, comment: string): Promise<Run> {
   return unwrap(api.POST('/api/v1/runs/{run_id}/steps/{step_id}/reject', { params: { path: { run_id: runId, step_id: stepId } }, body: { comment } }));
+}
+
+/** The live state of a saved workflow's triggers (next fire, last fire and run, last error, paused). */
+export function useTriggers(name: string | null) {
+  return useQuery({
+    queryKey: ['triggers', name],
+    enabled: !!name,
+    refetchInterval: 5_000,
+    queryFn: async () => (await unwrap(api.GET('/api/v1/workflows/{name}/triggers', { params: { path: { name: name! } } }))).items,
+  });
+}
+
+/** Pause or resume one trigger (operator); the answer is its new state. */
+export function useTriggerControl(name: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (arg: { id: string; action: 'pause' | 'resume' }): Promise<TriggerStatus> => {
+      const opts = { params: { path: { name, trigger_id: arg.id } } };
+      return unwrap(arg.action === 'pause'
+        ? api.POST('/api/v1/workflows/{name}/triggers/{trigger_id}/pause', opts)
+        : api.POST('/api/v1/workflows/{name}/triggers/{trigger_id}/resume', opts));
+    },
+    onSuccess: () => qc.invalidateQueries({ queryKey: ['triggers', name] }),
+  });
 }

@@ -27,6 +27,11 @@ export type Problem = Schemas['Problem'];
 export type RunPage = Schemas['Page_RunPublic_'];
 /** A child run's parent: the run and the (sub-workflow) step that started it. */
 export type RunParent = Schemas['RunParentPublic'];
+/** How a run was started (`run.trigger`). */
+export type RunTrigger = Schemas['RunTriggerPublic'];
+export type TriggerKind = Schemas['TriggerKind'];
+/** A trigger's live state (GET /workflows/{name}/triggers). */
+export type TriggerStatus = Schemas['TriggerPublic'];
 
 // --- The workflow definition document (ARCHITECTURE.md §2), not an OpenAPI shape -----------------
 export interface RetryPolicy {
@@ -71,6 +76,8 @@ export interface WorkflowDefinition {
     /** name → value (strings may hold `${{ }}`), evaluated when the run ends. */
     outputs?: Record<string, unknown>;
     finally?: StepDefinition[];
+    /** Schedules, webhooks and completion triggers (lib/triggers.ts reads and edits them). */
+    triggers?: unknown[];
     [extra: string]: unknown;
   };
   ui?: { positions?: Record<string, Position>; [extra: string]: unknown };

@@ -1,4 +1,6 @@
 import type { PlanItem } from '../api/types';
+import { forgeNotesOf } from '../lib/markdown';
+import { Markdown } from './Markdown';
 
 function DiffLines({ diff }: { diff: string }) {
   return (
@@ -21,9 +23,25 @@ export function PlanView({ plan }: { plan: PlanItem[] }) {
       {plan.map((p, i) => (
         <li key={i}>
           <div className="plan-head"><span className="plan-action">{p.action}</span> <code>{p.target}</code></div>
-          {p.diff && <DiffLines diff={p.diff} />}
+          <PlanDiff diff={p.diff} />
         </li>
       ))}
     </ul>
+  );
+}
+
+/** A forge request's body holds release notes: its request line as text, the notes as Markdown. */
+function PlanDiff({ diff }: { diff: string | undefined }) {
+  if (!diff) return null;
+  const forge = forgeNotesOf(diff);
+  if (!forge) return <DiffLines diff={diff} />;
+  return (
+    <>
+      <DiffLines diff={forge.head} />
+      <details className="plan-notes" open>
+        <summary>Release notes</summary>
+        <Markdown source={forge.notes} label="Release notes" />
+      </details>
+    </>
   );
 }

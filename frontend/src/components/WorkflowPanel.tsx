@@ -3,6 +3,7 @@ import type { JSONSchema7, OnConflict, ValidationIssue, WorkflowDefinition } fro
 import { ON_CONFLICT_VALUES } from '../api/types';
 import { checkOutputName, concurrencySpecOf, formatOutputValue, outputsOf, parseOutputValue, setConcurrency, setOutputs } from '../lib/definition';
 import { ExpressionInput } from './ExpressionInput';
+import { TriggersSection } from './TriggersSection';
 
 interface Props {
   definition: WorkflowDefinition;
@@ -12,7 +13,7 @@ interface Props {
   onChange: (def: WorkflowDefinition) => void;
 }
 
-/** Shown when no step is selected: metadata, the concurrency key and the run parameters' JSON Schema. */
+/** Shown when no step is selected: metadata, the concurrency key, triggers, outputs and the run parameters' JSON Schema. */
 export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }: Props) {
   const md = definition.metadata;
   const paramsText = JSON.stringify(definition.spec.parameters ?? { type: 'object', properties: {} }, null, 2);
@@ -40,6 +41,7 @@ export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }
           onChange={(e) => setMeta({ description: e.target.value })} />
       </section>
       <ConcurrencySection definition={definition} readOnly={readOnly} onChange={onChange} />
+      <TriggersSection definition={definition} saved={isNew ? null : md.name} readOnly={readOnly} issues={general} onChange={onChange} />
       <OutputsSection definition={definition} readOnly={readOnly} onChange={onChange} />
       <section className="panel-section">
         <h3>Run parameters <span className="muted small-text">(JSON Schema)</span></h3>

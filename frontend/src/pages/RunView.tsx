@@ -16,6 +16,8 @@ import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal
 import { nodeTypes } from '../components/nodes';
 import { ErrorBox, StateBadge } from '../components/common';
 import { PlanView } from '../components/PlanView';
+import { Markdown } from '../components/Markdown';
+import { TriggerBadge } from '../components/TriggerBadge';
 import { Timeline } from '../components/Timeline';
 import { ApprovalDialog } from '../components/ApprovalDialog';
 
@@ -199,6 +201,7 @@ function RunScreen({ id }: { id: string }) {
           {queue.concurrency && <span className="key-pill" title="Concurrency key" data-testid="run-key">key {queue.concurrency.key}</span>}
           {finalizing && <span className="finalizing-pill" data-testid="run-finalizing" title="Cancel or a run timeout handed the run over to its finally steps">finalizing → {finalizing.replace(/_/g, ' ')}</span>}
           {view.run.parent && <span className="muted small-text" data-testid="run-parent">child of <a href={`#/runs/${encodeURIComponent(view.run.parent.run_id)}`}>{shortId(view.run.parent.run_id)}</a> · {view.run.parent.step_id}</span>}
+          {view.run.trigger && view.run.trigger.kind !== 'manual' && <TriggerBadge trigger={view.run.trigger} />}
           <span className={`live-dot${live ? ' on' : ''}`} title={live ? 'Live' : 'Reconnecting'}>{live ? 'live' : 'offline'}</span>
         </div>
         <div className="toolbar-group right" role="group" aria-label="Run control">
@@ -420,7 +423,8 @@ function StepDetails({ runId, step, now, onApprove, fan, parentFan, childRunId, 
   }, [runId, step.id, step.state, step.attempt]);
   const shownLogs = logs && logs.length >= step.logs.length ? logs : step.logs;
   const plan = planOf(step.outputs);
-  const otherOutputs = step.outputs ? Object.fromEntries(Object.entries(step.outputs).filter(([k]) => k !== 'plan')) : {};
+  const notes = typeof step.outputs?.notes === 'string' ? step.outputs.notes : null;
+  const otherOutputs = step.outputs ? Object.fromEntries(Object.entries(step.outputs).filter(([k]) => k !== 'plan' && !(k === 'notes' && notes != null))) : {};
   return (
     <div className="step-details" data-testid="step-details">
       <h2>{step.id}{lane === 'finally' && <span className="lane-pill">finally</span>}</h2>
@@ -442,6 +446,7 @@ function StepDetails({ runId, step, now, onApprove, fan, parentFan, childRunId, 
       {step.error && <div className="error-box"><strong>Error</strong> <pre>{step.error}</pre></div>}
       {fan && (<><h3>Items</h3><FanOutGrid stepId={step.id} fan={fan} selected={null} onOpen={onSelect} /></>)}
       {plan.length > 0 && (<><h3>Plan</h3><PlanView plan={plan} /></>)}
+      {notes != null && (<><h3>Release notes</h3><Markdown source={notes} label="Release notes" /></>)}
       <h3>Outputs</h3>
       {Object.keys(otherOutputs).length ? <pre className="json">{JSON.stringify(otherOutputs, null, 2)}</pre> : <p className="muted">None.</p>}
       <h3>Logs</h3>

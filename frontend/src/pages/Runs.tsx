@@ -2,30 +2,32 @@ import { useEffect, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { followAll } from '../api/stream';
 import { useRuns, useWorkflows } from '../api/hooks';
-import { runStateValues } from '../api/enums';
+import { runStateValues, triggerKindValues } from '../api/enums';
 import type { RunState } from '../api/types';
 import { durationMs, formatDuration, isTerminal } from '../lib/runState';
 import { isInstance } from '../lib/fanout';
 import { concurrencyOf, queueText } from '../lib/queue';
 import { navigate } from '../router';
 import { ErrorBox, StateBadge, relTime } from '../components/common';
+import { TriggerBadge } from '../components/TriggerBadge';
 
 const PAGE = 25;
 
-export function RunsPage({ workflow, state }: { workflow?: string; state?: RunState }) {
+export function RunsPage({ workflow, state, trigger }: { workflow?: string; state?: RunState; trigger?: string }) {
   const [offset, setOffset] = useState(0);
   const workflows = useWorkflows();
-  const runs = useRuns({ workflow, state, limit: PAGE, offset }, true);
+  const runs = useRuns({ workflow, state, trigger, limit: PAGE, offset }, true);
   const qc = useQueryClient();
   // Run-level events from every run refresh the list at once; polling stays as a fallback.
   useEffect(() => followAll((ev) => {
     if (ev.type.startsWith('run.')) void qc.invalidateQueries({ queryKey: ['runs'] });
   }), [qc]);
-  const setFilter = (w?: string, s?: string) => {
+  const setFilter = (w?: string, s?: string, t?: string) => {
     setOffset(0);
     const q = new URLSearchParams();
     if (w) q.set('workflow', w);
     if (s) q.set('state', s);
+    if (t) q.set('trigger', t);
     navigate(`/runs${q.toString() ? `?${q}` : ''}`);
   };
   const total = runs.data?.total ?? 0;
@@ -35,20 +37,26 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: RunSt
         <h1>Runs</h1>
         <div className="filters" role="group" aria-label="Filters">
           <label htmlFor="filter-workflow">Workflow</label>
-          <select id="filter-workflow" value={workflow ?? ''} onChange={(e) => setFilter(e.target.value || undefined, state)}>
+          <select id="filter-workflow" value={workflow ?? ''} onChange={(e) => setFilter(e.target.value || undefined, state, trigger)}>
             <option value="">all</option>
             {(workflows.data ?? []).map((w) => <option key={w.name} value={w.name}>{w.name}</option>)}
           </select>
           <label htmlFor="filter-state">State</label>
-          <select id="filter-state" value={state ?? ''} onChange={(e) => setFilter(workflow, e.target.value || undefined)}>
+          <select id="filter-state" value={state ?? ''} onChange={(e) => setFilter(workflow, e.target.value || undefined, trigger)}>
             <option value="">all</option>
             {runStateValues.map((s) => <option key={s} value={s}>{s.replace(/_/g, ' ')}</option>)}
+          </select>
+          <label htmlFor="filter-trigger">Trigger</label>
+          <select id="filter-trigger" value={trigger ?? ''} onChange={(e) => setFilter(workflow, state, e.target.value || undefined)}>
+            <option value="">all</option>
+            {triggerKindValues.map((k) => <option key={k} value={k}>{k === 'on_run' ? 'after a run' : k}</option>)}
+            {trigger && !(triggerKindValues as readonly string[]).includes(trigger) && <option value={trigger}>{trigger}</option>}
           </select>
         </div>
       </header>
       <ErrorBox error={runs.error} />
       <table className="table">
-        <thead><tr><th>Run</th><th>Workflow</th><th>State</th><th>Key</th><th>Started</th><th>Duration</th><th>Steps</th></tr></thead>
+        <thead><tr><th>Run</th><th>Workflow</th><th>State</th><th>Trigger</th><th>Key</th><th>Started</th><th>Duration</th><th>Steps</th></tr></thead>
         <tbody>
           {(runs.data?.items ?? []).map((r) => {
             // A fan-out's items are steps too; the count is of the definition's steps.
@@ -62,6 +70,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: RunSt
                   {r.parent && <span className="muted small-text" title={`child run of ${r.parent.run_id} (step ${r.parent.step_id})`}> ↳ {r.parent.step_id}</span>}</td>
                 <td>{r.workflow} <span className="muted">v{r.version}</span></td>
                 <td><StateBadge state={r.state} />{position && <span className="queue-pill" data-testid="queue-position">{position}</span>}</td>
+                <td><TriggerBadge trigger={r.trigger} /></td>
                 <td>{c ? <code className="small-text" title={`limit ${c.limit}, ${c.on_conflict}`}>{c.key}</code> : <span className="muted">—</span>}</td>
                 <td>{relTime(r.started_at ?? r.created_at)}</td>
                 <td>{isTerminal(r.state) || r.started_at ? formatDuration(durationMs(r.started_at, r.finished_at)) : '—'}</td>
@@ -69,7 +78,7 @@ export function RunsPage({ workflow, state }: { workflow?: string; state?: RunSt
               </tr>
             );
           })}
-          {runs.data && runs.data.items.length === 0 && <tr><td colSpan={7} className="muted center">No runs match.</td></tr>}
+          {runs.data && runs.data.items.length === 0 && <tr><td colSpan={8} className="muted center">No runs match.</td></tr>}
         </tbody>
       </table>
       <nav className="pager" aria-label="Pages">
