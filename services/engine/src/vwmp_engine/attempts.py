@@ -26,7 +26,7 @@ from vwmp_engine.plugin_calls import StepFailed, execute_on_host
 from vwmp_engine.run_state import RunContext, StepRun
 from vwmp_engine.step_logs import StepLogBuffer, step_log_writer
 from vwmp_engine.step_types import sub_workflow_name
-from vwmp_engine.store import LeaseLost, RunClosed, Transition
+from vwmp_engine.store import LeaseLost, RunClosed, StorageUnavailable, Transition
 
 MAX_OUTPUT_BYTES = 256 * 1024
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ async def guarded(run: RunContext, step: StepRun, work: Awaitable[None]) -> None
     """
     try:
         await work
-    except (LeaseLost, RunClosed):
+    except (LeaseLost, RunClosed, StorageUnavailable):  # not the step's fault: stop, taken over or again
         raise
     except Exception as error:
         if step.state in TERMINAL_STEP_STATES or run.stopping:
@@ -136,7 +136,7 @@ class StepAttempts:
                 return run.redactor.scrub(failure.message)
             await self._fail(step, failure)
             return None
-        except (LeaseLost, RunClosed):
+        except (LeaseLost, RunClosed, StorageUnavailable):  # not the step's fault: stop, taken over or again
             raise
         except Exception as error:  # a bug in a step type, not the step's outcome: fail it once, never loop
             metrics.STEP_DURATION.labels(step.spec.uses).observe(time.perf_counter() - started)
