@@ -33,6 +33,28 @@ def test_a_service_that_dies_is_restarted(grpc_platform: Platform) -> None:
     assert grpc_serving(f"127.0.0.1:{grpc_platform.env['VWMP_ENGINE_PORT']}")
 
 
+def test_a_hung_service_is_killed_and_restarted_and_a_healthy_spell_resets_the_backoff(
+    grpc_platform: Platform,
+) -> None:
+    grpc_platform.startup_grace, grpc_platform.liveness_period, grpc_platform.liveness_failures = 0.0, 0.2, 3
+    engine = grpc_platform.services["engine"]
+    engine.restarts = 5  # crashed often before: its next restart would wait 16 s
+    grpc_platform.healthy_spell = 0.0
+    grpc_platform.supervise_once()  # it answers: the backoff starts again from 0.5 s
+    assert engine.restarts == 0
+    grpc_platform.healthy_spell = 3600.0
+    first_pid = engine.process.pid
+    grpc_platform.kill("engine", signal.SIGSTOP)  # alive, but answering nothing
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (engine.alive() and engine.process.pid != first_pid):
+        grpc_platform.supervise_once()
+        time.sleep(0.1)
+    assert engine.alive() and engine.process.pid != first_pid
+    assert engine.restarts == 1
+    grpc_platform.wait_ready(20)
+    assert grpc_serving(f"127.0.0.1:{grpc_platform.env['VWMP_ENGINE_PORT']}")
+
+
 def test_two_instances_run_side_by_side_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     instances = []
     for name in ("one", "two"):

@@ -157,6 +157,37 @@ async def test_a_secret_canary_appears_nowhere_a_user_or_operator_can_see_it(
     assert not leaks, f"the canary or the service token leaked into: {leaks}"
 
 
+FAULT_STEPS = [
+    {"id": "sleep", "uses": "core/sleep", "with": {"seconds": "${{ secrets.CANARY }}"}},
+    {"id": "gate", "uses": "core/approval", "with": {"timeout": "${{ secrets.CANARY }}"}},
+    {"id": "sdk-config", "uses": "testkit/slow", "with": {"seconds": "${{ secrets.CANARY }}"}},
+    {"id": "sdk-raise", "uses": "testkit/misbehave", "retry": {"max_attempts": 1},
+     "with": {"how": "raise", "value": "${{ secrets.CANARY }}"}},
+    {"id": "sdk-outputs", "uses": "testkit/misbehave", "retry": {"max_attempts": 1},
+     "with": {"how": "bad-outputs", "value": "${{ secrets.CANARY }}"}},
+]
+
+
+async def test_a_secret_canary_in_failing_step_configs_ends_the_run_and_leaks_into_no_file(
+    platform: Platform, api: httpx.AsyncClient
+) -> None:
+    name = f"faults-{uuid.uuid4().hex[:8]}"
+    await _apply(api, name, FAULT_STEPS)
+    run_id = await _start(api, name)
+    run = await _wait(api, run_id, _finished, timeout=30)
+    steps = {s["id"]: s for s in run["steps"]}
+    assert run["state"] == "failed"
+    assert {step_id: (s["state"], s["attempt"]) for step_id, s in steps.items()} == {
+        step["id"]: ("failed", 1) for step in FAULT_STEPS}
+    seen = {"run": json.dumps(run), "events": (await api.get(f"/runs/{run_id}/events")).text}
+    await asyncio.sleep(1)  # let the services flush their log files
+    for path in sorted(p for p in platform.data_dir.rglob("*") if p.is_file()):
+        seen[str(path.relative_to(platform.data_dir))] = path.read_bytes().decode("utf-8", "replace")
+    assert "logs/engine.log" in seen
+    leaks = [where for where, text in seen.items() if CANARY in text]
+    assert not leaks, f"the canary leaked into: {leaks}"
+
+
 # --- between services -----------------------------------------------------------------------------
 
 

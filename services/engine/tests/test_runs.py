@@ -208,3 +208,27 @@ async def test_status_functions_and_expression_functions_decide_on_real_runs(eng
     assert states == {"bad": "failed", "on_failure": "succeeded", "on_success": "skipped", "whatever": "succeeded",
                       "picky": "succeeded", "implicit": "skipped", "typed": "succeeded"}
     assert run.state == "failed"  # a step that handles a failure does not un-fail the run
+
+
+async def test_a_cancel_racing_the_runs_completion_is_refused_with_failed_precondition(engine) -> None:
+    import grpc
+    from vwmp_common.clients import engine_client
+    from vwmp_common.states import EventType, RunState
+    from vwmp_proto.engine.v1 import engine_pb2
+    from vwmp_proto.storage.v1 import storage_pb2
+
+    definition = workflow({"id": "long", "uses": "core/sleep", "with": {"seconds": 30}})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    await engine.wait_step(run_id, "long", "running")
+    # The run's end is committed just before the cancel's write (as when its last step finishes then).
+    epoch = engine.keeper.handles[run_id].epoch
+    await engine.storage.RecordTransitions(storage_pb2.RecordTransitionsRequest(
+        run_id=run_id, lease_owner=engine.engine.settings.engine_id, lease_epoch=epoch, transitions=[
+            storage_pb2.Transition(event_type=EventType.RUN_SUCCEEDED.number, run_state=RunState.SUCCEEDED.number)]))
+    client = engine_client(f"127.0.0.1:{engine.engine.port}")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await client.ControlRun(engine_pb2.ControlRunRequest(run_id=run_id, action=ControlAction.CANCEL.number,
+                                                             actor="t"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value.details()
+    assert "finished" in (refused.value.details() or "")

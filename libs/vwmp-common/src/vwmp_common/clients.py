@@ -1,8 +1,9 @@
 """Typed gRPC clients with deadlines and retries.
 
 Every call to another service goes through a channel built here: transient
-UNAVAILABLE errors are retried by gRPC itself (service config retry policy)
-and every call has a default deadline, so a dead peer never hangs a caller.
+UNAVAILABLE errors of idempotent calls are retried by gRPC itself (service config
+retry policy; a request that never left the client is retried transparently either
+way) and every call has a default deadline, so a dead peer never hangs a caller.
 In cluster mode every call carries the service token (`VWMP_SERVICE_TOKEN`, see `service_auth`).
 """
 
@@ -12,6 +13,7 @@ import json
 from typing import TYPE_CHECKING
 
 import grpc
+from google.protobuf import descriptor_pool
 from vwmp_proto.engine.v1.engine_pb2_grpc import EngineServiceStub
 from vwmp_proto.plugin.v1.plugin_pb2_grpc import PluginServiceStub
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
@@ -40,9 +42,26 @@ __all__ = [
 ]
 
 
+# Calls that change nothing (or the same thing again) when repeated: only these are retried on
+# UNAVAILABLE, which a peer also answers after it did the work (a connection lost mid-call, a
+# server stopping). Any other call fails to its caller, who knows whether repeating it is safe.
+IDEMPOTENT_PREFIXES = ("Get", "List", "Validate", "Verify")
+IDEMPOTENT_METHODS = frozenset({"RenewLeases", "ReleaseLease"})
+
+
+def idempotent_methods(service: str) -> list[str]:
+    """The methods of `service` that gRPC may retry by itself (see IDEMPOTENT_PREFIXES)."""
+    methods = descriptor_pool.Default().FindServiceByName(service).methods
+    return sorted(m.name for m in methods if m.name.startswith(IDEMPOTENT_PREFIXES) or m.name in IDEMPOTENT_METHODS)
+
+
 def _service_config(service: str, timeout_seconds: float | None) -> str:
-    method_config: dict[str, object] = {
-        "name": [{"service": service}],
+    every_call: dict[str, object] = {"name": [{"service": service}], "waitForReady": True}
+    if timeout_seconds:
+        every_call["timeout"] = f"{timeout_seconds}s"
+    retried = {
+        **every_call,
+        "name": [{"service": service, "method": method} for method in idempotent_methods(service)],
         "retryPolicy": {
             "maxAttempts": 5,
             "initialBackoff": "0.05s",
@@ -50,11 +69,8 @@ def _service_config(service: str, timeout_seconds: float | None) -> str:
             "backoffMultiplier": 2,
             "retryableStatusCodes": ["UNAVAILABLE"],
         },
-        "waitForReady": True,
     }
-    if timeout_seconds:
-        method_config["timeout"] = f"{timeout_seconds}s"
-    return json.dumps({"methodConfig": [method_config]})
+    return json.dumps({"methodConfig": [every_call, retried] if retried["name"] else [every_call]})
 
 
 def open_channel(

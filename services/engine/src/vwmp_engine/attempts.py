@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
+import traceback
 from collections.abc import Awaitable
 from typing import Any
 
 from vwmp_common import metrics
 from vwmp_common.logging import bind_log_context
-from vwmp_common.states import EventType, StepState
+from vwmp_common.redaction import Redactor
+from vwmp_common.states import TERMINAL_STEP_STATES, EventType, StepState
 
 from vwmp_engine.approval import ApprovalGate
 from vwmp_engine.core_steps import CORE_STEPS, CoreCall
@@ -23,10 +26,43 @@ from vwmp_engine.plugin_calls import StepFailed, execute_on_host
 from vwmp_engine.run_state import RunContext, StepRun
 from vwmp_engine.step_logs import StepLogBuffer, step_log_writer
 from vwmp_engine.step_types import sub_workflow_name
-from vwmp_engine.store import LeaseLost, RunClosed, Transition
+from vwmp_engine.store import LeaseLost, RunClosed, StorageUnavailable, Transition
 
 MAX_OUTPUT_BYTES = 256 * 1024
+log = logging.getLogger(__name__)
 JOIN_NEXT_WRITE_SECONDS = 0.002  # a finished step's write waits this long for the next step's start to join it
+
+
+def crash_failure(redactor: Redactor, step: StepRun, error: BaseException) -> StepFailed:
+    """An unexpected exception in a step, logged and turned into the step's failure, secrets masked.
+
+    Not retried: the same code fails the same way again. The traceback is logged as text with every
+    secret of the run masked, never as `exc_info` (an exception's message may carry a secret).
+    """
+    trace = redactor.scrub("".join(traceback.format_exception(error)))
+    log.error("step crashed", extra={"fields": {"step_id": step.spec.id, "exception": trace}})
+    return StepFailed("error", redactor.scrub(f"internal error: {type(error).__name__}: {error}"))
+
+
+async def guarded(run: RunContext, step: StepRun, work: Awaitable[None]) -> None:
+    """Await a step's work; an unexpected exception ends the step as failed.
+
+    Stopping instead, with the run still running, would release the run to be claimed again and
+    crash again, forever.
+    """
+    try:
+        await work
+    except (LeaseLost, RunClosed, StorageUnavailable):  # not the step's fault: stop, taken over or again
+        raise
+    except Exception as error:
+        if step.state in TERMINAL_STEP_STATES or run.stopping:
+            raise
+        failure = crash_failure(run.redactor, step, error)
+        step.state, step.error = StepState.FAILED, failure.message
+        await run.record(Transition(
+            EventType.STEP_FAILED, step.spec.id, attempt=step.attempt, step_state=StepState.FAILED,
+            error=failure.message, data={"error": failure.message, "kind": failure.kind}))
+        metrics.STEPS.labels(StepState.FAILED).inc()
 
 
 def attempt_budget(max_attempts: int, attempts_so_far: int) -> int:
@@ -99,6 +135,12 @@ class StepAttempts:
             if failure.retryable and not final and not (run.stopping or run.cancelling):
                 return run.redactor.scrub(failure.message)
             await self._fail(step, failure)
+            return None
+        except (LeaseLost, RunClosed, StorageUnavailable):  # not the step's fault: stop, taken over or again
+            raise
+        except Exception as error:  # a bug in a step type, not the step's outcome: fail it once, never loop
+            metrics.STEP_DURATION.labels(step.spec.uses).observe(time.perf_counter() - started)
+            await self._fail(step, crash_failure(run.redactor, step, error))
             return None
         duration = time.perf_counter() - started
         metrics.STEP_DURATION.labels(step.spec.uses).observe(duration)

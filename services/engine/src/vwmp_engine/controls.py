@@ -28,7 +28,7 @@ from vwmp_engine.definition import WorkflowSpec
 from vwmp_engine.finalizing import finally_downstream, reopened_steps
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
-from vwmp_engine.store import NotFound, Run, RunClosed, StorageError, Transition
+from vwmp_engine.store import LeaseLost, NotFound, Run, RunClosed, StorageError, Transition
 
 log = logging.getLogger(__name__)
 CONTROL_SUBJECT = "vwmp.engine.control"
@@ -123,16 +123,22 @@ class Controls:
             return False
         if action in (ControlAction.RETRY, ControlAction.RERUN) and executor.state in TERMINAL_RUN_STATES:
             return False  # it has just ended and lets go of the run: reopened in storage
-        if action == ControlAction.CANCEL:
-            await executor.cancel(actor)
-        elif action == ControlAction.PAUSE:
-            await executor.pause(actor)
-        elif action == ControlAction.RESUME:
-            await executor.resume(actor)
-        elif action in (ControlAction.APPROVE, ControlAction.REJECT) and decision is not None:
-            await executor.decide(decision, step_id)
-        else:
-            raise ControlRefused(f"run is {executor.state}; {action} applies to finished runs")
+        try:
+            if action == ControlAction.CANCEL:
+                await executor.cancel(actor)
+            elif action == ControlAction.PAUSE:
+                await executor.pause(actor)
+            elif action == ControlAction.RESUME:
+                await executor.resume(actor)
+            elif action in (ControlAction.APPROVE, ControlAction.REJECT) and decision is not None:
+                await executor.decide(decision, step_id)
+            else:
+                raise ControlRefused(f"run is {executor.state}; {action} applies to finished runs")
+        except RunClosed:  # the run ended (its last step finished) while the control was applied
+            raise ControlRefused("run is already finished") from None
+        except LeaseLost:
+            raise ControlRefused("another engine took the run over while the control was applied; look again") \
+                from None
         if action in (ControlAction.CANCEL, ControlAction.PAUSE, ControlAction.RESUME):
             await self._reach_children(run_id, action, actor)
         return True

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from vwmp_common.json_pointer import pointer
+from vwmp_common.schema_errors import explain
 
 from vwmp_engine.definition import DURATION_PATTERN
 from vwmp_engine.step_types import StepTypeInfo
@@ -97,6 +99,27 @@ def approval_config_problems(config: dict[str, Any]) -> list[tuple[tuple[object,
     except SchemaError as error:
         return [(("inputs", *error.absolute_path), f"not a valid JSON Schema: {error.message}")]
     return []
+
+
+def config_problems(uses: str, config: dict[str, Any]) -> list[str]:
+    """Why a core step's rendered config breaks its schema, as `<pointer>: <reason>` lines.
+
+    Validation checks the `with:` as written; an expression (a secret, a parameter) is only known
+    once rendered. The reasons never quote the rendered value: it may be a secret.
+    """
+    step = CORE_STEPS.get(uses)
+    if step is None:
+        return []
+    validator = Draft202012Validator(step.info.config_schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: [str(part) for part in e.absolute_path]):
+        if error.validator in ("required", "additionalProperties"):  # they name keys, not values
+            problems += [str(problem) for problem in explain(error)]
+        else:
+            problems.append(f"{pointer(*error.absolute_path)}: fails {error.validator} {error.validator_value!r}")
+    if uses == "core/approval":
+        problems += [f"{pointer(*path)}: {message}" for path, message in approval_config_problems(config)]
+    return problems
 
 
 async def _noop(call: CoreCall) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from vwmp_common.states import (
 )
 
 from vwmp_engine.approval import ApprovalGate, Decision
-from vwmp_engine.attempts import StepAttempts
+from vwmp_engine.attempts import StepAttempts, guarded
 from vwmp_engine.fan_out import FanOut, aggregate_spec
 from vwmp_engine.finalizing import Finalizer
 from vwmp_engine.run_state import ControlRefused, RunContext, StepRun
@@ -141,14 +142,15 @@ class RunExecutor:
         metrics.DISPATCH_QUEUE.set(self.scheduler.waiting)
 
     def _spawn(self, step: StepRun, work: Coroutine[Any, Any, None]) -> None:
-        step.task = asyncio.create_task(work, name=f"step-{self.run.run_id}-{step.spec.id}")
+        step.task = asyncio.create_task(guarded(self.run, step, work), name=f"step-{self.run.run_id}-{step.spec.id}")
         step.task.add_done_callback(lambda _task: self._step_done(step))
 
     def _step_done(self, step: StepRun) -> None:
         task, step.task = step.task, None
         if task is not None and not task.cancelled() and (error := task.exception()) is not None:
-            if not isinstance(error, (LeaseLost, RunClosed)):
-                log.error("step task crashed", exc_info=error, extra={"fields": {"step_id": step.spec.id}})
+            if not isinstance(error, (LeaseLost, RunClosed)):  # its failure could not be recorded either
+                trace = self.run.redactor.scrub("".join(traceback.format_exception(error)))
+                log.error("step task crashed", extra={"fields": {"step_id": step.spec.id, "exception": trace}})
             self.run.stop(lost=isinstance(error, (LeaseLost, RunClosed)))
         if step.state in TERMINAL_STEP_STATES and not step.parent:  # an instance settles with its step
             self.scheduler.settled(step.spec.id)
@@ -218,6 +220,18 @@ class RunExecutor:
         with contextlib.suppress(ControlRefused):
             await self.cancel("engine", reason=f"run timed out after {self.run.spec.timeout:g}s",
                               final=RunState.FAILED)
+
+    async def give_up(self, reason: str) -> None:
+        """End the run as failed, running nothing more: executing it kept crashing the engine."""
+        run = self.run
+        left = [step for step in run.steps.values() if step.state not in TERMINAL_STEP_STATES]
+        batch = [Transition(EventType.STEP_FAILED, step.spec.id, attempt=step.attempt, step_state=StepState.FAILED,
+                            error=reason, data={"error": reason, "kind": "error"}) for step in left]
+        for step in left:
+            step.state, step.error = StepState.FAILED, reason
+        final, end = self.finalizer.end(RunState.FAILED, {"by": "engine", "reason": reason})
+        await run.record(*batch, end)
+        run.state = final
 
     def abandon(self) -> None:
         """The lease was lost: stop at once, writing nothing more (storage would refuse it anyway)."""

@@ -13,13 +13,14 @@ import asyncio
 import dataclasses
 import json
 import logging
+import traceback
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 from vwmp_common.states import TERMINAL_STEP_STATES, EventType, RunState, StepState, run_end_event
 
 from vwmp_engine import expressions
-from vwmp_engine.attempts import MAX_OUTPUT_BYTES, StepAttempts
+from vwmp_engine.attempts import MAX_OUTPUT_BYTES, StepAttempts, guarded
 from vwmp_engine.definition import StepSpec, WorkflowSpec
 from vwmp_engine.expression_functions import STATUS_SCOPE
 from vwmp_engine.run_state import RunContext, StepRun, final_state
@@ -197,7 +198,7 @@ class Finalizer:
                                   if step.state == StepState.FAILED and not step.parent]
 
     def _spawn(self, step: StepRun, work: Coroutine[Any, Any, None]) -> None:
-        step.task = asyncio.create_task(work, name=f"finally-{self.run.run_id}-{step.spec.id}")
+        step.task = asyncio.create_task(guarded(self.run, step, work), name=f"finally-{self.run.run_id}-{step.spec.id}")
         step.task.add_done_callback(lambda _task: self._done(step))
 
     def _done(self, step: StepRun) -> None:
@@ -205,7 +206,8 @@ class Finalizer:
         if task is not None and not task.cancelled() and (error := task.exception()) is not None:
             lost = isinstance(error, (LeaseLost, RunClosed))
             if not lost:
-                log.error("finally step task crashed", exc_info=error, extra={"fields": {"step_id": step.spec.id}})
+                trace = self.run.redactor.scrub("".join(traceback.format_exception(error)))
+                log.error("finally step task crashed", extra={"fields": {"step_id": step.spec.id, "exception": trace}})
             self.run.stop(lost=lost)
         if step.state in TERMINAL_STEP_STATES:
             self.scheduler.settled(step.spec.id)

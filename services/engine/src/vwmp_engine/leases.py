@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from dataclasses import dataclass
 
 from vwmp_engine.executor import RunExecutor
@@ -19,6 +20,7 @@ from vwmp_engine.store import Lease, StorageError
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 CLAIM_BATCH = 50
+MAX_RUN_CRASHES = 3  # executions of one run that crash before this replica ends it as failed
 
 
 @dataclass
@@ -40,6 +42,7 @@ class LeaseKeeper:
         self.handles: dict[str, RunHandle] = {}
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._crashes: dict[str, int] = {}  # run id -> executions on this replica that ended in a crash
 
     def start(self) -> None:
         """Claim runs and renew leases in the background from now on."""
@@ -105,10 +108,30 @@ class LeaseKeeper:
             await handle.executor.execute()
         except StorageError as error:
             log.warning("could not load a claimed run", extra={"fields": {"run_id": run_id, "error": str(error)}})
+        except Exception as error:  # a bug: released as is, the run would be claimed and crash again forever
+            await self._crashed(run_id, handle, error)
         finally:
             del self.handles[run_id]
             if handle.executor is not None and not handle.executor.lost:
                 await self._release(run_id, handle.epoch)
+
+    async def _crashed(self, run_id: str, handle: RunHandle, error: Exception) -> None:
+        """Count the crash; at the limit end the run as failed instead of releasing it to crash again."""
+        executor = handle.executor
+        scrub = executor.run.redactor.scrub if executor is not None else str
+        crashes = self._crashes[run_id] = self._crashes.get(run_id, 0) + 1
+        log.error("executing a run crashed", extra={"fields": {
+            "run_id": run_id, "crashes": crashes, "exception": scrub("".join(traceback.format_exception(error)))}})
+        if crashes < MAX_RUN_CRASHES or executor is None or executor.lost:
+            return
+        try:
+            run = await self.runtime.store.get_run(run_id, with_definition=True)
+            await RunExecutor(self.runtime, run, handle.epoch).give_up(
+                f"the engine failed {crashes} times executing this run (internal error: {type(error).__name__});"
+                " see the engine log")
+            self._crashes.pop(run_id, None)
+        except Exception:  # released anyway: the next claim counts on
+            log.error("could not end a run that keeps crashing", extra={"fields": {"run_id": run_id}})
 
     async def _release(self, run_id: str, epoch: int) -> None:
         try:

@@ -75,11 +75,24 @@ async def execute_on_host(
                     raise StepFailed(response.failure.kind or "error", response.failure.message)
             raise StepFailed("error", f"plugin host {host_id} ended the call without a result")
         except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.UNAVAILABLE and not started:
+            if error.code() == grpc.StatusCode.UNAVAILABLE and not started and _never_connected(error):
                 log.warning("plugin host unreachable; trying another",
                             extra={"fields": {"host": host_id, "error": error.details()}})
                 registry.mark_unreachable(host_id)
                 continue
+            if error.code() == grpc.StatusCode.UNAVAILABLE:  # it had the request: the step may have run there
+                registry.mark_unreachable(host_id)
+                raise StepFailed("error", f"plugin host {host_id} went away during the step "
+                                          f"(connection lost: {error.details()})") from None
             raise StepFailed("error", f"plugin host {host_id} failed: {error.code().name}: {error.details()}") \
                 from None
     raise StepFailed("error", f"no reachable plugin host offers {request.type!r}")
+
+
+def _never_connected(error: grpc.aio.AioRpcError) -> bool:
+    """Whether the call failed before reaching the host (so another host may run the step instead).
+
+    A host that dies mid-call fails it with UNAVAILABLE too ("Socket closed", "Connection reset");
+    only a failed connection means the request was never delivered.
+    """
+    return "failed to connect" in (error.details() or "").lower()

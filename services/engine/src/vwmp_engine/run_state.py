@@ -17,6 +17,7 @@ from vwmp_common.states import TERMINAL_STEP_STATES, RunState, StepState
 from vwmp_proto.plugin.v1 import plugin_pb2
 
 from vwmp_engine import expressions
+from vwmp_engine.core_steps import config_problems
 from vwmp_engine.definition import StepSpec, WorkflowSpec
 from vwmp_engine.events import TransitionLog
 from vwmp_engine.plugin_calls import StepFailed, execute_request
@@ -90,6 +91,9 @@ def render_config(spec: StepSpec, platform_config: Mapping[str, Any], scope: Map
         rendered: dict[str, Any] = expressions.render({**defaults, **spec.config}, scope)
     except expressions.ExpressionError as error:
         raise StepFailed("config", f"with: {error}") from None
+    problems = config_problems(spec.uses, rendered)
+    if problems:
+        raise StepFailed("config", f"with: {'; '.join(problems)}")
     return rendered
 
 

@@ -81,6 +81,24 @@ def echo(ctx: StepContext, config: EchoConfig) -> EchoOutputs:
     return EchoOutputs(value=config.value)
 
 
+class MisbehaveConfig(BaseModel):
+    how: str = Field(description="raise (a plain exception), outputs (not an object), bad-outputs (against "
+                                 "the schema) or not-json (outputs JSON cannot hold)")
+    value: str = Field(description="Carried by the exception or the outputs")
+
+
+@plugin.step("misbehave", title="Misbehave", description="A buggy handler: raises or returns what it must not",
+             outputs=EchoOutputs)
+def misbehave(ctx: StepContext, config: MisbehaveConfig) -> object:
+    if config.how == "raise":
+        raise RuntimeError(f"handler bug while holding {config.value}")
+    if config.how == "outputs":
+        return [config.value]
+    if config.how == "not-json":
+        return {"value": config.value, "extra": {config.value}}
+    return {"value": {"nested": config.value}}
+
+
 plugin.add_template(Template(
     name="testkit-echo", workflow_type="testkit", title="Echo", description="One echo step",
     definition={
