@@ -1941,7 +1941,10 @@ export interface operations {
     "workflows-start_run": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of the client's choice: a retry with it within 24 h returns the run it started (Idempotent-Replayed: true) instead of starting another; with a different body it is a 422 */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description Workflow name (metadata.name) */
                 name: string;
@@ -1957,6 +1960,8 @@ export interface operations {
             /** @description Successful Response */
             201: {
                 headers: {
+                    /** @description true when an Idempotency-Key retry returned the run the first request started */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {

@@ -268,3 +268,75 @@ def test_watch_shows_a_fan_out_as_one_progress_row_and_prints_the_outputs(env, t
     assert "greet[" not in result.output
     assert "outputs:\n  count: 30" in result.output
     assert result.output.rstrip().endswith("succeeded")
+
+
+class LosesTheFirstAnswer:
+    """A TCP proxy to the gateway that delivers the first request but drops the connection before the answer."""
+
+    def __init__(self, upstream: str) -> None:
+        import socket
+
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            server = socket.create_connection(self.upstream)
+            if self.connections == 1:
+                threading.Thread(target=self._lose_answer, args=(client, server), daemon=True).start()
+            else:
+                for source, target in ((client, server), (server, client)):
+                    threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _lose_answer(client: Any, server: Any) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += client.recv(65536)
+        head, _, body = request.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        while len(body) < length:
+            body += client.recv(65536)
+        server.sendall(head + b"\r\n\r\n" + body)
+        server.recv(65536)  # the gateway answered: the run exists, the client never hears of it
+        server.close()
+        client.close()
+
+    @staticmethod
+    def _pipe(source: Any, target: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            target.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_run_retries_a_lost_answer_once_with_the_same_key_and_gets_one_run(env, tmp_path) -> None:
+    name = applied(env, tmp_path)
+    proxy = LosesTheFirstAnswer(env["VWMP_URL"])
+    try:
+        started = invoke({**env, "VWMP_URL": proxy.url}, "run", name, "-p", "part=minor")
+    finally:
+        proxy.close()
+    assert started.exit_code == 0, started.output
+    assert proxy.connections == 2
+    listed = httpx.get(f"{env['VWMP_URL']}/api/v1/runs", params={"workflow": name},
+                       headers={"Authorization": f"Bearer {env['VWMP_TOKEN']}"}).json()
+    assert [run["id"] for run in listed["items"]] == [started.output.split()[1]]

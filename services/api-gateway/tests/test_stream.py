@@ -234,3 +234,30 @@ async def test_unknown_run_stream_is_404(live_gateway, backend) -> None:
                            subprotocols=bearer(backend.tokens["viewer"])):
             pass
     assert refused.value.response.status_code == 404
+
+
+@pytest.mark.parametrize("stream", ["run", "all"])
+async def test_a_10_mb_client_frame_closes_the_stream_with_1009(live_gateway, backend, definition, stream) -> None:
+    path = f"/api/v1/runs/{await start_run(live_gateway, backend, definition)}/stream" if stream == "run" \
+        else "/api/v1/stream"
+    async with connect(ws_url(live_gateway, path), subprotocols=bearer(backend.tokens["viewer"]),
+                       max_size=None) as ws:
+        await ws.send(b"x" * (10 * 1024 * 1024))
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_a_frame_at_the_limit_is_read_and_one_byte_over_is_refused(make_live_gateway, backend) -> None:
+    with make_live_gateway(ws_max_frame_bytes=2048) as gateway:
+        async with connect(ws_url(gateway, "/api/v1/stream"), subprotocols=bearer(backend.tokens["viewer"])) as ws:
+            await ws.send("x" * 2048)
+            await asyncio.wait_for(await ws.ping(), 5)  # answered: the socket is still open
+            await ws.send("x" * 2049)
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

@@ -57,11 +57,18 @@ class Gateway:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url + "/api/v1", headers=headers, timeout=timeout)
 
-    def request(self, method: str, path: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach the gateway at {self.url}: {exc}") from None
+    def request(self, method: str, path: str, *, ok: tuple[int, ...] = (), retries: int = 0,
+                **kwargs: Any) -> httpx.Response:
+        """One call; `retries` more on a connection error (only for calls that are safe to repeat)."""
+        for attempt in range(retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+                break
+            except httpx.TransportError as exc:
+                if attempt == retries:
+                    raise CliError(f"cannot reach the gateway at {self.url}: {exc}") from None
+            except httpx.HTTPError as exc:
+                raise CliError(f"cannot reach the gateway at {self.url}: {exc}") from None
         if response.status_code >= 400 and response.status_code not in ok:
             raise CliError(describe_problem(response))
         return response

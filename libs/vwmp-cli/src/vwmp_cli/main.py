@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -135,7 +136,9 @@ def run(
     body: dict[str, Any] = {"parameters": _parameters(param or []), "dry_run": dry_run}
     if version is not None:
         body["version"] = version
-    started = gateway.json("POST", f"/workflows/{name}/runs", json=body)
+    # One key per invocation: the retry after a lost answer gets the run the first attempt started.
+    key = {"Idempotency-Key": f"vwmp-cli-{uuid.uuid4()}"}
+    started = gateway.json("POST", f"/workflows/{name}/runs", json=body, headers=key, retries=1)
     console.print(f"run [bold]{started['id']}[/bold] started ({started['state']})")
     if watch:
         result = watch_run(gateway, started, console)

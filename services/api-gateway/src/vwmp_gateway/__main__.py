@@ -53,7 +53,7 @@ def main() -> None:
     }})
     uvicorn.run(
         create_app(settings), host=settings.http_host, port=settings.http_port,
-        log_config=None, proxy_headers=False, ws_ping_interval=20,
+        ws_ping_interval=20, **settings.uvicorn_options(),  # type: ignore[arg-type]
     )
 
 

@@ -38,6 +38,10 @@ class GatewaySettings(ServiceSettings):
     ws_idle_backfill_seconds: float = Field(
         2.0, gt=0, description="Backfill from storage when a stream saw nothing for this long"
     )
+    ws_max_frame_bytes: int = Field(
+        64 * 1024, ge=1024, le=16 * 1024 * 1024,
+        description="Largest WebSocket message a client may send; above it the socket is closed with 1009",
+    )
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body accepted (413 above)")
     rate_limit: float = Field(50.0, ge=0, description="Requests per second per token (0 disables)")
     rate_burst: int = Field(200, gt=0, description="Burst size of the per-token rate limit")
@@ -55,6 +59,10 @@ class GatewaySettings(ServiceSettings):
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
+
+    def uvicorn_options(self) -> dict[str, object]:
+        """Options every uvicorn that serves the gateway uses (production and tests alike)."""
+        return {"ws_max_size": self.ws_max_frame_bytes, "proxy_headers": False, "log_config": None}
 
     def admin_token_path(self) -> Path:
         """File that holds the bootstrap admin token secret (mode 0600)."""

@@ -111,7 +111,8 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
                        context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.StartRunResponse:
         try:
             started = await start_run(self.keeper.runtime, request.workflow, request.version,
-                                      request.parameters_json, request.dry_run, request.actor)
+                                      request.parameters_json, request.dry_run, request.actor,
+                                      idempotency=(request.idempotency_key, request.request_digest))
         except StorageError as error:
             await _abort(context, error.code, str(error) or "workflow not found")
         if started.conflict is not None:

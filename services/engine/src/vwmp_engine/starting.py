@@ -36,13 +36,15 @@ class Started:
 async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
                     dry_run: bool, actor: str, parent: RunParent | None = None, depth: int = 0,
                     trigger: StartedBy | None = None, advance: Advance | None = None,
-                    fallback_concurrency: Concurrency | None = None, workflow: Workflow | None = None) -> Started:
+                    fallback_concurrency: Concurrency | None = None, workflow: Workflow | None = None,
+                    idempotency: tuple[str, str] = ("", "")) -> Started:
     """Create a queued run of a workflow version (0 = latest); storage's NotFound when there is none.
 
     A sub-workflow step passes its run and step as `parent`; storage's AlreadyExists when that step
     has a child run already. A triggered run passes its `trigger` (and a schedule tick its `advance`,
     see Store.create_run); `fallback_concurrency` is the key used when the workflow has no
-    spec.concurrency (overlap: queue).
+    spec.concurrency (overlap: queue). `idempotency` is the client's (key, request digest): a key
+    already used comes back as that run (`message.replayed`), nothing created or published.
     """
     workflow = workflow or await runtime.store.get_workflow(workflow_name, version)
     try:
@@ -70,7 +72,8 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     try:
         run, written = await runtime.store.create_run(workflow, parameters, dry_run, actor,
                                                       [(step["id"], step["uses"]) for step in (*steps, *finally_steps)],
-                                                      concurrency, parent, depth, trigger=trigger, advance=advance)
+                                                      concurrency, parent, depth, trigger=trigger, advance=advance,
+                                                      idempotency=idempotency)
     except ConcurrencyConflict as conflict:
         return Started(conflict=conflict)
     runtime.publisher.publish(written)

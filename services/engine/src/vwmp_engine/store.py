@@ -223,19 +223,22 @@ class Store:
                          concurrency: Concurrency | None = None,
                          parent: RunParent | None = None, depth: int = 0,
                          trigger: StartedBy | None = None,
-                         advance: Advance | None = None) -> tuple[Run, list[Event]]:
+                         advance: Advance | None = None,
+                         idempotency: tuple[str, str] = ("", "")) -> tuple[Run, list[Event]]:
         """Create a queued run of `(step id, uses)` steps; returns it with the events storage wrote.
 
         They are the new run's `run.queued` (seq 1), then the events of the runs a cancel_pending
         key superseded. ConcurrencyConflict when the key is held and its rule is fail; AlreadyExists
         when `parent` (a sub-workflow call) has a child already. With a `trigger` dedupe key that has
         a run already, that run comes back (`message.replayed`) with no events; LeaseLost when
-        `advance`'s compare failed (another replica fired the tick).
+        `advance`'s compare failed (another replica fired the tick). The same for an `idempotency`
+        (key, request digest) whose key has a run already.
         """
         request = storage_pb2.CreateRunRequest(
             workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
             dry_run=dry_run, created_by=created_by,
             steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
+            idempotency_key=idempotency[0], request_digest=idempotency[1],
         )
         if parent is not None:
             request.parent.CopyFrom(storage_pb2.RunParent(run_id=parent.run_id, step_id=parent.step_id))

@@ -88,9 +88,14 @@ class RunRow(Base):
     trigger_delivery: Mapped[str] = mapped_column(String(200))
     trigger_run_id: Mapped[str] = mapped_column(String(36))
     trigger_key: Mapped[str | None] = mapped_column(String(200), nullable=True)  # tick, delivery or run: once
+    # The client's Idempotency-Key (runs.py IDEMPOTENCY_TTL); NULL = none or expired and released.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_digest: Mapped[str] = mapped_column(String(128))
 
     __table_args__ = (
         Index("ux_runs_workflow_trigger_id_trigger_key", "workflow", "trigger_id", "trigger_key", unique=True),
+        Index("ux_runs_workflow_created_by_idempotency_key", "workflow", "created_by", "idempotency_key",
+              unique=True),
         Index("ix_runs_workflow_trigger_id_created_at", "workflow", "trigger_id", "created_at"),
         Index("ux_runs_parent_run_id_parent_step_id", "parent_run_id", "parent_step_id", unique=True),
         Index("ix_runs_state_created_at", "state", "created_at"),

@@ -139,6 +139,8 @@ def run_message(run: Run) -> pb.Run:
         finalizing=RunState(run.finalizing).number if run.finalizing else states_pb2.RUN_STATE_UNSPECIFIED,
         trigger=trigger_message(run.trigger),
         replayed=run.replayed,
+        idempotency_key=run.idempotency_key,
+        request_digest=run.request_digest,
         steps=[
             pb.StepRun(
                 id=s.id,
@@ -262,6 +264,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             depth=request.depth,
             trigger=_run_trigger(request.trigger) if request.HasField("trigger") else None,
             advance=_advance(request.advance) if request.HasField("advance") else None,
+            idempotency_key=request.idempotency_key,
+            request_digest=request.request_digest,
         )
         with log_context(run_id=run.id):
             log.info("run created", extra={"fields": {"workflow": run.workflow, "version": run.version}})

@@ -6,10 +6,10 @@ import builtins
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from vwmp_common.timeutil import utcnow
@@ -85,7 +85,9 @@ class Run:
     depth: int = 0
     finalizing: str = ""
     trigger: RunTrigger = field(default_factory=RunTrigger)
-    replayed: bool = False  # `create` found the run of the same trigger dedupe key and wrote nothing
+    replayed: bool = False  # `create` found the run of the same trigger dedupe key or idempotency key, wrote nothing
+    idempotency_key: str = ""
+    request_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,12 @@ class LogLine:
     line: str
 
 
+# How long an Idempotency-Key holds its run. A later create with an expired key releases it (sets it
+# NULL on the old run) in its own transaction and takes it: expiry needs no sweeper.
+IDEMPOTENCY_TTL = timedelta(hours=24)
+IDEMPOTENCY_KEY_MAX = 255
+
+
 class RunStore:
     """Creates and reads runs; appends and reads events and step logs."""
 
@@ -132,12 +140,20 @@ class RunStore:
         depth: int = 0,
         trigger: RunTrigger | None = None,
         advance: Advance | None = None,
+        idempotency_key: str = "",
+        request_digest: str = "",
     ) -> Run:
         """Create a queued run with pending steps and its `run.queued` event, atomically.
 
         `trigger` says how it was started; a second run with the trigger's dedupe key is not
         created: the first is returned, `replayed`. `advance` is applied in the same transaction;
         when its compare fails (another replica fired the tick) nothing is written: Aborted.
+
+        With an `idempotency_key` that `created_by` used on this workflow in the last IDEMPOTENCY_TTL,
+        nothing is written either: that run is returned, `replayed`, with the `request_digest` it was
+        created with (the caller tells a retry from a different request by it). The unique index on
+        (workflow, created_by, idempotency_key) makes the run and its key one insert, so of two
+        concurrent creates one commits and the other's IntegrityError turns into the replay.
 
         A child run names its `parent` step; a second child of the same step is AlreadyExists.
 
@@ -153,6 +169,8 @@ class RunStore:
             raise InvalidArgument("parent: run_id and step_id are both required")
         if depth < 0:
             raise InvalidArgument("depth: must not be negative")
+        if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or not all(" " < c < "\x7f" for c in idempotency_key):
+            raise InvalidArgument(f"idempotency_key: at most {IDEMPOTENCY_KEY_MAX} visible ASCII characters")
         if concurrency is not None:
             concurrency = keys.checked(concurrency.key, concurrency.limit, concurrency.on_conflict)
         pinned = self.definitions.get(workflow, version).version
@@ -177,11 +195,15 @@ class RunStore:
             parent=parent,
             depth=depth,
             trigger=started_by,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest if idempotency_key else "",
         )
         try:
             return self._insert(run, steps, concurrency, parameters, now, advance)
-        except IntegrityError:  # another child of the same step, or another run of the same trigger key, came first
+        except IntegrityError:  # a child of the same step, or a run of the same trigger or idempotency key, came first
             if started_by.dedupe_key and (first := self._by_trigger_key(run)) is not None:
+                return first
+            if idempotency_key and (first := self._by_idempotency_key(run, utcnow())) is not None:
                 return first
             raise AlreadyExists(f"parent: step {parent.step_id!r} of run {parent.run_id} has a child run already"
                                 if parent else f"run {run.id} exists already") from None
@@ -197,13 +219,32 @@ class RunStore:
         first.replayed = True
         return first
 
+    def _by_idempotency_key(self, run: Run, now: datetime) -> Run | None:
+        with self.database.read() as conn:
+            row = conn.execute(select(runs.c.id).where(
+                runs.c.workflow == run.workflow, runs.c.created_by == run.created_by,
+                runs.c.idempotency_key == run.idempotency_key,
+                runs.c.created_at > now - IDEMPOTENCY_TTL)).first()
+        if row is None:
+            return None
+        first = self.get(row.id)
+        first.replayed = True
+        return first
+
     def _insert(self, run: Run, steps: Sequence[tuple[str, str]], concurrency: Concurrency | None,
                 parameters: str, now: datetime, advance: Advance | None = None) -> Run:
         parent = run.parent
         started_by = run.trigger
         if started_by.dedupe_key and (first := self._by_trigger_key(run)) is not None:
             return first
+        if run.idempotency_key and (first := self._by_idempotency_key(run, now)) is not None:
+            return first
         with self.database.write() as conn:
+            if run.idempotency_key:
+                conn.execute(update(runs).where(
+                    runs.c.workflow == run.workflow, runs.c.created_by == run.created_by,
+                    runs.c.idempotency_key == run.idempotency_key, runs.c.created_at <= now - IDEMPOTENCY_TTL,
+                ).values(idempotency_key=None))
             if advance is not None and not triggers.apply(conn, advance, run.id):
                 raise Aborted(f"trigger {advance.trigger_id!r} of {advance.workflow!r} moved on: "
                               "another engine fired this tick")
@@ -251,6 +292,8 @@ class RunStore:
                     trigger_delivery=started_by.delivery,
                     trigger_run_id=started_by.run_id,
                     trigger_key=started_by.dedupe_key or None,
+                    idempotency_key=run.idempotency_key or None,
+                    request_digest=run.request_digest,
                 )
             )
             if steps:
@@ -451,6 +494,8 @@ def _run(row: Row[Any]) -> Run:
         finalizing=row.finalizing,
         trigger=RunTrigger(row.trigger_kind or "manual", row.trigger_id, row.trigger_at or row.created_at,
                            row.trigger_delivery, row.trigger_run_id),
+        idempotency_key=row.idempotency_key or "",
+        request_digest=row.request_digest,
     )
 
 

@@ -149,7 +149,7 @@ class LiveGateway:
         self.port = free_port()
         self.settings = settings.model_copy(update={"http_port": self.port})
         config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port,
-                                log_config=None, ws_ping_interval=None)
+                                ws_ping_interval=None, **self.settings.uvicorn_options())  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
 

@@ -5,6 +5,8 @@ Authentication (the browser cannot set headers on a WebSocket): offer the subpro
 a URL or an access log. `?token=<token>` and an `Authorization: Bearer` header (non-browser
 clients) work too. The Origin must be the gateway's own host or one of VWMP_ALLOWED_ORIGINS.
 A token that is revoked or expires while the socket is open closes it with code 4401.
+Clients only send small control frames: a message larger than VWMP_WS_MAX_FRAME_BYTES (64 KiB by
+default) closes the socket with code 1009 (message too big), before it is read whole.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAVAILABLE = 1013
+CLOSE_TOO_BIG = 1009
 
 
 class StreamRefused(Exception):
@@ -116,11 +119,18 @@ async def _serve(ws: WebSocket, backends: Backends, secret: str, pump_run: Any) 
             if problem.status == 401:
                 raise _TokenGone from None
 
+    limit = backends.settings.ws_max_frame_bytes
+
     async def watch_client() -> None:
+        # uvicorn refuses a larger frame itself (ws_max_size); this guards any other ASGI server.
         with contextlib.suppress(WebSocketDisconnect):
             while True:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
+                    return
+                size = len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+                if size > limit:
+                    await _close(ws, CLOSE_TOO_BIG, f"message over {limit} bytes")
                     return
 
     pump = asyncio.create_task(pump_run(tick))

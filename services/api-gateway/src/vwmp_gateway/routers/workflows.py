@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Annotated, Any
@@ -22,6 +23,14 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"  # as in the published workflow schema
 NAME_RULE = "required: lower-case letters, digits, '.', '_' and '-'; at most 63"
 WorkflowName = Annotated[str, Path(pattern=NAME_PATTERN, description="Workflow name (metadata.name)")]
+# 1-255 visible ASCII characters but '"' and '\\', bare (Stripe) or as a structured-field string (IETF draft).
+IDEMPOTENCY_KEY_PATTERN = r'^(?:"[!#-\[\]-~]{1,255}"|[!#-\[\]-~]{1,255})$'
+IDEMPOTENCY_KEY_POINTER = "/header/Idempotency-Key"
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="A key of the client's choice: a retry with it within 24 h returns the run it started "
+                "(Idempotent-Replayed: true) instead of starting another; with a different body it is a 422",
+)]
 
 # The body is read raw (JSON or YAML); this tells OpenAPI what it may be.
 DEFINITION_BODY: dict[str, Any] = {
@@ -174,22 +183,42 @@ async def get_workflow_version(
     return convert.workflow(found)
 
 
-@router.post("/{name}/runs", status_code=status.HTTP_201_CREATED)
+def _request_digest(body: RunCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@router.post(
+    "/{name}/runs", status_code=status.HTTP_201_CREATED,
+    responses={201: {"headers": {"Idempotent-Replayed": {
+        "description": "true when an Idempotency-Key retry returned the run the first request started",
+        "schema": {"type": "string", "enum": ["true"]}}}}},
+)
 async def start_run(
     name: WorkflowName,
     body: Annotated[RunCreate, Body()],
     response: Response,
     user: CurrentUser,
     engine: EngineClient,
+    idempotency_key: IdempotencyKey = None,
 ) -> RunPublic:
     """Start a run; parameters are checked against the workflow's parameter schema (422 with pointers)."""
     check_values(body.parameters, "/parameters", "parameters")
+    key = (idempotency_key or "").strip('"')
+    digest = _request_digest(body) if key else ""
     started = await engine.StartRun(
         engine_pb2.StartRunRequest(
             workflow=name, version=body.version or 0, parameters_json=json.dumps(body.parameters),
-            dry_run=body.dry_run, actor=user.name,
+            dry_run=body.dry_run, actor=user.name, idempotency_key=key, request_digest=digest,
         )
     )
+    if started.run.replayed:
+        if started.run.request_digest != digest:
+            raise Problem(422, "This Idempotency-Key started a run with a different request; use a new key",
+                          title="Idempotency key reused", kind="idempotency-key-reused",
+                          errors=[{"pointer": IDEMPOTENCY_KEY_POINTER,
+                                   "message": f"already used for run {started.run.id} with another body"}])
+        response.headers["Idempotent-Replayed"] = "true"
     if started.HasField("conflict"):
         conflict = started.conflict
         raise Problem(409, conflict.detail, title="Concurrency conflict", kind="concurrency-conflict",

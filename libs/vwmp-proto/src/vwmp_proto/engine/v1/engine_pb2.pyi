@@ -143,12 +143,17 @@ class StartRunRequest(_message.Message):
     PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     version: _builtins.int
     """0 = latest"""
     parameters_json: _builtins.str
     dry_run: _builtins.bool
     actor: _builtins.str
+    idempotency_key: _builtins.str
+    """see storage CreateRunRequest.idempotency_key; "" = none"""
+    request_digest: _builtins.str
     def __init__(
         self,
         *,
@@ -157,10 +162,12 @@ class StartRunRequest(_message.Message):
         parameters_json: _builtins.str = ...,
         dry_run: _builtins.bool = ...,
         actor: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+        request_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "dry_run", b"dry_run", "idempotency_key", b"idempotency_key", "parameters_json", b"parameters_json", "request_digest", b"request_digest", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

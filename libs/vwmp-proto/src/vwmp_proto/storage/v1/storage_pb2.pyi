@@ -324,6 +324,8 @@ class Run(_message.Message):
     FINALIZING_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workflow: _builtins.str
     version: _builtins.int
@@ -343,7 +345,13 @@ class Run(_message.Message):
     UNSPECIFIED = not handed over to finally.
     """
     replayed: _builtins.bool
-    """CreateRun only: a run with the same trigger dedupe key existed, it is returned and nothing was written."""
+    """CreateRun only: a run with the same trigger dedupe key or idempotency key existed, it is returned
+    and nothing was written.
+    """
+    idempotency_key: _builtins.str
+    """the client's Idempotency-Key it was created with, "" = none (or expired)"""
+    request_digest: _builtins.str
+    """digest of the request that created it under idempotency_key"""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -403,10 +411,12 @@ class Run(_message.Message):
         finalizing: _states_pb2.RunState.ValueType = ...,
         trigger: Global___RunTrigger | None = ...,
         replayed: _builtins.bool = ...,
+        idempotency_key: _builtins.str = ...,
+        request_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "replayed", b"replayed", "started_at", b"started_at", "state", b"state", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "replayed", b"replayed", "request_digest", b"request_digest", "started_at", b"started_at", "state", b"state", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -510,6 +520,8 @@ class CreateRunRequest(_message.Message):
     DEPTH_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
     ADVANCE_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     version: _builtins.int
     parameters_json: _builtins.str
@@ -517,6 +529,12 @@ class CreateRunRequest(_message.Message):
     created_by: _builtins.str
     depth: _builtins.int
     """the parent's depth + 1 for a child run"""
+    idempotency_key: _builtins.str
+    """One run per (workflow, created_by, idempotency_key) for 24 h: a second create with the key
+    returns the first run (replayed, with its request_digest) and writes nothing. "" = none.
+    """
+    request_digest: _builtins.str
+    """what the caller compares on a replay to spot a different request"""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
         """id + uses of every step, all pending"""
@@ -551,10 +569,12 @@ class CreateRunRequest(_message.Message):
         depth: _builtins.int = ...,
         trigger: Global___RunTrigger | None = ...,
         advance: Global___TriggerAdvance | None = ...,
+        idempotency_key: _builtins.str = ...,
+        request_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "parent", b"parent", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "created_by", b"created_by", "depth", b"depth", "dry_run", b"dry_run", "parameters_json", b"parameters_json", "parent", b"parent", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "created_by", b"created_by", "depth", b"depth", "dry_run", b"dry_run", "idempotency_key", b"idempotency_key", "parameters_json", b"parameters_json", "parent", b"parent", "request_digest", b"request_digest", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
