@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vwmp_common.json_pointer import tokens
+
 from vwmp_engine import expression_functions
 from vwmp_engine.expression_functions import FunctionError
 
@@ -323,3 +325,38 @@ def as_text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)
+
+
+def contains_expression(value: Any) -> bool:
+    """Whether a JSON value holds a `${{ }}` anywhere."""
+    if isinstance(value, str):
+        return "${{" in value
+    if isinstance(value, list):
+        return any(contains_expression(item) for item in value)
+    if isinstance(value, dict):
+        return any(contains_expression(item) for item in value.values())
+    return False
+
+
+def holds_expression(value: Any, at: str) -> bool:
+    """Whether the field at JSON pointer `at` inside `value` holds a `${{ }}` (checked after resolution, not now)."""
+    for part in tokens(at):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False
+    return contains_expression(value)
+
+
+def strings_in(value: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[object, ...], str]]:
+    """Every text inside a JSON value, with its path below `path`."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings_in(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings_in(item, (*path, key))

@@ -11,7 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from vwmp_common.json_pointer import pointer, tokens
+from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.schema_errors import schema_problems
 from vwmp_common.schemas import workflow_schema
@@ -188,44 +188,11 @@ def _check_step_configs(
         validator = Draft202012Validator(info.config_schema)
         where = ("spec", "steps", index, "with")
         for problem in schema_problems(validator, config, where):
-            if not holds_expression(config, problem.pointer[len(pointer(*where)):]):
+            if not expressions.holds_expression(config, problem.pointer[len(pointer(*where)):]):
                 yield problem
         if uses == "core/approval":
             for path, message in approval_config_problems(config):
                 yield Problem(pointer("spec", "steps", index, "with", *path), message)
-
-
-def holds_expression(value: Any, at: str) -> bool:
-    """Whether the field at JSON pointer `at` inside `value` holds a `${{ }}` (checked after resolution, not now)."""
-    for part in tokens(at):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return False
-    return _contains_expression(value)
-
-
-def _contains_expression(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${{" in value
-    if isinstance(value, list):
-        return any(_contains_expression(item) for item in value)
-    if isinstance(value, dict):
-        return any(_contains_expression(item) for item in value.values())
-    return False
-
-
-def _strings(value: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[object, ...], str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, (*path, index))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, (*path, key))
 
 
 def upstream_of(steps: dict[int, dict[str, Any]]) -> dict[str, set[str]]:
@@ -255,7 +222,8 @@ def _check_references(
     for index, step in steps.items():
         step_id = step.get("id")
         texts: list[tuple[tuple[object, ...], str, bool]] = [
-            (path, text, False) for path, text in _strings(step.get("with"), ("spec", "steps", index, "with"))
+            (path, text, False)
+            for path, text in expressions.strings_in(step.get("with"), ("spec", "steps", index, "with"))
         ]
         if isinstance(step.get("if"), str):
             texts.append((("spec", "steps", index, "if"), step["if"], True))
@@ -285,7 +253,7 @@ def _check_references(
 def _for_each_texts(step: dict[str, Any], index: int) -> list[tuple[tuple[object, ...], str, bool]]:
     """The expressions of a step's `for_each`: checked like those of its `with:`."""
     where = ("spec", "steps", index, "for_each")
-    return [(path, text, False) for path, text in _strings(step.get("for_each"), where)]
+    return [(path, text, False) for path, text in expressions.strings_in(step.get("for_each"), where)]
 
 
 def _item_problem(reference: expressions.Reference, step: dict[str, Any], path: tuple[object, ...]) -> str | None:
@@ -453,7 +421,8 @@ def _check_finally(
     for index, step in finally_steps.items():
         step_id = step.get("id")
         visible = {step_id: {*main_index, *upstream.get(step_id, set())}} if isinstance(step_id, str) else {}
-        texts = [(path, text, False) for path, text in _strings(step.get("with"), ("spec", "finally", index, "with"))]
+        texts = [(path, text, False)
+                 for path, text in expressions.strings_in(step.get("with"), ("spec", "finally", index, "with"))]
         if isinstance(step.get("if"), str):
             texts.append((("spec", "finally", index, "if"), step["if"], True))
         for path, text, is_condition in texts:
@@ -475,7 +444,7 @@ def _check_outputs(outputs: Any, steps: dict[int, dict[str, Any]], parameters: d
     fan_outs = _fan_out_ids(steps)
     declared = parameters.get("properties") if parameters else None
     for name, value in outputs.items():
-        for path, text in _strings(value, ("spec", "outputs", name)):
+        for path, text in expressions.strings_in(value, ("spec", "outputs", name)):
             for reference, problem in _expression_problems(text, False):
                 if problem is None and reference is not None:
                     problem = _end_reference_problem(reference, "", visible, uses_of, declared, step_type, fan_outs)

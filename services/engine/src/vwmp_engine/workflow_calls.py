@@ -20,10 +20,11 @@ from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.schema_errors import schema_problems
 
+from vwmp_engine.expressions import holds_expression
 from vwmp_engine.step_types import SUB_WORKFLOW_PREFIX, StepTypeInfo, sub_workflow_name
 from vwmp_engine.store import NotFound, StorageError, Store
 from vwmp_engine.sub_workflows import step_type_info
-from vwmp_engine.validation import StepTypeLookup, holds_expression
+from vwmp_engine.validation import StepTypeLookup
 
 Node = tuple[str, int]  # a workflow and its version; 0 = the latest
 Call = tuple[tuple[object, ...], Node, dict[str, Any]]  # the calling step's path, what it calls, its `with`

@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from vwmp_common.json_pointer import pointer, tokens
+from vwmp_common.json_pointer import pointer
 from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.schema_errors import schema_problems
 
@@ -93,7 +93,7 @@ def _parameter_problems(index: int, kind: str, parameters: Any, schema: dict[str
     if not isinstance(parameters, dict):
         return
     base = ("spec", "triggers", index, "parameters")
-    for path, text in _strings(parameters, base):
+    for path, text in expressions.strings_in(parameters, base):
         for source in expressions.expressions_in(text):
             yield from _expression_problems(path, source, kind, condition=False)
     try:
@@ -107,7 +107,7 @@ def _parameter_problems(index: int, kind: str, parameters: Any, schema: dict[str
             filled[name] = prop["default"]
     prefix = pointer(*base)
     for problem in schema_problems(validator, filled, base):
-        if not _holds_expression(filled, tokens(problem.pointer[len(prefix):])):
+        if not expressions.holds_expression(filled, problem.pointer[len(prefix):]):
             yield problem
 
 
@@ -137,38 +137,6 @@ def reference_problem(reference: expressions.Reference, kind: str) -> str | None
     if rest[0] == "run" and len(rest) > 1 and rest[1] not in RUN_FIELDS:
         return f"{reference}: trigger.run has {', '.join(RUN_FIELDS)}"
     return None
-
-
-def _holds_expression(value: Any, parts: list[str]) -> bool:
-    for part in parts:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return False
-    return _contains_expression(value)
-
-
-def _contains_expression(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${{" in value
-    if isinstance(value, list):
-        return any(_contains_expression(item) for item in value)
-    if isinstance(value, dict):
-        return any(_contains_expression(item) for item in value.values())
-    return False
-
-
-def _strings(value: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[object, ...], str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, (*path, index))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, (*path, key))
 
 
 def completion_loop_problems(name: str, spec: Mapping[str, Any],
