@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import traceback
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -146,12 +145,7 @@ class RunExecutor:
         step.task.add_done_callback(lambda _task: self._step_done(step))
 
     def _step_done(self, step: StepRun) -> None:
-        task, step.task = step.task, None
-        if task is not None and not task.cancelled() and (error := task.exception()) is not None:
-            if not isinstance(error, (LeaseLost, RunClosed)):  # its failure could not be recorded either
-                trace = self.run.redactor.scrub("".join(traceback.format_exception(error)))
-                log.error("step task crashed", extra={"fields": {"step_id": step.spec.id, "exception": trace}})
-            self.run.stop(lost=isinstance(error, (LeaseLost, RunClosed)))
+        self.run.task_ended(step, "step")
         if step.state in TERMINAL_STEP_STATES and not step.parent:  # an instance settles with its step
             self.scheduler.settled(step.spec.id)
         self._dispatch_ready()

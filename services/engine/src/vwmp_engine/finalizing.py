@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import traceback
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
@@ -25,7 +24,7 @@ from vwmp_engine.definition import StepSpec, WorkflowSpec
 from vwmp_engine.expression_functions import STATUS_SCOPE
 from vwmp_engine.run_state import RunContext, StepRun, final_state
 from vwmp_engine.scheduler import Scheduler, status_aware
-from vwmp_engine.store import LeaseLost, RunClosed, Transition
+from vwmp_engine.store import Transition
 
 log = logging.getLogger(__name__)
 SUCCEEDING = frozenset({RunState.SUCCEEDED, RunState.SUCCEEDED_WITH_WARNINGS})
@@ -202,13 +201,7 @@ class Finalizer:
         step.task.add_done_callback(lambda _task: self._done(step))
 
     def _done(self, step: StepRun) -> None:
-        task, step.task = step.task, None
-        if task is not None and not task.cancelled() and (error := task.exception()) is not None:
-            lost = isinstance(error, (LeaseLost, RunClosed))
-            if not lost:
-                trace = self.run.redactor.scrub("".join(traceback.format_exception(error)))
-                log.error("finally step task crashed", extra={"fields": {"step_id": step.spec.id, "exception": trace}})
-            self.run.stop(lost=lost)
+        self.run.task_ended(step, "finally step")
         if step.state in TERMINAL_STEP_STATES:
             self.scheduler.settled(step.spec.id)
         self.run.changed.set()

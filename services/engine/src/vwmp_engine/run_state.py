@@ -7,6 +7,8 @@ engine rebuilds the same picture from a stored run when it takes the run over.
 from __future__ import annotations
 
 import asyncio
+import logging
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +24,9 @@ from vwmp_engine.definition import StepSpec, WorkflowSpec
 from vwmp_engine.events import TransitionLog
 from vwmp_engine.plugin_calls import StepFailed, execute_request
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.store import Run, Transition
+from vwmp_engine.store import LeaseLost, Run, RunClosed, Transition
 
+log = logging.getLogger(__name__)
 
 class ControlRefused(Exception):
     """A control that the run's current state does not allow."""
@@ -203,3 +206,18 @@ class RunContext:
         self.lost = self.lost or lost
         self.stopping = True
         self.changed.set()
+
+    def task_ended(self, step: StepRun, kind: str) -> None:
+        """A step's task is done: forget it; one that crashed is logged (secrets masked) and stops the run.
+
+        A crash that is storage refusing a write (LeaseLost, RunClosed) is not logged: its failure
+        could not be recorded either, and the run is lost to this engine.
+        """
+        task, step.task = step.task, None
+        if task is None or task.cancelled() or (error := task.exception()) is None:
+            return
+        lost = isinstance(error, (LeaseLost, RunClosed))
+        if not lost:
+            trace = self.redactor.scrub("".join(traceback.format_exception(error)))
+            log.error(f"{kind} task crashed", extra={"fields": {"step_id": step.spec.id, "exception": trace}})
+        self.stop(lost=lost)
