@@ -118,7 +118,7 @@ class Controls:
 
     async def _apply_locally(self, run_id: str, action: ControlAction, actor: str, step_id: str,
                              decision: Decision | None) -> bool:
-        executor = self.keeper.executor(run_id)
+        executor = await self.keeper.loaded_executor(run_id)
         if executor is None or executor.lost:
             return False
         if action in (ControlAction.RETRY, ControlAction.RERUN) and executor.state in TERMINAL_RUN_STATES:
@@ -196,8 +196,8 @@ class Controls:
 
     async def _on_request(self, msg: Msg) -> None:
         run_id = msg.subject.rsplit(".", 1)[-1]
-        if self.keeper.executor(run_id) is None or not msg.reply:
-            return  # not ours: stay silent, the owner (if any) answers
+        if run_id not in self.keeper.handles or not msg.reply:
+            return  # not ours: stay silent, the owner (if any) answers (a run still loading is ours)
         # answered in its own task: one approval computing its plan must not hold up the controls of other runs
         task = asyncio.create_task(self._answer(run_id, msg))
         self._answering.add(task)
@@ -233,6 +233,8 @@ class Controls:
             raise ControlRefused(f"run is {state}; no engine is executing it right now, try again in a moment")
         if state in (RunState.RUNNING, RunState.PAUSED) and action in (
                 ControlAction.CANCEL, ControlAction.PAUSE, ControlAction.RESUME):
+            if await self._apply_locally(run_id, action, actor, step_id, None):
+                return  # this replica claimed and started the run while the control looked for its owner
             raise OwnerUnreachable(f"run is {state} but the engine executing it did not answer; "
                                    "try again in a few seconds (another engine takes it over if that one is gone)")
         if action == ControlAction.CANCEL:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vwmp_engine.executor import RunExecutor
 from vwmp_engine.runtime import EngineRuntime
@@ -20,6 +20,7 @@ from vwmp_engine.store import Lease, StorageError
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 CLAIM_BATCH = 50
+LOAD_WAIT_SECONDS = 2.0  # a control waits this long for a run this replica claimed to be loaded
 MAX_RUN_CRASHES = 3  # executions of one run that crash before this replica ends it as failed
 
 
@@ -30,6 +31,7 @@ class RunHandle:
     epoch: int
     task: asyncio.Task[None] | None = None
     executor: RunExecutor | None = None
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)  # set once loaded (or given up)
 
 
 class LeaseKeeper:
@@ -57,6 +59,19 @@ class LeaseKeeper:
         """The executor of a run this replica executes, if it does."""
         handle = self.handles.get(run_id)
         return handle.executor if handle else None
+
+    async def loaded_executor(self, run_id: str) -> RunExecutor | None:
+        """As `executor`, but a run this replica has just claimed is waited for while it loads.
+
+        Right after a claim the run is read from storage before its executor exists; a control
+        arriving then belongs to this replica, not to another one over NATS.
+        """
+        handle = self.handles.get(run_id)
+        if handle is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(handle.loaded.wait(), LOAD_WAIT_SECONDS)
+        return handle.executor
 
     async def stop(self) -> None:
         """Stop claiming, abandon every run (another replica takes them over)."""
@@ -105,12 +120,14 @@ class LeaseKeeper:
         try:
             run = await self.runtime.store.get_run(run_id, with_definition=True)
             handle.executor = RunExecutor(self.runtime, run, handle.epoch)
+            handle.loaded.set()
             await handle.executor.execute()
         except StorageError as error:
             log.warning("could not load a claimed run", extra={"fields": {"run_id": run_id, "error": str(error)}})
         except Exception as error:  # a bug: released as is, the run would be claimed and crash again forever
             await self._crashed(run_id, handle, error)
         finally:
+            handle.loaded.set()
             del self.handles[run_id]
             if handle.executor is not None and not handle.executor.lost:
                 await self._release(run_id, handle.epoch)
