@@ -171,6 +171,8 @@ def test_watch_shows_steps_and_exits_0_on_success(env, approver_env, tmp_path) -
     result = _watch(env, approver_env, tmp_path, "approve")
     assert result.exit_code == 0, result.output
     assert "build" in result.output and "approve" in result.output
+    run_id = result.output.split()[1]
+    assert f"step approve awaits approval; a permitted approver runs: vwmp approve {run_id} approve" in result.output
     assert result.output.rstrip().endswith("succeeded")
 
 
@@ -340,3 +342,31 @@ def test_run_retries_a_lost_answer_once_with_the_same_key_and_gets_one_run(env, 
     listed = httpx.get(f"{env['VWMP_URL']}/api/v1/runs", params={"workflow": name},
                        headers={"Authorization": f"Bearer {env['VWMP_TOKEN']}"}).json()
     assert [run["id"] for run in listed["items"]] == [started.output.split()[1]]
+
+
+def test_the_cli_finds_the_platform_by_its_http_port_or_the_url_file_make_run_writes(env, tmp_path) -> None:
+    port = env["VWMP_URL"].rsplit(":", 1)[1]
+    by_port = invoke({"VWMP_HTTP_PORT": port, "VWMP_TOKEN": env["VWMP_TOKEN"], "VWMP_URL": ""}, "runs")
+    assert by_port.exit_code == 0, by_port.output
+    assert "runs (" in by_port.output
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "gateway-url").write_text(env["VWMP_URL"] + "\n")
+    by_file = invoke({"VWMP_DATA_DIR": str(data), "VWMP_TOKEN": env["VWMP_TOKEN"], "VWMP_URL": "",
+                      "VWMP_HTTP_PORT": ""}, "runs")
+    assert by_file.exit_code == 0, by_file.output
+    nowhere = invoke({"VWMP_DATA_DIR": str(tmp_path / "none"), "VWMP_URL": "", "VWMP_HTTP_PORT": "1"}, "runs")
+    assert nowhere.exit_code == 1 and "cannot reach the gateway at http://127.0.0.1:1" in nowhere.output
+
+
+def test_runs_show_prints_multi_line_outputs_as_text_after_the_table(env, tmp_path) -> None:
+    name = f"wf-{uuid.uuid4().hex[:10]}"
+    text = "--- a/CHANGELOG.md\n+++ b/CHANGELOG.md\n+## 1.2.0"
+    echo = definition(name, [{"id": "diff", "uses": "testkit/echo", "with": {"value": text}}])
+    assert invoke(env, "apply", "-f", str(write(tmp_path, echo))).exit_code == 0
+    run_id = invoke(env, "run", name, "-p", "part=patch").output.split()[1]
+    _wait_run(env, run_id, lambda r: r["state"] == "succeeded")
+    shown = invoke(env, "runs", "show", run_id)
+    assert shown.exit_code == 0, shown.output
+    assert "\\n" not in shown.output, "a diff is shown as text, not as escaped JSON"
+    assert "diff · outputs.value:\n--- a/CHANGELOG.md\n+++ b/CHANGELOG.md\n+## 1.2.0" in shown.output

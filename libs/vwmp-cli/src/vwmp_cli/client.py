@@ -10,6 +10,8 @@ import click
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+URL_FILE = "gateway-url"
+"""The file in the data folder where `make run` writes the URL it serves, for the CLI to find it."""
 
 
 class CliError(click.ClickException):
@@ -19,12 +21,32 @@ class CliError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+def data_dir() -> Path:
+    return Path(os.environ.get("VWMP_DATA_DIR", ".vwmp"))
+
+
+def default_url() -> str:
+    """Where the platform is: $VWMP_URL, else $VWMP_HTTP_PORT on loopback, else what `make run` wrote.
+
+    The same settings `make run` reads, so `VWMP_HTTP_PORT=9090 make run` and `VWMP_HTTP_PORT=9090 ./vwmp runs`
+    meet; with no setting at all, the CLI finds the platform started from the same folder.
+    """
+    if url := os.environ.get("VWMP_URL"):
+        return url
+    if port := os.environ.get("VWMP_HTTP_PORT"):
+        return f"http://127.0.0.1:{port}"
+    try:
+        return (data_dir() / URL_FILE).read_text(encoding="utf-8").strip() or DEFAULT_URL
+    except OSError:
+        return DEFAULT_URL
+
+
 def default_token() -> str | None:
     """$VWMP_TOKEN, else the admin token file that `make run` leaves in $VWMP_DATA_DIR."""
     token = os.environ.get("VWMP_TOKEN")
     if token:
         return token
-    path = Path(os.environ.get("VWMP_DATA_DIR", ".vwmp")) / "admin-token"
+    path = data_dir() / "admin-token"
     try:
         return path.read_text(encoding="utf-8").strip() or None
     except OSError:

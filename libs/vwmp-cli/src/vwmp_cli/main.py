@@ -15,7 +15,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 from vwmp_common.states import TERMINAL_RUN_STATES
 
-from vwmp_cli.client import DEFAULT_URL, CliError, Gateway, default_token
+from vwmp_cli.client import CliError, Gateway, default_token, default_url
 from vwmp_cli.styles import SUCCESSFUL_RUN_STATES, state_style
 
 
@@ -53,13 +53,15 @@ def _gateway(ctx: typer.Context) -> Gateway:
 @app.callback()
 def main(
     ctx: typer.Context,
-    url: Annotated[str, typer.Option("--url", envvar="VWMP_URL", help="Gateway URL")] = DEFAULT_URL,
+    url: Annotated[str | None, typer.Option(
+        "--url", help="Gateway URL (default: $VWMP_URL, else $VWMP_HTTP_PORT on 127.0.0.1, else the platform "
+                      "`make run` started from this folder, else http://127.0.0.1:8080)")] = None,
     token: Annotated[
         str | None, typer.Option("--token", envvar="VWMP_TOKEN", help="API token (default: $VWMP_DATA_DIR/admin-token)")
     ] = None,
 ) -> None:
     """Talk to a VWMP gateway."""
-    ctx.obj = Gateway(url, token or default_token())
+    ctx.obj = Gateway(url or default_url(), token or default_token())
 
 
 def _read_definition(path: Path) -> tuple[str, str, str]:
@@ -232,9 +234,38 @@ def _show(gateway: Gateway, run_id: str, items: bool = False) -> None:
             continue
         table.add_row(step["id"], step["uses"], f"[{state_style(step['state'])}]{step['state']}[/]",
                       str(step["attempt"]), progress.progress_of(step["id"]),
-                      json.dumps(step["outputs"]) if step["outputs"] else "", step["error"] or "")
+                      _outputs_cell(step["outputs"]), step["error"] or "")
     console.print(table)
+    for step in found["steps"]:  # multi-line values (diffs, notes) in full, as text, after the table
+        for where, text in _long_texts(step["outputs"]):
+            console.print(f"{step['id']} · {where}:", style="bold", highlight=False)
+            console.print(text, markup=False, highlight=False)
     print_outputs(console, found.get("outputs") or {})
+
+
+def _long_texts(value: Any, where: str = "outputs") -> list[tuple[str, str]]:
+    """Every multi-line string in `value` with its path (`outputs.plan[0].diff`)."""
+    if isinstance(value, str):
+        return [(where, value)] if "\n" in value else []
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _long_texts(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _long_texts(item, f"{where}[{i}]")]
+    return []
+
+
+def _outputs_cell(outputs: dict[str, Any] | None) -> str:
+    """The outputs as JSON, a multi-line string shown as a pointer to its full text below the table."""
+    def fold(value: Any) -> Any:
+        if isinstance(value, str) and "\n" in value:
+            return f"<{value.count(chr(10)) + 1} lines, below>"
+        if isinstance(value, dict):
+            return {key: fold(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [fold(item) for item in value]
+        return value
+
+    return json.dumps(fold(outputs)) if outputs else ""
 
 
 RunIdArg = Annotated[str, typer.Argument(help="Run id")]

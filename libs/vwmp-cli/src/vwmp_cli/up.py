@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vwmp_cli.client import URL_FILE
 from vwmp_cli.embedded_nats import nats_server_argv
 
 SERVICES = ("storage", "engine", "plugin-host", "gateway")
@@ -254,13 +255,17 @@ def main() -> None:
         _say(f"start failed: {error}")
         platform.stop()
         raise SystemExit(1) from None
+    url_file = platform.data_dir / URL_FILE
+    url_file.write_text(platform.url + "\n", encoding="utf-8")  # the CLI finds this platform by it
     _say(f"VWMP is running at {platform.url}  (API docs: {platform.url}/docs)")
     metrics = [f"{s.name} :{s.metrics_port}" for s in platform.services.values() if s.metrics_port]
     _say(f"metrics: {platform.url}/metrics, " + ", ".join(metrics))
     _say(f"admin token: {platform.admin_token_file}   e.g. export VWMP_TOKEN=$(cat {platform.admin_token_file})")
+    _say("CLI, from this folder (it finds this platform and its admin token): ./vwmp runs")
     _say("press Ctrl-C to stop")
     while not stopping:
         platform.supervise_once()
         time.sleep(0.25)
     _say("stopping")
+    url_file.unlink(missing_ok=True)
     platform.stop()

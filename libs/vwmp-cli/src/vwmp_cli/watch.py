@@ -173,6 +173,13 @@ class _ProgressLines:
                 self.console.print(f"{step_id} {fan.progress()}", highlight=False)
 
 
+def approval_hint(run_id: str, step_id: str) -> str:
+    """What to type when the watched run stops at a gate: the watch goes on until someone decides."""
+    return (f"step {step_id} awaits approval; a permitted approver runs: vwmp approve {run_id} {step_id}  "
+            f"(or: vwmp reject {run_id} {step_id}). Watching until it is decided; Ctrl-C stops watching, "
+            "not the run.")
+
+
 def watch_run(gateway: Gateway, run: dict[str, Any], console: Console, idle_timeout: float = 3600.0) -> WatchResult:
     """Follow a run until its terminal event; returns how it ended and its outputs."""
     progress = RunProgress(run)
@@ -188,6 +195,9 @@ def watch_run(gateway: Gateway, run: dict[str, Any], console: Console, idle_time
                 except TimeoutError:
                     raise CliError(f"no event for {idle_timeout:.0f}s; the run is still {progress.state}") from None
                 progress.apply(event)
+                if event["type"] == EventType.STEP_AWAITING_APPROVAL and event.get("step_id"):
+                    live.console.print(approval_hint(run["id"], str(event["step_id"])), highlight=False,
+                                      soft_wrap=True)
                 lines.update(progress)
                 live.update(progress.table())
                 if event["type"] in RUN_END_EVENTS:
