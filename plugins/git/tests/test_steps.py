@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vwmp_plugin_git import plugin
 from vwmp_sdk.testing import StepTester
 from vwmp_testkit.git import git, snapshot
 
@@ -40,6 +41,32 @@ def test_stage_then_commit_uses_platform_author(tester: StepTester, repo: tuple[
         git(work, "log", "-1", "--format=%an <%ae>|%cn|%s") == "Release Bot <bot@vwmp.invalid>|Release Bot|Release 1.0"
     )
     assert git(work, "status", "--porcelain") == ""
+
+
+def test_without_a_platform_author_the_repositorys_own_identity_commits_and_tags(
+    workspace: Path, repo: tuple[Path, Path]
+) -> None:
+    work, _ = repo
+    bare = StepTester(plugin, workspace_root=workspace, platform_config={})
+    git(work, "config", "user.name", "Grace Hopper")
+    git(work, "config", "user.email", "grace@example.com")
+    (work / "README.md").write_text("changed\n")
+    assert bare.run("git/commit", {"repo": "app", "message": "Release 1.1", "paths": ["README.md"]}).ok
+    assert git(work, "log", "-1", "--format=%an <%ae>|%cn <%ce>") == (
+        "Grace Hopper <grace@example.com>|Grace Hopper <grace@example.com>")
+    assert bare.run("git/tag", {"repo": "app", "name": "v1.1.0", "message": "1.1.0"}).ok
+    assert git(work, "for-each-ref", "--format=%(taggername) %(taggeremail)", "refs/tags/v1.1.0") == (
+        "Grace Hopper <grace@example.com>")
+
+
+def test_with_no_identity_anywhere_commits_are_made_as_vwmp(workspace: Path, repo: tuple[Path, Path]) -> None:
+    work, _ = repo
+    assert "user.name" not in git(work, "config", "--list"), "the test repository has no identity of its own"
+    (work / "README.md").write_text("changed\n")
+    out = StepTester(plugin, workspace_root=workspace, platform_config={}).run(
+        "git/commit", {"repo": "app", "message": "Release 1.2", "paths": ["README.md"]})
+    assert out.ok, out.failure
+    assert git(work, "log", "-1", "--format=%an <%ae>") == "VWMP <vwmp@localhost>"
 
 
 def test_commit_with_paths_commits_only_them_and_is_idempotent(tester: StepTester, repo: tuple[Path, Path]) -> None:

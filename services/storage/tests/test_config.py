@@ -15,7 +15,6 @@ def test_built_in_defaults_are_version_zero(storage: Storage) -> None:
     current = storage.config.get()
     assert current.version == 0 and current.updated_at is None
     assert json.loads(current.document_json) == {
-        "git": {"author_name": "VWMP", "author_email": "vwmp@localhost"},
         "release": {"allowed_branches": ["main", "release/*"]},
         "step_defaults": {},
     }

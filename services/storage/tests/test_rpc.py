@@ -185,7 +185,8 @@ async def test_tokens_audit_and_config_over_grpc(stub: StorageServiceStub) -> No
     config = await stub.GetConfig(pb.GetConfigRequest())
     assert config.version == 0 and from_timestamp(config.updated_at) is None
     saved = await stub.PutConfig(pb.PutConfigRequest(document_json="{}", actor="al", expected_version=0))
-    assert saved.version == 1 and json.loads(saved.document_json)["git"]["author_name"] == "VWMP"
+    assert saved.version == 1 and json.loads(saved.document_json)["release"] == {
+        "allowed_branches": ["main", "release/*"]}
 
 
 async def test_unexpected_errors_are_internal_without_a_traceback(

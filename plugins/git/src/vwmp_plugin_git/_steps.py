@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
@@ -91,13 +92,20 @@ def stage(ctx: StepContext, config: StageConfig) -> StageOutputs:
     return StageOutputs(staged=staged)
 
 
-def identity_of(ctx: StepContext, name: str | None, email: str | None) -> tuple[str, str] | None:
-    """Author from the config, else the platform's `git.author_name/author_email`, else the repo's."""
+FALLBACK_IDENTITY = ("VWMP", "vwmp@localhost")
+"""Who commits when neither the step, the platform config nor the repository says (git would refuse)."""
+
+
+def identity_of(ctx: StepContext, name: str | None, email: str | None, root: Path) -> tuple[str, str]:
+    """Author and committer: the step's config, else the platform's `git.author_name/author_email`, else the
+    repository's own `user.name`/`user.email` (its .git/config or the user's global one), else VWMP."""
     defaults = ctx.platform_config.get("git") or {}
     name = name or defaults.get("author_name")
     email = email or defaults.get("author_email")
     if not name or not email:
-        return None
+        git = SafeGit(root, run=ctx.run)
+        name = name or git.run("config", "--get", "user.name", check=False).stdout.strip() or FALLBACK_IDENTITY[0]
+        email = email or git.run("config", "--get", "user.email", check=False).stdout.strip() or FALLBACK_IDENTITY[1]
     for field, value in (("author_name", name), ("author_email", email)):
         if any(c in value for c in "<>\n\r\0"):
             raise ConfigError(f"{field} {value!r} must not contain '<', '>' or line breaks")
@@ -107,8 +115,8 @@ def identity_of(ctx: StepContext, name: str | None, email: str | None) -> tuple[
 @plugin.step("commit", title="Commit", description="Commit staged changes (or the given paths)")
 def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
     """Idempotent: nothing left to commit and HEAD already carrying this message returns HEAD."""
-    identity = identity_of(ctx, config.author_name, config.author_email)
     root = repo_dir(ctx, config.repo)
+    identity = identity_of(ctx, config.author_name, config.author_email, root)
     with signer(ctx, config.sign, config.signing_key, config.signing_key_file) as sig:
         return _commit(ctx, config, SigningGit(root, ctx.run, identity, sig))
 
@@ -155,8 +163,8 @@ def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
     """Idempotent for retries: the tag at the same commit is success, at another commit an error."""
     name = check_ref_name(config.name, what="tag name")
     rev = check_revision(config.ref, what="ref") if config.ref else "HEAD"
-    identity = identity_of(ctx, None, None)
     root = repo_dir(ctx, config.repo)
+    identity = identity_of(ctx, None, None, root)
     with signer(ctx, config.sign, config.signing_key, config.signing_key_file) as sig:
         return _tag(ctx, config, name, rev, SigningGit(root, ctx.run, identity, sig))
 

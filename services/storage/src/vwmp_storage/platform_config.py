@@ -20,8 +20,8 @@ from vwmp_storage.errors import FailedPrecondition, InvalidArgument
 from vwmp_storage.jsontext import dump, parse_object
 from vwmp_storage.models import config_versions
 
+# No `git` section: without one, commits are made as the repository's own user.name/user.email.
 BUILT_IN_DEFAULTS: dict[str, Any] = {
-    "git": {"author_name": "VWMP", "author_email": "vwmp@localhost"},
     "release": {"allowed_branches": ["main", "release/*"]},
     "step_defaults": {},
 }
