@@ -64,11 +64,13 @@ async def test_ended_runs_come_oldest_end_first_within_the_window_and_states(
         states=[RunState.SUCCEEDED.number, RunState.CANCELLED.number]))
     assert [r.id for r in found.runs] == [second.id, cancelled.id]  # strictly after: `first` is not listed again
     assert [from_timestamp(r.finished_at) for r in found.runs] == [second.finished_at, cancelled.finished_at]
-    found = await stub.ListRuns(pb.ListRunsRequest(workflow="release", finished_before=to_timestamp(second.finished_at)))
+    found = await stub.ListRuns(pb.ListRunsRequest(workflow="release",
+                                                   finished_before=to_timestamp(second.finished_at)))
     assert [r.id for r in found.runs] == [first.id, failed.id, second.id]  # at or before
     found = await stub.ListRuns(pb.ListRunsRequest(workflow="release", states=[RunState.FAILED.number], limit=1))
     assert [r.id for r in found.runs] == [failed.id]
-    assert [r.id for r in (await stub.ListRuns(pb.ListRunsRequest(workflow="release"))).runs][0] == running.id
+    newest = (await stub.ListRuns(pb.ListRunsRequest(workflow="release"))).runs[0]
+    assert newest.id == running.id  # without a window: newest first, as before
 
 
 async def test_not_followed_by_leaves_out_the_runs_that_trigger_has_started_a_run_for(

@@ -113,8 +113,9 @@ def _ended(request: pb.ListRunsRequest) -> EndedFilter | None:
         return None
     if followed is not None and not (followed.workflow and followed.trigger_id):
         raise InvalidArgument("not_followed_by: workflow and trigger_id are both required")
-    if 0 in request.states:
-        raise InvalidArgument(f"states[{list(request.states).index(0)}]: a run state is required (not UNSPECIFIED)")
+    for index, number in enumerate(request.states):
+        if not number:
+            raise InvalidArgument(f"states[{index}]: a run state is required (not UNSPECIFIED)")
     return EndedFilter(
         after=_moment(request.finished_after, "finished_after"),
         before=_moment(request.finished_before, "finished_before"),

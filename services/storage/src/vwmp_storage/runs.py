@@ -435,7 +435,7 @@ class RunStore:
             conditions.append(runs.c.trigger_kind == trigger)
         elif trigger:
             conditions.append(runs.c.trigger_id == trigger)
-        order = (runs.c.created_at.desc(), runs.c.id.desc())
+        order: tuple[Any, ...] = (runs.c.created_at.desc(), runs.c.id.desc())
         if ended is not None:
             conditions += ended.checked().conditions()
             order = (runs.c.finished_at, runs.c.id)
