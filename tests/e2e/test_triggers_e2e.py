@@ -4,7 +4,9 @@ An `every: 2s` schedule runs for a while on two engine replicas over PostgreSQL;
 mid-way and never restarted. The runs' ticks (trigger.at, which is also the dedupe key) are 2 s
 apart from the first to the last: no tick twice, none missed, the dead replica's runs finished by
 the other one. Then the whole platform (`vwmp up`'s processes) takes a signed GitHub push, a
-redelivery, a bad signature, and chains a completion trigger A → B.
+redelivery, a bad signature, and chains a completion trigger A → B. Last, completion triggers on
+two replicas over PostgreSQL: ends they handed over and ends written while both were SIGKILLed
+each start exactly one run once they are back.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import Any
 import httpx
 import pytest
 from vwmp_cli.up import Platform
+from vwmp_common.clients import engine_client
 from vwmp_common.ports import free_port
-from vwmp_common.states import EventType, RunState
+from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -152,3 +155,78 @@ async def test_a_signed_github_push_starts_a_run_whose_end_starts_the_next_workf
                for e in audit)
     triggers = (await api.get("/workflows/build/triggers")).json()["items"]
     assert triggers[0]["last_run_id"] == build["id"]
+
+
+# ----- completion triggers are durable: two engine replicas over PostgreSQL, SIGKILLed and back ---------
+
+
+def _chained_pair() -> list[dict[str, Any]]:
+    upstream = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "upstream"},
+                "spec": {"steps": [{"id": "work", "uses": "core/sleep", "with": {"seconds": 0.2}}]}}
+    follower = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "follower"},
+                "spec": {"parameters": {"type": "object", "properties": {"after": {"type": "string"}}},
+                         "steps": [{"id": "work", "uses": "core/noop"}],
+                         "triggers": [{"id": "after-up", "on_run": {"workflow": "upstream",
+                                                                    "states": ["succeeded", "cancelled"]},
+                                       "parameters": {"after": "${{ trigger.run.id }}"}}]}}
+    return [upstream, follower]
+
+
+async def _followers(driver: Driver) -> list[storage_pb2.Run]:
+    found = await driver.storage.ListRuns(storage_pb2.ListRunsRequest(workflow="follower", trigger="after-up",
+                                                                      limit=500))
+    return list(found.runs)
+
+
+async def _cancelled_in_storage(driver: Driver) -> str:
+    """A queued run cancelled as a control does while no replica executes it: a storage write, nobody told."""
+    created = await driver.storage.CreateRun(storage_pb2.CreateRunRequest(
+        workflow="upstream", parameters_json="{}", created_by="e2e",
+        steps=[storage_pb2.StepRun(id="work", uses="core/sleep")]))
+    await driver.storage.RecordTransitions(storage_pb2.RecordTransitionsRequest(run_id=created.id, transitions=[
+        storage_pb2.Transition(event_type=EventType.STEP_CANCELLED.number, step_id="work",
+                               step_state=StepState.CANCELLED.number, data_json='{"reason": "cancelled"}'),
+        storage_pb2.Transition(event_type=EventType.RUN_CANCELLED.number, run_state=RunState.CANCELLED.number,
+                               data_json='{"by": "e2e"}')]))
+    return created.id
+
+
+@pytest.mark.timeout(240)
+async def test_completion_triggers_start_one_run_per_end_on_two_replicas_even_for_ends_no_engine_saw(
+        tmp_path: Path, postgres_url: str) -> None:
+    platform = Platform(env=platform_env(tmp_path, VWMP_DATABASE_URL=postgres_url, VWMP_ENGINE_ID="engine-a",
+                                         VWMP_ENGINE_COMPLETION_SETTLE_SECONDS="2"))
+    engine_b = free_port()
+    platform.add("engine", "engine-b", {"VWMP_ENGINE_PORT": str(engine_b), "VWMP_ENGINE_ID": "engine-b"})
+    platform.start(only=("storage", "plugin-host", "engine"))
+    try:
+        driver = Driver(platform)
+        for definition in _chained_pair():
+            await driver.storage.CreateWorkflow(storage_pb2.CreateWorkflowRequest(
+                name=definition["metadata"]["name"], definition_json=json.dumps(definition), created_by="e2e"))
+        replica_b = engine_client(f"127.0.0.1:{engine_b}")
+        # Ends the engines write and hand over: the fast path of whichever replica ran each.
+        ended = {await driver.start("upstream", engine=engine) for engine in [driver.engine, replica_b] * 3}
+        for run_id in ended:
+            await driver.wait(run_id)
+        # Both replicas SIGKILLed; ends written meanwhile reach no engine at all.
+        for name in ("engine", "engine-b"):
+            platform.kill(name)
+            process = platform.services[name].process
+            assert process is not None
+            process.wait(timeout=10)
+        unseen = {await _cancelled_in_storage(driver) for _ in range(5)}
+        assert len(await _followers(driver)) == len(ended)
+        for name in ("engine", "engine-b"):  # back at once: their sweeps race for the same ends
+            platform.services[name].start(platform.env)
+        async with asyncio.timeout(90):
+            while len(await _followers(driver)) < len(ended | unseen):
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(8.0)  # several sweeps of both replicas later: still one run per end
+        found = await _followers(driver)
+        assert sorted(run.trigger.run_id for run in found) == sorted(ended | unseen)
+        assert {json.loads(run.parameters_json)["after"] for run in found} == ended | unseen
+        finished = [await driver.wait(run.id, timeout=60) for run in found]
+        assert {RunState.from_number(run.state) for run in finished} == {RunState.SUCCEEDED}
+    finally:
+        platform.stop()

@@ -111,6 +111,7 @@ def test_pause_keeps_the_flag_and_resume_restarts_the_schedule(storage: Storage)
     paused = storage.triggers.pause("release", "nightly", True, "ops")
     assert paused.paused and paused.paused_by == "ops" and paused.next_fire_at == TICK
     resumed = storage.triggers.pause("release", "nightly", False, "ops")
-    assert not resumed.paused and resumed.digest == "" and resumed.next_fire_at is None
+    assert not resumed.paused and resumed.digest == "" and resumed.next_fire_at is not None
+    assert resumed.next_fire_at > TICK  # now: the schedule restarts (no digest) and nothing before is caught up
     error = storage.triggers.advance(Advance("release", "nightly", error="parameters: part is required"))[1]
     assert error.last_error == "parameters: part is required" and error.last_fire_at is None

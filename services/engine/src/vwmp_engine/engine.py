@@ -30,6 +30,7 @@ from vwmp_engine.sub_workflows import SubWorkflows
 from vwmp_engine.triggers.completion import CompletionTriggers
 from vwmp_engine.triggers.scheduler import TriggerScheduler
 from vwmp_engine.triggers.store import TriggerStore
+from vwmp_engine.triggers.sweep import CompletionSweep
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "vwmp.engine.v1.EngineService"
@@ -120,7 +121,9 @@ class Engine:
         self._service = EngineService(registry, keeper, controls, triggers)
         self._completions = CompletionTriggers(self._runtime, triggers, keeper.wake)
         publisher.listeners.append(self._completions.observe)
-        self._schedules = TriggerScheduler(self._runtime, triggers, keeper.wake)
+        sweep = CompletionSweep(self._completions, triggers, settings.engine_completion_sweep_seconds,
+                                settings.engine_completion_settle_seconds)
+        self._schedules = TriggerScheduler(self._runtime, triggers, keeper.wake, sweep=sweep)
         self._server, self.port = await start_grpc_server(
             "engine", [(add_EngineServiceServicer_to_server, self._service, SERVICE_NAME)],
             settings.grpc_host, settings.engine_port,

@@ -18,4 +18,9 @@ class EngineSettings(ServiceSettings):
     engine_max_steps: int = Field(256, ge=1, description="Steps this replica runs at the same time")
     engine_max_runs: int = Field(1000, ge=1, description="Runs this replica executes at the same time")
     engine_lease_seconds: float = Field(10.0, gt=0.5, description="Run lease length; renewed at a third of it")
+    engine_completion_sweep_seconds: float = Field(
+        2.0, gt=0, description="How often this replica sweeps storage for run ends no completion trigger followed")
+    engine_completion_settle_seconds: float = Field(
+        5.0, ge=1, description="The sweep looks at ends at least this old: more than the clock difference between "
+                               "engines and storage plus the longest storage write")
     secrets_dir: Path | None = Field(None, description="Folder of secret files for ${{ secrets.NAME }}")

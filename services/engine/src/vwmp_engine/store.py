@@ -186,6 +186,7 @@ class Run:
     parent: RunParent | None = None
     depth: int = 0
     finalizing: RunState | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,7 @@ class Workflow:
     name: str
     version: int
     definition: dict[str, Any]
+    created_at: datetime | None = None  # when this version was saved (a completion trigger is armed from then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,4 +358,5 @@ def _run(message: storage_pb2.Run) -> Run:
         parent=RunParent(message.parent.run_id, message.parent.step_id) if message.HasField("parent") else None,
         depth=message.depth,
         finalizing=RunState.from_number(message.finalizing) if message.finalizing else None,
+        finished_at=from_timestamp(message.finished_at),
     )

@@ -101,6 +101,7 @@ class RunRow(Base):
         Index("ix_runs_state_created_at", "state", "created_at"),
         Index("ix_runs_state_concurrency_key_created_at", "state", "concurrency_key", "created_at"),
         Index("ix_runs_workflow_created_at", "workflow", "created_at"),
+        Index("ix_runs_workflow_finished_at", "workflow", "finished_at"),  # completion-trigger sweeps
         Index("ix_runs_created_at", "created_at"),
     )
 

@@ -32,7 +32,7 @@ from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
 from vwmp_storage.platform_config import ConfigDocument
-from vwmp_storage.runs import Event, LogLine, Run, RunParent
+from vwmp_storage.runs import EndedFilter, Event, LogLine, Run, RunParent
 from vwmp_storage.storage import Storage
 from vwmp_storage.tokens import Token
 from vwmp_storage.transitions import NewStep, Transition
@@ -103,6 +103,25 @@ def _moment(stamp: Timestamp, field: str) -> datetime | None:
         return from_timestamp(stamp)
     except (ValueError, OverflowError) as exc:
         raise InvalidArgument(f"{field}: {exc}") from None
+
+
+def _ended(request: pb.ListRunsRequest) -> EndedFilter | None:
+    """The ended-run window of a ListRuns request; None when it asks for none."""
+    followed = request.not_followed_by if request.HasField("not_followed_by") else None
+    if not (request.HasField("finished_after") or request.HasField("finished_before") or request.states
+            or followed is not None):
+        return None
+    if followed is not None and not (followed.workflow and followed.trigger_id):
+        raise InvalidArgument("not_followed_by: workflow and trigger_id are both required")
+    for index, number in enumerate(request.states):
+        if not number:
+            raise InvalidArgument(f"states[{index}]: a run state is required (not UNSPECIFIED)")
+    return EndedFilter(
+        after=_moment(request.finished_after, "finished_after"),
+        before=_moment(request.finished_before, "finished_before"),
+        states=tuple(_member(RunState, number, f"states[{index}]") for index, number in enumerate(request.states)),
+        not_followed_by=(followed.workflow, followed.trigger_id) if followed is not None else None,
+    )
 
 
 def workflow_message(w: WorkflowVersion) -> pb.Workflow:
@@ -223,9 +242,12 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
 
     @_rpc
     def PutWorkflow(self, request: pb.PutWorkflowRequest, context: Any) -> pb.Workflow:
+        archived = self.storage.definitions.get(request.name).archived
         saved = self.storage.definitions.put(
             request.name, request.definition_json, request.created_by, request.expected_version
         )
+        if archived:  # restored: what ended while it was archived starts nothing
+            self.storage.triggers.restart(request.name)
         return workflow_message(saved)
 
     @_rpc
@@ -279,7 +301,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:
         state = _member(RunState, request.state, "state")
         found, total = self.storage.runs.list(request.workflow, state, request.limit, request.offset,
-                                              request.parent_run_id, request.parent_step_id, request.trigger)
+                                              request.parent_run_id, request.parent_step_id, request.trigger,
+                                              _ended(request))
         return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
 
     @_rpc

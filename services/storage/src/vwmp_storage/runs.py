@@ -114,6 +114,48 @@ class LogLine:
     line: str
 
 
+@dataclass(frozen=True, slots=True)
+class EndedFilter:
+    """Runs that ended in a window, in some states, and (optionally) not yet followed by one trigger.
+
+    `not_followed_by` (workflow, trigger id) keeps the runs that trigger has not started a run for:
+    a completion run's dedupe key is the id of the run that ended, so the unique
+    (workflow, trigger_id, trigger_key) index answers it per run.
+    """
+
+    after: datetime | None = None
+    before: datetime | None = None
+    states: tuple[str, ...] = ()
+    not_followed_by: tuple[str, str] | None = None
+
+    def checked(self) -> EndedFilter:
+        for index, state in enumerate(self.states):
+            if state not in RUN_STATES:
+                raise InvalidArgument(f"states[{index}]: unknown run state {state!r}")
+        if self.not_followed_by is not None:
+            workflow, trigger_id = self.not_followed_by
+            check_name(workflow, "not_followed_by.workflow")
+            if not trigger_id or len(trigger_id) > triggers.ID_LIMIT:
+                raise InvalidArgument(f"not_followed_by.trigger_id: required, at most {triggers.ID_LIMIT} characters")
+        return self
+
+    def conditions(self) -> list[Any]:
+        found: list[Any] = [runs.c.finished_at.is_not(None)]
+        if self.after is not None:
+            found.append(runs.c.finished_at > self.after)
+        if self.before is not None:
+            found.append(runs.c.finished_at <= self.before)
+        if self.states:
+            found.append(runs.c.state.in_(self.states))
+        if self.not_followed_by is not None:
+            workflow, trigger_id = self.not_followed_by
+            follower = runs.alias("follower")
+            found.append(~select(follower.c.id).where(
+                follower.c.workflow == workflow, follower.c.trigger_id == trigger_id,
+                follower.c.trigger_key == runs.c.id).exists())
+        return found
+
+
 # How long an Idempotency-Key holds its run. A later create with an expired key releases it (sets it
 # NULL on the old run) in its own transaction and takes it: expiry needs no sweeper.
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -362,8 +404,13 @@ class RunStore:
         return run
 
     def list(self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0,
-             parent_run_id: str = "", parent_step_id: str = "", trigger: str = "") -> tuple[list[Run], int]:
-        """Runs newest first with their steps, and the total matching the filter (a run's children with `parent_*`)."""
+             parent_run_id: str = "", parent_step_id: str = "", trigger: str = "",
+             ended: EndedFilter | None = None) -> tuple[list[Run], int]:
+        """Runs newest first with their steps, and the total matching the filter (a run's children with `parent_*`).
+
+        With an `ended` window the runs come oldest end first: a completion-trigger sweep pages
+        through them in the order it moves its mark.
+        """
         if workflow:
             check_name(workflow, "workflow")
         if state and state not in RUN_STATES:
@@ -388,7 +435,11 @@ class RunStore:
             conditions.append(runs.c.trigger_kind == trigger)
         elif trigger:
             conditions.append(runs.c.trigger_id == trigger)
-        stmt = select(runs).where(*conditions).order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        order: tuple[Any, ...] = (runs.c.created_at.desc(), runs.c.id.desc())
+        if ended is not None:
+            conditions += ended.checked().conditions()
+            order = (runs.c.finished_at, runs.c.id)
+        stmt = select(runs).where(*conditions).order_by(*order)
         with self.database.read() as conn:
             total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
             rows = conn.execute(stmt.limit(limit).offset(offset)).all()

@@ -6,6 +6,11 @@ changes at run time. A schedule's tick is claimed by a compare-and-set of (diges
 in the transaction that creates its run, so two engine replicas never fire the same tick; the
 unique (workflow, trigger_id, trigger_key) index on runs is the second guard, and what turns a
 webhook redelivery into the run it started the first time.
+
+A completion (`on_run`) trigger keeps its mark in the same two columns: next_fire_at is the end
+time up to which every run of its upstream workflow has been followed, moved forward by the same
+compare-and-set. Resuming a trigger or restoring its workflow from the archive starts it afresh
+(`restarted`): no digest and a mark of now.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.models import trigger_states
 
 KINDS = tuple(TriggerKind)
-_ID_LIMIT = 64
+ID_LIMIT = 64
 _KEY_LIMIT = 200
 
 
@@ -47,8 +52,8 @@ class RunTrigger:
             raise InvalidArgument(f"trigger.kind: {kind!r} is not one of {', '.join(KINDS)}")
         if (kind == "manual") != (not self.id):
             raise InvalidArgument("trigger.id: required for a trigger, empty for a manual start")
-        if len(self.id) > _ID_LIMIT or len(self.dedupe_key) > _KEY_LIMIT or len(self.delivery) > _KEY_LIMIT:
-            raise InvalidArgument(f"trigger: id at most {_ID_LIMIT}, delivery and dedupe_key at most {_KEY_LIMIT} "
+        if len(self.id) > ID_LIMIT or len(self.dedupe_key) > _KEY_LIMIT or len(self.delivery) > _KEY_LIMIT:
+            raise InvalidArgument(f"trigger: id at most {ID_LIMIT}, delivery and dedupe_key at most {_KEY_LIMIT} "
                                   "characters")
         return RunTrigger(kind, self.id, self.at, self.delivery, self.run_id, self.dedupe_key)
 
@@ -120,20 +125,28 @@ class TriggerStore:
             return advanced, self._get(conn, change.workflow, change.trigger_id)
 
     def pause(self, workflow: str, trigger_id: str, paused: bool, actor: str) -> TriggerState:
-        """Pause or resume; resuming clears the digest, so the schedule restarts from now (no catch-up)."""
+        """Pause or resume; resuming starts the trigger afresh from now (`restarted`): nothing is caught up."""
         self.ensure(workflow, trigger_id)
-        values: dict[str, Any] = {"paused": paused, "paused_by": actor if paused else "", "updated_at": utcnow()}
+        now = utcnow()
+        values: dict[str, Any] = {"paused": paused, "paused_by": actor if paused else "", "updated_at": now}
         if not paused:
-            values.update(digest="", next_fire_at=None)
+            values.update(restarted(now))
         with self.database.write() as conn:
             conn.execute(update(trigger_states).where(*_key(workflow, trigger_id)).values(**values))
             return self._get(conn, workflow, trigger_id)
 
+    def restart(self, workflow: str) -> None:
+        """Start every trigger of `workflow` afresh from now (it was restored from the archive)."""
+        now = utcnow()
+        with self.database.write() as conn:
+            conn.execute(update(trigger_states).where(trigger_states.c.workflow == workflow)
+                         .values(updated_at=now, **restarted(now)))
+
     def ensure(self, workflow: str, trigger_id: str) -> None:
         """Create the trigger's state row when it has none (its own transaction: a racing insert is fine)."""
         check_name(workflow, "workflow")
-        if not trigger_id or len(trigger_id) > _ID_LIMIT:
-            raise InvalidArgument(f"trigger_id: required, at most {_ID_LIMIT} characters")
+        if not trigger_id or len(trigger_id) > ID_LIMIT:
+            raise InvalidArgument(f"trigger_id: required, at most {ID_LIMIT} characters")
         with self.database.read() as conn:
             if conn.execute(select(trigger_states.c.workflow).where(*_key(workflow, trigger_id))).first():
                 return
@@ -148,6 +161,12 @@ class TriggerStore:
     @staticmethod
     def _get(conn: Connection, workflow: str, trigger_id: str) -> TriggerState:
         return _state(conn.execute(select(trigger_states).where(*_key(workflow, trigger_id))).one())
+
+
+def restarted(now: datetime) -> dict[str, Any]:
+    """A trigger state started afresh at `now`: no digest, so a schedule restarts from its next tick
+    and a completion trigger is armed again — at `now`, so no run that ended before is followed."""
+    return {"digest": "", "next_fire_at": now}
 
 
 def _key(workflow: str, trigger_id: str) -> tuple[Any, Any]:

@@ -1,9 +1,12 @@
 """Workflow-completion triggers: a run that ends in one of `states` starts the runs that wait for it.
 
-Every replica sees the end events it writes (the publisher hands them over); the finished run's
-id is the dedupe key, so each completion trigger starts at most one run per finished run even when
-two replicas see the same end. An end written by an engine that dies before it hands the event
-over starts nothing (a known gap: completion triggers are not replayed from storage).
+Two paths start them. The fast path: every replica sees the end events it writes (the publisher
+hands them over) and follows them at once. The durable path: the sweep (sweep.py) finds, in
+storage, the ends no run was started for — an engine that died between writing a run's end and
+starting its completion run is covered there. Both go through `follow`, with the finished run's id
+as the dedupe key, so each completion trigger starts at most one run per finished run whichever
+replicas and paths meet the same end; and both leave alone an end at or before the trigger's mark
+(marks.py): the sweep has followed it already, or it ended before the trigger was armed.
 
 The on_run triggers are read from the latest definitions after the run ended — so a trigger saved
 before that end is seen — and the run ends that arrive together share one read: a burst of 500
@@ -25,11 +28,14 @@ from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.store import Run, StorageError, Workflow
 from vwmp_engine.triggers.firing import fire, previous_not_done, problems_text, run_trigger, trigger_scope
+from vwmp_engine.triggers.marks import follows, mark_of
 from vwmp_engine.triggers.records import Advance
 from vwmp_engine.triggers.spec import TriggerSpec, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
 
 log = logging.getLogger(__name__)
+# Ends this replica has followed (any outcome), so its sweep does not decide them a second time.
+_REMEMBERED = 20_000
 
 
 class CompletionTriggers:
@@ -43,6 +49,7 @@ class CompletionTriggers:
         self._index: list[tuple[Workflow, TriggerSpec]] = []
         self._index_read_at = float("-inf")  # when the read that gave `_index` started (monotonic)
         self._reading: asyncio.Task[None] | None = None
+        self._followed: dict[tuple[str, str, str], None] = {}  # (workflow, trigger id, run id), oldest first
 
     def observe(self, events: list[Event]) -> None:
         """Called with every batch of stored events this replica publishes."""
@@ -91,21 +98,41 @@ class CompletionTriggers:
                 return
             finished = await self.runtime.store.get_run(run_id)
             due = [(workflow, spec) for workflow, spec in listening
-                   if spec.on_run["workflow"] == finished.workflow and finished.state.value in spec.on_run["states"]]
+                   if follows(spec, finished.workflow, finished.state.value)]
             if not due:
                 return
             states = await self.store.states()
             for workflow, spec in due:
-                if not getattr(states.get((workflow.name, spec.id)), "paused", False):
-                    await self._start(workflow, spec, finished)
+                state = states.get((workflow.name, spec.id))
+                if state is not None and state.paused:
+                    continue
+                if finished.finished_at is None or finished.finished_at <= mark_of(workflow, spec, state).at:
+                    continue  # followed by a sweep already, or it ended before the trigger was armed
+                await self.follow(workflow, spec, finished)
         except StorageError as error:
             log.warning("completion triggers of run %s not started: %s", run_id, error)
         except Exception:  # a task nobody awaits: say what went wrong
             log.exception("completion triggers of run %s not started", run_id)
 
+    def followed(self, workflow: Workflow, spec: TriggerSpec, finished_id: str) -> bool:
+        """Whether this replica has followed that end already (a sweep need not decide it again)."""
+        return (workflow.name, spec.id, finished_id) in self._followed
+
+    async def follow(self, workflow: Workflow, spec: TriggerSpec, finished: Run) -> None:
+        """Start the run of `spec` for the end of `finished`, or record why not (overlap skip, bad parameters).
+
+        A storage error leaves the end to a later sweep; any other outcome is remembered as followed.
+        """
+        await self._start(workflow, spec, finished)
+        key = (workflow.name, spec.id, finished.id)
+        self._followed[key] = None
+        while len(self._followed) > _REMEMBERED:
+            del self._followed[next(iter(self._followed))]  # the oldest: sweeps have long passed it
+
     async def _start(self, workflow: Workflow, spec: TriggerSpec, finished: Run) -> None:
         now = utcnow()
-        if spec.overlap == "skip" and (running := await previous_not_done(self.store, workflow, spec)):
+        if spec.overlap == "skip" and (running := await previous_not_done(self.store, workflow, spec,
+                                                                           finished.finished_at)):
             await self.store.advance(Advance(
                 workflow.name, spec.id, error=f"end of run {finished.id} skipped: run {running} is not done "
                                               "(overlap: skip)"))

@@ -30,12 +30,27 @@ def trigger_scope(spec: TriggerSpec, at: datetime, **fields: Any) -> dict[str, A
     return {"id": spec.id, "kind": spec.kind, "at": iso(at), **fields}
 
 
-async def previous_not_done(store: TriggerStore, workflow: Workflow, spec: TriggerSpec) -> str | None:
-    """The id of the trigger's newest run when it has not ended (overlap skip), else None."""
-    latest = await store.latest_run(workflow.name, spec.id)
-    if latest is None or latest[1] in TERMINAL_RUN_STATES:
+# How far back an end's overlap check looks for the trigger's run of that moment.
+_RECENT_RUNS = 20
+
+
+async def previous_not_done(store: TriggerStore, workflow: Workflow, spec: TriggerSpec,
+                            ended_at: datetime | None = None) -> str | None:
+    """The id of the trigger's run that makes overlap skip this fire, else None.
+
+    That is its newest run when it has not ended; for the end of an upstream run (`ended_at`) also
+    its run of that moment when that one had not ended by then, so the fast path and a later sweep
+    decide an end alike.
+    """
+    recent = await store.recent_runs(workflow.name, spec.id, 1 if ended_at is None else _RECENT_RUNS)
+    if recent and recent[0].state not in TERMINAL_RUN_STATES:
+        return recent[0].id
+    if ended_at is None:
         return None
-    return latest[0]
+    then = next((run for run in recent if run.created_at is not None and run.created_at <= ended_at), None)
+    if then is not None and (then.finished_at is None or then.finished_at > ended_at):
+        return then.id
+    return None
 
 
 async def fire(runtime: EngineRuntime, workflow: Workflow, spec: TriggerSpec, scope: dict[str, Any],

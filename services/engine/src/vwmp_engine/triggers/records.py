@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from vwmp_common.states import RunState
 from vwmp_common.timeutil import from_timestamp, to_timestamp
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -48,6 +49,16 @@ class Advance:
             if moment is not None:
                 getattr(change, name).CopyFrom(to_timestamp(moment))
         return change
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRun:
+    """A run a trigger started, as much as overlap needs of it."""
+
+    id: str
+    state: RunState
+    created_at: datetime | None
+    finished_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

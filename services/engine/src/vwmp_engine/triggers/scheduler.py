@@ -1,6 +1,7 @@
 """The schedule loop every engine replica runs: due ticks are claimed in storage, so each fires once.
 
-Each pass reads the latest definitions and the trigger states. A schedule without a state for
+Each pass reads the latest definitions and the trigger states (and hands them to the
+completion-trigger sweep, sweep.py, which reads none of its own). A schedule without a state for
 its current version (new, saved again or resumed) is started at its next tick after now. A due tick
 is fired with a compare-and-set of (digest, next_fire_at) in the transaction that creates its
 run: of two replicas the second finds the schedule moved on and creates nothing. A replica that
@@ -25,6 +26,7 @@ from vwmp_engine.triggers.firing import fire, previous_not_done, problems_text, 
 from vwmp_engine.triggers.records import Advance, TriggerState
 from vwmp_engine.triggers.spec import ScheduleError, TriggerSpec, schedule_digest, triggers_of
 from vwmp_engine.triggers.store import TriggerStore
+from vwmp_engine.triggers.sweep import CompletionSweep
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -36,11 +38,12 @@ class TriggerScheduler:
     """Fires the due ticks of every schedule trigger; safe to run on every replica."""
 
     def __init__(self, runtime: EngineRuntime, store: TriggerStore, wake: Callable[[], None],
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 poll_seconds: float = POLL_SECONDS, sweep: CompletionSweep | None = None) -> None:
         self.runtime = runtime
         self.store = store
         self.wake = wake
         self.poll_seconds = poll_seconds
+        self.sweep = sweep  # handed what each pass read: it reads no definitions of its own
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -54,6 +57,8 @@ class TriggerScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.sweep is not None:
+            await self.sweep.stop()
 
     async def _loop(self) -> None:
         while True:
@@ -66,9 +71,12 @@ class TriggerScheduler:
             await asyncio.sleep(self.poll_seconds)
 
     async def run_pass(self, now: datetime) -> None:
-        """Start new schedules and fire the due ticks, as of `now`."""
+        """Start new schedules and fire the due ticks, as of `now`; offer what was read to the sweep."""
         states = await self.store.states()
-        for workflow in await self.store.workflows():
+        workflows = await self.store.workflows()
+        if self.sweep is not None:
+            self.sweep.offer(workflows, states, now)
+        for workflow in workflows:
             for spec in triggers_of(workflow.definition):
                 if spec.kind == "schedule":
                     try:

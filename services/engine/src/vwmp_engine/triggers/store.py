@@ -1,15 +1,18 @@
-"""The engine's storage calls for triggers: latest definitions, trigger states, tick claims."""
+"""The engine's storage calls for triggers: latest definitions, trigger states, tick claims, ended runs."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import RunState
+from vwmp_common.timeutil import from_timestamp, to_timestamp
 from vwmp_proto.storage.v1 import storage_pb2
 
-from vwmp_engine.store import Workflow, _refusals
-from vwmp_engine.triggers.records import Advance, TriggerState
+from vwmp_engine.store import Run, Workflow, _refusals, _run
+from vwmp_engine.triggers.records import Advance, RecentRun, TriggerState
 
 
 class TriggerStore:
@@ -22,7 +25,8 @@ class TriggerStore:
         """The latest version of every workflow that is not archived (their triggers are the live ones)."""
         with _refusals():
             found = await self._stub.ListWorkflows(storage_pb2.ListWorkflowsRequest())
-        return [Workflow(w.name, w.version, json.loads(w.definition_json)) for w in found.workflows]
+        return [Workflow(w.name, w.version, json.loads(w.definition_json), from_timestamp(w.created_at))
+                for w in found.workflows]
 
     async def states(self, workflow: str = "") -> dict[tuple[str, str], TriggerState]:
         """Trigger states by (workflow, trigger id)."""
@@ -35,9 +39,22 @@ class TriggerStore:
         with _refusals():
             return (await self._stub.AdvanceTrigger(change.message())).advanced
 
-    async def latest_run(self, workflow: str, trigger_id: str) -> tuple[str, RunState] | None:
-        """The id and state of the newest run a trigger started, if any."""
+    async def recent_runs(self, workflow: str, trigger_id: str, limit: int = 1) -> list[RecentRun]:
+        """The newest runs a trigger started, newest first."""
         with _refusals():
             found = await self._stub.ListRuns(storage_pb2.ListRunsRequest(workflow=workflow, trigger=trigger_id,
-                                                                          limit=1))
-        return (found.runs[0].id, RunState.from_number(found.runs[0].state)) if found.runs else None
+                                                                          limit=limit))
+        return [RecentRun(run.id, RunState.from_number(run.state), from_timestamp(run.created_at),
+                          from_timestamp(run.finished_at)) for run in found.runs]
+
+    async def ended_runs(self, upstream: str, states: Sequence[RunState], after: datetime, before: datetime,
+                         follower: tuple[str, str], limit: int) -> list[Run]:
+        """Runs of `upstream` that ended in (after, before] in `states` and that the trigger `follower`
+        (workflow, trigger id) has not started a run for, oldest end first."""
+        request = storage_pb2.ListRunsRequest(
+            workflow=upstream, states=[state.number for state in states], finished_after=to_timestamp(after),
+            finished_before=to_timestamp(before), limit=limit,
+            not_followed_by=storage_pb2.TriggerRef(workflow=follower[0], trigger_id=follower[1]))
+        with _refusals():
+            found = await self._stub.ListRuns(request)
+        return [_run(run) for run in found.runs]

@@ -613,6 +613,10 @@ class ListRunsRequest(_message.Message):
     PARENT_RUN_ID_FIELD_NUMBER: _builtins.int
     PARENT_STEP_ID_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
+    FINISHED_AFTER_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    FINISHED_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_FOLLOWED_BY_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     """"" = any"""
     state: _states_pb2.RunState.ValueType
@@ -626,6 +630,26 @@ class ListRunsRequest(_message.Message):
     """"" = any; with parent_run_id, only that step's child"""
     trigger: _builtins.str
     """"" = any; a kind (manual, schedule, webhook, on_run) or a trigger id"""
+    @_builtins.property
+    def finished_after(self) -> _timestamp_pb2.Timestamp:
+        """What a completion-trigger sweep asks for, in one query on the (workflow, finished_at) index:
+        unset = any; else runs that ended strictly after it
+        """
+
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[_states_pb2.RunState.ValueType]:
+        """empty = any; else runs in one of these (and in `state`, if set)"""
+
+    @_builtins.property
+    def finished_before(self) -> _timestamp_pb2.Timestamp:
+        """unset = any; else runs that ended at or before it"""
+
+    @_builtins.property
+    def not_followed_by(self) -> Global___TriggerRef:
+        """Set: only the runs that this trigger has not started a run for yet (a completion run's dedupe
+        key is the id of the run that ended). Both fields required.
+        """
+
     def __init__(
         self,
         *,
@@ -636,14 +660,42 @@ class ListRunsRequest(_message.Message):
         parent_run_id: _builtins.str = ...,
         parent_step_id: _builtins.str = ...,
         trigger: _builtins.str = ...,
+        finished_after: _timestamp_pb2.Timestamp | None = ...,
+        states: _abc.Iterable[_states_pb2.RunState.ValueType] | None = ...,
+        finished_before: _timestamp_pb2.Timestamp | None = ...,
+        not_followed_by: Global___TriggerRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_after", b"finished_after", "finished_before", b"finished_before", "not_followed_by", b"not_followed_by"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "parent_run_id", b"parent_run_id", "parent_step_id", b"parent_step_id", "state", b"state", "trigger", b"trigger", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finished_after", b"finished_after", "finished_before", b"finished_before", "limit", b"limit", "not_followed_by", b"not_followed_by", "offset", b"offset", "parent_run_id", b"parent_run_id", "parent_step_id", b"parent_step_id", "state", b"state", "states", b"states", "trigger", b"trigger", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRunsRequest: _TypeAlias = ListRunsRequest  # noqa: Y015
+
+@_typing.final
+class TriggerRef(_message.Message):
+    """One trigger of one workflow."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    TRIGGER_ID_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    trigger_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        trigger_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trigger_id", b"trigger_id", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerRef: _TypeAlias = TriggerRef  # noqa: Y015
 
 @_typing.final
 class ListRunsResponse(_message.Message):

@@ -243,7 +243,8 @@ class StorageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Lists runs newest first, filtered and paginated.
+        """Lists runs newest first, filtered and paginated; with finished_after or
+        finished_before set, oldest end first (what a completion-trigger sweep pages through).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

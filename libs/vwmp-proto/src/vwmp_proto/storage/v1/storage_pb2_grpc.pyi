@@ -61,7 +61,9 @@ class StorageServiceStub:
     GetRun: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.Run]
     """Returns a run with its steps. NOT_FOUND when missing."""
     ListRuns: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListRunsRequest, _storage_pb2.ListRunsResponse]
-    """Lists runs newest first, filtered and paginated."""
+    """Lists runs newest first, filtered and paginated; with finished_after or
+    finished_before set, oldest end first (what a completion-trigger sweep pages through).
+    """
     RecordTransitions: _grpc.UnaryUnaryMultiCallable[_storage_pb2.RecordTransitionsRequest, _storage_pb2.RecordTransitionsResponse]
     """Applies state transitions and appends their events in one transaction.
     Storage assigns the sequence numbers. Refused with ABORTED when the
@@ -147,7 +149,9 @@ class StorageServiceAsyncStub(StorageServiceStub):
     GetRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.Run]  # type: ignore[assignment]
     """Returns a run with its steps. NOT_FOUND when missing."""
     ListRuns: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListRunsRequest, _storage_pb2.ListRunsResponse]  # type: ignore[assignment]
-    """Lists runs newest first, filtered and paginated."""
+    """Lists runs newest first, filtered and paginated; with finished_after or
+    finished_before set, oldest end first (what a completion-trigger sweep pages through).
+    """
     RecordTransitions: _aio.UnaryUnaryMultiCallable[_storage_pb2.RecordTransitionsRequest, _storage_pb2.RecordTransitionsResponse]  # type: ignore[assignment]
     """Applies state transitions and appends their events in one transaction.
     Storage assigns the sequence numbers. Refused with ABORTED when the
@@ -284,7 +288,9 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _storage_pb2.ListRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.ListRunsResponse, _abc.Awaitable[_storage_pb2.ListRunsResponse]]:
-        """Lists runs newest first, filtered and paginated."""
+        """Lists runs newest first, filtered and paginated; with finished_after or
+        finished_before set, oldest end first (what a completion-trigger sweep pages through).
+        """
 
     @_abc_1.abstractmethod
     def RecordTransitions(
