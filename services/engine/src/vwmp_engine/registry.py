@@ -213,7 +213,8 @@ async def serving(address: str) -> bool:
     """True when the gRPC health service at `address` says SERVING (health needs no service token)."""
     try:
         async with grpc.aio.insecure_channel(address) as channel:
-            answer = await health_pb2_grpc.HealthStub(channel).Check(
+            # types-grpcio-health-checking declares HealthStub without its methods; Check exists at run time.
+            answer = await health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(service=""), timeout=HEALTH_CHECK_TIMEOUT)
     except grpc.aio.AioRpcError:
         return False
