@@ -258,6 +258,12 @@ async def test_a_host_that_dies_while_nats_is_frozen_is_forgotten_by_its_health_
         async with asyncio.timeout(40):  # the TTL (15 s) and one health round
             while any(t["type"] == "testkit/echo" for t in (await api.get("/step-types")).json()["items"]):
                 await asyncio.sleep(0.5)
+        refused = await api.post("/workflows/orphaned/runs", json={"parameters": {}})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "5", refused.text
+        problem = refused.json()
+        assert problem["title"] == "Plugin host unavailable", problem
+        assert problem["errors"] == [{"pointer": "/spec/steps/0/uses",
+                                      "message": "no live plugin host offers 'testkit/echo' now"}]
     finally:
         platform.kill("nats", signal.SIGCONT)
 
