@@ -9,6 +9,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import signal
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -204,6 +205,67 @@ async def test_runs_go_on_while_nats_is_down_and_websocket_clients_miss_no_event
     assert whole.events == stored_events
     assert seqs(first.events) + seqs(resumed.events) == list(range(1, n + 1)), "reconnect with after= misses nothing"
     assert collections.Counter(e["type"] for e in whole.events)["step.succeeded"] == 8
+
+
+# ----- NATS frozen (stopped, not dead) -----------------------------------------------------------------------
+
+FROZEN_SECONDS = 60.0  # four times the plugin hosts' heartbeat TTL (15 s)
+
+
+async def test_a_frozen_nats_neither_fails_a_plugin_step_nor_refuses_a_start(
+    platform: Platform, api: httpx.AsyncClient
+) -> None:
+    """SIGSTOP keeps NATS's connections open: the engine cannot tell it is gone, no heartbeat arrives, and
+    the hosts' announcements age past their TTL. The engine keeps the hosts that answer gRPC health."""
+    await apply(api, "frozen", chain(3, "testkit/echo", **{"with": {"value": "v"}}))
+    assert (await wait_run(api, await start(api, "frozen")))["state"] == "succeeded"
+    nats = platform.services["nats"]
+    platform.kill("nats", signal.SIGSTOP)
+    started: list[str] = []
+    try:
+        frozen_until = time.monotonic() + FROZEN_SECONDS
+        while time.monotonic() < frozen_until:
+            response = await api.post("/workflows/frozen/runs", json={"parameters": {}})
+            assert response.status_code == 201, f"a start was refused while NATS was frozen: {response.text}"
+            started.append(str(response.json()["id"]))
+            await asyncio.sleep(3.0)
+        ended = [await wait_run(api, run_id, timeout=60) for run_id in started]
+    finally:
+        platform.kill("nats", signal.SIGCONT)
+    assert nats.alive()
+    failed = [(run["id"], [(s["id"], s["error"]) for s in run["steps"] if s["state"] != "succeeded"])
+              for run in ended if run["state"] != "succeeded"]
+    assert not failed, f"runs failed while NATS was frozen: {failed}"
+    assert len(started) >= 15
+    # Thawed: the events written meanwhile reach the stream, each once.
+    last = started[-1]
+    stored = seqs(await events_of(api, last))
+    async with asyncio.timeout(30):
+        while (await stream_messages(platform.env["VWMP_NATS_URL"], last))[1] != stored:
+            await asyncio.sleep(0.5)
+    assert (await wait_run(api, await start(api, "frozen")))["state"] == "succeeded"
+
+
+async def test_a_host_that_dies_while_nats_is_frozen_is_forgotten_by_its_health_check(
+    platform: Platform, api: httpx.AsyncClient
+) -> None:
+    await apply(api, "orphaned", chain(1, "testkit/echo", **{"with": {"value": "v"}}))
+    assert (await wait_run(api, await start(api, "orphaned")))["state"] == "succeeded"
+    platform.kill("nats", signal.SIGSTOP)
+    try:
+        platform.kill("plugin-host")  # SIGKILL: no goodbye, and NATS could not carry one anyway
+        platform.services["plugin-host"].process.wait(timeout=10)
+        async with asyncio.timeout(40):  # the TTL (15 s) and one health round
+            while any(t["type"] == "testkit/echo" for t in (await api.get("/step-types")).json()["items"]):
+                await asyncio.sleep(0.5)
+        refused = await api.post("/workflows/orphaned/runs", json={"parameters": {}})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "5", refused.text
+        problem = refused.json()
+        assert problem["title"] == "Plugin host unavailable", problem
+        assert problem["errors"] == [{"pointer": "/spec/steps/0/uses",
+                                      "message": "no live plugin host offers 'testkit/echo' now"}]
+    finally:
+        platform.kill("nats", signal.SIGCONT)
 
 
 # ----- SQLite under concurrent load --------------------------------------------------------------------------

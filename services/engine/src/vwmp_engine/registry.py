@@ -6,6 +6,13 @@ the bucket's TTL (expired KV entries produce no delete marker). While NATS is
 unreachable no heartbeat can arrive, so the hosts' ages are frozen: the engine
 keeps routing steps to the hosts it knew (a host that really died refuses the
 call and is skipped), and they have a full TTL to re-announce once NATS is back.
+
+NATS may also be unreachable without the client noticing (a frozen server keeps
+its TCP connection open until the ping interval runs out). So a host whose
+heartbeat is overdue is asked directly, by the standard gRPC health check: a
+host that answers SERVING stays known however long NATS is silent; one that
+does not answer is forgotten once its heartbeat is older than the TTL. NATS
+announces hosts; it does not decide whether a host the engine can reach is alive.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js.kv import KeyValue
 from vwmp_common.clients import PluginStub, plugin_client
 from vwmp_common.subjects import PLUGIN_HOST_TTL_SECONDS
@@ -29,6 +38,8 @@ from vwmp_engine.step_types import StepTypeInfo
 
 log = logging.getLogger(__name__)
 OFFLINE_CHECK_SECONDS = 0.5
+HEALTH_CHECK_SECONDS = 2.0  # how often a host with an overdue heartbeat is asked directly
+HEALTH_CHECK_TIMEOUT = 2.0
 
 
 @dataclass
@@ -133,7 +144,8 @@ class StepTypeRegistry:
 
     def start(self, bucket: KeyValue) -> None:
         self._tasks = [asyncio.create_task(self._watch(bucket), name="plugin-host-watch"),
-                       asyncio.create_task(self._freeze_while_offline(), name="plugin-host-freeze")]
+                       asyncio.create_task(self._freeze_while_offline(), name="plugin-host-freeze"),
+                       asyncio.create_task(self._check_overdue_hosts(), name="plugin-host-health")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -156,6 +168,31 @@ class StepTypeRegistry:
                 self.freeze(now - last)
             last = now
 
+    async def _check_overdue_hosts(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_CHECK_SECONDS)
+            try:
+                await self.check_overdue_hosts()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a health round must never end the loop
+                log.warning("plugin host health check failed", extra={"fields": {"error": str(error)}})
+
+    async def check_overdue_hosts(self) -> None:
+        """Ask every host whose heartbeat is overdue (older than a third of the TTL) whether it is alive."""
+        now = time.monotonic()
+        overdue = [host for host in self._hosts.values() if now - host.seen_at > self._ttl / 3]
+        answers = await asyncio.gather(*(serving(host.address) for host in overdue))
+        for host, alive in zip(overdue, answers, strict=True):
+            if self._hosts.get(host.host_id) is not host:
+                continue  # re-announced or forgotten meanwhile
+            if alive:
+                host.seen_at = time.monotonic()
+            elif time.monotonic() - host.seen_at > self._ttl:
+                log.info("forgetting a plugin host that neither announces itself nor answers its health check",
+                         extra={"fields": {"host": host.host_id, "address": host.address}})
+                self.mark_unreachable(host.host_id)
+
     async def _watch(self, bucket: KeyValue) -> None:
         while True:
             try:
@@ -170,6 +207,18 @@ class StepTypeRegistry:
             except Exception as error:
                 log.warning("plugin host watch interrupted; restarting", extra={"fields": {"error": str(error)}})
                 await asyncio.sleep(1.0)
+
+
+async def serving(address: str) -> bool:
+    """True when the gRPC health service at `address` says SERVING (health needs no service token)."""
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            # types-grpcio-health-checking declares HealthStub without its methods; Check exists at run time.
+            answer = await health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
+                health_pb2.HealthCheckRequest(service=""), timeout=HEALTH_CHECK_TIMEOUT)
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def _parse_announcement(key: str, data: dict[str, Any]) -> PluginHost:
