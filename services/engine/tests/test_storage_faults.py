@@ -121,7 +121,7 @@ async def test_storage_sigkilled_right_after_a_commit_is_restarted_and_the_run_e
     target = f"127.0.0.1:{port}"
     storage = start_process("vwmp_storage", env, tmp_path / "storage.log")
     try:
-        wait_serving(target)
+        wait_serving(target, timeout=60)
 
         def kill_storage() -> None:  # storage has committed and sent its answer; it never reaches the engine
             storage.kill()
@@ -136,7 +136,7 @@ async def test_storage_sigkilled_right_after_a_commit_is_restarted_and_the_run_e
                     await fault.lost.wait()
                 assert await asyncio.to_thread(storage.wait, 10) == -9
                 storage = start_process("vwmp_storage", env, tmp_path / "storage.log")
-                await asyncio.to_thread(wait_serving, target)
+                await asyncio.to_thread(wait_serving, target, 60)
                 run = await engine.wait(run_id, timeout=90)
                 assert run.state == "succeeded", run
                 events = await engine.events(run_id)
