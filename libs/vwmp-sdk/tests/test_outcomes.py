@@ -182,3 +182,21 @@ def test_the_tester_shows_what_a_second_delivery_gets(tmp_path: Path) -> None:
     again = tester.run("once/count", {"name": "t"}, idempotency_key="r/s/1")
     assert first.outputs == again.outputs == {"count": 1, "resumed_from": None}
     assert any("delivered before" in line for line in again.logs)
+
+
+class PeekConfig(BaseModel):
+    path: str
+
+
+@plugin.step("peek")
+def peek(ctx: StepContext, config: PeekConfig) -> dict[str, Any]:
+    return {"path": str(ctx.resolve_path(config.path))}
+
+
+@pytest.mark.parametrize("path", [".vwmp/runs/r/x.json", ".vwmp", "link/runs"])
+def test_no_step_path_reaches_into_the_run_folder(tmp_path: Path, path: str) -> None:
+    (tmp_path / ".vwmp").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / ".vwmp")
+    outcome = StepTester(plugin, workspace_root=tmp_path).run("once/peek", {"path": path})
+    assert outcome.failure is not None and outcome.failure.kind == "denied", outcome
+    assert ".vwmp" in outcome.failure.message

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from vwmp_sdk._outcomes import STATE_FOLDER
 from vwmp_sdk._paths import resolve_in_workspace
 from vwmp_sdk._plugin import PlanItem
 from vwmp_sdk._process import CompletedProcess, run_program, run_program_async
@@ -165,9 +166,11 @@ class StepContext:
             The absolute, resolved path (it need not exist).
 
         Raises:
-            DeniedError: the path is empty, absolute, contains `..`, or a symlink leads outside the root.
+            DeniedError: the path is empty, absolute, contains `..`, a symlink leads outside the root, or
+                it points into the workspace's `.vwmp` run folder.
         """
-        return resolve_in_workspace(self.workspace_root, relative, field=field)
+        # The run folder of the plugin hosts (step outcomes by idempotency key) is no step's to touch.
+        return resolve_in_workspace(self.workspace_root, relative, field=field, forbid=[STATE_FOLDER])
 
     def run(
         self,
