@@ -102,7 +102,7 @@ def event_view(m: events_pb2.Event) -> EventView:
 CANARY = "canary-s3cr3t-value"
 
 
-def wait_serving(target: str, timeout: float = 20.0) -> None:
+def wait_serving(target: str, timeout: float = 60.0) -> None:
     channel = grpc.insecure_channel(target)
     try:
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout,

@@ -44,7 +44,9 @@ __all__ = [
 
 # Calls that change nothing (or the same thing again) when repeated: only these are retried on
 # UNAVAILABLE, which a peer also answers after it did the work (a connection lost mid-call, a
-# server stopping). Any other call fails to its caller, who knows whether repeating it is safe.
+# server stopping). Any other call fails to its caller, who knows whether repeating it is safe:
+# RecordTransitions is, with the idempotency key the engine's transition log gives each batch, and
+# that log sends it again itself (on DEADLINE_EXCEEDED too, which a retry policy never repeats).
 IDEMPOTENT_PREFIXES = ("Get", "List", "Validate", "Verify")
 IDEMPOTENT_METHODS = frozenset({"RenewLeases", "ReleaseLease"})
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
+from vwmp_sdk._outcomes import STATE_FOLDER
 from vwmp_sdk._paths import resolve_in_workspace
 from vwmp_sdk._plugin import PlanItem
 from vwmp_sdk._process import CompletedProcess, run_program, run_program_async
+
+if TYPE_CHECKING:
+    from vwmp_sdk._outcomes import OutcomeEntry
 
 LogSink = Callable[[str, str], None]
 
@@ -21,7 +25,10 @@ class StepContext:
         run_id: id of the run the step belongs to.
         step_id: id of the step in the workflow definition.
         attempt: attempt number, starting at 1.
-        idempotency_key: `"<run>/<step>/<attempt>"`; the same key means the same attempt delivered again.
+        idempotency_key: `"<run>/<step>/<attempt>"`; the same key means the same attempt delivered again
+            (the engine lost the answer to the first delivery). The plugin server answers a key whose
+            first delivery finished with that outcome without calling the handler; one that was cut
+            off calls it again with `progress` holding what it saved.
         dry_run: when true, compute what would happen, record it with `plan`, change nothing.
         workspace_root: the folder every repo path must stay inside.
         platform_config: platform defaults (git author, allowed branches, ...), possibly empty.
@@ -49,6 +56,41 @@ class StepContext:
         self._log_sink = log_sink
         self._cancelled = threading.Event()
         self._planned: list[PlanItem] = []
+        self._entry: OutcomeEntry | None = None
+        self._progress: dict[str, Any] = {}
+
+    def _attach(self, entry: OutcomeEntry) -> None:
+        """Keep `save_progress` in the record of this delivery's key (the server does this)."""
+        self._entry = entry
+        self._progress = entry.progress
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """What an earlier delivery of this idempotency key saved with `save_progress` before it was cut off.
+
+        Empty on a first delivery. A handler that changes something in several steps, or whose change
+        cannot be recognised afterwards, saves what it is about to do first; a delivery that finds it
+        finishes that work instead of doing it again (e.g. `release/version-bump` saves the versions
+        before writing the files, `git/commit` the commit it builds on).
+        """
+        return dict(self._progress)
+
+    def save_progress(self, **values: Any) -> None:
+        """Save JSON values for a later delivery of the same key, durably, before making a change.
+
+        Never put secrets in them (they are masked like the step's outputs, not encrypted). Outside a
+        plugin server (and in a dry run) they are kept for this delivery only.
+
+        Example:
+            ```python
+            if (done := ctx.progress.get("sha")) and repo_has(done):
+                return Outputs(sha=done)
+            ctx.save_progress(parent=head)
+            ```
+        """
+        self._progress = {**self._progress, **values}
+        if self._entry is not None:
+            self._entry.save_progress(values)
 
     def log(self, line: str, stream: str = "info") -> None:
         """Send one log line to the engine as it happens (multi-line text is split).
@@ -124,9 +166,11 @@ class StepContext:
             The absolute, resolved path (it need not exist).
 
         Raises:
-            DeniedError: the path is empty, absolute, contains `..`, or a symlink leads outside the root.
+            DeniedError: the path is empty, absolute, contains `..`, a symlink leads outside the root, or
+                it points into the workspace's `.vwmp` run folder.
         """
-        return resolve_in_workspace(self.workspace_root, relative, field=field)
+        # The run folder of the plugin hosts (step outcomes by idempotency key) is no step's to touch.
+        return resolve_in_workspace(self.workspace_root, relative, field=field, forbid=[STATE_FOLDER])
 
     def run(
         self,

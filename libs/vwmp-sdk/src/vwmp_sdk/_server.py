@@ -28,6 +28,7 @@ from vwmp_sdk._announce import Announcer, announcement_key
 from vwmp_sdk._context import StepContext
 from vwmp_sdk._errors import StepError, failure_of
 from vwmp_sdk._execution import execute_step
+from vwmp_sdk._outcomes import OutcomeJournal
 from vwmp_sdk._plugin import Plugin, StepDefinition, step_index
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class PluginServer:
         self._advertise_address = advertise_address
         self.host_id = host_id or default_host_id()
         self.workspace_root = Path(workspace_root)
+        self.outcomes = OutcomeJournal(self.workspace_root)
         self.heartbeat_seconds = heartbeat_seconds
         self._service_token = service_token
         self._executor = ThreadPoolExecutor(max_workers=max_sync_workers, thread_name_prefix="step")
@@ -270,7 +272,9 @@ class PluginServer:
             platform_config=platform_config if isinstance(platform_config, dict) else {}, log_sink=sink,
         )
         with log_context(run_id=request.run_id, step_id=request.step_id, step_type=definition.type):
-            task = asyncio.create_task(self._attempt(definition, config, ctx, queue, mask))
+            # Only a key the caller sent can come again: without one there is nothing to remember.
+            journal = self.outcomes if request.idempotency_key else None
+            task = asyncio.create_task(self._attempt(definition, config, ctx, queue, mask, journal))
             try:
                 while True:
                     item = await queue.get()
@@ -285,11 +289,11 @@ class PluginServer:
 
     async def _attempt(
         self, definition: StepDefinition, config: Any, ctx: StepContext, queue: asyncio.Queue[Any],
-        mask: Callable[[str], str],
+        mask: Callable[[str], str], journal: OutcomeJournal | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
-            outputs = await execute_step(definition, config, ctx, self._executor)
+            outputs = await execute_step(definition, config, ctx, self._executor, journal, mask)
             final = plugin_pb2.ExecuteResponse(result=plugin_pb2.StepResult(outputs_json=mask(json.dumps(outputs))))
         except asyncio.CancelledError:
             raise

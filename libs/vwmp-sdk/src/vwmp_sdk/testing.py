@@ -40,6 +40,7 @@ from typing import Any
 from vwmp_sdk._context import StepContext
 from vwmp_sdk._errors import ConfigProblem, StepFailureInfo, failure_of
 from vwmp_sdk._execution import execute_step
+from vwmp_sdk._outcomes import OutcomeJournal
 from vwmp_sdk._plugin import Plugin, StepDefinition, step_index
 
 __all__ = ["LogLine", "StepFailureInfo", "StepOutcome", "StepTester"]
@@ -95,6 +96,8 @@ class StepTester:
         plugin_or_plugins: a `Plugin` or a list of them.
         workspace_root: the workspace root handlers resolve paths in (e.g. pytest's `tmp_path`).
         platform_config: platform defaults passed as `ctx.platform_config`.
+        outcomes: keep outcomes by idempotency key in the workspace's run folder, as a plugin host
+            does, so executing a step twice with one key shows what a second delivery gets.
     """
 
     def __init__(
@@ -102,10 +105,12 @@ class StepTester:
         plugin_or_plugins: Plugin | list[Plugin],
         workspace_root: Path | str,
         platform_config: dict[str, Any] | None = None,
+        outcomes: bool = False,
     ) -> None:
         self.plugins, self._steps = step_index(plugin_or_plugins)
         self.workspace_root = Path(workspace_root)
         self.platform_config = dict(platform_config or {})
+        self.outcomes = OutcomeJournal(self.workspace_root) if outcomes else None
 
     def definition(self, step_type: str) -> StepDefinition:
         """The registered definition of a step type.
@@ -134,6 +139,7 @@ class StepTester:
         cancel_after: float | None = None,
         cancel_on_log: str | None = None,
         stop_timeout: float = 10.0,
+        idempotency_key: str | None = None,
     ) -> StepOutcome:
         """Run one attempt of a step and collect its outputs, logs and failure.
 
@@ -150,6 +156,7 @@ class StepTester:
                 checkpoint inside the handler).
             stop_timeout: seconds a cancelled handler gets to stop; a handler still running then
                 is reported as a failure.
+            idempotency_key: the key the handler sees; default `<run_id>/<step_id>/<attempt>`.
 
         Returns:
             The outcome; a failing handler gives `failure`, it does not raise. A cancelled one gives
@@ -181,12 +188,12 @@ class StepTester:
 
         ctx = StepContext(
             run_id=run_id, step_id=step_id, attempt=attempt,
-            idempotency_key=f"{run_id}/{step_id}/{attempt}", dry_run=dry_run,
+            idempotency_key=idempotency_key or f"{run_id}/{step_id}/{attempt}", dry_run=dry_run,
             workspace_root=self.workspace_root, platform_config=self.platform_config, log_sink=sink,
         )
         # A private one-thread executor for sync handlers, so the tester can wait until the thread ended.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step") if cancelling else None
-        task = asyncio.create_task(execute_step(definition, config, ctx, executor))
+        task = asyncio.create_task(execute_step(definition, config, ctx, executor, self.outcomes))
         timer = loop.call_later(cancel_after, cancel) if cancel_after is not None else None
         cancelled = asyncio.ensure_future(stopping.wait())
         try:
@@ -253,11 +260,13 @@ class StepTester:
         cancel_after: float | None = None,
         cancel_on_log: str | None = None,
         stop_timeout: float = 10.0,
+        idempotency_key: str | None = None,
     ) -> StepOutcome:
         """Blocking `execute` for plain (non-async) tests; do not call it inside a running event loop."""
         return asyncio.run(
             self.execute(
                 step_type, config, dry_run=dry_run, attempt=attempt, run_id=run_id, step_id=step_id,
                 cancel_after=cancel_after, cancel_on_log=cancel_on_log, stop_timeout=stop_timeout,
+                idempotency_key=idempotency_key,
             )
         )

@@ -122,8 +122,11 @@ def release(ctx: StepContext, config: ReleaseConfig) -> ReleaseOutputs:
         else:
             ctx.plan(f"{'create' if existing is None else 'update'} release", f"{step.method} {step.url}",
                      diff=step.shown(provider.auth_header))  # fmt: skip
+        if not ctx.dry_run and action == "unchanged" and ctx.progress.get("action"):
+            action = ctx.progress["action"]  # an earlier delivery of this key created or updated it
         current = existing
         if step is not None and not ctx.dry_run:
+            ctx.save_progress(action=action)
             current = provider.read(forge.send(step).json())
             ctx.log(f"{action} the {provider.kind} release of {wanted.tag}: {current.url}")
         for name, path in files.items():

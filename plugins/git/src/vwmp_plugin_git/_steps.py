@@ -136,6 +136,11 @@ def _commit(ctx: StepContext, config: CommitConfig, git: SigningGit) -> CommitOu
             + (f"\n{diff}" if diff else ""),
         )
         return CommitOutputs(sha=git.head() or "")
+    head = git.head()
+    if (made := _made_by_earlier_delivery(ctx, config, git, head)) is not None:
+        ctx.log(f"commit {made[:12]} was made by an earlier delivery of this step; not committing again")
+        return CommitOutputs(sha=made)
+    ctx.save_progress(parent=head or "")
     if paths:
         git.run("add", "--all", "--", *paths)
     if not _staged(git, paths or []):
@@ -152,6 +157,17 @@ def _commit(ctx: StepContext, config: CommitConfig, git: SigningGit) -> CommitOu
     sha = git.head() or ""
     ctx.log(f"committed {sha[:12]} on {branch}, {git.signer.describe()}")
     return CommitOutputs(sha=sha)
+
+
+def _made_by_earlier_delivery(ctx: StepContext, config: CommitConfig, git: SigningGit, head: str | None) -> str | None:
+    """HEAD, when an earlier delivery of this key made it: its parent is the HEAD that delivery started on."""
+    if "parent" not in ctx.progress or head is None:
+        return None
+    parent = str(ctx.progress["parent"])
+    parents = git.out("log", "-1", "--format=%P", head).split()
+    if head == parent or (parents[:1] != [parent] if parent else parents != []):
+        return None
+    return head if git.out("log", "-1", "--format=%B", head).strip() == config.message.strip() else None
 
 
 def _has_signature(raw_object: str) -> bool:

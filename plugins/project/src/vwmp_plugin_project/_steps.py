@@ -135,12 +135,15 @@ def kanban_update(ctx: StepContext, config: KanbanUpdateConfig) -> KanbanUpdateO
         updated, moved = move_cards(text, ids, config.from_column, config.to_column, version)
     except BoardError as exc:
         raise ConfigError(f"{rel(root, board)}: {exc}") from None
+    if not moved and not ctx.dry_run and ctx.progress.get("moved"):  # an earlier delivery of this key moved them
+        return KanbanUpdateOutputs(moved=list(ctx.progress["moved"]))
     outputs = KanbanUpdateOutputs(moved=moved)
     if moved:
         ctx.plan(plan_edit(rel(root, board), text, updated))
     if ctx.dry_run:
         return outputs
     if moved:
+        ctx.save_progress(moved=moved)
         write_atomic(board, updated)
         ctx.log(f"moved {', '.join(moved)} from {config.from_column} to {config.to_column}")
     return outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,10 +74,17 @@ class ChangelogOutputs(BaseModel):
 
 @plugin.step("version-bump", title="Bump version", description="SemVer bump in every version file of the repo")
 def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutputs:
-    """All version files must agree before the bump, so a half-bumped repo is noticed, not made worse."""
+    """All version files must agree before the bump, so a half-bumped repo is noticed, not made worse.
+
+    Not idempotent by itself (a second patch bump is another version), so the versions are saved as
+    the key's progress before any file is written: a delivery of the same key after one that was cut
+    off finishes that bump instead of bumping again.
+    """
     if (config.part is None) == (config.version is None):
         raise ConfigError("give exactly one of 'part' and 'version'")
     root = repo_dir(ctx, config.repo)
+    if not ctx.dry_run and ctx.progress.get("version"):
+        return _finish_bump(ctx, root, ctx.progress)
     names = config.files or autodetect(root)
     if not names:
         raise ConfigError("no version file found (pyproject.toml, package.json, VERSION, __version__); set 'files'")
@@ -108,6 +116,8 @@ def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutp
         raise ConfigError(str(exc)) from None
     if new < previous:
         raise ConfigError(f"version {new} is older than the current {previous}")
+    if not ctx.dry_run:
+        ctx.save_progress(previous_version=str(previous), version=str(new), files=list(current))
     for index, (name, (text, span)) in enumerate(current.items()):
         updated = span.replace(text, str(new))
         if updated == text:
@@ -118,6 +128,25 @@ def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutp
             write_atomic(in_repo(root, name, field=f"files/{index}"), updated)
             ctx.log(f"{name}: {previous} -> {new}")
     return VersionBumpOutputs(previous_version=str(previous), version=str(new), files=list(current))
+
+
+def _finish_bump(ctx: StepContext, root: Path, progress: dict[str, Any]) -> VersionBumpOutputs:
+    """The bump an earlier delivery of this key began: files still at the old version get the new one."""
+    previous, new, names = str(progress["previous_version"]), str(progress["version"]), list(progress["files"])
+    for index, name in enumerate(names):
+        path = in_repo(root, name, field=f"files/{index}")
+        text = read_text(path) if path.is_file() else ""
+        span = locate(kind_of(name), text)
+        found = span.value(text) if span else None
+        if found == new:
+            continue
+        if found != previous or span is None:
+            raise StepError(f"{name}: the version is {found!r}, neither {previous} nor {new}: it changed since "
+                            "this step began")
+        write_atomic(path, span.replace(text, new))
+        ctx.log(f"{name}: {previous} -> {new} (finishing the bump this step began)")
+    ctx.log(f"bump {previous} -> {new} done by an earlier delivery of this step; not bumping again")
+    return VersionBumpOutputs(previous_version=previous, version=new, files=names)
 
 
 @plugin.step("changelog", title="Update changelog", description="Keep a Changelog: [Unreleased] becomes the release")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Collection
 from dataclasses import asdict
 from typing import Any
@@ -28,11 +29,12 @@ from vwmp_engine.definition import WorkflowSpec
 from vwmp_engine.finalizing import finally_downstream, reopened_steps
 from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
-from vwmp_engine.store import LeaseLost, NotFound, Run, RunClosed, StorageError, Transition
+from vwmp_engine.store import LeaseLost, NotFound, Run, RunClosed, StorageError, StorageUnavailable, Transition
 
 log = logging.getLogger(__name__)
 CONTROL_SUBJECT = "vwmp.engine.control"
 ACK_SECONDS = 2.0  # the owning replica acknowledges a forwarded control within this, or is taken to be absent
+CONTROL_RESEND_DELAYS = (0.2, 0.5, 1.0)  # a control write storage did not answer goes again after these
 ANSWER_SECONDS = 120.0  # then it answers; an approval computes the plan again (dry runs of the steps after it)
 
 
@@ -288,10 +290,18 @@ class Controls:
         ]
 
     async def _record(self, run_id: str, batch: list[Transition]) -> None:
-        try:
-            events = await self.store.record(run_id, batch)
-        except RunClosed as closed:
-            raise ControlRefused(str(closed) or "run is finished") from None
+        """Write a control of a run no replica executes; an unanswered write is sent again with its key."""
+        key = uuid.uuid4().hex
+        for delay in (*CONTROL_RESEND_DELAYS, None):
+            try:
+                events = await self.store.record(run_id, batch, idempotency_key=key)
+                break
+            except RunClosed as closed:
+                raise ControlRefused(str(closed) or "run is finished") from None
+            except StorageUnavailable:
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
         self.keeper.runtime.publisher.publish(events)
 
     async def get_run(self, run_id: str, with_definition: bool = False) -> Run:

@@ -5,6 +5,12 @@ arrive while a write is in flight into one RecordTransitions call (a finished
 step and the next step's start usually share one commit). Only after storage
 has assigned the sequence numbers are the events handed to `EventPublisher`,
 which publishes them on JetStream with `Nats-Msg-Id = <run>:<seq>`.
+
+Each batch carries an idempotency key of its own. When storage does not answer
+(UNAVAILABLE, DEADLINE_EXCEEDED: maybe before, maybe after its commit) the same
+batch is sent again, unchanged and with the same key, until storage answers; a
+batch it had committed is answered with the events of that commit, so a lost
+answer never appends a transition twice.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from nats.aio.client import Client as NatsClient
 from vwmp_common.subjects import event_msg_id, run_events_subject
@@ -22,6 +29,8 @@ from vwmp_proto.events.v1.events_pb2 import Event
 from vwmp_engine.store import StorageError, StorageUnavailable, Store, Transition
 
 log = logging.getLogger(__name__)
+RESEND_INITIAL_SECONDS = 0.2  # a batch storage did not answer is sent again after this, doubling
+RESEND_MAX_SECONDS = 2.0
 
 
 class EventPublisher:
@@ -137,13 +146,7 @@ class TransitionLog:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                events = await self._store.record(self.run_id, [transition for transition, _ in batch],
-                                                  owner=self.owner, epoch=self.epoch)
-            except StorageUnavailable:  # never reached storage: safe to resend
-                log.warning("storage unavailable; retrying transition write")
-                self._pending[:0] = batch
-                await asyncio.sleep(0.5)
-                continue
+                events = await self._commit([transition for transition, _ in batch], uuid.uuid4().hex)
             except StorageError as failure:
                 for _, future in batch:
                     if not future.done():
@@ -153,6 +156,20 @@ class TransitionLog:
             for _, future in batch:
                 if not future.done():
                     future.set_result(events)
+
+
+    async def _commit(self, transitions: Sequence[Transition], key: str) -> list[Event]:
+        """One batch, sent with its key until storage answers (transitions arriving meanwhile wait for the next)."""
+        delay = RESEND_INITIAL_SECONDS
+        while True:
+            try:
+                return await self._store.record(self.run_id, transitions, owner=self.owner, epoch=self.epoch,
+                                                idempotency_key=key)
+            except StorageUnavailable as error:
+                log.warning("storage did not answer a transition write; sending it again with its key",
+                            extra={"fields": {"error": str(error), "transitions": len(transitions)}})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESEND_MAX_SECONDS)
 
 
 def _detached() -> asyncio.Future[list[Event]]:

@@ -38,7 +38,10 @@ class StorageError(Exception):
 
 
 class StorageUnavailable(StorageError):
-    """The call never reached storage: it is safe to send it again."""
+    """Storage did not answer (UNAVAILABLE, DEADLINE_EXCEEDED): the call may or may not have been applied.
+
+    Send it again only when that is safe: a read, or a write carrying an idempotency key.
+    """
 
 
 class NotFound(StorageError):
@@ -68,6 +71,7 @@ class ConcurrencyConflict(StorageError):
 
 _ERRORS: dict[grpc.StatusCode, type[StorageError]] = {
     grpc.StatusCode.UNAVAILABLE: StorageUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: StorageUnavailable,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ABORTED: LeaseLost,
     grpc.StatusCode.FAILED_PRECONDITION: RunClosed,
@@ -285,15 +289,17 @@ class Store:
         return [Workflow(item.name, item.version, json.loads(item.definition_json)) for item in found.workflows]
 
     async def record(self, run_id: str, transitions: Sequence[Transition], owner: str = "",
-                     epoch: int = 0) -> list[Event]:
+                     epoch: int = 0, idempotency_key: str = "") -> list[Event]:
         """Apply transitions in one commit; returns their events with the seqs storage gave them.
 
         With an `owner` the write is fenced by the lease epoch: LeaseLost once another engine
         claimed the run. RunClosed when the run is terminal and the batch does not reopen it.
+        With an `idempotency_key` the same batch may be sent again after StorageUnavailable:
+        storage answers a batch it committed already with that commit's events.
         """
         request = storage_pb2.RecordTransitionsRequest(
             run_id=run_id, lease_owner=owner, lease_epoch=epoch,
-            transitions=[transition.message() for transition in transitions],
+            transitions=[transition.message() for transition in transitions], idempotency_key=idempotency_key,
         )
         with _refusals():
             response = await self._stub.RecordTransitions(request)

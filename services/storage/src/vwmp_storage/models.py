@@ -137,6 +137,22 @@ class EventRow(Base):
     data: Mapped[str] = mapped_column(Text)
 
 
+class TransitionBatchRow(Base):
+    """A RecordTransitions batch committed under the caller's idempotency key, with the events it appended.
+
+    A repeated call with the key (its answer was lost) is answered from here instead of being applied
+    again. Kept while the run is unfinished; the batch that ends the run deletes the run's others.
+    """
+
+    __tablename__ = "transition_batches"
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the transitions, to refuse another batch
+    first_seq: Mapped[int] = mapped_column(BigInteger)  # events first_seq..last_seq; last < first = none
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class StepLogRow(Base):
     """One log line of a step attempt; `id` keeps arrival order."""
 
@@ -219,6 +235,7 @@ workflow_versions = _table(WorkflowVersionRow)
 runs = _table(RunRow)
 step_runs = _table(StepRunRow)
 events = _table(EventRow)
+transition_batches = _table(TransitionBatchRow)
 step_logs = _table(StepLogRow)
 tokens = _table(TokenRow)
 audit = _table(AuditRow)

@@ -327,7 +327,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             for i, t in enumerate(request.transitions)
         ]
         appended = self.storage.transitions.record(
-            request.run_id, request.lease_owner, request.lease_epoch, transitions
+            request.run_id, request.lease_owner, request.lease_epoch, transitions, request.idempotency_key
         )
         return pb.RecordTransitionsResponse(events=[event_message(e) for e in appended])
 

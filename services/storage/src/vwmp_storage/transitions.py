@@ -4,15 +4,24 @@ One short write transaction per call: lock the run row, check the fence and the
 terminal rule, apply the row updates, append the events with the next gapless
 sequence numbers. Requests are validated before the transaction starts so the
 run row is held as briefly as possible.
+
+A batch sent with an idempotency key is remembered in the same transaction
+(`transition_batches`: the key, a digest of the transitions and the range of the
+events it appended). The caller repeats a call whose answer it never got (storage
+killed after the commit, a lost reply) with the same key, and is answered with the
+events of the first commit: nothing is applied twice. Keys are kept while the run
+is unfinished; the batch that ends the run deletes the run's other keys, keeping
+only its own (the one a caller may still be repeating).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from vwmp_common.timeutil import utcnow
 
@@ -20,7 +29,7 @@ from vwmp_storage import dialect
 from vwmp_storage.database import Database
 from vwmp_storage.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from vwmp_storage.jsontext import normalise_object
-from vwmp_storage.models import events, runs, step_runs
+from vwmp_storage.models import events, runs, step_runs, transition_batches
 from vwmp_storage.runs import RUN_STATES, STEP_STATES, TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, Event
 
 
@@ -69,7 +78,14 @@ _UPDATE_RUN = update(runs).where(runs.c.id == bindparam("run_key"))
 _INSERT_STEPS = insert(step_runs)
 _LAST_POSITION = select(func.max(step_runs.c.position)).where(step_runs.c.run_id == bindparam("run_key"))
 _INSERT_EVENTS = insert(events)
+_BATCH = select(transition_batches.c.digest, transition_batches.c.first_seq, transition_batches.c.last_seq).where(
+    transition_batches.c.run_id == bindparam("run_key"), transition_batches.c.idempotency_key == bindparam("key"))
+_INSERT_BATCH = insert(transition_batches)
+_EVENTS_OF_BATCH = select(events).where(
+    events.c.run_id == bindparam("run_key"), events.c.seq.between(bindparam("first"), bindparam("last"))
+).order_by(events.c.seq)
 _LOCKED_RUN_ROW: dict[str, Any] = {}
+MAX_IDEMPOTENCY_KEY = 128
 
 
 def _locked_run_row(conn: Connection) -> Any:
@@ -86,14 +102,25 @@ class TransitionRecorder:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def record(self, run_id: str, lease_owner: str, lease_epoch: int, transitions: Sequence[Transition]) -> list[Event]:
-        """Apply `transitions` in order; returns the appended events with their seqs."""
+    def record(self, run_id: str, lease_owner: str, lease_epoch: int, transitions: Sequence[Transition],
+               idempotency_key: str = "") -> list[Event]:
+        """Apply `transitions` in order; returns the appended events with their seqs.
+
+        With `idempotency_key`, a batch the run already committed under that key is not applied
+        again: the events it appended then are returned (before the fence and the terminal rule,
+        which that commit passed).
+        """
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidArgument(f"idempotency_key: at most {MAX_IDEMPOTENCY_KEY} characters")
         checked = [_checked(index, t) for index, t in enumerate(transitions)]
+        digest = hashlib.sha256(repr(tuple(transitions)).encode()).hexdigest() if idempotency_key else ""
         now = utcnow()
         with self.database.write() as conn:
             row = conn.execute(_locked_run_row(conn), {"run_key": run_id}).first()
             if row is None:
                 raise NotFound(f"run {run_id!r} not found")
+            if idempotency_key and (committed := _committed(conn, run_id, idempotency_key, digest)) is not None:
+                return committed
             if lease_owner and (lease_owner != row.lease_owner or lease_epoch != row.lease_epoch):
                 holder = f"{row.lease_owner!r} at epoch {row.lease_epoch}" if row.lease_owner else "nobody"
                 mine = f"{lease_owner!r} at epoch {lease_epoch}"
@@ -150,7 +177,31 @@ class TransitionRecorder:
                 )
             if run_values:
                 conn.execute(_UPDATE_RUN, {"run_key": run_id, **run_values})
+            if state in TERMINAL_RUN_STATES and state != row.state:  # only the last batch's key can be repeated now
+                _forget_batches(conn, run_id, keep=idempotency_key)
+            if idempotency_key:
+                conn.execute(_INSERT_BATCH, {"run_id": run_id, "idempotency_key": idempotency_key, "digest": digest,
+                                             "first_seq": row.last_seq + 1, "last_seq": seq, "recorded_at": now})
         return appended
+
+
+def _committed(conn: Connection, run_id: str, key: str, digest: str) -> list[Event] | None:
+    """The events of the batch committed under `key`, or None when there is none."""
+    batch = conn.execute(_BATCH, {"run_key": run_id, "key": key}).first()
+    if batch is None:
+        return None
+    if batch.digest != digest:
+        raise InvalidArgument(f"idempotency_key: {key!r} was used for other transitions of run {run_id}")
+    rows = conn.execute(_EVENTS_OF_BATCH, {"run_key": run_id, "first": batch.first_seq, "last": batch.last_seq})
+    return [Event(r.run_id, r.seq, r.type, r.step_id, r.attempt, r.at, r.data) for r in rows]
+
+
+def _forget_batches(conn: Connection, run_id: str, keep: str) -> None:
+    """Delete the keys of a run that just ended, except `keep` (the ending batch's own)."""
+    stmt = delete(transition_batches).where(transition_batches.c.run_id == run_id)
+    if keep:
+        stmt = stmt.where(transition_batches.c.idempotency_key != keep)
+    conn.execute(stmt)
 
 
 def _checked(index: int, t: Transition) -> tuple[Transition, str, str, str]:

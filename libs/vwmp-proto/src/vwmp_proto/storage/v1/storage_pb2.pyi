@@ -804,10 +804,16 @@ class RecordTransitionsRequest(_message.Message):
     LEASE_OWNER_FIELD_NUMBER: _builtins.int
     LEASE_EPOCH_FIELD_NUMBER: _builtins.int
     TRANSITIONS_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     lease_owner: _builtins.str
     """"" = no fencing (e.g. the gateway's control requests)"""
     lease_epoch: _builtins.int
+    idempotency_key: _builtins.str
+    """One key per logical batch, sent again unchanged when the call is repeated
+    (1-128 characters); "" = not repeatable. Kept until the run ends, then
+    only the run's last batch keeps its key (see docs/engine.md, Faults).
+    """
     @_builtins.property
     def transitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transition]: ...
     def __init__(
@@ -817,10 +823,11 @@ class RecordTransitionsRequest(_message.Message):
         lease_owner: _builtins.str = ...,
         lease_epoch: _builtins.int = ...,
         transitions: _abc.Iterable[Global___Transition] | None = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_epoch", b"lease_epoch", "lease_owner", b"lease_owner", "run_id", b"run_id", "transitions", b"transitions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "lease_epoch", b"lease_epoch", "lease_owner", b"lease_owner", "run_id", b"run_id", "transitions", b"transitions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

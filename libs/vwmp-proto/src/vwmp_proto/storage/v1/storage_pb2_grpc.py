@@ -255,6 +255,11 @@ class StorageServiceServicer:
         Storage assigns the sequence numbers. Refused with ABORTED when the
         caller's lease (owner + epoch) is not the current one (fencing), and with
         FAILED_PRECONDITION when the run is already in a terminal state.
+        With an idempotency_key the call may be repeated (its answer was lost):
+        a batch the run already committed under that key is answered with the
+        events it appended then, and nothing is written again (checked before the
+        fence and the terminal rule); the same key with other transitions is
+        INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -69,6 +69,11 @@ class StorageServiceStub:
     Storage assigns the sequence numbers. Refused with ABORTED when the
     caller's lease (owner + epoch) is not the current one (fencing), and with
     FAILED_PRECONDITION when the run is already in a terminal state.
+    With an idempotency_key the call may be repeated (its answer was lost):
+    a batch the run already committed under that key is answered with the
+    events it appended then, and nothing is written again (checked before the
+    fence and the terminal rule); the same key with other transitions is
+    INVALID_ARGUMENT.
     """
     ListEvents: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListEventsRequest, _storage_pb2.ListEventsResponse]
     """Events of a run with seq > after, in order."""
@@ -157,6 +162,11 @@ class StorageServiceAsyncStub(StorageServiceStub):
     Storage assigns the sequence numbers. Refused with ABORTED when the
     caller's lease (owner + epoch) is not the current one (fencing), and with
     FAILED_PRECONDITION when the run is already in a terminal state.
+    With an idempotency_key the call may be repeated (its answer was lost):
+    a batch the run already committed under that key is answered with the
+    events it appended then, and nothing is written again (checked before the
+    fence and the terminal rule); the same key with other transitions is
+    INVALID_ARGUMENT.
     """
     ListEvents: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListEventsRequest, _storage_pb2.ListEventsResponse]  # type: ignore[assignment]
     """Events of a run with seq > after, in order."""
@@ -302,6 +312,11 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         Storage assigns the sequence numbers. Refused with ABORTED when the
         caller's lease (owner + epoch) is not the current one (fencing), and with
         FAILED_PRECONDITION when the run is already in a terminal state.
+        With an idempotency_key the call may be repeated (its answer was lost):
+        a batch the run already committed under that key is answered with the
+        events it appended then, and nothing is written again (checked before the
+        fence and the terminal rule); the same key with other transitions is
+        INVALID_ARGUMENT.
         """
 
     @_abc_1.abstractmethod
