@@ -21,7 +21,9 @@ describe('layout', () => {
     expect(Object.keys(p)).toEqual(['a', 'b']);
   });
 
-  it('lays out 300 steps quickly', () => {
+  // The figure itself is `make bench`'s (frontend/e2e/layout-bench.e2e.test.mjs, under a second); here
+  // only a blow-up (a quadratic layout takes tens of seconds) fails, not a busy machine.
+  it('lays out 300 steps without blowing up', () => {
     const steps = Array.from({ length: 300 }, (_, i) => ({
       id: `s${i}`,
       needs: i === 0 ? [] : [`s${Math.floor((i - 1) / 3)}`],
@@ -30,7 +32,7 @@ describe('layout', () => {
     const p = layoutSteps(steps);
     const ms = performance.now() - t;
     expect(Object.keys(p)).toHaveLength(300);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(10_000);
   });
 
   it('measures depth and breadth, tolerating cycles and dangling needs', () => {
