@@ -9,10 +9,11 @@ outcome instead of running the handler again (see `_outcomes`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
@@ -90,13 +91,9 @@ class _Delivery:
         try:
             if (earlier := self._earlier()) is not None:
                 return earlier
-            try:
+            with self._failure_recorded():
                 outputs = self._outputs(self.definition.handler(*self.args))
-            except Exception as error:
-                self._record_failure(error)
-                raise
-            self._record(Outcome(outputs=outputs))
-            return outputs
+            return self._recorded(outputs)
         finally:
             self._release()
 
@@ -108,13 +105,9 @@ class _Delivery:
         try:
             if (earlier := self._earlier()) is not None:
                 return earlier
-            try:
+            with self._failure_recorded():
                 outputs = self._outputs(await self.definition.handler(*self.args))
-            except Exception as error:
-                self._record_failure(error)
-                raise
-            self._record(Outcome(outputs=outputs))
-            return outputs
+            return self._recorded(outputs)
         finally:
             self._release()
 
@@ -143,10 +136,19 @@ class _Delivery:
             raise RecordedFailure(done.failure.kind, done.failure.message)
         return done.outputs or {}
 
-    def _record_failure(self, error: Exception) -> None:
-        if self.ctx.cancelled or isinstance(error, StepCancelledError):
-            return  # cut off: no outcome, the next delivery runs (and resumes from its progress)
-        self._record(Outcome(failure=failure_of(error)))
+    @contextlib.contextmanager
+    def _failure_recorded(self) -> Iterator[None]:
+        """Record how the handler failed, unless it was cut off (then the next delivery runs it again)."""
+        try:
+            yield
+        except Exception as error:
+            if not (self.ctx.cancelled or isinstance(error, StepCancelledError)):
+                self._record(Outcome(failure=failure_of(error)))
+            raise
+
+    def _recorded(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        self._record(Outcome(outputs=outputs))
+        return outputs
 
     def _record(self, outcome: Outcome) -> None:
         if self.entry is None:
