@@ -119,7 +119,9 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
             return engine_pb2.StartRunResponse(conflict=engine_pb2.ConcurrencyConflict(
                 key=started.conflict.key, blocked_by=started.conflict.blocked_by, detail=str(started.conflict)))
         if started.run is None:
-            return engine_pb2.StartRunResponse(errors=_errors(started.problems))
+            return engine_pb2.StartRunResponse(
+                errors=_errors([p for p in started.problems if p not in started.unavailable]),
+                unavailable=_errors(started.unavailable))
         self.keeper.wake()
         return engine_pb2.StartRunResponse(run=started.run.message)
 

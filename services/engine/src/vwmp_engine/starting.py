@@ -31,6 +31,7 @@ class Started:
     run: Run | None = None
     problems: list[Problem] = field(default_factory=list)
     conflict: ConcurrencyConflict | None = None
+    unavailable: list[Problem] = field(default_factory=list)  # of `problems`: step types no live host offers
 
 
 async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, parameters_json: str,
@@ -56,15 +57,15 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     schema = workflow.definition["spec"].get("parameters") or {"type": "object"}
     if isinstance(parameters, dict):
         parameters = apply_parameter_defaults(schema, parameters)
-    problems = validate_parameters(schema, parameters)
-    problems += [
+    unavailable = [
         Problem(pointer("spec", section, index, "uses"), f"no live plugin host offers {step['uses']!r} now")
         for section, listed in (("steps", steps), ("finally", finally_steps))
         for index, step in enumerate(listed)
         if sub_workflow_name(step["uses"]) is None and runtime.registry.get(step["uses"]) is None
     ]  # a sub-workflow's workflow is looked up when its step starts
+    problems = validate_parameters(schema, parameters) + unavailable
     if problems:
-        return Started(problems=problems)
+        return Started(problems=problems, unavailable=unavailable)
     try:
         concurrency = _concurrency(workflow, parameters, dry_run, actor) or fallback_concurrency
     except ExpressionError as error:

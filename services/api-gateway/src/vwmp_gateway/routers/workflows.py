@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response, status
@@ -86,25 +85,24 @@ def _in_parameters(pointer: str) -> str:
     return "/parameters" + pointer
 
 
-def _start_problem(errors: Sequence[Any]) -> Problem:
+def _start_problem(started: engine_pb2.StartRunResponse) -> Problem:
     """Why a start was refused: the parameters (422, pointers into the body), or the workflow itself.
 
     A workflow whose plugin step types no live host offers right now cannot start, however good the
-    parameters: a 503 naming the step types, to retry when the host is back.
+    parameters: a 503 naming the steps, to retry when the host is back.
     """
-    definition = [e for e in errors if e.pointer.startswith("/spec/")]
-    if not definition:
-        return validation_problem([{"pointer": _in_parameters(e.pointer), "message": e.message} for e in errors],
-                                  "The parameters are not valid")
-    offline = [e for e in definition if "no live plugin host offers" in e.message]
-    if offline:
+    if started.unavailable:
         return Problem(503, "No live plugin host offers a step type this workflow uses; start it again once "
                             "the plugin host is back (GET /api/v1/step-types lists what is live)",
                        title="Plugin host unavailable", kind="plugin-host-unavailable",
-                       errors=[{"pointer": e.pointer, "message": e.message} for e in offline],
+                       errors=[{"pointer": e.pointer, "message": e.message} for e in started.unavailable],
                        headers={"Retry-After": "5"})
-    return validation_problem([{"pointer": e.pointer, "message": e.message} for e in definition],
-                              "The workflow cannot start")
+    definition = [e for e in started.errors if e.pointer.startswith("/spec/")]
+    if definition:
+        return validation_problem([{"pointer": e.pointer, "message": e.message} for e in definition],
+                                  "The workflow cannot start")
+    return validation_problem([{"pointer": _in_parameters(e.pointer), "message": e.message} for e in started.errors],
+                              "The parameters are not valid")
 
 
 def _version_from_if_match(value: str) -> int:
@@ -245,7 +243,7 @@ async def start_run(
         conflict = started.conflict
         raise Problem(409, conflict.detail, title="Concurrency conflict", kind="concurrency-conflict",
                       extra={"concurrency": {"key": conflict.key, "blocked_by": list(conflict.blocked_by)}})
-    if started.errors:
-        raise _start_problem(started.errors)
+    if started.errors or started.unavailable:
+        raise _start_problem(started)
     response.headers["Location"] = f"/api/v1/runs/{started.run.id}"
     return convert.run(started.run)

@@ -180,6 +180,7 @@ class StartRunResponse(_message.Message):
     RUN_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
     CONFLICT_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def run(self) -> _storage_pb2.Run: ...
     @_builtins.property
@@ -188,16 +189,23 @@ class StartRunResponse(_message.Message):
     def conflict(self) -> Global___ConcurrencyConflict:
         """set when spec.concurrency.on_conflict is fail and the key is taken"""
 
+    @_builtins.property
+    def unavailable(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ValidationError]:
+        """Steps whose type no live plugin host offers now (pointer into the definition): the workflow
+        cannot start until a host is back, whatever the parameters. Not repeated in `errors`.
+        """
+
     def __init__(
         self,
         *,
         run: _storage_pb2.Run | None = ...,
         errors: _abc.Iterable[_common_pb2.ValidationError] | None = ...,
         conflict: Global___ConcurrencyConflict | None = ...,
+        unavailable: _abc.Iterable[_common_pb2.ValidationError] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "run", b"run"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "errors", b"errors", "run", b"run"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "errors", b"errors", "run", b"run", "unavailable", b"unavailable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
