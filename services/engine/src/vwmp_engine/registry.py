@@ -179,9 +179,13 @@ class StepTypeRegistry:
                 log.warning("plugin host health check failed", extra={"fields": {"error": str(error)}})
 
     async def check_overdue_hosts(self) -> None:
-        """Ask every host whose heartbeat is overdue (older than a third of the TTL) whether it is alive."""
+        """Ask every host whose heartbeat is overdue whether it is alive.
+
+        Overdue is older than half the TTL: a heartbeat (every 5 s, a third of the 15 s TTL) was missed,
+        so a host whose heartbeats arrive is never asked.
+        """
         now = time.monotonic()
-        overdue = [host for host in self._hosts.values() if now - host.seen_at > self._ttl / 3]
+        overdue = [host for host in self._hosts.values() if now - host.seen_at > self._ttl / 2]
         answers = await asyncio.gather(*(serving(host.address) for host in overdue))
         for host, alive in zip(overdue, answers, strict=True):
             if self._hosts.get(host.host_id) is not host:
