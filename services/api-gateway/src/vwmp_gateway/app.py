@@ -17,6 +17,7 @@ from starlette.responses import Response
 from vwmp_common.clients import open_channel
 from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, RunState, StepState
 
+from vwmp_gateway.api_docs import mount_api_docs
 from vwmp_gateway.audit import AuditMiddleware, Auditor
 from vwmp_gateway.auth import RateLimiter, TokenVerifier
 from vwmp_gateway.deps import Backends, authorize, engine_stub, storage_stub
@@ -116,6 +117,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1",
         description="Workflows, runs, live events, tokens, configuration and audit of VWMP.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         generate_unique_id_function=operation_id,
         responses={
             401: {"description": "No valid token", **PROBLEM_RESPONSE},
@@ -134,6 +137,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(stream.router, prefix=API)
+    mount_api_docs(app)
 
     app.state.operation_rules = rules_by_operation(app.openapi())
 
