@@ -145,6 +145,22 @@ async def test_validate_lists_errors_with_pointers(client, headers, definition) 
     assert body["errors"][0]["pointer"] == "/spec/steps/0/uses"
 
 
+async def test_validate_reports_the_plugins_own_rules_at_the_field(client, headers, definition) -> None:
+    """A pydantic validator of the step's config model runs on the plugin host at validate and save time."""
+    bad = definition("own-rules")
+    bad["spec"]["steps"] = [{"id": "boom", "uses": "testkit/fail", "with": {"kind": "explode"}},
+                            {"id": "later", "uses": "testkit/fail", "with": {"kind": "${{ params.kind }}"}}]
+    bad["spec"]["parameters"] = {"type": "object", "properties": {"kind": {"type": "string"}}}
+    response = await client.post("/api/v1/workflows/validate", json=bad, headers=headers("viewer"))
+    assert response.status_code == 200
+    assert response.json()["errors"] == [
+        {"pointer": "/spec/steps/0/with/kind", "message": "must be error, config or denied"}]
+    saved = await client.post("/api/v1/workflows", json=bad, headers=headers("editor"))
+    assert saved.status_code == 422 and saved.json()["errors"][0]["pointer"] == "/spec/steps/0/with/kind"
+    bad["spec"]["steps"][0]["with"]["kind"] = "denied"
+    assert (await client.post("/api/v1/workflows/validate", json=bad, headers=headers("viewer"))).json()["valid"]
+
+
 async def test_validate_accepts_yaml(client, headers, definition) -> None:
     response = await client.post("/api/v1/workflows/validate", content=yaml.safe_dump(definition("ok")),
                                  headers={**headers("viewer"), "Content-Type": "application/yaml"})

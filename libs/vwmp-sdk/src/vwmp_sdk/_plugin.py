@@ -72,8 +72,14 @@ _PLANS = pydantic.TypeAdapter(list[PlanItem])
 
 
 def problems_of(error: pydantic.ValidationError) -> list[ConfigProblem]:
-    """Pydantic errors as pointer + message pairs."""
-    return [ConfigProblem(pointer(*e["loc"]), e["msg"]) for e in error.errors()]
+    """Pydantic errors as pointer + message pairs; a plugin's own validator speaks in its own words
+    (its `ValueError` message, without pydantic's "Value error, " prefix)."""
+    return [ConfigProblem(pointer(*e["loc"]), _message(e)) for e in error.errors()]
+
+
+def _message(error: Any) -> str:
+    raised = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+    return str(raised) if isinstance(raised, ValueError) and str(raised) else str(error["msg"])
 
 
 def describe_problems(problems: list[ConfigProblem]) -> str:

@@ -17,6 +17,7 @@ from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_engine.approval import Decision
 from vwmp_engine.controls import Controls, OwnerUnreachable, RunNotFound
 from vwmp_engine.leases import LeaseKeeper
+from vwmp_engine.plugin_rules import plugin_rule_problems
 from vwmp_engine.registry import StepTypeRegistry
 from vwmp_engine.run_state import ControlRefused, DecisionDenied, InputsInvalid, PlanChanged
 from vwmp_engine.starting import start_run
@@ -58,6 +59,7 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         problems = validate_definition(definition, calls.step_type(self.registry.get), defaults)
         problems += [problem for problem in calls.problems() if problem not in problems]
         problems += await triggers_service.loop_problems(self.triggers, definition)
+        problems += await plugin_rule_problems(definition, self.registry.hosts_for, defaults, problems)
         return engine_pb2.ValidateWorkflowResponse(valid=not problems, errors=_errors(problems))
 
     async def ListTriggers(self, request: engine_pb2.ListTriggersRequest,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError, Template
 
 plugin = Plugin("testkit", title="Test kit", description="Steps for VWMP's own tests")
@@ -28,6 +28,14 @@ class FlakyConfig(Journal):
 class FailConfig(Journal):
     kind: str = Field("error", description="error, config or denied")
     message: str = Field("boom", description="Error message")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        """A rule the published JSON Schema does not carry: the engine asks the host when a workflow is saved."""
+        if kind not in ("error", "config", "denied"):
+            raise ValueError("must be error, config or denied")
+        return kind
 
 
 class SlowConfig(Journal):
