@@ -10,7 +10,7 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-faults test-frontend test-versions signing lint typecheck proto bench images clean
+	test-faults test-frontend test-versions signing lint typecheck proto bench images dist clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -76,6 +76,11 @@ test-versions: ## the Python suite on every interpreter from 3.11 to 3.13 found 
 	  UV_PROJECT_ENVIRONMENT=.venv-$$v UV_PYTHON_DOWNLOADS=never $(UV) sync -q --all-packages --group dev --python $$py \
 	    && .venv-$$v/bin/python -m pytest -q -m "not browser" || exit 1; \
 	done
+
+dist: deps ## versioned wheels and an sdist of every package in dist/, checked with twine
+	rm -rf dist
+	$(UV) build --all-packages --out-dir dist --quiet
+	$(UV) run --no-sync twine check --strict dist/*
 
 lint: deps ## ruff, then mypy --strict (libs/*/src, services/*/src)
 	$(UV) run --no-sync ruff check .
