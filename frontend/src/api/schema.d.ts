@@ -64,6 +64,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/plugin-hosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Plugin Hosts
+         * @description The plugin hosts the platform sees, with the step types each offers: a host that is missing here
+         *     announced itself to another NATS, or its heartbeat stopped.
+         */
+        get: operations["catalog-list_plugin_hosts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/templates": {
         parameters: {
             query?: never;
@@ -803,6 +824,13 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Page[PluginHostPublic] */
+        Page_PluginHostPublic_: {
+            /** Items */
+            items: components["schemas"]["PluginHostPublic"][];
+            /** Total */
+            total: number;
+        };
         /** Page[RunPublic] */
         Page_RunPublic_: {
             /** Items */
@@ -844,6 +872,22 @@ export interface components {
             items: components["schemas"]["WorkflowPublic"][];
             /** Total */
             total: number;
+        };
+        /**
+         * PluginHostPublic
+         * @description A plugin host the engine sees (announced over NATS, heartbeat not expired).
+         */
+        PluginHostPublic: {
+            /** Id */
+            id: string;
+            /** Address */
+            address: string;
+            /** Plugins */
+            plugins: string[];
+            /** Step Types */
+            step_types: string[];
+            /** Last Seen */
+            last_seen: string | null;
         };
         /**
          * Role
@@ -1298,6 +1342,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_StepTypePublic_"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "catalog-list_plugin_hosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_PluginHostPublic_"];
                 };
             };
             /** @description No valid token */

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -13,6 +16,7 @@ import httpx
 import yaml
 from typer.testing import CliRunner
 from vwmp_cli.main import app
+from vwmp_common.ports import free_port
 from vwmp_testkit.platform import definition
 
 runner = CliRunner()
@@ -370,3 +374,32 @@ def test_runs_show_prints_multi_line_outputs_as_text_after_the_table(env, tmp_pa
     assert shown.exit_code == 0, shown.output
     assert "\\n" not in shown.output, "a diff is shown as text, not as escaped JSON"
     assert "diff · outputs.value:\n--- a/CHANGELOG.md\n+++ b/CHANGELOG.md\n+## 1.2.0" in shown.output
+
+
+def _plugins_output(env: dict[str, str], until: Any, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = invoke({**env, "COLUMNS": "250"}, "plugins")
+        assert result.exit_code == 0, result.output
+        if until(result.output) or time.monotonic() > deadline:
+            return result.output
+        time.sleep(0.2)
+
+
+def test_plugins_lists_the_hosts_the_platform_sees_until_one_stops(env, backend, tmp_path) -> None:
+    host_id = f"cli-hello-{uuid.uuid4().hex[:6]}"
+    host = subprocess.Popen(
+        [sys.executable, "-m", "vwmp_plugin_host"],
+        env={**os.environ, "VWMP_NATS_URL": backend.nats_url, "VWMP_PLUGINS": "hello", "VWMP_PLUGIN_HOST_ID": host_id,
+             "VWMP_PLUGIN_HOST_PORT": str(free_port()), "VWMP_WORKSPACE_ROOT": str(tmp_path),
+             "VWMP_METRICS_PORT": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        shown = _plugins_output(env, lambda text: host_id in text)
+        assert host_id in shown and "hello/greet" in shown, shown
+        assert "testkit/echo" in shown  # the platform's own host
+    finally:
+        host.terminate()
+        host.wait(10)
+    gone = _plugins_output(env, lambda text: host_id not in text)
+    assert host_id not in gone and "testkit/echo" in gone, gone

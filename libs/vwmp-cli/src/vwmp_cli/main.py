@@ -414,6 +414,23 @@ def token_revoke(ctx: typer.Context, token_id: str) -> None:
 
 
 @app.command()
+def plugins(ctx: typer.Context) -> None:
+    """List the plugin hosts the platform sees and the step types each offers."""
+    page = _gateway(ctx).json("GET", "/plugin-hosts")
+    if not page["items"]:
+        console.print("the platform sees no plugin host: a host announces itself on the platform's NATS "
+                      "(`make run` prints its URL and the command that joins)")
+        return
+    table = Table(title="plugin hosts")
+    for column in ("host", "address", "plugins", "step types", "last seen"):
+        table.add_column(column)
+    for host in page["items"]:
+        table.add_row(host["id"], host["address"], ", ".join(host["plugins"]), ", ".join(host["step_types"]),
+                      host["last_seen"] or "")
+    console.print(table)
+
+
+@app.command()
 def up() -> None:
     """Start the whole platform locally (NATS, storage, engine, plugin host, gateway)."""
     from vwmp_cli import up as supervisor

@@ -16,6 +16,7 @@ from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp, iso
 from vwmp_common.triggers import TriggerKind
 from vwmp_proto.common.v1 import common_pb2
+from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -25,6 +26,7 @@ from vwmp_gateway.models import (
     ConfigPublic,
     EventPublic,
     LogLinePublic,
+    PluginHostPublic,
     RunParentPublic,
     RunPublic,
     RunTriggerPublic,
@@ -157,6 +159,11 @@ def step_type(message: common_pb2.StepType) -> StepTypePublic:
         config_schema=_obj(message.config_schema_json),
         outputs_schema=_obj(message.outputs_schema_json),
     )
+
+
+def plugin_host(message: engine_pb2.PluginHost) -> PluginHostPublic:
+    return PluginHostPublic(id=message.host_id, address=message.address, plugins=list(message.plugins),
+                            step_types=list(message.step_types), last_seen=_time(message.last_seen))
 
 
 def template(message: common_pb2.Template) -> TemplatePublic:

@@ -43,6 +43,16 @@ class StepTypePublic(BaseModel):
     outputs_schema: dict[str, Any]
 
 
+class PluginHostPublic(BaseModel):
+    """A plugin host the engine sees (announced over NATS, heartbeat not expired)."""
+
+    id: str
+    address: str
+    plugins: list[str]
+    step_types: list[str]
+    last_seen: str | None
+
+
 class TemplatePublic(BaseModel):
     name: str
     plugin: str

@@ -34,6 +34,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/me"): _r("viewer", "me.read"),
     ("GET", f"{API}/step-types"): _r("viewer", "step_type.list"),
     ("GET", f"{API}/templates"): _r("viewer", "template.list"),
+    ("GET", f"{API}/plugin-hosts"): _r("viewer", "plugin_host.list"),
     ("GET", f"{API}/schemas/workflow"): _r("viewer", "schema.read"),
     ("POST", f"{API}/workflows/validate"): _r("viewer", "workflow.validate"),
     ("GET", f"{API}/workflows"): _r("viewer", "workflow.list"),

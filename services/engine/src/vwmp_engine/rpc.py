@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import time
 from typing import Any, NoReturn
 
 import grpc
 from vwmp_common import rpc_metadata
 from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_common.states import ControlAction
+from vwmp_common.timeutil import to_timestamp, utcnow
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.engine.v1 import engine_pb2, engine_pb2_grpc
 from vwmp_proto.storage.v1 import storage_pb2
@@ -88,6 +91,18 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
                                 config_schema_json=json.dumps(info.config_schema),
                                 outputs_schema_json=json.dumps(info.outputs_schema))
             for info in [*self.registry.all(), *await self._sub_workflow_types()]
+        ])
+
+    async def ListPluginHosts(self, request: engine_pb2.ListPluginHostsRequest,
+                              context: grpc.aio.ServicerContext[Any, Any]) -> engine_pb2.ListPluginHostsResponse:
+        now, wall = time.monotonic(), utcnow()
+        return engine_pb2.ListPluginHostsResponse(hosts=[
+            engine_pb2.PluginHost(
+                host_id=host.host_id, address=host.address,
+                plugins=sorted({info.plugin for info in host.step_types.values()}),
+                step_types=sorted(host.step_types),
+                last_seen=to_timestamp(wall - dt.timedelta(seconds=now - host.seen_at)))
+            for host in sorted(self.registry.live_hosts(), key=lambda host: host.host_id)
         ])
 
     async def _sub_workflow_types(self) -> list[StepTypeInfo]:

@@ -10,7 +10,7 @@ from vwmp_proto.engine.v1 import engine_pb2
 
 from vwmp_gateway import convert
 from vwmp_gateway.deps import EngineClient
-from vwmp_gateway.models import Page, StepTypePublic, TemplatePublic
+from vwmp_gateway.models import Page, PluginHostPublic, StepTypePublic, TemplatePublic
 
 router = APIRouter(tags=["catalog"])
 
@@ -20,6 +20,15 @@ async def list_step_types(engine: EngineClient) -> Page[StepTypePublic]:
     """The palette: built-in step types and those announced by live plugin hosts."""
     response = await engine.ListStepTypes(engine_pb2.ListStepTypesRequest())
     items = [convert.step_type(item) for item in response.step_types]
+    return Page(items=items, total=len(items))
+
+
+@router.get("/plugin-hosts")
+async def list_plugin_hosts(engine: EngineClient) -> Page[PluginHostPublic]:
+    """The plugin hosts the platform sees, with the step types each offers: a host that is missing here
+    announced itself to another NATS, or its heartbeat stopped."""
+    response = await engine.ListPluginHosts(engine_pb2.ListPluginHostsRequest())
+    items = [convert.plugin_host(item) for item in response.hosts]
     return Page(items=items, total=len(items))
 
 

@@ -28,7 +28,7 @@ from vwmp_proto.common.v1 import states_pb2 as vwmp_dot_common_dot_v1_dot_states
 from vwmp_proto.storage.v1 import storage_pb2 as vwmp_dot_storage_dot_v1_dot_storage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/engine/v1/engine.proto\x12\x0evwmp.engine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvwmp/common/v1/common.proto\x1a\x1bvwmp/common/v1/states.proto\x1a\x1dvwmp/storage/v1/storage.proto\"2\n\x17ValidateWorkflowRequest\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x01 \x01(\t\"Z\n\x18ValidateWorkflowResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"\x16\n\x14ListStepTypesRequest\"E\n\x15ListStepTypesResponse\x12,\n\nstep_types\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.StepType\"\x16\n\x14ListTemplatesRequest\"D\n\x15ListTemplatesResponse\x12+\n\ttemplates\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.Template\"\x9e\x01\n\x0fStartRunRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x14 \x01(\t\x12\x16\n\x0erequest_digest\x18\x15 \x01(\t\"\xd3\x01\n\x10StartRunResponse\x12!\n\x03run\x18\x01 \x01(\x0b\x32\x14.vwmp.storage.v1.Run\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\x12\x35\n\x08\x63onflict\x18\x03 \x01(\x0b\x32#.vwmp.engine.v1.ConcurrencyConflict\x12\x34\n\x0bunavailable\x18\x04 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"F\n\x13\x43oncurrencyConflict\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nblocked_by\x18\x02 \x03(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"x\n\x11\x43ontrolRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12-\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x1d.vwmp.common.v1.ControlAction\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\tJ\x04\x08\x02\x10\x03\"\xa7\x01\n\x15\x44\x65\x63ideApprovalRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12\x12\n\nactor_role\x18\x06 \x01(\t\x12\x13\n\x0bplan_digest\x18\x07 \x01(\t\x12\x13\n\x0binputs_json\x18\x08 \x01(\t\"\'\n\x13ListTriggersRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"\x96\x01\n\x07Trigger\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x30\n\x0cnext_fire_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05state\x18\x05 \x01(\x0b\x32\x1d.vwmp.storage.v1.TriggerState\"A\n\x14ListTriggersResponse\x12)\n\x08triggers\x18\x01 \x03(\x0b\x32\x17.vwmp.engine.v1.Trigger\",\n\rWebhookHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"{\n\x15\x44\x65liverWebhookRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x12\n\ntrigger_id\x18\x02 \x01(\t\x12.\n\x07headers\x18\x03 \x03(\x0b\x32\x1d.vwmp.engine.v1.WebhookHeader\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\"\xc7\x01\n\x16\x44\x65liverWebhookResponse\x12!\n\x03run\x18\x01 \x01(\x0b\x32\x14.vwmp.storage.v1.Run\x12\x10\n\x08\x66iltered\x18\x02 \x01(\x08\x12\x10\n\x08replayed\x18\x03 \x01(\x08\x12/\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\x12\x35\n\x08\x63onflict\x18\x05 \x01(\x0b\x32#.vwmp.engine.v1.ConcurrencyConflict2\xd3\x05\n\rEngineService\x12\x65\n\x10ValidateWorkflow\x12\'.vwmp.engine.v1.ValidateWorkflowRequest\x1a(.vwmp.engine.v1.ValidateWorkflowResponse\x12\\\n\rListStepTypes\x12$.vwmp.engine.v1.ListStepTypesRequest\x1a%.vwmp.engine.v1.ListStepTypesResponse\x12\\\n\rListTemplates\x12$.vwmp.engine.v1.ListTemplatesRequest\x1a%.vwmp.engine.v1.ListTemplatesResponse\x12M\n\x08StartRun\x12\x1f.vwmp.engine.v1.StartRunRequest\x1a .vwmp.engine.v1.StartRunResponse\x12\x45\n\nControlRun\x12!.vwmp.engine.v1.ControlRunRequest\x1a\x14.vwmp.storage.v1.Run\x12M\n\x0e\x44\x65\x63ideApproval\x12%.vwmp.engine.v1.DecideApprovalRequest\x1a\x14.vwmp.storage.v1.Run\x12Y\n\x0cListTriggers\x12#.vwmp.engine.v1.ListTriggersRequest\x1a$.vwmp.engine.v1.ListTriggersResponse\x12_\n\x0e\x44\x65liverWebhook\x12%.vwmp.engine.v1.DeliverWebhookRequest\x1a&.vwmp.engine.v1.DeliverWebhookResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/engine/v1/engine.proto\x12\x0evwmp.engine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvwmp/common/v1/common.proto\x1a\x1bvwmp/common/v1/states.proto\x1a\x1dvwmp/storage/v1/storage.proto\"2\n\x17ValidateWorkflowRequest\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x01 \x01(\t\"Z\n\x18ValidateWorkflowResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"\x18\n\x16ListPluginHostsRequest\"\x82\x01\n\nPluginHost\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07plugins\x18\x03 \x03(\t\x12\x12\n\nstep_types\x18\x04 \x03(\t\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x17ListPluginHostsResponse\x12)\n\x05hosts\x18\x01 \x03(\x0b\x32\x1a.vwmp.engine.v1.PluginHost\"\x16\n\x14ListStepTypesRequest\"E\n\x15ListStepTypesResponse\x12,\n\nstep_types\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.StepType\"\x16\n\x14ListTemplatesRequest\"D\n\x15ListTemplatesResponse\x12+\n\ttemplates\x18\x01 \x03(\x0b\x32\x18.vwmp.common.v1.Template\"\x9e\x01\n\x0fStartRunRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x14 \x01(\t\x12\x16\n\x0erequest_digest\x18\x15 \x01(\t\"\xd3\x01\n\x10StartRunResponse\x12!\n\x03run\x18\x01 \x01(\x0b\x32\x14.vwmp.storage.v1.Run\x12/\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\x12\x35\n\x08\x63onflict\x18\x03 \x01(\x0b\x32#.vwmp.engine.v1.ConcurrencyConflict\x12\x34\n\x0bunavailable\x18\x04 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"F\n\x13\x43oncurrencyConflict\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nblocked_by\x18\x02 \x03(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"x\n\x11\x43ontrolRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12-\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x1d.vwmp.common.v1.ControlAction\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\tJ\x04\x08\x02\x10\x03\"\xa7\x01\n\x15\x44\x65\x63ideApprovalRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12\x12\n\nactor_role\x18\x06 \x01(\t\x12\x13\n\x0bplan_digest\x18\x07 \x01(\t\x12\x13\n\x0binputs_json\x18\x08 \x01(\t\"\'\n\x13ListTriggersRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"\x96\x01\n\x07Trigger\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x30\n\x0cnext_fire_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05state\x18\x05 \x01(\x0b\x32\x1d.vwmp.storage.v1.TriggerState\"A\n\x14ListTriggersResponse\x12)\n\x08triggers\x18\x01 \x03(\x0b\x32\x17.vwmp.engine.v1.Trigger\",\n\rWebhookHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"{\n\x15\x44\x65liverWebhookRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x12\n\ntrigger_id\x18\x02 \x01(\t\x12.\n\x07headers\x18\x03 \x03(\x0b\x32\x1d.vwmp.engine.v1.WebhookHeader\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\"\xc7\x01\n\x16\x44\x65liverWebhookResponse\x12!\n\x03run\x18\x01 \x01(\x0b\x32\x14.vwmp.storage.v1.Run\x12\x10\n\x08\x66iltered\x18\x02 \x01(\x08\x12\x10\n\x08replayed\x18\x03 \x01(\x08\x12/\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\x12\x35\n\x08\x63onflict\x18\x05 \x01(\x0b\x32#.vwmp.engine.v1.ConcurrencyConflict2\xb7\x06\n\rEngineService\x12\x65\n\x10ValidateWorkflow\x12\'.vwmp.engine.v1.ValidateWorkflowRequest\x1a(.vwmp.engine.v1.ValidateWorkflowResponse\x12\\\n\rListStepTypes\x12$.vwmp.engine.v1.ListStepTypesRequest\x1a%.vwmp.engine.v1.ListStepTypesResponse\x12\\\n\rListTemplates\x12$.vwmp.engine.v1.ListTemplatesRequest\x1a%.vwmp.engine.v1.ListTemplatesResponse\x12\x62\n\x0fListPluginHosts\x12&.vwmp.engine.v1.ListPluginHostsRequest\x1a\'.vwmp.engine.v1.ListPluginHostsResponse\x12M\n\x08StartRun\x12\x1f.vwmp.engine.v1.StartRunRequest\x1a .vwmp.engine.v1.StartRunResponse\x12\x45\n\nControlRun\x12!.vwmp.engine.v1.ControlRunRequest\x1a\x14.vwmp.storage.v1.Run\x12M\n\x0e\x44\x65\x63ideApproval\x12%.vwmp.engine.v1.DecideApprovalRequest\x1a\x14.vwmp.storage.v1.Run\x12Y\n\x0cListTriggers\x12#.vwmp.engine.v1.ListTriggersRequest\x1a$.vwmp.engine.v1.ListTriggersResponse\x12_\n\x0e\x44\x65liverWebhook\x12%.vwmp.engine.v1.DeliverWebhookRequest\x1a&.vwmp.engine.v1.DeliverWebhookResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,36 +39,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VALIDATEWORKFLOWREQUEST']._serialized_end=219
   _globals['_VALIDATEWORKFLOWRESPONSE']._serialized_start=221
   _globals['_VALIDATEWORKFLOWRESPONSE']._serialized_end=311
-  _globals['_LISTSTEPTYPESREQUEST']._serialized_start=313
-  _globals['_LISTSTEPTYPESREQUEST']._serialized_end=335
-  _globals['_LISTSTEPTYPESRESPONSE']._serialized_start=337
-  _globals['_LISTSTEPTYPESRESPONSE']._serialized_end=406
-  _globals['_LISTTEMPLATESREQUEST']._serialized_start=408
-  _globals['_LISTTEMPLATESREQUEST']._serialized_end=430
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=432
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=500
-  _globals['_STARTRUNREQUEST']._serialized_start=503
-  _globals['_STARTRUNREQUEST']._serialized_end=661
-  _globals['_STARTRUNRESPONSE']._serialized_start=664
-  _globals['_STARTRUNRESPONSE']._serialized_end=875
-  _globals['_CONCURRENCYCONFLICT']._serialized_start=877
-  _globals['_CONCURRENCYCONFLICT']._serialized_end=947
-  _globals['_CONTROLRUNREQUEST']._serialized_start=949
-  _globals['_CONTROLRUNREQUEST']._serialized_end=1069
-  _globals['_DECIDEAPPROVALREQUEST']._serialized_start=1072
-  _globals['_DECIDEAPPROVALREQUEST']._serialized_end=1239
-  _globals['_LISTTRIGGERSREQUEST']._serialized_start=1241
-  _globals['_LISTTRIGGERSREQUEST']._serialized_end=1280
-  _globals['_TRIGGER']._serialized_start=1283
-  _globals['_TRIGGER']._serialized_end=1433
-  _globals['_LISTTRIGGERSRESPONSE']._serialized_start=1435
-  _globals['_LISTTRIGGERSRESPONSE']._serialized_end=1500
-  _globals['_WEBHOOKHEADER']._serialized_start=1502
-  _globals['_WEBHOOKHEADER']._serialized_end=1546
-  _globals['_DELIVERWEBHOOKREQUEST']._serialized_start=1548
-  _globals['_DELIVERWEBHOOKREQUEST']._serialized_end=1671
-  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_start=1674
-  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_end=1873
-  _globals['_ENGINESERVICE']._serialized_start=1876
-  _globals['_ENGINESERVICE']._serialized_end=2599
+  _globals['_LISTPLUGINHOSTSREQUEST']._serialized_start=313
+  _globals['_LISTPLUGINHOSTSREQUEST']._serialized_end=337
+  _globals['_PLUGINHOST']._serialized_start=340
+  _globals['_PLUGINHOST']._serialized_end=470
+  _globals['_LISTPLUGINHOSTSRESPONSE']._serialized_start=472
+  _globals['_LISTPLUGINHOSTSRESPONSE']._serialized_end=540
+  _globals['_LISTSTEPTYPESREQUEST']._serialized_start=542
+  _globals['_LISTSTEPTYPESREQUEST']._serialized_end=564
+  _globals['_LISTSTEPTYPESRESPONSE']._serialized_start=566
+  _globals['_LISTSTEPTYPESRESPONSE']._serialized_end=635
+  _globals['_LISTTEMPLATESREQUEST']._serialized_start=637
+  _globals['_LISTTEMPLATESREQUEST']._serialized_end=659
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=661
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=729
+  _globals['_STARTRUNREQUEST']._serialized_start=732
+  _globals['_STARTRUNREQUEST']._serialized_end=890
+  _globals['_STARTRUNRESPONSE']._serialized_start=893
+  _globals['_STARTRUNRESPONSE']._serialized_end=1104
+  _globals['_CONCURRENCYCONFLICT']._serialized_start=1106
+  _globals['_CONCURRENCYCONFLICT']._serialized_end=1176
+  _globals['_CONTROLRUNREQUEST']._serialized_start=1178
+  _globals['_CONTROLRUNREQUEST']._serialized_end=1298
+  _globals['_DECIDEAPPROVALREQUEST']._serialized_start=1301
+  _globals['_DECIDEAPPROVALREQUEST']._serialized_end=1468
+  _globals['_LISTTRIGGERSREQUEST']._serialized_start=1470
+  _globals['_LISTTRIGGERSREQUEST']._serialized_end=1509
+  _globals['_TRIGGER']._serialized_start=1512
+  _globals['_TRIGGER']._serialized_end=1662
+  _globals['_LISTTRIGGERSRESPONSE']._serialized_start=1664
+  _globals['_LISTTRIGGERSRESPONSE']._serialized_end=1729
+  _globals['_WEBHOOKHEADER']._serialized_start=1731
+  _globals['_WEBHOOKHEADER']._serialized_end=1775
+  _globals['_DELIVERWEBHOOKREQUEST']._serialized_start=1777
+  _globals['_DELIVERWEBHOOKREQUEST']._serialized_end=1900
+  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_start=1903
+  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_end=2102
+  _globals['_ENGINESERVICE']._serialized_start=2105
+  _globals['_ENGINESERVICE']._serialized_end=2928
 # @@protoc_insertion_point(module_scope)

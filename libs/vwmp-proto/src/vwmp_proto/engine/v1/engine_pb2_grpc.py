@@ -52,6 +52,11 @@ class EngineServiceStub:
                 request_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTemplatesRequest.SerializeToString,
                 response_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTemplatesResponse.FromString,
                 _registered_method=True)
+        self.ListPluginHosts = channel.unary_unary(
+                '/vwmp.engine.v1.EngineService/ListPluginHosts',
+                request_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListPluginHostsRequest.SerializeToString,
+                response_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListPluginHostsResponse.FromString,
+                _registered_method=True)
         self.StartRun = channel.unary_unary(
                 '/vwmp.engine.v1.EngineService/StartRun',
                 request_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.StartRunRequest.SerializeToString,
@@ -100,6 +105,13 @@ class EngineServiceServicer:
 
     def ListTemplates(self, request, context):
         """Templates announced by live workflow-type plugins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPluginHosts(self, request, context):
+        """The plugin hosts this engine sees: announced over NATS, heartbeat not expired.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,6 +184,11 @@ def add_EngineServiceServicer_to_server(servicer, server):
                     servicer.ListTemplates,
                     request_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTemplatesRequest.FromString,
                     response_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTemplatesResponse.SerializeToString,
+            ),
+            'ListPluginHosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPluginHosts,
+                    request_deserializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListPluginHostsRequest.FromString,
+                    response_serializer=vwmp_dot_engine_dot_v1_dot_engine__pb2.ListPluginHostsResponse.SerializeToString,
             ),
             'StartRun': grpc.unary_unary_rpc_method_handler(
                     servicer.StartRun,
@@ -282,6 +299,33 @@ class EngineService:
             '/vwmp.engine.v1.EngineService/ListTemplates',
             vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTemplatesRequest.SerializeToString,
             vwmp_dot_engine_dot_v1_dot_engine__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPluginHosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.engine.v1.EngineService/ListPluginHosts',
+            vwmp_dot_engine_dot_v1_dot_engine__pb2.ListPluginHostsRequest.SerializeToString,
+            vwmp_dot_engine_dot_v1_dot_engine__pb2.ListPluginHostsResponse.FromString,
             options,
             channel_credentials,
             insecure,

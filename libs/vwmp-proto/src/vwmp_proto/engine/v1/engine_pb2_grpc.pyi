@@ -42,6 +42,8 @@ class EngineServiceStub:
     """The palette: built-in step types plus those announced by live plugin hosts."""
     ListTemplates: _grpc.UnaryUnaryMultiCallable[_engine_pb2.ListTemplatesRequest, _engine_pb2.ListTemplatesResponse]
     """Templates announced by live workflow-type plugins."""
+    ListPluginHosts: _grpc.UnaryUnaryMultiCallable[_engine_pb2.ListPluginHostsRequest, _engine_pb2.ListPluginHostsResponse]
+    """The plugin hosts this engine sees: announced over NATS, heartbeat not expired."""
     StartRun: _grpc.UnaryUnaryMultiCallable[_engine_pb2.StartRunRequest, _engine_pb2.StartRunResponse]
     """Starts a run of a stored workflow. INVALID_ARGUMENT (with pointers) when
     the parameters do not match the workflow's parameter schema.
@@ -86,6 +88,8 @@ class EngineServiceAsyncStub(EngineServiceStub):
     """The palette: built-in step types plus those announced by live plugin hosts."""
     ListTemplates: _aio.UnaryUnaryMultiCallable[_engine_pb2.ListTemplatesRequest, _engine_pb2.ListTemplatesResponse]  # type: ignore[assignment]
     """Templates announced by live workflow-type plugins."""
+    ListPluginHosts: _aio.UnaryUnaryMultiCallable[_engine_pb2.ListPluginHostsRequest, _engine_pb2.ListPluginHostsResponse]  # type: ignore[assignment]
+    """The plugin hosts this engine sees: announced over NATS, heartbeat not expired."""
     StartRun: _aio.UnaryUnaryMultiCallable[_engine_pb2.StartRunRequest, _engine_pb2.StartRunResponse]  # type: ignore[assignment]
     """Starts a run of a stored workflow. INVALID_ARGUMENT (with pointers) when
     the parameters do not match the workflow's parameter schema.
@@ -145,6 +149,14 @@ class EngineServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_engine_pb2.ListTemplatesResponse, _abc.Awaitable[_engine_pb2.ListTemplatesResponse]]:
         """Templates announced by live workflow-type plugins."""
+
+    @_abc_1.abstractmethod
+    def ListPluginHosts(
+        self,
+        request: _engine_pb2.ListPluginHostsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engine_pb2.ListPluginHostsResponse, _abc.Awaitable[_engine_pb2.ListPluginHostsResponse]]:
+        """The plugin hosts this engine sees: announced over NATS, heartbeat not expired."""
 
     @_abc_1.abstractmethod
     def StartRun(
