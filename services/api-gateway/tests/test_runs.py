@@ -253,6 +253,7 @@ async def test_approve_with_comment_and_reject(client, headers, definition) -> N
     assert [a["by"] for a in outputs["approvals"]] == ["approver-bot"]
     late = await client.post(f"/api/v1/runs/{run['id']}/steps/approve/reject", headers=headers("operator"))
     assert late.status_code == 409
+    assert late.json()["detail"] == "run is already succeeded; there is no gate left to decide", late.text
 
     other = await start(client, headers, definition)
     await wait_run(client, headers, other["id"], awaiting("approve"))

@@ -232,7 +232,7 @@ class Controls:
         run = await self.get_run(run_id, with_definition=action in (ControlAction.RETRY, ControlAction.RERUN))
         state = run.state
         if action in (ControlAction.APPROVE, ControlAction.REJECT):
-            raise ControlRefused(f"run is {state}; no engine is executing it right now, try again in a moment")
+            raise ControlRefused(_why_no_decision(run, step_id))
         if state in (RunState.RUNNING, RunState.PAUSED) and action in (
                 ControlAction.CANCEL, ControlAction.PAUSE, ControlAction.RESUME):
             if await self._apply_locally(run_id, action, actor, step_id, None):
@@ -315,3 +315,16 @@ class Controls:
 def _instances_of(run: Run, step_ids: set[str]) -> list[str]:
     """The for_each instances of these steps: a rerun runs every item again, not only the step."""
     return [step.id for step in run.steps if step.parent in step_ids]
+
+
+def _why_no_decision(run: Run, step_id: str) -> str:
+    """Why an approval or rejection found no engine to take it: the run or the step is past its gate,
+    or (only then worth retrying) the run waits at a gate while its engine is being replaced."""
+    if run.state in TERMINAL_RUN_STATES:
+        return f"run is already {run.state}; there is no gate left to decide"
+    step = next((step for step in run.steps if step.id == step_id), None)
+    if step is None:
+        return f"run has no step {step_id!r}"
+    if step.state != StepState.AWAITING_APPROVAL:
+        return f"step {step_id!r} is {step.state}, not awaiting approval"
+    return f"run is {run.state}; no engine is executing it right now, try again in a moment"
