@@ -346,7 +346,8 @@ export interface paths {
         };
         /**
          * List Runs
-         * @description Runs newest first, filtered by workflow, state, parent run and trigger, paginated.
+         * @description Runs newest first, filtered by workflow, state, parent run, trigger, actor, creation time and parameter
+         *     values (`param.<name>=<value>`, compared as text: `param.repo=shop`, `param.count=3`), paginated.
          */
         get: operations["runs-list_runs"];
         put?: never;
@@ -2381,6 +2382,12 @@ export interface operations {
                 parent_run_id?: string | null;
                 /** @description Only runs started that way: manual, schedule, webhook, on_run, or a trigger id */
                 trigger?: string | null;
+                /** @description Only runs started by this actor (a token's name) */
+                actor?: string | null;
+                /** @description Only runs created at or after this moment (ISO 8601) */
+                since?: string | null;
+                /** @description Only runs created before this moment (ISO 8601) */
+                until?: string | null;
             };
             header?: never;
             path?: never;

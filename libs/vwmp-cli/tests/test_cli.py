@@ -403,3 +403,16 @@ def test_plugins_lists_the_hosts_the_platform_sees_until_one_stops(env, backend,
         host.wait(10)
     gone = _plugins_output(env, lambda text: host_id not in text)
     assert host_id not in gone and "testkit/echo" in gone, gone
+
+
+def test_runs_searches_by_parameter_value_and_actor(env, tmp_path) -> None:
+    name = applied(env, tmp_path)
+    started = [invoke(env, "run", name, "-p", f"part={part}") for part in ("minor", "patch")]
+    assert all(result.exit_code == 0 for result in started), [r.output for r in started]
+    wide = {**env, "COLUMNS": "250"}
+    found = invoke(wide, "runs", "--workflow", name, "--param", "part=patch")
+    assert found.exit_code == 0 and "runs (1 of 1)" in found.output, found.output
+    assert invoke(wide, "runs", "--workflow", name, "--actor", "admin-bot").output.count(name) == 2
+    assert invoke(wide, "runs", "--workflow", name, "--actor", "nobody").output.count(name) == 0
+    bad = invoke(wide, "runs", "--param", "part")
+    assert bad.exit_code != 0 and "expected name=value" in bad.output

@@ -124,6 +124,34 @@ async def test_list_filters_and_paginates(client, headers, definition) -> None:
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/query/state"
 
 
+async def test_run_search_by_parameter_value_actor_and_time(client, headers, definition) -> None:
+    minor = await start(client, headers, definition)  # parameters {"part": "minor"}, by operator-bot
+    name = minor["workflow"]
+    patch = await client.post(f"/api/v1/workflows/{name}/runs", json={"parameters": {"part": "patch"}},
+                              headers=headers("approver"))
+    patch_id = patch.json()["id"]
+
+    async def ids(**query: str) -> list[str]:
+        found = await client.get("/api/v1/runs", params={"workflow": name, **query}, headers=headers("viewer"))
+        assert found.status_code == 200, found.text
+        return [run["id"] for run in found.json()["items"]]
+
+    assert await ids(**{"param.part": "minor"}) == [minor["id"]]
+    assert await ids(**{"param.part": "patch"}) == [patch_id]
+    assert await ids(**{"param.part": "major"}) == []
+    assert await ids(actor="approver-bot") == [patch_id]
+    assert await ids(actor="operator-bot", **{"param.part": "patch"}) == []
+    assert await ids(since=minor["created_at"]) == [patch_id, minor["id"]]
+    assert await ids(until=minor["created_at"]) == []
+    assert await ids(since="2000-01-01T00:00:00Z", until="2000-01-02T00:00:00Z") == []
+
+    for query, pointer in (({"param.no such": "x"}, "/query/param.no such"), ({"since": "yesterday"}, "/query/since"),
+                           ({f"param.p{i}": "x" for i in range(11)}, "/query")):
+        bad = await client.get("/api/v1/runs", params=query, headers=headers("viewer"))
+        assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM, bad.text
+        assert bad.json()["errors"][0]["pointer"] == pointer
+
+
 async def test_get_run_shows_what_the_engine_did_and_unknown_run_is_404(client, headers, definition) -> None:
     run = await start(client, headers, definition)
     got = await wait_run(client, headers, run["id"], awaiting("approve"))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from vwmp_common.timeutil import iso
 from vwmp_storage.errors import InvalidArgument, NotFound
-from vwmp_storage.runs import LogLine, Run
+from vwmp_storage.runs import LogLine, Run, RunSearch
 from vwmp_storage.storage import Storage
 
 
@@ -131,3 +131,35 @@ def test_step_logs_in_order_per_attempt(storage: Storage, new_run: Callable[...,
         storage.runs.append_logs(run.id, [LogLine("a", 1, None, "tty", "x")])
     with pytest.raises(NotFound):
         storage.runs.append_logs("nope", [LogLine("a", 1, None, "info", "x")])
+
+
+def test_run_search_by_parameter_value_actor_and_creation_time(storage: Storage, new_run: Callable[..., Run]) -> None:
+    new_run("search")  # creates the workflow; parameters {"part": "patch"} by "tester"
+
+    def create(parameters: dict, actor: str) -> Run:
+        return storage.runs.create("search", 0, json.dumps(parameters), False, actor, [("a", "core/noop")])
+
+    shop = create({"repo": "shop", "count": 3, "final": True, "odd.key's": "x"}, "ada")
+    cart = create({"repo": "cart", "count": 30, "final": False}, "grace")
+    nested = create({"repo": {"name": "shop"}, "count": 3.5}, "ada")
+
+    def found(**search) -> list[str]:
+        runs, total = storage.runs.list(search=RunSearch(**search))
+        assert total == len(runs)
+        return [run.id for run in runs]
+
+    assert found(parameters=(("repo", "shop"),)) == [shop.id]  # a nested object is not the text 'shop'
+    assert found(parameters=(("count", "3"),)) == [shop.id]
+    assert found(parameters=(("count", "3.5"),)) == [nested.id]
+    assert found(parameters=(("final", "true"),)) == [shop.id]
+    assert found(parameters=(("final", "false"),)) == [cart.id]
+    assert found(parameters=(("odd.key's", "x"),)) == [shop.id]
+    assert found(parameters=(("repo", "shop"), ("count", "30"))) == []
+    assert found(parameters=(("missing", "shop"),)) == []
+    assert found(parameters=(("repo", "shop' OR '1'='1"),)) == []
+    assert found(created_by="ada") == [nested.id, shop.id]
+    assert found(created_by="ada", parameters=(("count", "3"),)) == [shop.id]
+    assert found(created_after=cart.created_at) == [nested.id, cart.id]
+    assert found(created_before=cart.created_at, created_by="ada") == [shop.id]
+    with pytest.raises(InvalidArgument, match="parameters: at most 10"):
+        storage.runs.list(search=RunSearch(parameters=tuple((f"p{i}", "x") for i in range(11))))

@@ -190,17 +190,26 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many")] = 50,
     trigger: Annotated[str | None, typer.Option(help="Only runs started so: manual, schedule, webhook, on_run or a "
                                                      "trigger id")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only runs started by this actor")] = None,
+    since: Annotated[str | None, typer.Option(help="Only runs created at or after this ISO 8601 moment")] = None,
+    until: Annotated[str | None, typer.Option(help="Only runs created before this ISO 8601 moment")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p",
+                                                    help="name=value: only runs with this parameter value "
+                                                         "(repeatable)")] = None,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; search them by workflow, state, trigger, actor, time and parameter values."""
     if ctx.invoked_subcommand:
         return
     params: dict[str, Any] = {"limit": limit}
-    if workflow:
-        params["workflow"] = workflow
-    if state:
-        params["state"] = state
-    if trigger:
-        params["trigger"] = trigger
+    for key, value in (("workflow", workflow), ("state", state), ("trigger", trigger), ("actor", actor),
+                       ("since", since), ("until", until)):
+        if value:
+            params[key] = value
+    for pair in param or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{pair!r}: expected name=value", param_hint="--param")
+        params[f"param.{name}"] = value
     page = _gateway(ctx).json("GET", "/runs", params=params)
     console.print(_runs_table(page["items"], page["total"]))
 

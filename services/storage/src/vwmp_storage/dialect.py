@@ -16,8 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, Select, create_engine, event, text
+from sqlalchemy import DateTime, Engine, Select, String, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 WRITE_OPTION = "vwmp_write"
@@ -48,6 +51,30 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class json_text(FunctionElement[str]):
+    """`json_text(column, key)`: the value at `key` of a JSON object stored as text, as text: a string
+    without its quotes, a number as written, true/false; NULL when absent. What a search by parameter
+    value compares with (`param.repo=shop`, `param.count=3`), the same on both dialects."""
+
+    type = String()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(json_text, "sqlite")
+def _json_text_sqlite(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = (compiler.process(clause, **kw) for clause in element.clauses)
+    path = f"'$.' || json_quote({key})"  # a quoted member name: any character of a key is literal
+    return (f"CASE json_type({column}, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"ELSE CAST(json_extract({column}, {path}) AS TEXT) END")
+
+
+@compiles(json_text, "postgresql")
+def _json_text_postgresql(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(CAST({column} AS JSONB) ->> CAST({key} AS TEXT))"
 
 
 def is_sqlite(engine_or_conn: Engine | Connection) -> bool:

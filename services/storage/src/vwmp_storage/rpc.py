@@ -32,7 +32,7 @@ from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
 from vwmp_storage.platform_config import ConfigDocument
-from vwmp_storage.runs import EndedFilter, Event, LogLine, Run, RunParent
+from vwmp_storage.runs import EndedFilter, Event, LogLine, Run, RunParent, RunSearch
 from vwmp_storage.storage import Storage
 from vwmp_storage.tokens import Token
 from vwmp_storage.transitions import NewStep, Transition
@@ -122,6 +122,16 @@ def _ended(request: pb.ListRunsRequest) -> EndedFilter | None:
         states=tuple(_member(RunState, number, f"states[{index}]") for index, number in enumerate(request.states)),
         not_followed_by=(followed.workflow, followed.trigger_id) if followed is not None else None,
     )
+
+
+def _search(request: pb.ListRunsRequest) -> RunSearch | None:
+    """The run search of a ListRuns request; None when it asks for none."""
+    if not (request.created_by or request.HasField("created_after") or request.HasField("created_before")
+            or request.parameters):
+        return None
+    return RunSearch(created_by=request.created_by, created_after=_moment(request.created_after, "created_after"),
+                     created_before=_moment(request.created_before, "created_before"),
+                     parameters=tuple(sorted(request.parameters.items())))
 
 
 def workflow_message(w: WorkflowVersion) -> pb.Workflow:
@@ -302,7 +312,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         state = _member(RunState, request.state, "state")
         found, total = self.storage.runs.list(request.workflow, state, request.limit, request.offset,
                                               request.parent_run_id, request.parent_step_id, request.trigger,
-                                              _ended(request))
+                                              _ended(request), _search(request))
         return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
 
     @_rpc

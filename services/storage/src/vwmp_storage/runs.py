@@ -156,6 +156,37 @@ class EndedFilter:
         return found
 
 
+@dataclass(frozen=True)
+class RunSearch:
+    """Who started a run, when, and with which parameter values: the run search of the API and the designer.
+
+    `parameters` maps a parameter name to the value it must have, compared as text (`json_text`).
+    """
+
+    created_by: str = ""
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    parameters: tuple[tuple[str, str], ...] = ()
+
+    def conditions(self) -> list[Any]:
+        found: list[Any] = []
+        if self.created_by:
+            found.append(runs.c.created_by == self.created_by)
+        if self.created_after is not None:
+            found.append(runs.c.created_at >= self.created_after)
+        if self.created_before is not None:
+            found.append(runs.c.created_at < self.created_before)
+        if len(self.parameters) > MAX_PARAMETER_FILTERS:
+            raise InvalidArgument(f"parameters: at most {MAX_PARAMETER_FILTERS} parameter filters")
+        for name, value in self.parameters:
+            if not name or len(name) > 100:
+                raise InvalidArgument("parameters: a parameter name of 1 to 100 characters is required")
+            found.append(dialect.json_text(runs.c.parameters, name) == value)
+        return found
+
+
+MAX_PARAMETER_FILTERS = 10
+
 # How long an Idempotency-Key holds its run. A later create with an expired key releases it (sets it
 # NULL on the old run) in its own transaction and takes it: expiry needs no sweeper.
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -405,7 +436,7 @@ class RunStore:
 
     def list(self, workflow: str = "", state: str = "", limit: int = 0, offset: int = 0,
              parent_run_id: str = "", parent_step_id: str = "", trigger: str = "",
-             ended: EndedFilter | None = None) -> tuple[list[Run], int]:
+             ended: EndedFilter | None = None, search: RunSearch | None = None) -> tuple[list[Run], int]:
         """Runs newest first with their steps, and the total matching the filter (a run's children with `parent_*`).
 
         With an `ended` window the runs come oldest end first: a completion-trigger sweep pages
@@ -435,6 +466,8 @@ class RunStore:
             conditions.append(runs.c.trigger_kind == trigger)
         elif trigger:
             conditions.append(runs.c.trigger_id == trigger)
+        if search is not None:
+            conditions += search.conditions()
         order: tuple[Any, ...] = (runs.c.created_at.desc(), runs.c.id.desc())
         if ended is not None:
             conditions += ended.checked().conditions()

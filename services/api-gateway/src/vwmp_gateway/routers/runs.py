@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from vwmp_common.states import ControlAction, RunState
+from vwmp_common.timeutil import to_timestamp
 from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
@@ -25,11 +28,39 @@ RunId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_
 # A definition's step id, or a for_each instance of one (`greet[3]`).
 StepId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+(\[[0-9]{1,5}\])?$")]
 StateFilter = Annotated[RunState | None, Query(description="Only runs in this state")]
+PARAMETER_PREFIX = "param."
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+MAX_PARAMETER_FILTERS = 10
+
+
+def parameter_filters(request: Request) -> dict[str, str]:
+    """The `param.<name>=<value>` query parameters of a run search (names as declared in a workflow's
+    parameters schema; each at most once)."""
+    found: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if not key.startswith(PARAMETER_PREFIX):
+            continue
+        name = key[len(PARAMETER_PREFIX):]
+        where = f"/query/{key}"
+        if not PARAMETER_NAME.match(name):
+            raise Problem(422, f"{key}: a parameter name is letters, digits, '_' and '-' (at most 64)",
+                          errors=[{"pointer": where, "message": "not a parameter name"}])
+        if name in found:
+            raise Problem(422, f"{key}: given twice", errors=[{"pointer": where, "message": "given twice"}])
+        if len(value) > 500:
+            raise Problem(422, f"{key}: at most 500 characters", errors=[{"pointer": where, "message": "too long"}])
+        found[name] = value
+    if len(found) > MAX_PARAMETER_FILTERS:
+        raise Problem(422, f"at most {MAX_PARAMETER_FILTERS} param.<name> filters",
+                      errors=[{"pointer": "/query", "message": "too many parameter filters"}])
+    return found
+
 
 
 @router.get("")
 async def list_runs(
     storage: StorageClient,
+    parameters: Annotated[dict[str, str], Depends(parameter_filters)],
     workflow: Annotated[str | None, Query(max_length=100, description="Only runs of this workflow")] = None,
     state: StateFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -39,18 +70,28 @@ async def list_runs(
     trigger: Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$",
                                          description="Only runs started that way: manual, schedule, webhook, "
                                                      "on_run, or a trigger id")] = None,
+    actor: Annotated[str | None, Query(min_length=1, max_length=200,
+                                       description="Only runs started by this actor (a token's name)")] = None,
+    since: Annotated[dt.datetime | None, Query(description="Only runs created at or after this moment (ISO 8601)")]
+    = None,
+    until: Annotated[dt.datetime | None, Query(description="Only runs created before this moment (ISO 8601)")] = None,
 ) -> Page[RunPublic]:
-    """Runs newest first, filtered by workflow, state, parent run and trigger, paginated."""
-    response = await storage.ListRuns(
-        storage_pb2.ListRunsRequest(
-            workflow=workflow or "",
-            state=state.number if state else states_pb2.RUN_STATE_UNSPECIFIED,
-            limit=limit,
-            offset=offset,
-            parent_run_id=parent_run_id or "",
-            trigger=trigger or "",
-        )
+    """Runs newest first, filtered by workflow, state, parent run, trigger, actor, creation time and parameter
+    values (`param.<name>=<value>`, compared as text: `param.repo=shop`, `param.count=3`), paginated."""
+    search = storage_pb2.ListRunsRequest(
+        workflow=workflow or "",
+        state=state.number if state else states_pb2.RUN_STATE_UNSPECIFIED,
+        limit=limit,
+        offset=offset,
+        parent_run_id=parent_run_id or "",
+        trigger=trigger or "",
+        created_by=actor or "",
+        parameters=parameters,
     )
+    for moment, field in ((since, search.created_after), (until, search.created_before)):
+        if moment is not None:
+            field.CopyFrom(to_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)))
+    response = await storage.ListRuns(search)
     return Page(items=[convert.run(item) for item in response.runs], total=response.total)
 
 

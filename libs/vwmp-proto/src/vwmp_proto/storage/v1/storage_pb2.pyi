@@ -606,6 +606,26 @@ Global___GetRunRequest: _TypeAlias = GetRunRequest  # noqa: Y015
 class ListRunsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ParametersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     WORKFLOW_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
@@ -613,6 +633,10 @@ class ListRunsRequest(_message.Message):
     PARENT_RUN_ID_FIELD_NUMBER: _builtins.int
     PARENT_STEP_ID_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
     FINISHED_AFTER_FIELD_NUMBER: _builtins.int
     STATES_FIELD_NUMBER: _builtins.int
     FINISHED_BEFORE_FIELD_NUMBER: _builtins.int
@@ -630,6 +654,22 @@ class ListRunsRequest(_message.Message):
     """"" = any; with parent_run_id, only that step's child"""
     trigger: _builtins.str
     """"" = any; a kind (manual, schedule, webhook, on_run) or a trigger id"""
+    created_by: _builtins.str
+    """The run search (GET /runs?actor=&since=&until=&param.<name>=):
+    "" = anyone; else who started it, exactly
+    """
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """unset = any; else runs created at or after it"""
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp:
+        """unset = any; else runs created before it"""
+
+    @_builtins.property
+    def parameters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """each parameter must have this value, compared as text"""
+
     @_builtins.property
     def finished_after(self) -> _timestamp_pb2.Timestamp:
         """What a completion-trigger sweep asks for, in one query on the (workflow, finished_at) index:
@@ -660,14 +700,18 @@ class ListRunsRequest(_message.Message):
         parent_run_id: _builtins.str = ...,
         parent_step_id: _builtins.str = ...,
         trigger: _builtins.str = ...,
+        created_by: _builtins.str = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        parameters: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         finished_after: _timestamp_pb2.Timestamp | None = ...,
         states: _abc.Iterable[_states_pb2.RunState.ValueType] | None = ...,
         finished_before: _timestamp_pb2.Timestamp | None = ...,
         not_followed_by: Global___TriggerRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_after", b"finished_after", "finished_before", b"finished_before", "not_followed_by", b"not_followed_by"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "finished_after", b"finished_after", "finished_before", b"finished_before", "not_followed_by", b"not_followed_by"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["finished_after", b"finished_after", "finished_before", b"finished_before", "limit", b"limit", "not_followed_by", b"not_followed_by", "offset", b"offset", "parent_run_id", b"parent_run_id", "parent_step_id", b"parent_step_id", "state", b"state", "states", b"states", "trigger", b"trigger", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "created_by", b"created_by", "finished_after", b"finished_after", "finished_before", b"finished_before", "limit", b"limit", "not_followed_by", b"not_followed_by", "offset", b"offset", "parameters", b"parameters", "parent_run_id", b"parent_run_id", "parent_step_id", b"parent_step_id", "state", b"state", "states", b"states", "trigger", b"trigger", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
