@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vwmp_common.ports import free_port
 from vwmp_common.settings import DEFAULT_PORTS
 
 from vwmp_cli.client import URL_FILE
@@ -125,6 +127,11 @@ class Platform:
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin-token"
 
+    def plugin_host_env(self, port: int) -> dict[str, str]:
+        """What a plugin author's own host needs to join this platform on `port` (`make run` prints it)."""
+        return {"VWMP_NATS_URL": self.env["VWMP_NATS_URL"], "VWMP_WORKSPACE_ROOT": str(self.workspace),
+                "VWMP_PLUGIN_HOST_PORT": str(port)}
+
     def listening_ports(self) -> dict[str, int]:
         """The ports this platform's processes will listen on, by the setting that names each."""
         ports = {"VWMP_HTTP_PORT": self.http_port}
@@ -159,8 +166,6 @@ class Platform:
         service = Service(label, [sys.executable, "-m", MODULES[name]], self.logs / f"{label}.log")
         service.env, service.kind = {**self.env, **(env or {})}, name
         if name != "gateway":  # the gateway serves /metrics on its HTTP port
-            from vwmp_common.ports import free_port
-
             service.metrics_port = free_port()
             service.env["VWMP_METRICS_PORT"] = str(service.metrics_port)
         self.services[service.name] = service
@@ -301,6 +306,9 @@ def _run(platform: Platform) -> None:
         _say(f"metrics: {platform.url}/metrics, " + ", ".join(metrics))
         _say(f"admin token: {platform.admin_token_file}   e.g. export VWMP_TOKEN=$(cat {platform.admin_token_file})")
         _say("CLI, from this folder (it finds this platform and its admin token): ./vwmp runs")
+        _say(f"NATS (events, plugin hosts): {platform.env['VWMP_NATS_URL']}")
+        join = " ".join(f"{key}={shlex.quote(value)}" for key, value in platform.plugin_host_env(free_port()).items())
+        _say(f"your own plugin host joins with: {join} vwmp-plugin-host   (then: ./vwmp plugins)")
         _say("press Ctrl-C to stop")
         while not stopping:
             platform.supervise_once()
