@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from vwmp_common.ports import free_port
 
 from .conftest import platform_env
 
