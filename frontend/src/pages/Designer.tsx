@@ -334,7 +334,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
       {refusal && (
         <div className="banner bad" role="alert" data-testid="refusal">
           <span><strong>Not connected:</strong> {refusal}</span>
-          <button className="link" onClick={() => setRefusal(null)} aria-label="Dismiss">×</button>
+          <button className="link dismiss" onClick={() => setRefusal(null)} aria-label="Dismiss">×</button>
         </div>
       )}
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
