@@ -9,7 +9,8 @@ import { chromium } from 'playwright-core';
 import { createMock } from './mock/server.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
-export const shotsDir = path.join(here, 'screenshots');
+// VWMP_E2E_SHOTS puts the screenshots elsewhere (a reviewer's folder); by default e2e/screenshots/.
+export const shotsDir = process.env.VWMP_E2E_SHOTS ?? path.join(here, 'screenshots');
 
 export async function startTarget() {
   if (process.env.VWMP_E2E_URL) {

@@ -115,7 +115,7 @@ test('a step dropped into the lane is a finally step; it connects to finally ste
   await page.getByRole('button', { name: 'Canvas' }).click();
   // Across the lanes: refused, with the reason.
   await link('done', 'noop');
-  await page.locator('.banner.ok').filter({ hasText: 'A finally step needs only other finally steps' }).waitFor();
+  await page.getByTestId('refusal').filter({ hasText: 'A finally step needs only other finally steps' }).waitFor();
   const laneNow = await box(page.getByTestId('finally-lane'));
   const b = await box(added);
   assert.ok(b.y >= laneNow.y && b.y + b.height <= laneNow.y + laneNow.height + 1, 'the new step is inside the lane');

@@ -6,6 +6,7 @@ import { WorkflowsPage } from './pages/Workflows';
 import { DesignerPage } from './pages/Designer';
 import { RunsPage } from './pages/Runs';
 import { RunPage } from './pages/RunView';
+import { ErrorBoundary } from './components/ErrorBoundary';
 
 export function App() {
   const [token, setTok] = useState(getToken());
@@ -27,10 +28,12 @@ export function App() {
         <button className="sidebar-btn" onClick={() => setToken(null)}>Sign out</button>
       </nav>
       <main className="main">
-        {route.page === 'workflows' && <WorkflowsPage />}
-        {route.page === 'designer' && <DesignerPage name={route.name} template={route.template} />}
-        {route.page === 'runs' && <RunsPage workflow={route.workflow} state={route.state} trigger={route.trigger} />}
-        {route.page === 'run' && <RunPage id={route.id} />}
+        <ErrorBoundary resetKey={JSON.stringify(route)} home="#/workflows">
+          {route.page === 'workflows' && <WorkflowsPage />}
+          {route.page === 'designer' && <DesignerPage name={route.name} template={route.template} />}
+          {route.page === 'runs' && <RunsPage workflow={route.workflow} state={route.state} trigger={route.trigger} />}
+          {route.page === 'run' && <RunPage id={route.id} />}
+        </ErrorBoundary>
       </main>
     </div>
   );

@@ -134,7 +134,7 @@ export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onC
         {inputsSchema && (
           <section className="approval-inputs" aria-label="Inputs" data-testid="approval-inputs">
             <h3>Inputs</h3>
-            <SchemaForm idPrefix="approval-inputs" schema={{ ...inputsSchema, title: undefined }} formData={inputs}
+            <SchemaForm idPrefix="approval-inputs" schema={{ ...inputsSchema, title: undefined }} formData={inputs} fillDefaults
               onChange={(data) => {
                 setInputs(data);
                 // The gateway's verdict was on the values sent; it says nothing about the new ones.

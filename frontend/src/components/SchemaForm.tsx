@@ -7,6 +7,7 @@ import validator from '@rjsf/validator-ajv8';
 import type { FieldProps, MultiSchemaFieldTemplateProps, RJSFSchema, RJSFValidationError, WidgetProps, ErrorSchema } from '@rjsf/utils';
 import type { JSONSchema7 } from '../api/types';
 import { dropExpressionErrors, expressionUiSchema } from '../lib/expression';
+import { defaultHints, humaniseErrors, mergeUiSchemas, normaliseSchema } from '../lib/formSchema';
 import { insertFunction, type ExpressionFunction } from '../lib/functions';
 import { FunctionMenu } from './ExpressionInput';
 
@@ -66,18 +67,36 @@ function YamlTextField(props: FieldProps) {
 }
 
 function SuggestWidget(props: WidgetProps) {
-  const { id, value, onChange, options, disabled, readonly, onBlur, onFocus } = props;
+  const { id, value, onChange, options, disabled, readonly, onBlur, onFocus, placeholder } = props;
   const listId = `${id}-options`;
   return (
     <>
       <input id={id} className="form-control" list={listId} value={value ?? ''} disabled={disabled || readonly}
-        placeholder="value or ${{ reference }}"
+        placeholder={placeholder || 'value or ${{ reference }}'}
         onChange={(e) => onChange(e.target.value === '' ? undefined : e.target.value)}
         onBlur={(e) => onBlur(id, e.target.value)} onFocus={(e) => onFocus(id, e.target.value)} />
       <datalist id={listId}>
         {(options.enumOptions ?? []).map((o) => <option key={String(o.value)} value={String(o.value)}>{o.label}</option>)}
       </datalist>
     </>
+  );
+}
+
+/**
+ * A yes/no field with a default, in a definition's form: "default: yes", yes, no. A checkbox has no
+ * third state, so an unset field would look like "no" whatever its default.
+ */
+function DefaultBooleanWidget(props: WidgetProps) {
+  const { id, value, onChange, disabled, readonly, options, onBlur, onFocus } = props;
+  const shown = value === true ? 'true' : value === false ? 'false' : '';
+  return (
+    <select id={id} className="form-control" value={shown} disabled={disabled || readonly}
+      onChange={(e) => onChange(e.target.value === '' ? undefined : e.target.value === 'true')}
+      onBlur={(e) => onBlur(id, e.target.value)} onFocus={(e) => onFocus(id, e.target.value)}>
+      <option value="">{String(options.placeholder ?? 'default')}</option>
+      <option value="true">yes</option>
+      <option value="false">no</option>
+    </select>
   );
 }
 
@@ -129,7 +148,7 @@ function MultiSchemaTemplate({ selector, optionSchemaField, schema }: MultiSchem
 
 const fields = { expression: ExpressionField, yamlText: YamlTextField };
 const templates = { MultiSchemaFieldTemplate: MultiSchemaTemplate };
-const widgets = { suggest: SuggestWidget };
+const widgets = { suggest: SuggestWidget, defaultBoolean: DefaultBooleanWidget };
 const expressionWidgets = { ...widgets, TextWidget: ExpressionTextWidget };
 
 export interface SchemaFormProps {
@@ -143,22 +162,39 @@ export interface SchemaFormProps {
   onSubmit?: (data: Record<string, unknown>) => void;
   submitLabel?: string;
   formRef?: React.Ref<Form>;
+  /**
+   * Start from the schema's defaults (the run form, a gate's inputs): on by default for a form that
+   * submits. A definition's form (a step's `with`) never fills them in: looking at a step must not
+   * change it, so a default is a placeholder until the user sets the field.
+   */
+  fillDefaults?: boolean;
 }
+
+/** Defaults rjsf must not invent for a definition's form: no empty objects, no minItems rows, no `false`. */
+const NO_INVENTED_DEFAULTS = {
+  emptyObjectFields: 'skipEmptyDefaults',
+  arrayMinItems: { populate: 'never' },
+  requiredBooleanDefault: 'skip',
+} as const;
 
 export function SchemaForm(p: SchemaFormProps) {
   const dataRef = useRef(p.formData);
   dataRef.current = p.formData;
+  const fill = p.fillDefaults ?? !!p.onSubmit;
+  const schema = useMemo(() => normaliseSchema(p.schema, { keepDefaults: fill }), [p.schema, fill]);
+  const hints = useMemo(() => (fill ? {} : defaultHints(p.schema)), [p.schema, fill]);
   const uiSchema = useMemo(() => ({
-    ...(p.allowExpressions ? expressionUiSchema(p.schema, p.formData) : {}),
+    ...mergeUiSchemas(p.allowExpressions ? expressionUiSchema(schema, p.formData) : {}, hints),
     'ui:submitButtonOptions': p.onSubmit ? { submitText: p.submitLabel ?? 'Submit' } : { norender: true },
-  }), [p.schema, p.formData, p.allowExpressions, p.onSubmit, p.submitLabel]);
+  }), [schema, hints, p.formData, p.allowExpressions, p.onSubmit, p.submitLabel]);
   const transformErrors = (errors: RJSFValidationError[]) =>
-    p.allowExpressions ? dropExpressionErrors(errors, dataRef.current) : errors;
+    humaniseErrors(p.allowExpressions ? dropExpressionErrors(errors, dataRef.current) : errors, schema);
   return (
     <Form
       ref={p.formRef}
       className="schema-form"
-      schema={p.schema as RJSFSchema}
+      schema={schema as RJSFSchema}
+      experimental_defaultFormStateBehavior={fill ? undefined : NO_INVENTED_DEFAULTS}
       uiSchema={uiSchema}
       formData={p.formData}
       validator={validator}

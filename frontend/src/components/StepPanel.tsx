@@ -7,6 +7,7 @@ import { forEachText, parseForEach } from '../lib/fanout';
 import { messagesBySection, toErrorSchema, type StepIssue } from '../lib/pointer';
 import { ExpressionInput } from './ExpressionInput';
 import { SchemaForm } from './SchemaForm';
+import { sameValue } from '../lib/formSchema';
 
 interface Props {
   definition: WorkflowDefinition;
@@ -65,6 +66,32 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
       </div>
       {stepType?.description && <p className="muted small-text">{stepType.description}</p>}
       <FieldErrors messages={[...sec('step'), ...sec('uses'), ...sec('other')]} />
+
+      {/* What a step does comes first: its configuration, then how it runs. */}
+      {sub ? <SubWorkflowSection step={step} readOnly={readOnly} onChange={onChange} issues={issues} messages={sec('with')} /> : (
+      <section className="panel-section">
+        <h3>Configuration <span className="muted small-text">(fields accept <code>{'${{ … }}'}</code>)</span></h3>
+        {hasConfig ? (
+          <SchemaForm
+            key={step.id}
+            idPrefix={`cfg-${step.id}`}
+            schema={{ ...configSchema!, title: undefined }}
+            formData={step.with ?? {}}
+            allowExpressions
+            readOnly={readOnly}
+            extraErrors={toErrorSchema(issues) as never}
+            onChange={(data) => {
+              // rjsf reports on mount and reorders keys to the schema's order: only a real change is an edit.
+              const cleaned = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
+              if (!sameValue(cleaned, step.with ?? {})) onChange({ with: Object.keys(cleaned).length ? cleaned : undefined });
+            }}
+          />
+        ) : (
+          <p className="muted">{stepType ? 'This step type takes no configuration.' : 'Unknown step type: edit `with` in the YAML view.'}</p>
+        )}
+        <FieldErrors messages={sec('with').filter(() => !hasConfig)} />
+      </section>
+      )}
 
       <section className="panel-section">
         <h3>Step</h3>
@@ -153,29 +180,6 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
         <FieldErrors messages={sec('retry')} />
       </section>
 
-      {sub ? <SubWorkflowSection step={step} readOnly={readOnly} onChange={onChange} issues={issues} messages={sec('with')} /> : (
-      <section className="panel-section">
-        <h3>Configuration <span className="muted small-text">(fields accept <code>{'${{ … }}'}</code>)</span></h3>
-        {hasConfig ? (
-          <SchemaForm
-            key={step.id}
-            idPrefix={`cfg-${step.id}`}
-            schema={{ ...configSchema!, title: undefined }}
-            formData={step.with ?? {}}
-            allowExpressions
-            readOnly={readOnly}
-            extraErrors={toErrorSchema(issues) as never}
-            onChange={(data) => {
-              const cleaned = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
-              if (JSON.stringify(cleaned) !== JSON.stringify(step.with ?? {})) onChange({ with: Object.keys(cleaned).length ? cleaned : undefined });
-            }}
-          />
-        ) : (
-          <p className="muted">{stepType ? 'This step type takes no configuration.' : 'Unknown step type: edit `with` in the YAML view.'}</p>
-        )}
-        <FieldErrors messages={sec('with').filter(() => !hasConfig)} />
-      </section>
-      )}
     </div>
   );
 }
@@ -290,7 +294,7 @@ function SubWorkflowSection({ step, readOnly, onChange, issues, messages }: {
           allowExpressions readOnly={readOnly} extraErrors={((toErrorSchema(issues) as Record<string, unknown>).parameters ?? {}) as never}
           onChange={(data) => {
             const cleaned = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
-            if (JSON.stringify(cleaned) !== JSON.stringify(params)) setWith({ parameters: Object.keys(cleaned).length ? cleaned : undefined });
+            if (!sameValue(cleaned, params)) setWith({ parameters: Object.keys(cleaned).length ? cleaned : undefined });
           }} />
       ) : (
         <ParametersText value={params} readOnly={readOnly} onCommit={(v) => setWith({ parameters: Object.keys(v).length ? v : undefined })} />

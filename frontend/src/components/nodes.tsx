@@ -31,6 +31,15 @@ function Badges({ step }: { step: StepNode['data']['step'] }) {
   );
 }
 
+/** The step type's icon from its plugin when it declares one, else the plugin's two-letter code. */
+export function PluginMark({ plugin, icon }: { plugin: string; icon?: string }) {
+  if (icon?.startsWith('data:image/')) {
+    return <div className="node-plugin has-icon" data-plugin={plugin} title={plugin}><img src={icon} alt="" width={18} height={18} data-testid="step-icon" /></div>;
+  }
+  if (icon) return <div className="node-plugin has-icon" data-plugin={plugin} title={plugin}><span aria-hidden data-testid="step-icon">{icon}</span></div>;
+  return <div className="node-plugin" data-plugin={plugin}>{plugin.slice(0, 2).toUpperCase()}</div>;
+}
+
 /** Extra classes of a node: a fan-out step is drawn as a stack of cards, a finally step in its lane's colours. */
 function shapeClass(step: StepNode['data']['step'], lane: string): string {
   return `${step.for_each !== undefined ? ' stacked' : ''}${lane === 'finally' ? ' in-finally' : ''}`;
@@ -45,7 +54,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
       title={hasErrors ? data.errors.join('\n') : data.step.uses}
     >
       <Handle type="target" position={data.vertical ? Position.Top : Position.Left} />
-      <div className="node-plugin" data-plugin={data.plugin}>{data.plugin.slice(0, 2).toUpperCase()}</div>
+      <PluginMark plugin={data.plugin} icon={data.icon} />
       <div className="node-body">
         <div className="node-id">{data.step.id}</div>
         <div className="node-type">{data.unknownType ? `⚠ unknown ${data.step.uses}` : data.title}</div>

@@ -1,5 +1,5 @@
 // Definition → React Flow nodes/edges. Kept free of React so it is unit-tested and fast.
-import { Position as Side, type Edge, type Node, type NodeHandle } from '@xyflow/react';
+import { MarkerType, Position as Side, type Edge, type Node, type NodeHandle } from '@xyflow/react';
 import type { Lane, Position, StepDefinition, StepState, WorkflowDefinition } from '../api/types';
 import { allSteps, fanOutOf, finallyOf, isSubWorkflow, positionsOf } from './definition';
 
@@ -7,6 +7,8 @@ export interface StepNodeData extends Record<string, unknown> {
   step: StepDefinition;
   title: string;
   plugin: string;
+  /** The step type's icon from its plugin's metadata (an emoji or a data:image URI), if it has one. */
+  icon?: string;
   errors: string[];
   unknownType: boolean;
   /** Handles on top and bottom (the graph flows downwards) instead of left and right. */
@@ -51,7 +53,24 @@ export const NODE_HEIGHT = 64;
 export interface TypeInfo {
   title: string;
   plugin: string;
+  icon?: string;
 }
+
+/**
+ * A step type's icon as its plugin declares it (`icon` on the step type): a short glyph (an emoji)
+ * or an image as a `data:image/…` URI. Anything else (a remote URL, a long text) is not shown: a node
+ * then keeps its two-letter plugin code.
+ */
+export function iconOf(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') return undefined;
+  const v = raw.trim();
+  if (/^data:image\/(png|gif|webp|jpeg|svg\+xml)[;,]/i.test(v)) return v;
+  const glyphs = [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(v)];
+  return v && glyphs.length <= 2 && !/^[\x20-\x7e]+$/.test(v) ? v : undefined;
+}
+
+/** Arrowheads at the step that needs the other: which way a dependency goes, at a glance. */
+export const EDGE_MARKER = { type: MarkerType.ArrowClosed, width: 18, height: 18 } as const;
 
 export function nodeKindOf(uses: string): 'step' | 'gate' | 'workflow' {
   if (uses === 'core/approval') return 'gate';
@@ -75,7 +94,7 @@ export function edgesOf(def: WorkflowDefinition, animated?: (source: string, tar
   for (const s of steps) {
     for (const n of s.needs ?? []) {
       if (!ids.has(n)) continue;
-      edges.push({ id: edgeId(n, s.id), source: n, target: s.id, animated: animated?.(n, s.id) ?? false });
+      edges.push({ id: edgeId(n, s.id), source: n, target: s.id, animated: animated?.(n, s.id) ?? false, markerEnd: EDGE_MARKER });
     }
   }
   return edges;
@@ -148,6 +167,7 @@ export function designNodesOf(
         step,
         title: sub ? `Sub-workflow ${step.uses.slice('workflow/'.length)}` : info?.title ?? step.uses,
         plugin: info?.plugin ?? step.uses.split('/')[0],
+        icon: info?.icon,
         errors: errorsByStep.get(step.id) ?? [],
         // A sub-workflow names a stored workflow, not a plugin's step type.
         unknownType: types.size > 0 && !info && !sub,
@@ -206,7 +226,7 @@ export function laneSlot(box: LaneBox): Position {
 
 function sameNode(a: DesignNode, b: DesignNode): boolean {
   return a.type === b.type && a.position.x === b.position.x && a.position.y === b.position.y && !!a.selected === !!b.selected
-    && a.data.step === b.data.step && a.data.lane === b.data.lane && a.data.title === b.data.title && a.data.plugin === b.data.plugin
+    && a.data.step === b.data.step && a.data.lane === b.data.lane && a.data.title === b.data.title && a.data.plugin === b.data.plugin && a.data.icon === b.data.icon
     && a.data.unknownType === b.data.unknownType && a.data.vertical === b.data.vertical && a.data.errors.join('\n') === b.data.errors.join('\n');
 }
 

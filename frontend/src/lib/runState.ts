@@ -256,3 +256,32 @@ export function gatePlans(view: RunView, gateId: string, downstream: string[]): 
   }
   return out;
 }
+
+export interface StepFailure {
+  id: string;
+  /** The step's error text, or null when none was recorded. */
+  error: string | null;
+  /** A fan-out's items that failed are folded onto their step: how many. */
+  items: number;
+}
+
+/**
+ * Why a run failed, for its overview: each failed step (a fan-out's failed items counted on their
+ * step, the first item's error shown) in the run's order, so nobody has to click node after node.
+ */
+export function failuresOf(view: RunView): StepFailure[] {
+  const out = new Map<string, StepFailure>();
+  for (const sid of view.order) {
+    const st = view.steps[sid];
+    if (!st || st.state !== 'failed') continue;
+    const owner = instanceOf(st)?.parent ?? sid;
+    const cur = out.get(owner);
+    if (cur) {
+      if (owner !== sid) cur.items++;
+      cur.error ??= st.error ?? null;
+    } else {
+      out.set(owner, { id: owner, error: st.error ?? null, items: owner !== sid ? 1 : 0 });
+    }
+  }
+  return [...out.values()];
+}

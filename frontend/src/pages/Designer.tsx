@@ -10,7 +10,7 @@ import {
   addStep, allSteps, connect, emptyDefinition, finallyOf, laneOf, moveToLane, normalizeDefinition, positionsOf, removeSteps, renameStep,
   setPositions, updateStep, disconnect,
 } from '../lib/definition';
-import { designNodesOf, edgesOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
+import { designNodesOf, edgesOf, iconOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
 import { historyReducer } from '../lib/history';
 import { layoutDefinition } from '../lib/layout';
 import { subWorkflowTypes } from '../lib/subworkflows';
@@ -30,6 +30,11 @@ declare global {
   interface Window {
     __vwmpLayout?: { ms: number; nodes: number; at: number };
   }
+}
+
+/** The gateway's "[] should be non-empty" at /spec/steps: what a blank canvas is, not a mistake. */
+function isEmptyStepsIssue(issue: ValidationIssue): boolean {
+  return issue.pointer === '/spec/steps' && /non-empty|at least 1|too short|fewer than/i.test(issue.message);
 }
 
 function withLayout(def: WorkflowDefinition): WorkflowDefinition {
@@ -65,6 +70,8 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [issues, setIssues] = useState<ValidationIssue[]>([]);
   const [validating, setValidating] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  // An edit the designer refused (a cycle, an edge across the lanes): an error, not a notice.
+  const [refusal, setRefusal] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [view, setView] = useState<View>('canvas');
   const [showHistory, setShowHistory] = useState(false);
@@ -73,7 +80,10 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [fitOnOpen, setFitOnOpen] = useState(false);
   const rf = useReactFlow();
   const readOnly = viewing != null;
-  const shown = viewing ? normalizeDefinition(viewing.definition) : def;
+  // One object per viewed version: every effect below keys on `shown`, so a definition rebuilt on
+  // each render would re-run them, set state, render again… and never stop.
+  const viewed = useMemo(() => (viewing ? normalizeDefinition(viewing.definition) : null), [viewing]);
+  const shown = viewed ?? def;
 
   // Load once: the stored workflow, a template, or an empty definition.
   useEffect(() => {
@@ -121,7 +131,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const paletteTypes = useMemo(() => [...(stepTypes.data ?? []), ...subWorkflowTypes(storedWorkflows.data ?? [], shown.metadata.name, stepTypes.data ?? [])],
     [stepTypes.data, storedWorkflows.data, shown.metadata.name]);
   const typeMap = useMemo(() => new Map((stepTypes.data ?? []).map((t) => [t.type, t])), [stepTypes.data]);
-  const typeInfo = useMemo(() => new Map<string, TypeInfo>([...typeMap].map(([k, t]) => [k, { title: t.title, plugin: t.plugin }])), [typeMap]);
+  const typeInfo = useMemo(() => new Map<string, TypeInfo>([...typeMap].map(([k, t]) => [k, { title: t.title, plugin: t.plugin, icon: iconOf((t as { icon?: unknown }).icon) }])), [typeMap]);
   const errorsByStep = useMemo(() => new Map([...mapped.byStep].map(([id, l]) => [id, l.map((i) => i.message)])), [mapped]);
 
   const [nodes, setNodes] = useState<DesignNode[]>([]);
@@ -172,8 +182,10 @@ function Designer({ name, template }: { name: string | null; template?: string }
   }, [def, commit, selected]);
   const onConnect = useCallback((c: Connection) => {
     const r = connect(def, c.source, c.target);
-    if (r.ok) commit(r.definition);
-    else setNotice(r.reason);
+    if (r.ok) {
+      commit(r.definition);
+      setRefusal(null);
+    } else setRefusal(r.reason);
   }, [def, commit]);
   const onNodeDragStop = useCallback((_: unknown, __: unknown, dragged: DesignNode[]) => {
     let next = setPositions(def, Object.fromEntries(dragged.map((n) => [n.id, n.position])));
@@ -257,12 +269,20 @@ function Designer({ name, template }: { name: string | null; template?: string }
     const t = setTimeout(() => setNotice(null), 4000);
     return () => clearTimeout(t);
   }, [notice]);
+  useEffect(() => {
+    if (!refusal) return;
+    const t = setTimeout(() => setRefusal(null), 8000);
+    return () => clearTimeout(t);
+  }, [refusal]);
 
   if (name && workflow.isError) return <div className="page"><ErrorBox error={workflow.error} /></div>;
   if (!ready) return <div className="page muted">Loading…</div>;
 
   const selStep: StepDefinition | undefined = allSteps(shown).find((s) => s.id === selected);
-  const issueCount = issues.length;
+  // A workflow with no steps yet is not "1 problem" ([] should be non-empty): it is a start.
+  const shownIssues = allSteps(shown).length ? issues : issues.filter((i) => !isEmptyStepsIssue(i));
+  const issueCount = shownIssues.length;
+  const startHint = !validating && !issueCount && allSteps(shown).length === 0;
 
   return (
     <div className="designer">
@@ -286,8 +306,8 @@ function Designer({ name, template }: { name: string | null; template?: string }
           ))}
         </div>
         <div className="toolbar-group right">
-          <span className={`validity ${issueCount ? 'bad' : 'good'}`} role="status" data-testid="validity">
-            {validating ? 'Validating…' : issueCount ? `${issueCount} problem${issueCount > 1 ? 's' : ''}` : '✓ Valid'}
+          <span className={`validity ${issueCount ? 'bad' : startHint ? 'hint' : 'good'}`} role="status" data-testid="validity">
+            {validating ? 'Validating…' : issueCount ? `${issueCount} problem${issueCount > 1 ? 's' : ''}` : startHint ? 'Add a step to start' : '✓ Valid'}
           </span>
           {name && <button className="btn" onClick={() => setShowHistory(true)}>History</button>}
           {!readOnly && <button className="btn primary" onClick={doSave} disabled={save.isPending || !shown.metadata.name} data-testid="save">
@@ -300,12 +320,23 @@ function Designer({ name, template }: { name: string | null; template?: string }
         <div className="banner info" role="status">
           Viewing version {viewing.version} (read-only), saved {viewing.created_at ? new Date(viewing.created_at).toLocaleString() : '—'} by {viewing.created_by}.
           <button className="btn small" onClick={() => setViewing(null)}>Back to latest</button>
-          <button className="btn small" onClick={() => { commit(normalizeDefinition(viewing.definition)); setViewing(null); setNotice(`Restored version ${viewing.version}: save to make it the newest version`); }}>
+          <button className="btn small" data-testid="restore-version" onClick={() => {
+            // Not `commit`: that refuses edits while a version is viewed, and this is the way out of viewing.
+            dispatch({ type: 'set', value: withLayout(normalizeDefinition(viewing.definition)) });
+            setViewing(null);
+            setNotice(`Restored version ${viewing.version}: save to make it the newest version`);
+          }}>
             Restore this version
           </button>
         </div>
       )}
       {notice && <div className="banner ok" role="status">{notice}</div>}
+      {refusal && (
+        <div className="banner bad" role="alert" data-testid="refusal">
+          <span><strong>Not connected:</strong> {refusal}</span>
+          <button className="link dismiss" onClick={() => setRefusal(null)} aria-label="Dismiss">×</button>
+        </div>
+      )}
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
       <div className="designer-body">
         <Palette types={paletteTypes} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly} />
@@ -371,7 +402,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
               }}
             />
           ) : (
-            <WorkflowPanel definition={shown} isNew={!name} readOnly={readOnly} general={mapped.general} onChange={commit} />
+            <WorkflowPanel definition={shown} isNew={!name} readOnly={readOnly} general={mapped.general.filter((i) => allSteps(shown).length || !isEmptyStepsIssue(i))} onChange={commit} />
           )}
         </aside>
       </div>
@@ -388,7 +419,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
           }} />
       )}
       {showRun && loaded && (
-        <RunDialog workflow={loaded} definition={normalizeDefinition(viewing?.definition ?? loaded.definition)} version={viewing?.version}
+        <RunDialog workflow={loaded} definition={viewed ?? normalizeDefinition(loaded.definition)} version={viewing?.version}
           onClose={() => setShowRun(false)} />
       )}
     </div>

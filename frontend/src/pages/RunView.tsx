@@ -12,7 +12,7 @@ import { NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, laneBoxOf, type
 import { layoutDefinition } from '../lib/layout';
 import { FanOutGrid } from '../components/FanOutGrid';
 import { FinallyLane } from '../components/FinallyLane';
-import { applyEvents, durationMs, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, mergeRunSince, planOf, type RunView, type StepPlan } from '../lib/runState';
+import { applyEvents, durationMs, failuresOf, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, mergeRunSince, planOf, type RunView, type StepPlan } from '../lib/runState';
 import { nodeTypes } from '../components/nodes';
 import { ErrorBox, StateBadge } from '../components/common';
 import { PlanView } from '../components/PlanView';
@@ -161,6 +161,7 @@ function RunScreen({ id }: { id: string }) {
   }, [steps, view]);
 
   const awaiting = view ? view.order.filter((sid) => view.steps[sid].state === 'awaiting_approval') : [];
+  const failures = useMemo(() => (view && view.state === 'failed' ? failuresOf(view) : []), [view]);
   const finalizing = view && !isTerminal(view.state) ? view.run.finalizing ?? null : null;
   const queue = useQueue(id, view?.state ?? null, view?.run);
 
@@ -233,6 +234,20 @@ function RunScreen({ id }: { id: string }) {
           <button className="btn primary small" onClick={() => setApproving(sid)} data-testid={`review-${sid}`}>Review &amp; approve</button>
         </div>
       ))}
+      {failures.length > 0 && (
+        <div className="banner bad run-failures" role="alert" data-testid="run-failures">
+          <strong>Run failed</strong>
+          <ul>
+            {failures.map((f) => (
+              <li key={f.id} data-testid={`failure-${f.id}`}>
+                step <button className="link" onClick={() => { setSelected(f.id); setTab('details'); }}>{f.id}</button>
+                {f.items > 0 && <span className="muted"> ({f.items} item{f.items === 1 ? '' : 's'})</span>}
+                {': '}<span className="failure-error">{f.error ?? 'no error message was recorded'}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
       <div className="run-body">
         <div className="canvas" data-testid="run-canvas">
@@ -268,6 +283,9 @@ function RunScreen({ id }: { id: string }) {
                 <dl className="kv">
                   <dt>Run</dt><dd><code>{view.run.id}</code></dd>
                   <dt>State</dt><dd><StateBadge state={view.state} /></dd>
+                  {failures.length > 0 && <><dt>Failed at</dt><dd data-testid="overview-failure">{failures.map((f) => (
+                    <div key={f.id}><button className="link" onClick={() => setSelected(f.id)}>{f.id}</button>: {f.error ?? 'no error message was recorded'}</div>
+                  ))}</dd></>}
                   {queue.concurrency && <><dt>Key</dt><dd><code>{queue.concurrency.key}</code> <span className="muted">(limit {queue.concurrency.limit}, {queue.concurrency.on_conflict})</span></dd></>}
                   {isWaiting(queue.concurrency, view.state) && <><dt>Queue</dt><dd>{queueText(queue.concurrency, view.state)}</dd></>}
                   <dt>Started by</dt><dd>{view.run.created_by}</dd>
