@@ -74,7 +74,9 @@ class PostgresCluster:
         self._run(_program("initdb"), "--pgdata", str(self.data), "--username", "postgres", "--auth", "trust",
                   "--encoding", "UTF8", "--no-sync")
         settings = (f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.root}'\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n")
+                    # fsync off: a stopped or killed server loses nothing (the OS keeps the writes); only a
+                    # machine crash would, and nothing here outlives the test.
+                    "fsync = off\nmax_connections = 200\n")
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(settings)
 
