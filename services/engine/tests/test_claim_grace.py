@@ -18,7 +18,7 @@ def test_claims_take_expired_leases_until_storage_is_away_then_not_for_a_lease_l
     grace = ClaimGrace(10.0, clock)
     grace.reachable()
     assert not grace.free_only()  # storage was never away: a dead replica's runs are taken over as always
-    grace.unreachable()
+    grace.unreachable(ConnectionError("database unavailable, try again"))
     assert grace.free_only()
     clock.now += 60  # a minute-long outage: the grace counts from when storage answers, not from the outage
     assert grace.free_only()

@@ -27,8 +27,11 @@ class ClaimGrace:
         self._away = False
         self._until = 0.0
 
-    def unreachable(self) -> None:
-        """A call to storage found it away (UNAVAILABLE, DEADLINE_EXCEEDED)."""
+    def unreachable(self, error: Exception) -> None:
+        """A call to storage found it away (UNAVAILABLE, DEADLINE_EXCEEDED); logged once per outage."""
+        if not self._away:
+            log.warning("storage unavailable; claims and lease renewals wait for it", extra={"fields": {
+                "error": str(error)}})
         self._away = True
 
     def reachable(self) -> None:

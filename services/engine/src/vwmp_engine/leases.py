@@ -94,8 +94,7 @@ class LeaseKeeper:
             except asyncio.CancelledError:
                 raise
             except StorageUnavailable as error:
-                self.grace.unreachable()
-                log.warning("claiming runs failed", extra={"fields": {"error": str(error)}})
+                self.grace.unreachable(error)
             except StorageError as error:
                 log.warning("claiming runs failed", extra={"fields": {"error": str(error)}})
             except Exception:
@@ -173,8 +172,7 @@ class LeaseKeeper:
                 lost = await self.runtime.store.renew_leases(self.runtime.owner, leases, self.lease_seconds)
                 self.grace.reachable()
             except StorageUnavailable as error:
-                self.grace.unreachable()
-                log.warning("renewing leases failed", extra={"fields": {"error": str(error)}})
+                self.grace.unreachable(error)
                 continue
             except StorageError as error:
                 log.warning("renewing leases failed", extra={"fields": {"error": str(error)}})
