@@ -48,6 +48,22 @@ def test_expired_lease_is_taken_over_and_the_old_owner_is_fenced(storage: Storag
     storage.transitions.record(run.id, "engine-2", new.epoch, [Transition(event_type="run.started")])
 
 
+def test_free_only_leaves_expired_leases_to_their_owners_and_takes_new_and_released_runs(
+    storage: Storage, new_run: Callable[..., Run]
+) -> None:
+    """After a storage outage every lease is expired; an engine claiming free_only takes over none of them."""
+    held, released = new_run(), new_run()
+    leases = storage.leases.claim("engine-1", 10, 0.05)
+    assert [lease.run_id for lease in leases] == [held.id, released.id]
+    storage.leases.release("engine-1", leases[1])
+    fresh = new_run()
+    time.sleep(0.1)  # the lease of `held` is expired now, its owner did not renew it (storage was away)
+    claimed = storage.leases.claim("engine-2", 10, 30, free_only=True)
+    assert claimed == [Lease(released.id, leases[1].epoch + 1), Lease(fresh.id, 1)]
+    assert storage.leases.renew("engine-1", [leases[0]], 30) == []  # its owner renews it: still its own
+    assert storage.leases.claim("engine-2", 10, 30) == []
+
+
 def test_release_frees_the_run_only_for_the_holder(storage: Storage, new_run: Callable[..., Run]) -> None:
     run = new_run()
     [lease] = storage.leases.claim("engine-1", 10, 30)

@@ -26,6 +26,8 @@ from vwmp_gateway.frontend import mount_frontend
 from vwmp_gateway.hardening import RefuseHostilePaths
 from vwmp_gateway.middleware import BodyLimit, ErrorGuard, Metrics
 from vwmp_gateway.problems import (
+    PROBLEM_CONTENT,
+    UNAVAILABLE_RESPONSE,
     Problem,
     on_http_exception,
     on_problem,
@@ -47,8 +49,6 @@ from vwmp_gateway.routers import (
     workflows,
 )
 from vwmp_gateway.settings import GatewaySettings
-
-PROBLEM_RESPONSE = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -121,10 +121,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         redoc_url=None,
         generate_unique_id_function=operation_id,
         responses={
-            401: {"description": "No valid token", **PROBLEM_RESPONSE},
-            403: {"description": "The token's role may not do this", **PROBLEM_RESPONSE},
-            422: {"description": "Validation failed", **PROBLEM_RESPONSE},
-            429: {"description": "Rate limit", **PROBLEM_RESPONSE},
+            401: {"description": "No valid token", **PROBLEM_CONTENT},
+            403: {"description": "The token's role may not do this", **PROBLEM_CONTENT},
+            422: {"description": "Validation failed", **PROBLEM_CONTENT},
+            429: {"description": "Rate limit", **PROBLEM_CONTENT},
+            503: UNAVAILABLE_RESPONSE,
         },
     )
     app.add_exception_handler(Problem, on_problem)

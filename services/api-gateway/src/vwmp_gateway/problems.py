@@ -21,6 +21,20 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://vwmp.dev/problems/"
+RETRY_AFTER_SECONDS = 1  # a backend or its database away: the client asks again this soon (clients back off)
+# The OpenAPI of an error answered as problem+json, and of the 503 every route may answer.
+PROBLEM_CONTENT = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before trying again",
+                                      "schema": {"type": "integer", "minimum": 1}}}
+UNAVAILABLE_RESPONSE = {
+    "description": "A backend service or the database is unavailable for now (nothing was done); try again "
+                   "after Retry-After seconds",
+    "headers": RETRY_AFTER_HEADER, **PROBLEM_CONTENT,
+}
+STORAGE_UNAVAILABLE_RESPONSE = {
+    "description": "Not ready: storage or its database does not answer; ask again after Retry-After seconds",
+    "headers": RETRY_AFTER_HEADER, **PROBLEM_CONTENT,
+}
 _POINTED_LINE = re.compile(r"^\s*(/\S*)?: (.+)$")
 
 
@@ -104,6 +118,15 @@ def plan_digest_of(error: grpc.aio.AioRpcError) -> str | None:
     return rpc_metadata.trailing(error, rpc_metadata.PLAN_DIGEST)
 
 
+def unavailable_problem() -> Problem:
+    """503 with Retry-After: a peer (storage, its database, the engine) is away for now; nothing was done.
+
+    The peer's own message is not passed on: it names internal addresses.
+    """
+    return Problem(503, "A backend service is unavailable; try again",
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def problem_from_rpc(error: grpc.aio.AioRpcError, *, precondition_status: int = 409) -> Problem:
     """Map a gRPC failure of a peer service to the HTTP problem the client should see.
 
@@ -133,7 +156,7 @@ def problem_from_rpc(error: grpc.aio.AioRpcError, *, precondition_status: int = 
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return Problem(429, detail)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return Problem(503, "A backend service is unavailable; try again", headers={"Retry-After": "1"})
+        return unavailable_problem()
     log.error("backend call failed", extra={"fields": {"grpc_code": code.name, "detail": detail}})
     return Problem(502, "A backend service failed", kind="backend-error")
 

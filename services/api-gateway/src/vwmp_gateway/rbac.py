@@ -31,6 +31,7 @@ def _r(role: str | None, action: str, mutating: bool = False) -> Rule:
 
 ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/health"): _r(None, "health.read"),
+    ("GET", f"{API}/ready"): _r(None, "health.ready"),
     ("GET", f"{API}/me"): _r("viewer", "me.read"),
     ("GET", f"{API}/step-types"): _r("viewer", "step_type.list"),
     ("GET", f"{API}/templates"): _r("viewer", "template.list"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from vwmp_engine.store import StorageError, StorageUnavailable, Store, Transitio
 log = logging.getLogger(__name__)
 RESEND_INITIAL_SECONDS = 0.2  # a batch storage did not answer is sent again after this, doubling
 RESEND_MAX_SECONDS = 2.0
+RESEND_LOG_SECONDS = 10.0  # while storage stays away, a warning this often (not one per send)
 
 
 class EventPublisher:
@@ -159,17 +161,34 @@ class TransitionLog:
 
 
     async def _commit(self, transitions: Sequence[Transition], key: str) -> list[Event]:
-        """One batch, sent with its key until storage answers (transitions arriving meanwhile wait for the next)."""
+        """One batch, sent with its key until storage answers (transitions arriving meanwhile wait for the next).
+
+        However long storage is away (its database restarting), the run waits here rather than
+        failing; one warning when it starts, one every RESEND_LOG_SECONDS, one line when answered.
+        """
         delay = RESEND_INITIAL_SECONDS
+        started = time.monotonic()
+        logged = 0.0
+        sends = 0
         while True:
+            sends += 1
             try:
-                return await self._store.record(self.run_id, transitions, owner=self.owner, epoch=self.epoch,
-                                                idempotency_key=key)
+                events = await self._store.record(self.run_id, transitions, owner=self.owner, epoch=self.epoch,
+                                                  idempotency_key=key)
             except StorageUnavailable as error:
-                log.warning("storage did not answer a transition write; sending it again with its key",
-                            extra={"fields": {"error": str(error), "transitions": len(transitions)}})
+                waited = time.monotonic() - started
+                if sends == 1 or waited - logged >= RESEND_LOG_SECONDS:
+                    logged = waited
+                    log.warning("storage did not answer a transition write; sending it again with its key until "
+                                "it does", extra={"fields": {"error": str(error), "transitions": len(transitions),
+                                                             "waited_seconds": round(waited, 1), "sends": sends}})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESEND_MAX_SECONDS)
+                continue
+            if sends > 1:
+                log.info("storage answered a transition write sent again", extra={"fields": {
+                    "waited_seconds": round(time.monotonic() - started, 1), "sends": sends}})
+            return events
 
 
 def _detached() -> asyncio.Future[list[Event]]:

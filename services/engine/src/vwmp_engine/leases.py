@@ -13,9 +13,10 @@ import logging
 import traceback
 from dataclasses import dataclass, field
 
+from vwmp_engine.claim_grace import ClaimGrace
 from vwmp_engine.executor import RunExecutor
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.store import Lease, StorageError
+from vwmp_engine.store import Lease, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -45,6 +46,7 @@ class LeaseKeeper:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._crashes: dict[str, int] = {}  # run id -> executions on this replica that ended in a crash
+        self.grace = ClaimGrace(lease_seconds)  # after a storage outage, no takeover of expired leases for a while
 
     def start(self) -> None:
         """Claim runs and renew leases in the background from now on."""
@@ -91,6 +93,8 @@ class LeaseKeeper:
                 await self._claim()
             except asyncio.CancelledError:
                 raise
+            except StorageUnavailable as error:
+                self.grace.unreachable(error)
             except StorageError as error:
                 log.warning("claiming runs failed", extra={"fields": {"error": str(error)}})
             except Exception:
@@ -103,7 +107,9 @@ class LeaseKeeper:
         free = min(self.max_runs - len(self.handles), CLAIM_BATCH)
         if free <= 0:
             return
-        leases = await self.runtime.store.claim_runs(self.runtime.owner, free, self.lease_seconds)
+        leases = await self.runtime.store.claim_runs(self.runtime.owner, free, self.lease_seconds,
+                                                     free_only=self.grace.free_only())
+        self.grace.reachable()
         for lease in leases:
             handle = self.handles.get(lease.run_id)
             if handle is not None:  # our own lease ran out before a renewal: keep executing
@@ -164,6 +170,10 @@ class LeaseKeeper:
             leases = [Lease(run_id, handle.epoch) for run_id, handle in self.handles.items()]
             try:
                 lost = await self.runtime.store.renew_leases(self.runtime.owner, leases, self.lease_seconds)
+                self.grace.reachable()
+            except StorageUnavailable as error:
+                self.grace.unreachable(error)
+                continue
             except StorageError as error:
                 log.warning("renewing leases failed", extra={"fields": {"error": str(error)}})
                 continue

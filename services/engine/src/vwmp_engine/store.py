@@ -325,11 +325,11 @@ class Store:
         """Read the configuration again on next use (it was just changed)."""
         self._config = None
 
-    async def claim_runs(self, owner: str, limit: int, lease_seconds: float) -> list[Lease]:
-        """Claim up to `limit` free or expired runs for `owner`."""
+    async def claim_runs(self, owner: str, limit: int, lease_seconds: float, free_only: bool = False) -> list[Lease]:
+        """Claim up to `limit` free or expired runs for `owner` (only free ones, no expired lease, with `free_only`)."""
         with _refusals():
             response = await self._stub.ClaimRuns(storage_pb2.ClaimRunsRequest(
-                owner=owner, limit=limit, lease_seconds=lease_seconds))
+                owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only))
         return [Lease(lease.run_id, lease.epoch) for lease in response.leases]
 
     async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float) -> list[str]:

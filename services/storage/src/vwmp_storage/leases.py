@@ -41,19 +41,25 @@ class LeaseStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def claim(self, owner: str, limit: int = 0, lease_seconds: float = 0) -> list[Lease]:
-        """Claim up to `limit` unfinished runs whose lease is free or expired, oldest first."""
+    def claim(self, owner: str, limit: int = 0, lease_seconds: float = 0, free_only: bool = False) -> list[Lease]:
+        """Claim up to `limit` unfinished runs whose lease is free or expired, oldest first.
+
+        `free_only` leaves expired leases alone: right after storage was unreachable every lease is
+        expired, also those of live replicas about to renew them (a takeover would run their steps again).
+        Waiting keyed runs are never held by anyone, so they are admitted either way.
+        """
         _check_owner(owner)
         if limit < 0:
             raise InvalidArgument("limit: must not be negative")
         expires_in = _lease_duration(lease_seconds)
         limit = limit or DEFAULT_CLAIM_LIMIT
         now = utcnow()
+        unheld = runs.c.lease_owner == "" if free_only else or_(runs.c.lease_owner == "", runs.c.lease_expires_at < now)
         stmt = (
             select(runs.c.id, runs.c.lease_epoch, runs.c.created_at)
             .where(
                 runs.c.state.in_(CLAIMABLE_STATES),
-                or_(runs.c.lease_owner == "", runs.c.lease_expires_at < now),
+                unheld,
                 or_(runs.c.concurrency_key == "", runs.c.admitted_at.is_not(None)),
             )
             .order_by(runs.c.created_at, runs.c.id)

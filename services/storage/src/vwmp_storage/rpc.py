@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.exc import OperationalError
 from vwmp_common import rpc_metadata
 from vwmp_common.logging import log_context
 from vwmp_common.states import EventType, RunState, StepState
@@ -31,6 +30,7 @@ from vwmp_storage.definitions import WorkflowVersion
 from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
+from vwmp_storage.outage import UNAVAILABLE_DETAIL, DatabaseAway, database_away
 from vwmp_storage.platform_config import ConfigDocument
 from vwmp_storage.runs import EndedFilter, Event, LogLine, Run, RunParent, RunSearch
 from vwmp_storage.storage import Storage
@@ -62,7 +62,7 @@ def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
         run_id = getattr(request, "run_id", "") or (getattr(request, "id", "") if method.__name__ == "GetRun" else "")
         with log_context(**({"run_id": run_id} if run_id else {})):
             try:
-                return method(self, request, context)
+                answer = method(self, request, context)
             except errors.StorageError as exc:
                 code = next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
                 log.info("refused %s", method.__name__, extra={"fields": {"code": code.name, "reason": str(exc)}})
@@ -70,12 +70,14 @@ def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
                     conflict = dump({"key": exc.key, "blocked_by": exc.blocked_by})
                     context.set_trailing_metadata(((rpc_metadata.CONCURRENCY, conflict),))
                 context.abort(code, str(exc))
-            except OperationalError as exc:
-                log.warning("database unavailable in %s: %s", method.__name__, exc.orig)
-                context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, try again")
-            except Exception:
+            except Exception as exc:
+                if database_away(exc):
+                    self.database_away.seen(method.__name__, exc)
+                    context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_DETAIL)
                 log.exception("unexpected error in %s", method.__name__)
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__} (see storage logs)")
+            self.database_away.answered()
+            return answer
 
     return handler
 
@@ -244,6 +246,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self.database_away = DatabaseAway()  # one log line per outage, not one per refused call
 
     @_rpc
     def CreateWorkflow(self, request: pb.CreateWorkflowRequest, context: Any) -> pb.Workflow:
@@ -367,7 +370,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
 
     @_rpc
     def ClaimRuns(self, request: pb.ClaimRunsRequest, context: Any) -> pb.ClaimRunsResponse:
-        claimed = self.storage.leases.claim(request.owner, request.limit, request.lease_seconds)
+        claimed = self.storage.leases.claim(request.owner, request.limit, request.lease_seconds, request.free_only)
         return pb.ClaimRunsResponse(leases=[pb.Lease(run_id=x.run_id, epoch=x.epoch) for x in claimed])
 
     @_rpc

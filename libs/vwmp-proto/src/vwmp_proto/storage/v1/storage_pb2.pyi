@@ -1091,19 +1091,26 @@ class ClaimRunsRequest(_message.Message):
     OWNER_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     LEASE_SECONDS_FIELD_NUMBER: _builtins.int
+    FREE_ONLY_FIELD_NUMBER: _builtins.int
     owner: _builtins.str
     limit: _builtins.int
     lease_seconds: _builtins.float
+    free_only: _builtins.bool
+    """Claim only runs no engine holds (new, released), not runs whose lease expired. An engine asks
+    this for a lease length after storage was unreachable: every lease expired meanwhile, also
+    those of live replicas that renew them as soon as storage answers again.
+    """
     def __init__(
         self,
         *,
         owner: _builtins.str = ...,
         limit: _builtins.int = ...,
         lease_seconds: _builtins.float = ...,
+        free_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_seconds", b"lease_seconds", "limit", b"limit", "owner", b"owner"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_only", b"free_only", "lease_seconds", b"lease_seconds", "limit", b"limit", "owner", b"owner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
