@@ -1075,6 +1075,11 @@ export interface components {
             outputs_schema: {
                 [key: string]: unknown;
             };
+            /**
+             * Icon
+             * @description The node icon: an emoji or a data:image URI (never a remote URL)
+             */
+            icon?: string | null;
         };
         /** TemplatePublic */
         TemplatePublic: {

@@ -175,3 +175,23 @@ def test_duplicate_templates_and_bad_names_are_rejected() -> None:
         plugin.add_template(Template(name="t", workflow_type="release", definition={}))
     with pytest.raises(ValueError, match="invalid plugin name"):
         Plugin("a/b")
+
+
+def test_a_plugin_and_its_steps_declare_icons_the_designer_shows_without_loading_anything() -> None:
+    from vwmp_sdk import svg_icon
+
+    icon = svg_icon('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><circle r="9" cx="12" cy="12"/></svg>')
+    acme = Plugin("acme", icon=icon)
+
+    @acme.step("tag")
+    def tag(ctx) -> None: ...
+
+    @acme.step("ship", icon="🚀")
+    def ship(ctx) -> None: ...
+
+    assert icon.startswith("data:image/svg+xml;base64,")
+    assert acme.steps["tag"].icon == icon and acme.steps["ship"].icon == "🚀"
+    for bad in ("https://example.com/i.svg", "javascript:alert(1)", "data:text/html,<script>", "AB",
+                "data:image/png;base64," + "A" * 9000):
+        with pytest.raises(ValueError, match="icon must be an emoji or a data:image"):
+            Plugin("bad", icon=bad)

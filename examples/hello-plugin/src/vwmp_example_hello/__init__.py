@@ -1,9 +1,11 @@
 """Example VWMP plugin: a greeting step with a dry-run plan, and a no-op step."""
 
 from pydantic import BaseModel, Field
+from vwmp_common.icons import glyph
 from vwmp_sdk import Plugin, StepContext
 
-plugin = Plugin("hello", title="Hello", description="Example steps written with the VWMP SDK")
+plugin = Plugin("hello", title="Hello", description="Example steps written with the VWMP SDK",
+                icon=glyph("M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z", "#d97706"))
 
 
 class GreetConfig(BaseModel):

@@ -21,6 +21,8 @@ Example:
     ```
 """
 
+from vwmp_common.icons import svg_icon
+
 from vwmp_sdk._context import StepContext
 from vwmp_sdk._errors import (
     ConfigError,
@@ -53,5 +55,6 @@ __all__ = [
     "resolve_in_workspace",
     "serve",
     "serve_until_signal",
+    "svg_icon",
 ]
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pydantic
 from pydantic import BaseModel
+from vwmp_common.icons import check_icon
 from vwmp_common.json_pointer import pointer
 
 from vwmp_sdk._errors import ConfigError, ConfigProblem, StepError
@@ -110,6 +111,7 @@ class StepDefinition:
     handler: Handler
     config_model: ModelClass | None
     outputs_model: ModelClass | None
+    icon: str = ""
     is_async: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -243,14 +245,17 @@ class Plugin:
         name: plugin name; the prefix of every step type (`"git"` → `"git/tag"`).
         title: short human title.
         description: what the plugin is for.
+        icon: the designer's node icon for its steps: an emoji, or a `data:image/svg+xml` / `data:image/png`
+            URI of at most 8 KB (never a remote URL: the designer loads nothing from elsewhere).
     """
 
-    def __init__(self, name: str, title: str = "", description: str = "") -> None:
+    def __init__(self, name: str, title: str = "", description: str = "", icon: str = "") -> None:
         if not name or "/" in name or not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"invalid plugin name {name!r}: use letters, digits, '-' and '_'")
         self.name = name
         self.title = title or name
         self.description = description
+        self.icon = check_icon(icon, f"plugin {name}")
         self.steps: dict[str, StepDefinition] = {}
         self.templates: list[Template] = []
 
@@ -264,6 +269,7 @@ class Plugin:
         title: str = "",
         description: str = "",
         outputs: type[BaseModel] | None = None,
+        icon: str = "",
     ) -> Callable[[H], H]:
         """Register the decorated function as step type `"<plugin>/<name>"`.
 
@@ -275,6 +281,7 @@ class Plugin:
             title: short human title shown in the palette.
             description: what the step does (defaults to the handler's docstring).
             outputs: outputs model when the return annotation is not one.
+            icon: this step's node icon (as the plugin's `icon`; the plugin's when empty).
 
         Returns:
             A decorator returning the handler unchanged.
@@ -282,6 +289,7 @@ class Plugin:
 
         def register(fn: H) -> H:
             step_type = f"{self.name}/{name}"
+            step_icon = check_icon(icon, step_type) or self.icon
             if step_type in {d.type for d in self.steps.values()}:
                 raise ValueError(f"step type {step_type} is registered twice")
             hints = _annotations(fn)
@@ -298,7 +306,7 @@ class Plugin:
             self.steps[name] = StepDefinition(
                 type=step_type, plugin=self.name, name=name, title=title or name,
                 description=description or inspect.getdoc(fn) or "", handler=fn,
-                config_model=config_model, outputs_model=outputs_model,
+                config_model=config_model, outputs_model=outputs_model, icon=step_icon,
             )
             return fn
 

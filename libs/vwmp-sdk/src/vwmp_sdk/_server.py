@@ -59,7 +59,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
                 common_pb2.StepType(
                     type=s["type"], plugin=s["plugin"], title=s["title"], description=s["description"],
                     config_schema_json=json.dumps(s["config_schema"]),
-                    outputs_schema_json=json.dumps(s["outputs_schema"]),
+                    outputs_schema_json=json.dumps(s["outputs_schema"]), icon=s.get("icon", ""),
                 )
                 for s in document["step_types"]
             ],
@@ -176,6 +176,7 @@ class PluginServer:
                 {
                     "type": d.type, "plugin": d.plugin, "title": d.title, "description": d.description,
                     "config_schema": d.config_schema(), "outputs_schema": d.outputs_schema(),
+                    **({"icon": d.icon} if d.icon else {}),
                 }
                 for d in self.steps.values()
             ],

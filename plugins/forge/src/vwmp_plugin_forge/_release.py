@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from vwmp_common.icons import glyph
 from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, resolve_in_workspace
 
 from vwmp_plugin_forge._http import Forge, Request, checked_api_url
 from vwmp_plugin_forge._providers import DEFAULT_API, PROVIDERS, GitLab, Provider, Release, Wanted
 
-plugin = Plugin("forge", title="Forge", description="Releases on GitHub, GitLab and Gitea")
+plugin = Plugin("forge", title="Forge", description="Releases on GitHub, GitLab and Gitea",
+                icon=glyph("M4 17a4 4 0 0 1 1-7.9A6 6 0 0 1 16.7 8 4.5 4.5 0 0 1 19 17z", "#6d28d9"))
 
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 OWNER_NAME = re.compile(f"^{_SEGMENT}/{_SEGMENT}$")

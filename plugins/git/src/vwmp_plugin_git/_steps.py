@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vwmp_common.icons import glyph
 from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
 from vwmp_toolkit.git import NETWORK_TIMEOUT, SafeGit, open_git
 from vwmp_toolkit.paths import in_repo, rel, repo_dir
@@ -26,7 +27,9 @@ from vwmp_plugin_git._models import (
 )
 from vwmp_plugin_git._signing import SigningGit, signer
 
-plugin = Plugin("git", title="Git", description="Git operations on repositories inside the workspace")
+plugin = Plugin("git", title="Git", description="Git operations on repositories inside the workspace",
+                icon=glyph("M6 3v12M18 9a3 3 0 1 0 0-6 3 3 0 0 0 0 6z"
+                           "M6 21a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM18 9a9 9 0 0 1-9 9", "#e24329"))
 
 
 @plugin.step("status", title="Git status", description="Branch, HEAD, clean tree, ahead/behind upstream")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+from vwmp_common.icons import glyph
 from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
 from vwmp_toolkit.changelog import Document, release_date, release_notes
 from vwmp_toolkit.files import plan_edit, read_text, write_atomic
@@ -16,7 +17,8 @@ from vwmp_toolkit.semver import checked_version
 from vwmp_plugin_project.kanban import BoardError, card_ids, move_cards
 from vwmp_plugin_project.kb import index_with, release_page
 
-plugin = Plugin("project", title="Project", description="Knowledge base, Kanban board and operator validators")
+plugin = Plugin("project", title="Project", description="Knowledge base, Kanban board and operator validators",
+                icon=glyph("M3 4h18v16H3zM9 4v16M15 4v16", "#0f766e"))
 
 REPO = Field(description="Repository path relative to the workspace root")
 CHANGELOG = Field(default="CHANGELOG.md", description="Changelog the release entries are read from")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from vwmp_common.icons import glyph
 from vwmp_sdk import ConfigError, Plugin, StepContext, StepError
 from vwmp_toolkit.changelog import ChangelogError, Document, release, release_date
 from vwmp_toolkit.files import plan_edit, read_text, write_atomic
@@ -15,7 +16,9 @@ from vwmp_toolkit.version_files import autodetect, kind_of, locate
 
 from vwmp_plugin_release._analyze import analyze_commits
 
-plugin = Plugin("release", title="Release", description="Version bumps, changelogs and release workflow templates")
+plugin = Plugin("release", title="Release", description="Version bumps, changelogs and release workflow templates",
+                icon=glyph("M20.6 13.4 13.4 20.6a2 2 0 0 1-2.8 0L3 13V3h10l7.6 7.6a2 2 0 0 1 0 2.8zM7.5 7.5h.01",
+                           "#2563eb"))
 plugin.step(
     "analyze-commits",
     title="Analyze commits",

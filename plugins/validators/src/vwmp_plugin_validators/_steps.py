@@ -6,6 +6,7 @@ import re
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from vwmp_common.icons import glyph
 from vwmp_sdk import ConfigError, Plugin, StepContext, StepError
 from vwmp_toolkit.files import read_text
 from vwmp_toolkit.git import open_git
@@ -14,7 +15,8 @@ from vwmp_toolkit.paths import in_repo, rel, repo_dir
 from vwmp_plugin_validators.changelog_lint import lint
 from vwmp_plugin_validators.rules import RuleError, check_file, compile_rule, matching_files
 
-plugin = Plugin("validators", title="Validators", description="Checks a release must pass before anything changes")
+plugin = Plugin("validators", title="Validators", description="Checks a release must pass before anything changes",
+                icon=glyph("M9 12l2 2 4-4M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z", "#16a34a"))
 
 REPO = Field(description="Repository path relative to the workspace root")
 FAIL = Field(default=True, description="Fail the step when problems are found (false: only report them)")

@@ -41,6 +41,7 @@ class StepTypePublic(BaseModel):
     description: str
     config_schema: dict[str, Any]
     outputs_schema: dict[str, Any]
+    icon: str | None = Field(None, description="The node icon: an emoji or a data:image URI (never a remote URL)")
 
 
 class PluginHostPublic(BaseModel):

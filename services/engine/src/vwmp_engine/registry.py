@@ -31,6 +31,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js.kv import KeyValue
 from vwmp_common.clients import PluginStub, plugin_client
+from vwmp_common.icons import check_icon
 from vwmp_common.subjects import PLUGIN_HOST_TTL_SECONDS
 
 from vwmp_engine.core_steps import CORE_STEP_TYPES
@@ -225,6 +226,14 @@ async def serving(address: str) -> bool:
     return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+def _icon(value: Any) -> str:
+    """A host's icon as the SDK checks it (a host not built with the SDK may announce anything)."""
+    try:
+        return check_icon(value, "icon") if isinstance(value, str) else ""
+    except ValueError:
+        return ""
+
+
 def _parse_announcement(key: str, data: dict[str, Any]) -> PluginHost:
     step_types = {
         item["type"]: StepTypeInfo(
@@ -232,6 +241,7 @@ def _parse_announcement(key: str, data: dict[str, Any]) -> PluginHost:
             title=item.get("title", ""), description=item.get("description", ""),
             config_schema=item.get("config_schema") or {"type": "object"},
             outputs_schema=item.get("outputs_schema") or {"type": "object"},
+            icon=_icon(item.get("icon")),
         )
         for item in data.get("step_types", [])
         if not item["type"].startswith("core/")

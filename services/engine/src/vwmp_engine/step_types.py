@@ -18,6 +18,7 @@ class StepTypeInfo:
     description: str
     config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     outputs_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    icon: str = ""
 
 
 def sub_workflow_name(uses: str) -> str | None:

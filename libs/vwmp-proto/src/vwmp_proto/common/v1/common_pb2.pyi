@@ -56,6 +56,7 @@ class StepType(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CONFIG_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     OUTPUTS_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
+    ICON_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """"<plugin>/<name>", e.g. "git/tag" """
     plugin: _builtins.str
@@ -63,6 +64,8 @@ class StepType(_message.Message):
     description: _builtins.str
     config_schema_json: _builtins.str
     outputs_schema_json: _builtins.str
+    icon: _builtins.str
+    """"" or an emoji or a data:image URI (the designer's node icon)"""
     def __init__(
         self,
         *,
@@ -72,10 +75,11 @@ class StepType(_message.Message):
         description: _builtins.str = ...,
         config_schema_json: _builtins.str = ...,
         outputs_schema_json: _builtins.str = ...,
+        icon: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_schema_json", b"config_schema_json", "description", b"description", "outputs_schema_json", b"outputs_schema_json", "plugin", b"plugin", "title", b"title", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_schema_json", b"config_schema_json", "description", b"description", "icon", b"icon", "outputs_schema_json", b"outputs_schema_json", "plugin", b"plugin", "title", b"title", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
