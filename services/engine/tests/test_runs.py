@@ -232,3 +232,48 @@ async def test_a_cancel_racing_the_runs_completion_is_refused_with_failed_precon
                                                              actor="t"))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value.details()
     assert "finished" in (refused.value.details() or "")
+
+
+@pytest.mark.parametrize("action", ["cancel", "pause", "resume", "approve"])
+async def test_a_control_of_an_unknown_run_is_not_found_at_once(engine, action: str) -> None:
+    """No replica would answer a forwarded control of a run that does not exist: storage says so first."""
+    import time
+
+    import grpc
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    class Context:
+        async def abort(self, code, details):
+            raise grpc.RpcError(f"{code.name}: {details}")
+
+    began = time.monotonic()
+    with pytest.raises(grpc.RpcError, match="NOT_FOUND"):
+        if action == "approve":
+            await engine.service.DecideApproval(engine_pb2.DecideApprovalRequest(
+                run_id="no-such-run", step_id="gate", approve=True, actor="t", actor_role="admin"), Context())
+        else:
+            await engine.service.ControlRun(engine_pb2.ControlRunRequest(
+                run_id="no-such-run", action=ControlAction(action).number, actor="t"), Context())
+    assert time.monotonic() - began < 0.5
+
+
+async def test_cancelling_a_finished_run_is_refused_at_once(engine) -> None:
+    import time
+
+    import grpc
+    from vwmp_proto.engine.v1 import engine_pb2
+
+    definition = workflow({"id": "a", "uses": "core/noop"})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    await engine.wait(run_id)
+
+    class Context:
+        async def abort(self, code, details):
+            raise grpc.RpcError(f"{code.name}: {details}")
+
+    began = time.monotonic()
+    with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION: run is already succeeded"):
+        await engine.service.ControlRun(engine_pb2.ControlRunRequest(
+            run_id=run_id, action=ControlAction.CANCEL.number, actor="t"), Context())
+    assert time.monotonic() - began < 0.5

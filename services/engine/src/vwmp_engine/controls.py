@@ -113,7 +113,8 @@ class Controls:
         # Retry and rerun reopen a finished run, which no engine executes: nobody would answer a forward
         # (it would wait ACK_SECONDS for nothing, once per child run of a retried parent too).
         reopens = control in (ControlAction.RETRY, ControlAction.RERUN)
-        if not reopens and await self._forward(run_id, control, actor, step_id, decision):
+        if not reopens and await self._may_have_owner(run_id) \
+                and await self._forward(run_id, control, actor, step_id, decision):
             return
         await self._apply_in_storage(run_id, control, actor, step_id)
         self.keeper.wake()
@@ -164,6 +165,12 @@ class Controls:
             if isinstance(result, Exception) and not isinstance(result, ControlRefused):
                 log.warning("a control did not reach a child run", extra={"fields": {
                     "run_id": run_id, "child_run_id": child.id, "action": str(action), "error": str(result)}})
+
+    async def _may_have_owner(self, run_id: str) -> bool:
+        """Whether another replica may execute the run: storage is asked first, so an unknown run id is
+        RunNotFound at once and a finished run goes straight to storage, instead of waiting ACK_SECONDS
+        for an acknowledgement no replica would send."""
+        return (await self.get_run(run_id)).state not in TERMINAL_RUN_STATES
 
     async def _forward(self, run_id: str, action: ControlAction, actor: str, step_id: str,
                        decision: Decision | None) -> bool:
