@@ -129,3 +129,32 @@ def test_unknown_functions_wrong_arity_and_status_functions_outside_if_point_at_
     assert "upper() takes 1 argument, got 2" in found["/spec/steps/2/with/name"]
     assert found["/spec/steps/3/with/name"] == "failure() is only available in if: conditions"
     assert "/spec/steps/4/if" not in found
+
+
+
+JUNK = [{}, [], 1, None, "x", True, [1], [{}], {"a": {}}]
+STEP_FIELDS = ["id", "uses", "needs", "with", "if", "timeout", "for_each", "retry", "max_parallel", "optional"]
+
+
+def _with_odd_step(section: str, step: dict[str, Any]) -> dict[str, Any]:
+    definition = workflow({"id": "first", "uses": "core/noop"})
+    if section == "steps":
+        definition["spec"]["steps"].append(step)
+    else:
+        definition["spec"]["finally"] = [step]
+    return definition
+
+
+def test_a_field_of_the_wrong_type_anywhere_in_a_step_is_a_pointed_error_not_a_crash() -> None:
+    """A definition is user input: `needs: 1` or `id: {}` (in a main or a finally step) is reported with
+    its pointer, never a TypeError (which the gateway could only answer with 502)."""
+    for junk in JUNK:
+        for field in STEP_FIELDS:
+            for section in ("steps", "finally"):
+                errors(_with_odd_step(section, {"id": "odd", "uses": "core/noop", field: junk}))
+    index = {"steps": 1, "finally": 0}
+    for section in ("steps", "finally"):
+        assert f"/spec/{section}/{index[section]}/needs" in errors(
+            _with_odd_step(section, {"id": "odd", "uses": "core/noop", "needs": 1}))
+        assert f"/spec/{section}/{index[section]}/id" in errors(
+            _with_odd_step(section, {"id": {}, "uses": "core/noop"}))

@@ -57,7 +57,8 @@ def validate_definition(
                                                                                  f"{error.message}"))
     usable = {index: step for index, step in enumerate(steps) if isinstance(step, dict)}
     finally_usable = _finally_steps(spec.get("finally"))
-    problems += _check_ids_and_needs(usable, {step.get("id") for step in finally_usable.values()})
+    problems += _check_ids_and_needs(usable, {step["id"] for step in finally_usable.values()
+                                              if isinstance(step.get("id"), str)})
     problems += _check_cycles(usable)
     problems += _check_step_configs(usable, step_type, step_defaults or {})
     problems += _check_references(usable, parameters if isinstance(parameters, dict) else None, step_type)
@@ -130,10 +131,16 @@ def _check_ids_and_needs(steps: dict[int, dict[str, Any]], finally_ids: set[Any]
                 yield Problem(pointer("spec", "steps", index, "needs", position), f"needs unknown step {need!r}")
 
 
+def _needs(step: dict[str, Any]) -> list[str]:
+    """The step ids a step needs, whatever else its `needs` holds (the schema check reports that)."""
+    needs = step.get("needs")
+    return [need for need in needs if isinstance(need, str)] if isinstance(needs, list) else []
+
+
 def _check_cycles(steps: dict[int, dict[str, Any]]) -> Iterator[Problem]:
     index_of = {step["id"]: index for index, step in steps.items() if isinstance(step.get("id"), str)}
     needs_of = {
-        step_id: [n for n in (steps[index].get("needs") or []) if isinstance(n, str) and n in index_of]
+        step_id: [n for n in _needs(steps[index]) if n in index_of]
         for step_id, index in index_of.items()
     }
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -197,7 +204,7 @@ def _check_step_configs(
 
 def upstream_of(steps: dict[int, dict[str, Any]]) -> dict[str, set[str]]:
     """For each step id, every step it depends on directly or transitively."""
-    needs_of = {s["id"]: [n for n in (s.get("needs") or []) if isinstance(n, str)]
+    needs_of = {s["id"]: _needs(s)
                 for s in steps.values() if isinstance(s.get("id"), str)}
     result: dict[str, set[str]] = {}
     for step_id in needs_of:
