@@ -10,7 +10,7 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-faults test-frontend test-versions signing lint typecheck proto bench images dist clean
+	test-faults test-contract test-frontend test-versions signing lint typecheck proto bench images dist clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test-python:
 
 test-faults: bootstrap ## fault injection as root: network partitions, latency, PostgreSQL down (called by .ci/run)
 	$(PYTEST) -m faults
+
+test-contract: bootstrap ## schemathesis --checks all (every phase) against the whole platform; VWMP_CONTRACT_EXAMPLES=50 digs deeper
+	$(PYTEST) tests/e2e/test_openapi_contract.py
 
 test-unit: bootstrap signing ## unit tests only: no real service beyond in-process SQLite
 	$(PYTEST) -m "$(UNIT)"

@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from './client';
 import { rememberActor } from './auth';
 import type { ApproveBody, LogLine, Run, RunEvent, RunPage, RunState, TriggerKind, TriggerStatus, ValidationResult, Workflow, WorkflowDefinition } from './types';
+import { asDefinitionBody, asSafeJson } from './types';
 
 type Json = Record<string, unknown>;
 
@@ -60,7 +61,7 @@ export function useSaveWorkflow() {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (arg: { definition: WorkflowDefinition; version: number | null }): Promise<Workflow> => {
-      const body = arg.definition;
+      const body = asDefinitionBody(arg.definition);
       const name = arg.definition.metadata.name;
       return arg.version == null
         ? unwrap(api.POST('/api/v1/workflows', { body }))
@@ -85,7 +86,7 @@ export function useStartRun() {
     mutationFn: (arg: { name: string; parameters: Json; dry_run: boolean; version?: number }): Promise<Run> =>
       unwrap(api.POST('/api/v1/workflows/{name}/runs', {
         params: { path: { name: arg.name } },
-        body: { parameters: arg.parameters, dry_run: arg.dry_run, ...(arg.version ? { version: arg.version } : {}) },
+        body: { parameters: asSafeJson(arg.parameters), dry_run: arg.dry_run, ...(arg.version ? { version: arg.version } : {}) },
       })),
     onSuccess: (run) => {
       rememberActor(run.created_by);

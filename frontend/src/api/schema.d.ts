@@ -748,9 +748,7 @@ export interface components {
         /** ConfigUpdate */
         ConfigUpdate: {
             /** Document */
-            document: {
-                [key: string]: unknown;
-            };
+            document: components["schemas"]["ConfigDocument"];
         };
         /** Decision */
         Decision: {
@@ -769,9 +767,7 @@ export interface components {
              * Inputs
              * @description What the approver fills in, checked against the gate's inputs schema (422 with pointers)
              */
-            inputs?: {
-                [key: string]: unknown;
-            } | null;
+            inputs?: components["schemas"]["SafeJsonObject"] | null;
         };
         /** EventPublic */
         EventPublic: {
@@ -922,9 +918,7 @@ export interface components {
              * Parameters
              * @description Values for the workflow's parameters
              */
-            parameters?: {
-                [key: string]: unknown;
-            };
+            parameters?: components["schemas"]["SafeJsonObject"];
             /**
              * Version
              * @description Version to run; latest when absent
@@ -1105,7 +1099,7 @@ export interface components {
             role: components["schemas"]["Role"];
             /**
              * Expires In
-             * @description Lifetime in seconds, or a duration like 30m, 12h, 90d; never expires when absent
+             * @description Lifetime in seconds, or a duration like 30m, 12h, 90d (at most 10 years); never expires when absent or null
              */
             expires_in?: number | string | null;
         };
@@ -1223,12 +1217,180 @@ export interface components {
             /** Created By */
             created_by: string;
         };
-        /** @description RFC 9457 problem details */
+        /** @description A JSON object whose keys and strings hold no control or bidi character (tab, line feed and carriage return are fine), nested at most 32 levels */
+        SafeJsonObject: {
+            [key: string]: components["schemas"]["SafeJsonValue"];
+        };
+        /** @description A JSON value of a SafeJsonObject */
+        SafeJsonValue: string | number | boolean | null | components["schemas"]["SafeJsonValue"][] | components["schemas"]["SafeJsonObject"];
+        /**
+         * VWMP workflow definition
+         * @description A workflow: parameters (a JSON Schema for the run form) and a graph of steps joined by `needs`.
+         */
+        WorkflowDefinition: {
+            /** @constant */
+            apiVersion: "vwmp/v1";
+            /** @constant */
+            kind: "Workflow";
+            metadata: {
+                /** @description Lower-case letters, digits, '.', '_' and '-'; at most 63 characters */
+                name: string;
+                /** @description Workflow type, e.g. release */
+                type?: string;
+                description?: string;
+                labels?: {
+                    [key: string]: string;
+                };
+            };
+            spec: {
+                /** @description JSON Schema of the run parameters */
+                parameters?: components["schemas"]["SafeJsonObject"];
+                steps: components["schemas"]["WorkflowDefinition_step"][];
+                /** @description The whole run's time limit */
+                timeout?: components["schemas"]["WorkflowDefinition_duration"];
+                /** @description Steps of one run running at the same time */
+                max_parallel?: number;
+                concurrency?: components["schemas"]["WorkflowDefinition_concurrency"];
+                /** @description The run's outputs, evaluated when it ends: name to value; strings may hold ${{ }} over params, steps and run */
+                outputs?: Record<string, never>;
+                /** @description Steps run after every other step is terminal, whatever happened (cancel and run timeout included); their needs name only other finally steps */
+                finally?: components["schemas"]["WorkflowDefinition_step"][];
+                /** @description What starts runs by itself: a schedule, a signed webhook, or another workflow's run ending */
+                triggers?: components["schemas"]["WorkflowDefinition_trigger"][];
+            };
+            /** @description Designer layout; ignored by the engine */
+            ui?: {
+                positions?: {
+                    [key: string]: {
+                        x?: number;
+                        y?: number;
+                    };
+                };
+            };
+        };
+        WorkflowDefinition_trigger: {
+            /** @description Unique within the workflow; part of the webhook URL and of GET /runs?trigger= */
+            id: string;
+            schedule?: {
+                /** @description Five-field cron: minute hour day-of-month month day-of-week */
+                cron?: string;
+                /**
+                 * @description IANA time zone the cron fields are read in, e.g. Europe/Berlin
+                 * @default UTC
+                 */
+                timezone: string;
+                /** @description A fixed interval instead of a cron, e.g. 30s */
+                every?: components["schemas"]["WorkflowDefinition_duration"];
+            } & (unknown | unknown);
+            webhook?: {
+                /** @enum {unknown} */
+                provider: "github" | "gitlab" | "gitea" | "generic";
+                /** @description The shared secret, normally ${{ secrets.NAME }} */
+                secret: string;
+                /** @description Condition over event (the parsed payload) and headers; false: 204, no run */
+                filter?: string;
+            };
+            on_run?: {
+                workflow: string;
+                /**
+                 * @default [
+                 *       "succeeded"
+                 *     ]
+                 */
+                states: ("succeeded" | "succeeded_with_warnings" | "failed" | "cancelled")[];
+            };
+            /**
+             * @description When this trigger's previous run is not done: skip the new one, queue it behind, or allow both (default: skip for a schedule, allow for a webhook or on_run)
+             * @enum {unknown}
+             */
+            overlap?: "skip" | "queue" | "allow";
+            /**
+             * @description Schedules after downtime: latest fires one run for the missed ticks, none fires none
+             * @default latest
+             * @enum {unknown}
+             */
+            catchup: "latest" | "none";
+            /** @description The run's parameters; strings may hold ${{ }} over trigger (and event for a webhook) */
+            parameters?: components["schemas"]["SafeJsonObject"];
+        } & (unknown | unknown | unknown);
+        /** @description Runs whose evaluated keys are equal share `limit` slots; the others wait (or are refused) */
+        WorkflowDefinition_concurrency: {
+            /** @description Text with ${{ }} over params and run.workflow, run.version, run.dry_run, run.created_by, e.g. release:${{ params.repo }} */
+            key: string;
+            /**
+             * @description Runs with that key running at once
+             * @default 1
+             */
+            limit: number;
+            /**
+             * @description queue: wait in FIFO order; cancel_pending: a new run cancels the runs still waiting; fail: the new run is refused at start
+             * @default queue
+             * @enum {unknown}
+             */
+            on_conflict: "queue" | "cancel_pending" | "fail";
+        };
+        /** @description Seconds as a number, or text such as 500ms, 30s, 5m, 1h */
+        WorkflowDefinition_duration: number | string;
+        WorkflowDefinition_step: {
+            /** @description Unique within the workflow; used in references and needs */
+            id: string;
+            /** @description Step type, <plugin>/<name>, or workflow/<workflow name> for a sub-workflow */
+            uses: string;
+            name?: string;
+            description?: string;
+            needs?: string[];
+            /** @description Config of the step type; values may hold ${{ }} references */
+            with?: components["schemas"]["SafeJsonObject"];
+            /** @description Condition; a false one skips the step */
+            if?: string;
+            /** @description A failure does not fail the run */
+            optional?: boolean;
+            timeout?: components["schemas"]["WorkflowDefinition_duration"];
+            /** @description One instance of the step per element: an expression that evaluates to a list, or a literal list; ${{ item }} is the element, ${{ item_index }} its 0-based index */
+            for_each?: string | unknown[];
+            /** @description Instances of this for_each step running at once (default: the run's limit) */
+            max_parallel?: number;
+            /**
+             * @description With for_each: the first failed item cancels the rest
+             * @default false
+             */
+            fail_fast: boolean;
+            retry?: {
+                max_attempts?: number;
+                /** @enum {unknown} */
+                backoff?: "fixed" | "exponential";
+                initial_interval?: components["schemas"]["WorkflowDefinition_duration"];
+                max_interval?: components["schemas"]["WorkflowDefinition_duration"];
+                jitter?: boolean;
+            };
+        };
+        /**
+         * VWMP platform configuration
+         * @description Platform defaults. Sections left out keep their built-in defaults.
+         */
+        ConfigDocument: {
+            /** @description Identity used for commits and tags made by git/* steps. */
+            git?: {
+                author_name: string;
+                author_email: string;
+            };
+            /** @description Release rules. */
+            release?: {
+                /** @description Branch globs a release may start from, e.g. main, release/*. */
+                allowed_branches: string[];
+            };
+            /** @description Default `with` values per step type, e.g. {"git/push": {"remote": "origin"}}. */
+            step_defaults?: {
+                [key: string]: components["schemas"]["SafeJsonObject"];
+            };
+        };
+        /** @description RFC 9457 problem details; some kinds add members (plan, plan_digest, concurrency) */
         Problem: {
             type: string;
             title: string;
             status: number;
             detail: string;
+            instance?: string;
             errors?: components["schemas"]["ValidationErrorPublic"][];
         };
     };
@@ -1258,47 +1420,9 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description No valid token */
-            401: {
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The token's role may not do this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before trying again */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1325,35 +1449,8 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description No valid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The token's role may not do this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
-            429: {
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1392,7 +1489,16 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1410,25 +1516,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1459,7 +1558,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_StepTypePublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1477,25 +1585,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1526,7 +1627,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_PluginHostPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1544,25 +1654,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1593,7 +1696,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_TemplatePublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1611,25 +1723,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1662,7 +1767,16 @@ export interface operations {
                     };
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1680,25 +1794,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1720,10 +1827,46 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "apiVersion": "vwmp/v1",
+                 *       "kind": "Workflow",
+                 *       "metadata": {
+                 *         "name": "hello"
+                 *       },
+                 *       "spec": {
+                 *         "steps": [
+                 *           {
+                 *             "id": "start",
+                 *             "uses": "core/noop"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": {
                     [key: string]: unknown;
                 };
-                "application/yaml": string;
+                /**
+                 * @example {
+                 *       "apiVersion": "vwmp/v1",
+                 *       "kind": "Workflow",
+                 *       "metadata": {
+                 *         "name": "hello"
+                 *       },
+                 *       "spec": {
+                 *         "steps": [
+                 *           {
+                 *             "id": "start",
+                 *             "uses": "core/noop"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/yaml": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -1736,7 +1879,16 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1754,7 +1906,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1763,16 +1924,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1803,7 +1966,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_WorkflowPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1821,25 +1993,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1861,10 +2026,42 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
-                "application/yaml": string;
+                /**
+                 * @example {
+                 *       "apiVersion": "vwmp/v1",
+                 *       "kind": "Workflow",
+                 *       "metadata": {
+                 *         "name": "hello"
+                 *       },
+                 *       "spec": {
+                 *         "steps": [
+                 *           {
+                 *             "id": "start",
+                 *             "uses": "core/noop"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["WorkflowDefinition"];
+                /**
+                 * @example {
+                 *       "apiVersion": "vwmp/v1",
+                 *       "kind": "Workflow",
+                 *       "metadata": {
+                 *         "name": "hello"
+                 *       },
+                 *       "spec": {
+                 *         "steps": [
+                 *           {
+                 *             "id": "start",
+                 *             "uses": "core/noop"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/yaml": components["schemas"]["WorkflowDefinition"];
             };
         };
         responses: {
@@ -1877,7 +2074,16 @@ export interface operations {
                     "application/json": components["schemas"]["WorkflowPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1895,7 +2101,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1904,16 +2128,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1947,7 +2173,16 @@ export interface operations {
                     "application/json": components["schemas"]["WorkflowPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1965,7 +2200,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1974,16 +2218,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2000,8 +2246,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Expected latest version; 412 when stale */
-                "if-match"?: string | null;
+                /** @description Expected latest version, e.g. "3"; 412 when stale */
+                "if-match"?: string;
             };
             path: {
                 /** @description Workflow name (metadata.name) */
@@ -2011,10 +2257,42 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
-                "application/yaml": string;
+                /**
+                 * @example {
+                 *       "apiVersion": "vwmp/v1",
+                 *       "kind": "Workflow",
+                 *       "metadata": {
+                 *         "name": "hello"
+                 *       },
+                 *       "spec": {
+                 *         "steps": [
+                 *           {
+                 *             "id": "start",
+                 *             "uses": "core/noop"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["WorkflowDefinition"];
+                /**
+                 * @example {
+                 *       "apiVersion": "vwmp/v1",
+                 *       "kind": "Workflow",
+                 *       "metadata": {
+                 *         "name": "hello"
+                 *       },
+                 *       "spec": {
+                 *         "steps": [
+                 *           {
+                 *             "id": "start",
+                 *             "uses": "core/noop"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/yaml": components["schemas"]["WorkflowDefinition"];
             };
         };
         responses: {
@@ -2027,7 +2305,16 @@ export interface operations {
                     "application/json": components["schemas"]["WorkflowPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2045,7 +2332,43 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names a version that is no longer the latest */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2054,16 +2377,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2095,7 +2420,16 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2113,7 +2447,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2122,16 +2474,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2165,7 +2519,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_WorkflowPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2183,7 +2546,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2192,16 +2564,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2236,7 +2610,16 @@ export interface operations {
                     "application/json": components["schemas"]["WorkflowPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2254,7 +2637,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2263,16 +2655,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2290,7 +2684,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description A key of the client's choice: a retry with it within 24 h returns the run it started (Idempotent-Replayed: true) instead of starting another; with a different body it is a 422 */
-                "Idempotency-Key"?: string | null;
+                "Idempotency-Key"?: string;
             };
             path: {
                 /** @description Workflow name (metadata.name) */
@@ -2315,7 +2709,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2333,7 +2736,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2342,16 +2772,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2385,7 +2817,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_TriggerPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2403,7 +2844,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2412,16 +2862,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2457,7 +2909,16 @@ export interface operations {
                     "application/json": components["schemas"]["TriggerPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2475,7 +2936,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2484,16 +2963,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2529,7 +3010,16 @@ export interface operations {
                     "application/json": components["schemas"]["TriggerPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2547,7 +3037,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2556,16 +3064,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2614,6 +3124,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or bad signature */
             401: {
                 headers: {
@@ -2623,8 +3142,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The token's role may not do this */
-            403: {
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2637,9 +3165,11 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Validation failed */
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2648,16 +3178,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2674,21 +3206,21 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only runs of this workflow */
-                workflow?: string | null;
+                workflow?: string;
                 /** @description Only runs in this state */
-                state?: components["schemas"]["RunState"] | null;
+                state?: components["schemas"]["RunState"];
                 limit?: number;
                 offset?: number;
                 /** @description Only the child runs of this run */
-                parent_run_id?: string | null;
+                parent_run_id?: string;
                 /** @description Only runs started that way: manual, schedule, webhook, on_run, or a trigger id */
-                trigger?: string | null;
+                trigger?: string;
                 /** @description Only runs started by this actor (a token's name) */
-                actor?: string | null;
+                actor?: string;
                 /** @description Only runs created at or after this moment (ISO 8601) */
-                since?: string | null;
+                since?: string;
                 /** @description Only runs created before this moment (ISO 8601) */
-                until?: string | null;
+                until?: string;
             };
             header?: never;
             path?: never;
@@ -2705,7 +3237,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_RunPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2723,7 +3264,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2732,16 +3273,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2774,7 +3317,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2792,7 +3344,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2801,16 +3362,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2847,7 +3410,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_EventPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2865,7 +3437,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2874,16 +3455,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2920,7 +3503,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_LogLinePublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2938,7 +3530,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2947,16 +3548,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2989,7 +3592,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3007,7 +3619,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3016,16 +3646,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3058,7 +3690,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3076,7 +3717,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3085,16 +3744,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3127,7 +3788,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3145,7 +3815,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3154,16 +3842,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3196,7 +3886,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3214,7 +3913,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3223,16 +3940,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3266,7 +3985,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3284,7 +4012,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3293,16 +4039,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3340,7 +4088,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3358,7 +4115,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3367,16 +4151,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3414,7 +4200,16 @@ export interface operations {
                     "application/json": components["schemas"]["RunPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3432,7 +4227,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3441,16 +4263,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3481,7 +4305,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_TokenPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3499,25 +4332,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3552,7 +4378,16 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3570,7 +4405,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3579,16 +4432,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3619,7 +4474,16 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3637,7 +4501,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3646,16 +4519,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3686,7 +4561,16 @@ export interface operations {
                     "application/json": components["schemas"]["ConfigPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3704,25 +4588,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3739,8 +4616,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Expected current version; 412 when stale */
-                "if-match"?: string | null;
+                /** @description Expected current version, e.g. "3"; 412 when stale */
+                "if-match"?: string;
             };
             path?: never;
             cookie?: never;
@@ -3760,7 +4637,16 @@ export interface operations {
                     "application/json": components["schemas"]["ConfigPublic"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +4664,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names a version that is no longer the latest */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3787,16 +4700,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3829,7 +4744,16 @@ export interface operations {
                     };
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3847,25 +4771,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3899,7 +4816,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_AuditPublic_"];
                 };
             };
-            /** @description No valid token */
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3917,7 +4843,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation failed */
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3926,16 +4852,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit */
+            /** @description Rate limit: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A backend service or the database is unavailable for now (nothing was done); try again after Retry-After seconds */
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */

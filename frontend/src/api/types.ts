@@ -140,3 +140,19 @@ export interface GateOutputs {
 
 /** The body of POST /runs/{id}/steps/{step}/approve (the generated `Decision` has `comment` only). */
 export type ApproveBody = Schemas['Decision'];
+/** Free JSON the API accepts (run parameters, approval inputs): no control or bidi character anywhere. */
+export type SafeJsonObject = Schemas['SafeJsonObject'];
+/** The workflow definition as the OpenAPI document publishes it (the workflow JSON Schema). */
+export type WorkflowDefinitionBody = Schemas['WorkflowDefinition'];
+
+/** The designer's values at the API boundary: they are JSON already, and the gateway refuses what its
+ * schema does not allow with a 422 pointing at the field (shown like any validation error). */
+export function asSafeJson(value: Record<string, unknown>): SafeJsonObject {
+  return value as SafeJsonObject;
+}
+
+/** The designer's definition at the API boundary: its own type is looser (extra fields the designer
+ * keeps), the gateway checks it against the published schema and answers 422 with pointers. */
+export function asDefinitionBody(definition: WorkflowDefinition): WorkflowDefinitionBody {
+  return definition as unknown as WorkflowDefinitionBody;
+}

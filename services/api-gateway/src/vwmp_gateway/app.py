@@ -20,16 +20,14 @@ from vwmp_common.states import TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, RunSta
 from vwmp_gateway.api_docs import mount_api_docs
 from vwmp_gateway.audit import AuditMiddleware, Auditor
 from vwmp_gateway.auth import RateLimiter, TokenVerifier
+from vwmp_gateway.contract import AllowedMethods, complete, on_http_error
 from vwmp_gateway.deps import Backends, authorize, engine_stub, storage_stub
 from vwmp_gateway.events import EventFeed
 from vwmp_gateway.frontend import mount_frontend
 from vwmp_gateway.hardening import RefuseHostilePaths
 from vwmp_gateway.middleware import BodyLimit, ErrorGuard, Metrics
 from vwmp_gateway.problems import (
-    PROBLEM_CONTENT,
-    UNAVAILABLE_RESPONSE,
     Problem,
-    on_http_exception,
     on_problem,
     on_request_validation,
     on_rpc_error,
@@ -58,8 +56,9 @@ def operation_id(route: APIRoute) -> str:
 
 
 class GatewayApp(FastAPI):
-    """The FastAPI app whose OpenAPI document also declares the problem+json body of every error and
-    which states are terminal (`x-terminal`), so clients learn the meaning with the vocabulary."""
+    """The FastAPI app whose OpenAPI document also declares every problem+json answer of each route
+    (contract.py) and which states are terminal (`x-terminal`), so clients learn the meaning with the
+    vocabulary."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema:
@@ -69,16 +68,7 @@ class GatewayApp(FastAPI):
         for vocabulary, terminal in ((RunState, TERMINAL_RUN_STATES), (StepState, TERMINAL_STEP_STATES)):
             if vocabulary.__name__ in schemas:
                 schemas[vocabulary.__name__]["x-terminal"] = [state.value for state in vocabulary if state in terminal]
-        schemas["Problem"] = {
-            "type": "object",
-            "description": "RFC 9457 problem details",
-            "required": ["type", "title", "status", "detail"],
-            "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationErrorPublic"}},
-            },
-        }
+        complete(schema)
         self.openapi_schema = schema
         return schema
 
@@ -120,18 +110,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,
-        responses={
-            401: {"description": "No valid token", **PROBLEM_CONTENT},
-            403: {"description": "The token's role may not do this", **PROBLEM_CONTENT},
-            422: {"description": "Validation failed", **PROBLEM_CONTENT},
-            429: {"description": "Rate limit", **PROBLEM_CONTENT},
-            503: UNAVAILABLE_RESPONSE,
-        },
     )
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(grpc.aio.AioRpcError, on_rpc_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
 
     api = APIRouter(prefix=API, dependencies=[Depends(authorize)])
     for module in (health, me, catalog, workflows, triggers, hooks, runs, tokens, config, audit):
@@ -141,6 +124,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     mount_api_docs(app)
 
     app.state.operation_rules = rules_by_operation(app.openapi())
+    app.state.allowed_methods = AllowedMethods(app.openapi())
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

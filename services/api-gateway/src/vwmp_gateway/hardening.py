@@ -23,8 +23,11 @@ MAX_PARAMETER_DEPTH = 32  # nesting of run parameters and configuration document
 MAX_STEPS = 2000  # as in schemas/workflow.schema.json (spec.steps maxItems)
 MAX_ERRORS = 20
 
-# C0 controls except TAB, LF, CR; DEL; C1 controls; bidi embeddings, overrides and isolates.
-FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls except TAB, LF, CR; DEL; C1 controls; bidi embeddings, overrides and isolates. Written with
+# escapes, so the same text is a regex for Python, for pydantic and for JSON Schema (ECMA-262) in OpenAPI.
+FORBIDDEN_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+FORBIDDEN = re.compile(f"[{FORBIDDEN_CLASS}]")
+SAFE_TEXT_PATTERN = f"^[^{FORBIDDEN_CLASS}]*$"  # what OpenAPI declares for a free text the gateway checks
 
 
 def _describe(text: str) -> str:

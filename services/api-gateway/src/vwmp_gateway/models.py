@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.triggers import TriggerKind
 
+from vwmp_gateway.hardening import SAFE_TEXT_PATTERN
+from vwmp_gateway.lifetimes import LIFETIME_PATTERN, MAX_LIFETIME
 from vwmp_gateway.rbac import Role
 
 T = TypeVar("T")
+
+# What clients send as free JSON: published as the SafeJsonObject of contract.py (no control or bidi
+# character, bounded nesting); hardening.check_values enforces it with pointers.
+SafeJsonObject = Annotated[dict[str, Any], WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/SafeJsonObject"}]})]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's integer: 3 and 3.0, never "3", true or 3.5 (what pydantic's lax mode would coerce)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Integers as JSON Schema means them (see _integral), within the bounds the document states.
+RunVersion = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1), BeforeValidator(_integral)]
+# A token lifetime is checked by routers/tokens.py (lifetimes.py), one message naming /expires_in whatever
+# is wrong, rather than pydantic's union errors; the document states the same rule.
+Lifetime = Annotated[Any, WithJsonSchema({"anyOf": [
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIFETIME},
+    {"type": "string", "pattern": LIFETIME_PATTERN},
+    {"type": "null"},
+]})]
+# The configuration document: published as ConfigDocument, the config JSON Schema storage validates with.
+ConfigDocument = Annotated[dict[str, Any], WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/ConfigDocument"}]})]
 
 
 class Page(BaseModel, Generic[T]):
@@ -133,9 +157,10 @@ class RunPublic(BaseModel):
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, Any] = Field(default_factory=dict, description="Values for the workflow's parameters")
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Version to run; latest when absent")
-    dry_run: bool = Field(False, description="Plan every step without changing anything")
+    parameters: SafeJsonObject = Field(default_factory=dict, description="Values for the workflow's parameters")
+    # as the schema says: "1", 1.5 and true are no integer, 0 and "true" no boolean (pydantic would coerce them)
+    version: RunVersion | None = Field(None, description="Version to run; latest when absent")
+    dry_run: bool = Field(False, strict=True, description="Plan every step without changing anything")
 
 
 class EventPublic(BaseModel):
@@ -159,13 +184,15 @@ class LogLinePublic(BaseModel):
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field("", max_length=4000, description="Shown in the run's history")
+    # The pattern is published, and enforced by hardening.check_values with a message naming the character.
+    comment: str = Field("", max_length=4000, json_schema_extra={"pattern": SAFE_TEXT_PATTERN},
+                         description="Shown in the run's history")
     plan_digest: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$",
         description="The plan_digest of the gate's plan the approver was shown; required to approve a gate "
         "pinned to its plan (the default). A different plan now: 409 plan-changed with the new one",
     )
-    inputs: dict[str, Any] | None = Field(
+    inputs: SafeJsonObject | None = Field(
         None, description="What the approver fills in, checked against the gate's inputs schema (422 with pointers)"
     )
 
@@ -175,9 +202,8 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]*$")
     role: Role
-    expires_in: int | str | None = Field(
-        None, description="Lifetime in seconds, or a duration like 30m, 12h, 90d; never expires when absent"
-    )
+    expires_in: Lifetime = Field(None, description="Lifetime in seconds, or a duration like 30m, 12h, 90d "
+                                                   "(at most 10 years); never expires when absent or null")
 
 
 class Me(BaseModel):
@@ -211,7 +237,7 @@ class ConfigPublic(BaseModel):
 class ConfigUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    document: dict[str, Any]
+    document: ConfigDocument
 
 
 class AuditPublic(BaseModel):

@@ -13,9 +13,10 @@ from vwmp_gateway import convert
 from vwmp_gateway.deps import CurrentUser, StorageClient
 from vwmp_gateway.hardening import check_values
 from vwmp_gateway.models import ConfigPublic, ConfigUpdate
-from vwmp_gateway.problems import Problem
+from vwmp_gateway.routers.workflows import version_from_if_match
 
 router = APIRouter(prefix="/config", tags=["config"])
+CONFIG_IF_MATCH = r'^(?:W/)?"?[0-9]{1,9}"?$'  # version 0: the built-in defaults
 
 
 def config_schema() -> dict[str, Any]:
@@ -44,16 +45,14 @@ async def update_config(
     response: Response,
     user: CurrentUser,
     storage: StorageClient,
-    if_match: Annotated[str | None, Header(description="Expected current version; 412 when stale")] = None,
+    if_match: Annotated[str | None, Header(json_schema_extra={"pattern": CONFIG_IF_MATCH},
+                                           description='Expected current version, e.g. "3"; 412 when stale')] = None,
 ) -> ConfigPublic:
     """Store a new version of the configuration (admin)."""
     check_values(body.document, "/document", "configuration")
     expected = 0
-    if if_match:
-        cleaned = if_match.strip().removeprefix("W/").strip('"')
-        if not cleaned.isdigit():
-            raise Problem(400, "If-Match must be a configuration version number")
-        expected = int(cleaned)
+    if if_match is not None:
+        expected = version_from_if_match(if_match, CONFIG_IF_MATCH, "a configuration version")
         request.state.if_match = True
     saved = await storage.PutConfig(
         storage_pb2.PutConfigRequest(document_json=json.dumps(body.document), actor=user.name,

@@ -21,6 +21,7 @@ from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
 from vwmp_gateway.hardening import check_values
 from vwmp_gateway.models import Decision, EventPublic, LogLinePublic, Page, RunPublic
 from vwmp_gateway.problems import Problem, plan_digest_of
+from vwmp_gateway.routers.workflows import NAME_PATTERN
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -61,7 +62,7 @@ def parameter_filters(request: Request) -> dict[str, str]:
 async def list_runs(
     storage: StorageClient,
     parameters: Annotated[dict[str, str], Depends(parameter_filters)],
-    workflow: Annotated[str | None, Query(max_length=100, description="Only runs of this workflow")] = None,
+    workflow: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only runs of this workflow")] = None,
     state: StateFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
@@ -105,7 +106,7 @@ async def get_run(run_id: RunId, storage: StorageClient) -> RunPublic:
 async def list_run_events(
     run_id: RunId,
     storage: StorageClient,
-    after: Annotated[int, Query(ge=0, description="Only events with a larger seq")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Only events with a larger seq")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> Page[EventPublic]:
     """The run's events after seq `after`, in order."""

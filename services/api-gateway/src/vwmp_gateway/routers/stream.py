@@ -165,7 +165,7 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
 
 
 @router.websocket("/runs/{run_id}/stream")
-async def run_stream(ws: WebSocket, run_id: str, after: int = Query(0, ge=0)) -> None:
+async def run_stream(ws: WebSocket, run_id: str, after: int = Query(0, ge=0, le=2**63 - 1)) -> None:
     """Live events of one run from seq `after` on, history first (see the module docstring for auth)."""
     backends: Backends = ws.app.state.backends
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
@@ -10,28 +9,22 @@ from vwmp_proto.storage.v1 import storage_pb2
 
 from vwmp_gateway import convert
 from vwmp_gateway.deps import BackendsDep, CurrentUser, StorageClient
+from vwmp_gateway.lifetimes import lifetime_seconds
 from vwmp_gateway.models import Page, TokenCreate, TokenCreated, TokenPublic
 from vwmp_gateway.problems import validation_problem
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_LIFETIME = 10 * 365 * 86400
-
-
-def parse_lifetime(value: int | str | None) -> float:
-    """Seconds from 3600 or "90d"/"12h"/"30m"/"45s"; 0 = never expires."""
+def parse_lifetime(value: object) -> float:
+    """Seconds from 3600 (or 3600.0) or "90d"/"12h"/"30m"/"45s"; 0 = never expires."""
     if value is None:
         return 0.0
-    if isinstance(value, int):
-        seconds = value
-    else:
-        match = re.fullmatch(r"\s*(\d{1,9})\s*([smhdw]?)\s*", value)
-        if not match:
-            raise validation_problem([{"pointer": "/expires_in", "message": "use seconds or e.g. 30m, 12h, 90d"}])
-        seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if not 0 < seconds <= MAX_LIFETIME:
-        raise validation_problem([{"pointer": "/expires_in", "message": "must be between 1 second and 10 years"}])
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema's integer
+    seconds = lifetime_seconds(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
+    if seconds is None:
+        raise validation_problem([{"pointer": "/expires_in", "message": (
+            "use seconds or e.g. 30m, 12h, 90d, between 1 second and 10 years")}])
     return float(seconds)
 
 

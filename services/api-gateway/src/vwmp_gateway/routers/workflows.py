@@ -32,18 +32,27 @@ IdempotencyKey = Annotated[str | None, Header(
                 "(Idempotent-Replayed: true) instead of starting another; with a different body it is a 422",
 )]
 
-# The body is read raw (JSON or YAML); this tells OpenAPI what it may be.
-DEFINITION_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {"type": "object", "additionalProperties": True, "description": "A workflow definition"}
-            },
-            "application/yaml": {"schema": {"type": "string", "description": "A definition as YAML"}},
-        },
-    }
+# The body is read raw (JSON or YAML, by Content-Type); this tells OpenAPI what it may be. Either way it
+# is the published workflow schema (contract.py turns it into the WorkflowDefinition components).
+EXAMPLE_DEFINITION: dict[str, Any] = {
+    "apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "hello"},
+    "spec": {"steps": [{"id": "start", "uses": "core/noop"}]},
 }
+
+
+def _document_body(schema: dict[str, Any], example: dict[str, Any] | None = None) -> dict[str, Any]:
+    media = {"schema": schema, **({"example": example} if example else {})}
+    return {"requestBody": {"required": True, "content": {"application/json": media, "application/yaml": media}}}
+
+
+DEFINITION_BODY = _document_body({"$ref": "#/components/schemas/WorkflowDefinition"}, EXAMPLE_DEFINITION)
+# Validation reports what is wrong with any object (200, valid: false), so any object is a valid request.
+ANY_DOCUMENT_BODY = _document_body({"type": "object", "additionalProperties": True,
+                                    "description": "A workflow definition to check, however wrong"},
+                                   EXAMPLE_DEFINITION)
+IF_MATCH_VERSION = r'^(?:W/)?"?[1-9][0-9]{0,8}"?$'
+IfMatchVersion = Annotated[str | None, Header(
+    json_schema_extra={"pattern": IF_MATCH_VERSION}, description='Expected latest version, e.g. "3"; 412 when stale')]
 
 
 async def _definition(request: Request) -> dict[str, Any]:
@@ -105,14 +114,15 @@ def _start_problem(started: engine_pb2.StartRunResponse) -> Problem:
                               "The parameters are not valid")
 
 
-def _version_from_if_match(value: str) -> int:
-    cleaned = value.strip().removeprefix("W/").strip('"')
-    if not cleaned.isdigit() or int(cleaned) < 1:
-        raise Problem(400, "If-Match must be a workflow version number, e.g. If-Match: \"3\"")
-    return int(cleaned)
+def version_from_if_match(value: str, pattern: str = IF_MATCH_VERSION, what: str = "a workflow version") -> int:
+    """The version in If-Match ("3", 3 or W/"3"); anything else is a 422 naming the header."""
+    if not re.match(pattern, value):
+        raise validation_problem([{"pointer": "/header/If-Match", "message": f'must be {what} number, e.g. "3"'}],
+                                 "If-Match is not a version")
+    return int(value.removeprefix("W/").strip('"'))
 
 
-@router.post("/validate", openapi_extra=DEFINITION_BODY)
+@router.post("/validate", openapi_extra=ANY_DOCUMENT_BODY)
 async def validate_workflow(request: Request, engine: EngineClient) -> ValidationPublic:
     """Validate a definition (JSON or YAML) and list its errors with JSON pointers."""
     definition = await _definition(request)
@@ -164,10 +174,10 @@ async def update_workflow(
     user: CurrentUser,
     storage: StorageClient,
     engine: EngineClient,
-    if_match: Annotated[str | None, Header(description="Expected latest version; 412 when stale")] = None,
+    if_match: IfMatchVersion = None,
 ) -> WorkflowPublic:
     """Save a new immutable version (If-Match: <version> → 412 when someone saved in between)."""
-    expected = _version_from_if_match(if_match) if if_match else 0
+    expected = version_from_if_match(if_match) if if_match is not None else 0
     request.state.if_match = bool(expected)
     definition = await _checked_definition(request)
     if _name_of(definition) != name:
