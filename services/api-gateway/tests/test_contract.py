@@ -55,7 +55,8 @@ def test_token_routes_name_the_bearer_scheme_and_public_ones_none() -> None:
         "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["bearerAuth"][
             "description"]}
     public = {(m, p) for p, m, o in operations() if o["security"] == []}
-    assert public == {("get", "/api/v1/health"), ("post", "/api/v1/hooks/{workflow}/{trigger_id}")}
+    assert public == {("get", "/api/v1/health"), ("get", "/api/v1/ready"),
+                      ("post", "/api/v1/hooks/{workflow}/{trigger_id}")}
 
 
 def test_a_created_resource_links_to_what_is_done_with_it_next() -> None:
@@ -178,3 +179,17 @@ async def test_a_comment_with_a_bidi_override_is_refused_with_the_character_name
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0] == {"pointer": "/comment",
                                           "message": "control or bidi character U+202E at character 2 is not allowed"}
+
+
+@pytest.mark.parametrize("moment", ["0.5", "1733220000", "2026-12-03", "yesterday"])
+async def test_a_run_search_moment_must_be_a_date_time(client, headers, moment: str) -> None:
+    answer = await client.get("/api/v1/runs", params={"until": moment}, headers=headers())
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["pointer"] == "/query/until"
+    assert "ISO 8601 date-time" in answer.json()["errors"][0]["message"]
+
+
+async def test_a_run_search_moment_in_rfc_3339_is_accepted(client, headers) -> None:
+    for moment in ("2026-12-03T10:00:00Z", "2026-12-03T10:00:00.5+01:00", "2026-12-03T10:00"):
+        answer = await client.get("/api/v1/runs", params={"since": moment}, headers=headers())
+        assert answer.status_code == 200, (moment, answer.text)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import grpc
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BeforeValidator
 from vwmp_common.states import ControlAction, RunState
 from vwmp_common.timeutil import to_timestamp
 from vwmp_proto.common.v1 import states_pb2
@@ -29,6 +30,18 @@ RunId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_
 # A definition's step id, or a for_each instance of one (`greet[3]`).
 StepId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+(\[[0-9]{1,5}\])?$")]
 StateFilter = Annotated[RunState | None, Query(description="Only runs in this state")]
+# What the document calls a date-time (RFC 3339, the offset may be left out): pydantic alone would also take
+# a number of seconds ("0.5") or a bare date, which the document does not allow.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+
+
+def _date_time(value: Any) -> Any:
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time such as 2026-12-03T10:00:00Z")
+    return value
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_date_time)]
 PARAMETER_PREFIX = "param."
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 MAX_PARAMETER_FILTERS = 10
@@ -73,9 +86,9 @@ async def list_runs(
                                                      "on_run, or a trigger id")] = None,
     actor: Annotated[str | None, Query(min_length=1, max_length=200,
                                        description="Only runs started by this actor (a token's name)")] = None,
-    since: Annotated[dt.datetime | None, Query(description="Only runs created at or after this moment (ISO 8601)")]
+    since: Annotated[Moment | None, Query(description="Only runs created at or after this moment (ISO 8601)")]
     = None,
-    until: Annotated[dt.datetime | None, Query(description="Only runs created before this moment (ISO 8601)")] = None,
+    until: Annotated[Moment | None, Query(description="Only runs created before this moment (ISO 8601)")] = None,
 ) -> Page[RunPublic]:
     """Runs newest first, filtered by workflow, state, parent run, trigger, actor, creation time and parameter
     values (`param.<name>=<value>`, compared as text: `param.repo=shop`, `param.count=3`), paginated."""
