@@ -29,6 +29,8 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Examples per operation and phase, and a fixed seed so that CI runs the same cases each time;
 # `make test-contract VWMP_CONTRACT_EXAMPLES=50 VWMP_CONTRACT_SEED=` digs deeper with fresh ones.
 EXAMPLES = os.environ.get("VWMP_CONTRACT_EXAMPLES", "5")
+# One worker: with two, hypothesis (describing the strategy of the recursive SafeJsonValue) hit CPython
+# 3.11's "AST constructor recursion depth mismatch" in ast.parse from two threads at once.
 SEED = os.environ.get("VWMP_CONTRACT_SEED", "20261203")
 
 
@@ -43,7 +45,7 @@ def schemathesis(platform: Platform, schema: str, workdir: Path, *arguments: str
     token = platform.admin_token_file.read_text().strip()
     command = [str(SCHEMATHESIS), "--config-file", str(ROOT / "schemathesis.toml"), "--no-color", "run", schema,
                "--url", f"{platform.url}", "-H", f"Authorization: Bearer {token}",
-               "--max-examples", EXAMPLES, "--workers", "2", *(["--seed", SEED] if SEED else []), *arguments]
+               "--max-examples", EXAMPLES, *(["--seed", SEED] if SEED else []), *arguments]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=400, check=False)
 
 
