@@ -414,5 +414,8 @@ def test_runs_searches_by_parameter_value_and_actor(env, tmp_path) -> None:
     assert found.exit_code == 0 and "runs (1 of 1)" in found.output, found.output
     assert invoke(wide, "runs", "--workflow", name, "--actor", "admin-bot").output.count(name) == 2
     assert invoke(wide, "runs", "--workflow", name, "--actor", "nobody").output.count(name) == 0
+    assert invoke(wide, "runs", "--workflow", name, "--since", "2000-01-01").output.count(name) == 2
+    assert invoke(wide, "runs", "--workflow", name, "--until", "2000-01-01T12:00").output.count(name) == 0
+    assert "expected an ISO 8601" in invoke(wide, "runs", "--since", "yesterday").output
     bad = invoke(wide, "runs", "--param", "part")
     assert bad.exit_code != 0 and "expected name=value" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -202,7 +203,7 @@ def runs(
         return
     params: dict[str, Any] = {"limit": limit}
     for key, value in (("workflow", workflow), ("state", state), ("trigger", trigger), ("actor", actor),
-                       ("since", since), ("until", until)):
+                       ("since", _moment(since, "--since")), ("until", _moment(until, "--until"))):
         if value:
             params[key] = value
     for pair in param or []:
@@ -212,6 +213,17 @@ def runs(
         params[f"param.{name}"] = value
     page = _gateway(ctx).json("GET", "/runs", params=params)
     console.print(_runs_table(page["items"], page["total"]))
+
+
+def _moment(text: str | None, option: str) -> str | None:
+    """An ISO 8601 moment for the API; a bare date (`2026-12-01`) is its midnight UTC."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected an ISO 8601 date or date-time", param_hint=option) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def _show(gateway: Gateway, run_id: str, items: bool = False) -> None:
