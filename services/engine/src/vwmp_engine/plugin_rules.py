@@ -24,6 +24,7 @@ from vwmp_proto.plugin.v1 import plugin_pb2
 
 from vwmp_engine import expressions
 from vwmp_engine.core_steps import CORE_STEP_TYPES
+from vwmp_engine.validation import with_step_defaults
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,7 @@ def _plugin_steps(definition: Any, step_defaults: dict[str, Any]) -> Iterator[Pl
             config = step.get("with", {}) if isinstance(step, dict) else None
             if not isinstance(uses, str) or uses in CORE_STEP_TYPES or not isinstance(config, dict):
                 continue
-            defaults = step_defaults.get(uses)
-            merged = {**defaults, **config} if isinstance(defaults, dict) else config
+            merged = with_step_defaults(uses, config, step_defaults)
             if not expressions.contains_expression(merged):
                 yield ("spec", section, index, "with"), uses, merged
 

@@ -189,9 +189,7 @@ def _check_step_configs(
         config = step.get("with", {})
         if not isinstance(config, dict):
             continue
-        defaults = step_defaults.get(uses)
-        if isinstance(defaults, dict):
-            config = {**defaults, **config}
+        config = with_step_defaults(uses, config, step_defaults)
         validator = Draft202012Validator(info.config_schema)
         where = ("spec", "steps", index, "with")
         for problem in schema_problems(validator, config, where):
@@ -200,6 +198,12 @@ def _check_step_configs(
         if uses == "core/approval":
             for path, message in approval_config_problems(config):
                 yield Problem(pointer("spec", "steps", index, "with", *path), message)
+
+
+def with_step_defaults(uses: str, config: dict[str, Any], step_defaults: dict[str, Any]) -> dict[str, Any]:
+    """A step's `with` over the platform configuration's defaults for its type (the step's own value wins)."""
+    defaults = step_defaults.get(uses)
+    return {**defaults, **config} if isinstance(defaults, dict) else config
 
 
 def upstream_of(steps: dict[int, dict[str, Any]]) -> dict[str, set[str]]:
