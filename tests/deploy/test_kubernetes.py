@@ -125,10 +125,14 @@ def test_secrets_come_from_a_secret_and_settings_from_the_configmap(rendered: di
         for var in container.get("env", []):
             ref = var.get("valueFrom", {}).get("secretKeyRef")
             if ref:
-                assert ref["name"] == "vwmp-secrets", name
+                expected = "vwmp-nats-users" if var["name"] == "VWMP_NATS_PASSWORD" else "vwmp-secrets"
+                assert ref["name"] == expected, name
                 secret_refs.setdefault(var["name"], set()).add(name)
     assert secret_refs["VWMP_DATABASE_URL"] == {"storage"}, "only storage knows the database"
-    assert secret_refs["VWMP_SERVICE_TOKEN"] == {"api-gateway", "engine", "storage", "plugin-host"}
+    # Plugin hosts run plugins the platform may not trust: their own token, never the one storage accepts.
+    assert secret_refs["VWMP_SERVICE_TOKEN"] == {"api-gateway", "engine", "storage"}
+    assert secret_refs["VWMP_PLUGIN_HOST_TOKEN"] == {"engine", "plugin-host"}
+    assert secret_refs["VWMP_NATS_PASSWORD"] == {"api-gateway", "engine", "plugin-host"}
 
 
 def test_plugin_hosts_advertise_their_pod_address(rendered: dict) -> None:

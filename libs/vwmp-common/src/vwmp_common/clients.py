@@ -20,7 +20,7 @@ from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
 from vwmp_common.grpc_server import MAX_MESSAGE_BYTES
 from vwmp_common.service_auth import client_interceptors
-from vwmp_common.settings import service_token_from_env
+from vwmp_common.settings import plugin_host_token_from_env, service_token_from_env
 
 # The types of the clients below, for annotations: the `*AsyncStub` classes exist only in the typed
 # stubs (mypy-protobuf); at run time one stub class serves both channel kinds.
@@ -104,7 +104,11 @@ def engine_client(target: str, service_token: str | None = None) -> EngineStub:
 
 
 def plugin_client(target: str, service_token: str | None = None) -> PluginStub:
-    """Client of vwmp.plugin.v1.PluginService (no default deadline: steps set their own)."""
+    """Client of vwmp.plugin.v1.PluginService (no default deadline: steps set their own).
+
+    `service_token` None sends `VWMP_PLUGIN_HOST_TOKEN` (else `VWMP_SERVICE_TOKEN`): a plugin host's own token.
+    """
+    token = plugin_host_token_from_env() if service_token is None else service_token
     return PluginServiceStub(
-        open_channel(target, "vwmp.plugin.v1.PluginService", timeout_seconds=None, service_token=service_token)
+        open_channel(target, "vwmp.plugin.v1.PluginService", timeout_seconds=None, service_token=token)
     )

@@ -12,6 +12,7 @@ from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from vwmp_common.nats_auth import credentials_from_env
 from vwmp_common.subjects import EVENTS_STREAM, EVENTS_WILDCARD, PLUGIN_HOST_TTL_SECONDS, PLUGIN_HOSTS_BUCKET
 
 log = logging.getLogger(__name__)
@@ -20,17 +21,20 @@ log = logging.getLogger(__name__)
 async def connect(url: str, name: str, attempts: int = 0) -> Client:
     """Connect to NATS, waiting for it at start-up (start order must not matter) and reconnecting for ever.
 
+    The NATS user is `VWMP_NATS_USER` / `VWMP_NATS_PASSWORD` when set (see `vwmp_common.nats_auth`).
+
     Args:
         url: NATS server URL.
         name: client name shown by the server.
         attempts: give up after this many failed first connections (0 = never).
     """
+    user, password = credentials_from_env()
     tried = 0
     while True:
         try:
             return await nats.connect(
                 url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
-                allow_reconnect=True,
+                allow_reconnect=True, user=user, password=password,
             )
         except Exception as error:  # nats-py raises several unrelated types for "not there yet"
             tried += 1

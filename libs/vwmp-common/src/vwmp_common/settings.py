@@ -24,6 +24,8 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Field(Path(".vwmp"), description="SQLite file, NATS store, definitions, logs")
     workspace_root: Path = Field(Path("workspace"), description="Root folder every repo path resolves in")
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server with JetStream")
+    nats_user: str = Field("", description="NATS user of this service (its subject permissions); empty: none")
+    nats_password: str = Field("", description="Password of VWMP_NATS_USER (never logged)", repr=False)
     grpc_host: str = Field("127.0.0.1", description="Address gRPC servers bind to (loopback by default)")
     storage_port: int = Field(DEFAULT_PORTS["storage"], description="gRPC port of the storage service")
     engine_port: int = Field(DEFAULT_PORTS["engine"], description="gRPC port of the engine service")
@@ -38,7 +40,14 @@ class ServiceSettings(BaseSettings):
         "(except health), clients send it as `authorization: Bearer <token>`; empty disables the check",
     )
 
-    @field_validator("service_token")
+    plugin_host_token: str = Field(
+        "",
+        description="Token between the engine and plugin hosts (plugin hosts never get VWMP_SERVICE_TOKEN, "
+        "which opens storage); empty: VWMP_SERVICE_TOKEN is used",
+        repr=False,
+    )
+
+    @field_validator("service_token", "plugin_host_token")
     @classmethod
     def _strip_token(cls, value: str) -> str:
         return value.strip()
@@ -59,3 +68,12 @@ def service_token_from_env() -> str:
     without passing the secret around (and a malformed unrelated variable cannot disable it).
     """
     return os.environ.get("VWMP_SERVICE_TOKEN", "").strip()
+
+
+def plugin_host_token_from_env() -> str:
+    """The token of engine -> plugin host calls: `VWMP_PLUGIN_HOST_TOKEN`, else `VWMP_SERVICE_TOKEN`.
+
+    Plugin hosts run plugins the platform may not trust; with their own token, a plugin that reads its
+    host's environment holds nothing that storage or the engine accept.
+    """
+    return os.environ.get("VWMP_PLUGIN_HOST_TOKEN", "").strip() or service_token_from_env()

@@ -11,30 +11,33 @@ from collections.abc import Callable
 from typing import Any
 
 import nats
-from nats.aio.client import Client
+from nats.aio.client import DEFAULT_INBOX_PREFIX, Client
 from nats.js.kv import KeyValue
 from vwmp_common.nats import plugin_hosts_bucket
+from vwmp_common.nats_auth import plugin_host_inbox
 from vwmp_common.subjects import PLUGIN_HOST_HEARTBEAT_SECONDS
 from vwmp_common.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
 
-async def _connect(url: str, name: str) -> Client:
+async def _connect(url: str, name: str, user: str | None = None, password: str | None = None) -> Client:
     # Not vwmp_common.nats.connect: it passes `retry_on_failed_connect`, which nats-py 2.16 rejects, and
     # its endless reconnects make a first connect to a dead server loop inside nats-py for ever (where a
     # cancel can be swallowed). Bounded attempts instead: when the client gives up and closes, the
     # heartbeat loop opens a new one.
+    # A NATS user gets its replies on its own inbox prefix: the one its permissions let it read.
     return await nats.connect(
         url, name=name, allow_reconnect=True, max_reconnect_attempts=3, reconnect_time_wait=0.5,
-        connect_timeout=2,
+        connect_timeout=2, user=user, password=password,
+        inbox_prefix=plugin_host_inbox(user) if user else DEFAULT_INBOX_PREFIX,
     )
 
 
-def announcement_key(host_id: str) -> str:
-    """The KV key of a host: only the characters NATS KV keys allow."""
+def announcement_key(host_id: str, user: str | None = None) -> str:
+    """The KV key of a host: `<NATS user>.<host id>` (its user may write only those), in KV key characters."""
     key = re.sub(r"[^A-Za-z0-9_=-]", "_", host_id).strip("_") or "plugin-host"
-    return key
+    return f"{user}.{key}" if user else key
 
 
 class Announcer:
@@ -45,6 +48,8 @@ class Announcer:
         key: the KV key (see `announcement_key`).
         document: builds the announced JSON (without `heartbeat_at`).
         interval: seconds between heartbeats (the bucket's TTL is longer).
+        user: NATS user (`VWMP_NATS_USER`), None to connect without one.
+        password: its password.
     """
 
     def __init__(
@@ -53,8 +58,11 @@ class Announcer:
         key: str,
         document: Callable[[], dict[str, Any]],
         interval: float = PLUGIN_HOST_HEARTBEAT_SECONDS,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.nats_url = nats_url
+        self._user, self._password = user, password
         self.key = key
         self.document = document
         self.interval = interval
@@ -94,7 +102,7 @@ class Announcer:
             self._nc, self._kv = None, None
         nc = self._nc
         if nc is None:
-            nc = await _connect(self.nats_url, name=f"vwmp-plugin-host-{self.key}")
+            nc = await _connect(self.nats_url, f"vwmp-plugin-host-{self.key}", self._user, self._password)
             self._nc = nc
         kv = self._kv
         if kv is None:

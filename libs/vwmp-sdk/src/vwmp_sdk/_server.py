@@ -19,7 +19,9 @@ from typing import Any
 import grpc
 from vwmp_common.grpc_server import start_grpc_server
 from vwmp_common.logging import log_context
+from vwmp_common.nats_auth import credentials_from_env
 from vwmp_common.redaction import Redactor
+from vwmp_common.settings import plugin_host_token_from_env
 from vwmp_common.subjects import PLUGIN_HOST_HEARTBEAT_SECONDS
 from vwmp_proto.common.v1 import common_pb2
 from vwmp_proto.plugin.v1 import plugin_pb2, plugin_pb2_grpc
@@ -37,6 +39,10 @@ SERVICE_NAME = "vwmp.plugin.v1.PluginService"
 _DONE = object()
 
 
+UNSEEN_HEARTBEATS = 3
+"""Heartbeats after the first announcement within which an engine is expected to have called."""
+
+
 def default_host_id() -> str:
     """`<hostname>-<pid>`: unique per process, readable in the KV bucket."""
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -51,6 +57,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
     async def Describe(
         self, request: plugin_pb2.DescribeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> plugin_pb2.DescribeResponse:
+        self.server.contacted()
         document = self.server.describe()
         return plugin_pb2.DescribeResponse(
             host_id=document["host_id"],
@@ -75,6 +82,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
     async def ValidateConfig(
         self, request: plugin_pb2.ValidateConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> plugin_pb2.ValidateConfigResponse:
+        self.server.contacted()
         definition = self.server.steps.get(request.type)
         if definition is None:
             problems = [(
@@ -94,6 +102,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
     async def Execute(
         self, request: plugin_pb2.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[plugin_pb2.ExecuteResponse]:
+        self.server.contacted()
         async for response in self.server.execute(request):
             yield response
 
@@ -121,7 +130,10 @@ class PluginServer:
         heartbeat_seconds: seconds between announcements.
         max_sync_workers: threads for sync handlers (steps running at once).
         service_token: cluster mode: calls other than health must carry `authorization: Bearer <it>`
-            (the engine's clients send it); None reads `VWMP_SERVICE_TOKEN`, empty turns it off.
+            (the engine's clients send it); None reads `VWMP_PLUGIN_HOST_TOKEN`, else `VWMP_SERVICE_TOKEN`;
+            empty turns it off.
+        nats_user: the NATS user to announce as (its entries are `<user>.<host id>`); None reads
+            `VWMP_NATS_USER`. `nats_password`: its password; None reads `VWMP_NATS_PASSWORD`.
     """
 
     def __init__(
@@ -137,8 +149,13 @@ class PluginServer:
         heartbeat_seconds: float = PLUGIN_HOST_HEARTBEAT_SECONDS,
         max_sync_workers: int = 64,
         service_token: str | None = None,
+        nats_user: str | None = None,
+        nats_password: str | None = None,
     ) -> None:
         self.plugins, self.steps = step_index(plugins)
+        env_user, env_password = credentials_from_env()
+        self._nats_user = env_user if nats_user is None else (nats_user or None)
+        self._nats_password = env_password if nats_password is None else (nats_password or None)
         self.host = host
         self.port = port
         self.nats_url = nats_url
@@ -152,6 +169,8 @@ class PluginServer:
         self._server: grpc.aio.Server | None = None
         self._announcer: Announcer | None = None
         self._stopped = asyncio.Event()
+        self._contact = asyncio.Event()
+        self._lonely_task: asyncio.Task[None] | None = None
 
     @property
     def advertise_address(self) -> str:
@@ -164,7 +183,7 @@ class PluginServer:
     @property
     def announcement_key(self) -> str:
         """The key of this host in the plugin-hosts KV bucket."""
-        return announcement_key(self.host_id)
+        return announcement_key(self.host_id, self._nats_user)
 
     def describe(self) -> dict[str, Any]:
         """The announcement document (without `heartbeat_at`): plugins, step types, templates."""
@@ -197,13 +216,15 @@ class PluginServer:
             [(plugin_pb2_grpc.add_PluginServiceServicer_to_server, _PluginService(self), SERVICE_NAME)],
             self.host,
             self.port,
-            service_token=self._service_token,
+            service_token=plugin_host_token_from_env() if self._service_token is None else self._service_token,
         )
         if self.nats_url:
             self._announcer = Announcer(
-                self.nats_url, self.announcement_key, self.describe, interval=self.heartbeat_seconds
+                self.nats_url, self.announcement_key, self.describe, interval=self.heartbeat_seconds,
+                user=self._nats_user, password=self._nats_password,
             )
             self._announcer.start()
+            self._lonely_task = asyncio.create_task(self._warn_while_unseen(), name="plugin-host-unseen")
         log.info(
             "plugin host serving",
             extra={"fields": {
@@ -211,8 +232,41 @@ class PluginServer:
             }},
         )
 
+    @property
+    def seen_by_platform(self) -> bool:
+        """True once an engine has called this host (it greets every host it discovers)."""
+        return self._contact.is_set()
+
+    def contacted(self) -> None:
+        """An engine called this host: the platform sees it."""
+        if not self._contact.is_set():
+            self._contact.set()
+            if self._lonely_task is not None and self._lonely_task.done():  # it had warned
+                log.info("a platform engine reached this plugin host", extra={"fields": {"host_id": self.host_id}})
+
+    async def _warn_while_unseen(self) -> None:
+        """Say so when announcements go out but no engine calls: the author is on the wrong NATS or address.
+
+        An engine greets every host it discovers (Describe) at once, so a host that has been announced
+        for a few heartbeats without a single call is invisible to any platform.
+        """
+        assert self._announcer is not None
+        await self._announcer.announced.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._contact.wait(), self.heartbeat_seconds * UNSEEN_HEARTBEATS)
+            return
+        log.warning(
+            "no platform has contacted this plugin host since it announced itself: check that VWMP_NATS_URL "
+            "is the NATS of the platform (`make run` prints it and the line that joins), and that the engine "
+            "can reach this host at its advertised address (VWMP_PLUGIN_HOST_ADVERTISE_ADDRESS)",
+            extra={"fields": {"nats_url": self.nats_url, "address": self.advertise_address,
+                              "waited_seconds": self.heartbeat_seconds * UNSEEN_HEARTBEATS}},
+        )
+
     async def stop(self, grace: float = 5.0) -> None:
         """Withdraw the announcement, then stop gRPC (in-flight steps get `grace` seconds)."""
+        if self._lonely_task is not None:
+            self._lonely_task.cancel()
         if self._announcer is not None:
             await self._announcer.stop()
             self._announcer = None

@@ -1,9 +1,15 @@
 """The one way VWMP plugins call git: argument lists, hardened options, no hooks, no shell.
 
-Every command gets `-c` overrides that switch off what a hostile repository config could use to run
-code (hooks, fsmonitor, external diff/text filters are not reached by the commands we run) and
-limits transports to `ALLOWED_PROTOCOLS`, both by config and by `GIT_ALLOW_PROTOCOL`. Git never
-looks for a repository above the step's folder (`GIT_CEILING_DIRECTORIES`).
+A repository's own configuration (its `.git/config`, the files it includes) can name programs git
+runs: hooks, `core.fsmonitor`, the clean/smudge/process filters its `.gitattributes` select, diff
+textconv and external diff, merge drivers, the remote's receive-pack/upload-pack, credential helpers.
+Every command gets fixed `-c` overrides (hooks at /dev/null, no fsmonitor, pinned signing programs,
+transports limited to `ALLOWED_PROTOCOLS`, also by `GIT_ALLOW_PROTOCOL`) and, for the program-naming
+keys this repository's configuration actually holds, overrides that empty them or restore git's
+defaults (`repository_overrides`, passed as `GIT_CONFIG_KEY_<n>` so a key is never re-parsed); the
+commands that start receive-pack/upload-pack name git's own on their command line. The
+environment wins over configuration for the pager, editors, askpass and proxy, so those are fixed
+there. Git never looks for a repository above the step's folder (`GIT_CEILING_DIRECTORIES`).
 
 Example:
     ```python
@@ -16,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,9 +32,12 @@ from typing import Protocol
 from vwmp_sdk import ConfigError, StepContext, StepError
 
 from vwmp_toolkit.paths import repo_dir
-from vwmp_toolkit.refs import ALLOWED_PROTOCOLS
+from vwmp_toolkit.refs import ALLOWED_PROTOCOLS, is_local_url, redact_url
 
-__all__ = ["DEFAULT_TIMEOUT", "NETWORK_TIMEOUT", "Completed", "Runner", "SafeGit", "open_git"]
+__all__ = [
+    "DEFAULT_TIMEOUT", "NETWORK_TIMEOUT", "Completed", "Runner", "SafeGit", "open_git", "receive_pack_option",
+    "repository_overrides",
+]
 
 DEFAULT_TIMEOUT = 60.0
 NETWORK_TIMEOUT = 300.0
@@ -46,6 +56,16 @@ _HARDENING = [
     "protocol.ext.allow=never",
     "-c",
     "credential.helper=",
+    "-c",
+    "gpg.program=gpg",
+    "-c",
+    "gpg.openpgp.program=gpg",
+    "-c",
+    "gpg.ssh.program=ssh-keygen",
+    "-c",
+    "gpg.x509.program=gpgsm",
+    "-c",
+    "log.showSignature=false",
     "--no-optional-locks",
     "--literal-pathspecs",
 ]
@@ -56,8 +76,85 @@ _ENV = {
     "SSH_ASKPASS": "",
     "GIT_PAGER": "cat",
     "GIT_EDITOR": "true",
+    "GIT_SEQUENCE_EDITOR": "true",
+    "GIT_PROXY_COMMAND": "",
+    "GIT_EXTERNAL_DIFF": "",
     "LC_ALL": "C",
 }
+
+# Configuration keys that name a program, as `git config --list --name-only` spells them (section and
+# key lower case, subsection as written), and what each is overridden with.
+_PROGRAM_KEYS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"filter\.(?P<sub>.+)\.(clean|smudge|process)"), ""),
+    (re.compile(r"diff\..+\.(textconv|command)"), ""),
+    (re.compile(r"diff\.external"), ""),
+    (re.compile(r"merge\..+\.driver"), ""),
+    (re.compile(r"credential\..+\.helper"), ""),
+    (re.compile(r"core\.alternaterefscommand"), ""),
+]
+
+# `remote.<name>.receivepack/uploadpack` cannot be overridden by configuration (git keeps the first
+# value it reads, the repository's), so the commands that start them get git's defaults as options.
+_TRANSPORT_DEFAULTS = {
+    "push": "--receive-pack=git-receive-pack",
+    "send-pack": "--receive-pack=git-receive-pack",
+    "ls-remote": "--upload-pack=git-upload-pack",
+    "fetch": "--upload-pack=git-upload-pack",
+    "pull": "--upload-pack=git-upload-pack",
+    "clone": "--upload-pack=git-upload-pack",
+}
+
+
+# A remote on this machine gets its receive-pack started here, reading that repository's own
+# configuration (git does not pass our `-c` options on to it): its hooks are switched off the same way.
+_LOCAL_RECEIVE_PACK = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false receive-pack"
+
+
+def receive_pack_option(urls: Sequence[str]) -> str:
+    """The `--receive-pack` for pushing to `urls`: git's own, with hooks off when the remote is local.
+
+    Raises:
+        ConfigError: the remote mixes local paths and network URLs (one option cannot serve both).
+    """
+    local = [is_local_url(url) for url in urls]
+    if local and all(local):
+        return f"--receive-pack={_LOCAL_RECEIVE_PACK}"
+    if any(local):
+        shown = ", ".join(redact_url(url) for url in urls)
+        raise ConfigError(f"remote URLs {shown} mix local paths and network URLs; push to one kind at a time")
+    return "--receive-pack=git-receive-pack"
+
+
+def _with_transport_defaults(args: Sequence[str]) -> list[str]:
+    """`args` with git's own receive-pack/upload-pack named after the subcommand (past leading `-c k=v`)."""
+    index = 0
+    while index < len(args) and args[index] == "-c":
+        index += 2
+    if index < len(args) and args[index] in _TRANSPORT_DEFAULTS:
+        return [*args[: index + 1], _TRANSPORT_DEFAULTS[args[index]], *args[index + 1 :]]
+    return list(args)
+
+_PROGRAM_KEYS_REGEX = (
+    r"^(filter\..*\.(clean|smudge|process)|diff\..*\.(textconv|command)|diff\.external|merge\..*\.driver"
+    r"|credential\..*\.helper|core\.alternaterefscommand)$"
+)
+
+
+def repository_overrides(config_keys: list[str]) -> dict[str, str]:
+    """For every program-naming key a repository's configuration holds, the value that disarms it.
+
+    A filter marked `required` would make git fail rather than skip it, so it is made optional too:
+    git then stages and checks out the bytes as they are.
+    """
+    overrides: dict[str, str] = {}
+    for key in config_keys:
+        for pattern, value in _PROGRAM_KEYS:
+            match = pattern.fullmatch(key)
+            if match:
+                overrides[key] = value
+                if "sub" in pattern.groupindex:
+                    overrides[f"filter.{match.group('sub')}.required"] = "false"
+    return overrides
 
 
 class Completed(Protocol):
@@ -130,6 +227,7 @@ class SafeGit:
         self.repo_dir = repo_dir
         self._run: Runner = run or _subprocess_runner
         self._identity = identity
+        self._overrides: dict[str, str] = {}
         # With the ceiling at the parent, git finds a repository only in this very folder: a plain
         # folder (or a subfolder of a work tree) fails, a bare repository or a .git folder says false.
         done = self.run("rev-parse", "--is-inside-work-tree", check=False)
@@ -137,10 +235,16 @@ class SafeGit:
             raise ConfigError(f"{repo_dir.name!r} is not a git repository")
         if done.stdout.strip() != "true":
             raise ConfigError(f"{repo_dir.name!r} is not the top folder of a git work tree")
+        # Only the program-naming keys are listed (so only they reach the step log).
+        listed = self.run("config", "--name-only", "-z", "--get-regexp", _PROGRAM_KEYS_REGEX, check=False).stdout
+        self._overrides = repository_overrides([key for key in listed.split("\0") if key])
 
     def env(self) -> dict[str, str]:
         """Environment for git: protocol allow-list, no prompts, the configured identity."""
         env = {**_ENV, "GIT_CEILING_DIRECTORIES": str(self.repo_dir.resolve().parent)}
+        env["GIT_CONFIG_COUNT"] = str(len(self._overrides))
+        for index, (key, value) in enumerate(self._overrides.items()):
+            env |= {f"GIT_CONFIG_KEY_{index}": key, f"GIT_CONFIG_VALUE_{index}": value}
         if self._identity:
             name, email = self._identity
             env |= {
@@ -153,7 +257,7 @@ class SafeGit:
 
     def run(self, *args: str, timeout: float = DEFAULT_TIMEOUT, check: bool = True) -> Completed:
         """Run `git <hardening> <args>`; with `check`, a non-zero exit raises StepError with git's message."""
-        argv = ["git", *_HARDENING, *args]
+        argv = ["git", *_HARDENING, *_with_transport_defaults(args)]
         done = self._run(argv, cwd=self.repo_dir, timeout=timeout, env=self.env())
         if check and done.returncode != 0:
             message = (done.stderr or done.stdout).strip().splitlines()
@@ -185,11 +289,12 @@ class SafeGit:
         return [line for line in text.splitlines() if line.strip()]
 
     def remote_urls(self, remote: str) -> list[str]:
-        """Fetch and push URLs configured for `remote` (empty when no such remote)."""
+        """Fetch and push URLs of `remote` as git will use them (`insteadOf` rewrites applied); empty when
+        there is no such remote."""
         urls: list[str] = []
-        for key in (f"remote.{remote}.url", f"remote.{remote}.pushurl"):
-            done = self.run("config", "--get-all", "--", key, check=False)
-            urls += [u for u in done.stdout.splitlines() if u.strip()]
+        for which in ((), ("--push",)):
+            done = self.run("remote", "get-url", *which, "--all", "--", remote, check=False)
+            urls += [u for u in done.stdout.splitlines() if u.strip() and u not in urls]
         return urls
 
 

@@ -106,6 +106,14 @@ def check_remote_url(url: str) -> str:
     return url
 
 
+def is_local_url(url: str) -> bool:
+    """Whether git reaches `url` on this machine (a path or `file://`), as git itself decides it."""
+    if "://" in url:
+        return urlsplit(url).scheme.lower() == "file"
+    colon, slash = url.find(":"), url.find("/")
+    return colon < 0 or 0 <= slash < colon
+
+
 def redact_url(url: str) -> str:
     """Hide credentials (`https://user:token@host`) before a URL reaches a log or an error."""
     return re.sub(r"(://)[^/@]+@", r"\1***@", url)

@@ -7,7 +7,7 @@ from typing import Any
 
 from vwmp_common.icons import glyph
 from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, StepError
-from vwmp_toolkit.git import NETWORK_TIMEOUT, SafeGit, open_git
+from vwmp_toolkit.git import NETWORK_TIMEOUT, SafeGit, open_git, receive_pack_option
 from vwmp_toolkit.paths import in_repo, rel, repo_dir
 from vwmp_toolkit.refs import check_ref_name, check_remote_name, check_remote_url, check_revision, redact_url
 
@@ -352,7 +352,8 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     for ref in refs:
         if git.commit_of(ref) is None:
             raise ConfigError(f"{ref} does not exist locally")
-    args = ["push", "--porcelain", "--atomic", "--no-verify"]  # a release's branch and tag land together or not at all
+    # --atomic: a release's branch and tag land together or not at all
+    args = ["push", receive_pack_option(urls), "--porcelain", "--atomic", "--no-verify"]
     if all_tags:
         args.append("--tags")
     done = git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT, check=False)

@@ -1,6 +1,8 @@
 """Which step types exist and which live plugin host runs each.
 
-Plugin hosts announce themselves in a NATS KV bucket with a heartbeat; the
+Plugin hosts announce themselves in a NATS KV bucket with a heartbeat; a host is
+known by its KV key (`<NATS user>.<host id>`, the only keys its NATS user may write),
+never by what its document says, so no host can announce as another. The
 registry watches the bucket and forgets a host whose heartbeat is older than
 the bucket's TTL (expired KV entries produce no delete marker). While NATS is
 unreachable no heartbeat can arrive, so the hosts' ages are frozen: the engine
@@ -13,6 +15,10 @@ heartbeat is overdue is asked directly, by the standard gRPC health check: a
 host that answers SERVING stays known however long NATS is silent; one that
 does not answer is forgotten once its heartbeat is older than the TTL. NATS
 announces hosts; it does not decide whether a host the engine can reach is alive.
+
+A host seen for the first time (or at a new address) is greeted with a Describe call: the host
+learns that a platform sees it (it warns its author when no engine ever calls), and an address the
+engine cannot dial is logged here, naming the host, instead of surfacing only when a step fails.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +40,7 @@ from nats.js.kv import KeyValue
 from vwmp_common.clients import PluginStub, plugin_client
 from vwmp_common.icons import check_icon
 from vwmp_common.subjects import PLUGIN_HOST_TTL_SECONDS
+from vwmp_proto.plugin.v1 import plugin_pb2
 
 from vwmp_engine.core_steps import CORE_STEP_TYPES
 from vwmp_engine.step_types import StepTypeInfo
@@ -41,6 +49,7 @@ log = logging.getLogger(__name__)
 OFFLINE_CHECK_SECONDS = 0.5
 HEALTH_CHECK_SECONDS = 2.0  # how often a host with an overdue heartbeat is asked directly
 HEALTH_CHECK_TIMEOUT = 2.0
+GREETING_TIMEOUT = 5.0
 
 
 @dataclass
@@ -64,6 +73,7 @@ class StepTypeRegistry:
         self._connected = connected or (lambda: True)
         self._round_robin = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
+        self._greetings: set[asyncio.Task[bool]] = set()
         self.changed = asyncio.Event()
 
     def live_hosts(self) -> list[PluginHost]:
@@ -136,12 +146,38 @@ class StepTypeRegistry:
             self._hosts.pop(key, None)
         else:
             try:
-                self._hosts[key] = _parse_announcement(key, json.loads(value))
+                host = _parse_announcement(key, json.loads(value))
             except (ValueError, KeyError, TypeError) as error:
                 log.warning("ignoring a malformed plugin host announcement",
                             extra={"fields": {"key": key, "error": str(error)}})
                 return
+            known = self._hosts.get(key)
+            self._hosts[key] = host
+            if known is None or known.address != host.address:
+                self._greet_later(host)
         self.changed.set()
+
+    def _greet_later(self, host: PluginHost) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(self.greet(host), name=f"greet-{host.host_id}")
+        except RuntimeError:  # applied outside an event loop (tests): nobody to greet with
+            return
+        self._greetings.add(task)
+        task.add_done_callback(self._greetings.discard)
+
+    async def greet(self, host: PluginHost) -> bool:
+        """Call the new host once (Describe); log when the engine cannot reach its announced address."""
+        try:
+            await self._client(host.address).Describe(plugin_pb2.DescribeRequest(), timeout=GREETING_TIMEOUT)
+        except grpc.aio.AioRpcError as error:
+            log.warning(
+                "a plugin host announced itself but the engine cannot call it at its advertised address; "
+                "set the host's VWMP_PLUGIN_HOST_ADVERTISE_ADDRESS to an address the engine can reach",
+                extra={"fields": {"host": host.host_id, "address": host.address, "code": error.code().name,
+                                  "error": error.details() or ""}},
+            )
+            return False
+        return True
 
     def start(self, bucket: KeyValue) -> None:
         self._tasks = [asyncio.create_task(self._watch(bucket), name="plugin-host-watch"),
@@ -149,9 +185,9 @@ class StepTypeRegistry:
                        asyncio.create_task(self._check_overdue_hosts(), name="plugin-host-health")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._greetings]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._greetings]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -246,5 +282,16 @@ def _parse_announcement(key: str, data: dict[str, Any]) -> PluginHost:
         for item in data.get("step_types", [])
         if not item["type"].startswith("core/")
     }
-    return PluginHost(host_id=data.get("host_id", key), address=data["address"], step_types=step_types,
+    claimed = data.get("host_id")
+    if claimed is not None and not _names_key(str(claimed), key):
+        log.warning("a plugin host announcement claims another host's id; it is known by its key",
+                    extra={"fields": {"key": key, "claimed_host_id": str(claimed)[:200]}})
+    # The key is the identity: a host's NATS user may write only its own keys, the document is its say.
+    return PluginHost(host_id=key, address=data["address"], step_types=step_types,
                       templates=list(data.get("templates", [])))
+
+
+def _names_key(host_id: str, key: str) -> bool:
+    """Whether an announced `host_id` is the one its KV key was made from (`[<user>.]<host id>`)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_=-]", "_", host_id).strip("_")
+    return key == cleaned or key.endswith(f".{cleaned}")
