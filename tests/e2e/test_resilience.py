@@ -120,9 +120,16 @@ def seqs(events: list[dict[str, Any]]) -> list[int]:
     return [int(event["seq"]) for event in events]
 
 
-async def stream_messages(nats_url: str, run_id: str) -> tuple[int, list[int]]:
-    """Total messages in the events stream and the seqs stored there for one run (after NATS restarts)."""
-    nc = await connect(nats_url, "resilience-test", attempts=20)
+async def stream_messages(platform: Platform, run_id: str) -> tuple[int, list[int]]:
+    """Total messages in the events stream and the seqs stored there for one run (after NATS restarts).
+
+    Read as the engine's NATS user: the embedded NATS admits only the platform's users.
+    """
+    engine = platform.nats_users["engine"]
+    with pytest.MonkeyPatch.context() as patch:  # `connect` waits for a NATS that is starting again
+        patch.setenv("VWMP_NATS_USER", engine.name)
+        patch.setenv("VWMP_NATS_PASSWORD", engine.password)
+        nc = await connect(platform.env["VWMP_NATS_URL"], "resilience-test", attempts=20)
     try:
         js = nc.jetstream()
         info = await js.stream_info(EVENTS_STREAM)
@@ -152,7 +159,7 @@ async def test_runs_go_on_while_nats_is_down_and_websocket_clients_miss_no_event
     before = await wait_run(api, await start(api, "before"))
     assert before["state"] == "succeeded"
     async with asyncio.timeout(10):  # published (asynchronously) before we take NATS away
-        while (stored := await stream_messages(platform.env["VWMP_NATS_URL"], before["id"]))[1] != \
+        while (stored := await stream_messages(platform, before["id"]))[1] != \
                 list(range(1, len(await events_of(api, before["id"])) + 1)):
             await asyncio.sleep(0.2)
     messages_before = stored[0]
@@ -189,10 +196,10 @@ async def test_runs_go_on_while_nats_is_down_and_websocket_clients_miss_no_event
     # The engine republishes what it queued during the outage; JetStream keeps each event once (Nats-Msg-Id),
     # and its file store came back with the earlier run's events.
     async with asyncio.timeout(20):
-        while (stored := await stream_messages(platform.env["VWMP_NATS_URL"], run_id))[1] != list(range(1, n + 1)):
+        while (stored := await stream_messages(platform, run_id))[1] != list(range(1, n + 1)):
             await asyncio.sleep(0.5)
     assert stored[0] >= messages_before + n
-    assert (await stream_messages(platform.env["VWMP_NATS_URL"], before["id"]))[1] == seqs(
+    assert (await stream_messages(platform, before["id"]))[1] == seqs(
         await events_of(api, before["id"]))
 
     after_outage = await wait_run(api, await start(api, "before-plugin"), timeout=15)
@@ -241,7 +248,7 @@ async def test_a_frozen_nats_neither_fails_a_plugin_step_nor_refuses_a_start(
     last = started[-1]
     stored = seqs(await events_of(api, last))
     async with asyncio.timeout(30):
-        while (await stream_messages(platform.env["VWMP_NATS_URL"], last))[1] != stored:
+        while (await stream_messages(platform, last))[1] != stored:
             await asyncio.sleep(0.5)
     assert (await wait_run(api, await start(api, "frozen")))["state"] == "succeeded"
 

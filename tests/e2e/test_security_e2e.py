@@ -230,7 +230,13 @@ async def test_every_grpc_server_refuses_calls_without_the_service_token(platfor
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await call(channel, metadata)
                 assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, variable
-            await call(channel, (("authorization", f"Bearer {SERVICE_TOKEN}"),))
+            # Plugin hosts hold a token of their own, never the service token that opens storage.
+            token = platform.env["VWMP_PLUGIN_HOST_TOKEN"] if variable == "VWMP_PLUGIN_HOST_PORT" else SERVICE_TOKEN
+            if variable == "VWMP_PLUGIN_HOST_PORT":
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call(channel, (("authorization", f"Bearer {SERVICE_TOKEN}"),))
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            await call(channel, (("authorization", f"Bearer {token}"),))
             health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert health.status == health_pb2.HealthCheckResponse.SERVING
 
