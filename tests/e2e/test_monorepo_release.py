@@ -175,3 +175,36 @@ async def test_dry_run_then_one_gate_for_five_packages_then_push(platform: Platf
     assert again["state"] == "succeeded", [(s["id"], s["state"], s.get("error")) for s in again["steps"]]
     assert steps_of(again)["packages"]["outputs"]["release"] == []
     assert steps_of(again)["push"]["state"] == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "kind", "error"),
+    [
+        ("py/core/pyproject.toml", '[project]\nname = "shop-core"\nversion = "1.2.0"\ndependencies = ["shop-api"]\n',
+         "config", "dependency cycle: shop-api → shop-core → shop-api"),
+        ("js/ui-kit/package.json", '{"name": "--upload-pack=touch /tmp/pwned", "version": "0.9.0"}\n',
+         "denied", "js/ui-kit/package.json: package name '--upload-pack=touch /tmp/pwned' starts with '-' "
+         "(it would be read as an option)"),
+    ],
+    ids=["cycle", "option-like-name"],
+)
+async def test_a_cycle_or_a_hostile_package_name_fails_the_release_before_anything_changes(
+    platform: Platform, root: Path, api, file: str, text: str, kind: str, error: str
+) -> None:
+    name = f"bad-{kind}"
+    repo = Monorepo(platform.workspace, root, name)
+    (repo.work / file).write_text(text)
+    git(repo.env, repo.work, "commit", "--quiet", "-am", "chore: break it")
+    await template(api, f"{name}-release")
+    before = snapshot(repo.work, repo.env), snapshot(repo.remote, repo.env)
+    run_id = await start(api, f"{name}-release", name)
+    run = await wait(api, run_id, lambda r: r["state"] in TERMINAL_RUN_STATES)
+    assert run["state"] == "failed"
+    assert {s["id"]: s["state"] for s in run["steps"] if not s.get("parent")} == {
+        "branch": "succeeded", "packages": "failed", "analyze": "skipped", "bump": "skipped",
+        "changelog": "skipped", "ranges": "skipped", "commit": "skipped", "tag": "skipped", "approve": "skipped",
+        "push": "skipped"}
+    events = (await api.get(f"/runs/{run_id}/events", params={"after": 0})).json()["items"]
+    failed = next(e["data"] for e in events if e["type"] == "step.failed" and e["step_id"] == "packages")
+    assert (failed["kind"], failed["error"]) == (kind, error)
+    assert (snapshot(repo.work, repo.env), snapshot(repo.remote, repo.env)) == before

@@ -223,3 +223,65 @@ def test_dependency_ranges_refuses_a_package_it_does_not_know(tester: StepTester
         {"name": "shop-core", "next_version": "1.3.0"}, {"name": "-x", "next_version": "1.0.0"}]})
     assert out.failure is not None and out.failure.kind == "config"
     assert out.failure.message == "released/1/name: '-x' is no package of this repository"
+
+
+@pytest.mark.parametrize(
+    ("uses", "config", "field"),
+    [
+        ("release/version-bump", {"path": "../elsewhere", "part": "patch"}, "path"),
+        ("release/changelog", {"path": "py/../../x", "version": "1.0.0", "create": True}, "path"),
+        ("release/changelog", {"path": ".git", "version": "1.0.0", "create": True}, "path"),
+        ("release/analyze-commits", {"path": "/etc"}, "path"),
+    ],
+)
+def test_a_package_path_leaving_the_repository_is_refused(
+    tester: StepTester, shop: Path, uses: str, config: dict[str, Any], field: str
+) -> None:
+    before = snapshot(shop)
+    out = tester.run(uses, {"repo": "shop", **config})
+    assert out.failure is not None and out.failure.kind == "denied", out.failure
+    assert out.failure.message.startswith(f"{field}: "), out.failure.message
+    assert snapshot(shop) == before
+
+
+def test_a_changed_package_without_releasable_commits_still_releases_a_patch(tester: StepTester, shop: Path) -> None:
+    change(shop, "py/core/docs.md", "docs(core): explain the cart")
+    change(shop, "py/core/notes.txt", "tidy up")
+    out = tester.run("release/analyze-commits", {"repo": "shop", "path": "py/core", "name": "shop-core",
+                                                 "tag_pattern": "{name}@{version}", "minimum_part": "patch"})
+    assert out.ok, out.failure
+    outputs = out.outputs
+    assert (outputs["part"], outputs["next_version"], outputs["tag"]) == ("patch", "1.2.1", "shop-core@1.2.1")
+    docs, tidy = (git(shop, "rev-parse", "--short=7", rev) for rev in ("HEAD~1", "HEAD"))
+    assert outputs["notes"] == f"### Other changes\n\n- explain the cart ({docs})\n- tidy up ({tidy})\n"
+    plain = tester.run("release/analyze-commits", {"repo": "shop", "path": "py/core", "name": "shop-core",
+                                                   "tag_pattern": "{name}@{version}"})
+    assert (plain.outputs["part"], plain.outputs["notes"]) == ("none", "")
+
+
+def test_a_name_placeholder_without_a_name_is_a_config_error(tester: StepTester, shop: Path) -> None:
+    out = tester.run("release/analyze-commits", {"repo": "shop", "tag_pattern": "{name}@{version}"})
+    assert out.failure is not None and out.failure.kind == "config"
+    assert out.failure.message == "tag_pattern has '{name}': give 'name'"
+
+
+def test_the_template_fans_out_per_package_and_has_one_gate() -> None:
+    from vwmp_plugin_release import TEMPLATES
+
+    definition = next(t for t in TEMPLATES if t.name == "monorepo-release").definition
+    steps = definition["spec"]["steps"]
+    assert [(s["id"], s["uses"], s.get("for_each")) for s in steps] == [
+        ("branch", "validators/branch-context", None),
+        ("packages", "release/packages", None),
+        ("analyze", "release/analyze-commits", "${{ steps.packages.outputs.release }}"),
+        ("bump", "release/version-bump", "${{ steps.analyze.outputs }}"),
+        ("changelog", "release/changelog", "${{ steps.analyze.outputs }}"),
+        ("ranges", "release/dependency-ranges", None),
+        ("commit", "git/commit", None),
+        ("tag", "git/tag", "${{ steps.analyze.outputs }}"),
+        ("approve", "core/approval", None),
+        ("push", "git/push", None),
+    ]
+    assert definition["spec"]["concurrency"] == {"key": "release:${{ params.repo }}"}
+    assert steps[2]["if"] == "${{ length(steps.packages.outputs.release) > 0 }}"
+    assert steps[-1]["with"]["tags"] == "${{ steps.ranges.outputs.tags }}"

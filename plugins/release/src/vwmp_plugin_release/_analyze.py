@@ -160,7 +160,8 @@ def analyze(git: SafeGit, config: AnalyzeCommitsConfig) -> AnalyzeCommitsOutputs
     if _commits.RANK[config.minimum_part] > _commits.RANK[part]:
         part = config.minimum_part
         if not notes and (commits or other):  # released anyway: its other commits are what changed
-            entries = [f"- {c.subject} ({c.sha[:7]})" for c in commits] + [f"- {o.subject} ({o.sha[:7]})" for o in other]
+            entries = [f"- {c.subject} ({c.sha[:7]})" for c in commits]
+            entries += [f"- {o.subject} ({o.sha[:7]})" for o in other]
             notes = "### Other changes\n\n" + "\n".join(entries) + "\n"
     if config.updated_dependencies:
         listed = "\n".join(f"- {name}" for name in config.updated_dependencies)

@@ -256,10 +256,9 @@ def _json_object_members(text: str, start: int) -> list[tuple[str, int, int, tup
             depth += 1
         elif char in "}]":
             depth -= 1
-        elif char in ",":
-            if depth == 1 and key is not None:
-                members.append((key, key_at, pos, None))  # a number, true, false, null
-                key = None
+        elif char == "," and depth == 1 and key is not None:
+            members.append((key, key_at, pos, None))  # a number, true, false, null
+            key = None
         pos += 1
     return members
 
@@ -290,7 +289,7 @@ _DEPENDENCIES = re.compile(r"^[ \t]*dependencies[ \t]*=[ \t]*\[", re.MULTILINE)
 
 
 def update_pyproject(text: str, versions: dict[str, str]) -> tuple[str, list[tuple[str, str, str]]]:
-    """`text` with the requirements of the packages in `versions` (PEP 503 names) updated in `[project] dependencies`."""
+    """`text` with the requirements of the `versions` packages (PEP 503 names) updated in `[project] dependencies`."""
     tables = list(_TABLE.finditer(text))
     project = next((i for i, t in enumerate(tables) if t.group(1).strip() == "project"), None)
     if project is None:
