@@ -66,9 +66,17 @@ def test_only_the_changed_package_and_its_dependents_release_in_order(tester: St
     assert [p["name"] for p in packages(tester)["release"]] == ["@shop/ui-kit", "@shop/web", "shop-utils", "shop-api"]
 
 
-def test_a_package_never_tagged_counts_as_changed(tester: StepTester, workspace: Path) -> None:
-    make_repo(workspace, "shop", FILES)
+def test_a_package_never_tagged_counts_as_changed_and_bumps_from_its_manifest_version(
+    tester: StepTester, workspace: Path
+) -> None:
+    repo, _ = make_repo(workspace, "shop", FILES)
+    git(repo, "tag", "--annotate", "-m", "core", "shop-core@1.2.0")
+    change(repo, "py/core/x.py", "feat(core): faster")
     assert [p["name"] for p in packages(tester)["release"]] == ORDER
+    done = release_steps(tester)
+    assert [a["tag"] for a in done["analyzed"]] == [
+        "@shop/ui-kit@0.9.1", "@shop/web@1.0.1", "shop-core@1.3.0", "shop-utils@0.3.2", "shop-api@2.0.1"]
+    assert [a["since"] for a in done["analyzed"]] == [None, None, "shop-core@1.2.0", None, None]
 
 
 def test_a_dependency_cycle_is_a_config_error_naming_it(tester: StepTester, shop: Path) -> None:
@@ -145,7 +153,8 @@ def release_steps(tester: StepTester, dry_run: bool = False) -> dict[str, Any]:
     for item in release:
         out = tester.run("release/analyze-commits", {
             "repo": "shop", "path": item["path"], "name": item["name"], "tag_pattern": "{name}@{version}",
-            "minimum_part": "patch", "updated_dependencies": item["updated_dependencies"]}, dry_run=dry_run)
+            "minimum_part": "patch", "initial_version": item["version"],
+            "updated_dependencies": item["updated_dependencies"]}, dry_run=dry_run)
         assert out.ok, out.failure
         analyzed.append(out.outputs)
     plans: list[dict[str, Any]] = []

@@ -54,6 +54,11 @@ class AnalyzeCommitsConfig(BaseModel):
         description="Release at least this part even without releasable commits (monorepos: a package released "
         "because a dependency is)",
     )
+    initial_version: str | None = Field(
+        default=None,
+        description="The version to count from when no release tag is found (monorepos: the package's manifest "
+        "version, so a package never tagged bumps from it); default 0.0.0",
+    )
     updated_dependencies: list[str] = Field(
         default_factory=list,
         description="In-repo dependencies released with this package: listed in the notes under 'Dependencies'",
@@ -137,6 +142,11 @@ def analyze(git: SafeGit, config: AnalyzeCommitsConfig) -> AnalyzeCommitsOutputs
         found = _last_release(git, regex, "HEAD")
         if found is not None:
             since, previous = found
+        elif config.initial_version is not None:
+            try:
+                previous = Version.parse(config.initial_version)
+            except VersionError as exc:
+                raise ConfigError(f"initial_version: {exc}") from None
     pathspec: list[str] = []
     path: str | None = None
     if config.path is not None:

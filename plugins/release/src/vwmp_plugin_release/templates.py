@@ -363,6 +363,7 @@ def monorepo_release_definition(name: str, description: str, *, allowed: list[st
                 "name": "${{ item.name }}",
                 "tag_pattern": pattern,
                 "minimum_part": "patch",
+                "initial_version": "${{ item.version }}",
                 "updated_dependencies": "${{ item.updated_dependencies }}",
             },
         },
