@@ -139,10 +139,8 @@ async def test_dry_run_then_one_gate_for_five_packages_then_push(platform: Platf
     events = (await api.get(f"/runs/{run_id}/events", params={"after": 0})).json()["items"]
     gate = next(e for e in events if e["type"] == "step.awaiting_approval")
     message = gate["data"]["message"]
-    assert message.startswith("Release 5 package(s) and push them to origin?")
-    for tag in RELEASED:
-        name, version = tag.rsplit("@", 1)
-        assert f"- {name} {version} (" in message and f"tag {tag}" in message, message
+    assert message == "Release 5 package(s) and push them to origin? " + "; ".join(
+        f"{tag.rsplit('@', 1)[0]} {tag.rsplit('@', 1)[1]} (tag {tag})" for tag in RELEASED)
     plan = gate["data"]["plan"]
     assert [p["target"] for p in plan] == ["origin refs/heads/main", *[f"origin refs/tags/{t}" for t in RELEASED]]
     published = plan[0]["diff"]  # the release commit and its diff: every package's version and changelog

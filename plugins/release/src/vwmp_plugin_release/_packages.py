@@ -132,6 +132,7 @@ class DependencyRangesOutputs(BaseModel):
     tags: list[str] = Field(description="The release tags of the released packages, in their order")
     title: str = Field(description="One line naming every release, e.g. 'core@1.3.0, app@0.2.1'")
     summary: str = Field(description="Markdown: one line per released package with its version and tag")
+    listing: str = Field(description="The same on one line, e.g. 'core 1.3.0 (tag core@1.3.0); app 0.2.1 (tag …)'")
 
 
 def dependency_ranges(ctx: StepContext, config: DependencyRangesConfig) -> DependencyRangesOutputs:
@@ -166,9 +167,10 @@ def dependency_ranges(ctx: StepContext, config: DependencyRangesConfig) -> Depen
             write_atomic(path, updated)
             ctx.log(f"{manifest.file}: " + ", ".join(f"{d} {b} -> {a}" for d, b, a in changes))
     tags = [p.tag or tag_of(config.tag_pattern, p.name, versions[p.name]) for p in config.released]
-    summary = "\n".join(f"- {p.name} {versions[p.name]} ({p.path or '.'}), tag {tag}"
-                        for p, tag in zip(config.released, tags, strict=True))
+    pairs = list(zip(config.released, tags, strict=True))
+    summary = "\n".join(f"- {p.name} {versions[p.name]} ({p.path or '.'}), tag {tag}" for p, tag in pairs)
+    listing = "; ".join(f"{p.name} {versions[p.name]} (tag {tag})" for p, tag in pairs)
     return DependencyRangesOutputs(
         files=files, updates=updates, tags=tags,
-        title=", ".join(f"{p.name}@{versions[p.name]}" for p in config.released), summary=summary,
+        title=", ".join(f"{p.name}@{versions[p.name]}" for p in config.released), summary=summary, listing=listing,
     )

@@ -419,8 +419,8 @@ def monorepo_release_definition(name: str, description: str, *, allowed: list[st
             "uses": "core/approval",
             "needs": ["tag"],
             "with": {
-                "message": "Release ${{ length(steps.ranges.outputs.tags) }} package(s) and push them to origin?"
-                "\n\n${{ steps.ranges.outputs.summary }}",
+                "message": "Release ${{ length(steps.ranges.outputs.tags) }} package(s) and push them to origin? "
+                "${{ steps.ranges.outputs.listing }}",
             },
         },
         {
