@@ -294,3 +294,16 @@ def test_the_template_fans_out_per_package_and_has_one_gate() -> None:
     assert definition["spec"]["concurrency"] == {"key": "release:${{ params.repo }}"}
     assert steps[2]["if"] == "${{ length(steps.packages.outputs.release) > 0 }}"
     assert steps[-1]["with"]["tags"] == "${{ steps.ranges.outputs.tags }}"
+
+
+def test_an_upper_bound_that_would_exclude_the_new_version_is_a_config_error(tester: StepTester, shop: Path) -> None:
+    before = snapshot(shop)
+    out = tester.run("release/dependency-ranges", {"repo": "shop", "released": [
+        {"name": "shop-utils", "next_version": "1.0.0"}]})
+    assert out.failure is not None and out.failure.kind == "config"
+    assert out.failure.message == ("py/api/pyproject.toml: 'Shop_Utils>=0.3.1,<1': <1 excludes 1.0.0; "
+                                   "widen the range by hand")
+    assert snapshot(shop) == before
+    fine = tester.run("release/dependency-ranges", {"repo": "shop", "released": [
+        {"name": "shop-utils", "next_version": "0.9.9"}]})
+    assert fine.ok and [u["updated"] for u in fine.outputs["updates"]] == ["Shop_Utils>=0.9.9,<1"]

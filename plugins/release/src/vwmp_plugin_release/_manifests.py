@@ -220,8 +220,28 @@ def new_range(old: str, version: str, kind: str) -> str | None:
         match = re.fullmatch(r"(?P<pad>\s*)(?P<op>>=|==|~=)(?P<sp>\s*)(?P<v>[0-9][^\s;]*)(?P<end>\s*)", clause)
         if match:
             clauses[index] = f"{match['pad']}{match['op']}{match['sp']}{version}{match['end']}"
+            for other in clauses[index + 1:]:
+                bound = re.fullmatch(r"\s*(?P<op><=|<)\s*(?P<v>[0-9][0-9.]*)\s*", other)
+                if bound and not _below(version, bound["v"], inclusive=bound["op"] == "<="):
+                    raise UpperBoundError(f"{other.strip()} excludes {version}")
             return ",".join(clauses)
     return None
+
+
+class UpperBoundError(ValueError):
+    """A requirement's upper bound that the released version would not satisfy."""
+
+
+def _release_numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text.split("-")[0].split("+")[0])[:3])
+
+
+def _below(version: str, bound: str, *, inclusive: bool) -> bool:
+    """Whether `version` satisfies `< bound` (or `<=`), comparing release numbers padded with zeros."""
+    left, right = _release_numbers(version), _release_numbers(bound)
+    width = max(len(left), len(right))
+    left, right = left + (0,) * (width - len(left)), right + (0,) * (width - len(right))
+    return left <= right if inclusive else left < right
 
 
 def _string_end(text: str, start: int) -> int:
@@ -313,7 +333,10 @@ def update_pyproject(text: str, versions: dict[str, str]) -> tuple[str, list[tup
                 extras = re.match(r"\s*\[[^\]]*\]", rest)
                 head = name.group(0) + (extras.group(0) if extras else "")
                 spec, marker, tail = rest[len(head) - name.end():].partition(";")
-                updated = new_range(spec, wanted[normalized(name.group(1), "pyproject")], "pyproject")
+                try:
+                    updated = new_range(spec, wanted[normalized(name.group(1), "pyproject")], "pyproject")
+                except UpperBoundError as exc:
+                    raise ConfigError(f"{requirement!r}: {exc}; widen the range by hand") from None
                 if updated is not None and updated != spec:
                     value = head + updated + (marker + tail if marker else "")
                     edits.append((pos + 1, close - 1, value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 from vwmp_sdk import ConfigError, StepContext
 from vwmp_toolkit.files import plan_edit, read_text, write_atomic
@@ -146,18 +148,23 @@ def dependency_ranges(ctx: StepContext, config: DependencyRangesConfig) -> Depen
         if package.name not in known:
             raise ConfigError(f"released/{index}/name: {package.name!r} is no package of this repository")
         versions[package.name] = checked_version(package.next_version)
-    files: list[str] = []
-    updates: list[RangeUpdate] = []
-    for manifest in manifests:
+    edits: list[tuple[Manifest, Path, str, str, list[tuple[str, str, str]]]] = []
+    for manifest in manifests:  # every edit is computed before any is written: a refused range changes nothing
         relevant = {n: v for n, v in versions.items() if n in manifest.depends_on}
         if not relevant:
             continue
         path = in_repo(root, manifest.file, field="globs")
         text = read_text(path)
         edit = update_package_json if manifest.kind == "package.json" else update_pyproject
-        updated, changes = edit(text, relevant)
-        if updated == text:
-            continue
+        try:
+            updated, changes = edit(text, relevant)
+        except ConfigError as exc:
+            raise ConfigError(f"{manifest.file}: {exc}") from None
+        if updated != text:
+            edits.append((manifest, path, text, updated, changes))
+    files: list[str] = []
+    updates: list[RangeUpdate] = []
+    for manifest, path, text, updated, changes in edits:
         ctx.plan(plan_edit(manifest.file, text, updated))
         files.append(manifest.file)
         for dependency, before, after in changes:
