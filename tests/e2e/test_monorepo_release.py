@@ -151,6 +151,8 @@ async def test_dry_run_then_one_gate_for_five_packages_then_push(platform: Platf
     assert repo.remote_git("tag", "--list", "*@1.3.0") == ""
     assert sorted(git(repo.env, repo.work, "tag", "--list").split()) == sorted(TAGS + RELEASED)
 
+    own = await api.post(f"/runs/{run_id}/steps/approve/approve", json={"plan_digest": gate["data"]["plan_digest"]})
+    assert own.status_code == 403, own.text  # whoever started the release does not approve it
     approved = await approve_shown_plan(approver, run_id)
     assert approved.status_code in (200, 202), approved.text
     run = await wait(api, run_id, lambda r: r["state"] in TERMINAL_RUN_STATES)
