@@ -253,6 +253,15 @@ def test_a_package_path_leaving_the_repository_is_refused(
     assert snapshot(shop) == before
 
 
+def test_a_package_path_that_is_no_folder_is_a_config_error(tester: StepTester, shop: Path) -> None:
+    for uses, config in (("release/version-bump", {"part": "patch"}),
+                         ("release/changelog", {"version": "1.0.0", "create": True})):
+        out = tester.run(uses, {"repo": "shop", "path": "py/missing", **config})
+        assert out.failure is not None and out.failure.kind == "config"
+        assert out.failure.message == "path: 'py/missing' is not a folder of the repository"
+    assert not (shop / "py/missing").exists()
+
+
 def test_a_changed_package_without_releasable_commits_still_releases_a_patch(tester: StepTester, shop: Path) -> None:
     change(shop, "py/core/docs.md", "docs(core): explain the cart")
     change(shop, "py/core/notes.txt", "tidy up")

@@ -179,7 +179,7 @@ def _finish_bump(ctx: StepContext, root: Path, progress: dict[str, Any], prefix:
             raise StepError(f"{name}: the version is {found!r}, neither {previous} nor {new}: it changed since "
                             "this step began")
         write_atomic(path, span.replace(text, new))
-        ctx.log(f"{name}: {previous} -> {new} (finishing the bump this step began)")
+        ctx.log(f"{prefix}{name}: {previous} -> {new} (finishing the bump this step began)")
     ctx.log(f"bump {previous} -> {new} done by an earlier delivery of this step; not bumping again")
     return VersionBumpOutputs(previous_version=previous, version=new, files=[prefix + name for name in names])
 
@@ -196,6 +196,8 @@ def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     name = config.file
     if config.path is not None:
         package = in_repo(root, config.path, field="path")
+        if not package.is_dir():
+            raise ConfigError(f"path: {config.path!r} is not a folder of the repository")
         name = f"{rel(root, package)}/{config.file}" if package != root.resolve() else config.file
     path = in_repo(root, name, field="file")
     existing: str | None = read_text(path) if path.is_file() else None
