@@ -66,6 +66,22 @@ def test_only_the_changed_package_and_its_dependents_release_in_order(tester: St
     assert [p["name"] for p in packages(tester)["release"]] == ["@shop/ui-kit", "@shop/web", "shop-utils", "shop-api"]
 
 
+def test_manifests_without_a_name_or_a_version_are_no_packages(tester: StepTester, shop: Path) -> None:
+    (shop / "js/web/test/fixture").mkdir(parents=True)
+    (shop / "js/web/test/fixture/package.json").write_text('{"name": "fixture", "private": true}\n')
+    (shop / "tools").mkdir()
+    (shop / "tools/pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
+    (shop / "js/ui-kit/node_modules/left-pad").mkdir(parents=True)
+    (shop / "js/ui-kit/node_modules/left-pad/package.json").write_text('{"name": "left-pad", "version": "1.3.0"}\n')
+    git(shop, "add", "--all")
+    git(shop, "commit", "--quiet", "-m", "chore: fixtures and tools")
+    outputs = packages(tester)
+    assert [p["name"] for p in outputs["packages"]] == ORDER
+    assert outputs["skipped"] == ["js/web/test/fixture/package.json", "package.json", "pyproject.toml",
+                                  "tools/pyproject.toml"]
+    assert [p["name"] for p in outputs["release"]] == ["@shop/ui-kit", "@shop/web"]  # files in their folders
+
+
 def test_a_package_never_tagged_counts_as_changed_and_bumps_from_its_manifest_version(
     tester: StepTester, workspace: Path
 ) -> None:

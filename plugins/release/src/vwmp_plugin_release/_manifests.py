@@ -106,7 +106,7 @@ def _manifest(root: Path, path: Path, tag_pattern: str) -> Manifest | None:
     table = data.get("project") if kind == "pyproject" else data
     name = table.get("name") if isinstance(table, dict) else None
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{file}: the package has no name")
+        return None  # no package: a tool-only pyproject.toml, a fixture's package.json
     if name.startswith("-"):
         raise DeniedError(f"{file}: package name {name!r} starts with '-' (it would be read as an option)")
     if not (_NPM_NAME if kind == "package.json" else _PY_NAME).match(name):
@@ -115,10 +115,11 @@ def _manifest(root: Path, path: Path, tag_pattern: str) -> Manifest | None:
     problem = ref_format_problem(tag_of(tag_pattern, name, "0.0.0"))
     if problem:
         raise ConfigError(f"{file}: the tag of {name!r} ({tag_pattern}) {problem}")
-    span = locate(kind, path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    span = locate(kind, text)
     if span is None:
-        raise ConfigError(f"{file}: no static version")
-    return Manifest(name, folder, file, kind, span.value(path.read_text(encoding="utf-8")), _requires(kind, data))
+        return None  # nothing to release: no static version (dynamic, or an unversioned private package)
+    return Manifest(name, folder, file, kind, span.value(text), _requires(kind, data))
 
 
 def tag_of(pattern: str, name: str, version: str) -> str:
@@ -126,12 +127,15 @@ def tag_of(pattern: str, name: str, version: str) -> str:
     return pattern.replace("{name}", name).replace("{version}", version)
 
 
-def discover(root: Path, globs: list[str] | None, tag_pattern: str) -> list[Manifest]:
+def discover(root: Path, globs: list[str] | None, tag_pattern: str, skipped: list[str] | None = None) -> list[Manifest]:
     """Every package the globs find (default: all pyproject.toml and package.json below the root).
+
+    A manifest without a name or a static version is no package: it is left out (and added to
+    `skipped`), as is the root's when it is a workspace manifest.
 
     Raises:
         DeniedError: a glob or a match leaving the repository, a name that looks like an option.
-        ConfigError: a manifest without name or version, two packages of the same name.
+        ConfigError: an invalid name, a manifest that does not parse, two packages of the same name.
     """
     patterns = [check_glob(g, i) for i, g in enumerate(globs)] if globs else list(DEFAULT_GLOBS)
     if "{version}" not in tag_pattern:
@@ -151,6 +155,8 @@ def discover(root: Path, globs: list[str] | None, tag_pattern: str) -> list[Mani
         manifest = _manifest(root, files[file], tag_pattern)
         if manifest is not None:
             found.append(manifest)
+        elif skipped is not None:
+            skipped.append(file)
     seen: dict[str, Manifest] = {}
     for manifest in found:
         key = normalized(manifest.name, manifest.kind)

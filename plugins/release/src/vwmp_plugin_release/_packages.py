@@ -60,6 +60,10 @@ class PackagesOutputs(BaseModel):
         description="The packages to release: the changed ones and every package depending on one (directly or "
         "not), in the same order"
     )
+    skipped: list[str] = Field(
+        description="Manifests found that are no package: the workspace root's, and those without a name or a "
+        "static version"
+    )
 
 
 def _last_tag(git: SafeGit, pattern: str) -> str | None:
@@ -80,7 +84,10 @@ def packages(ctx: StepContext, config: PackagesConfig) -> PackagesOutputs:
     git = open_git(ctx, config.repo)
     if git.head() is None:
         raise ConfigError("the repository has no commits")
-    ordered = dependency_order(discover(git.repo_dir, config.globs, config.tag_pattern))
+    skipped: list[str] = []
+    ordered = dependency_order(discover(git.repo_dir, config.globs, config.tag_pattern, skipped))
+    if skipped:
+        ctx.log("not packages (workspace root, no name or no static version): " + ", ".join(skipped))
     found: list[Package] = []
     for manifest in ordered:
         pattern = config.tag_pattern.replace("{name}", manifest.name)
@@ -96,7 +103,7 @@ def packages(ctx: StepContext, config: PackagesConfig) -> PackagesOutputs:
     release = [p for p in found if p.name in releasing]
     ctx.log(f"{len(found)} package(s), {len(release)} to release: "
             + (", ".join(p.name for p in release) or "none"))
-    return PackagesOutputs(packages=found, release=release)
+    return PackagesOutputs(packages=found, release=release, skipped=skipped)
 
 
 class Released(BaseModel):
