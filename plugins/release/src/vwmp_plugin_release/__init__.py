@@ -1,4 +1,4 @@
-"""VWMP release plugin: `release/version-bump`, `release/changelog` and the release workflow templates.
+"""VWMP release plugin: commit analysis, version bumps, changelogs, monorepo packages and the release templates.
 
 SemVer, version files, changelogs and file edits live in `vwmp_toolkit`, shared with the project and
 validators plugins.

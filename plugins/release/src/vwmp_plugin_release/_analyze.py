@@ -43,7 +43,25 @@ class AnalyzeCommitsConfig(BaseModel):
         "(patch), perf → Performance improvements (patch)); a breaking change of any type bumps major",
     )
     tag_pattern: str = Field(
-        default="v{version}", description="How release tags are named; '{version}' stands for the version"
+        default="v{version}",
+        description="How release tags are named; '{version}' stands for the version, '{name}' for `name`",
+    )
+    name: str | None = Field(
+        default=None, description="The package analysed (monorepos): '{name}' in tag_pattern, returned as `name`"
+    )
+    minimum_part: Literal["none", "patch", "minor", "major"] = Field(
+        default="none",
+        description="Release at least this part even without releasable commits (monorepos: a package released "
+        "because a dependency is)",
+    )
+    initial_version: str | None = Field(
+        default=None,
+        description="The version to count from when no release tag is found (monorepos: the package's manifest "
+        "version, so a package never tagged bumps from it); default 0.0.0",
+    )
+    updated_dependencies: list[str] = Field(
+        default_factory=list,
+        description="In-repo dependencies released with this package: listed in the notes under 'Dependencies'",
     )
 
 
@@ -69,6 +87,9 @@ class AnalyzeCommitsOutputs(BaseModel):
     commits: list[AnalyzedCommit] = Field(description="Conforming commits since the last release, newest first")
     non_conforming: list[NonConforming] = Field(description="Commits whose message is not a Conventional Commit")
     notes: str = Field(description="Markdown release notes (### headings, short SHAs, issue references)")
+    name: str | None = Field(description="The `name` given (null: none)")
+    path: str | None = Field(description="The `path` given, relative to the repo (null: the whole repo)")
+    tag: str = Field(description="The tag of next_version by tag_pattern, e.g. 'v1.3.0' or 'core@1.3.0'")
 
 
 def tag_regex(pattern: str) -> re.Pattern[str]:
@@ -101,7 +122,10 @@ def _last_release(git: SafeGit, regex: re.Pattern[str], rev: str) -> tuple[str, 
 
 def analyze(git: SafeGit, config: AnalyzeCommitsConfig) -> AnalyzeCommitsOutputs:
     """The analysis itself; read-only, so a dry run does exactly what a real run does."""
-    regex = tag_regex(config.tag_pattern)
+    if "{name}" in config.tag_pattern and config.name is None:
+        raise ConfigError("tag_pattern has '{name}': give 'name'")
+    pattern = config.tag_pattern.replace("{name}", config.name or "")
+    regex = tag_regex(pattern)
     if git.head() is None:
         raise ConfigError("the repository has no commits")
     types = tuple(TypeRule(t.type, t.heading, t.part) for t in config.types) if config.types else DEFAULT_TYPES
@@ -118,9 +142,16 @@ def analyze(git: SafeGit, config: AnalyzeCommitsConfig) -> AnalyzeCommitsOutputs
         found = _last_release(git, regex, "HEAD")
         if found is not None:
             since, previous = found
+        elif config.initial_version is not None:
+            try:
+                previous = Version.parse(config.initial_version)
+            except VersionError as exc:
+                raise ConfigError(f"initial_version: {exc}") from None
     pathspec: list[str] = []
+    path: str | None = None
     if config.path is not None:
-        pathspec = ["--", rel(git.repo_dir, in_repo(git.repo_dir, config.path, field="path")) or "."]
+        path = rel(git.repo_dir, in_repo(git.repo_dir, config.path, field="path")) or "."
+        pathspec = ["--", path]
     revs = [f"{git.commit_of(since)}..HEAD"] if since else ["HEAD"]
     log = git.run("log", "--no-merges", "--no-color", f"--format=%H%n%B{_RECORD}", *revs, *pathspec).stdout
     commits: list[_commits.Commit] = []
@@ -135,10 +166,21 @@ def analyze(git: SafeGit, config: AnalyzeCommitsConfig) -> AnalyzeCommitsOutputs
         else:
             commits.append(commit)
     part = _commits.part_of(commits, types, previous)
+    notes = _commits.notes(commits, types)
+    if _commits.RANK[config.minimum_part] > _commits.RANK[part]:
+        part = config.minimum_part
+        if not notes and (commits or other):  # released anyway: its other commits are what changed
+            entries = [f"- {c.subject} ({c.sha[:7]})" for c in commits]
+            entries += [f"- {o.subject} ({o.sha[:7]})" for o in other]
+            notes = "### Other changes\n\n" + "\n".join(entries) + "\n"
+    if config.updated_dependencies:
+        listed = "\n".join(f"- {name}" for name in config.updated_dependencies)
+        notes = f"{notes}\n### Dependencies\n\n{listed}\n" if notes else f"### Dependencies\n\n{listed}\n"
+    next_version = str(_commits.next_version(previous, part))
     return AnalyzeCommitsOutputs(
         previous_version=str(previous),
         part=part,
-        next_version=str(_commits.next_version(previous, part)),
+        next_version=next_version,
         since=since,
         commits=[
             AnalyzedCommit(
@@ -147,7 +189,10 @@ def analyze(git: SafeGit, config: AnalyzeCommitsConfig) -> AnalyzeCommitsOutputs
             for c in commits
         ],
         non_conforming=other,
-        notes=_commits.notes(commits, types),
+        notes=notes,
+        name=config.name,
+        path=path,
+        tag=pattern.replace("{version}", next_version),
     )
 
 

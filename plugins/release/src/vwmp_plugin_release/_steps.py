@@ -1,4 +1,5 @@
-"""Handlers of `release/analyze-commits`, `release/version-bump` and `release/changelog`."""
+"""Handlers of `release/analyze-commits`, `release/packages`, `release/dependency-ranges`, `release/version-bump`
+and `release/changelog`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from vwmp_common.icons import glyph
 from vwmp_sdk import ConfigError, Plugin, StepContext, StepError
 from vwmp_toolkit.changelog import ChangelogError, Document, release, release_date
 from vwmp_toolkit.files import plan_edit, read_text, write_atomic
-from vwmp_toolkit.paths import in_repo, repo_dir
+from vwmp_toolkit.paths import in_repo, rel, repo_dir
 from vwmp_toolkit.semver import Version, VersionError, checked_version
 from vwmp_toolkit.version_files import autodetect, kind_of, locate
 
 from vwmp_plugin_release._analyze import analyze_commits
+from vwmp_plugin_release._packages import dependency_ranges, packages
 
 plugin = Plugin("release", title="Release", description="Version bumps, changelogs and release workflow templates",
                 icon=glyph("M20.6 13.4 13.4 20.6a2 2 0 0 1-2.8 0L3 13V3h10l7.6 7.6a2 2 0 0 1 0 2.8zM7.5 7.5h.01",
@@ -24,6 +26,16 @@ plugin.step(
     title="Analyze commits",
     description="Conventional Commits since the last release tag: the next version and the release notes",
 )(analyze_commits)
+plugin.step(
+    "packages",
+    title="Monorepo packages",
+    description="The packages of a monorepo in dependency order, and which changed since their last tag",
+)(packages)
+plugin.step(
+    "dependency-ranges",
+    title="Update dependency ranges",
+    description="Point the in-repo dependents of released packages at their new versions",
+)(dependency_ranges)
 
 REPO = Field(description="Repository path relative to the workspace root")
 
@@ -45,6 +57,11 @@ class VersionBumpConfig(BaseModel):
         "__version__); omitted: detected",
     )
     prerelease_label: str = Field(default="rc", description="Label of part=prerelease, e.g. 'rc' → 1.3.0-rc.1")
+    path: str | None = Field(
+        default=None,
+        description="A package's folder relative to the repo (monorepos): its version files are detected there "
+        "and `files` are relative to it",
+    )
 
 
 class VersionBumpOutputs(BaseModel):
@@ -57,7 +74,14 @@ class ChangelogConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     repo: str = REPO
     version: str = Field(description="The version being released (SemVer, no leading 'v')")
-    file: str = Field(default="CHANGELOG.md", description="Changelog path relative to the repo")
+    file: str = Field(default="CHANGELOG.md", description="Changelog path relative to the repo (to `path` when given)")
+    path: str | None = Field(
+        default=None, description="A package's folder relative to the repo (monorepos): `file` is relative to it"
+    )
+    create: bool = Field(
+        default=False,
+        description="Create the changelog (a Keep a Changelog header and an empty [Unreleased]) when it does not exist",
+    )
     date: str | None = Field(default=None, description="Release date YYYY-MM-DD (default: today, UTC)")
     notes: str | None = Field(
         default=None, description="Markdown entries for the section, e.g. release/analyze-commits' notes"
@@ -86,8 +110,15 @@ def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutp
     if (config.part is None) == (config.version is None):
         raise ConfigError("give exactly one of 'part' and 'version'")
     root = repo_dir(ctx, config.repo)
+    prefix = ""
+    if config.path is not None:
+        package = in_repo(root, config.path, field="path")
+        if not package.is_dir():
+            raise ConfigError(f"path: {config.path!r} is not a folder of the repository")
+        prefix = "" if package == root.resolve() else rel(root, package) + "/"
+        root = package
     if not ctx.dry_run and ctx.progress.get("version"):
-        return _finish_bump(ctx, root, ctx.progress)
+        return _finish_bump(ctx, root, ctx.progress, prefix)
     names = config.files or autodetect(root)
     if not names:
         raise ConfigError("no version file found (pyproject.toml, package.json, VERSION, __version__); set 'files'")
@@ -124,16 +155,17 @@ def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutp
     for index, (name, (text, span)) in enumerate(current.items()):
         updated = span.replace(text, str(new))
         if updated == text:
-            ctx.log(f"{name}: already at {new}")
+            ctx.log(f"{prefix}{name}: already at {new}")
             continue
-        ctx.plan(plan_edit(name, text, updated))
+        ctx.plan(plan_edit(prefix + name, text, updated))
         if not ctx.dry_run:
             write_atomic(in_repo(root, name, field=f"files/{index}"), updated)
-            ctx.log(f"{name}: {previous} -> {new}")
-    return VersionBumpOutputs(previous_version=str(previous), version=str(new), files=list(current))
+            ctx.log(f"{prefix}{name}: {previous} -> {new}")
+    return VersionBumpOutputs(previous_version=str(previous), version=str(new),
+                              files=[prefix + name for name in current])
 
 
-def _finish_bump(ctx: StepContext, root: Path, progress: dict[str, Any]) -> VersionBumpOutputs:
+def _finish_bump(ctx: StepContext, root: Path, progress: dict[str, Any], prefix: str = "") -> VersionBumpOutputs:
     """The bump an earlier delivery of this key began: files still at the old version get the new one."""
     previous, new, names = str(progress["previous_version"]), str(progress["version"]), list(progress["files"])
     for index, name in enumerate(names):
@@ -147,9 +179,9 @@ def _finish_bump(ctx: StepContext, root: Path, progress: dict[str, Any]) -> Vers
             raise StepError(f"{name}: the version is {found!r}, neither {previous} nor {new}: it changed since "
                             "this step began")
         write_atomic(path, span.replace(text, new))
-        ctx.log(f"{name}: {previous} -> {new} (finishing the bump this step began)")
+        ctx.log(f"{prefix}{name}: {previous} -> {new} (finishing the bump this step began)")
     ctx.log(f"bump {previous} -> {new} done by an earlier delivery of this step; not bumping again")
-    return VersionBumpOutputs(previous_version=previous, version=new, files=names)
+    return VersionBumpOutputs(previous_version=previous, version=new, files=[prefix + name for name in names])
 
 
 @plugin.step("changelog", title="Update changelog", description="Keep a Changelog: [Unreleased] becomes the release")
@@ -161,28 +193,44 @@ def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     if source != "unreleased" and not (config.notes or "").strip():
         raise ConfigError(f"source {source!r} needs 'notes'")
     root = repo_dir(ctx, config.repo)
-    path = in_repo(root, config.file, field="file")
-    if not path.is_file():
-        raise ConfigError(f"changelog {config.file!r} does not exist")
-    text = read_text(path)
+    name = config.file
+    if config.path is not None:
+        package = in_repo(root, config.path, field="path")
+        if not package.is_dir():
+            raise ConfigError(f"path: {config.path!r} is not a folder of the repository")
+        name = f"{rel(root, package)}/{config.file}" if package != root.resolve() else config.file
+    path = in_repo(root, name, field="file")
+    existing: str | None = read_text(path) if path.is_file() else None
+    if existing is None and not config.create:
+        raise ConfigError(f"changelog {name!r} does not exist")
+    text = existing if existing is not None else NEW_CHANGELOG
     doc = Document.parse(text)
     done = doc.section(version)
     unreleased = doc.section("Unreleased")
     if done is not None and (source == "commits" or unreleased is None or not doc.body(unreleased).strip()):
         section = "".join(doc.lines[done.start : done.end]).rstrip("\r\n ") + "\n"
-        ctx.log(f"{config.file} already has the {version} section")
-        return ChangelogOutputs(file=config.file, section=section)
+        ctx.log(f"{name} already has the {version} section")
+        return ChangelogOutputs(file=name, section=section)
     try:
         updated, section = release_with(doc, text, version, date, source, config.notes or "")
     except ChangelogError as exc:
-        raise StepError(f"{config.file}: {exc}") from None
-    outputs = ChangelogOutputs(file=config.file, section=section)
-    ctx.plan(plan_edit(config.file, text, updated))
+        raise StepError(f"{name}: {exc}") from None
+    outputs = ChangelogOutputs(file=name, section=section)
+    ctx.plan(plan_edit(name, existing, updated))
     if ctx.dry_run:
         return outputs
     write_atomic(path, updated)
-    ctx.log(f"{config.file}: released {version} ({date}) from {source}")
+    ctx.log(f"{name}: released {version} ({date}) from {source}")
     return outputs
+
+
+NEW_CHANGELOG = """# Changelog
+
+All notable changes to this package are documented in this file.
+The format is based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/).
+
+## [Unreleased]
+"""
 
 
 def release_with(doc: Document, text: str, version: str, date: str, source: str, notes: str) -> tuple[str, str]:

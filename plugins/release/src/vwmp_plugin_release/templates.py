@@ -325,3 +325,153 @@ TEMPLATES += [
         ),
     ),
 ]
+
+
+def monorepo_release_definition(name: str, description: str, *, allowed: list[str]) -> dict[str, Any]:
+    """Release every changed package of a monorepo (and its dependents) with its own version, changelog and tag.
+
+    `packages` lists what releases; each per-package step is a `for_each` over the analyses
+    (`steps.analyze.outputs`: `name`, `path`, `next_version`, `notes`, `tag`), so every step sees its
+    package; `ranges` brings the dependents' ranges up to the new versions and names every release for
+    the commit, the gate and the push. Nothing to release: every step after `packages` is skipped.
+    """
+    repo = "${{ params.repo }}"
+    pattern = "${{ params.tag_pattern }}"
+    analyses = "${{ steps.analyze.outputs }}"
+    retry = {"max_attempts": 3, "backoff": "exponential", "initial_interval": "2s", "max_interval": "30s"}
+    steps: list[dict[str, Any]] = [
+        {
+            "id": "branch",
+            "uses": "validators/branch-context",
+            "with": {"repo": repo, "allowed": allowed, "require_clean": True},
+        },
+        {
+            "id": "packages",
+            "uses": "release/packages",
+            "needs": ["branch"],
+            "with": {"repo": repo, "tag_pattern": pattern},
+        },
+        {
+            "id": "analyze",
+            "uses": "release/analyze-commits",
+            "needs": ["packages"],
+            "if": "${{ length(steps.packages.outputs.release) > 0 }}",
+            "for_each": "${{ steps.packages.outputs.release }}",
+            "with": {
+                "repo": repo,
+                "path": "${{ item.path }}",
+                "name": "${{ item.name }}",
+                "tag_pattern": pattern,
+                "minimum_part": "patch",
+                "initial_version": "${{ item.version }}",
+                "updated_dependencies": "${{ item.updated_dependencies }}",
+            },
+        },
+        {
+            "id": "bump",
+            "uses": "release/version-bump",
+            "needs": ["analyze"],
+            "for_each": analyses,
+            "max_parallel": 1,
+            "with": {"repo": repo, "path": "${{ item.path }}", "version": "${{ item.next_version }}"},
+            "timeout": "60s",
+        },
+        {
+            "id": "changelog",
+            "uses": "release/changelog",
+            "needs": ["bump"],
+            "for_each": analyses,
+            "max_parallel": 1,
+            "with": {
+                "repo": repo,
+                "path": "${{ item.path }}",
+                "version": "${{ item.next_version }}",
+                "notes": "${{ item.notes }}",
+                "create": True,
+            },
+        },
+        {
+            "id": "ranges",
+            "uses": "release/dependency-ranges",
+            "needs": ["changelog"],
+            "with": {"repo": repo, "released": analyses, "tag_pattern": pattern},
+        },
+        {
+            "id": "commit",
+            "uses": "git/commit",
+            "needs": ["ranges"],
+            "with": {
+                "repo": repo,
+                "message": "chore(release): ${{ steps.ranges.outputs.title }}\n\n${{ steps.ranges.outputs.summary }}",
+                "paths": ["."],
+            },
+        },
+        {
+            "id": "tag",
+            "uses": "git/tag",
+            "needs": ["commit"],
+            "for_each": analyses,
+            "max_parallel": 1,
+            "with": {"repo": repo, "name": "${{ item.tag }}", "message": "Release ${{ item.tag }}"},
+        },
+        {
+            "id": "approve",
+            "uses": "core/approval",
+            "needs": ["tag"],
+            "with": {
+                "message": "Release ${{ length(steps.ranges.outputs.tags) }} package(s) and push them to origin? "
+                "${{ steps.ranges.outputs.listing }}",
+            },
+        },
+        {
+            "id": "push",
+            "uses": "git/push",
+            "needs": ["approve"],
+            "with": {
+                "repo": repo,
+                "remote": "origin",
+                "refs": ["${{ steps.branch.outputs.branch }}"],
+                "tags": "${{ steps.ranges.outputs.tags }}",
+            },
+            "retry": retry,
+            "timeout": "300s",
+        },
+    ]
+    return {
+        "apiVersion": "vwmp/v1",
+        "kind": "Workflow",
+        "metadata": {"name": name, "type": "release", "description": description},
+        "spec": {
+            "parameters": {
+                "type": "object",
+                "required": ["repo"],
+                "properties": {
+                    "repo": {"type": "string", "description": "Repository path inside the workspace"},
+                    "tag_pattern": {
+                        "type": "string",
+                        "default": "{name}@{version}",
+                        "description": "How package tags are named ('{name}', '{version}')",
+                    },
+                },
+            },
+            "concurrency": {"key": f"release:{repo}"},
+            "steps": steps,
+        },
+    }
+
+
+TEMPLATES += [
+    Template(
+        name="monorepo-release",
+        title="Monorepo release",
+        description="Release each changed package of a monorepo (pyproject.toml, package.json) and its dependents "
+        "in dependency order: its own version, CHANGELOG.md and tag, dependents' ranges updated, one commit, one "
+        "approval for all, push.",
+        workflow_type="release",
+        definition=monorepo_release_definition(
+            "monorepo-release",
+            "Release the changed packages of a monorepo",
+            allowed=["main", "master", "release/*"],
+        ),
+    ),
+]
