@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,85 @@ async def test_a_dry_run_shows_every_diff_and_changes_nothing(platform: Platform
     assert [p["target"] for p in steps["push"]["outputs"]["plan"]] == ["origin refs/heads/main",
                                                                        "origin refs/tags/v0.5.0"]
     assert steps["approve"]["outputs"]["approved_by"] == "dry-run"
+
+
+async def test_a_dry_run_is_exact_real_commits_in_a_scratch_copy_then_the_same_tree_for_real(
+    platform: Platform, root: Path, api, approver
+) -> None:
+    sample = Sample(platform.workspace, root, "shop-exact")
+    await create(api, await python_release(api, "shop-exact-release"))
+    before = sample.state()
+    dry_id = await start(api, "shop-exact-release", {"repo": "shop-exact", "part": "minor"}, True)
+    dry = await finish(api, dry_id)
+    assert dry["state"] == "succeeded", dry
+    assert sample.state() == before  # the workspace's repository and the remote: untouched
+
+    steps = steps_of(dry)
+    sha = steps["commit"]["outputs"]["sha"]
+    assert re.fullmatch(r"[0-9a-f]{40}", sha) and sha != git(sample.env, sample.work, "rev-parse", "HEAD")
+    commit_plan = steps["commit"]["outputs"]["plan"][0]["diff"]
+    tree = re.search(r"^commit [0-9a-f]{40} \(tree ([0-9a-f]{40})\)$", commit_plan, re.M)
+    assert tree, steps["commit"]["outputs"]["plan"]
+    assert steps["tag"]["outputs"]["sha"] == sha  # the tag's real target, not "HEAD at the time"
+    assert "refs/heads/main -> origin" in steps["push"]["outputs"]["plan"][0]["diff"]
+    assert sha in steps["push"]["outputs"]["plan"][0]["diff"]
+    scratch = platform.workspace / ".vwmp" / "scratch" / dry_id
+    async with asyncio.timeout(15):  # the hosts discard the run's copy once it ended
+        while scratch.exists():
+            await asyncio.sleep(0.1)
+
+    real_id = await start(api, "shop-exact-release", {"repo": "shop-exact", "part": "minor"})
+    async with asyncio.timeout(40):
+        while steps_of((await api.get(f"/runs/{real_id}")).json())["approve"]["state"] != "awaiting_approval":
+            await asyncio.sleep(0.1)
+    assert (await approve_shown_plan(approver, real_id)).status_code in (200, 202)
+    real = await finish(api, real_id, timeout=40)
+    assert real["state"] == "succeeded", real
+    # What the dry run committed is what the real run committed and pushed: the same tree, the same files.
+    assert sample.remote_git("rev-parse", "v0.5.0^{tree}") == tree.group(1)
+
+
+async def test_a_dry_run_fails_where_the_real_run_would_with_the_same_error(
+    platform: Platform, root: Path, api
+) -> None:
+    sample = Sample(platform.workspace, root, "shop-taken")
+    git(sample.env, sample.work, "tag", "v0.5.0")  # the release's tag exists already, at the current commit
+    await create(api, await python_release(api, "shop-taken-release"))
+    before = sample.state()
+    dry_id = await start(api, "shop-taken-release", {"repo": "shop-taken", "part": "minor"}, True)
+    dry = await finish(api, dry_id)
+    assert dry["state"] == "failed", dry
+    assert steps_of(dry)["tag"]["state"] == "failed"
+    dry_failure = await failure(api, dry_id, "tag")
+    assert sample.state() == before
+    real_id = await start(api, "shop-taken-release", {"repo": "shop-taken", "part": "minor"})
+    real = await finish(api, real_id)
+    assert real["state"] == "failed" and steps_of(real)["tag"]["state"] == "failed", real
+    real_failure = await failure(api, real_id, "tag")
+    # The commit differs (each run makes its own), so compare the message up to the shas.
+    pattern = re.compile(r"[0-9a-f]{12}")
+    assert pattern.sub("<sha>", dry_failure["error"]) == pattern.sub("<sha>", real_failure["error"])
+    assert dry_failure["kind"] == real_failure["kind"] == "config"
+    assert "tag 'v0.5.0' already exists at" in dry_failure["error"]
+
+
+async def test_a_plugin_host_that_starts_again_is_told_to_discard_what_crashed_dry_runs_left(
+    platform: Platform, api
+) -> None:
+    base = platform.workspace / ".vwmp" / "scratch"
+    crashed, young = base / "run-of-a-crashed-engine", base / "run-started-a-moment-ago"
+    for folder in (crashed, young):
+        (folder / "shop").mkdir(parents=True)
+    old = time.time() - 3600
+    os.utime(crashed, (old, old))
+    platform.restart("plugin-host")  # a new host process: the engine greets it and it sweeps
+    async with asyncio.timeout(30):
+        while crashed.exists():
+            await asyncio.sleep(0.2)
+    assert young.exists()  # too young to tell from a dry run that started after the live ones were listed
+    async with asyncio.timeout(30):  # the platform is whole again for the tests after this one
+        while not any(t["type"] == "git/tag" for t in (await api.get("/step-types")).json()["items"]):
+            await asyncio.sleep(0.2)
 
 
 async def test_a_release_waits_for_approval_then_pushes_tag_and_commit(

@@ -16,13 +16,13 @@ class GreetOutputs(BaseModel):
     greeting: str = Field(description="The greeting text")
 
 
-@plugin.step("greet", title="Greet", description="Say hello to someone")
+@plugin.step("greet", effects="none", title="Greet", description="Say hello to someone")
 def greet(ctx: StepContext, config: GreetConfig) -> GreetOutputs:
     ctx.log(f"greeting {config.name}")
     ctx.plan("greet", config.name)  # a dry run returns it as outputs.plan; a real run ignores it
     return GreetOutputs(greeting=f"Hello, {config.name}!")
 
 
-@plugin.step("noop", title="No-op", description="Does nothing; measures the plugin round trip")
+@plugin.step("noop", effects="none", title="No-op", description="Does nothing; measures the plugin round trip")
 async def noop(ctx: StepContext) -> None:
     return None

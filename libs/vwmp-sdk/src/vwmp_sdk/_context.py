@@ -14,6 +14,7 @@ from vwmp_sdk._process import CompletedProcess, run_program, run_program_async
 
 if TYPE_CHECKING:
     from vwmp_sdk._outcomes import OutcomeEntry
+    from vwmp_sdk._scratch import Scratch
 
 LogSink = Callable[[str, str], None]
 
@@ -30,7 +31,10 @@ class StepContext:
             first delivery finished with that outcome without calling the handler; one that was cut
             off calls it again with `progress` holding what it saved.
         dry_run: when true, compute what would happen, record it with `plan`, change nothing.
-        workspace_root: the folder every repo path must stay inside.
+        scratch: true in a dry run: the step works on the run's scratch copy of the workspace (the
+            repositories it touches are copied there first, never changed in place). A `local` step
+            then runs for real (`dry_run` false) and its plan is returned; a `remote` one plans there.
+        workspace_root: the folder every repo path must stay inside (the scratch copy's, in a dry run).
         platform_config: platform defaults (git author, allowed branches, ...), possibly empty.
     """
 
@@ -45,19 +49,31 @@ class StepContext:
         workspace_root: Path,
         platform_config: Mapping[str, Any] | None,
         log_sink: LogSink,
+        scratch: Scratch | None = None,
     ) -> None:
         self.run_id = run_id
         self.step_id = step_id
         self.attempt = attempt
         self.idempotency_key = idempotency_key
         self.dry_run = dry_run
-        self.workspace_root = Path(workspace_root)
+        self._scratch = scratch
+        self.workspace_root = scratch.root if scratch is not None else Path(workspace_root)
         self.platform_config: dict[str, Any] = dict(platform_config or {})
         self._log_sink = log_sink
         self._cancelled = threading.Event()
         self._planned: list[PlanItem] = []
         self._entry: OutcomeEntry | None = None
         self._progress: dict[str, Any] = {}
+
+    @property
+    def scratch(self) -> bool:
+        """True when the step works on a dry run's scratch copy of the workspace."""
+        return self._scratch is not None
+
+    @property
+    def returns_plan(self) -> bool:
+        """Whether `outputs.plan` is returned: in every dry run, in plan mode or in the scratch copy."""
+        return self.dry_run or self._scratch is not None
 
     def _attach(self, entry: OutcomeEntry) -> None:
         """Keep `save_progress` in the record of this delivery's key (the server does this)."""
@@ -169,6 +185,8 @@ class StepContext:
             DeniedError: the path is empty, absolute, contains `..`, a symlink leads outside the root, or
                 it points into the workspace's `.vwmp` run folder.
         """
+        if self._scratch is not None:
+            return self._scratch.resolve(relative, field=field)
         # The run folder of the plugin hosts (step outcomes by idempotency key) is no step's to touch.
         return resolve_in_workspace(self.workspace_root, relative, field=field, forbid=[STATE_FOLDER])
 

@@ -123,7 +123,7 @@ class _Delivery:
             self.entry.release()
 
     def _outputs(self, result: Any) -> dict[str, Any]:
-        return self.definition.dump_outputs(result, self.ctx.planned if self.ctx.dry_run else None)
+        return self.definition.dump_outputs(result, self.ctx.planned if self.ctx.returns_plan else None)
 
     def _earlier(self) -> dict[str, Any] | None:
         """The outcome of an earlier delivery of this key: its outputs, or its failure raised again."""

@@ -8,7 +8,7 @@ import json
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel
@@ -19,6 +19,8 @@ from vwmp_sdk._errors import ConfigError, ConfigProblem, StepError
 
 Handler = Callable[..., Any]
 H = TypeVar("H", bound=Handler)
+Effects = Literal["local", "remote", "none"]
+EFFECTS: tuple[Effects, ...] = ("local", "remote", "none")
 ModelClass = type[BaseModel]
 """A pydantic model class (an alias, since `StepDefinition.type` shadows the builtin in its body)."""
 
@@ -101,6 +103,7 @@ class StepDefinition:
         handler: the function `(ctx[, config]) -> outputs`, sync or async.
         config_model: pydantic model of the config, or None when the step takes no config.
         outputs_model: pydantic model of the outputs, or None when they are free-form.
+        effects: `"local"`, `"remote"` or `"none"` (see `Plugin.step`).
     """
 
     type: str
@@ -112,6 +115,7 @@ class StepDefinition:
     config_model: ModelClass | None
     outputs_model: ModelClass | None
     icon: str = ""
+    effects: Effects = "remote"
     is_async: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -270,6 +274,7 @@ class Plugin:
         description: str = "",
         outputs: type[BaseModel] | None = None,
         icon: str = "",
+        effects: Effects = "remote",
     ) -> Callable[[H], H]:
         """Register the decorated function as step type `"<plugin>/<name>"`.
 
@@ -282,6 +287,11 @@ class Plugin:
             description: what the step does (defaults to the handler's docstring).
             outputs: outputs model when the return annotation is not one.
             icon: this step's node icon (as the plugin's `icon`; the plugin's when empty).
+            effects: what running it changes: `"local"` (files and repositories in the workspace),
+                `"remote"` (another system: a push, a forge, an API) or `"none"`. A dry run runs local
+                and none steps for real in a scratch copy of the workspace, so their plans hold real
+                commits, diffs and errors, and asks remote ones for a plan there. Undeclared steps are
+                `"remote"`: planned, as a step that could change anything must be.
 
         Returns:
             A decorator returning the handler unchanged.
@@ -290,6 +300,8 @@ class Plugin:
         def register(fn: H) -> H:
             step_type = f"{self.name}/{name}"
             step_icon = check_icon(icon, step_type) or self.icon
+            if effects not in EFFECTS:
+                raise ValueError(f"{step_type}: effects must be one of {', '.join(EFFECTS)}, not {effects!r}")
             if step_type in {d.type for d in self.steps.values()}:
                 raise ValueError(f"step type {step_type} is registered twice")
             hints = _annotations(fn)
@@ -306,7 +318,7 @@ class Plugin:
             self.steps[name] = StepDefinition(
                 type=step_type, plugin=self.name, name=name, title=title or name,
                 description=description or inspect.getdoc(fn) or "", handler=fn,
-                config_model=config_model, outputs_model=outputs_model, icon=step_icon,
+                config_model=config_model, outputs_model=outputs_model, icon=step_icon, effects=effects,
             )
             return fn
 

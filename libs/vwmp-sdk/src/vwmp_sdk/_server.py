@@ -32,6 +32,7 @@ from vwmp_sdk._errors import StepError, failure_of
 from vwmp_sdk._execution import execute_step
 from vwmp_sdk._outcomes import OutcomeJournal
 from vwmp_sdk._plugin import Plugin, StepDefinition, step_index
+from vwmp_sdk._scratch import Scratch, discard, discard_all_but
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
                     type=s["type"], plugin=s["plugin"], title=s["title"], description=s["description"],
                     config_schema_json=json.dumps(s["config_schema"]),
                     outputs_schema_json=json.dumps(s["outputs_schema"]), icon=s.get("icon", ""),
+                    effects=s["effects"],
                 )
                 for s in document["step_types"]
             ],
@@ -98,6 +100,19 @@ class _PluginService(plugin_pb2_grpc.PluginServiceServicer):
         return plugin_pb2.ValidateConfigResponse(
             errors=[common_pb2.ValidationError(pointer=p, message=m) for p, m in problems]
         )
+
+    async def DiscardScratch(
+        self, request: plugin_pb2.DiscardScratchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> plugin_pb2.DiscardScratchResponse:
+        self.server.contacted()
+        root = self.server.workspace_root
+        if request.keep_others:
+            removed = await asyncio.to_thread(discard_all_but, root, list(request.keep_run_ids))
+        else:
+            removed = await asyncio.to_thread(discard, root, list(request.run_ids))
+        if removed:
+            log.info("discarded dry runs' scratch copies", extra={"fields": {"runs": removed}})
+        return plugin_pb2.DiscardScratchResponse(discarded=removed)
 
     async def Execute(
         self, request: plugin_pb2.ExecuteRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -195,6 +210,7 @@ class PluginServer:
                 {
                     "type": d.type, "plugin": d.plugin, "title": d.title, "description": d.description,
                     "config_schema": d.config_schema(), "outputs_schema": d.outputs_schema(),
+                    "effects": d.effects,
                     **({"icon": d.icon} if d.icon else {}),
                 }
                 for d in self.steps.values()
@@ -324,6 +340,7 @@ class PluginServer:
             run_id=request.run_id, step_id=request.step_id, attempt=attempt,
             idempotency_key=request.idempotency_key or f"{request.run_id}/{request.step_id}/{attempt}",
             dry_run=request.dry_run, workspace_root=self.workspace_root,
+            scratch=Scratch(self.workspace_root, request.run_id) if request.scratch else None,
             platform_config=platform_config if isinstance(platform_config, dict) else {}, log_sink=sink,
         )
         with log_context(run_id=request.run_id, step_id=request.step_id, step_type=definition.type):

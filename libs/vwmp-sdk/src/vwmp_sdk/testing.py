@@ -42,6 +42,7 @@ from vwmp_sdk._errors import ConfigProblem, StepFailureInfo, failure_of
 from vwmp_sdk._execution import execute_step
 from vwmp_sdk._outcomes import OutcomeJournal
 from vwmp_sdk._plugin import Plugin, StepDefinition, step_index
+from vwmp_sdk._scratch import Scratch
 
 __all__ = ["LogLine", "StepFailureInfo", "StepOutcome", "StepTester"]
 
@@ -140,6 +141,7 @@ class StepTester:
         cancel_on_log: str | None = None,
         stop_timeout: float = 10.0,
         idempotency_key: str | None = None,
+        scratch: bool = False,
     ) -> StepOutcome:
         """Run one attempt of a step and collect its outputs, logs and failure.
 
@@ -157,6 +159,9 @@ class StepTester:
             stop_timeout: seconds a cancelled handler gets to stop; a handler still running then
                 is reported as a failure.
             idempotency_key: the key the handler sees; default `<run_id>/<step_id>/<attempt>`.
+            scratch: with `dry_run`, what the engine's dry run does: the step works in the run's scratch
+                copy of the workspace (`<workspace>/.vwmp/scratch/<run_id>`), a `local` or `none` step
+                for real there, a `remote` one in plan mode; the outputs carry `plan` either way.
 
         Returns:
             The outcome; a failing handler gives `failure`, it does not raise. A cancelled one gives
@@ -186,10 +191,13 @@ class StepTester:
                 with contextlib.suppress(RuntimeError):  # a thread logging after the test's loop closed
                     loop.call_soon_threadsafe(cancel)
 
+        in_scratch = scratch and dry_run
         ctx = StepContext(
             run_id=run_id, step_id=step_id, attempt=attempt,
-            idempotency_key=idempotency_key or f"{run_id}/{step_id}/{attempt}", dry_run=dry_run,
+            idempotency_key=idempotency_key or f"{run_id}/{step_id}/{attempt}",
+            dry_run=dry_run and (not in_scratch or definition.effects == "remote"),
             workspace_root=self.workspace_root, platform_config=self.platform_config, log_sink=sink,
+            scratch=Scratch(self.workspace_root, run_id) if in_scratch else None,
         )
         # A private one-thread executor for sync handlers, so the tester can wait until the thread ended.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step") if cancelling else None
@@ -261,12 +269,13 @@ class StepTester:
         cancel_on_log: str | None = None,
         stop_timeout: float = 10.0,
         idempotency_key: str | None = None,
+        scratch: bool = False,
     ) -> StepOutcome:
         """Blocking `execute` for plain (non-async) tests; do not call it inside a running event loop."""
         return asyncio.run(
             self.execute(
                 step_type, config, dry_run=dry_run, attempt=attempt, run_id=run_id, step_id=step_id,
                 cancel_after=cancel_after, cancel_on_log=cancel_on_log, stop_timeout=stop_timeout,
-                idempotency_key=idempotency_key,
+                idempotency_key=idempotency_key, scratch=scratch,
             )
         )

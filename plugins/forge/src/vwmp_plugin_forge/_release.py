@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from vwmp_common.icons import glyph
-from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext, resolve_in_workspace
+from vwmp_sdk import ConfigError, DeniedError, Plugin, StepContext
 
 from vwmp_plugin_forge._http import Forge, Request, checked_api_url
 from vwmp_plugin_forge._providers import DEFAULT_API, PROVIDERS, GitLab, Provider, Release, Wanted
@@ -70,7 +70,7 @@ def _checked(config: ReleaseConfig) -> tuple[Provider, Wanted]:
 def _assets(ctx: StepContext, names: list[str] | None) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for index, name in enumerate(names or []):
-        path = resolve_in_workspace(ctx.workspace_root, name, field=f"assets/{index}")
+        path = ctx.resolve_path(name, field=f"assets/{index}")  # a dry run's: in its scratch copy
         if ".git" in path.relative_to(ctx.workspace_root.resolve()).parts:
             raise DeniedError(f"assets/{index}: {name!r} is inside a .git folder")
         if not path.is_file():
@@ -102,7 +102,10 @@ def _find(forge: Forge, provider: Provider, tag: str, ctx: StepContext) -> Relea
     return None
 
 
-@plugin.step("release", title="Forge release", description="Create or update the release of a tag on the forge")
+@plugin.step(
+    "release", title="Forge release", description="Create or update the release of a tag on the forge",
+    effects="remote",
+)
 def release(ctx: StepContext, config: ReleaseConfig) -> ReleaseOutputs:
     """Idempotent by tag: a release for the tag is updated (or kept when it already says the same)."""
     provider, wanted = _checked(config)

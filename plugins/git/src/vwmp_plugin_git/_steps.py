@@ -32,7 +32,10 @@ plugin = Plugin("git", title="Git", description="Git operations on repositories 
                            "M6 21a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM18 9a9 9 0 0 1-9 9", "#e24329"))
 
 
-@plugin.step("status", title="Git status", description="Branch, HEAD, clean tree, ahead/behind upstream")
+@plugin.step(
+    "status", title="Git status", description="Branch, HEAD, clean tree, ahead/behind upstream",
+    effects="none",
+)
 def status(ctx: StepContext, config: StatusConfig) -> StatusOutputs:
     """Read-only, so a dry run does the same work and returns an empty plan."""
     git = open_git(ctx, config.repo)
@@ -79,7 +82,10 @@ def _staged(git: SafeGit, paths: list[str]) -> list[str]:
     return [p for p in git.run("diff", "--cached", "--name-only", "-z", "--", *paths).stdout.split("\0") if p]
 
 
-@plugin.step("stage", title="Stage changes", description="git add (including deletions) of paths in the repo")
+@plugin.step(
+    "stage", title="Stage changes", description="git add (including deletions) of paths in the repo",
+    effects="local",
+)
 def stage(ctx: StepContext, config: StageConfig) -> StageOutputs:
     """Stages with literal pathspecs, so `:(magic)` or globs in a path are just file names."""
     git = open_git(ctx, config.repo)
@@ -91,6 +97,8 @@ def stage(ctx: StepContext, config: StageConfig) -> StageOutputs:
         return StageOutputs(staged=would)
     git.run("add", "--all", "--", *paths)
     staged = _staged(git, paths)
+    for path in staged:  # a dry run's scratch copy returns these as its plan
+        ctx.plan("stage", path)
     ctx.log(f"staged {len(staged)} path(s)")
     return StageOutputs(staged=staged)
 
@@ -115,7 +123,7 @@ def identity_of(ctx: StepContext, name: str | None, email: str | None, root: Pat
     return str(name), str(email)
 
 
-@plugin.step("commit", title="Commit", description="Commit staged changes (or the given paths)")
+@plugin.step("commit", effects="local", title="Commit", description="Commit staged changes (or the given paths)")
 def commit(ctx: StepContext, config: CommitConfig) -> CommitOutputs:
     """Idempotent: nothing left to commit and HEAD already carrying this message returns HEAD."""
     root = repo_dir(ctx, config.repo)
@@ -156,8 +164,14 @@ def _commit(ctx: StepContext, config: CommitConfig, git: SigningGit) -> CommitOu
     args = ["commit", "--no-verify", "--gpg-sign" if signed else "--no-gpg-sign", "-m", config.message]
     if paths:
         args += ["--only", "--", *paths]
+    committed = _staged(git, paths or [])
     git.run(*args)
     sha = git.head() or ""
+    tree = git.out("rev-parse", f"{sha}^{{tree}}").strip()
+    # A dry run's scratch copy returns this as its plan: the commit really made there, tree and files.
+    ctx.plan("commit", branch, diff=f"commit {sha} (tree {tree})\nmessage: {config.message}\n"
+             f"files: {', '.join(committed)}\n{git.signer.describe()}\n"
+             + git.run("show", "--stat", "--format=", sha).stdout)
     ctx.log(f"committed {sha[:12]} on {branch}, {git.signer.describe()}")
     return CommitOutputs(sha=sha)
 
@@ -177,7 +191,10 @@ def _has_signature(raw_object: str) -> bool:
     return "-----BEGIN PGP SIGNATURE-----" in raw_object or "-----BEGIN SSH SIGNATURE-----" in raw_object
 
 
-@plugin.step("tag", title="Create tag", description="Annotated tag; already at the same commit is success")
+@plugin.step(
+    "tag", title="Create tag", description="Annotated tag; already at the same commit is success",
+    effects="local",
+)
 def tag(ctx: StepContext, config: TagConfig) -> TagOutputs:
     """Idempotent for retries: the tag at the same commit is success, at another commit an error."""
     name = check_ref_name(config.name, what="tag name")
@@ -212,9 +229,11 @@ def _tag(ctx: StepContext, config: TagConfig, name: str, rev: str, git: SigningG
         has = _has_signature(git.run("cat-file", "-p", f"refs/tags/{name}", check=False).stdout)
         if signed and not has:
             raise ConfigError(f"tag {name!r} already exists at {sha[:12]} without a signature; delete it to sign it")
+        ctx.plan("keep tag (already there)", name, diff=f"tag {name} -> {sha}")
         ctx.log(f"tag {name} already points at {sha[:12]}")
         return TagOutputs(name=name, sha=sha)
     git.run("tag", "--sign" if signed else "--no-sign", "--annotate", "-m", config.message or name, "--", name, sha)
+    ctx.plan("create tag", name, diff=f"tag {name} -> {sha}, {git.signer.describe()}\n{config.message or name}")
     ctx.log(f"tagged {sha[:12]} as {name}, {git.signer.describe()}")
     return TagOutputs(name=name, sha=sha)
 
@@ -325,7 +344,7 @@ def _push_refusal(porcelain: str, stderr: str, remote: str, urls: list[str]) -> 
     return f"git push failed: {message}" + (f"; pushed anyway: {', '.join(taken)}" if taken else "")
 
 
-@plugin.step("push", title="Push", description="Push branches and tags to a remote (never forced)")
+@plugin.step("push", effects="remote", title="Push", description="Push branches and tags to a remote (never forced)")
 def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     """Never forces; the remote's URL must pass the protocol allow-list before git sees it."""
     git = open_git(ctx, config.repo)
@@ -335,6 +354,10 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     if not refs and not all_tags:
         raise ConfigError("nothing to push: give refs or tags")
     where = f"{config.remote} ({redact_url(urls[-1])})"
+    if ctx.dry_run and ctx.scratch:
+        # A dry run's scratch copy holds the commits and tags the earlier steps really made: ask the
+        # remote whether it would take them (`--dry-run` writes nothing there) and fail as the push would.
+        _push(git, config, refs, urls, all_tags, dry_run=True)
     if ctx.dry_run:
         remote_now = _remote_refs(git, config.remote, refs)
         for ref in refs:
@@ -349,16 +372,7 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
         if all_tags:
             ctx.plan("push", f"{config.remote} refs/tags/*", diff=f"every tag -> {where}")
         return PushOutputs(pushed=refs)
-    for ref in refs:
-        if git.commit_of(ref) is None:
-            raise ConfigError(f"{ref} does not exist locally")
-    # --atomic: a release's branch and tag land together or not at all
-    args = ["push", receive_pack_option(urls), "--porcelain", "--atomic", "--no-verify"]
-    if all_tags:
-        args.append("--tags")
-    done = git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT, check=False)
-    if done.returncode != 0:
-        raise StepError(_push_refusal(done.stdout, done.stderr, config.remote, urls))
+    _push(git, config, refs, urls, all_tags, dry_run=False)
     pushed = list(refs)
     if all_tags:
         pushed += [f"refs/tags/{t}" for t in git.out("tag", "--list").splitlines() if t]
@@ -366,7 +380,23 @@ def push(ctx: StepContext, config: PushConfig) -> PushOutputs:
     return PushOutputs(pushed=pushed)
 
 
-@plugin.step("branch", title="Branch", description="Create, check out or delete a branch")
+def _push(git: SafeGit, config: PushConfig, refs: list[str], urls: list[str], all_tags: bool, *, dry_run: bool) -> None:
+    """`git push --atomic` of the refs (with `dry_run`, `--dry-run`: the remote is asked, nothing is written)."""
+    for ref in refs:
+        if git.commit_of(ref) is None:
+            raise ConfigError(f"{ref} does not exist locally")
+    # --atomic: a release's branch and tag land together or not at all
+    args = ["push", receive_pack_option(urls), "--porcelain", "--atomic", "--no-verify"]
+    if dry_run:
+        args.append("--dry-run")
+    if all_tags:
+        args.append("--tags")
+    done = git.run(*args, "--", config.remote, *[f"{r}:{r}" for r in refs], timeout=NETWORK_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise StepError(_push_refusal(done.stdout, done.stderr, config.remote, urls))
+
+
+@plugin.step("branch", effects="local", title="Branch", description="Create, check out or delete a branch")
 def branch(ctx: StepContext, config: BranchConfig) -> BranchOutputs:
     """Create is idempotent at the same start point; delete of a missing branch is success."""
     name = check_ref_name(config.name, what="branch name")

@@ -92,7 +92,10 @@ def _read(path: Path) -> str | None:
     return read_text(path) if path.is_file() else None
 
 
-@plugin.step("kb-update", title="Update knowledge base", description="Release page and index entry in the repo's KB")
+@plugin.step(
+    "kb-update", title="Update knowledge base", description="Release page and index entry in the repo's KB",
+    effects="local",
+)
 def kb_update(ctx: StepContext, config: KbUpdateConfig) -> KbUpdateOutputs:
     """Rewriting the page and replacing the index entry make a retry harmless."""
     version = checked_version(config.version)
@@ -118,7 +121,10 @@ def kb_update(ctx: StepContext, config: KbUpdateConfig) -> KbUpdateOutputs:
     return KbUpdateOutputs(files=files)
 
 
-@plugin.step("kanban-update", title="Update Kanban board", description="Move the release's cards between columns")
+@plugin.step(
+    "kanban-update", title="Update Kanban board", description="Move the release's cards between columns",
+    effects="local",
+)
 def kanban_update(ctx: StepContext, config: KanbanUpdateConfig) -> KanbanUpdateOutputs:
     """Cards already moved stay where they are, so a retry moves nothing twice."""
     version = checked_version(config.version)
@@ -167,12 +173,15 @@ def validator_path(name: str) -> Path:
     return path
 
 
-@plugin.step("run-validator", title="Run validator", description="Run an operator-registered validator script")
+@plugin.step(
+    "run-validator", title="Run validator", description="Run an operator-registered validator script",
+    effects="local",
+)
 def run_validator(ctx: StepContext, config: RunValidatorConfig) -> RunValidatorOutputs:
     """Only scripts from VWMP_VALIDATORS_DIR run, as an argument list with a timeout, output into the log."""
     script = validator_path(config.validator)
     root = repo_dir(ctx, config.repo)
-    if ctx.dry_run and not config.run_in_dry_run:
+    if (ctx.dry_run or ctx.scratch) and not config.run_in_dry_run:  # a dry run's copy runs it only when asked
         ctx.plan("run validator", config.validator, diff=" ".join([script.name, *config.args]))
         return RunValidatorOutputs(passed=True, report="dry run: validator not executed")
     done = ctx.run([str(script), *config.args], cwd=root, timeout=config.timeout, env={"VWMP_REPO": str(root)})

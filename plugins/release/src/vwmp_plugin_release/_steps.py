@@ -24,6 +24,7 @@ plugin = Plugin("release", title="Release", description="Version bumps, changelo
 plugin.step(
     "analyze-commits",
     title="Analyze commits",
+    effects="none",
     description="Conventional Commits since the last release tag: the next version and the release notes",
 )(analyze_commits)
 plugin.step(
@@ -99,7 +100,10 @@ class ChangelogOutputs(BaseModel):
     section: str = Field(description="Markdown of the new release section")
 
 
-@plugin.step("version-bump", title="Bump version", description="SemVer bump in every version file of the repo")
+@plugin.step(
+    "version-bump", title="Bump version", description="SemVer bump in every version file of the repo",
+    effects="local",
+)
 def version_bump(ctx: StepContext, config: VersionBumpConfig) -> VersionBumpOutputs:
     """All version files must agree before the bump, so a half-bumped repo is noticed, not made worse.
 
@@ -184,7 +188,10 @@ def _finish_bump(ctx: StepContext, root: Path, progress: dict[str, Any], prefix:
     return VersionBumpOutputs(previous_version=previous, version=new, files=[prefix + name for name in names])
 
 
-@plugin.step("changelog", title="Update changelog", description="Keep a Changelog: [Unreleased] becomes the release")
+@plugin.step(
+    "changelog", title="Update changelog", description="Keep a Changelog: [Unreleased] becomes the release",
+    effects="local",
+)
 def changelog(ctx: StepContext, config: ChangelogConfig) -> ChangelogOutputs:
     """Idempotent: when the version's section exists and [Unreleased] is empty, that section is the result."""
     version = checked_version(config.version)

@@ -101,7 +101,7 @@ def _report(ctx: StepContext, problems: list[Problem], fail: bool, what: str) ->
         raise StepError(f"{len(problems)} problem(s) in {what}: {listed}")
 
 
-@plugin.step("branch-context", title="Check branch", description="Current branch matches allowed globs")
+@plugin.step("branch-context", effects="none", title="Check branch", description="Current branch matches allowed globs")
 def branch_context(ctx: StepContext, config: BranchContextConfig) -> BranchContextOutputs:
     """Runs first in a release so nothing changes on a wrong or dirty branch."""
     allowed = config.allowed
@@ -124,7 +124,10 @@ def branch_context(ctx: StepContext, config: BranchContextConfig) -> BranchConte
     return _result(ctx, BranchContextOutputs(branch=branch), f"branch {branch}")
 
 
-@plugin.step("changelog-format", title="Lint changelog", description="Keep a Changelog 1.1 format check")
+@plugin.step(
+    "changelog-format", title="Lint changelog", description="Keep a Changelog 1.1 format check",
+    effects="none",
+)
 def changelog_format(ctx: StepContext, config: ChangelogFormatConfig) -> ProblemsOutputs:
     """Fails on problems by default, listing them in the error, since a broken changelog breaks the release."""
     root = repo_dir(ctx, config.repo)
@@ -139,7 +142,10 @@ def changelog_format(ctx: StepContext, config: ChangelogFormatConfig) -> Problem
     return _result(ctx, ProblemsOutputs(problems=problems), config.file)
 
 
-@plugin.step("custom-rules", title="Custom rules", description="Files matching a glob must (not) match a regex")
+@plugin.step(
+    "custom-rules", title="Custom rules", description="Files matching a glob must (not) match a regex",
+    effects="none",
+)
 def custom_rules(ctx: StepContext, config: CustomRulesConfig) -> ProblemsOutputs:
     """Globs stay inside the repo; symlinks leading out and `.git` are never read."""
     root = repo_dir(ctx, config.repo)

@@ -159,6 +159,7 @@ def step_type(message: common_pb2.StepType) -> StepTypePublic:
         config_schema=_obj(message.config_schema_json),
         outputs_schema=_obj(message.outputs_schema_json),
         icon=message.icon or None,
+        effects=message.effects or "remote",
     )
 
 

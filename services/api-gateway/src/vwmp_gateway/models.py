@@ -66,6 +66,9 @@ class StepTypePublic(BaseModel):
     config_schema: dict[str, Any]
     outputs_schema: dict[str, Any]
     icon: str | None = Field(None, description="The node icon: an emoji or a data:image URI (never a remote URL)")
+    effects: Literal["local", "remote", "none"] = Field(
+        "remote", description="What running it changes: local (workspace files and repositories; a dry run runs it "
+        "for real in a scratch copy), remote (another system; a dry run asks it for a plan), none")
 
 
 class PluginHostPublic(BaseModel):

@@ -142,21 +142,21 @@ CORE_STEPS: dict[str, CoreStep] = {
         CoreStep(StepTypeInfo(
             "core/noop", "core", "No-op", "Does nothing; joins branches or marks a milestone.",
             {"type": "object", "additionalProperties": False, "properties": {}},
-            {"type": "object", "properties": {}},
+            {"type": "object", "properties": {}}, effects="none",
         ), _noop),
         CoreStep(StepTypeInfo(
             "core/sleep", "core", "Sleep", "Waits a number of seconds.",
             {"type": "object", "additionalProperties": False, "required": ["seconds"],
              "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 86400,
                                         "description": "How long to wait"}}},
-            {"type": "object", "properties": {}},
+            {"type": "object", "properties": {}}, effects="none",
         ), _sleep),
         CoreStep(StepTypeInfo(
             "core/approval", "core", "Approval",
             "Waits for the approvers its policy names (default: role operator or higher, not the run's "
             "starter) to approve or reject; shows the plan of the steps after it, and each approval is "
             "pinned to that plan's digest. Passes at once in a dry run.",
-            APPROVAL_CONFIG_SCHEMA, APPROVAL_OUTPUTS_SCHEMA,
+            APPROVAL_CONFIG_SCHEMA, APPROVAL_OUTPUTS_SCHEMA, effects="none",
         ), _approval, waits_for_person=True),
     )
 }

@@ -23,6 +23,7 @@ from vwmp_engine.leases import LeaseKeeper
 from vwmp_engine.registry import StepTypeRegistry
 from vwmp_engine.rpc import EngineService
 from vwmp_engine.runtime import EngineRuntime
+from vwmp_engine.scratch import sweep_host_scratch
 from vwmp_engine.secrets import SecretStore
 from vwmp_engine.settings import EngineSettings
 from vwmp_engine.store import Store
@@ -103,13 +104,15 @@ class Engine:
         nats = self._nats = await connect(settings.nats_url, name=f"engine-{settings.engine_id}")
         js = nats.jetstream()
         await ensure_events_stream(js)
+        storage = storage_client(settings.storage_target())
+        store = Store(storage)
         registry = StepTypeRegistry(connected=lambda: nats.is_connected)
+        registry.greeted.append(lambda host, client: sweep_host_scratch(store, host, client))
         registry.start(await plugin_hosts_bucket(js))
         publisher = EventPublisher(nats)
         publisher.start()
-        storage = storage_client(settings.storage_target())
         self._runtime = EngineRuntime(
-            store=Store(storage), registry=registry, publisher=publisher,
+            store=store, registry=registry, publisher=publisher,
             owner=settings.engine_id, secrets=self._secrets,
             step_slots=asyncio.Semaphore(settings.engine_max_steps),
         )

@@ -32,6 +32,7 @@ from vwmp_engine.finalizing import Finalizer
 from vwmp_engine.run_state import ControlRefused, RunContext, StepRun
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.scheduler import Scheduler, skip_reason
+from vwmp_engine.scratch import discard_later
 from vwmp_engine.store import LeaseLost, Run, RunClosed, Transition
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class RunExecutor:
         finally:
             metrics.ACTIVE_RUNS.dec()
             await self._abandon_tasks()
+            if self.run.dry_run and self.run.state in TERMINAL_RUN_STATES and not self.run.lost:
+                discard_later(self.run.runtime.registry, self.run.run_id)
 
     async def _execute(self) -> None:
         run = self.run

@@ -38,12 +38,12 @@ class StepFailed(Exception):
 
 def execute_request(uses: str, config: dict[str, Any], *, run_id: str, step_id: str, attempt: int,
                     idempotency_key: str, dry_run: bool, platform_config: dict[str, Any],
-                    redact: list[str]) -> plugin_pb2.ExecuteRequest:
+                    redact: list[str], scratch: bool = False) -> plugin_pb2.ExecuteRequest:
     """The plugin call for one step attempt (or, in dry-run mode, for its plan)."""
     return plugin_pb2.ExecuteRequest(
         type=uses, config_json=json.dumps(config), run_id=run_id, step_id=step_id, attempt=attempt,
         idempotency_key=idempotency_key, dry_run=dry_run, platform_config_json=json.dumps(platform_config),
-        redact=redact,
+        redact=redact, scratch=scratch,
     )
 
 

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,8 @@ class StepTypeRegistry:
         self._round_robin = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self._greetings: set[asyncio.Task[bool]] = set()
+        self.greeted: list[Callable[[PluginHost, PluginStub], Awaitable[None]]] = []
+        """Called with each host that answered its greeting (e.g. to sweep its dry-run scratch copies)."""
         self.changed = asyncio.Event()
 
     def live_hosts(self) -> list[PluginHost]:
@@ -111,6 +113,10 @@ class StepTypeRegistry:
         start = next(self._round_robin) % len(hosts)
         ordered = hosts[start:] + hosts[:start]
         return [(host.host_id, self._client(host.address)) for host in ordered]
+
+    def client_of(self, host: PluginHost) -> PluginStub:
+        """The gRPC client of a known host."""
+        return self._client(host.address)
 
     def _client(self, address: str) -> PluginStub:
         if address not in self._clients:
@@ -168,7 +174,8 @@ class StepTypeRegistry:
     async def greet(self, host: PluginHost) -> bool:
         """Call the new host once (Describe); log when the engine cannot reach its announced address."""
         try:
-            await self._client(host.address).Describe(plugin_pb2.DescribeRequest(), timeout=GREETING_TIMEOUT)
+            client = self._client(host.address)
+            await client.Describe(plugin_pb2.DescribeRequest(), timeout=GREETING_TIMEOUT)
         except grpc.aio.AioRpcError as error:
             log.warning(
                 "a plugin host announced itself but the engine cannot call it at its advertised address; "
@@ -177,6 +184,12 @@ class StepTypeRegistry:
                                   "error": error.details() or ""}},
             )
             return False
+        for hook in self.greeted:
+            try:
+                await hook(host, client)
+            except Exception as error:  # a hook's failure must not make the host look unreachable
+                log.warning("a plugin host greeting hook failed",
+                            extra={"fields": {"host": host.host_id, "error": str(error)}})
         return True
 
     def start(self, bucket: KeyValue) -> None:
@@ -278,6 +291,7 @@ def _parse_announcement(key: str, data: dict[str, Any]) -> PluginHost:
             config_schema=item.get("config_schema") or {"type": "object"},
             outputs_schema=item.get("outputs_schema") or {"type": "object"},
             icon=_icon(item.get("icon")),
+            effects=item.get("effects") if item.get("effects") in ("local", "none") else "remote",
         )
         for item in data.get("step_types", [])
         if not item["type"].startswith("core/")

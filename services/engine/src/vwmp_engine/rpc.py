@@ -89,7 +89,8 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         return engine_pb2.ListStepTypesResponse(step_types=[
             common_pb2.StepType(type=info.type, plugin=info.plugin, title=info.title, description=info.description,
                                 config_schema_json=json.dumps(info.config_schema),
-                                outputs_schema_json=json.dumps(info.outputs_schema), icon=info.icon)
+                                outputs_schema_json=json.dumps(info.outputs_schema), icon=info.icon,
+                                effects=info.effects)
             for info in [*self.registry.all(), *await self._sub_workflow_types()]
         ])
 

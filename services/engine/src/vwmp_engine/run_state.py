@@ -189,11 +189,20 @@ class RunContext:
 
     def execute_request(self, spec: StepSpec, config: dict[str, Any], attempt: int,
                         plan: bool = False) -> plugin_pb2.ExecuteRequest:
-        """The plugin call for an attempt of `spec`; with `plan`, the dry run that shows what it would do."""
+        """The plugin call for an attempt of `spec`; with `plan`, the dry run that shows what it would do.
+
+        A dry run's steps work on its scratch copy of the workspace: a step whose type declares local
+        (or no) effects runs for real there, any other is asked for its plan there (see docs/engine.md,
+        "Exact dry runs"). A gate's preview (`plan`) of a real run asks for plans against the workspace.
+        """
         key = f"{self.run_id}/{spec.id}/{'plan' if plan else attempt}"
+        scratch = self.dry_run and not plan
+        info = self.runtime.registry.get(spec.uses) if scratch else None
+        runs_for_real = info is not None and info.effects in ("local", "none")
         return execute_request(spec.uses, config, run_id=self.run_id, step_id=spec.id, attempt=attempt,
-                               idempotency_key=key, dry_run=plan or self.dry_run,
-                               platform_config=self.platform_config, redact=self.redactor.values)
+                               idempotency_key=key, dry_run=plan or (self.dry_run and not runs_for_real),
+                               platform_config=self.platform_config, redact=self.redactor.values,
+                               scratch=scratch)
 
     async def wait_until_resumed(self) -> None:
         """Return once the run is no longer paused (or is stopping)."""

@@ -19,6 +19,7 @@ class StepTypeInfo:
     config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     outputs_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     icon: str = ""
+    effects: str = "remote"  # local | remote | none: what a dry run may run for real in its scratch copy
 
 
 def sub_workflow_name(uses: str) -> str | None:

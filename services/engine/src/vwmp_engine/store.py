@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from vwmp_common import rpc_metadata
 from vwmp_common.clients import StorageStub
-from vwmp_common.states import EventType, RunState, StepState
+from vwmp_common.states import TERMINAL_RUN_STATES, EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp
 from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.events.v1.events_pb2 import Event
@@ -281,6 +281,19 @@ class Store:
             runs += [_run(run) for run in found.runs]
             if not found.runs or len(runs) >= found.total:
                 return runs
+
+    async def live_dry_run_ids(self) -> list[str]:
+        """The ids of the dry runs that have not ended (their scratch copies are in use)."""
+        live = [state.number for state in RunState if state not in TERMINAL_RUN_STATES and state.number]
+        ids: list[str] = []
+        offset = 0
+        while True:
+            with _refusals():
+                found = await self._stub.ListRuns(storage_pb2.ListRunsRequest(states=live, limit=500, offset=offset))
+            ids += [run.id for run in found.runs if run.dry_run]
+            offset += len(found.runs)
+            if not found.runs or offset >= found.total:
+                return ids
 
     async def list_workflows(self) -> list[Workflow]:
         """The latest version of every workflow that is not archived."""

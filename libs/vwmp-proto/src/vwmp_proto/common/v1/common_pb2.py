@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/common/v1/common.proto\x12\x0evwmp.common.v1\"3\n\x0fValidationError\x12\x0f\n\x07pointer\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x93\x01\n\x08StepType\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x1a\n\x12\x63onfig_schema_json\x18\x05 \x01(\t\x12\x1b\n\x13outputs_schema_json\x18\x06 \x01(\t\x12\x0c\n\x04icon\x18\x07 \x01(\t\"|\n\x08Template\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x15\n\rworkflow_type\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/common/v1/common.proto\x12\x0evwmp.common.v1\"3\n\x0fValidationError\x12\x0f\n\x07pointer\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa4\x01\n\x08StepType\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x1a\n\x12\x63onfig_schema_json\x18\x05 \x01(\t\x12\x1b\n\x13outputs_schema_json\x18\x06 \x01(\t\x12\x0c\n\x04icon\x18\x07 \x01(\t\x12\x0f\n\x07\x65\x66\x66\x65\x63ts\x18\x08 \x01(\t\"|\n\x08Template\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x15\n\rworkflow_type\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VALIDATIONERROR']._serialized_start=47
   _globals['_VALIDATIONERROR']._serialized_end=98
   _globals['_STEPTYPE']._serialized_start=101
-  _globals['_STEPTYPE']._serialized_end=248
-  _globals['_TEMPLATE']._serialized_start=250
-  _globals['_TEMPLATE']._serialized_end=374
+  _globals['_STEPTYPE']._serialized_end=265
+  _globals['_TEMPLATE']._serialized_start=267
+  _globals['_TEMPLATE']._serialized_end=391
 # @@protoc_insertion_point(module_scope)

@@ -57,6 +57,7 @@ class StepType(_message.Message):
     CONFIG_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     OUTPUTS_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     ICON_FIELD_NUMBER: _builtins.int
+    EFFECTS_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """"<plugin>/<name>", e.g. "git/tag" """
     plugin: _builtins.str
@@ -66,6 +67,11 @@ class StepType(_message.Message):
     outputs_schema_json: _builtins.str
     icon: _builtins.str
     """"" or an emoji or a data:image URI (the designer's node icon)"""
+    effects: _builtins.str
+    """What running it changes: "local" (files and repositories in the workspace), "remote" (another
+    system: a push, a forge), "none" (nothing); "" means "remote". A dry run executes local and none
+    steps for real in a scratch copy of the workspace and plans remote ones there.
+    """
     def __init__(
         self,
         *,
@@ -76,10 +82,11 @@ class StepType(_message.Message):
         config_schema_json: _builtins.str = ...,
         outputs_schema_json: _builtins.str = ...,
         icon: _builtins.str = ...,
+        effects: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_schema_json", b"config_schema_json", "description", b"description", "icon", b"icon", "outputs_schema_json", b"outputs_schema_json", "plugin", b"plugin", "title", b"title", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_schema_json", b"config_schema_json", "description", b"description", "effects", b"effects", "icon", b"icon", "outputs_schema_json", b"outputs_schema_json", "plugin", b"plugin", "title", b"title", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

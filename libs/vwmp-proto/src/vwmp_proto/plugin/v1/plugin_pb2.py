@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from vwmp_proto.common.v1 import common_pb2 as vwmp_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/plugin/v1/plugin.proto\x12\x0evwmp.plugin.v1\x1a\x1bvwmp/common/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"\x8f\x01\n\x10\x44\x65scribeResponse\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07plugins\x18\x02 \x03(\t\x12,\n\nstep_types\x18\x03 \x03(\x0b\x32\x18.vwmp.common.v1.StepType\x12+\n\ttemplates\x18\x04 \x03(\x0b\x32\x18.vwmp.common.v1.Template\":\n\x15ValidateConfigRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x02 \x01(\t\"I\n\x16ValidateConfigResponse\x12/\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"\xbd\x01\n\x0e\x45xecuteRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x12\x1c\n\x14platform_config_json\x18\x08 \x01(\t\x12\x0e\n\x06redact\x18\t \x03(\t\")\n\tLogRecord\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\t\"\"\n\nStepResult\x12\x14\n\x0coutputs_json\x18\x01 \x01(\t\",\n\x0bStepFailure\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa4\x01\n\x0f\x45xecuteResponse\x12(\n\x03log\x18\x01 \x01(\x0b\x32\x19.vwmp.plugin.v1.LogRecordH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.vwmp.plugin.v1.StepResultH\x00\x12.\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x1b.vwmp.plugin.v1.StepFailureH\x00\x42\t\n\x07payload2\x8d\x02\n\rPluginService\x12M\n\x08\x44\x65scribe\x12\x1f.vwmp.plugin.v1.DescribeRequest\x1a .vwmp.plugin.v1.DescribeResponse\x12_\n\x0eValidateConfig\x12%.vwmp.plugin.v1.ValidateConfigRequest\x1a&.vwmp.plugin.v1.ValidateConfigResponse\x12L\n\x07\x45xecute\x12\x1e.vwmp.plugin.v1.ExecuteRequest\x1a\x1f.vwmp.plugin.v1.ExecuteResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvwmp/plugin/v1/plugin.proto\x12\x0evwmp.plugin.v1\x1a\x1bvwmp/common/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"\x8f\x01\n\x10\x44\x65scribeResponse\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07plugins\x18\x02 \x03(\t\x12,\n\nstep_types\x18\x03 \x03(\x0b\x32\x18.vwmp.common.v1.StepType\x12+\n\ttemplates\x18\x04 \x03(\x0b\x32\x18.vwmp.common.v1.Template\":\n\x15ValidateConfigRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x02 \x01(\t\"I\n\x16ValidateConfigResponse\x12/\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1f.vwmp.common.v1.ValidationError\"\xce\x01\n\x0e\x45xecuteRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x12\x1c\n\x14platform_config_json\x18\x08 \x01(\t\x12\x0e\n\x06redact\x18\t \x03(\t\x12\x0f\n\x07scratch\x18\n \x01(\x08\"S\n\x15\x44iscardScratchRequest\x12\x0f\n\x07run_ids\x18\x01 \x03(\t\x12\x13\n\x0bkeep_others\x18\x02 \x01(\x08\x12\x14\n\x0ckeep_run_ids\x18\x03 \x03(\t\"+\n\x16\x44iscardScratchResponse\x12\x11\n\tdiscarded\x18\x01 \x03(\t\")\n\tLogRecord\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\t\"\"\n\nStepResult\x12\x14\n\x0coutputs_json\x18\x01 \x01(\t\",\n\x0bStepFailure\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa4\x01\n\x0f\x45xecuteResponse\x12(\n\x03log\x18\x01 \x01(\x0b\x32\x19.vwmp.plugin.v1.LogRecordH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.vwmp.plugin.v1.StepResultH\x00\x12.\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x1b.vwmp.plugin.v1.StepFailureH\x00\x42\t\n\x07payload2\xee\x02\n\rPluginService\x12M\n\x08\x44\x65scribe\x12\x1f.vwmp.plugin.v1.DescribeRequest\x1a .vwmp.plugin.v1.DescribeResponse\x12_\n\x0eValidateConfig\x12%.vwmp.plugin.v1.ValidateConfigRequest\x1a&.vwmp.plugin.v1.ValidateConfigResponse\x12L\n\x07\x45xecute\x12\x1e.vwmp.plugin.v1.ExecuteRequest\x1a\x1f.vwmp.plugin.v1.ExecuteResponse0\x01\x12_\n\x0e\x44iscardScratch\x12%.vwmp.plugin.v1.DiscardScratchRequest\x1a&.vwmp.plugin.v1.DiscardScratchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,15 +41,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VALIDATECONFIGRESPONSE']._serialized_start=301
   _globals['_VALIDATECONFIGRESPONSE']._serialized_end=374
   _globals['_EXECUTEREQUEST']._serialized_start=377
-  _globals['_EXECUTEREQUEST']._serialized_end=566
-  _globals['_LOGRECORD']._serialized_start=568
-  _globals['_LOGRECORD']._serialized_end=609
-  _globals['_STEPRESULT']._serialized_start=611
-  _globals['_STEPRESULT']._serialized_end=645
-  _globals['_STEPFAILURE']._serialized_start=647
-  _globals['_STEPFAILURE']._serialized_end=691
-  _globals['_EXECUTERESPONSE']._serialized_start=694
-  _globals['_EXECUTERESPONSE']._serialized_end=858
-  _globals['_PLUGINSERVICE']._serialized_start=861
-  _globals['_PLUGINSERVICE']._serialized_end=1130
+  _globals['_EXECUTEREQUEST']._serialized_end=583
+  _globals['_DISCARDSCRATCHREQUEST']._serialized_start=585
+  _globals['_DISCARDSCRATCHREQUEST']._serialized_end=668
+  _globals['_DISCARDSCRATCHRESPONSE']._serialized_start=670
+  _globals['_DISCARDSCRATCHRESPONSE']._serialized_end=713
+  _globals['_LOGRECORD']._serialized_start=715
+  _globals['_LOGRECORD']._serialized_end=756
+  _globals['_STEPRESULT']._serialized_start=758
+  _globals['_STEPRESULT']._serialized_end=792
+  _globals['_STEPFAILURE']._serialized_start=794
+  _globals['_STEPFAILURE']._serialized_end=838
+  _globals['_EXECUTERESPONSE']._serialized_start=841
+  _globals['_EXECUTERESPONSE']._serialized_end=1005
+  _globals['_PLUGINSERVICE']._serialized_start=1008
+  _globals['_PLUGINSERVICE']._serialized_end=1374
 # @@protoc_insertion_point(module_scope)

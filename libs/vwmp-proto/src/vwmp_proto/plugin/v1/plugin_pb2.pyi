@@ -122,6 +122,7 @@ class ExecuteRequest(_message.Message):
     DRY_RUN_FIELD_NUMBER: _builtins.int
     PLATFORM_CONFIG_JSON_FIELD_NUMBER: _builtins.int
     REDACT_FIELD_NUMBER: _builtins.int
+    SCRATCH_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     config_json: _builtins.str
     """references already resolved"""
@@ -133,6 +134,12 @@ class ExecuteRequest(_message.Message):
     dry_run: _builtins.bool
     platform_config_json: _builtins.str
     """platform defaults (git author, ...)"""
+    scratch: _builtins.bool
+    """A dry run's step that runs against the run's scratch copy of the workspace (repositories copied
+    there when a step first touches them, never the originals): a local step (effects "local" or
+    "none") runs for real there with dry_run false; a remote one (effects "remote") plans there with
+    dry_run true. Either way its outputs carry `plan`.
+    """
     @_builtins.property
     def redact(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Values the host must mask (***) in its own logs and in everything it sends
@@ -151,14 +158,69 @@ class ExecuteRequest(_message.Message):
         dry_run: _builtins.bool = ...,
         platform_config_json: _builtins.str = ...,
         redact: _abc.Iterable[_builtins.str] | None = ...,
+        scratch: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "config_json", b"config_json", "dry_run", b"dry_run", "idempotency_key", b"idempotency_key", "platform_config_json", b"platform_config_json", "redact", b"redact", "run_id", b"run_id", "step_id", b"step_id", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "config_json", b"config_json", "dry_run", b"dry_run", "idempotency_key", b"idempotency_key", "platform_config_json", b"platform_config_json", "redact", b"redact", "run_id", b"run_id", "scratch", b"scratch", "step_id", b"step_id", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExecuteRequest: _TypeAlias = ExecuteRequest  # noqa: Y015
+
+@_typing.final
+class DiscardScratchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_IDS_FIELD_NUMBER: _builtins.int
+    KEEP_OTHERS_FIELD_NUMBER: _builtins.int
+    KEEP_RUN_IDS_FIELD_NUMBER: _builtins.int
+    keep_others: _builtins.bool
+    """Instead: discard every run's scratch copy except these runs' (and copies made in the last minute,
+    which may belong to a dry run that started after the caller listed the live ones).
+    """
+    @_builtins.property
+    def run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """discard these runs' scratch copies"""
+
+    @_builtins.property
+    def keep_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        run_ids: _abc.Iterable[_builtins.str] | None = ...,
+        keep_others: _builtins.bool = ...,
+        keep_run_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep_others", b"keep_others", "keep_run_ids", b"keep_run_ids", "run_ids", b"run_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiscardScratchRequest: _TypeAlias = DiscardScratchRequest  # noqa: Y015
+
+@_typing.final
+class DiscardScratchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISCARDED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def discarded(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """run ids whose scratch copy was removed"""
+
+    def __init__(
+        self,
+        *,
+        discarded: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discarded", b"discarded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiscardScratchResponse: _TypeAlias = DiscardScratchResponse  # noqa: Y015
 
 @_typing.final
 class LogRecord(_message.Message):

@@ -50,6 +50,11 @@ class PluginServiceStub:
                 request_serializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.ExecuteRequest.SerializeToString,
                 response_deserializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
+        self.DiscardScratch = channel.unary_unary(
+                '/vwmp.plugin.v1.PluginService/DiscardScratch',
+                request_serializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.DiscardScratchRequest.SerializeToString,
+                response_deserializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.DiscardScratchResponse.FromString,
+                _registered_method=True)
 
 
 class PluginServiceServicer:
@@ -78,6 +83,14 @@ class PluginServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiscardScratch(self, request, context):
+        """Removes the scratch copies of dry runs (see ExecuteRequest.scratch): the engine calls it when a
+        dry run ends and, with keep_others, when it first sees a host (what a crash left behind).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PluginServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_PluginServiceServicer_to_server(servicer, server):
                     servicer.Execute,
                     request_deserializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.ExecuteRequest.FromString,
                     response_serializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.ExecuteResponse.SerializeToString,
+            ),
+            'DiscardScratch': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiscardScratch,
+                    request_deserializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.DiscardScratchRequest.FromString,
+                    response_serializer=vwmp_dot_plugin_dot_v1_dot_plugin__pb2.DiscardScratchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +197,33 @@ class PluginService:
             '/vwmp.plugin.v1.PluginService/Execute',
             vwmp_dot_plugin_dot_v1_dot_plugin__pb2.ExecuteRequest.SerializeToString,
             vwmp_dot_plugin_dot_v1_dot_plugin__pb2.ExecuteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscardScratch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.plugin.v1.PluginService/DiscardScratch',
+            vwmp_dot_plugin_dot_v1_dot_plugin__pb2.DiscardScratchRequest.SerializeToString,
+            vwmp_dot_plugin_dot_v1_dot_plugin__pb2.DiscardScratchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,10 @@ class PluginServiceStub:
     """Runs one step attempt. Streams log lines, then exactly one result or
     failure. Cancelling the call cancels the handler.
     """
+    DiscardScratch: _grpc.UnaryUnaryMultiCallable[_plugin_pb2.DiscardScratchRequest, _plugin_pb2.DiscardScratchResponse]
+    """Removes the scratch copies of dry runs (see ExecuteRequest.scratch): the engine calls it when a
+    dry run ends and, with keep_others, when it first sees a host (what a crash left behind).
+    """
 
 @_typing.type_check_only
 class PluginServiceAsyncStub(PluginServiceStub):
@@ -54,6 +58,10 @@ class PluginServiceAsyncStub(PluginServiceStub):
     Execute: _aio.UnaryStreamMultiCallable[_plugin_pb2.ExecuteRequest, _plugin_pb2.ExecuteResponse]  # type: ignore[assignment]
     """Runs one step attempt. Streams log lines, then exactly one result or
     failure. Cancelling the call cancels the handler.
+    """
+    DiscardScratch: _aio.UnaryUnaryMultiCallable[_plugin_pb2.DiscardScratchRequest, _plugin_pb2.DiscardScratchResponse]  # type: ignore[assignment]
+    """Removes the scratch copies of dry runs (see ExecuteRequest.scratch): the engine calls it when a
+    dry run ends and, with keep_others, when it first sees a host (what a crash left behind).
     """
 
 class PluginServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -83,6 +91,16 @@ class PluginServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_plugin_pb2.ExecuteResponse], _abc.AsyncIterator[_plugin_pb2.ExecuteResponse]]:
         """Runs one step attempt. Streams log lines, then exactly one result or
         failure. Cancelling the call cancels the handler.
+        """
+
+    @_abc_1.abstractmethod
+    def DiscardScratch(
+        self,
+        request: _plugin_pb2.DiscardScratchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_plugin_pb2.DiscardScratchResponse, _abc.Awaitable[_plugin_pb2.DiscardScratchResponse]]:
+        """Removes the scratch copies of dry runs (see ExecuteRequest.scratch): the engine calls it when a
+        dry run ends and, with keep_others, when it first sees a host (what a crash left behind).
         """
 
 def add_PluginServiceServicer_to_server(servicer: PluginServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
