@@ -1074,6 +1074,13 @@ export interface components {
              * @description The node icon: an emoji or a data:image URI (never a remote URL)
              */
             icon?: string | null;
+            /**
+             * Effects
+             * @description What running it changes: local (workspace files and repositories; a dry run runs it for real in a scratch copy), remote (another system; a dry run asks it for a plan), none
+             * @default remote
+             * @enum {string}
+             */
+            effects: "local" | "remote" | "none";
         };
         /** TemplatePublic */
         TemplatePublic: {

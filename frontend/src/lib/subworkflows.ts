@@ -17,6 +17,7 @@ export function subWorkflowTypes(workflows: Pick<Workflow, 'name' | 'definition'
         description: typeof md?.description === 'string' && md.description ? md.description : `Runs ${w.name} as a child run`,
         config_schema: { type: 'object', properties: { version: { type: 'integer', minimum: 1 }, parameters: { type: 'object' } } },
         outputs_schema: {},
+        effects: 'remote' as const, // as the engine lists it: the child run decides for its own steps
       };
     });
 }

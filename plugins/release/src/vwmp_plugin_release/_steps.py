@@ -30,11 +30,13 @@ plugin.step(
 plugin.step(
     "packages",
     title="Monorepo packages",
+    effects="none",
     description="The packages of a monorepo in dependency order, and which changed since their last tag",
 )(packages)
 plugin.step(
     "dependency-ranges",
     title="Update dependency ranges",
+    effects="local",
     description="Point the in-repo dependents of released packages at their new versions",
 )(dependency_ranges)
 
