@@ -21,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+# pytest-xdist workers run with COLUMNS=80; the CLI's consoles would keep that width from import on,
+# and the CLI tests give each invocation its own width.
+os.environ.pop("COLUMNS", None)
+
 E2E_DIR = Path(__file__).resolve().parent / "tests" / "e2e"
 # Fixtures that give a test a real service: a nats-server process, a PostgreSQL database.
 INTEGRATION_FIXTURES = frozenset({"nats_server", "postgres_url"})
