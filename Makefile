@@ -4,6 +4,10 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export UV_LINK_MODE ?= copy
 PYTEST = VWMP_FAIL_ON_SKIP=1 $(UV) run --no-sync pytest
+# `make test` runs its tests in parallel (pytest-xdist), a test module per worker at a time so module
+# fixtures (a platform, a NATS) are made once; PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
+PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 # The three tiers (markers set in conftest.py); the expressions split the suite without a gap or an overlap.
 UNIT := not integration and not e2e
 INTEGRATION := integration and not e2e
@@ -42,7 +46,7 @@ test: bootstrap browser signing ## run every test: unit, integration (SQLite, Po
 	$(MAKE) --no-print-directory check-tiers test-frontend test-python
 
 test-python:
-	$(PYTEST) -m "not faults"
+	$(PYTEST) $(PARALLEL) -m "not faults"
 
 test-faults: bootstrap ## fault injection as root: network partitions, latency, PostgreSQL down (called by .ci/run)
 	$(PYTEST) -m faults
