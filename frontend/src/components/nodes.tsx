@@ -27,6 +27,8 @@ function Badges({ step }: { step: StepNode['data']['step'] }) {
       {step.optional && <span className="badge" title="optional: may fail">opt</span>}
       {step.retry && <span className="badge" title={`retry: ${step.retry.max_attempts ?? '?'} attempts`}>↻{step.retry.max_attempts ?? ''}</span>}
       {step.timeout && <span className="badge" title={`timeout ${step.timeout}`}>{step.timeout}</span>}
+      {step.compensate && <span className="badge compensate" data-testid={`compensate-badge-${step.id}`}
+        title={`compensate: ${step.compensate.uses} (undoes this step if the run fails after it)`}>↺</span>}
     </span>
   );
 }
@@ -143,7 +145,10 @@ function FanBar({ progress }: { progress: FanProgress }) {
 
 const STATE_ICON: Record<string, string> = {
   pending: '○', running: '◐', retrying: '↻', awaiting_approval: '!', succeeded: '✓', failed: '✕', skipped: '⤼', cancelled: '⊘',
+  compensated: '↺',
 };
+
+const COMPENSATION_LABEL = { compensating: '↺ undoing…', compensated: '↺ undone', failed: '↺ undo failed' } as const;
 
 export const RunNodeView = memo(function RunNodeView({ data, selected }: NodeProps<RunNode>) {
   const fan = fanBadge(data.step);
@@ -166,6 +171,12 @@ export const RunNodeView = memo(function RunNodeView({ data, selected }: NodePro
         </div>
         {data.progress && <FanBar progress={data.progress} />}
       </div>
+      {data.compensation && (
+        <span className={`badge compensation compensation-${data.compensation}`} data-testid={`compensation-${data.step.id}`}
+          title={data.step.compensate ? `compensate: ${data.step.compensate.uses}` : 'compensation'}>
+          {COMPENSATION_LABEL[data.compensation]}
+        </span>
+      )}
       {(data.progress || fan || sub) && (
         <span className="node-badges">
           {sub && (data.childRunId

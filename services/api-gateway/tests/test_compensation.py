@@ -11,7 +11,8 @@ from .test_runs import events, in_state, step, wait_run
 
 def undone(step_id: str, **more: Any) -> dict[str, Any]:
     return {"id": step_id, "uses": "testkit/echo", "with": {"value": step_id},
-            "compensate": {"uses": "testkit/echo", "with": {"value": "undo ${{ steps." + step_id + ".outputs.value }}"}},
+            "compensate": {"uses": "testkit/echo",
+                           "with": {"value": "undo ${{ steps." + step_id + ".outputs.value }}"}},
             **more}
 
 
@@ -31,7 +32,7 @@ async def test_a_failed_run_shows_what_its_unwind_undid(client, headers, definit
               if e["type"].startswith("step.compensat")]
     assert unwind == [("step.compensating", "b"), ("step.compensation_failed", "b"),
                       ("step.compensating", "a"), ("step.compensated", "a")]
-    compensated = [e for e in await events(client, headers, run["id"]) if e["type"] == "step.compensated"][0]
+    compensated = next(e for e in await events(client, headers, run["id"]) if e["type"] == "step.compensated")
     assert compensated["data"]["outputs"] == {"value": "undo a"}
 
 

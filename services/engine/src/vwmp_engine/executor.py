@@ -125,7 +125,11 @@ class RunExecutor:
     def _end(self, final: RunState | None = None, data: dict[str, Any] | None = None) -> tuple[RunState, Transition]:
         """The finalizer's end of the run, with what its unwind undid (`compensated`)."""
         final, end = self.finalizer.end(final, data)
-        return final, dataclasses.replace(end, compensated=self.compensator.summary())
+        summary = self.compensator.summary()
+        if not summary:
+            return final, end
+        shown: bool | str = True if summary == "true" else summary  # as the API's `compensated`
+        return final, dataclasses.replace(end, compensated=summary, data={**(end.data or {}), "compensated": shown})
 
     async def _finish(self) -> None:
         final, end = self._end()

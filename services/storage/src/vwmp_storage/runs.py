@@ -27,7 +27,8 @@ from vwmp_storage.triggers import Advance, RunTrigger
 RUN_STATES = frozenset({"queued", "running", "paused", "succeeded", "succeeded_with_warnings", "failed", "cancelled"})
 TERMINAL_RUN_STATES = frozenset({"succeeded", "succeeded_with_warnings", "failed", "cancelled"})
 STEP_STATES = frozenset(
-    {"pending", "running", "retrying", "awaiting_approval", "succeeded", "failed", "skipped", "cancelled", "compensated"}
+    {"pending", "running", "retrying", "awaiting_approval", "succeeded", "failed", "skipped", "cancelled",
+     "compensated"}
 )
 TERMINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled", "compensated"})
 LOG_STREAMS = frozenset({"stdout", "stderr", "info"})
