@@ -5,9 +5,10 @@ run timeout), or `cancelled` by a cancel that asked for it (`compensate: true`, 
 run's `compensated: requested`). Compensations run one at a time, before the finally steps, each
 retried per its own policy. Every outcome is stored on its step (`compensated`, or a
 `compensation failed: …` error on a step that stays `succeeded`), so an engine that takes the run
-over mid-unwind goes on with the next one and never repeats a finished compensation; the one in
-flight is delivered again under the same idempotency key (`<run>/<step>/compensate/<n>`), so a
-plugin host that still has it answers with its outcome instead of running it twice.
+over mid-unwind goes on with the next one and never repeats a finished compensation. The one in
+flight is delivered again under the same idempotency key (`<run>/<step>/compensate/<n>`): a plugin
+host that finished it answers with its outcome; one that cancelled it with the lost call runs it
+again (so an undo step must be idempotent, as git/delete-tag and git/reset-to are).
 """
 
 from __future__ import annotations
