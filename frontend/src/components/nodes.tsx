@@ -27,8 +27,6 @@ function Badges({ step }: { step: StepNode['data']['step'] }) {
       {step.optional && <span className="badge" title="optional: may fail">opt</span>}
       {step.retry && <span className="badge" title={`retry: ${step.retry.max_attempts ?? '?'} attempts`}>↻{step.retry.max_attempts ?? ''}</span>}
       {step.timeout && <span className="badge" title={`timeout ${step.timeout}`}>{step.timeout}</span>}
-      {step.compensate && <span className="badge compensate" data-testid={`compensate-badge-${step.id}`}
-        title={`compensate: ${step.compensate.uses} (undoes this step if the run fails after it)`}>↺</span>}
     </span>
   );
 }
@@ -40,6 +38,24 @@ export function PluginMark({ plugin, icon }: { plugin: string; icon?: string }) 
   }
   if (icon) return <div className="node-plugin has-icon" data-plugin={plugin} title={plugin}><span aria-hidden data-testid="step-icon">{icon}</span></div>;
   return <div className="node-plugin" data-plugin={plugin}>{plugin.slice(0, 2).toUpperCase()}</div>;
+}
+
+const COMPENSATION_LABEL = { compensating: 'undoing…', compensated: 'undone', failed: 'undo failed' } as const;
+
+/**
+ * A step's `compensate`, drawn as a dashed companion under its node: what undoes the step when the
+ * run fails after it; in the run view, how the unwind went for it.
+ */
+function Companion({ step, compensation }: { step: StepNode['data']['step']; compensation?: keyof typeof COMPENSATION_LABEL | null }) {
+  if (!step.compensate) return null;
+  return (
+    <div className={`compensate-companion${compensation ? ` compensation-${compensation}` : ''}`} data-testid={`compensate-${step.id}`}
+      data-compensation={compensation ?? undefined}
+      title={`compensate: ${step.compensate.uses} — undoes ${step.id} if the run fails after it`}>
+      <span aria-hidden>↺</span> {step.compensate.uses}
+      {compensation && <span className="compensate-state"> · {COMPENSATION_LABEL[compensation]}</span>}
+    </div>
+  );
 }
 
 /** Extra classes of a node: a fan-out step is drawn as a stack of cards, a finally step in its lane's colours. */
@@ -63,6 +79,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
       </div>
       <Badges step={data.step} />
       {hasErrors && <span className="node-error-count" aria-label={`${data.errors.length} problems`}>{data.errors.length}</span>}
+      <Companion step={data.step} />
       <Handle type="source" position={data.vertical ? Position.Bottom : Position.Right} />
     </div>
   );
@@ -148,7 +165,6 @@ const STATE_ICON: Record<string, string> = {
   compensated: '↺',
 };
 
-const COMPENSATION_LABEL = { compensating: '↺ undoing…', compensated: '↺ undone', failed: '↺ undo failed' } as const;
 
 export const RunNodeView = memo(function RunNodeView({ data, selected }: NodeProps<RunNode>) {
   const fan = fanBadge(data.step);
@@ -171,12 +187,7 @@ export const RunNodeView = memo(function RunNodeView({ data, selected }: NodePro
         </div>
         {data.progress && <FanBar progress={data.progress} />}
       </div>
-      {data.compensation && (
-        <span className={`badge compensation compensation-${data.compensation}`} data-testid={`compensation-${data.step.id}`}
-          title={data.step.compensate ? `compensate: ${data.step.compensate.uses}` : 'compensation'}>
-          {COMPENSATION_LABEL[data.compensation]}
-        </span>
-      )}
+      <Companion step={data.step} compensation={data.compensation} />
       {(data.progress || fan || sub) && (
         <span className="node-badges">
           {sub && (data.childRunId
