@@ -46,10 +46,13 @@ const COMPENSATION_LABEL = { compensating: 'undoing…', compensated: 'undone', 
  * A step's `compensate`, drawn as a dashed companion under its node: what undoes the step when the
  * run fails after it; in the run view, how the unwind went for it.
  */
-function Companion({ step, compensation }: { step: StepNode['data']['step']; compensation?: keyof typeof COMPENSATION_LABEL | null }) {
+function Companion({ step, vertical, compensation }: {
+  step: StepNode['data']['step']; vertical: boolean; compensation?: keyof typeof COMPENSATION_LABEL | null;
+}) {
   if (!step.compensate) return null;
+  // Beside the node when the graph flows down (its edges leave from the bottom), under it otherwise.
   return (
-    <div className={`compensate-companion${compensation ? ` compensation-${compensation}` : ''}`} data-testid={`compensate-${step.id}`}
+    <div className={`compensate-companion${vertical ? ' beside' : ''}${compensation ? ` compensation-${compensation}` : ''}`} data-testid={`compensate-${step.id}`}
       data-compensation={compensation ?? undefined}
       title={`compensate: ${step.compensate.uses} — undoes ${step.id} if the run fails after it`}>
       <span aria-hidden>↺</span> {step.compensate.uses}
@@ -79,7 +82,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
       </div>
       <Badges step={data.step} />
       {hasErrors && <span className="node-error-count" aria-label={`${data.errors.length} problems`}>{data.errors.length}</span>}
-      <Companion step={data.step} />
+      <Companion step={data.step} vertical={data.vertical} />
       <Handle type="source" position={data.vertical ? Position.Bottom : Position.Right} />
     </div>
   );
@@ -187,7 +190,7 @@ export const RunNodeView = memo(function RunNodeView({ data, selected }: NodePro
         </div>
         {data.progress && <FanBar progress={data.progress} />}
       </div>
-      <Companion step={data.step} compensation={data.compensation} />
+      <Companion step={data.step} vertical={data.vertical} compensation={data.compensation} />
       {(data.progress || fan || sub) && (
         <span className="node-badges">
           {sub && (data.childRunId
