@@ -187,3 +187,16 @@ def test_compensate_is_checked_like_a_step_with_pointers() -> None:
     assert found["/spec/steps/7/compensate/when"] == "unknown field 'when'"
     assert found["/spec/finally/0/compensate"] == "a finally step has no compensation: it runs after the unwind"
 
+
+
+async def test_an_approval_gate_shows_what_a_later_failure_would_undo(engine, services: Services) -> None:
+    definition = workflow(undone("a", "comp-gate.txt"), undone("b", "comp-gate.txt", needs=["a"]),
+                          {"id": "plain", "uses": "core/noop", "needs": ["b"]},
+                          {"id": "gate", "uses": "core/approval", "needs": ["plain"]})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    gate = await engine.wait_step(run_id, "gate", "awaiting_approval")
+    shown = [{"step": "b", "uses": "testkit/slow"}, {"step": "a", "uses": "testkit/slow"}]  # newest first
+    assert json.loads(gate.outputs_json)["would_undo"] == shown
+    opened = next(e for e in await engine.events(run_id) if e.type == "step.awaiting_approval")
+    assert opened.data["would_undo"] == shown

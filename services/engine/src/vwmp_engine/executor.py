@@ -50,6 +50,7 @@ class RunExecutor:
         self.scheduler = Scheduler(self.run.spec.steps, lambda step_id: self.run.steps[step_id].state)
         self.finalizer = Finalizer(self.run, self.attempts)
         self.compensator = Compensator(self.run)  # the unwind of a failing run, before its finally steps
+        self.run.pending_undo = self.compensator.to_undo  # what an approval gate shows would be undone
 
     @property
     def state(self) -> RunState:
