@@ -200,3 +200,21 @@ async def test_an_approval_gate_shows_what_a_later_failure_would_undo(engine, se
     assert json.loads(gate.outputs_json)["would_undo"] == shown
     opened = next(e for e in await engine.events(run_id) if e.type == "step.awaiting_approval")
     assert opened.data["would_undo"] == shown
+
+
+async def test_a_cancel_during_the_unwind_stops_it_and_the_run_is_partial(engine, services: Services) -> None:
+    name = "comp-stop.txt"
+    definition = workflow(undone("a", name, seconds=30), undone("b", name, needs=["a"]),
+                          {"id": "boom", "uses": "testkit/fail", "needs": ["b"]})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    async with asyncio.timeout(20):
+        while f"start {run_id}/a/compensate/1" not in journal(services, name):
+            await asyncio.sleep(0.05)
+    await engine.service.ControlRun(engine_pb2.ControlRunRequest(
+        run_id=run_id, action=ControlAction.CANCEL.number, actor="op"), None)
+    run = await engine.wait(run_id, timeout=10)
+    assert run.state == "cancelled" and run.compensated == "partial"
+    assert {s.id: s.state for s in run.steps} == {"a": "succeeded", "b": "compensated", "boom": "failed"}
+    await asyncio.sleep(0.3)
+    assert f"cancelled {run_id}/a/compensate/1" in journal(services, name)
