@@ -336,6 +336,10 @@ async def test_an_approval_of_a_plan_the_remote_has_moved_past_is_refused_and_th
         "refs/tags/v0.5.0"), push
     assert sample.remote_git("rev-parse", "main") == moved  # never forced: the colleague's commit stays
     assert sample.remote_git("tag", "--list") == ""
+    # the template's compensations unwound the release here: the tag deleted, the branch back before the commit
+    assert run["compensated"] is True, run
+    assert (steps_of(run)["tag"]["state"], steps_of(run)["commit"]["state"]) == ("compensated", "compensated")
+    assert git(sample.env, sample.work, "tag", "--list") == ""
 
 
 # ----- the hostile cases --------------------------------------------------------------------------------

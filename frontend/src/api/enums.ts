@@ -21,6 +21,9 @@ export const eventTypeValues = [
   "step.cancelled",
   "step.approved",
   "run.finalizing",
+  "step.compensating",
+  "step.compensated",
+  "step.compensation_failed",
 ] as const satisfies readonly components['schemas']['EventType'][];
 
 export const roleValues = [
@@ -56,6 +59,7 @@ export const stepStateValues = [
   "failed",
   "skipped",
   "cancelled",
+  "compensated",
 ] as const satisfies readonly components['schemas']['StepState'][];
 
 export const terminalStepStateValues = [
@@ -63,6 +67,7 @@ export const terminalStepStateValues = [
   "failed",
   "skipped",
   "cancelled",
+  "compensated",
 ] as const satisfies readonly components['schemas']['StepState'][];
 
 export const triggerKindValues = [

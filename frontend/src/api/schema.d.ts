@@ -449,7 +449,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel Run
-         * @description Cancel a run; steps in flight are cancelled.
+         * @description Cancel a run; steps in flight are cancelled. With `compensate: true` its succeeded steps are undone first.
          */
         post: operations["runs-cancel_run"];
         delete?: never;
@@ -703,6 +703,15 @@ export interface components {
             /** Outcome */
             outcome: string;
         };
+        /** CancelRequest */
+        CancelRequest: {
+            /**
+             * Compensate
+             * @description Undo the run's succeeded steps (their compensate, newest first) before it ends cancelled
+             * @default false
+             */
+            compensate: boolean;
+        };
         /** ConcurrencyPublic */
         ConcurrencyPublic: {
             /**
@@ -792,7 +801,7 @@ export interface components {
          * @description `vwmp.common.v1.EventType`; `.number` is the proto value.
          * @enum {string}
          */
-        EventType: "run.queued" | "run.started" | "run.paused" | "run.resumed" | "run.succeeded" | "run.succeeded_with_warnings" | "run.failed" | "run.cancelled" | "step.started" | "step.log" | "step.retrying" | "step.awaiting_approval" | "step.succeeded" | "step.failed" | "step.skipped" | "step.cancelled" | "step.approved" | "run.finalizing";
+        EventType: "run.queued" | "run.started" | "run.paused" | "run.resumed" | "run.succeeded" | "run.succeeded_with_warnings" | "run.failed" | "run.cancelled" | "step.started" | "step.log" | "step.retrying" | "step.awaiting_approval" | "step.succeeded" | "step.failed" | "step.skipped" | "step.cancelled" | "step.approved" | "run.finalizing" | "step.compensating" | "step.compensated" | "step.compensation_failed";
         /** Health */
         Health: {
             /** Status */
@@ -982,6 +991,11 @@ export interface components {
             parent?: components["schemas"]["RunParentPublic"] | null;
             /** @description The state a cancelled or timed-out run ends as once its finally steps are done; null otherwise */
             finalizing?: components["schemas"]["RunState"] | null;
+            /**
+             * Compensated
+             * @description The unwind of the run's succeeded steps (their compensate): true when every compensation succeeded, partial when some failed, null when nothing was undone (or is still under way)
+             */
+            compensated?: boolean | "partial" | null;
             /** @description How the run was started */
             trigger?: components["schemas"]["RunTriggerPublic"] | null;
         };
@@ -1044,13 +1058,18 @@ export interface components {
              * @description The instance's 0-based element index; null when not an instance
              */
             item_index?: number | null;
+            /**
+             * Compensation
+             * @description What the unwind of a failed run did to this step's `compensate`: compensated (its state is compensated too) or failed (the step stays succeeded, error says why); null: not run
+             */
+            compensation?: ("compensated" | "failed") | null;
         };
         /**
          * StepState
          * @description `vwmp.common.v1.StepState`; `.number` is the proto value.
          * @enum {string}
          */
-        StepState: "pending" | "running" | "retrying" | "awaiting_approval" | "succeeded" | "failed" | "skipped" | "cancelled";
+        StepState: "pending" | "running" | "retrying" | "awaiting_approval" | "succeeded" | "failed" | "skipped" | "cancelled" | "compensated";
         /** StepTypePublic */
         StepTypePublic: {
             /** Type */
@@ -1369,6 +1388,22 @@ export interface components {
                 initial_interval?: components["schemas"]["WorkflowDefinition_duration"];
                 max_interval?: components["schemas"]["WorkflowDefinition_duration"];
                 jitter?: boolean;
+            };
+            /** @description How to undo this step when the run fails (or is cancelled with compensate) after it succeeded; run in the unwind, in reverse order of completion. Its with may refer to this step and its upstream */
+            compensate?: {
+                /** @description Step type of the undo, <plugin>/<name> */
+                uses: string;
+                /** @description Config of the undo step type; values may hold ${{ }} references */
+                with?: components["schemas"]["SafeJsonObject"];
+                timeout?: components["schemas"]["WorkflowDefinition_duration"];
+                retry?: {
+                    max_attempts?: number;
+                    /** @enum {unknown} */
+                    backoff?: "fixed" | "exponential";
+                    initial_interval?: components["schemas"]["WorkflowDefinition_duration"];
+                    max_interval?: components["schemas"]["WorkflowDefinition_duration"];
+                    jitter?: boolean;
+                };
             };
         };
         /**
@@ -3588,7 +3623,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CancelRequest"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -3637,6 +3676,15 @@ export interface operations {
             };
             /** @description The resource's state does not allow this now (already exists, not in a state for it, conflict) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the gateway accepts */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

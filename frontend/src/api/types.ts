@@ -54,7 +54,16 @@ export interface StepDefinition {
   for_each?: string | unknown[];
   max_parallel?: number;
   fail_fast?: boolean;
+  /** How to undo the step when the run fails after it succeeded: a step of its own, run in the unwind. */
+  compensate?: CompensateDefinition;
   [extra: string]: unknown;
+}
+
+export interface CompensateDefinition {
+  uses: string;
+  with?: Record<string, unknown>;
+  retry?: RetryPolicy;
+  timeout?: string;
 }
 
 /** Where a step sits: the main graph, or `spec.finally` (runs after every main step is terminal). */

@@ -21,6 +21,14 @@ interface ShownPlan {
  * the approval always carries the digest of the plan shown, so a plan that changed meanwhile is
  * refused (409) and shown instead of approved blindly.
  */
+/** The gate's `would_undo`: the succeeded steps a failure after it would undo, newest first. */
+export function wouldUndoOf(outputs: Record<string, unknown> | null | undefined): { step: string; uses: string }[] {
+  const raw = outputs?.would_undo;
+  if (!Array.isArray(raw)) return [];
+  return raw.flatMap((u: unknown) => (typeof u === 'object' && u !== null && 'step' in u && typeof u.step === 'string'
+    && 'uses' in u && typeof u.uses === 'string' ? [{ step: u.step, uses: u.uses }] : []));
+}
+
 export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onClose, onDone }: {
   runId: string;
   stepId: string;
@@ -52,6 +60,7 @@ export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onC
   const who = deciders(gate, me);
   const inputsSchema = policy?.inputs ?? null;
   const shownPlans = shown && shown.plan.length ? plansOf(shown.plan, stepId) ?? [] : plans;
+  const wouldUndo = wouldUndoOf(outputs);
   const deadline = deadlineText(gate.deadline);
   const blockedReason = who.selfBlocked ? 'You started this run — you cannot approve it.'
     : who.alreadyApproved ? 'You approved this gate already; it needs someone else now.' : null;
@@ -102,6 +111,15 @@ export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onC
             <PlanView plan={p.plan} />
           </section>
         ))}
+        {wouldUndo.length > 0 && (
+          <section className="approval-undo" data-testid="would-undo">
+            <h3>If a later step fails</h3>
+            <p className="muted small-text">The run unwinds: these steps are undone by their compensation, newest first.</p>
+            <ul>
+              {wouldUndo.map((u) => <li key={u.step}><strong>{u.step}</strong> <span className="muted">↺ {u.uses}</span></li>)}
+            </ul>
+          </section>
+        )}
         {shown && <p className="muted small-text">Plan digest <code data-testid="plan-digest" title={shown.digest}>{shown.digest.slice(0, 12)}</code></p>}
 
         <section className="approval-policy" aria-label="Approvals" data-testid="approval-policy">

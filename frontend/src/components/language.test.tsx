@@ -72,3 +72,30 @@ describe('nodes', () => {
     expect(child).toContain('href="#/runs/c-1"');
   });
 });
+
+describe('compensation on the graph', () => {
+  const design = { title: 'Create tag', plugin: 'git', errors: [], unknownType: false, lane: 'main' as const };
+  const undo = { id: 'tag', uses: 'git/tag', compensate: { uses: 'git/delete-tag', with: { name: 'v1' } } };
+
+  it('a step with compensate has a dashed companion naming its undo step, beside it when the graph flows down', () => {
+    const across = html(<StepNodeView {...props<StepNode>({ ...design, vertical: false, step: undo })} />);
+    expect(across).toMatch(/class="compensate-companion"[^>]*data-testid="compensate-tag"/);
+    expect(across).toContain('git/delete-tag');
+    const down = html(<StepNodeView {...props<StepNode>({ ...design, vertical: true, step: undo })} />);
+    expect(down).toContain('compensate-companion beside');
+    const none = html(<StepNodeView {...props<StepNode>({ ...design, vertical: false, step: { id: 'b', uses: 'git/tag' } })} />);
+    expect(none).not.toContain('compensate-companion');
+  });
+
+  it('a run node\'s companion shows how the unwind went', () => {
+    const run = { title: '', attempt: 1, durationMs: 10, dryRun: false, vertical: false, lane: 'main' as const, childRunId: null, progress: null };
+    const undoing = html(<RunNodeView {...props<RunNode>({ ...run, state: 'succeeded', step: undo, compensation: 'compensating' })} />);
+    expect(undoing).toContain('compensation-compensating');
+    expect(undoing).toContain('undoing…');
+    const undone = html(<RunNodeView {...props<RunNode>({ ...run, state: 'compensated', step: undo, compensation: 'compensated' })} />);
+    expect(undone).toContain('state-compensated');
+    expect(undone).toMatch(/data-compensation="compensated"/);
+    const failed = html(<RunNodeView {...props<RunNode>({ ...run, state: 'succeeded', step: undo, compensation: 'failed' })} />);
+    expect(failed).toContain('undo failed');
+  });
+});

@@ -40,6 +40,27 @@ export function PluginMark({ plugin, icon }: { plugin: string; icon?: string }) 
   return <div className="node-plugin" data-plugin={plugin}>{plugin.slice(0, 2).toUpperCase()}</div>;
 }
 
+const COMPENSATION_LABEL = { compensating: 'undoing…', compensated: 'undone', failed: 'undo failed' } as const;
+
+/**
+ * A step's `compensate`, drawn as a dashed companion under its node: what undoes the step when the
+ * run fails after it; in the run view, how the unwind went for it.
+ */
+function Companion({ step, vertical, compensation }: {
+  step: StepNode['data']['step']; vertical: boolean; compensation?: keyof typeof COMPENSATION_LABEL | null;
+}) {
+  if (!step.compensate) return null;
+  // Beside the node when the graph flows down (its edges leave from the bottom), under it otherwise.
+  return (
+    <div className={`compensate-companion${vertical ? ' beside' : ''}${compensation ? ` compensation-${compensation}` : ''}`} data-testid={`compensate-${step.id}`}
+      data-compensation={compensation ?? undefined}
+      title={`compensate: ${step.compensate.uses} — undoes ${step.id} if the run fails after it`}>
+      <span aria-hidden>↺</span> {step.compensate.uses}
+      {compensation && <span className="compensate-state"> · {COMPENSATION_LABEL[compensation]}</span>}
+    </div>
+  );
+}
+
 /** Extra classes of a node: a fan-out step is drawn as a stack of cards, a finally step in its lane's colours. */
 function shapeClass(step: StepNode['data']['step'], lane: string): string {
   return `${step.for_each !== undefined ? ' stacked' : ''}${lane === 'finally' ? ' in-finally' : ''}`;
@@ -61,6 +82,7 @@ export const StepNodeView = memo(function StepNodeView({ data, selected }: NodeP
       </div>
       <Badges step={data.step} />
       {hasErrors && <span className="node-error-count" aria-label={`${data.errors.length} problems`}>{data.errors.length}</span>}
+      <Companion step={data.step} vertical={data.vertical} />
       <Handle type="source" position={data.vertical ? Position.Bottom : Position.Right} />
     </div>
   );
@@ -143,7 +165,9 @@ function FanBar({ progress }: { progress: FanProgress }) {
 
 const STATE_ICON: Record<string, string> = {
   pending: '○', running: '◐', retrying: '↻', awaiting_approval: '!', succeeded: '✓', failed: '✕', skipped: '⤼', cancelled: '⊘',
+  compensated: '↺',
 };
+
 
 export const RunNodeView = memo(function RunNodeView({ data, selected }: NodeProps<RunNode>) {
   const fan = fanBadge(data.step);
@@ -166,6 +190,7 @@ export const RunNodeView = memo(function RunNodeView({ data, selected }: NodePro
         </div>
         {data.progress && <FanBar progress={data.progress} />}
       </div>
+      <Companion step={data.step} vertical={data.vertical} compensation={data.compensation} />
       {(data.progress || fan || sub) && (
         <span className="node-badges">
           {sub && (data.childRunId

@@ -39,6 +39,8 @@ export interface RunNodeData extends Record<string, unknown> {
   progress: FanProgress | null;
   /** A sub-workflow step's child run, once known. */
   childRunId: string | null;
+  /** The unwind of a failed run: the step's compensation runs, undid it, or failed. */
+  compensation?: 'compensating' | 'compensated' | 'failed' | null;
 }
 
 export type StepNode = Node<StepNodeData, 'step'>;

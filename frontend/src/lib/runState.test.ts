@@ -99,3 +99,38 @@ describe('run-state reduction', () => {
     expect(durationMs('2025-01-01T00:00:00Z', '2025-01-01T00:00:02Z')).toBe(2000);
   });
 });
+
+describe('the unwind of a failed run', () => {
+  it('shows each compensation as it goes and keeps the step outputs; the run says compensated', () => {
+    seq = 0;
+    const events = [
+      ev('run.started'),
+      ev('step.started', 'a', {}, 1),
+      ev('step.succeeded', 'a', { outputs: { name: 'v1' } }, 1),
+      ev('step.started', 'push', {}, 1),
+      ev('step.failed', 'push', { error: 'refused' }, 1),
+      ev('step.compensating', 'a', { uses: 'git/delete-tag', attempt: 1 }, 1),
+    ];
+    let v = applyEvents(fromRun(run), events);
+    expect(v.steps.a).toMatchObject({ state: 'succeeded', compensation: 'compensating', outputs: { name: 'v1' } });
+    v = applyEvents(v, [ev('step.compensated', 'a', { uses: 'git/delete-tag', attempt: 1, outputs: { deleted_local: true } }, 1),
+      ev('run.failed', null, { failed_steps: ['push'], compensated: true })]);
+    expect(v.steps.a).toMatchObject({ state: 'compensated', compensation: 'compensated', outputs: { name: 'v1' } });
+    expect(v.state).toBe('failed');
+    expect(v.run.compensated).toBe(true);
+  });
+
+  it('a failed compensation leaves the step succeeded with the reason, and the run partial', () => {
+    seq = 0;
+    const v = applyEvents(fromRun(run), [
+      ev('run.started'), ev('step.started', 'a', {}, 1), ev('step.succeeded', 'a', {}, 1),
+      ev('step.compensating', 'a', {}, 1), ev('step.compensation_failed', 'a', { error: 'no such tag', kind: 'error' }, 1),
+      ev('run.failed', null, { compensated: 'partial' }),
+    ]);
+    expect(v.steps.a).toMatchObject({ state: 'succeeded', compensation: 'failed', error: 'compensation failed: no such tag' });
+    expect(v.run.compensated).toBe('partial');
+    const fetched = mergeOutputs(v, { ...run, state: 'failed', compensated: 'partial',
+      steps: run.steps.map((s) => (s.id === 'a' ? { ...s, state: 'succeeded', compensation: 'failed' } : s)) });
+    expect(fetched.steps.a.compensation).toBe('failed');
+  });
+});

@@ -4,8 +4,10 @@ import { runStateValues, stepStateValues, terminalRunStateValues, terminalStepSt
 import type { EventType, LogLine, PlanItem, Run, RunEvent, RunState, StepRun, StepState } from '../api/types';
 import { instanceOf } from './fanout';
 
-export interface StepView extends StepRun {
+export interface StepView extends Omit<StepRun, 'compensation'> {
   logs: LogLine[];
+  /** The unwind of a failed run: this step's compensation is running, undid it, or failed. */
+  compensation?: 'compensating' | 'compensated' | 'failed' | null;
   approvalMessage?: string;
   approvalPlans?: StepPlan[];
   /** A fan-out step's item count, as its `step.started` announced it. */
@@ -127,19 +129,23 @@ export function mergeOutputs(view: RunView, run: Run): RunView {
     const parent = s.parent ?? cur.parent ?? null;
     // An instance first seen in an event has no `uses` yet: the stored row has it.
     const uses = cur.uses || s.uses;
-    if (outputs !== cur.outputs || error !== cur.error || parent !== (cur.parent ?? null) || uses !== cur.uses) {
+    const compensation = s.compensation ?? cur.compensation ?? null;
+    if (outputs !== cur.outputs || error !== cur.error || parent !== (cur.parent ?? null) || uses !== cur.uses
+        || compensation !== (cur.compensation ?? null)) {
       steps ??= { ...view.steps };
-      steps[s.id] = { ...cur, uses, outputs, error, parent, item_index: s.item_index ?? cur.item_index ?? null };
+      steps[s.id] = { ...cur, uses, outputs, error, parent, item_index: s.item_index ?? cur.item_index ?? null, compensation };
     }
   }
   // The run's outputs are stored with its end; finalizing when a cancel handed it to its finally steps.
   const mine = view.run;
   const runChanged = (run.outputs !== undefined && JSON.stringify(run.outputs) !== JSON.stringify(mine.outputs))
     || (run.finalizing !== undefined && run.finalizing !== mine.finalizing)
+    || (run.compensated !== undefined && run.compensated !== mine.compensated)
     || (run.parent !== undefined && JSON.stringify(run.parent) !== JSON.stringify(mine.parent));
   if (!steps && !runChanged) return view;
   const nextRun = runChanged
-    ? { ...mine, outputs: run.outputs ?? mine.outputs, finalizing: run.finalizing ?? mine.finalizing ?? null, parent: run.parent ?? mine.parent ?? null }
+    ? { ...mine, outputs: run.outputs ?? mine.outputs, finalizing: run.finalizing ?? mine.finalizing ?? null, parent: run.parent ?? mine.parent ?? null,
+      compensated: run.compensated ?? mine.compensated ?? null }
     : mine;
   return { ...view, run: nextRun, steps: steps ?? view.steps };
 }
@@ -192,6 +198,8 @@ function foldRunEvent(work: RunView, ev: RunEvent): void {
   if (isTerminal(runState)) {
     work.run.finished_at = ev.at;
     if (isRecord(ev.data.outputs)) work.run.outputs = ev.data.outputs;
+    const undone = ev.data.compensated;
+    if (undone === true || undone === 'partial') work.run.compensated = undone;
   }
 }
 
@@ -207,6 +215,14 @@ function stepAfter(old: StepView | undefined, ev: RunEvent): StepView {
   step.attempt = Math.max(step.attempt, ev.attempt);
   if (ev.type === 'step.log') {
     step.logs = [...prev.logs, ...logLinesOf(ev, step.id)];
+  } else if (ev.type.startsWith('step.compensat')) {
+    // The unwind: the step's own outputs stay; its compensation's outcome is shown beside its state.
+    if (ev.type === 'step.compensating') step.compensation = 'compensating';
+    if (ev.type === 'step.compensated') { step.compensation = 'compensated'; step.state = 'compensated'; }
+    if (ev.type === 'step.compensation_failed') {
+      step.compensation = 'failed';
+      if (typeof data.error === 'string') step.error = `compensation failed: ${data.error}`;
+    }
   } else {
     step.state = stepStateAfter(ev.type) ?? prev.state;
     if (ev.type === 'step.started') {

@@ -23,7 +23,7 @@ import { ApprovalDialog } from '../components/ApprovalDialog';
 
 const STATE_COLOR: Record<string, string> = {
   pending: '#cbd5e1', running: '#3b82f6', retrying: '#f59e0b', awaiting_approval: '#a855f7',
-  succeeded: '#16a34a', failed: '#dc2626', skipped: '#64748b', cancelled: '#78716c',
+  succeeded: '#16a34a', failed: '#dc2626', skipped: '#64748b', cancelled: '#78716c', compensated: '#0d9488',
 };
 
 export function RunPage({ id }: { id: string }) {
@@ -151,6 +151,7 @@ function RunScreen({ id }: { id: string }) {
         lane: finallyIds.has(s.id) ? 'finally' : 'main',
         progress: fanOuts.get(s.id)?.progress ?? null,
         childRunId: childRunOf(st, children),
+        compensation: st.compensation ?? null,
       },
     };
   }), [steps, positions, view, selected, selectedParent, now, vertical, handles, finallyIds, fanOuts, children]);
@@ -200,6 +201,8 @@ function RunScreen({ id }: { id: string }) {
           {view.run.dry_run && <span className="dry-pill">dry run</span>}
           <StateBadge state={view.state} />
           {queue.concurrency && <span className="key-pill" title="Concurrency key" data-testid="run-key">key {queue.concurrency.key}</span>}
+          {view.run.compensated != null && <span className="compensated-pill" data-testid="run-compensated"
+            title="The run's succeeded steps were undone by their compensate steps">{view.run.compensated === true ? 'compensated' : 'partially compensated'}</span>}
           {finalizing && <span className="finalizing-pill" data-testid="run-finalizing" title="Cancel or a run timeout handed the run over to its finally steps">finalizing → {finalizing.replace(/_/g, ' ')}</span>}
           {view.run.parent && <span className="muted small-text" data-testid="run-parent">child of <a href={`#/runs/${encodeURIComponent(view.run.parent.run_id)}`}>{shortId(view.run.parent.run_id)}</a> · {view.run.parent.step_id}</span>}
           {view.run.trigger && view.run.trigger.kind !== 'manual' && <TriggerBadge trigger={view.run.trigger} />}

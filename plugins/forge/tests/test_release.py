@@ -190,3 +190,25 @@ def test_a_forge_that_does_not_answer_in_time_is_retryable(
     with FakeForge("gitea", delay=1.0) as forge:
         out = tester.run("forge/release", config(forge))
     assert out.failure is not None and out.failure.kind == "error" and "timed out" in out.failure.message
+
+
+def test_delete_release_undoes_forge_release_and_a_redelivery_finds_nothing(
+        tester: StepTester, forge: FakeForge) -> None:
+    made = tester.run("forge/release", config(forge, draft=forge.kind != "gitlab"))
+    assert made.ok, made.failure
+    undo = {k: v for k, v in config(forge).items() if k in ("provider", "api_url", "repository", "tag", "token")}
+    plan = tester.run("forge/delete-release", undo, dry_run=True)
+    assert plan.ok and len(forge.releases) == 1  # a dry run deletes nothing
+    out = tester.run("forge/delete-release", {**undo, "id": made.outputs["id"]})
+    assert out.ok, out.failure
+    assert out.outputs == {"deleted": True, "id": made.outputs["id"]} and forge.releases == []
+    again = tester.run("forge/delete-release", undo)
+    assert again.ok and again.outputs == {"deleted": False, "id": ""}
+    assert forge.token not in json.dumps(out.logs) and forge.problems == []
+
+
+def test_delete_release_leaves_a_release_made_again_since(tester: StepTester, forge: FakeForge) -> None:
+    assert tester.run("forge/release", config(forge)).ok
+    undo = {k: v for k, v in config(forge).items() if k in ("provider", "api_url", "repository", "tag", "token")}
+    out = tester.run("forge/delete-release", {**undo, "id": "someone-else"})
+    assert not out.ok and out.failure.kind == "denied" and len(forge.releases) == 1

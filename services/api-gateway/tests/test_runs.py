@@ -11,8 +11,10 @@ from typing import Any
 
 PROBLEM = "application/problem+json"
 RUN_KEYS = {"id", "workflow", "version", "state", "parameters", "created_at", "started_at", "finished_at",
-            "steps", "dry_run", "created_by", "concurrency", "outputs", "parent", "finalizing", "trigger"}
-STEP_KEYS = {"id", "uses", "state", "attempt", "outputs", "error", "started_at", "finished_at", "parent", "item_index"}
+            "steps", "dry_run", "created_by", "concurrency", "outputs", "parent", "finalizing", "trigger",
+            "compensated"}
+STEP_KEYS = {"id", "uses", "state", "attempt", "outputs", "error", "started_at", "finished_at", "parent", "item_index",
+             "compensation"}
 SLOW_BUILD = [{"id": "build", "uses": "core/sleep", "with": {"seconds": 2}},
               {"id": "approve", "uses": "core/approval", "needs": ["build"]}]
 

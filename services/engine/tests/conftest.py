@@ -68,6 +68,7 @@ class RunView:
     finished_at: datetime | None
     reopened_at: datetime | None
     steps: list[StepView]
+    compensated: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def run_view(m: storage_pb2.Run) -> RunView:
     return RunView(m.id, RunState.from_number(m.state), m.dry_run, m.parameters_json, m.last_seq,
                    from_timestamp(m.started_at), from_timestamp(m.finished_at), from_timestamp(m.reopened_at),
                    [StepView(s.id, s.uses, StepState.from_number(s.state), s.attempt, s.outputs_json, s.error,
-                             from_timestamp(s.started_at), from_timestamp(s.finished_at)) for s in m.steps])
+                             from_timestamp(s.started_at), from_timestamp(s.finished_at)) for s in m.steps],
+                   m.compensated)
 
 
 def event_view(m: events_pb2.Event) -> EventView:

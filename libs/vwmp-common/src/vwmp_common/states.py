@@ -23,7 +23,9 @@ __all__ = [
 TERMINAL_RUN_STATES = frozenset(
     {RunState.SUCCEEDED, RunState.SUCCEEDED_WITH_WARNINGS, RunState.FAILED, RunState.CANCELLED}
 )
-TERMINAL_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, StepState.CANCELLED})
+TERMINAL_STEP_STATES = frozenset(
+    {StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, StepState.CANCELLED, StepState.COMPENSATED}
+)
 
 RUN_END_EVENTS: dict[EventType, RunState] = {EventType(f"run.{state}"): state for state in TERMINAL_RUN_STATES}
 """The event that ends a run, mapped to the state the run ends in."""

@@ -53,6 +53,9 @@ class EventType(StrEnum):
     STEP_CANCELLED = "step.cancelled"
     STEP_APPROVED = "step.approved"
     RUN_FINALIZING = "run.finalizing"
+    STEP_COMPENSATING = "step.compensating"
+    STEP_COMPENSATED = "step.compensated"
+    STEP_COMPENSATION_FAILED = "step.compensation_failed"
 
     @property
     def number(self) -> states_pb2.EventType.ValueType:
@@ -104,6 +107,7 @@ class StepState(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    COMPENSATED = "compensated"
 
     @property
     def number(self) -> states_pb2.StepState.ValueType:
@@ -121,9 +125,9 @@ class StepState(StrEnum):
 
 _ControlAction_NUMBERS: dict[ControlAction, states_pb2.ControlAction.ValueType] = {ControlAction.CANCEL: states_pb2.CONTROL_ACTION_CANCEL, ControlAction.PAUSE: states_pb2.CONTROL_ACTION_PAUSE, ControlAction.RESUME: states_pb2.CONTROL_ACTION_RESUME, ControlAction.RETRY: states_pb2.CONTROL_ACTION_RETRY, ControlAction.RERUN: states_pb2.CONTROL_ACTION_RERUN, ControlAction.APPROVE: states_pb2.CONTROL_ACTION_APPROVE, ControlAction.REJECT: states_pb2.CONTROL_ACTION_REJECT}
 _ControlAction_BY_NUMBER: dict[int, ControlAction] = {number: member for member, number in _ControlAction_NUMBERS.items()}
-_EventType_NUMBERS: dict[EventType, states_pb2.EventType.ValueType] = {EventType.RUN_QUEUED: states_pb2.EVENT_TYPE_RUN_QUEUED, EventType.RUN_STARTED: states_pb2.EVENT_TYPE_RUN_STARTED, EventType.RUN_PAUSED: states_pb2.EVENT_TYPE_RUN_PAUSED, EventType.RUN_RESUMED: states_pb2.EVENT_TYPE_RUN_RESUMED, EventType.RUN_SUCCEEDED: states_pb2.EVENT_TYPE_RUN_SUCCEEDED, EventType.RUN_SUCCEEDED_WITH_WARNINGS: states_pb2.EVENT_TYPE_RUN_SUCCEEDED_WITH_WARNINGS, EventType.RUN_FAILED: states_pb2.EVENT_TYPE_RUN_FAILED, EventType.RUN_CANCELLED: states_pb2.EVENT_TYPE_RUN_CANCELLED, EventType.STEP_STARTED: states_pb2.EVENT_TYPE_STEP_STARTED, EventType.STEP_LOG: states_pb2.EVENT_TYPE_STEP_LOG, EventType.STEP_RETRYING: states_pb2.EVENT_TYPE_STEP_RETRYING, EventType.STEP_AWAITING_APPROVAL: states_pb2.EVENT_TYPE_STEP_AWAITING_APPROVAL, EventType.STEP_SUCCEEDED: states_pb2.EVENT_TYPE_STEP_SUCCEEDED, EventType.STEP_FAILED: states_pb2.EVENT_TYPE_STEP_FAILED, EventType.STEP_SKIPPED: states_pb2.EVENT_TYPE_STEP_SKIPPED, EventType.STEP_CANCELLED: states_pb2.EVENT_TYPE_STEP_CANCELLED, EventType.STEP_APPROVED: states_pb2.EVENT_TYPE_STEP_APPROVED, EventType.RUN_FINALIZING: states_pb2.EVENT_TYPE_RUN_FINALIZING}
+_EventType_NUMBERS: dict[EventType, states_pb2.EventType.ValueType] = {EventType.RUN_QUEUED: states_pb2.EVENT_TYPE_RUN_QUEUED, EventType.RUN_STARTED: states_pb2.EVENT_TYPE_RUN_STARTED, EventType.RUN_PAUSED: states_pb2.EVENT_TYPE_RUN_PAUSED, EventType.RUN_RESUMED: states_pb2.EVENT_TYPE_RUN_RESUMED, EventType.RUN_SUCCEEDED: states_pb2.EVENT_TYPE_RUN_SUCCEEDED, EventType.RUN_SUCCEEDED_WITH_WARNINGS: states_pb2.EVENT_TYPE_RUN_SUCCEEDED_WITH_WARNINGS, EventType.RUN_FAILED: states_pb2.EVENT_TYPE_RUN_FAILED, EventType.RUN_CANCELLED: states_pb2.EVENT_TYPE_RUN_CANCELLED, EventType.STEP_STARTED: states_pb2.EVENT_TYPE_STEP_STARTED, EventType.STEP_LOG: states_pb2.EVENT_TYPE_STEP_LOG, EventType.STEP_RETRYING: states_pb2.EVENT_TYPE_STEP_RETRYING, EventType.STEP_AWAITING_APPROVAL: states_pb2.EVENT_TYPE_STEP_AWAITING_APPROVAL, EventType.STEP_SUCCEEDED: states_pb2.EVENT_TYPE_STEP_SUCCEEDED, EventType.STEP_FAILED: states_pb2.EVENT_TYPE_STEP_FAILED, EventType.STEP_SKIPPED: states_pb2.EVENT_TYPE_STEP_SKIPPED, EventType.STEP_CANCELLED: states_pb2.EVENT_TYPE_STEP_CANCELLED, EventType.STEP_APPROVED: states_pb2.EVENT_TYPE_STEP_APPROVED, EventType.RUN_FINALIZING: states_pb2.EVENT_TYPE_RUN_FINALIZING, EventType.STEP_COMPENSATING: states_pb2.EVENT_TYPE_STEP_COMPENSATING, EventType.STEP_COMPENSATED: states_pb2.EVENT_TYPE_STEP_COMPENSATED, EventType.STEP_COMPENSATION_FAILED: states_pb2.EVENT_TYPE_STEP_COMPENSATION_FAILED}
 _EventType_BY_NUMBER: dict[int, EventType] = {number: member for member, number in _EventType_NUMBERS.items()}
 _RunState_NUMBERS: dict[RunState, states_pb2.RunState.ValueType] = {RunState.QUEUED: states_pb2.RUN_STATE_QUEUED, RunState.RUNNING: states_pb2.RUN_STATE_RUNNING, RunState.PAUSED: states_pb2.RUN_STATE_PAUSED, RunState.SUCCEEDED: states_pb2.RUN_STATE_SUCCEEDED, RunState.SUCCEEDED_WITH_WARNINGS: states_pb2.RUN_STATE_SUCCEEDED_WITH_WARNINGS, RunState.FAILED: states_pb2.RUN_STATE_FAILED, RunState.CANCELLED: states_pb2.RUN_STATE_CANCELLED}
 _RunState_BY_NUMBER: dict[int, RunState] = {number: member for member, number in _RunState_NUMBERS.items()}
-_StepState_NUMBERS: dict[StepState, states_pb2.StepState.ValueType] = {StepState.PENDING: states_pb2.STEP_STATE_PENDING, StepState.RUNNING: states_pb2.STEP_STATE_RUNNING, StepState.RETRYING: states_pb2.STEP_STATE_RETRYING, StepState.AWAITING_APPROVAL: states_pb2.STEP_STATE_AWAITING_APPROVAL, StepState.SUCCEEDED: states_pb2.STEP_STATE_SUCCEEDED, StepState.FAILED: states_pb2.STEP_STATE_FAILED, StepState.SKIPPED: states_pb2.STEP_STATE_SKIPPED, StepState.CANCELLED: states_pb2.STEP_STATE_CANCELLED}
+_StepState_NUMBERS: dict[StepState, states_pb2.StepState.ValueType] = {StepState.PENDING: states_pb2.STEP_STATE_PENDING, StepState.RUNNING: states_pb2.STEP_STATE_RUNNING, StepState.RETRYING: states_pb2.STEP_STATE_RETRYING, StepState.AWAITING_APPROVAL: states_pb2.STEP_STATE_AWAITING_APPROVAL, StepState.SUCCEEDED: states_pb2.STEP_STATE_SUCCEEDED, StepState.FAILED: states_pb2.STEP_STATE_FAILED, StepState.SKIPPED: states_pb2.STEP_STATE_SKIPPED, StepState.CANCELLED: states_pb2.STEP_STATE_CANCELLED, StepState.COMPENSATED: states_pb2.STEP_STATE_COMPENSATED}
 _StepState_BY_NUMBER: dict[int, StepState] = {number: member for member, number in _StepState_NUMBERS.items()}

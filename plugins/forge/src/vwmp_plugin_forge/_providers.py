@@ -104,6 +104,10 @@ class Provider:
     def delete_asset(self, release: Release, asset_id: str) -> Request:
         return Request("DELETE", f"{self.base}/releases/assets/{asset_id}")
 
+    def delete(self, release: Release) -> Request:
+        """Delete the release (never the tag: that is git/delete-tag's)."""
+        return Request("DELETE", f"{self.base}/releases/{release.id}")
+
 
 class Gitea(Provider):
     kind = "gitea"
@@ -181,6 +185,9 @@ class GitLab(Provider):
 
     def delete_asset(self, release: Release, asset_id: str) -> Request:
         return Request("DELETE", f"{self.base}/releases/{quote(release.id, safe='')}/assets/links/{asset_id}")
+
+    def delete(self, release: Release) -> Request:
+        return Request("DELETE", f"{self.base}/releases/{quote(release.id, safe='')}")
 
 
 PROVIDERS: dict[str, type[Provider]] = {"github": Provider, "gitea": Gitea, "gitlab": GitLab}

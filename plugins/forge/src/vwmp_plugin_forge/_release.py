@@ -173,3 +173,51 @@ def _attach(
         ctx.plan("link asset", f"POST {link.url}", diff=link.shown(provider.auth_header))
         forge.send(link)
     ctx.log(f"attached {name} ({len(content)} bytes)")
+
+
+class DeleteReleaseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["github", "gitlab", "gitea"] = Field(description="Which forge")
+    api_url: str | None = Field(default=None, description="API root, as for forge/release")
+    repository: str = Field(description="owner/name (GitHub, Gitea) or the project path (GitLab)")
+    tag: str = Field(min_length=1, description="The tag whose release is deleted (the tag itself stays)")
+    id: str | None = Field(
+        default=None,
+        description="Delete it only while the release of the tag is this one (the id output of the forge/release "
+        "step it undoes); a release made again since is left alone",
+    )
+    token: str = Field(
+        min_length=1, description="API token, from ${{ secrets.NAME }}", json_schema_extra={"writeOnly": True}
+    )
+
+
+class DeleteReleaseOutputs(BaseModel):
+    deleted: bool = Field(description="The release was deleted (false: the tag had none)")
+    id: str = Field(description="The id of the deleted release, '' when there was none")
+
+
+@plugin.step("delete-release", title="Delete forge release",
+             description="Undo forge/release: delete the release of a tag (the tag stays)")
+def delete_release(ctx: StepContext, config: DeleteReleaseConfig) -> DeleteReleaseOutputs:
+    """Idempotent: a tag without a release is success."""
+    checked = ReleaseConfig(provider=config.provider, api_url=config.api_url, repository=config.repository,
+                            tag=config.tag, token=config.token)
+    provider, wanted = _checked(checked)
+    with Forge(
+        config.provider, provider.auth_header, provider.auth_value(config.token), config.token, provider.headers()
+    ) as forge:
+        existing = _find(forge, provider, wanted.tag, ctx)
+        if existing is None:
+            ctx.plan("nothing (no release)", wanted.tag)
+            ctx.log(f"the tag {wanted.tag} has no {provider.kind} release; nothing to delete")
+            return DeleteReleaseOutputs(deleted=False, id="")
+        if config.id is not None and existing.id != config.id:
+            raise DeniedError(f"the release of {wanted.tag} is {existing.id}, not {config.id}: it was made again "
+                              "since; not deleting it")
+        step = provider.delete(existing)
+        ctx.plan("delete release", f"{step.method} {step.url}", diff=step.shown(provider.auth_header))
+        if ctx.dry_run:
+            return DeleteReleaseOutputs(deleted=True, id=existing.id)
+        forge.send(step, allow=(404,))
+        ctx.log(f"deleted the {provider.kind} release of {wanted.tag} ({existing.url or existing.id})")
+        return DeleteReleaseOutputs(deleted=True, id=existing.id)

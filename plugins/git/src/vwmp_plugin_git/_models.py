@@ -105,3 +105,43 @@ class BranchConfig(_Config):
 
 class BranchOutputs(BaseModel):
     branch: str = Field(description="The branch name")
+
+
+class DeleteTagConfig(_Config):
+    repo: str = REPO
+    name: str = Field(description="Tag to delete, e.g. the name output of the git/tag step it undoes")
+    sha: str | None = Field(
+        default=None,
+        description="Delete it only while it points at this commit (the sha output of that git/tag step); "
+        "a tag that was made again at another commit is left alone",
+    )
+    remote: str | None = Field(
+        default="origin",
+        description="Also delete it on this remote when it was pushed there (at the same commit); "
+        "null: local only. A repository without that remote is local only",
+    )
+
+
+class DeleteTagOutputs(BaseModel):
+    deleted_local: bool = Field(description="The local tag was deleted (false: it did not exist)")
+    deleted_remote: bool = Field(description="The tag was deleted on the remote (false: it was not pushed there)")
+
+
+class ResetToConfig(_Config):
+    repo: str = REPO
+    commit: str = Field(
+        description="The commit to undo, e.g. the sha output of the git/commit step: the current branch goes back "
+        "to its parent, the commit before the step"
+    )
+    remote: str = Field(default="origin", description="The remote checked for the commit having been pushed")
+    force: bool = Field(
+        default=False,
+        description="Reset even when the branch was pushed with the commit (only the local branch moves; "
+        "nothing is ever force-pushed)",
+    )
+
+
+class ResetToOutputs(BaseModel):
+    branch: str = Field(description="The branch that was reset")
+    head: str = Field(description="sha the branch points at now")
+    reset: bool = Field(description="The branch was moved (false: it was already at the commit before)")

@@ -16,8 +16,12 @@ from vwmp_plugin_git._models import (
     BranchOutputs,
     CommitConfig,
     CommitOutputs,
+    DeleteTagConfig,
+    DeleteTagOutputs,
     PushConfig,
     PushOutputs,
+    ResetToConfig,
+    ResetToOutputs,
     StageConfig,
     StageOutputs,
     StatusConfig,
@@ -427,3 +431,109 @@ def branch(ctx: StepContext, config: BranchConfig) -> BranchOutputs:
     if not ctx.dry_run:
         ctx.log(f"{config.action} {name}: done")
     return BranchOutputs(branch=name)
+
+
+def _remote_sha(git: SafeGit, remote: str, ref: str) -> str | None:
+    """The commit `ref` names on the remote now (a tag peeled to its commit), None when it has no such ref."""
+    listed = git.run("ls-remote", "--end-of-options", remote, ref, f"{ref}^{{}}", timeout=NETWORK_TIMEOUT,
+                     check=False)
+    if listed.returncode != 0:
+        reason = (listed.stderr.strip().splitlines() or ["git ls-remote failed"])[-1]
+        raise StepError(f"could not ask {remote} about {ref}: {reason}")
+    found: dict[str, str] = {}
+    for line in listed.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        found[name] = sha
+    return found.get(f"{ref}^{{}}") or found.get(ref)
+
+
+def _usable_remote(git: SafeGit, remote: str | None) -> str | None:
+    """The remote to look at, checked; None when none is given or the repository does not have it."""
+    if remote is None:
+        return None
+    check_remote_name(remote)
+    urls = git.remote_urls(remote)
+    if not urls:
+        return None
+    for url in urls:
+        check_remote_url(url)
+    return remote
+
+
+@plugin.step("delete-tag", title="Delete tag",
+             description="Undo git/tag: delete the tag locally, and on the remote when it was pushed there")
+def delete_tag(ctx: StepContext, config: DeleteTagConfig) -> DeleteTagOutputs:
+    """Idempotent: a tag that is gone already is success. Only a tag at `sha` (when given) is deleted."""
+    name = check_ref_name(config.name, what="tag name")
+    expected = check_revision(config.sha, what="sha") if config.sha else None
+    git = open_git(ctx, config.repo)
+    ref = f"refs/tags/{name}"
+    local = git.commit_of(ref)
+    if expected is not None:
+        expected = git.commit_of(expected) or expected
+    if local is not None and expected is not None and local != expected:
+        raise DeniedError(f"tag {name!r} points at {local[:12]}, not at {expected[:12]}: it was made again "
+                          "since; not deleting it")
+    target = expected or local
+    remote = _usable_remote(git, config.remote)
+    on_remote = _remote_sha(git, remote, ref) if remote is not None else None
+    delete_remote = on_remote is not None and target is not None and on_remote == target
+    if on_remote is not None and not delete_remote:
+        ctx.log(f"{remote} has tag {name} at {on_remote[:12]}, not at the tagged commit: leaving it there")
+    if ctx.dry_run:
+        ctx.plan("delete tag" if local else "nothing (no such tag)", name,
+                 diff=f"local: {'delete' if local else 'absent'}; "
+                      f"{remote or 'remote'}: {'delete' if delete_remote else 'leave as it is'}")
+        return DeleteTagOutputs(deleted_local=local is not None, deleted_remote=delete_remote)
+    if delete_remote:
+        assert remote is not None
+        done = git.run("push", "--porcelain", "--no-verify", "--", remote, f":{ref}", timeout=NETWORK_TIMEOUT,
+                       check=False)
+        if done.returncode != 0:
+            raise StepError(_push_refusal(done.stdout, done.stderr, remote, git.remote_urls(remote)))
+        ctx.log(f"deleted tag {name} on {remote}")
+    if local is not None:
+        git.run("tag", "--delete", "--", name)
+        ctx.log(f"deleted tag {name} (was at {local[:12]})")
+    else:
+        ctx.log(f"tag {name} does not exist here; nothing to delete")
+    return DeleteTagOutputs(deleted_local=local is not None, deleted_remote=delete_remote)
+
+
+@plugin.step("reset-to", title="Reset to before a commit",
+             description="Undo git/commit: move the current branch back to the commit's parent "
+                         "(refused when the branch was pushed with it, unless force)")
+def reset_to(ctx: StepContext, config: ResetToConfig) -> ResetToOutputs:
+    """Idempotent: a branch already at the parent is success. Never pushes; `git reset --keep` keeps
+    uncommitted changes of other files and refuses to overwrite them."""
+    undo = check_revision(config.commit, what="commit")
+    git = open_git(ctx, config.repo)
+    branch = git.current_branch()
+    if branch is None:
+        raise ConfigError("HEAD is detached: check out the branch the commit was made on")
+    sha = git.commit_of(undo)
+    if sha is None:
+        raise ConfigError(f"commit {undo!r} does not name a commit")
+    parents = git.out("log", "-1", "--format=%P", sha).split()
+    if not parents:
+        raise ConfigError(f"commit {sha[:12]} is the first commit of the repository: there is nothing before it")
+    parent, head = parents[0], git.head()
+    if head == parent:
+        ctx.log(f"{branch} is at {parent[:12]} already, the commit before {sha[:12]}")
+        return ResetToOutputs(branch=branch, head=parent, reset=False)
+    if head != sha:
+        raise DeniedError(f"{branch} is at {(head or '')[:12]}, not at {sha[:12]}: commits were made after it; "
+                          "not resetting")
+    remote = _usable_remote(git, config.remote)
+    pushed = remote is not None and (on_remote := _remote_sha(git, remote, f"refs/heads/{branch}")) is not None \
+        and git.run("merge-base", "--is-ancestor", sha, on_remote, check=False).returncode == 0
+    if pushed and not config.force:
+        raise DeniedError(f"{branch} was pushed to {remote} with {sha[:12]}: resetting it here would not undo that; "
+                          "revert it instead, or set force: true to move only the local branch")
+    ctx.plan("reset branch", branch, diff=f"{branch}: {sha[:12]} -> {parent[:12]}"
+                                          + (f" (pushed to {remote}: only the local branch moves)" if pushed else ""))
+    if ctx.dry_run:
+        return ResetToOutputs(branch=branch, head=parent, reset=True)
+    git.run("reset", "--keep", parent)
+    ctx.log(f"reset {branch} from {sha[:12]} to {parent[:12]}")
+    return ResetToOutputs(branch=branch, head=parent, reset=True)

@@ -15,6 +15,18 @@ VERSION = "${{ steps.bump.outputs.version }}"
 TAG = f"v{VERSION}"
 
 
+def undo_commit(repo: str) -> dict[str, Any]:
+    """The compensation of the release commit: the branch back to the commit before (refused once pushed)."""
+    return {"uses": "git/reset-to", "with": {"repo": repo, "commit": "${{ steps.commit.outputs.sha }}"}}
+
+
+def undo_tag(repo: str) -> dict[str, Any]:
+    """The compensation of the release tag: deleted here, and on origin when it was pushed there."""
+    return {"uses": "git/delete-tag", "with": {"repo": repo, "name": "${{ steps.tag.outputs.name }}",
+                                               "sha": "${{ steps.tag.outputs.sha }}"},
+            "retry": {"max_attempts": 3, "initial_interval": "2s"}}
+
+
 def release_definition(
     name: str,
     description: str,
@@ -60,12 +72,14 @@ def release_definition(
             "uses": "git/commit",
             "needs": ["kb", "kanban"],
             "with": {"repo": repo, "message": f"Release {VERSION}", "paths": ["."]},
+            "compensate": undo_commit(repo),
         },
         {
             "id": "tag",
             "uses": "git/tag",
             "needs": ["commit"],
             "with": {"repo": repo, "name": TAG, "message": f"Release {VERSION}"},
+            "compensate": undo_tag(repo),
         },
         {
             "id": "approve",
@@ -210,6 +224,7 @@ def release_from_commits_definition(
             "uses": "git/commit",
             "needs": ["changelog"],
             "with": {"repo": repo, "message": f"chore(release): {NEXT}", "paths": ["."]},
+            "compensate": undo_commit(repo),
         },
         {
             "id": "tag",
@@ -222,6 +237,7 @@ def release_from_commits_definition(
                 "sign": "${{ params.sign }}",
                 "signing_key": "${{ secrets.RELEASE_SIGNING_KEY }}",
             },
+            "compensate": undo_tag(repo),
         },
         {
             "id": "approve",

@@ -9,13 +9,13 @@ millisecond precision and "Z": the one place the API's time format is made.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from vwmp_common.states import EventType, RunState, StepState
 from vwmp_common.timeutil import from_timestamp, iso
 from vwmp_common.triggers import TriggerKind
-from vwmp_proto.common.v1 import common_pb2
+from vwmp_proto.common.v1 import common_pb2, states_pb2
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.events.v1 import events_pb2
 from vwmp_proto.storage.v1 import storage_pb2
@@ -80,7 +80,23 @@ def step_run(message: storage_pb2.StepRun) -> StepRunPublic:
         finished_at=_time(message.finished_at),
         parent=message.parent or None,
         item_index=message.item_index if message.parent else None,
+        compensation=_compensation(message),
     )
+
+
+COMPENSATION_FAILED = "compensation failed: "  # the engine's prefix of a failed compensation's error
+
+
+def _compensation(message: storage_pb2.StepRun) -> Literal["compensated", "failed"] | None:
+    if message.state == states_pb2.STEP_STATE_COMPENSATED:
+        return "compensated"
+    if message.state == states_pb2.STEP_STATE_SUCCEEDED and message.error.startswith(COMPENSATION_FAILED):
+        return "failed"
+    return None
+
+
+def _compensated(value: str) -> bool | Literal["partial"] | None:
+    return True if value == "true" else "partial" if value == "partial" else None
 
 
 def run(message: storage_pb2.Run) -> RunPublic:
@@ -101,6 +117,7 @@ def run(message: storage_pb2.Run) -> RunPublic:
         parent=RunParentPublic(run_id=message.parent.run_id, step_id=message.parent.step_id)
         if message.HasField("parent") else None,
         finalizing=RunState.from_number(message.finalizing) if message.finalizing else None,
+        compensated=_compensated(message.compensated),
         trigger=run_trigger(message),
     )
 

@@ -109,6 +109,9 @@ class StepRunPublic(BaseModel):
     finished_at: str | None
     parent: str | None = Field(None, description="The for_each step this step is an instance of; null otherwise")
     item_index: int | None = Field(None, description="The instance's 0-based element index; null when not an instance")
+    compensation: Literal["compensated", "failed"] | None = Field(
+        None, description="What the unwind of a failed run did to this step's `compensate`: compensated (its state "
+                          "is compensated too) or failed (the step stays succeeded, error says why); null: not run")
 
 
 class RunParentPublic(BaseModel):
@@ -154,6 +157,9 @@ class RunPublic(BaseModel):
                                                              "null for a top-level run")
     finalizing: RunState | None = Field(None, description="The state a cancelled or timed-out run ends as once its "
                                                           "finally steps are done; null otherwise")
+    compensated: bool | Literal["partial"] | None = Field(
+        None, description="The unwind of the run's succeeded steps (their compensate): true when every compensation "
+                          "succeeded, partial when some failed, null when nothing was undone (or is still under way)")
     trigger: RunTriggerPublic | None = Field(None, description="How the run was started")
 
 
@@ -182,6 +188,13 @@ class LogLinePublic(BaseModel):
     at: str | None
     stream: str
     line: str
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    compensate: bool = Field(False, description="Undo the run's succeeded steps (their compensate, newest first) "
+                                                "before it ends cancelled")
 
 
 class Decision(BaseModel):

@@ -182,13 +182,19 @@ class ApprovalGate:
             "started_by": self.run.stored.created_by,
             "deadline": iso(utcnow() + timedelta(seconds=seconds)) if seconds is not None else None,
         }
+        # Beside the plan: what the unwind would undo if a later step fails (not part of the digest).
+        would_undo = [{"step": done.spec.id, "uses": done.spec.compensate.uses}
+                      for done in self.run.pending_undo() if done.spec.compensate is not None]
+        if would_undo:
+            outputs["would_undo"] = would_undo
         step.outputs = outputs
         step.state = StepState.AWAITING_APPROVAL
         self.decisions.expect(step.spec.id)
         await self.run.record(Transition(
             EventType.STEP_AWAITING_APPROVAL, step.spec.id, attempt=step.attempt,
             step_state=StepState.AWAITING_APPROVAL, outputs=outputs,
-            data={"message": config.get("message", ""), "plan": plan, "plan_digest": outputs["plan_digest"]}))
+            data={"message": config.get("message", ""), "plan": plan, "plan_digest": outputs["plan_digest"],
+                  **({"would_undo": would_undo} if would_undo else {})}))
         return await self.wait(step)
 
     async def wait(self, step: StepRun) -> dict[str, Any]:

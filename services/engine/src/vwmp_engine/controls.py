@@ -96,8 +96,8 @@ class Controls:
             self._subscription = await self.nats.subscribe(f"{CONTROL_SUBJECT}.*", cb=self._on_request)
 
     async def apply(self, run_id: str, action: str, actor: str, step_id: str = "", comment: str = "",
-                    decision: Decision | None = None) -> None:
-        """Apply a control (an approval or rejection with its `decision`).
+                    decision: Decision | None = None, compensate: bool = False) -> None:
+        """Apply a control (an approval or rejection with its `decision`; a cancel that `compensate`s).
 
         Raises ControlRefused (or one of its kinds: DecisionDenied, InputsInvalid, PlanChanged),
         RunNotFound or OwnerUnreachable.
@@ -108,19 +108,19 @@ class Controls:
             raise ControlRefused(f"unknown action {action!r}") from None
         if control in (ControlAction.APPROVE, ControlAction.REJECT) and decision is None:
             decision = Decision(control == ControlAction.APPROVE, actor, comment)
-        if await self._apply_locally(run_id, control, actor, step_id, decision):
+        if await self._apply_locally(run_id, control, actor, step_id, decision, compensate):
             return
         # Retry and rerun reopen a finished run, which no engine executes: nobody would answer a forward
         # (it would wait ACK_SECONDS for nothing, once per child run of a retried parent too).
         reopens = control in (ControlAction.RETRY, ControlAction.RERUN)
         if not reopens and await self._may_have_owner(run_id) \
-                and await self._forward(run_id, control, actor, step_id, decision):
+                and await self._forward(run_id, control, actor, step_id, decision, compensate):
             return
-        await self._apply_in_storage(run_id, control, actor, step_id)
+        await self._apply_in_storage(run_id, control, actor, step_id, compensate)
         self.keeper.wake()
 
     async def _apply_locally(self, run_id: str, action: ControlAction, actor: str, step_id: str,
-                             decision: Decision | None) -> bool:
+                             decision: Decision | None, compensate: bool = False) -> bool:
         executor = await self.keeper.loaded_executor(run_id)
         if executor is None or executor.lost:
             return False
@@ -128,7 +128,7 @@ class Controls:
             return False  # it has just ended and lets go of the run: reopened in storage
         try:
             if action == ControlAction.CANCEL:
-                await executor.cancel(actor)
+                await executor.cancel(actor, compensate=compensate)
             elif action == ControlAction.PAUSE:
                 await executor.pause(actor)
             elif action == ControlAction.RESUME:
@@ -173,7 +173,7 @@ class Controls:
         return (await self.get_run(run_id)).state not in TERMINAL_RUN_STATES
 
     async def _forward(self, run_id: str, action: ControlAction, actor: str, step_id: str,
-                       decision: Decision | None) -> bool:
+                       decision: Decision | None, compensate: bool = False) -> bool:
         """Send the control to the owning replica: it acknowledges at once, then answers when applied.
 
         Every other replica stays silent, so an absent owner shows as no acknowledgement in time.
@@ -182,6 +182,8 @@ class Controls:
         if nats is None or not nats.is_connected:
             return False
         request: dict[str, Any] = {"action": action, "actor": actor, "step_id": step_id, "ack": True}
+        if compensate:
+            request["compensate"] = True
         if decision is not None:
             request.update(comment=decision.comment, role=decision.role, plan_digest=decision.plan_digest,
                            inputs=decision.inputs)
@@ -226,7 +228,7 @@ class Controls:
                                 inputs=inputs if isinstance(inputs, dict) else None)
         try:
             handled = await self._apply_locally(run_id, action, request["actor"], request.get("step_id", ""),
-                                                decision)
+                                                decision, bool(request.get("compensate")))
             answer: dict[str, Any] = {"handled": handled}
         except ControlRefused as refusal:
             answer = refusal_to_wire(refusal)
@@ -235,14 +237,15 @@ class Controls:
             answer = {"handled": True, "error": f"the control failed on the owning engine: {error}"}
         await self.nats.publish(msg.reply, json.dumps(answer).encode())
 
-    async def _apply_in_storage(self, run_id: str, action: ControlAction, actor: str, step_id: str) -> None:
+    async def _apply_in_storage(self, run_id: str, action: ControlAction, actor: str, step_id: str,
+                                compensate: bool = False) -> None:
         run = await self.get_run(run_id, with_definition=action in (ControlAction.RETRY, ControlAction.RERUN))
         state = run.state
         if action in (ControlAction.APPROVE, ControlAction.REJECT):
             raise ControlRefused(_why_no_decision(run, step_id))
         if state in (RunState.RUNNING, RunState.PAUSED) and action in (
                 ControlAction.CANCEL, ControlAction.PAUSE, ControlAction.RESUME):
-            if await self._apply_locally(run_id, action, actor, step_id, None):
+            if await self._apply_locally(run_id, action, actor, step_id, None, compensate):
                 return  # this replica claimed and started the run while the control looked for its owner
             raise OwnerUnreachable(f"run is {state} but the engine executing it did not answer; "
                                    "try again in a few seconds (another engine takes it over if that one is gone)")

@@ -70,9 +70,11 @@ class StepSpec:
     for_each: str | list[Any] | None = None  # an expression or a literal list: one instance per element
     max_parallel: int | None = None  # instances of a for_each step at once (None: the run's limit)
     fail_fast: bool = False  # with for_each: the first failed item cancels the rest
+    compensate: StepSpec | None = None  # how to undo the step when the run fails after it succeeded
 
     @classmethod
     def from_dict(cls, step: dict[str, Any]) -> StepSpec:
+        undo = step.get("compensate")
         return cls(
             id=step["id"],
             uses=step["uses"],
@@ -85,6 +87,9 @@ class StepSpec:
             for_each=step.get("for_each"),
             max_parallel=step.get("max_parallel"),
             fail_fast=bool(step.get("fail_fast", False)),
+            compensate=None if not isinstance(undo, dict) else cls(
+                id=step["id"], uses=undo["uses"], config=dict(undo.get("with") or {}),
+                timeout=duration_seconds(undo.get("timeout")), retry=RetryPolicy.from_dict(undo.get("retry"))),
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine
@@ -27,6 +28,7 @@ from vwmp_common.states import (
 
 from vwmp_engine.approval import ApprovalGate, Decision
 from vwmp_engine.attempts import StepAttempts, guarded
+from vwmp_engine.compensation import REQUESTED, Compensator
 from vwmp_engine.fan_out import FanOut, aggregate_spec
 from vwmp_engine.finalizing import Finalizer
 from vwmp_engine.run_state import ControlRefused, RunContext, StepRun
@@ -48,6 +50,8 @@ class RunExecutor:
         self.fan_out = FanOut(self.run, self.attempts, self._spawn)  # for_each steps, their instances restored
         self.scheduler = Scheduler(self.run.spec.steps, lambda step_id: self.run.steps[step_id].state)
         self.finalizer = Finalizer(self.run, self.attempts)
+        self.compensator = Compensator(self.run)  # the unwind of a failing run, before its finally steps
+        self.run.pending_undo = self.compensator.to_undo  # what an approval gate shows would be undone
 
     @property
     def state(self) -> RunState:
@@ -101,7 +105,8 @@ class RunExecutor:
         while not run.stopping and run.state not in TERMINAL_RUN_STATES:
             if run.state == RunState.RUNNING:
                 self._dispatch_ready()
-            if not run.cancelling and self.scheduler.finished and self.finalizer.advance():
+            if not run.cancelling and self.scheduler.finished \
+                    and self.compensator.advance(self.finalizer.outcome) and self.finalizer.advance():
                 await self._finish()
                 return
             run.changed.clear()
@@ -121,8 +126,17 @@ class RunExecutor:
         elapsed = (datetime.now(UTC) - began).total_seconds() if began else 0.0
         return time.monotonic() + max(0.0, timeout - elapsed)
 
+    def _end(self, final: RunState | None = None, data: dict[str, Any] | None = None) -> tuple[RunState, Transition]:
+        """The finalizer's end of the run, with what its unwind undid (`compensated`)."""
+        final, end = self.finalizer.end(final, data)
+        summary = self.compensator.summary()
+        if not summary:
+            return final, end
+        shown: bool | str = True if summary == "true" else summary  # as the API's `compensated`
+        return final, dataclasses.replace(end, compensated=summary, data={**(end.data or {}), "compensated": shown})
+
     async def _finish(self) -> None:
-        final, end = self.finalizer.end()
+        final, end = self._end()
         await self.run.record(end)
         self.run.state = final
         metrics.RUNS.labels(final).inc()
@@ -151,6 +165,7 @@ class RunExecutor:
         self.run.task_ended(step, "step")
         if step.state in TERMINAL_STEP_STATES and not step.parent:  # an instance settles with its step
             self.scheduler.settled(step.spec.id)
+            self.compensator.step_finished(step)
         self._dispatch_ready()
         self.run.changed.set()
 
@@ -178,18 +193,28 @@ class RunExecutor:
         await self.run.record(Transition(EventType.RUN_RESUMED, run_state=RunState.RUNNING, data={"by": actor}))
         self.run.changed.set()
 
-    async def cancel(self, actor: str, reason: str = "cancelled", final: RunState = RunState.CANCELLED) -> None:
+    async def cancel(self, actor: str, reason: str = "cancelled", final: RunState = RunState.CANCELLED,
+                     compensate: bool = False) -> None:
         """Cancel in-flight steps (their gRPC calls are cancelled), then every step left, then the run.
 
         A started run with finally steps still to run is handed over to them instead: its main steps
         are cancelled, the finally steps run, then it ends as `final`. A cancel while they run (the
         second one) cancels them too, and the run ends as the first one said.
+
+        With `compensate` (or `final` failed, the run timeout) a run with succeeded steps to undo is
+        handed over too: their compensations run (docs/engine.md, Compensation), then the finally
+        steps. A cancel during an unwind that did not ask for it stops the unwind.
         """
-        run, finalizer = self.run, self.finalizer
+        run, finalizer, compensator = self.run, self.finalizer, self.compensator
         if run.state in TERMINAL_RUN_STATES or run.stopping or run.cancelling:
             raise ControlRefused(f"run is already {'cancelling' if run.cancelling else run.state}")
         run.cancelling = True
-        hand_over = finalizer.finalizing is None and finalizer.pending and run.state != RunState.QUEUED
+        if compensate and final == RunState.CANCELLED and not run.dry_run:
+            compensator.requested = True
+        unwinds = compensator.wanted(final) and bool(compensator.to_undo())
+        if not unwinds or finalizer.finalizing is not None:
+            await compensator.stop()
+        hand_over = finalizer.finalizing is None and (finalizer.pending or unwinds) and run.state != RunState.QUEUED
         steps = finalizer.main_steps() if hand_over else list(run.steps.values())
         in_flight = [step.task for step in steps if step.task is not None]
         for task in in_flight:
@@ -201,11 +226,12 @@ class RunExecutor:
         for step in left:
             step.state = StepState.CANCELLED
         if hand_over:
-            await finalizer.hand_over(batch, final, actor, reason)
+            await finalizer.hand_over(batch, final, actor, reason,
+                                      compensated=REQUESTED if unwinds and compensator.requested else "")
             self.scheduler.recount()
             run.cancelling = False
         else:
-            final, end = finalizer.end(finalizer.finalizing or final, {"by": actor, "reason": reason})
+            final, end = self._end(finalizer.finalizing or final, {"by": actor, "reason": reason})
             await run.record(*batch, end)
             run.state = final
             metrics.RUNS.labels(final).inc()
@@ -226,7 +252,7 @@ class RunExecutor:
                             error=reason, data={"error": reason, "kind": "error"}) for step in left]
         for step in left:
             step.state, step.error = StepState.FAILED, reason
-        final, end = self.finalizer.end(RunState.FAILED, {"by": "engine", "reason": reason})
+        final, end = self._end(RunState.FAILED, {"by": "engine", "reason": reason})
         await run.record(*batch, end)
         run.state = final
 
@@ -236,6 +262,8 @@ class RunExecutor:
 
     async def _abandon_tasks(self) -> None:
         tasks = [step.task for step in self.run.steps.values() if step.task is not None]
+        if self.compensator.task is not None:
+            tasks.append(self.compensator.task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

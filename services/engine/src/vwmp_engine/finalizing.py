@@ -151,12 +151,15 @@ class Finalizer:
                 self._spawn(step, self.attempts.run_step(step))
         return self.scheduler.finished
 
-    async def hand_over(self, cancelled: list[Transition], final: RunState, actor: str, reason: str) -> None:
-        """Record a cancel or run timeout that hands the run over to its finally steps (`run.finalizing`)."""
+    async def hand_over(self, cancelled: list[Transition], final: RunState, actor: str, reason: str,
+                        compensated: str = "") -> None:
+        """Record a cancel or run timeout that hands the run over to its finally steps (`run.finalizing`),
+        and to the unwind of its succeeded steps first when `compensated` is "requested"."""
         run = self.run
         paused = run.state == RunState.PAUSED  # the finally steps run even so
         await run.record(*cancelled, Transition(
             EventType.RUN_FINALIZING, run_state=RunState.RUNNING if paused else None, finalizing=final,
+            compensated=compensated,
             data={"state": str(final), "reason": reason, "by": actor}))
         self.finalizing = final
         self._handed_over = {"by": actor, "reason": reason}

@@ -149,7 +149,8 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
             action = ControlAction.from_number(request.action)
         except ValueError:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"action: unknown ControlAction {request.action}")
-        return await self._control(context, request.run_id, action, request.actor, request.step_id)
+        return await self._control(context, request.run_id, action, request.actor, request.step_id,
+                                   compensate=request.compensate)
 
     async def DecideApproval(self, request: engine_pb2.DecideApprovalRequest,
                              context: grpc.aio.ServicerContext[Any, Any]) -> storage_pb2.Run:
@@ -167,9 +168,10 @@ class EngineService(engine_pb2_grpc.EngineServiceServicer):
         return await self._control(context, request.run_id, action, request.actor, request.step_id, decision)
 
     async def _control(self, context: grpc.aio.ServicerContext[Any, Any], run_id: str, action: ControlAction,
-                       actor: str, step_id: str = "", decision: Decision | None = None) -> storage_pb2.Run:
+                       actor: str, step_id: str = "", decision: Decision | None = None,
+                       compensate: bool = False) -> storage_pb2.Run:
         try:
-            await self.controls.apply(run_id, action, actor, step_id, decision=decision)
+            await self.controls.apply(run_id, action, actor, step_id, decision=decision, compensate=compensate)
             return (await self.controls.get_run(run_id)).message
         except RunNotFound:
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"no run {run_id!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +155,8 @@ class RunContext:
         secret_values = runtime.secrets.lookup_table(runtime.secrets.referenced(self.definition))
         self.redactor = Redactor(list(secret_values.values()))
         self.platform_config: dict[str, Any] = {}
+        # The succeeded steps a failure now would undo, newest first (the executor's Compensator says).
+        self.pending_undo: Callable[[], list[StepRun]] = list
         self.parallel = asyncio.Semaphore(self.spec.max_parallel or 10_000)
         self.changed = asyncio.Event()
         self.stopping = False

@@ -108,6 +108,7 @@ class Transition:
     add_steps: tuple[NewStep, ...] = ()  # step rows to create first (a for_each step's instances)
     run_outputs: dict[str, Any] | None = None  # the run's outputs (spec.outputs), None = unchanged
     finalizing: RunState | None = None  # the state the run ends as once its finally steps are done
+    compensated: str = ""  # the run's unwind: "requested", "true", "partial"; "" = unchanged
 
     def message(self) -> storage_pb2.Transition:
         """The storage message of this transition."""
@@ -123,6 +124,7 @@ class Transition:
                        for step in self.add_steps],
             run_outputs_json=json.dumps(self.run_outputs) if self.run_outputs is not None else "",
             finalizing=self.finalizing.number if self.finalizing else states_pb2.RUN_STATE_UNSPECIFIED,
+            compensated=self.compensated,
         )
 
 
@@ -148,6 +150,7 @@ class StoredStep:
     error: str
     parent: str = ""  # the for_each step this is an instance of
     item_index: int = 0
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,7 @@ class Run:
     depth: int = 0
     finalizing: RunState | None = None
     finished_at: datetime | None = None
+    compensated: str = ""  # "", "requested" (a cancel asked for the unwind), "true", "partial"
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +370,8 @@ def _run(message: storage_pb2.Run) -> Run:
         parameters=json.loads(message.parameters_json or "{}"), dry_run=message.dry_run,
         started_at=from_timestamp(message.started_at), reopened_at=from_timestamp(message.reopened_at),
         steps=[StoredStep(step.id, step.uses, StepState.from_number(step.state), step.attempt,
-                          json.loads(step.outputs_json or "{}"), step.error, step.parent, step.item_index)
+                          json.loads(step.outputs_json or "{}"), step.error, step.parent, step.item_index,
+                          from_timestamp(step.finished_at))
                for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
         message=message, created_by=message.created_by,
@@ -378,4 +383,5 @@ def _run(message: storage_pb2.Run) -> Run:
         depth=message.depth,
         finalizing=RunState.from_number(message.finalizing) if message.finalizing else None,
         finished_at=from_timestamp(message.finished_at),
+        compensated=message.compensated,
     )

@@ -19,7 +19,7 @@ from vwmp_common.schemas import workflow_schema
 from vwmp_engine import expressions
 from vwmp_engine.core_steps import approval_config_problems
 from vwmp_engine.expression_functions import STATUS_FUNCTIONS
-from vwmp_engine.step_types import StepTypeInfo
+from vwmp_engine.step_types import StepTypeInfo, sub_workflow_name
 from vwmp_engine.triggers.checks import trigger_problems
 
 RUN_FIELDS = ("id", "workflow", "version", "dry_run")
@@ -63,6 +63,8 @@ def validate_definition(
     problems += _check_step_configs(usable, step_type, step_defaults or {})
     problems += _check_references(usable, parameters if isinstance(parameters, dict) else None, step_type)
     problems += _check_fan_out_keys(usable)
+    problems += _check_compensations(usable, parameters if isinstance(parameters, dict) else None, step_type,
+                                     step_defaults or {})
     problems += _check_concurrency_key(spec.get("concurrency"), parameters if isinstance(parameters, dict) else None)
     problems += _check_finally(finally_usable, usable, parameters if isinstance(parameters, dict) else None,
                                step_type, step_defaults or {})
@@ -261,6 +263,66 @@ def _check_references(
                         yield Problem(pointer(*path), message)
 
 
+def _check_compensations(
+    steps: dict[int, dict[str, Any]], parameters: dict[str, Any] | None, step_type: StepTypeLookup,
+    step_defaults: dict[str, Any],
+) -> Iterator[Problem]:
+    """Each step's `compensate`: a step type that exists and whose config fits, references to the step
+    itself and its upstream; not on a for_each step nor an approval gate, and not waiting for a person."""
+    undos: dict[int, dict[str, Any]] = {}
+    for index, step in steps.items():
+        undo = step.get("compensate")
+        if not isinstance(undo, dict) or not isinstance(step.get("id"), str):
+            continue
+        where = ("spec", "steps", index, "compensate")
+        if step.get("for_each") is not None:
+            yield Problem(pointer(*where), "a for_each step cannot have a compensation (compensate its items' "
+                                           "effects in a step of their own)")
+            continue
+        if step.get("uses") == "core/approval":
+            yield Problem(pointer(*where), "an approval gate has nothing to undo")
+            continue
+        if undo.get("uses") == "core/approval" or (isinstance(undo.get("uses"), str)
+                                                    and sub_workflow_name(undo["uses"]) is not None):
+            yield Problem(pointer(*where, "uses"), "a compensation is a plugin or core step (not an approval "
+                                                   "gate, not a sub-workflow)")
+            continue
+        undos[index] = {"id": step["id"], "uses": undo.get("uses"), "with": undo.get("with", {})}
+    for problem in _check_step_configs(undos, step_type, step_defaults):
+        yield _into_compensate(problem)
+    upstream = upstream_of(steps)
+    uses_of = {s["id"]: s.get("uses") for s in steps.values() if isinstance(s.get("id"), str)}
+    declared = parameters.get("properties") if parameters else None
+    fan_outs = _fan_out_ids(steps)
+    for index, undo in undos.items():
+        step_id = undo["id"]
+        itself = f"{step_id}#compensate"  # sees the step it undoes and everything upstream of it
+        seen = {**upstream, itself: upstream.get(step_id, set()) | {step_id}}
+        for path, text in expressions.strings_in(undo.get("with"), ("spec", "steps", index, "compensate", "with")):
+            for source in expressions.expressions_in(text):
+                try:
+                    tree = expressions.parse(source)
+                except expressions.ExpressionError as error:
+                    yield Problem(pointer(*path), f"invalid expression {source.strip()!r}: {error}")
+                    continue
+                for call in expressions.calls(tree):
+                    if call.name in STATUS_FUNCTIONS:
+                        yield Problem(pointer(*path), f"{call.name}() is only available in if: conditions")
+                for reference in expressions.references(tree):
+                    if reference.path[0] in expressions.ITEM_ROOTS:
+                        message: str | None = f"{reference}: {reference.path[0]} exists only in a step with for_each"
+                    else:
+                        message = _reference_problem(reference, itself, seen, uses_of, declared, step_type, fan_outs)
+                    if message:
+                        yield Problem(pointer(*path), message.replace(repr(itself), f"the compensation of {step_id!r}"))
+
+
+def _into_compensate(problem: Problem) -> Problem:
+    """A problem _check_step_configs found at /spec/steps/<i>/<rest>, moved under /spec/steps/<i>/compensate."""
+    parts = problem.pointer.split("/")  # '', 'spec', 'steps', '<i>', rest...
+    return Problem("/".join([*parts[:4], "compensate", *parts[4:]]), problem.message)
+
+
 def _for_each_texts(step: dict[str, Any], index: int) -> list[tuple[tuple[object, ...], str, bool]]:
     """The expressions of a step's `for_each`: checked like those of its `with:`."""
     where = ("spec", "steps", index, "for_each")
@@ -411,6 +473,9 @@ def _check_finally(
                           "a finally step cannot wait for a person (core/approval)")
         if "for_each" in step:
             yield Problem(pointer("spec", "finally", index, "for_each"), "a finally step cannot fan out (for_each)")
+        if "compensate" in step:
+            yield Problem(pointer("spec", "finally", index, "compensate"),
+                          "a finally step has no compensation: it runs after the unwind")
     for index, step in finally_steps.items():
         needs = step.get("needs")
         for position, need in enumerate(needs if isinstance(needs, list) else []):

@@ -81,6 +81,7 @@ class RunRow(Base):
     parent_step_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     depth: Mapped[int] = mapped_column(Integer)
     finalizing: Mapped[str] = mapped_column(String(32))  # '' or the state it ends as after finally
+    compensated: Mapped[str] = mapped_column(String(16))  # '', 'requested', 'true' or 'partial'
     # How the run was started (triggers.py); '' kind = manual (runs from before triggers).
     trigger_id: Mapped[str] = mapped_column(String(64))
     trigger_kind: Mapped[str] = mapped_column(String(16))

@@ -168,6 +168,7 @@ def run_message(run: Run) -> pb.Run:
         parent=pb.RunParent(run_id=run.parent.run_id, step_id=run.parent.step_id) if run.parent else None,
         depth=run.depth,
         finalizing=RunState(run.finalizing).number if run.finalizing else states_pb2.RUN_STATE_UNSPECIFIED,
+        compensated=run.compensated,
         trigger=trigger_message(run.trigger),
         replayed=run.replayed,
         idempotency_key=run.idempotency_key,
@@ -336,6 +337,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
                                 for s in t.add_steps),
                 run_outputs_json=t.run_outputs_json,
                 finalizing=_member(RunState, t.finalizing, f"transitions[{i}].finalizing"),
+                compensated=t.compensated,
             )
             for i, t in enumerate(request.transitions)
         ]

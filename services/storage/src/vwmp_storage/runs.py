@@ -27,9 +27,10 @@ from vwmp_storage.triggers import Advance, RunTrigger
 RUN_STATES = frozenset({"queued", "running", "paused", "succeeded", "succeeded_with_warnings", "failed", "cancelled"})
 TERMINAL_RUN_STATES = frozenset({"succeeded", "succeeded_with_warnings", "failed", "cancelled"})
 STEP_STATES = frozenset(
-    {"pending", "running", "retrying", "awaiting_approval", "succeeded", "failed", "skipped", "cancelled"}
+    {"pending", "running", "retrying", "awaiting_approval", "succeeded", "failed", "skipped", "cancelled",
+     "compensated"}
 )
-TERMINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+TERMINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled", "compensated"})
 LOG_STREAMS = frozenset({"stdout", "stderr", "info"})
 DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 500
@@ -84,6 +85,7 @@ class Run:
     parent: RunParent | None = None
     depth: int = 0
     finalizing: str = ""
+    compensated: str = ""  # "", "requested" (a cancel asked for the unwind), "true", "partial"
     trigger: RunTrigger = field(default_factory=RunTrigger)
     replayed: bool = False  # `create` found the run of the same trigger dedupe key or idempotency key, wrote nothing
     idempotency_key: str = ""
@@ -359,6 +361,7 @@ class RunStore:
                     parent_step_id=parent.step_id if parent else None,
                     depth=run.depth,
                     finalizing="",
+                    compensated="",
                     trigger_id=started_by.id,
                     trigger_kind=started_by.kind,
                     trigger_at=started_by.at,
@@ -576,6 +579,7 @@ def _run(row: Row[Any]) -> Run:
         parent=RunParent(row.parent_run_id, row.parent_step_id or "") if row.parent_run_id else None,
         depth=row.depth,
         finalizing=row.finalizing,
+        compensated=row.compensated,
         trigger=RunTrigger(row.trigger_kind or "manual", row.trigger_id, row.trigger_at or row.created_at,
                            row.trigger_delivery, row.trigger_run_id),
         idempotency_key=row.idempotency_key or "",

@@ -32,6 +32,8 @@ from vwmp_storage.jsontext import normalise_object
 from vwmp_storage.models import events, runs, step_runs, transition_batches
 from vwmp_storage.runs import RUN_STATES, STEP_STATES, TERMINAL_RUN_STATES, TERMINAL_STEP_STATES, Event
 
+COMPENSATED_VALUES = ("requested", "true", "partial")  # a run's unwind: asked by a cancel, complete, some failed
+
 
 @dataclass(frozen=True, slots=True)
 class NewStep:
@@ -60,6 +62,7 @@ class Transition:
     add_steps: tuple[NewStep, ...] = ()
     run_outputs_json: str = ""
     finalizing: str = ""
+    compensated: str = ""  # "" = unchanged
 
     def touches_step(self) -> bool:
         """Whether the step row changes."""
@@ -140,9 +143,12 @@ class TransitionRecorder:
                     run_values["outputs"] = run_outputs
                 if t.finalizing:
                     run_values["finalizing"] = t.finalizing
+                if t.compensated:
+                    run_values["compensated"] = t.compensated
                 if t.reopen:  # the run deadline counts from here (engine), without scanning events
                     run_values["reopened_at"] = now
                     run_values.setdefault("finalizing", "")
+                    run_values.setdefault("compensated", "")
                     if row.concurrency_key:  # a reopened keyed run queues again for a slot
                         run_values["admitted_at"] = None
                 if t.run_state:
@@ -219,6 +225,8 @@ def _checked(index: int, t: Transition) -> tuple[Transition, str, str, str]:
         raise InvalidArgument(f"{where}.event_type: at most 64 characters")
     if t.finalizing and t.finalizing not in TERMINAL_RUN_STATES:
         raise InvalidArgument(f"{where}.finalizing: {t.finalizing!r} is not a state a run ends in")
+    if t.compensated and t.compensated not in COMPENSATED_VALUES:
+        raise InvalidArgument(f"{where}.compensated: {t.compensated!r} is not one of {', '.join(COMPENSATED_VALUES)}")
     seen: set[str] = set()
     for n, step in enumerate(t.add_steps):
         if not step.id or len(step.id) > 200 or step.id in seen:

@@ -258,6 +258,10 @@ class FakeForge:
             asset = self._asset_object(release, name, size)
             release["assets"].append(asset)
             return 201, asset
+        if method == "DELETE" and len(rest) == 1:
+            release = self._by_id(rest[0])
+            self.releases.remove(release)
+            return 204, None
         if method == "DELETE" and self.kind == "github" and len(rest) == 2 and rest[0] == "assets":
             for release in self.releases:
                 release["assets"] = [a for a in release["assets"] if str(a["id"]) != rest[1]]
@@ -307,6 +311,9 @@ class FakeForge:
         if release is None:
             raise KeyError(rest)
         if method == "GET" and len(rest) == 2:
+            return 200, release
+        if method == "DELETE" and len(rest) == 2:
+            self.releases.remove(release)
             return 200, release
         if method == "PUT" and len(rest) == 2:
             release.update({k: body[k] for k in ("name", "description") if k in body})

@@ -20,7 +20,7 @@ from vwmp_gateway import convert
 from vwmp_gateway.auth import Principal
 from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
 from vwmp_gateway.hardening import check_values
-from vwmp_gateway.models import Decision, EventPublic, LogLinePublic, Page, RunPublic
+from vwmp_gateway.models import CancelRequest, Decision, EventPublic, LogLinePublic, Page, RunPublic
 from vwmp_gateway.problems import Problem, plan_digest_of
 from vwmp_gateway.routers.workflows import NAME_PATTERN
 
@@ -145,18 +145,20 @@ async def get_step_logs(
 
 
 async def _control(
-    engine: EngineClient, run_id: str, action: ControlAction, actor: str, step_id: str = ""
+    engine: EngineClient, run_id: str, action: ControlAction, actor: str, step_id: str = "", compensate: bool = False
 ) -> RunPublic:
     run = await engine.ControlRun(
-        engine_pb2.ControlRunRequest(run_id=run_id, action=action.number, actor=actor, step_id=step_id)
+        engine_pb2.ControlRunRequest(run_id=run_id, action=action.number, actor=actor, step_id=step_id,
+                                     compensate=compensate)
     )
     return convert.run(run)
 
 
 @router.post("/{run_id}/cancel")
-async def cancel_run(run_id: RunId, user: CurrentUser, engine: EngineClient) -> RunPublic:
-    """Cancel a run; steps in flight are cancelled."""
-    return await _control(engine, run_id, ControlAction.CANCEL, user.name)
+async def cancel_run(run_id: RunId, user: CurrentUser, engine: EngineClient,
+                     body: Annotated[CancelRequest | None, Body()] = None) -> RunPublic:
+    """Cancel a run; steps in flight are cancelled. With `compensate: true` its succeeded steps are undone first."""
+    return await _control(engine, run_id, ControlAction.CANCEL, user.name, compensate=bool(body and body.compensate))
 
 
 @router.post("/{run_id}/pause")

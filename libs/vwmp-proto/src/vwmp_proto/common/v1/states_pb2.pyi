@@ -68,6 +68,8 @@ class _StepStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StepState.V
     STEP_STATE_FAILED: _StepState.ValueType  # 6
     STEP_STATE_SKIPPED: _StepState.ValueType  # 7
     STEP_STATE_CANCELLED: _StepState.ValueType  # 8
+    STEP_STATE_COMPENSATED: _StepState.ValueType  # 9
+    """A succeeded step whose compensation undid it after the run failed (or was cancelled with compensate)."""
 
 class StepState(_StepState, metaclass=_StepStateEnumTypeWrapper): ...
 
@@ -80,6 +82,8 @@ STEP_STATE_SUCCEEDED: StepState.ValueType  # 5
 STEP_STATE_FAILED: StepState.ValueType  # 6
 STEP_STATE_SKIPPED: StepState.ValueType  # 7
 STEP_STATE_CANCELLED: StepState.ValueType  # 8
+STEP_STATE_COMPENSATED: StepState.ValueType  # 9
+"""A succeeded step whose compensation undid it after the run failed (or was cancelled with compensate)."""
 Global___StepState: _TypeAlias = StepState  # noqa: Y015
 
 class _EventType:
@@ -109,6 +113,12 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """An approval that does not complete its gate yet (N-of-M): the step stays awaiting_approval."""
     EVENT_TYPE_RUN_FINALIZING: _EventType.ValueType  # 18
     """A cancel or the run timeout handed the run over to its `finally` steps; data: state, reason, by."""
+    EVENT_TYPE_STEP_COMPENSATING: _EventType.ValueType  # 19
+    """The unwind of a failed run: a succeeded step's `compensate` starts, undid it, or failed for good
+    (data: uses, attempt, error; the step stays succeeded after a failed compensation).
+    """
+    EVENT_TYPE_STEP_COMPENSATED: _EventType.ValueType  # 20
+    EVENT_TYPE_STEP_COMPENSATION_FAILED: _EventType.ValueType  # 21
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """The type of a run event; `seq` orders them per run."""
@@ -134,6 +144,12 @@ EVENT_TYPE_STEP_APPROVED: EventType.ValueType  # 17
 """An approval that does not complete its gate yet (N-of-M): the step stays awaiting_approval."""
 EVENT_TYPE_RUN_FINALIZING: EventType.ValueType  # 18
 """A cancel or the run timeout handed the run over to its `finally` steps; data: state, reason, by."""
+EVENT_TYPE_STEP_COMPENSATING: EventType.ValueType  # 19
+"""The unwind of a failed run: a succeeded step's `compensate` starts, undid it, or failed for good
+(data: uses, attempt, error; the step stays succeeded after a failed compensation).
+"""
+EVENT_TYPE_STEP_COMPENSATED: EventType.ValueType  # 20
+EVENT_TYPE_STEP_COMPENSATION_FAILED: EventType.ValueType  # 21
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _ControlAction:

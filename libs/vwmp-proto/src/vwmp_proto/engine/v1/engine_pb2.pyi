@@ -321,12 +321,15 @@ class ControlRunRequest(_message.Message):
     ACTION_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     STEP_ID_FIELD_NUMBER: _builtins.int
+    COMPENSATE_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     action: _states_pb2.ControlAction.ValueType
     """cancel, pause, resume, retry, rerun (approve/reject: DecideApproval)"""
     actor: _builtins.str
     step_id: _builtins.str
     """for rerun: the step to re-run from"""
+    compensate: _builtins.bool
+    """for cancel: undo the succeeded steps (their `compensate`) before ending"""
     def __init__(
         self,
         *,
@@ -334,10 +337,11 @@ class ControlRunRequest(_message.Message):
         action: _states_pb2.ControlAction.ValueType = ...,
         actor: _builtins.str = ...,
         step_id: _builtins.str = ...,
+        compensate: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "compensate", b"compensate", "run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

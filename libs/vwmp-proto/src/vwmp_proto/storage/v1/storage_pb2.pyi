@@ -322,6 +322,7 @@ class Run(_message.Message):
     PARENT_FIELD_NUMBER: _builtins.int
     DEPTH_FIELD_NUMBER: _builtins.int
     FINALIZING_FIELD_NUMBER: _builtins.int
+    COMPENSATED_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
@@ -343,6 +344,10 @@ class Run(_message.Message):
     finalizing: _states_pb2.RunState.ValueType
     """The state a cancelled or timed-out run ends as once its finally steps are done;
     UNSPECIFIED = not handed over to finally.
+    """
+    compensated: _builtins.str
+    """The unwind of the run's succeeded steps: "" = none, "requested" = a cancel asked for it (under way),
+    "true" = every compensation succeeded, "partial" = some failed.
     """
     replayed: _builtins.bool
     """CreateRun only: a run with the same trigger dedupe key or idempotency key existed, it is returned
@@ -409,6 +414,7 @@ class Run(_message.Message):
         parent: Global___RunParent | None = ...,
         depth: _builtins.int = ...,
         finalizing: _states_pb2.RunState.ValueType = ...,
+        compensated: _builtins.str = ...,
         trigger: Global___RunTrigger | None = ...,
         replayed: _builtins.bool = ...,
         idempotency_key: _builtins.str = ...,
@@ -416,7 +422,7 @@ class Run(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "replayed", b"replayed", "request_digest", b"request_digest", "started_at", b"started_at", "state", b"state", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensated", b"compensated", "concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "replayed", b"replayed", "request_digest", b"request_digest", "started_at", b"started_at", "state", b"state", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -787,6 +793,7 @@ class Transition(_message.Message):
     ADD_STEPS_FIELD_NUMBER: _builtins.int
     RUN_OUTPUTS_JSON_FIELD_NUMBER: _builtins.int
     FINALIZING_FIELD_NUMBER: _builtins.int
+    COMPENSATED_FIELD_NUMBER: _builtins.int
     event_type: _states_pb2.EventType.ValueType
     """UNSPECIFIED = no event"""
     step_id: _builtins.str
@@ -809,6 +816,8 @@ class Transition(_message.Message):
     """the run's outputs (JSON object), "" = unchanged"""
     finalizing: _states_pb2.RunState.ValueType
     """see Run.finalizing; UNSPECIFIED = unchanged"""
+    compensated: _builtins.str
+    """see Run.compensated; "" = unchanged"""
     @_builtins.property
     def add_steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
         """Steps to create (pending) before this transition applies: a for_each step's instances
@@ -831,10 +840,11 @@ class Transition(_message.Message):
         add_steps: _abc.Iterable[Global___StepRun] | None = ...,
         run_outputs_json: _builtins.str = ...,
         finalizing: _states_pb2.RunState.ValueType = ...,
+        compensated: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_steps", b"add_steps", "attempt", b"attempt", "clear_step", b"clear_step", "data_json", b"data_json", "error", b"error", "event_type", b"event_type", "finalizing", b"finalizing", "outputs_json", b"outputs_json", "reopen", b"reopen", "run_outputs_json", b"run_outputs_json", "run_state", b"run_state", "step_id", b"step_id", "step_state", b"step_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_steps", b"add_steps", "attempt", b"attempt", "clear_step", b"clear_step", "compensated", b"compensated", "data_json", b"data_json", "error", b"error", "event_type", b"event_type", "finalizing", b"finalizing", "outputs_json", b"outputs_json", "reopen", b"reopen", "run_outputs_json", b"run_outputs_json", "run_state", b"run_state", "step_id", b"step_id", "step_state", b"step_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

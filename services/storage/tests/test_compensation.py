@@ -1,0 +1,48 @@
+"""Compensation in storage, on SQLite and PostgreSQL: the `compensated` step state (terminal) and the run's
+`compensated` field, which a reopen clears; unknown values are refused with the field's name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from vwmp_storage.errors import InvalidArgument
+from vwmp_storage.runs import Run
+from vwmp_storage.storage import Storage
+from vwmp_storage.transitions import Transition
+
+START = Transition(event_type="run.started", run_state="running")
+
+
+def test_the_compensated_step_state_and_the_runs_compensated_are_stored_and_a_reopen_clears_it(
+        storage: Storage, new_run: Callable[..., Run]) -> None:
+    run = new_run(steps=("tag", "push"))
+    storage.transitions.record(run.id, "", 0, [
+        START,
+        Transition(event_type="step.succeeded", step_id="tag", attempt=1, step_state="succeeded"),
+        Transition(event_type="step.failed", step_id="push", attempt=1, step_state="failed", error="refused"),
+        Transition(event_type="run.finalizing", finalizing="cancelled", compensated="requested")])
+    assert storage.runs.get(run.id).compensated == "requested"
+    events = storage.transitions.record(run.id, "", 0, [
+        Transition(event_type="step.compensating", step_id="tag", attempt=1, data_json='{"attempt": 1}'),
+        Transition(event_type="step.compensated", step_id="tag", attempt=1, step_state="compensated")])
+    assert [e.type for e in events] == ["step.compensating", "step.compensated"]
+    got = storage.runs.get(run.id)
+    tag = next(s for s in got.steps if s.id == "tag")
+    assert tag.state == "compensated" and tag.finished_at is not None
+    storage.transitions.record(run.id, "", 0, [
+        Transition(event_type="run.cancelled", run_state="cancelled", compensated="partial")])
+    assert storage.runs.get(run.id).compensated == "partial"
+    storage.transitions.record(run.id, "", 0, [
+        Transition(event_type="run.resumed", run_state="running", reopen=True),
+        Transition(step_id="tag", step_state="pending", clear_step=True)])
+    reopened = storage.runs.get(run.id)
+    assert reopened.compensated == "" and reopened.finalizing == ""
+
+
+def test_an_unknown_compensated_value_is_refused_naming_the_field(
+        storage: Storage, new_run: Callable[..., Run]) -> None:
+    run = new_run()
+    with pytest.raises(InvalidArgument, match=r"transitions\[1\]\.compensated: 'yes' is not one of requested"):
+        storage.transitions.record(run.id, "", 0, [START, Transition(compensated="yes")])
+    assert storage.runs.get(run.id).state == "queued"  # nothing of the batch was applied
