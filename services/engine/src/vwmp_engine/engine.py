@@ -11,8 +11,9 @@ import logging
 from types import TracebackType
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 from nats.aio.client import Client as NatsClient
-from vwmp_common.clients import storage_client
+from vwmp_common.clients import storage_channel, storage_client
 from vwmp_common.grpc_server import start_grpc_server
 from vwmp_common.nats import connect, ensure_events_stream, plugin_hosts_bucket
 from vwmp_proto.engine.v1.engine_pb2_grpc import add_EngineServiceServicer_to_server
@@ -107,9 +108,10 @@ class Engine:
         registry.start(await plugin_hosts_bucket(js))
         publisher = EventPublisher(nats)
         publisher.start()
-        storage = storage_client(settings.storage_target())
+        channel = storage_channel(settings.storage_target())  # one channel: the health check sees what calls see
+        storage = storage_client(settings.storage_target(), channel=channel)
         self._runtime = EngineRuntime(
-            store=Store(storage), registry=registry, publisher=publisher,
+            store=Store(storage, health_pb2_grpc.HealthStub(channel)), registry=registry, publisher=publisher,
             owner=settings.engine_id, secrets=self._secrets,
             step_slots=asyncio.Semaphore(settings.engine_max_steps),
         )

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common import rpc_metadata
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import EventType, RunState, StepState
@@ -214,8 +215,9 @@ class Lease:
 class Store:
     """Typed calls to the storage service."""
 
-    def __init__(self, stub: StorageStub) -> None:
+    def __init__(self, stub: StorageStub, health: health_pb2_grpc.HealthStub | None = None) -> None:
         self._stub = stub
+        self._health = health  # on the same channel as `stub`: what it answers, the storage calls reach
         self._config: tuple[float, dict[str, Any]] | None = None
 
     async def get_workflow(self, name: str, version: int = 0) -> Workflow:
@@ -332,13 +334,31 @@ class Store:
                 owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only))
         return [Lease(lease.run_id, lease.epoch) for lease in response.leases]
 
-    async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float) -> list[str]:
+    async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float,
+                           deadline: float | None = None) -> list[str]:
         """Renew leases; returns the ids of the runs whose lease another engine holds now."""
         with _refusals():
             response = await self._stub.RenewLeases(storage_pb2.RenewLeasesRequest(
                 owner=owner, leases=[storage_pb2.Lease(run_id=lease.run_id, epoch=lease.epoch) for lease in leases],
-                lease_seconds=lease_seconds))
+                lease_seconds=lease_seconds), timeout=deadline)
         return list(response.lost_run_ids)
+
+    async def answers(self, deadline: float) -> bool:
+        """Whether storage's health service answers within `deadline` seconds (whatever it says: it is reachable).
+
+        Served from storage's event loop, it answers even while every worker thread is busy or the
+        database is away: a False means the network (or the process) is gone, not that storage is slow.
+        Without a health stub storage is taken as reachable.
+        """
+        if self._health is None:
+            return True
+        try:
+            # types-grpcio-health-checking declares HealthStub without its methods; Check exists at run time.
+            await self._health.Check(health_pb2.HealthCheckRequest(), timeout=deadline)  # type: ignore[attr-defined]
+        except grpc.aio.AioRpcError as error:
+            return error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                        grpc.StatusCode.CANCELLED)
+        return True
 
     async def release_lease(self, owner: str, lease: Lease) -> None:
         """Give a run back before the lease expires (its executor is done with it)."""
