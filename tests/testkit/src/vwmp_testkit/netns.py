@@ -17,6 +17,7 @@ process that died without cleaning up (SIGKILL) are swept by the next `Network`.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import random
@@ -60,10 +61,8 @@ def _alive(pid: int) -> bool:
 
 def _remove_namespace(name: str) -> None:
     for pid in ip("netns", "pids", name, check=False).split():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
     ip("netns", "delete", name, check=False)
 
 
