@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from vwmp_cli.embedded_nats import nats_server_argv
 from vwmp_cli.up import Platform, Service
-from vwmp_common.clients import engine_client, storage_client
+from vwmp_common.clients import EngineStub, StorageStub, engine_client, storage_client
 from vwmp_common.ports import free_port
 from vwmp_common.states import TERMINAL_RUN_STATES, EventType, RunState
 from vwmp_common.timeutil import from_timestamp
@@ -56,23 +56,23 @@ def journal(platform: Platform, name: str) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-async def wait_ended(storage: object, run_id: str, timeout: float) -> storage_pb2.Run:
+async def wait_ended(storage: StorageStub, run_id: str, timeout: float) -> storage_pb2.Run:
     async with asyncio.timeout(timeout):
         while True:
-            run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))  # type: ignore[attr-defined]
+            run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
             if RunState.from_number(run.state) in TERMINAL_RUN_STATES:
                 return run
             await asyncio.sleep(0.1)
 
 
-async def apply(storage: object, name: str, steps: list[dict[str, object]]) -> None:
+async def apply(storage: StorageStub, name: str, steps: list[dict[str, object]]) -> None:
     definition = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": name}, "spec": {"steps": steps}}
-    await storage.CreateWorkflow(storage_pb2.CreateWorkflowRequest(  # type: ignore[attr-defined]
+    await storage.CreateWorkflow(storage_pb2.CreateWorkflowRequest(
         name=name, definition_json=json.dumps(definition), created_by="e2e"))
 
 
-async def start(engine: object, name: str) -> str:
-    response = await engine.StartRun(engine_pb2.StartRunRequest(workflow=name, actor="e2e"))  # type: ignore[attr-defined]
+async def start(engine: EngineStub, name: str) -> str:
+    response = await engine.StartRun(engine_pb2.StartRunRequest(workflow=name, actor="e2e"))
     assert not response.errors, list(response.errors)
     return str(response.run.id)
 
@@ -166,7 +166,7 @@ async def test_an_engine_partitioned_from_storage_stops_its_runs_and_another_tak
 
             fenced = [line for line in log_lines(platform, "engine-a") if line["message"] == FENCED]
             assert sorted(str(line["run_id"]) for line in fenced) == sorted(run_ids), fenced
-            assert all(float(line["unrenewed_seconds"]) < LEASE for line in fenced), fenced  # type: ignore[arg-type]
+            assert all(float(str(line["unrenewed_seconds"])) < LEASE for line in fenced), fenced
             assert not [line for line in log_lines(platform, "engine-a") if "lease lost" in str(line["message"])]
     assert network.namespace("storage") not in netns.ip("netns", "list")
 

@@ -25,7 +25,7 @@ from vwmp_engine import Engine
 from vwmp_engine.self_fencing import FENCE_AT, PROBE_AFTER, REACH_WINDOW, Reachability
 from vwmp_testkit.delay_proxy import DelayProxy
 
-from .conftest import Replica, Services, engine_settings, replica
+from .conftest import Replica, Services, engine_settings, replica, start_process, wait_serving
 
 LEASE = 3.0
 FENCED = "lease not renewed in time; stopped executing the run"
@@ -147,3 +147,38 @@ async def test_an_engine_whose_storage_is_slow_but_answers_keeps_its_run(
     assert run.state == "succeeded"
     assert journal(services, name) == [f"start {first}", f"done {first}"]
     assert not [r for r in caplog.records if r.getMessage() == FENCED]
+
+
+@pytest.mark.timeout(120)
+async def test_an_engine_whose_storage_is_down_for_longer_than_a_lease_keeps_its_run(
+    services: Services, nats_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storage SIGKILLed and restarted a lease later: refused, not silent, so nobody could claim; no fence."""
+    caplog.set_level(logging.INFO)
+    name = "storage-down"
+    port = free_port()
+    env = {**services.env, "VWMP_DATA_DIR": str(tmp_path / "data"), "VWMP_STORAGE_PORT": str(port)}
+    env.pop("VWMP_METRICS_PORT", None)
+    target = f"127.0.0.1:{port}"
+    storage = start_process("vwmp_storage", env, tmp_path / "storage.log")
+    try:
+        await asyncio.to_thread(wait_serving, target, 60)
+        own = Services(env, target, services.plugin_host, services.logs, "", services.secrets_dir)
+        async with replica(own, nats_server, f"waits-{free_port()}", lease_seconds=LEASE) as a:
+            await a.apply(workflow(name, seconds=LEASE * 2.5))
+            run_id = await a.start(name)
+            first = f"{run_id}/work/1"
+            await until(lambda: f"start {first}" in journal(services, name), 20, "the step never started")
+            storage.kill()
+            await asyncio.to_thread(storage.wait, 10)
+            await asyncio.sleep(LEASE * 1.2)
+            assert run_id in a.keeper.handles and not a.keeper.handles[run_id].fenced
+            storage = start_process("vwmp_storage", env, tmp_path / "storage.log")
+            await asyncio.to_thread(wait_serving, target, 60)
+            run = await a.wait(run_id, timeout=60)
+        assert run.state == "succeeded"
+        assert journal(services, name) == [f"start {first}", f"done {first}"]
+        assert not [r for r in caplog.records if r.getMessage() == FENCED]
+    finally:
+        storage.terminate()
+        storage.wait(timeout=10)

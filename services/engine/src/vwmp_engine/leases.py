@@ -20,8 +20,8 @@ from typing import Any
 from vwmp_engine.claim_grace import ClaimGrace
 from vwmp_engine.executor import RunExecutor
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.self_fencing import PROBE_TIMEOUT, RENEW_EVERY, WATCH_EVERY, Reachability
-from vwmp_engine.store import Lease, StorageError, StorageUnavailable
+from vwmp_engine.self_fencing import CLAIM_DEADLINE, PROBE_TIMEOUT, RENEW_EVERY, WATCH_EVERY, Reachability
+from vwmp_engine.store import Lease, Reach, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -119,8 +119,11 @@ class LeaseKeeper:
         if free <= 0:
             return
         sent = time.monotonic()
+        # A short deadline: a claim that waited through an outage would arrive with `free_only` decided
+        # before it and take over the leases that expired meanwhile (its own runs' too, as new attempts).
         leases = await self.runtime.store.claim_runs(self.runtime.owner, free, self.lease_seconds,
-                                                     free_only=self.grace.free_only())
+                                                     free_only=self.grace.free_only(),
+                                                     deadline=self.lease_seconds * CLAIM_DEADLINE)
         self.grace.reachable()
         self.reach.answered()
         for lease in leases:
@@ -240,7 +243,10 @@ class LeaseKeeper:
                 self._fence(run_id, handle, now)
 
     async def _probe(self) -> None:
-        if await self.runtime.store.answers(self.lease_seconds * PROBE_TIMEOUT):
+        """Ask storage's health. Refused counts as an answer: a storage that is down is down for every
+        replica (none can claim through it), and once it is back the claim grace keeps them all off
+        expired leases for a lease length, so the owner keeps its runs and sends its writes again."""
+        if await self.runtime.store.reach(self.lease_seconds * PROBE_TIMEOUT) != Reach.SILENT:
             self.reach.answered()
 
     def _fence(self, run_id: str, handle: RunHandle, now: float) -> None:

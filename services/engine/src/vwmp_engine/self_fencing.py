@@ -12,6 +12,10 @@ Only an unreachable storage fences: renewals that are merely slow (storage busy 
 writes, its database away for a moment) do not. Once a lease is overdue (`PROBE_AFTER`) the replica
 asks storage's gRPC health service, which answers from its event loop whatever its worker threads and
 its database do; an answer within `REACH_WINDOW` means storage is there and the renewal will come.
+A refused connection counts as an answer too: storage is down (stopped, restarting) for every replica
+alike, none can claim through it, and once it is back the claim grace (claim_grace.py) keeps them all
+off expired leases for a lease length while the owner renews. What fences is silence: a health check
+that gets no answer at all in time, as across a partition or to a host that is gone.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ PROBE_AFTER = 0.5  # a lease unconfirmed this long is overdue: storage's health 
 PROBE_TIMEOUT = 0.2  # a health answer later than this (share of the lease) is no answer
 REACH_WINDOW = 0.4  # storage counts as reachable when it answered anything this recently
 FENCE_AT = 0.85  # an overdue lease this old, with storage unreachable, is fenced: the run stops here
+# A claim waits at most this long (share of the lease) for storage: sent later, after an outage long enough
+# for leases to expire (more than the 3/4 of a lease a renewed lease has left), it would take them over.
+CLAIM_DEADLINE = 0.5
 
 
 class Reachability:
