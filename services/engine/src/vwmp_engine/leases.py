@@ -20,7 +20,7 @@ from typing import Any
 from vwmp_engine.claim_grace import ClaimGrace
 from vwmp_engine.executor import RunExecutor
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.self_fencing import CLAIM_DEADLINE, PROBE_TIMEOUT, RENEW_EVERY, WATCH_EVERY, Reachability
+from vwmp_engine.self_fencing import PROBE_TIMEOUT, RENEW_EVERY, WATCH_EVERY, Reachability
 from vwmp_engine.store import Lease, Reach, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,8 @@ class LeaseKeeper:
         if free <= 0:
             return
         sent = time.monotonic()
-        # A short deadline: a claim that waited through an outage would arrive with `free_only` decided
-        # before it and take over the leases that expired meanwhile (its own runs' too, as new attempts).
         leases = await self.runtime.store.claim_runs(self.runtime.owner, free, self.lease_seconds,
-                                                     free_only=self.grace.free_only(),
-                                                     deadline=self.lease_seconds * CLAIM_DEADLINE)
+                                                     free_only=self.grace.free_only())
         self.grace.reachable()
         self.reach.answered()
         for lease in leases:

@@ -29,9 +29,6 @@ PROBE_AFTER = 0.5  # a lease unconfirmed this long is overdue: storage's health 
 PROBE_TIMEOUT = 0.2  # a health answer later than this (share of the lease) is no answer
 REACH_WINDOW = 0.4  # storage counts as reachable when it answered anything this recently
 FENCE_AT = 0.85  # an overdue lease this old, with storage unreachable, is fenced: the run stops here
-# A claim waits at most this long (share of the lease) for storage: sent later, after an outage long enough
-# for leases to expire (more than the 3/4 of a lease a renewed lease has left), it would take them over.
-CLAIM_DEADLINE = 0.5
 
 
 class Reachability:

@@ -339,12 +339,16 @@ class Store:
         """Read the configuration again on next use (it was just changed)."""
         self._config = None
 
-    async def claim_runs(self, owner: str, limit: int, lease_seconds: float, free_only: bool = False,
-                         deadline: float | None = None) -> list[Lease]:
-        """Claim up to `limit` free or expired runs for `owner` (only free ones, no expired lease, with `free_only`)."""
+    async def claim_runs(self, owner: str, limit: int, lease_seconds: float, free_only: bool = False) -> list[Lease]:
+        """Claim up to `limit` free or expired runs for `owner` (only free ones, no expired lease, with `free_only`).
+
+        Not wait-for-ready: while storage is down the claim fails at once instead of waiting for it, to
+        arrive once it is back with a `free_only` decided before the outage and take over the leases that
+        expired meanwhile (the claimer's own too, as new attempts of its steps in flight).
+        """
         with _refusals():
             response = await self._stub.ClaimRuns(storage_pb2.ClaimRunsRequest(
-                owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only), timeout=deadline)
+                owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only), wait_for_ready=False)
         return [Lease(lease.run_id, lease.epoch) for lease in response.leases]
 
     async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float,
