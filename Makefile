@@ -14,7 +14,7 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-faults test-contract test-frontend test-versions signing lint typecheck proto bench images dist clean
+	test-faults netns-tools test-contract test-frontend test-versions signing lint typecheck proto bench images dist clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,8 +48,11 @@ test: bootstrap browser signing ## run every test: unit, integration (SQLite, Po
 test-python:
 	$(PYTEST) $(PARALLEL) -m "not faults"
 
-test-faults: bootstrap ## fault injection as root: network partitions, latency, PostgreSQL down (called by .ci/run)
+test-faults: bootstrap netns-tools ## fault injection as root: network partitions, latency, PostgreSQL down (called by .ci/run)
 	$(PYTEST) -m faults
+
+netns-tools: ## install Debian's iproute2 (ip netns, for the partition tests) when `ip` is missing
+	@command -v ip >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 
 test-contract: bootstrap ## schemathesis --checks all (every phase) against the whole platform; VWMP_CONTRACT_EXAMPLES=50 digs deeper
 	$(PYTEST) tests/e2e/test_openapi_contract.py

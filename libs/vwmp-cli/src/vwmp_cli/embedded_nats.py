@@ -23,9 +23,9 @@ def nats_server_binary() -> str:
     return found
 
 
-def nats_server_argv(port: int, store_dir: Path) -> list[str]:
-    """The command line of a JetStream-enabled nats-server on 127.0.0.1:port storing in store_dir."""
-    return [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)]
+def nats_server_argv(port: int, store_dir: Path, host: str = "127.0.0.1") -> list[str]:
+    """The command line of a JetStream-enabled nats-server on host:port (loopback by default) storing in store_dir."""
+    return [nats_server_binary(), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir)]
 
 
 def start_nats_server(port: int, store_dir: Path, log_file: Path | None = None) -> subprocess.Popen[bytes]:

@@ -86,6 +86,7 @@ class Service:
     started_at: float = 0.0
     probed_at: float = 0.0
     failed_probes: int = 0
+    host: str = "127.0.0.1"  # where the health checks reach it (a service in another network namespace is elsewhere)
 
     def start(self, env: dict[str, str], die_with_supervisor: bool = False) -> None:
         self.started_at, self.probed_at, self.failed_probes = time.monotonic(), 0.0, 0
@@ -240,9 +241,9 @@ class Platform:
                 return False
         port_variable = {"storage": "VWMP_STORAGE_PORT", "engine": "VWMP_ENGINE_PORT",
                          "plugin-host": "VWMP_PLUGIN_HOST_PORT"}.get(kind)
-        env = self.services[name].env or self.env
-        port = env.get(port_variable or "", "")
-        return not port or grpc_serving(f"127.0.0.1:{port}")
+        service = self.services[name]
+        port = (service.env or self.env).get(port_variable or "", "")
+        return not port or grpc_serving(f"{service.host}:{port}")
 
     def supervise_once(self) -> None:
         """Restart any service that died or hangs, with a growing delay."""

@@ -38,6 +38,7 @@ __all__ = [
     "engine_client",
     "open_channel",
     "plugin_client",
+    "storage_channel",
     "storage_client",
 ]
 
@@ -93,9 +94,15 @@ def open_channel(
     return grpc.aio.insecure_channel(target, options=options, interceptors=client_interceptors(token) or None)
 
 
-def storage_client(target: str, service_token: str | None = None) -> StorageStub:
-    """Client of vwmp.storage.v1.StorageService."""
-    return StorageServiceStub(open_channel(target, "vwmp.storage.v1.StorageService", service_token=service_token))
+def storage_client(target: str, service_token: str | None = None,
+                   channel: grpc.aio.Channel | None = None) -> StorageStub:
+    """Client of vwmp.storage.v1.StorageService (on `channel`, one of `storage_channel`'s, when given)."""
+    return StorageServiceStub(channel or storage_channel(target, service_token))
+
+
+def storage_channel(target: str, service_token: str | None = None) -> grpc.aio.Channel:
+    """The channel `storage_client` uses: a caller that also asks storage's health service shares it."""
+    return open_channel(target, "vwmp.storage.v1.StorageService", service_token=service_token)
 
 
 def engine_client(target: str, service_token: str | None = None) -> EngineStub:

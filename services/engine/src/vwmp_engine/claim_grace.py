@@ -5,7 +5,7 @@ the runs are still executing on live replicas, their steps in flight on the plug
 first replica to claim once storage answers again would take them all over and dispatch those
 steps again (a new attempt: the step done twice). So for one lease length after storage answers
 again this replica claims only free runs (new or released, `ClaimRunsRequest.free_only`): the
-owners renew within a third of a lease. A run whose owner really died meanwhile is taken over
+owners renew within a quarter of a lease. A run whose owner really died meanwhile is taken over
 one lease length later than otherwise.
 """
 

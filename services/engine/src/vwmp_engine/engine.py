@@ -11,8 +11,9 @@ import logging
 from types import TracebackType
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 from nats.aio.client import Client as NatsClient
-from vwmp_common.clients import storage_client
+from vwmp_common.clients import storage_channel, storage_client
 from vwmp_common.grpc_server import start_grpc_server
 from vwmp_common.nats import connect, ensure_events_stream, plugin_hosts_bucket
 from vwmp_proto.engine.v1.engine_pb2_grpc import add_EngineServiceServicer_to_server
@@ -104,8 +105,9 @@ class Engine:
         nats = self._nats = await connect(settings.nats_url, name=f"engine-{settings.engine_id}")
         js = nats.jetstream()
         await ensure_events_stream(js)
-        storage = storage_client(settings.storage_target())
-        store = Store(storage)
+        channel = storage_channel(settings.storage_target())  # one channel: the health check sees what calls see
+        storage = storage_client(settings.storage_target(), channel=channel)
+        store = Store(storage, health_pb2_grpc.HealthStub(channel))
         registry = StepTypeRegistry(connected=lambda: nats.is_connected)
         registry.greeted.append(lambda host, client: sweep_host_scratch(store, host, client))
         registry.start(await plugin_hosts_bucket(js))

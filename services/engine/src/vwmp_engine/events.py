@@ -112,6 +112,7 @@ class TransitionLog:
         self._pending: list[tuple[Transition, asyncio.Future[list[Event]]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._deferred: asyncio.TimerHandle | None = None
+        self._closed: StorageError | None = None
 
     def record(self, *transitions: Transition, defer: float = 0.0) -> asyncio.Future[list[Event]]:
         """Queue transitions; the future resolves with their events once they are durable.
@@ -120,6 +121,10 @@ class TransitionLog:
         transition to join it (a finished step and the next step's start).
         """
         loop = asyncio.get_running_loop()
+        if self._closed is not None:  # fenced: nothing more is sent
+            refused = _detached()
+            refused.set_exception(self._closed)
+            return refused
         future: asyncio.Future[list[Event]] = loop.create_future()
         for index, transition in enumerate(transitions):
             self._pending.append((transition, future if index == len(transitions) - 1 else _detached()))
@@ -137,8 +142,27 @@ class TransitionLog:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name=f"transitions-{self.run_id}")
 
+    def close(self, error: StorageError) -> None:
+        """Send nothing more (the run was fenced): what waits or is in flight fails with `error`.
+
+        The write in flight is cancelled on this side; storage may still have committed it (its
+        answer is what could not arrive), which the next owner reads back as any other commit.
+        """
+        self._closed = error
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+        pending, self._pending = self._pending, []
+        for _, future in pending:
+            if not future.done():
+                future.set_exception(error)
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+
     async def flush(self) -> None:
         """Wait until everything recorded so far is written (or refused)."""
+        if self._closed is not None:
+            return
         if self._pending:
             self._start_writer()
         while self._writer is not None and not self._writer.done():
@@ -149,6 +173,11 @@ class TransitionLog:
             batch, self._pending = self._pending, []
             try:
                 events = await self._commit([transition for transition, _ in batch], uuid.uuid4().hex)
+            except asyncio.CancelledError:  # closed (fenced) in the middle of the write
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(self._closed or StorageUnavailable("the write was cancelled"))
+                raise
             except StorageError as failure:
                 for _, future in batch:
                     if not future.done():

@@ -260,6 +260,15 @@ class RunExecutor:
         """The lease was lost: stop at once, writing nothing more (storage would refuse it anyway)."""
         self.run.stop(lost=True)
 
+    def stop_unrenewed(self) -> None:
+        """The lease could not be renewed in time (storage unreachable): stop before another engine claims it.
+
+        The plugin calls in flight are cancelled (by `execute` as it returns) and nothing more is sent
+        to storage, not even the writes waiting for it.
+        """
+        self.run.transitions.close(LeaseLost("lease not renewed in time; stopped executing the run"))
+        self.run.stop(lost=True)
+
     async def _abandon_tasks(self) -> None:
         tasks = [step.task for step in self.run.steps.values() if step.task is not None]
         if self.compensator.task is not None:

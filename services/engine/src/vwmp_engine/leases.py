@@ -2,7 +2,8 @@
 
 Every replica claims free or expired runs; a replica that stops renewing
 loses its runs to another one, and storage refuses the stale owner's writes
-(fencing by lease epoch).
+(fencing by lease epoch). A replica that cannot reach storage to renew stops
+its runs itself before their leases can expire (self_fencing.py).
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import traceback
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from vwmp_engine.claim_grace import ClaimGrace
 from vwmp_engine.executor import RunExecutor
 from vwmp_engine.runtime import EngineRuntime
-from vwmp_engine.store import Lease, StorageError, StorageUnavailable
+from vwmp_engine.self_fencing import PROBE_TIMEOUT, RENEW_EVERY, WATCH_EVERY, Reachability
+from vwmp_engine.store import Lease, Reach, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -30,6 +35,8 @@ class RunHandle:
     """A run this replica holds a lease on; its executor exists once the run is loaded."""
 
     epoch: int
+    renewed: float = field(default_factory=time.monotonic)  # when the last claim/renewal storage confirmed was sent
+    fenced: bool = False  # stopped here: the lease could not be renewed in time
     task: asyncio.Task[None] | None = None
     executor: RunExecutor | None = None
     loaded: asyncio.Event = field(default_factory=asyncio.Event)  # set once loaded (or given up)
@@ -47,11 +54,15 @@ class LeaseKeeper:
         self._tasks: list[asyncio.Task[None]] = []
         self._crashes: dict[str, int] = {}  # run id -> executions on this replica that ended in a crash
         self.grace = ClaimGrace(lease_seconds)  # after a storage outage, no takeover of expired leases for a while
+        self.reach = Reachability(lease_seconds)  # whether storage answers: an overdue lease is fenced if not
+        self._calls: set[asyncio.Task[None]] = set()  # renewals and health checks in flight
+        self._probed = float("-inf")
 
     def start(self) -> None:
-        """Claim runs and renew leases in the background from now on."""
+        """Claim runs, renew leases and watch them in the background from now on."""
         self._tasks = [asyncio.create_task(self._claim_loop(), name="claim-runs"),
-                       asyncio.create_task(self._renew_loop(), name="renew-leases")]
+                       asyncio.create_task(self._renew_loop(), name="renew-leases"),
+                       asyncio.create_task(self._watch_loop(), name="watch-leases")]
 
     def wake(self) -> None:
         """Claim now instead of at the next poll (a run was just started)."""
@@ -77,7 +88,7 @@ class LeaseKeeper:
 
     async def stop(self) -> None:
         """Stop claiming, abandon every run (another replica takes them over)."""
-        for task in self._tasks:
+        for task in [*self._tasks, *self._calls]:
             task.cancel()
         for handle in self.handles.values():
             if handle.executor is not None:
@@ -85,7 +96,7 @@ class LeaseKeeper:
             elif handle.task is not None:  # claimed, still loading: nothing ran yet, the lease just expires
                 handle.task.cancel()
         tasks = [handle.task for handle in self.handles.values() if handle.task is not None]
-        await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._tasks, *self._calls, return_exceptions=True)
 
     async def _claim_loop(self) -> None:
         while True:
@@ -107,17 +118,22 @@ class LeaseKeeper:
         free = min(self.max_runs - len(self.handles), CLAIM_BATCH)
         if free <= 0:
             return
+        sent = time.monotonic()
         leases = await self.runtime.store.claim_runs(self.runtime.owner, free, self.lease_seconds,
                                                      free_only=self.grace.free_only())
         self.grace.reachable()
+        self.reach.answered()
         for lease in leases:
             handle = self.handles.get(lease.run_id)
+            if handle is not None and handle.fenced:  # stopped here, still winding down: let another claim it
+                self._spawn(self._release(lease.run_id, lease.epoch), "release-lease")
+                continue
             if handle is not None:  # our own lease ran out before a renewal: keep executing
-                handle.epoch = lease.epoch
+                handle.epoch, handle.renewed = lease.epoch, sent
                 if handle.executor is not None:
                     handle.executor.fence(lease.epoch)
                 continue
-            handle = self.handles[lease.run_id] = RunHandle(lease.epoch)  # renewed from now on
+            handle = self.handles[lease.run_id] = RunHandle(lease.epoch, sent)  # renewed from now on
             handle.task = asyncio.create_task(self._execute(lease.run_id, handle), name=f"run-{lease.run_id}")
         if len(leases) == free:
             self._wakeup.set()  # there may be more waiting
@@ -162,23 +178,80 @@ class LeaseKeeper:
         except StorageError as error:
             log.warning("releasing a lease failed", extra={"fields": {"run_id": run_id, "error": str(error)}})
 
+    def _spawn(self, call: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(call, name=name)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
     async def _renew_loop(self) -> None:
+        """Renew on a fixed beat, every quarter of the lease: a slow renewal does not delay the next one."""
+        beat = self.lease_seconds * RENEW_EVERY
+        next_beat = time.monotonic() + beat
         while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            if not self.handles:
+            await asyncio.sleep(max(0.0, next_beat - time.monotonic()))
+            next_beat = max(next_beat + beat, time.monotonic())
+            leases = [Lease(run_id, handle.epoch) for run_id, handle in self.handles.items() if not handle.fenced]
+            if leases:
+                self._spawn(self._renew(leases), "renew-leases")
+
+    async def _renew(self, leases: list[Lease]) -> None:
+        """One renewal; an answer however late confirms the leases from when it was sent (storage renewed
+        them later than that, never earlier)."""
+        sent = time.monotonic()
+        try:
+            lost = await self.runtime.store.renew_leases(self.runtime.owner, leases, self.lease_seconds,
+                                                         deadline=self.lease_seconds)
+        except StorageUnavailable as error:
+            self.grace.unreachable(error)
+            return
+        except StorageError as error:
+            log.warning("renewing leases failed", extra={"fields": {"error": str(error)}})
+            return
+        self.grace.reachable()
+        self.reach.answered()
+        gone = set(lost)
+        for lease in leases:
+            handle = self.handles.get(lease.run_id)
+            if handle is None or handle.epoch != lease.epoch:
                 continue
-            leases = [Lease(run_id, handle.epoch) for run_id, handle in self.handles.items()]
-            try:
-                lost = await self.runtime.store.renew_leases(self.runtime.owner, leases, self.lease_seconds)
-                self.grace.reachable()
-            except StorageUnavailable as error:
-                self.grace.unreachable(error)
-                continue
-            except StorageError as error:
-                log.warning("renewing leases failed", extra={"fields": {"error": str(error)}})
-                continue
-            for run_id in lost:
-                handle = self.handles.get(run_id)
-                if handle is not None and handle.executor is not None:
-                    log.warning("lease lost; another engine owns the run now", extra={"fields": {"run_id": run_id}})
-                    handle.executor.abandon()
+            if lease.run_id not in gone:
+                handle.renewed = max(handle.renewed, sent)
+            elif handle.executor is not None and not handle.fenced:
+                log.warning("lease lost; another engine owns the run now", extra={"fields": {"run_id": lease.run_id}})
+                handle.executor.abandon()
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds * WATCH_EVERY)
+            self.watch()
+
+    def watch(self) -> None:
+        """Fence the runs whose lease is about to run out unrenewed while storage does not answer."""
+        overdue = [(run_id, handle) for run_id, handle in self.handles.items()
+                   if not handle.fenced and self.reach.overdue(handle.renewed)]
+        if not overdue:
+            return
+        now = time.monotonic()
+        if now - self._probed >= self.lease_seconds * RENEW_EVERY:  # once a beat while leases are overdue
+            self._probed = now
+            self._spawn(self._probe(), "probe-storage")
+        for run_id, handle in overdue:
+            if self.reach.must_fence(handle.renewed):
+                self._fence(run_id, handle, now)
+
+    async def _probe(self) -> None:
+        """Ask storage's health. Refused counts as an answer: a storage that is down is down for every
+        replica (none can claim through it), and once it is back the claim grace keeps them all off
+        expired leases for a lease length, so the owner keeps its runs and sends its writes again."""
+        if await self.runtime.store.reach(self.lease_seconds * PROBE_TIMEOUT) != Reach.SILENT:
+            self.reach.answered()
+
+    def _fence(self, run_id: str, handle: RunHandle, now: float) -> None:
+        handle.fenced = True
+        log.warning("lease not renewed in time; stopped executing the run", extra={"fields": {
+            "run_id": run_id, "unrenewed_seconds": round(now - handle.renewed, 2),
+            "lease_seconds": self.lease_seconds}})
+        if handle.executor is not None:
+            handle.executor.stop_unrenewed()
+        elif handle.task is not None:  # still loading: nothing ran yet
+            handle.task.cancel()

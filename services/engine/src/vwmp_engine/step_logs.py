@@ -57,6 +57,8 @@ def step_log_writer(run: RunContext, step: StepRun) -> Callable[[Lines], Awaitab
     """Writes a batch of the step's current attempt: the lines to storage, then a `step.log` event."""
 
     async def write(lines: Lines) -> None:
+        if run.lost:  # the lease is gone (taken over, or fenced here): nothing more is written for the run
+            return
         attempt = step.attempt
         scrubbed = [(stream, run.redactor.scrub(line)) for stream, line in lines]
         await run.runtime.store.append_logs(run.run_id, step.spec.id, attempt, scrubbed)

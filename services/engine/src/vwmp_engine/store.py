@@ -8,6 +8,7 @@ gRPC status codes. Events stay `events_pb2.Event`: that is what goes out on NATS
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common import rpc_metadata
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import TERMINAL_RUN_STATES, EventType, RunState, StepState
@@ -27,6 +29,9 @@ from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_engine.triggers.records import Advance, StartedBy
 
 CONFIG_CACHE_SECONDS = 5.0
+# What gRPC says when there is no path to a peer (EHOSTUNREACH, ENETUNREACH, a blackhole route's EINVAL,
+# a connect timeout), as opposed to a peer that refused or closed the connection.
+PATH_GONE = ("no route", "unreachable", "invalid argument", "timed out", "timeout", "deadline")
 
 
 class StorageError(Exception):
@@ -207,6 +212,14 @@ class Workflow:
     created_at: datetime | None = None  # when this version was saved (a completion trigger is armed from then)
 
 
+class Reach(enum.Enum):
+    """What a health check of storage found (see `Store.reach`)."""
+
+    ANSWERED = "answered"
+    DOWN = "down"
+    SILENT = "silent"
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """A claim on a run; storage refuses writes carrying an older epoch."""
@@ -218,8 +231,9 @@ class Lease:
 class Store:
     """Typed calls to the storage service."""
 
-    def __init__(self, stub: StorageStub) -> None:
+    def __init__(self, stub: StorageStub, health: health_pb2_grpc.HealthStub | None = None) -> None:
         self._stub = stub
+        self._health = health  # on the same channel as `stub`: what it answers, the storage calls reach
         self._config: tuple[float, dict[str, Any]] | None = None
 
     async def get_workflow(self, name: str, version: int = 0) -> Workflow:
@@ -343,19 +357,48 @@ class Store:
         self._config = None
 
     async def claim_runs(self, owner: str, limit: int, lease_seconds: float, free_only: bool = False) -> list[Lease]:
-        """Claim up to `limit` free or expired runs for `owner` (only free ones, no expired lease, with `free_only`)."""
+        """Claim up to `limit` free or expired runs for `owner` (only free ones, no expired lease, with `free_only`).
+
+        Not wait-for-ready: while storage is down the claim fails at once instead of waiting for it, to
+        arrive once it is back with a `free_only` decided before the outage and take over the leases that
+        expired meanwhile (the claimer's own too, as new attempts of its steps in flight).
+        """
         with _refusals():
             response = await self._stub.ClaimRuns(storage_pb2.ClaimRunsRequest(
-                owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only))
+                owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only), wait_for_ready=False)
         return [Lease(lease.run_id, lease.epoch) for lease in response.leases]
 
-    async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float) -> list[str]:
+    async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float,
+                           deadline: float | None = None) -> list[str]:
         """Renew leases; returns the ids of the runs whose lease another engine holds now."""
         with _refusals():
             response = await self._stub.RenewLeases(storage_pb2.RenewLeasesRequest(
                 owner=owner, leases=[storage_pb2.Lease(run_id=lease.run_id, epoch=lease.epoch) for lease in leases],
-                lease_seconds=lease_seconds))
+                lease_seconds=lease_seconds), timeout=deadline)
         return list(response.lost_run_ids)
+
+    async def reach(self, deadline: float) -> Reach:
+        """Whether storage's health service answers within `deadline` seconds (whatever it says).
+
+        Served from storage's event loop, it answers even while every worker thread is busy or the
+        database is away. `Reach.DOWN`: refused or closed at once (nothing listens there: storage is
+        stopped or restarting, for every replica alike); `Reach.SILENT`: no answer in time, or a routing
+        error (no route, network unreachable): the path between this replica and storage is gone.
+        Without a health stub storage is taken as answering.
+        """
+        if self._health is None:
+            return Reach.ANSWERED
+        try:
+            # types-grpcio-health-checking declares HealthStub without its methods; Check exists at run time.
+            await self._health.Check(health_pb2.HealthCheckRequest(), timeout=deadline)  # type: ignore[attr-defined]
+        except grpc.aio.AioRpcError as error:
+            details = (error.details() or "").lower()
+            if error.code() == grpc.StatusCode.UNAVAILABLE and not any(gone in details for gone in PATH_GONE):
+                return Reach.DOWN
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                grpc.StatusCode.CANCELLED):
+                return Reach.SILENT
+        return Reach.ANSWERED
 
     async def release_lease(self, owner: str, lease: Lease) -> None:
         """Give a run back before the lease expires (its executor is done with it)."""

@@ -6,9 +6,11 @@ unexpected is logged with its traceback and answered INTERNAL without one.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -242,12 +244,50 @@ def config_message(c: ConfigDocument) -> pb.ConfigDocument:
     )
 
 
+class _Aborted(Exception):
+    """A handler run on the lease threads aborted; its status is replayed on the real context."""
+
+
+class _ThreadContext:
+    """The part of a servicer context the `_rpc` handlers use, for one run on the lease threads."""
+
+    def __init__(self) -> None:
+        self.trailing: tuple[tuple[str, str], ...] = ()
+        self.status: tuple[grpc.StatusCode, str] = (grpc.StatusCode.UNKNOWN, "")
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.trailing = tuple(metadata)
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.status = (code, details)
+        raise _Aborted(details)
+
+
 class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
-    """vwmp.storage.v1.StorageService on top of `Storage` (plain methods: run in the server's threads)."""
+    """vwmp.storage.v1.StorageService on top of `Storage` (plain methods: run in the server's threads).
+
+    Lease renewals and releases run on threads of their own (`LEASE_THREADS`): a replica that cannot
+    renew stops executing its runs, so a renewal must never wait for a worker behind a queue of
+    transition writes (it still waits for the database like any write).
+    """
+
+    LEASE_THREADS = 2
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.database_away = DatabaseAway()  # one log line per outage, not one per refused call
+        self._lease_threads = ThreadPoolExecutor(self.LEASE_THREADS, thread_name_prefix="storage-leases")
+
+    async def _on_lease_threads(self, handler: Callable[[Any, Any], Response], request: Any,
+                                context: grpc.aio.ServicerContext[Any, Any]) -> Response:
+        shim = _ThreadContext()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._lease_threads, handler, request, shim)
+        except _Aborted:
+            if shim.trailing:
+                context.set_trailing_metadata(shim.trailing)
+            await context.abort(*shim.status)
+            raise  # abort raises; this line is never reached
 
     @_rpc
     def CreateWorkflow(self, request: pb.CreateWorkflowRequest, context: Any) -> pb.Workflow:
@@ -375,14 +415,20 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         claimed = self.storage.leases.claim(request.owner, request.limit, request.lease_seconds, request.free_only)
         return pb.ClaimRunsResponse(leases=[pb.Lease(run_id=x.run_id, epoch=x.epoch) for x in claimed])
 
+    async def RenewLeases(self, request: pb.RenewLeasesRequest, context: Any) -> pb.RenewLeasesResponse:
+        return await self._on_lease_threads(self._renew_leases, request, context)
+
     @_rpc
-    def RenewLeases(self, request: pb.RenewLeasesRequest, context: Any) -> pb.RenewLeasesResponse:
+    def _renew_leases(self, request: pb.RenewLeasesRequest, context: Any) -> pb.RenewLeasesResponse:
         held = [Lease(x.run_id, x.epoch) for x in request.leases]
         lost = self.storage.leases.renew(request.owner, held, request.lease_seconds)
         return pb.RenewLeasesResponse(lost_run_ids=lost)
 
+    async def ReleaseLease(self, request: pb.ReleaseLeaseRequest, context: Any) -> pb.ReleaseLeaseResponse:
+        return await self._on_lease_threads(self._release_lease, request, context)
+
     @_rpc
-    def ReleaseLease(self, request: pb.ReleaseLeaseRequest, context: Any) -> pb.ReleaseLeaseResponse:
+    def _release_lease(self, request: pb.ReleaseLeaseRequest, context: Any) -> pb.ReleaseLeaseResponse:
         self.storage.leases.release(request.owner, Lease(request.run_id, request.epoch))
         return pb.ReleaseLeaseResponse()
 
