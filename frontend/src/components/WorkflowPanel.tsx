@@ -4,6 +4,7 @@ import { ON_CONFLICT_VALUES } from '../api/types';
 import { checkOutputName, concurrencySpecOf, formatOutputValue, outputsOf, parseOutputValue, setConcurrency, setOutputs } from '../lib/definition';
 import { ExpressionInput } from './ExpressionInput';
 import { TriggersSection } from './TriggersSection';
+import { DurationHistory } from './DurationHistory';
 
 interface Props {
   definition: WorkflowDefinition;
@@ -43,6 +44,7 @@ export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }
       <ConcurrencySection definition={definition} readOnly={readOnly} onChange={onChange} />
       <TriggersSection definition={definition} saved={isNew ? null : md.name} readOnly={readOnly} issues={general} onChange={onChange} />
       <OutputsSection definition={definition} readOnly={readOnly} onChange={onChange} />
+      {!isNew && md.name && <DurationHistory workflow={md.name} definition={definition} />}
       <section className="panel-section">
         <h3>Run parameters <span className="muted small-text">(JSON Schema)</span></h3>
         <label htmlFor="wf-params" className="sr-only">Parameters JSON Schema</label>

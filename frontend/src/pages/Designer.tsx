@@ -10,7 +10,7 @@ import {
   addStep, allSteps, connect, emptyDefinition, finallyOf, laneOf, moveToLane, normalizeDefinition, positionsOf, removeSteps, renameStep,
   setPositions, updateStep, disconnect,
 } from '../lib/definition';
-import { designNodesOf, edgesOf, iconOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
+import { designNodesOf, edgesOf, EDGE_MARKER, iconOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
 import { historyReducer } from '../lib/history';
 import { layoutDefinition } from '../lib/layout';
 import { subWorkflowTypes } from '../lib/subworkflows';
@@ -25,6 +25,8 @@ import { YamlView } from '../components/YamlView';
 import { ErrorBox } from '../components/common';
 import { VersionHistory } from '../components/VersionHistory';
 import { RunDialog } from '../components/RunDialog';
+import { VersionDiffPanel } from '../components/VersionDiffPanel';
+import { diffVersions, mergedForDiff } from '../lib/versionDiff';
 
 declare global {
   interface Window {
@@ -66,6 +68,8 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [loaded, setLoaded] = useState<Workflow | null>(null);
   const savedRef = useRef<WorkflowDefinition | null>(null);
   const [viewing, setViewing] = useState<Workflow | null>(null);
+  // Two versions compared on the canvas (read-only): the older one first.
+  const [comparing, setComparing] = useState<{ from: Workflow; to: Workflow } | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [issues, setIssues] = useState<ValidationIssue[]>([]);
   const [validating, setValidating] = useState(false);
@@ -79,11 +83,13 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [ready, setReady] = useState(false);
   const [fitOnOpen, setFitOnOpen] = useState(false);
   const rf = useReactFlow();
-  const readOnly = viewing != null;
+  const readOnly = viewing != null || comparing != null;
   // One object per viewed version: every effect below keys on `shown`, so a definition rebuilt on
   // each render would re-run them, set state, render again… and never stop.
   const viewed = useMemo(() => (viewing ? normalizeDefinition(viewing.definition) : null), [viewing]);
-  const shown = viewed ?? def;
+  const diff = useMemo(() => (comparing ? diffVersions(normalizeDefinition(comparing.from.definition), normalizeDefinition(comparing.to.definition)) : null), [comparing]);
+  const merged = useMemo(() => (comparing ? withLayout(mergedForDiff(normalizeDefinition(comparing.from.definition), normalizeDefinition(comparing.to.definition))) : null), [comparing]);
+  const shown = merged ?? viewed ?? def;
 
   // Load once: the stored workflow, a template, or an empty definition.
   useEffect(() => {
@@ -137,14 +143,21 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [nodes, setNodes] = useState<DesignNode[]>([]);
   const [edges, setEdges] = useState<Edge[]>([]);
   useEffect(() => {
-    setNodes((prev) => reconcileNodes(prev, designNodesOf(shown, typeInfo, errorsByStep, new Set(selected ? [selected] : []))));
-  }, [shown, typeInfo, errorsByStep, selected]);
+    const change = new Map((diff?.steps ?? []).map((d) => [d.id, d.change]));
+    const drawn = designNodesOf(shown, typeInfo, diff ? new Map() : errorsByStep, new Set(selected ? [selected] : []));
+    setNodes((prev) => reconcileNodes(prev, diff ? drawn.map((n) => ({ ...n, className: `diff-${change.get(n.id) ?? 'same'}` })) : drawn));
+  }, [shown, typeInfo, errorsByStep, selected, diff]);
   useEffect(() => {
+    if (diff) {
+      // Both versions' edges: the removed ones dashed red, the added ones green.
+      setEdges(diff.edges.map((e) => ({ id: e.id, source: e.source, target: e.target, markerEnd: EDGE_MARKER, className: `diff-edge-${e.change}` })));
+      return;
+    }
     setEdges((prev) => {
       const sel = new Set(prev.filter((e) => e.selected).map((e) => e.id));
       return edgesOf(shown).map((e) => ({ ...e, selected: sel.has(e.id) }));
     });
-  }, [shown]);
+  }, [shown, diff]);
 
   // The finally lane's band: around the finally nodes where they are now (it follows a drag), and
   // where they were before the drag (what a drop is judged against).
@@ -330,6 +343,14 @@ function Designer({ name, template }: { name: string | null; template?: string }
           </button>
         </div>
       )}
+      {comparing && diff && (
+        <div className="banner info" role="status" data-testid="compare-banner">
+          Comparing version {comparing.from.version} with {comparing.to.version}:{' '}
+          {(['added', 'removed', 'changed'] as const).map((c) => `${diff.steps.filter((s) => s.change === c).length} ${c}`).join(', ')} step(s)
+          <span className="diff-legend"><span className="diff-tag diff-added">added</span><span className="diff-tag diff-removed">removed</span><span className="diff-tag diff-changed">changed</span></span>
+          <button className="btn small" onClick={() => { setComparing(null); setSelected(null); }}>Close comparison</button>
+        </div>
+      )}
       {notice && <div className="banner ok" role="status">{notice}</div>}
       {refusal && (
         <div className="banner bad" role="alert" data-testid="refusal">
@@ -376,7 +397,9 @@ function Designer({ name, template }: { name: string | null; template?: string }
           {view !== 'canvas' && <YamlView definition={shown} readOnly={readOnly} onChange={commit} />}
         </div>
         <aside className="side-panel" aria-label="Properties">
-          {selStep ? (
+          {comparing && diff ? (
+            <VersionDiffPanel diff={diff} from={comparing.from.version} to={comparing.to.version} onSelect={(id) => setSelected(id)} />
+          ) : selStep ? (
             <StepPanel
               definition={shown}
               step={selStep}
@@ -412,6 +435,18 @@ function Designer({ name, template }: { name: string | null; template?: string }
             try {
               const wf = await fetchVersion(name, v);
               setViewing(v === loaded?.version ? null : wf);
+              setComparing(null);
+              setShowHistory(false);
+            } catch (err) {
+              setError(err);
+            }
+          }}
+          onCompare={async (a, b) => {
+            try {
+              const [x, y] = await Promise.all([fetchVersion(name, Math.min(a, b)), fetchVersion(name, Math.max(a, b))]);
+              setViewing(null);
+              setSelected(null);
+              setComparing({ from: x, to: y });
               setShowHistory(false);
             } catch (err) {
               setError(err);
