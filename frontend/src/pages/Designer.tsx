@@ -39,6 +39,17 @@ function isEmptyStepsIssue(issue: ValidationIssue): boolean {
   return issue.pointer === '/spec/steps' && /non-empty|at least 1|too short|fewer than/i.test(issue.message);
 }
 
+/** The window's inner width, kept current on resize. */
+function useWindowWidth(): number {
+  const [w, setW] = useState(() => window.innerWidth);
+  useEffect(() => {
+    const on = () => setW(window.innerWidth);
+    window.addEventListener('resize', on);
+    return () => window.removeEventListener('resize', on);
+  }, []);
+  return w;
+}
+
 function withLayout(def: WorkflowDefinition): WorkflowDefinition {
   if (!needsLayout(def)) return def;
   const t = performance.now();
@@ -78,6 +89,11 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [refusal, setRefusal] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [view, setView] = useState<View>('canvas');
+  // The palette folds to a rail by itself in the split view on a screen under 1,700 px (canvas and
+  // YAML each keep ~440 px at 1,440); a click on the rail or on "Hide" decides from then on.
+  const [paletteChoice, setPaletteChoice] = useState<boolean | null>(null);
+  const windowWidth = useWindowWidth();
+  const paletteOpen = paletteChoice ?? !(view === 'split' && windowWidth < 1700);
   const [showHistory, setShowHistory] = useState(false);
   const [showRun, setShowRun] = useState(false);
   const [ready, setReady] = useState(false);
@@ -239,6 +255,15 @@ function Designer({ name, template }: { name: string | null; template?: string }
     requestAnimationFrame(() => rf.fitView({ padding: 0.15, maxZoom: 1.2, duration: 200 }));
   }, [def, commit, rf]);
 
+  // The canvas changes width with the view (and the palette): fit the graph into it again.
+  const firstView = useRef(true);
+  useEffect(() => {
+    if (firstView.current) { firstView.current = false; return; }
+    if (view === 'yaml') return;
+    const t = window.setTimeout(() => void rf.fitView({ padding: 0.15, maxZoom: 1.2, duration: 150 }), 60);
+    return () => window.clearTimeout(t);
+  }, [view, paletteOpen, rf]);
+
   const dirty = savedRef.current !== def && !(savedRef.current == null && def.spec.steps.length === 0);
   const doSave = useCallback(async () => {
     setError(null);
@@ -360,7 +385,8 @@ function Designer({ name, template }: { name: string | null; template?: string }
       )}
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
       <div className="designer-body">
-        <Palette types={paletteTypes} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly} />
+        <Palette types={paletteTypes} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly}
+          collapsed={!paletteOpen} onToggle={() => setPaletteChoice(!paletteOpen)} />
         <div className={`work view-${view}`}>
           {view !== 'yaml' && (
             <div className="canvas" onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; }} onDrop={onDrop} data-testid="canvas">
@@ -386,7 +412,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
               >
                 <Background gap={20} size={1} />
                 <FinallyLane box={laneBox} count={finallyOf(shown).length} hint="drop a step here to run it after every other step, whatever happened" />
-                <MiniMap pannable zoomable nodeStrokeWidth={3} nodeColor={(n) => ((n.data as { errors?: string[] }).errors?.length ? '#ef4444' : n.type === 'gate' ? '#f59e0b' : n.type === 'workflow' ? '#0d9488' : (n.data as { lane?: string }).lane === 'finally' ? '#d97706' : '#6366f1')} />
+                {view === 'canvas' && <MiniMap pannable zoomable nodeStrokeWidth={3} nodeColor={(n) => ((n.data as { errors?: string[] }).errors?.length ? '#ef4444' : n.type === 'gate' ? '#f59e0b' : n.type === 'workflow' ? '#0d9488' : (n.data as { lane?: string }).lane === 'finally' ? '#d97706' : '#6366f1')} />}
                 <Controls showInteractive={false} />
               </ReactFlow>
               {allSteps(shown).length === 0 && (
