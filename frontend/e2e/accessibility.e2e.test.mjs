@@ -255,6 +255,9 @@ test('designer: palette search, Enter on a palette item adds steps, every panel 
   await tabTo('#wf-name', { max: 80 });
   await page.keyboard.type(name);
   // Run parameters of every kind, so that the run form has a text, a choice, a switch and a list.
+  // The field editor is the default; the raw JSON is one button away, by keyboard too.
+  await tabTo('button[aria-pressed]', { text: 'Raw JSON', max: 40 });
+  await page.keyboard.press('Enter');
   await tabTo('#wf-params', { max: 10 });
   await page.keyboard.press('Control+A');
   await page.keyboard.insertText(JSON.stringify(PARAMS));

@@ -70,6 +70,7 @@ test('log in, build a workflow by drag and drop, and save it', async () => {
 
   // Parameters for the run form.
   await page.locator('.react-flow__pane').click({ position: { x: 50, y: 50 } });
+  await page.getByTestId('params-editor').getByRole('button', { name: 'Raw JSON' }).click();
   await page.getByLabel('Parameters JSON Schema').fill(JSON.stringify({
     type: 'object', required: ['who'], properties: { who: { type: 'string', title: 'Who to greet', default: 'release team' } },
   }));

@@ -256,9 +256,11 @@ function Designer({ name, template }: { name: string | null; template?: string }
   }, [def, commit, rf]);
 
   // The canvas changes width with the view (and the palette): fit the graph into it again.
-  const firstView = useRef(true);
+  const lastFrame = useRef(`${view}/${paletteOpen}`);
   useEffect(() => {
-    if (firstView.current) { firstView.current = false; return; }
+    const frame = `${view}/${paletteOpen}`;
+    if (frame === lastFrame.current) return;
+    lastFrame.current = frame;
     if (view === 'yaml') return;
     const t = window.setTimeout(() => void rf.fitView({ padding: 0.15, maxZoom: 1.2, duration: 150 }), 60);
     return () => window.clearTimeout(t);
