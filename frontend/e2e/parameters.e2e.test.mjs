@@ -61,15 +61,15 @@ test('parameters are built from fields, with errors at the field, and saved as t
   await row(2).getByLabel('Default').fill('three');
   await row(2).getByLabel('Default').press('Enter');
   await row(2).locator('.field-errors').filter({ hasText: 'the default must be a whole number' }).waitFor();
-  await row(2).getByLabel('Description').scrollIntoViewIfNeeded();
+  await row(2).getByLabel('Help text').scrollIntoViewIfNeeded();
   await shot(page, 'params-01-field-error');
   await row(2).getByLabel('Default').fill('3');
   await row(2).getByLabel('Default').press('Enter');
   await row(2).locator('.field-errors').waitFor({ state: 'detached' });
   await row(2).getByLabel('Choices').fill('1, 3, 5');
   await row(2).getByLabel('Choices').press('Enter');
-  await row(2).getByLabel('Description').fill('How often to try');
-  await row(2).getByLabel('Description').press('Enter');
+  await row(2).getByLabel('Help text').fill('How often to try');
+  await row(2).getByLabel('Help text').press('Enter');
   // A default outside the choices is refused too.
   await row(1).getByLabel('Default').fill('huge');
   await row(1).getByLabel('Default').press('Enter');
@@ -136,7 +136,7 @@ test('a schema the fields cannot hold opens as raw JSON with a note and is saved
   assert.equal(await page.getByTestId('run').isEnabled(), true, 'opening the workflow changed it');
   await shot(page, 'params-04-raw-note');
   // Another edit and a save keep every key.
-  await page.getByLabel('Description').fill('kept as it was');
+  await page.locator('#wf-description').fill('kept as it was');
   await page.locator('#wf-type').click();
   await page.getByTestId('save').click();
   await page.getByText('v2', { exact: true }).waitFor();

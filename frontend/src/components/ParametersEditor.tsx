@@ -103,7 +103,7 @@ function ParamFields({ schema, readOnly, onChange }: { schema: JSONSchema7 | und
             <div className="param-line">
               <div className="grow">
                 <label htmlFor={`${id}-name`}>Name</label>
-                <input id={`${id}-name`} className="mono" value={r.name} placeholder="repo" spellCheck={false} aria-invalid={!!e.name || undefined}
+                <input id={`${id}-name`} aria-label={`Name of parameter ${i + 1}`} className="mono" value={r.name} placeholder="repo" spellCheck={false} aria-invalid={!!e.name || undefined}
                   onChange={(ev) => patch(i, { name: ev.target.value }, false)} onBlur={() => commit(rows)}
                   onKeyDown={(ev) => ev.key === 'Enter' && (ev.currentTarget as HTMLInputElement).blur()} />
               </div>
@@ -143,7 +143,7 @@ function ParamFields({ schema, readOnly, onChange }: { schema: JSONSchema7 | und
               )}
             </div>
             {(e.default || e.enum) && <ul className="field-errors">{e.default && <li>{e.default}</li>}{e.enum && <li>{e.enum}</li>}</ul>}
-            <label htmlFor={`${id}-description`}>Description</label>
+            <label htmlFor={`${id}-description`}>Help text</label>
             <input id={`${id}-description`} value={r.description} placeholder="shown under the field in the run form"
               onChange={(ev) => patch(i, { description: ev.target.value }, false)} onBlur={() => commit(rows)}
               onKeyDown={(ev) => ev.key === 'Enter' && (ev.currentTarget as HTMLInputElement).blur()} />

@@ -422,7 +422,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
               )}
             </div>
           )}
-          {view !== 'canvas' && <YamlView definition={shown} readOnly={readOnly} onChange={commit} />}
+          {view !== 'canvas' && <YamlView definition={shown} readOnly={readOnly} onChange={commit} issues={comparing ? [] : issues} types={paletteTypes} />}
         </div>
         <aside className="side-panel" aria-label="Properties">
           {comparing && diff ? (
