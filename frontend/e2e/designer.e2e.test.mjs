@@ -2,7 +2,7 @@
 // approve the gate, watch every node turn green. Screenshots land in e2e/screenshots/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, createUser, launchBrowser, login, shot, signInAs, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, login, shot, signInAs, startTarget, yamlText } from './harness.mjs';
 
 let target, browser, page;
 const name = `e2e-hello-${Date.now().toString(36)}`;
@@ -70,6 +70,7 @@ test('log in, build a workflow by drag and drop, and save it', async () => {
 
   // Parameters for the run form.
   await page.locator('.react-flow__pane').click({ position: { x: 50, y: 50 } });
+  await page.getByTestId('params-editor').getByRole('button', { name: 'Raw JSON' }).click();
   await page.getByLabel('Parameters JSON Schema').fill(JSON.stringify({
     type: 'object', required: ['who'], properties: { who: { type: 'string', title: 'Who to greet', default: 'release team' } },
   }));
@@ -79,7 +80,7 @@ test('log in, build a workflow by drag and drop, and save it', async () => {
 
   // The YAML view shows the same definition.
   await page.getByRole('button', { name: 'Split' }).click();
-  const yaml = await page.getByLabel('Workflow YAML').inputValue();
+  const yaml = await yamlText(page);
   assert.match(yaml, /uses: hello\/greet/);
   assert.match(yaml, /needs:\s*\n\s*- approval/);
   await shot(page, '02-designer-split');

@@ -85,3 +85,8 @@ export function shot(page, name) {
   fs.mkdirSync(shotsDir, { recursive: true });
   return page.screenshot({ path: path.join(shotsDir, `${name}.png`) });
 }
+
+/** The YAML view's text (CodeMirror: the editor's `value`, the whole document, not just what is on screen). */
+export function yamlText(page) {
+  return page.locator('#yaml-editor').evaluate((el) => el.value);
+}

@@ -5,7 +5,7 @@
 // steps in their lane, and the run's outputs. Screenshots land in e2e/screenshots/ (lang-*.png).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launchBrowser, login, shot, startTarget } from './harness.mjs';
+import { api, launchBrowser, login, shot, startTarget, yamlText } from './harness.mjs';
 
 let target, browser, page;
 const tag = Date.now().toString(36);
@@ -141,7 +141,7 @@ test('the step panel edits for_each, max_parallel and fail_fast and offers the f
   await list.getByText('always()', { exact: true }).click();
   await page.getByLabel('Condition (if)').press('Enter');
   await page.getByRole('button', { name: 'Split' }).click();
-  const yaml = () => page.getByLabel('Workflow YAML').inputValue();
+  const yaml = () => yamlText(page);
   await page.waitForFunction(() => /fail_fast: true/.test(document.querySelector('#yaml-editor')?.value ?? ''));
   const text = await yaml();
   assert.match(text, /for_each: \$\{\{ split\(params\.names, ','\) \}\}/);

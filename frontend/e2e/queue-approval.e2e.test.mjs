@@ -6,7 +6,7 @@
 // Screenshots land in e2e/screenshots/ (q-*.png).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, createUser, launchBrowser, login, shot, signInAs, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, login, shot, signInAs, startTarget, yamlText } from './harness.mjs';
 
 let target, browser, page;
 const tag = Date.now().toString(36);
@@ -97,7 +97,7 @@ test('the workflow panel sets a concurrency key, and saving writes spec.concurre
   assert.equal(await page.getByLabel('When taken').inputValue(), 'queue');
   await page.getByTestId('validity').filter({ hasText: 'Valid' }).waitFor();
   await page.getByRole('button', { name: 'Split' }).click();
-  assert.match(await page.getByLabel('Workflow YAML').inputValue(), /concurrency:\n\s+key: queue-.*params\.repo.*\n\s+limit: 1\n\s+on_conflict: queue/);
+  assert.match(await yamlText(page), /concurrency:\n\s+key: queue-.*params\.repo.*\n\s+limit: 1\n\s+on_conflict: queue/);
   await shot(page, 'q-02-concurrency-key');
   await page.getByRole('button', { name: 'Canvas' }).click();
   await page.getByTestId('save').click();

@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, createUser, launchBrowser, login, shot, signInAs, startTarget } from './harness.mjs';
+import { api, createUser, launchBrowser, login, shot, signInAs, startTarget, yamlText } from './harness.mjs';
 
 const real = !!process.env.VWMP_E2E_URL;
 const secret = process.env.VWMP_E2E_HOOK_SECRET;
@@ -103,7 +103,7 @@ test('triggers are added, previewed, saved, paused and resumed in the workflow p
 
   // The YAML view holds what the panel wrote.
   await page.getByRole('button', { name: 'YAML', exact: true }).click();
-  const yaml = await page.locator('#yaml-editor').inputValue();
+  const yaml = await yamlText(page);
   assert.match(yaml, /triggers:/);
   assert.match(yaml, /cron: "?\*\/5 \* \* \* \*"?/);
   assert.match(yaml, /timezone: Europe\/Berlin/);

@@ -31,7 +31,7 @@ export function App() {
         <ErrorBoundary resetKey={JSON.stringify(route)} home="#/workflows">
           {route.page === 'workflows' && <WorkflowsPage />}
           {route.page === 'designer' && <DesignerPage name={route.name} template={route.template} />}
-          {route.page === 'runs' && <RunsPage workflow={route.workflow} state={route.state} trigger={route.trigger} />}
+          {route.page === 'runs' && <RunsPage search={route} />}
           {route.page === 'run' && <RunPage id={route.id} />}
         </ErrorBoundary>
       </main>

@@ -1,12 +1,11 @@
 // A tiny hash router: the gateway serves index.html for every path, and hashes keep links stable.
 import { useEffect, useState } from 'react';
-import type { RunState } from './api/types';
-import { isRunState } from './lib/runState';
+import { parseRunSearch, type RunSearch } from './lib/runSearch';
 
 export type Route =
   | { page: 'workflows' }
   | { page: 'designer'; name: string | null; template?: string }
-  | { page: 'runs'; workflow?: string; state?: RunState; trigger?: string }
+  | ({ page: 'runs' } & RunSearch)
   | { page: 'run'; id: string };
 
 export function parseRoute(hash: string): Route {
@@ -16,10 +15,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'workflows' && parts[1] === 'new') return { page: 'designer', name: null, template: q.get('template') ?? undefined };
   if (parts[0] === 'workflows' && parts[1]) return { page: 'designer', name: parts[1] };
   if (parts[0] === 'runs' && parts[1]) return { page: 'run', id: parts[1] };
-  if (parts[0] === 'runs') {
-    const state = q.get('state') ?? '';
-    return { page: 'runs', workflow: q.get('workflow') ?? undefined, state: isRunState(state) ? state : undefined, trigger: q.get('trigger') ?? undefined };
-  }
+  if (parts[0] === 'runs') return { page: 'runs', ...parseRunSearch(q) };
   return { page: 'workflows' };
 }
 

@@ -17,6 +17,10 @@ The triggers script (triggers.e2e.test.mjs) adds a schedule and a generic webhoo
 workflow panel, pauses and resumes the schedule, delivers a webhook signed with the
 engine's secret E2E_BROWSER_HOOK (its value reaches the script as VWMP_E2E_HOOK_SECRET)
 and reads the runs' triggers in the runs list; it also renders release notes as Markdown.
+The power-user script (power-user.e2e.test.mjs) searches runs by parameter value, actor and date,
+charts duration history, compares two versions on the canvas and checks the split view at 1,440 px;
+the parameters script builds run parameters from fields; the YAML editor script completes keys in
+CodeMirror and marks validation problems on their lines.
 The API docs script (api-docs.e2e.test.mjs) renders Swagger UI and ReDoc with every request for
 another host refused, as on a machine without internet.
 """
@@ -73,5 +77,9 @@ def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_
     assert "# triggers: schedule nightly paused and resumed, webhook run " in result.stdout, report
     assert "# triggers: release notes of run " in result.stdout, report
     assert "# api docs: swagger ui offline with " in result.stdout, report
+    assert "# power-user: run search by param.repo=shop " in result.stdout, report
+    assert "# power-user: split view at 1440x900" in result.stdout, report
+    assert "# parameters: " in result.stdout, report
+    assert "# yaml editor: completed a step " in result.stdout, report
     assert "# api docs: redoc offline with " in result.stdout, report
     assert sample.remote_git("log", "-1", "--format=%s", "v0.5.0") == "Release 0.5.0"

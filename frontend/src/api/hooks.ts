@@ -3,8 +3,9 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from './client';
 import { rememberActor } from './auth';
-import type { ApproveBody, LogLine, Run, RunEvent, RunPage, RunState, TriggerKind, TriggerStatus, ValidationResult, Workflow, WorkflowDefinition } from './types';
+import type { ApproveBody, LogLine, Run, RunEvent, RunPage, RunState, TriggerStatus, ValidationResult, Workflow, WorkflowDefinition } from './types';
 import { asDefinitionBody, asSafeJson } from './types';
+import { runSearchApiQuery, type RunSearch } from '../lib/runSearch';
 
 type Json = Record<string, unknown>;
 
@@ -95,23 +96,16 @@ export function useStartRun() {
   });
 }
 
-export interface RunFilter {
-  workflow?: string;
-  state?: RunState;
-  /** A trigger kind (`manual`, `schedule`, `webhook`, `on_run`) or a trigger id. */
-  trigger?: TriggerKind | string;
+export interface RunFilter extends RunSearch {
   limit: number;
   offset: number;
 }
 
 export function fetchRunPage(filter: RunFilter): Promise<RunPage> {
-  const query = {
-    limit: filter.limit,
-    offset: filter.offset,
-    ...(filter.workflow ? { workflow: filter.workflow } : {}),
-    ...(filter.state ? { state: filter.state } : {}),
-    ...(filter.trigger ? { trigger: filter.trigger } : {}),
-  };
+  const { limit, offset, ...search } = filter;
+  // `param.<name>` filters are open-ended, so the OpenAPI document cannot list them: the typed
+  // query holds the declared ones and the rest ride along.
+  const query = { limit, offset, ...runSearchApiQuery(search) } as { limit: number; offset: number; state?: RunState };
   return unwrap(api.GET('/api/v1/runs', { params: { query } }));
 }
 

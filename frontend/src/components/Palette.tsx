@@ -4,7 +4,11 @@ import type { StepType } from '../api/types';
 export const DND_MIME = 'application/x-vwmp-step-type';
 
 /** Step types grouped by plugin. Drag one onto the canvas, or press Enter to add it. */
-export function Palette({ types, loading, onAdd, disabled }: { types: StepType[]; loading: boolean; onAdd: (t: StepType) => void; disabled: boolean }) {
+export function Palette({ types, loading, onAdd, disabled, collapsed = false, onToggle }: {
+  types: StepType[]; loading: boolean; onAdd: (t: StepType) => void; disabled: boolean;
+  /** A narrow rail instead of the list (the split view at 1,440 px needs the room); `onToggle` opens or closes it. */
+  collapsed?: boolean; onToggle?: () => void;
+}) {
   const [q, setQ] = useState('');
   const groups = useMemo(() => {
     const needle = q.trim().toLowerCase();
@@ -16,8 +20,20 @@ export function Palette({ types, loading, onAdd, disabled }: { types: StepType[]
     }
     return [...m].sort(([a], [b]) => (a === 'core' ? -1 : b === 'core' ? 1 : a.localeCompare(b)));
   }, [types, q]);
+  if (collapsed) {
+    return (
+      <aside className="palette collapsed" aria-label="Step palette" data-testid="palette">
+        <button className="palette-rail" onClick={onToggle} aria-expanded={false} aria-label="Show the step palette" title="Show the step palette">
+          <span aria-hidden="true">›</span><span className="palette-rail-text">Steps</span>
+        </button>
+      </aside>
+    );
+  }
   return (
-    <aside className="palette" aria-label="Step palette">
+    <aside className="palette" aria-label="Step palette" data-testid="palette">
+      {onToggle && (
+        <button className="link palette-hide" onClick={onToggle} aria-expanded aria-label="Hide the step palette" title="Hide the step palette">‹ Hide</button>
+      )}
       <label htmlFor="palette-search" className="sr-only">Search step types</label>
       <input id="palette-search" type="search" placeholder="Search steps…" value={q} onChange={(e) => setQ(e.target.value)} />
       {loading && <p className="muted">Loading step types…</p>}

@@ -1,9 +1,11 @@
 import { useEffect, useState } from 'react';
-import type { JSONSchema7, OnConflict, ValidationIssue, WorkflowDefinition } from '../api/types';
+import type { OnConflict, ValidationIssue, WorkflowDefinition } from '../api/types';
 import { ON_CONFLICT_VALUES } from '../api/types';
 import { checkOutputName, concurrencySpecOf, formatOutputValue, outputsOf, parseOutputValue, setConcurrency, setOutputs } from '../lib/definition';
 import { ExpressionInput } from './ExpressionInput';
 import { TriggersSection } from './TriggersSection';
+import { DurationHistory } from './DurationHistory';
+import { ParametersEditor } from './ParametersEditor';
 
 interface Props {
   definition: WorkflowDefinition;
@@ -16,10 +18,6 @@ interface Props {
 /** Shown when no step is selected: metadata, the concurrency key, triggers, outputs and the run parameters' JSON Schema. */
 export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }: Props) {
   const md = definition.metadata;
-  const paramsText = JSON.stringify(definition.spec.parameters ?? { type: 'object', properties: {} }, null, 2);
-  const [text, setText] = useState(paramsText);
-  const [parseError, setParseError] = useState<string | null>(null);
-  useEffect(() => setText(paramsText), [paramsText]);
   const setMeta = (patch: Record<string, unknown>) => onChange({ ...definition, metadata: { ...md, ...patch } });
   return (
     <div className="panel-inner" role="group" aria-label="Workflow settings">
@@ -43,24 +41,9 @@ export function WorkflowPanel({ definition, isNew, readOnly, general, onChange }
       <ConcurrencySection definition={definition} readOnly={readOnly} onChange={onChange} />
       <TriggersSection definition={definition} saved={isNew ? null : md.name} readOnly={readOnly} issues={general} onChange={onChange} />
       <OutputsSection definition={definition} readOnly={readOnly} onChange={onChange} />
-      <section className="panel-section">
-        <h3>Run parameters <span className="muted small-text">(JSON Schema)</span></h3>
-        <label htmlFor="wf-params" className="sr-only">Parameters JSON Schema</label>
-        <textarea id="wf-params" className="mono" rows={14} value={text} disabled={readOnly} spellCheck={false}
-          onChange={(e) => setText(e.target.value)}
-          onBlur={() => {
-            try {
-              const parsed = JSON.parse(text) as JSONSchema7;
-              setParseError(null);
-              if (JSON.stringify(parsed) !== JSON.stringify(definition.spec.parameters)) {
-                onChange({ ...definition, spec: { ...definition.spec, parameters: parsed } });
-              }
-            } catch (err) {
-              setParseError((err as Error).message);
-            }
-          }} />
-        {parseError && <ul className="field-errors"><li>{parseError}</li></ul>}
-      </section>
+      <ParametersEditor schema={definition.spec.parameters} readOnly={readOnly}
+        onChange={(parameters) => onChange({ ...definition, spec: { ...definition.spec, parameters } })} />
+      {!isNew && md.name && <DurationHistory workflow={md.name} definition={definition} />}
       <p className="muted small-text">Tip: select a step to edit it; drag from a step's outgoing handle (right, or bottom in a top-to-bottom graph) to another step to add a dependency.</p>
     </div>
   );

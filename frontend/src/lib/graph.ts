@@ -227,7 +227,7 @@ export function laneSlot(box: LaneBox): Position {
 }
 
 function sameNode(a: DesignNode, b: DesignNode): boolean {
-  return a.type === b.type && a.position.x === b.position.x && a.position.y === b.position.y && !!a.selected === !!b.selected
+  return a.type === b.type && a.className === b.className && a.position.x === b.position.x && a.position.y === b.position.y && !!a.selected === !!b.selected
     && a.data.step === b.data.step && a.data.lane === b.data.lane && a.data.title === b.data.title && a.data.plugin === b.data.plugin && a.data.icon === b.data.icon
     && a.data.unknownType === b.data.unknownType && a.data.vertical === b.data.vertical && a.data.errors.join('\n') === b.data.errors.join('\n');
 }

@@ -10,7 +10,7 @@ import {
   addStep, allSteps, connect, emptyDefinition, finallyOf, laneOf, moveToLane, normalizeDefinition, positionsOf, removeSteps, renameStep,
   setPositions, updateStep, disconnect,
 } from '../lib/definition';
-import { designNodesOf, edgesOf, iconOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
+import { designNodesOf, edgesOf, EDGE_MARKER, iconOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
 import { historyReducer } from '../lib/history';
 import { layoutDefinition } from '../lib/layout';
 import { subWorkflowTypes } from '../lib/subworkflows';
@@ -25,6 +25,8 @@ import { YamlView } from '../components/YamlView';
 import { ErrorBox } from '../components/common';
 import { VersionHistory } from '../components/VersionHistory';
 import { RunDialog } from '../components/RunDialog';
+import { VersionDiffPanel } from '../components/VersionDiffPanel';
+import { diffVersions, mergedForDiff } from '../lib/versionDiff';
 
 declare global {
   interface Window {
@@ -35,6 +37,17 @@ declare global {
 /** The gateway's "[] should be non-empty" at /spec/steps: what a blank canvas is, not a mistake. */
 function isEmptyStepsIssue(issue: ValidationIssue): boolean {
   return issue.pointer === '/spec/steps' && /non-empty|at least 1|too short|fewer than/i.test(issue.message);
+}
+
+/** The window's inner width, kept current on resize. */
+function useWindowWidth(): number {
+  const [w, setW] = useState(() => window.innerWidth);
+  useEffect(() => {
+    const on = () => setW(window.innerWidth);
+    window.addEventListener('resize', on);
+    return () => window.removeEventListener('resize', on);
+  }, []);
+  return w;
 }
 
 function withLayout(def: WorkflowDefinition): WorkflowDefinition {
@@ -66,6 +79,8 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [loaded, setLoaded] = useState<Workflow | null>(null);
   const savedRef = useRef<WorkflowDefinition | null>(null);
   const [viewing, setViewing] = useState<Workflow | null>(null);
+  // Two versions compared on the canvas (read-only): the older one first.
+  const [comparing, setComparing] = useState<{ from: Workflow; to: Workflow } | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [issues, setIssues] = useState<ValidationIssue[]>([]);
   const [validating, setValidating] = useState(false);
@@ -74,16 +89,23 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [refusal, setRefusal] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [view, setView] = useState<View>('canvas');
+  // The palette folds to a rail by itself in the split view on a screen under 1,700 px (canvas and
+  // YAML each keep ~440 px at 1,440); a click on the rail or on "Hide" decides from then on.
+  const [paletteChoice, setPaletteChoice] = useState<boolean | null>(null);
+  const windowWidth = useWindowWidth();
+  const paletteOpen = paletteChoice ?? !(view === 'split' && windowWidth < 1700);
   const [showHistory, setShowHistory] = useState(false);
   const [showRun, setShowRun] = useState(false);
   const [ready, setReady] = useState(false);
   const [fitOnOpen, setFitOnOpen] = useState(false);
   const rf = useReactFlow();
-  const readOnly = viewing != null;
+  const readOnly = viewing != null || comparing != null;
   // One object per viewed version: every effect below keys on `shown`, so a definition rebuilt on
   // each render would re-run them, set state, render again… and never stop.
   const viewed = useMemo(() => (viewing ? normalizeDefinition(viewing.definition) : null), [viewing]);
-  const shown = viewed ?? def;
+  const diff = useMemo(() => (comparing ? diffVersions(normalizeDefinition(comparing.from.definition), normalizeDefinition(comparing.to.definition)) : null), [comparing]);
+  const merged = useMemo(() => (comparing ? withLayout(mergedForDiff(normalizeDefinition(comparing.from.definition), normalizeDefinition(comparing.to.definition))) : null), [comparing]);
+  const shown = merged ?? viewed ?? def;
 
   // Load once: the stored workflow, a template, or an empty definition.
   useEffect(() => {
@@ -137,14 +159,21 @@ function Designer({ name, template }: { name: string | null; template?: string }
   const [nodes, setNodes] = useState<DesignNode[]>([]);
   const [edges, setEdges] = useState<Edge[]>([]);
   useEffect(() => {
-    setNodes((prev) => reconcileNodes(prev, designNodesOf(shown, typeInfo, errorsByStep, new Set(selected ? [selected] : []))));
-  }, [shown, typeInfo, errorsByStep, selected]);
+    const change = new Map((diff?.steps ?? []).map((d) => [d.id, d.change]));
+    const drawn = designNodesOf(shown, typeInfo, diff ? new Map() : errorsByStep, new Set(selected ? [selected] : []));
+    setNodes((prev) => reconcileNodes(prev, diff ? drawn.map((n) => ({ ...n, className: `diff-${change.get(n.id) ?? 'same'}` })) : drawn));
+  }, [shown, typeInfo, errorsByStep, selected, diff]);
   useEffect(() => {
+    if (diff) {
+      // Both versions' edges: the removed ones dashed red, the added ones green.
+      setEdges(diff.edges.map((e) => ({ id: e.id, source: e.source, target: e.target, markerEnd: EDGE_MARKER, className: `diff-edge-${e.change}` })));
+      return;
+    }
     setEdges((prev) => {
       const sel = new Set(prev.filter((e) => e.selected).map((e) => e.id));
       return edgesOf(shown).map((e) => ({ ...e, selected: sel.has(e.id) }));
     });
-  }, [shown]);
+  }, [shown, diff]);
 
   // The finally lane's band: around the finally nodes where they are now (it follows a drag), and
   // where they were before the drag (what a drop is judged against).
@@ -225,6 +254,17 @@ function Designer({ name, template }: { name: string | null; template?: string }
     commit(setPositions(def, layoutDefinition(def)));
     requestAnimationFrame(() => rf.fitView({ padding: 0.15, maxZoom: 1.2, duration: 200 }));
   }, [def, commit, rf]);
+
+  // The canvas changes width with the view (and the palette): fit the graph into it again.
+  const lastFrame = useRef(`${view}/${paletteOpen}`);
+  useEffect(() => {
+    const frame = `${view}/${paletteOpen}`;
+    if (frame === lastFrame.current) return;
+    lastFrame.current = frame;
+    if (view === 'yaml') return;
+    const t = window.setTimeout(() => void rf.fitView({ padding: 0.15, maxZoom: 1.2, duration: 150 }), 60);
+    return () => window.clearTimeout(t);
+  }, [view, paletteOpen, rf]);
 
   const dirty = savedRef.current !== def && !(savedRef.current == null && def.spec.steps.length === 0);
   const doSave = useCallback(async () => {
@@ -330,6 +370,14 @@ function Designer({ name, template }: { name: string | null; template?: string }
           </button>
         </div>
       )}
+      {comparing && diff && (
+        <div className="banner info" role="status" data-testid="compare-banner">
+          Comparing version {comparing.from.version} with {comparing.to.version}:{' '}
+          {(['added', 'removed', 'changed'] as const).map((c) => `${diff.steps.filter((s) => s.change === c).length} ${c}`).join(', ')} step(s)
+          <span className="diff-legend"><span className="diff-tag diff-added">added</span><span className="diff-tag diff-removed">removed</span><span className="diff-tag diff-changed">changed</span></span>
+          <button className="btn small" onClick={() => { setComparing(null); setSelected(null); }}>Close comparison</button>
+        </div>
+      )}
       {notice && <div className="banner ok" role="status">{notice}</div>}
       {refusal && (
         <div className="banner bad" role="alert" data-testid="refusal">
@@ -339,7 +387,8 @@ function Designer({ name, template }: { name: string | null; template?: string }
       )}
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
       <div className="designer-body">
-        <Palette types={paletteTypes} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly} />
+        <Palette types={paletteTypes} loading={stepTypes.isLoading} onAdd={(t) => addType(t)} disabled={readOnly}
+          collapsed={!paletteOpen} onToggle={() => setPaletteChoice(!paletteOpen)} />
         <div className={`work view-${view}`}>
           {view !== 'yaml' && (
             <div className="canvas" onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; }} onDrop={onDrop} data-testid="canvas">
@@ -365,7 +414,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
               >
                 <Background gap={20} size={1} />
                 <FinallyLane box={laneBox} count={finallyOf(shown).length} hint="drop a step here to run it after every other step, whatever happened" />
-                <MiniMap pannable zoomable nodeStrokeWidth={3} nodeColor={(n) => ((n.data as { errors?: string[] }).errors?.length ? '#ef4444' : n.type === 'gate' ? '#f59e0b' : n.type === 'workflow' ? '#0d9488' : (n.data as { lane?: string }).lane === 'finally' ? '#d97706' : '#6366f1')} />
+                {view === 'canvas' && <MiniMap pannable zoomable nodeStrokeWidth={3} nodeColor={(n) => ((n.data as { errors?: string[] }).errors?.length ? '#ef4444' : n.type === 'gate' ? '#f59e0b' : n.type === 'workflow' ? '#0d9488' : (n.data as { lane?: string }).lane === 'finally' ? '#d97706' : '#6366f1')} />}
                 <Controls showInteractive={false} />
               </ReactFlow>
               {allSteps(shown).length === 0 && (
@@ -373,10 +422,12 @@ function Designer({ name, template }: { name: string | null; template?: string }
               )}
             </div>
           )}
-          {view !== 'canvas' && <YamlView definition={shown} readOnly={readOnly} onChange={commit} />}
+          {view !== 'canvas' && <YamlView definition={shown} readOnly={readOnly} onChange={commit} issues={comparing ? [] : issues} types={paletteTypes} />}
         </div>
         <aside className="side-panel" aria-label="Properties">
-          {selStep ? (
+          {comparing && diff ? (
+            <VersionDiffPanel diff={diff} from={comparing.from.version} to={comparing.to.version} onSelect={(id) => setSelected(id)} />
+          ) : selStep ? (
             <StepPanel
               definition={shown}
               step={selStep}
@@ -412,6 +463,18 @@ function Designer({ name, template }: { name: string | null; template?: string }
             try {
               const wf = await fetchVersion(name, v);
               setViewing(v === loaded?.version ? null : wf);
+              setComparing(null);
+              setShowHistory(false);
+            } catch (err) {
+              setError(err);
+            }
+          }}
+          onCompare={async (a, b) => {
+            try {
+              const [x, y] = await Promise.all([fetchVersion(name, Math.min(a, b)), fetchVersion(name, Math.max(a, b))]);
+              setViewing(null);
+              setSelected(null);
+              setComparing({ from: x, to: y });
               setShowHistory(false);
             } catch (err) {
               setError(err);
