@@ -10,7 +10,8 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-faults test-contract test-frontend test-versions signing lint typecheck proto bench images dist clean
+	test-faults test-contract test-frontend test-versions signing lint typecheck proto bench containers images \
+	test-containers dist clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -101,7 +102,13 @@ bench: deps ## per-step overhead (chain, fan-out, layered; 10..1000 steps), 500 
 	$(UV) run --no-sync python bench/keyed_runs.py
 	$(UV) run --no-sync python bench/fan_out_items.py
 
-images: ## build every service image (needs a Docker engine)
+containers: ## a container engine: Docker when one answers, else Debian's podman + runc (+ debootstrap for local bases)
+	@docker info >/dev/null 2>&1 || { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null; }
+	@if [ "$${VWMP_BASE_IMAGE:-public}" = local ] && ! command -v debootstrap >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; fi
+
+images: uv containers ## every service image, the plugin SDK and example plugin images; VWMP_BASE_IMAGE=local: on bases made here
 	bash deploy/build-images.sh
 
 clean:
