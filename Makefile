@@ -43,13 +43,18 @@ test: bootstrap browser signing ## run every test: unit, integration (SQLite, Po
 	$(MAKE) --no-print-directory check-tiers test-frontend test-python
 
 test-python:
-	$(PYTEST) -m "not faults"
+	$(PYTEST) -m "not faults and not containers"
 
 test-faults: bootstrap ## fault injection as root: network partitions, latency, PostgreSQL down (called by .ci/run)
 	$(PYTEST) -m faults
 
 test-contract: bootstrap ## schemathesis --checks all (every phase) against the whole platform; VWMP_CONTRACT_EXAMPLES=50 digs deeper
 	$(PYTEST) tests/e2e/test_openapi_contract.py
+
+test-containers: bootstrap containers ## the images built and run: the platform as containers, a plugin author's container joining
+	VWMP_BASE_IMAGE=$${VWMP_BASE_IMAGE:-local} $(MAKE) --no-print-directory containers
+	VWMP_BASE_IMAGE=$${VWMP_BASE_IMAGE:-local} timeout --kill-after 30 $${VWMP_CONTAINERS_TIMEOUT:-1200} \
+	  $(PYTEST) -m containers tests/containers
 
 test-unit: bootstrap signing ## unit tests only: no real service beyond in-process SQLite
 	$(PYTEST) -m "$(UNIT)"
@@ -58,7 +63,7 @@ test-integration: bootstrap ## integration tests: PostgreSQL, NATS, services as 
 	$(PYTEST) -m "$(INTEGRATION)"
 
 test-e2e: bootstrap browser signing ## end-to-end tests: the whole platform as real processes, and the browser
-	$(PYTEST) -m "$(E2E) and not faults"
+	$(PYTEST) -m "$(E2E) and not faults and not containers"
 
 check-tiers: deps ## every collected test is in exactly one of the three tiers
 	@set -o pipefail; collect() { $(UV) run --no-sync pytest --collect-only -q "$$@" | grep -c '::'; }; \
