@@ -104,7 +104,7 @@ class Containers:
 
     def remove_all(self) -> None:
         for name in reversed(self.names):
-            cli("rm", "--force", "--time", "2", name, check=False)
+            cli("rm", "--force", "--volumes", "--time", "2", name, check=False)
         for network in self.networks:
             cli("network", "rm", "--force", network, check=False)
 
