@@ -54,7 +54,7 @@ test-contract: bootstrap ## schemathesis --checks all (every phase) against the 
 test-containers: bootstrap containers ## the images built and run: the platform as containers, a plugin author's container joining
 	VWMP_BASE_IMAGE=$${VWMP_BASE_IMAGE:-local} $(MAKE) --no-print-directory containers
 	VWMP_BASE_IMAGE=$${VWMP_BASE_IMAGE:-local} timeout --kill-after 30 $${VWMP_CONTAINERS_TIMEOUT:-1200} \
-	  $(PYTEST) -m containers tests/containers
+	  env $(PYTEST) -m containers tests/containers
 
 test-unit: bootstrap signing ## unit tests only: no real service beyond in-process SQLite
 	$(PYTEST) -m "$(UNIT)"
@@ -113,8 +113,9 @@ containers: ## a container engine: Docker when one answers, else Debian's podman
 	@if [ "$${VWMP_BASE_IMAGE:-public}" = local ] && ! command -v debootstrap >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; fi
 
-images: uv containers ## every service image, the plugin SDK and example plugin images; VWMP_BASE_IMAGE=local: on bases made here
+images: uv containers ## every service image, the plugin SDK and example plugin images, an SBOM each (dist/sbom); VWMP_BASE_IMAGE=local: on bases made here
 	bash deploy/build-images.sh
+	bash deploy/sbom.sh
 
 clean:
 	rm -rf .vwmp workspace frontend/dist .mypy_cache

@@ -56,10 +56,16 @@ if ! have_image "${python_image}"; then
     # The machine's CA bundle replaces Debian's (it is Debian's plus the machine's own roots).
     cp "${ca_bundle}" "${rootfs}/etc/ssl/certs/ca-certificates.crt"
     ln -sf /usr/bin/python3 "${rootfs}/usr/local/bin/python3"
-    # No package caches in a base image: downloaded .debs, apt lists, docs, man pages.
+    # No package caches in a base image: downloaded .debs, apt lists, docs, man pages, translations
+    # (33 MB of /usr/share/locale: the services log in English, and C.UTF-8 needs none of it).
     rm -rf "${rootfs}"/var/cache/apt/archives/*.deb "${rootfs}"/var/lib/apt/lists/* \
-      "${rootfs}"/usr/share/doc/* "${rootfs}"/usr/share/man/* "${rootfs}"/var/log/*.log \
+      "${rootfs}"/usr/share/doc/* "${rootfs}"/usr/share/man/* "${rootfs}"/usr/share/locale/* \
+      "${rootfs}"/usr/share/info/* "${rootfs}"/var/log/*.log \
       "${rootfs}"/var/cache/debconf/*-old
+    # ... and packages installed later (the plugin host's git) leave them out too.
+    printf 'path-exclude=%s\n' '/usr/share/doc/*' '/usr/share/man/*' '/usr/share/locale/*' '/usr/share/info/*' \
+      >"${rootfs}/etc/dpkg/dpkg.cfg.d/01-vwmp-nodoc"
+    printf 'path-include=%s\n' '/usr/share/doc/*/copyright' >>"${rootfs}/etc/dpkg/dpkg.cfg.d/01-vwmp-nodoc"
     tar -C "${rootfs}" --numeric-owner -cf "${tarball}.part" .
     mv "${tarball}.part" "${tarball}"
     rm -rf "${rootfs}"

@@ -93,6 +93,8 @@ class Stack:
         self.timed("engine", lambda: self.engine("engine-1"), 50052)
         self.timed("plugin-host", lambda: self.plugin_host("plugin-host-1"), 50053)
         self.timed("plugin-hello", lambda: self.plugin_host("plugin-hello", "plugin-hello"), 50053)
+        for host in ("plugin-host-1", "plugin-hello"):
+            assert self.reachable(self.name("engine-1"), self.name(host), 50053), f"engine-1 cannot reach {host}"
         self.http_port = free_port()
         self.timed("api-gateway", self.gateway, 0)
         assert eventually(lambda: httpx.get(f"{self.url}/api/v1/ready", timeout=2).status_code == 200, timeout=60), \
@@ -104,12 +106,21 @@ class Stack:
         assert self.healthy(name, port), f"{name} never became healthy:\n{self.containers.logs(name)}"
         self.started[service] = time.monotonic() - began
 
-    def healthy(self, name: str, port: int, timeout: float = 60) -> bool:
+    def reachable(self, source: str, target: str, port: int, timeout: float = 60) -> bool:
+        """gRPC health of `target` by its name, asked from inside `source`: the network's DNS knows it.
+
+        A container just started is not at once in aardvark-dns for the others: gRPC's resolver in the
+        engine then fails the plugin call with "DNS query cancelled". Kubernetes has the same gap
+        between a pod starting and its Service/DNS entry; the manifests' readiness probes cover it.
+        """
+        return self.healthy(source, port, timeout, host=target)
+
+    def healthy(self, name: str, port: int, timeout: float = 60, host: str = "127.0.0.1") -> bool:
         """gRPC health from inside the container (what the kubelet's grpc probe asks), or the gateway's /health."""
         if not port:
             return eventually(lambda: httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200, timeout)
         probe = ("import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g;"
-                 f"c=g.HealthStub(grpc.insecure_channel('127.0.0.1:{port}'));"
+                 f"c=g.HealthStub(grpc.insecure_channel('{host}:{port}'));"
                  "sys.exit(c.Check(h.HealthCheckRequest(), timeout=2).status != 1)")
 
         def serving() -> bool:
@@ -132,14 +143,17 @@ class Stack:
                                         "VWMP_ENGINE_LEASE_SECONDS": "3"})
 
     def plugin_host(self, instance: str, image_name: str = "plugin-host") -> str:
-        name = self.name(instance)
+        # It announces its own IP, as a pod does with the downward API's $(POD_IP):50053. Announced by
+        # container name, the engine's first calls to a host just started failed with gRPC's
+        # "DNS query cancelled" (aardvark-dns does not know the name yet when the engine dials it).
         return self.containers.run(instance, image(image_name), *self.service_args(instance), *RESTART,
-                                   "--volume", f"{self.workspace}:/workspace",
+                                   "--volume", f"{self.workspace}:/workspace", "--entrypoint", "/bin/sh",
                                    env={**self.common(), "VWMP_PLUGIN_HOST_TOKEN": self.plugin_host_token,
                                         "VWMP_NATS_USER": "plugin-host",
                                         "VWMP_NATS_PASSWORD": self.nats_passwords["PLUGIN_HOST"],
-                                        "VWMP_PLUGIN_HOST_ADVERTISE_ADDRESS": f"{name}:50053",
-                                        "VWMP_WORKSPACE_ROOT": "/workspace"})
+                                        "VWMP_WORKSPACE_ROOT": "/workspace"},
+                                   command=("-c", "VWMP_PLUGIN_HOST_ADVERTISE_ADDRESS=$(hostname -i | cut -d' ' -f1)"
+                                                  ":50053 exec vwmp-plugin-host"))
 
     def gateway(self) -> str:
         return self.containers.run("api-gateway", image("api-gateway"), *self.service_args("api-gateway"), *RESTART,

@@ -101,7 +101,7 @@ def test_a_workflow_of_core_and_plugin_steps_streams_every_event(stack: Stack) -
 
     asyncio.run(listen())
     run = wait_finished(stack, run_id, 60)
-    assert run["state"] == "succeeded", run
+    assert run["state"] == "succeeded", (run["steps"], stack.containers.logs(stack.name("engine-1"))[-3000:])
     outputs = {step["id"]: step.get("outputs") for step in run["steps"]}
     assert outputs["again"] == {"greeting": "Hello, Hello, containers!!"}, outputs
     stored = events(stack, run_id)
@@ -130,6 +130,9 @@ def test_the_engine_container_sigkilled_mid_run_the_run_finishes(stack: Stack) -
 def test_two_engines_two_plugin_hosts_fifty_concurrent_runs(stack: Stack) -> None:
     stack.timed("engine-2", lambda: stack.engine("engine-2"), 50052)
     stack.timed("plugin-hello-2", lambda: stack.plugin_host("plugin-hello-2", "plugin-hello"), 50053)
+    for engine in ("engine-1", "engine-2"):
+        for host in ("plugin-host-1", "plugin-hello", "plugin-hello-2"):
+            assert stack.reachable(stack.name(engine), stack.name(host), 50053), f"{engine} cannot reach {host}"
     apply(stack, "fifty", STEPS)
     began = time.monotonic()
     with ThreadPoolExecutor(10) as pool:
