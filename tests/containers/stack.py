@@ -55,6 +55,7 @@ class Stack:
         user: secrets.token_hex(12) for user in ("ENGINE", "GATEWAY", "PLUGIN_HOST")})
     postgres_password: str = field(default_factory=lambda: secrets.token_hex(12))
     workspace: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vwmp-ws-")))
+    remotes: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vwmp-remotes-")))  # bare repos
     started: dict[str, float] = field(default_factory=dict)  # seconds from `run` to healthy, by service
 
     @property
@@ -80,7 +81,8 @@ class Stack:
 
     def start(self) -> None:
         self.network = self.containers.network()
-        self.workspace.chmod(0o777)
+        for shared in (self.workspace, self.remotes):  # volumes the plugin hosts (user 10001) write
+            os.chown(shared, 10001, 10001)
         nats_env = {f"VWMP_NATS_{user}_PASSWORD": password for user, password in self.nats_passwords.items()}
         self.containers.run("nats", "vwmp-test/nats:dev", "--network", self.network, "--network-alias", "nats",
                             *RESTART, "--read-only", "--user", "10001:10001", "--volume", "/data",
@@ -147,7 +149,8 @@ class Stack:
         # container name, the engine's first calls to a host just started failed with gRPC's
         # "DNS query cancelled" (aardvark-dns does not know the name yet when the engine dials it).
         return self.containers.run(instance, image(image_name), *self.service_args(instance), *RESTART,
-                                   "--volume", f"{self.workspace}:/workspace", "--entrypoint", "/bin/sh",
+                                   "--volume", f"{self.workspace}:/workspace", "--volume", f"{self.remotes}:/remotes",
+                                   "--entrypoint", "/bin/sh",
                                    env={**self.common(), "VWMP_PLUGIN_HOST_TOKEN": self.plugin_host_token,
                                         "VWMP_NATS_USER": "plugin-host",
                                         "VWMP_NATS_PASSWORD": self.nats_passwords["PLUGIN_HOST"],

@@ -3,7 +3,8 @@
 One stack per module (tests/containers/stack.py): a workflow of core and plugin steps (a built-in
 plugin host and the example plugin's own container) with a WebSocket client receiving every event;
 the engine container SIGKILLed mid-run and the run finishing (the restart policy brings it back, the
-lease hands it the run); then a second engine and a second plugin host, and 50 concurrent runs with
+lease hands it the run); a tag and a branch pushed by the built-in git plugin to a bare remote on a
+mounted volume; then a second engine and a second plugin host, and 50 concurrent runs with
 none lost or doubled.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -106,6 +109,41 @@ def test_a_workflow_of_core_and_plugin_steps_streams_every_event(stack: Stack) -
     assert outputs["again"] == {"greeting": "Hello, Hello, containers!!"}, outputs
     stored = events(stack, run_id)
     assert [e["seq"] for e in received] == [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_CONFIG_GLOBAL": "/dev/null",
+           # the trees belong to the containers' user 10001; this process reads them as root
+           "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=30)
+    return done.stdout.strip()
+
+
+@pytest.mark.timeout(300)
+def test_a_release_tag_and_branch_are_pushed_to_a_bare_remote_on_a_volume(stack: Stack) -> None:
+    remote, work = stack.remotes / "shop.git", stack.workspace / "shop"
+    git("init", "-q", "--bare", "--initial-branch", "main", str(remote))
+    git("init", "-q", "--initial-branch", "main", str(work))
+    (work / "README.md").write_text("shop\n")
+    git("add", "README.md", cwd=work)
+    git("-c", "user.name=Ada", "-c", "user.email=ada@example.com", "commit", "-q", "-m", "first", cwd=work)
+    git("remote", "add", "origin", "/remotes/shop.git", cwd=work)  # the path inside the plugin host
+    for tree in (remote, work):
+        subprocess.run(["chown", "-R", "10001:10001", str(tree)], check=True)
+    head = git("rev-parse", "HEAD", cwd=work)
+    apply(stack, "release-shop", [
+        {"id": "start", "uses": "core/noop"},
+        {"id": "tag", "uses": "git/tag", "needs": ["start"],
+         "with": {"repo": "shop", "name": "v1.0.0", "message": "Release 1.0.0"}},
+        {"id": "push", "uses": "git/push", "needs": ["tag"],
+         "with": {"repo": "shop", "remote": "origin", "refs": ["refs/heads/main"], "tags": ["v1.0.0"]}}])
+    run = wait_finished(stack, start(stack, "release-shop"), 60)
+    assert run["state"] == "succeeded", run["steps"]
+    assert git("--git-dir", str(remote), "rev-parse", "refs/heads/main") == head
+    assert git("--git-dir", str(remote), "cat-file", "-t", "refs/tags/v1.0.0") == "tag"
+    assert git("--git-dir", str(remote), "rev-parse", "v1.0.0^{commit}") == head
+    assert git("--git-dir", str(remote), "tag", "-l", "--format=%(contents:subject)", "v1.0.0") == "Release 1.0.0"
 
 
 @pytest.mark.timeout(300)
