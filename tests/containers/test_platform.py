@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import time
 from collections import Counter
@@ -40,6 +41,8 @@ def stack(images: dict[str, float]) -> Iterator[Stack]:
         yield made
     finally:
         made.containers.remove_all()
+        for shared in (made.workspace, made.remotes):
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 def apply(stack: Stack, name: str, steps: list[dict[str, Any]]) -> None:
