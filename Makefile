@@ -14,7 +14,8 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-faults netns-tools test-contract test-frontend test-versions signing lint typecheck proto bench images dist clean
+	test-faults netns-tools test-contract test-frontend test-versions signing lint typecheck proto bench containers \
+	images test-containers dist clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,7 +47,7 @@ test: bootstrap browser signing ## run every test: unit, integration (SQLite, Po
 	$(MAKE) --no-print-directory check-tiers test-frontend test-python
 
 test-python:
-	$(PYTEST) $(PARALLEL) -m "not faults"
+	$(PYTEST) $(PARALLEL) -m "not faults and not containers"
 
 test-faults: bootstrap netns-tools ## fault injection as root: network partitions, latency, PostgreSQL down (called by .ci/run)
 	$(PYTEST) -m faults
@@ -57,6 +58,11 @@ netns-tools: ## install Debian's iproute2 (ip netns, for the partition tests) wh
 test-contract: bootstrap ## schemathesis --checks all (every phase) against the whole platform; VWMP_CONTRACT_EXAMPLES=50 digs deeper
 	$(PYTEST) tests/e2e/test_openapi_contract.py
 
+test-containers: bootstrap containers ## the images built and run: the platform as containers, a plugin author's container joining
+	VWMP_BASE_IMAGE=$${VWMP_BASE_IMAGE:-local} $(MAKE) --no-print-directory containers
+	VWMP_BASE_IMAGE=$${VWMP_BASE_IMAGE:-local} timeout --kill-after 30 $${VWMP_CONTAINERS_TIMEOUT:-1200} \
+	  env $(PYTEST) -m containers tests/containers
+
 test-unit: bootstrap signing ## unit tests only: no real service beyond in-process SQLite
 	$(PYTEST) -m "$(UNIT)"
 
@@ -64,7 +70,7 @@ test-integration: bootstrap ## integration tests: PostgreSQL, NATS, services as 
 	$(PYTEST) -m "$(INTEGRATION)"
 
 test-e2e: bootstrap browser signing ## end-to-end tests: the whole platform as real processes, and the browser
-	$(PYTEST) -m "$(E2E) and not faults"
+	$(PYTEST) -m "$(E2E) and not faults and not containers"
 
 check-tiers: deps ## every collected test is in exactly one of the three tiers
 	@set -o pipefail; collect() { $(UV) run --no-sync pytest --collect-only -q "$$@" | grep -c '::'; }; \
@@ -108,8 +114,15 @@ bench: deps ## per-step overhead (chain, fan-out, layered; 10..1000 steps), 500 
 	$(UV) run --no-sync python bench/keyed_runs.py
 	$(UV) run --no-sync python bench/fan_out_items.py
 
-images: ## build every service image (needs a Docker engine)
+containers: ## a container engine: Docker when one answers, else Debian's podman + runc (+ debootstrap for local bases)
+	@docker info >/dev/null 2>&1 || { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null; }
+	@if [ "$${VWMP_BASE_IMAGE:-public}" = local ] && ! command -v debootstrap >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; fi
+
+images: uv containers ## every service image, the plugin SDK and example plugin images, an SBOM each (dist/sbom); VWMP_BASE_IMAGE=local: on bases made here
 	bash deploy/build-images.sh
+	bash deploy/sbom.sh
 
 clean:
 	rm -rf .vwmp workspace frontend/dist .mypy_cache

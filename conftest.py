@@ -26,6 +26,8 @@ import pytest
 os.environ.pop("COLUMNS", None)
 
 E2E_DIR = Path(__file__).resolve().parent / "tests" / "e2e"
+# Tests that build and run the images: `make test-containers` only (marker `containers`, tier e2e).
+CONTAINERS_DIR = Path(__file__).resolve().parent / "tests" / "containers"
 # Fixtures that give a test a real service: a nats-server process, a PostgreSQL database.
 INTEGRATION_FIXTURES = frozenset({"nats_server", "postgres_url"})
 
@@ -36,13 +38,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("e2e") is None and item.path.is_relative_to(E2E_DIR):
             unmarked.append(item.nodeid)
+        if item.path.is_relative_to(CONTAINERS_DIR) and (
+            item.get_closest_marker("containers") is None or item.get_closest_marker("e2e") is None
+        ):
+            unmarked.append(item.nodeid)
         if item.get_closest_marker("integration") is None and INTEGRATION_FIXTURES & set(
             getattr(item, "fixturenames", ())
         ):
             item.add_marker(pytest.mark.integration)
     if unmarked:
         raise pytest.UsageError(
-            "tests under tests/e2e/ must be marked e2e (`pytestmark = pytest.mark.e2e`): " + ", ".join(unmarked)
+            "tests under tests/e2e/ must be marked e2e (`pytestmark = pytest.mark.e2e`), under tests/containers/"
+            " e2e and containers: " + ", ".join(unmarked)
         )
 
 

@@ -27,8 +27,10 @@ from .conftest import (
     tool,
 )
 
+PLUGIN_SDK = DEPLOY / "plugin-sdk.Dockerfile"
 DOCKERFILES = sorted(
-    [*(REPO / "services").glob("*/Dockerfile"), DEPLOY / "examples" / "plugin-image" / "Dockerfile", PYTHON_BASE]
+    [*(REPO / "services").glob("*/Dockerfile"), DEPLOY / "examples" / "plugin-image" / "Dockerfile", PYTHON_BASE,
+     PLUGIN_SDK]
 )
 
 
@@ -150,9 +152,23 @@ def test_plugin_host_image_installs_every_plugin_of_the_repository() -> None:
     assert any("pip==" in args for keyword, args in steps if keyword == "RUN"), "pip for plugin images"
 
 
-def test_plugin_author_image_extends_the_plugin_host_with_pip() -> None:
+def test_plugin_sdk_image_holds_the_plugin_host_and_no_plugin() -> None:
+    syncs = " ".join(args for keyword, args in instructions(PLUGIN_SDK) if keyword == "RUN" and "uv sync" in args)
+    installed = locked_runtime_closure(set(re.findall(r"--package (\S+)", syncs)))
+    assert {"vwmp-plugin-host", "vwmp-sdk"} <= installed
+    assert not {name for name in installed if name.startswith("vwmp-plugin-") and name != "vwmp-plugin-host"}
+    assert not installed & NEVER_SHIPPED
+    own = stages(PLUGIN_SDK)
+    assert own["builder"][0] == ("FROM", "${BUILDER_IMAGE} AS builder")
+    assert own["runtime"][0] == ("FROM", "${RUNTIME_IMAGE} AS runtime") and list(own)[-1] == "runtime"
+    assert not any("apt-get" in args for keyword, args in own["runtime"]), "no git, no apt in the SDK image"
+    assert ("ENTRYPOINT", '["vwmp-plugin-host"]') in own["runtime"]
+    assert (DEPLOY / "plugin-sdk.Dockerfile.dockerignore").is_file()
+
+
+def test_plugin_author_image_extends_the_plugin_sdk_image_with_pip() -> None:
     steps = instructions(DEPLOY / "examples" / "plugin-image" / "Dockerfile")
-    assert any("vwmp/plugin-host:" in args for keyword, args in steps if keyword == "ARG")
+    assert any("vwmp/plugin-sdk:" in args for keyword, args in steps if keyword == "ARG")
     assert any(args.startswith("pip install") for keyword, args in steps if keyword == "RUN")
     assert [args for keyword, args in steps if keyword == "USER"][-1] == "10001:10001"
 
@@ -178,3 +194,24 @@ def test_build_script_builds_every_service_image_from_the_repository_root(tmp_pa
         image = f"registry.test/vwmp/{folder.name}:1.2.3"
         assert f"build --file {folder / 'Dockerfile'} {' '.join(base)} --tag {image} {REPO}" in calls
         assert f"push {image}" in calls
+    sdk = "registry.test/vwmp/plugin-sdk:1.2.3"
+    assert f"build --file {PLUGIN_SDK} {' '.join(base)} --tag {sdk} {REPO}" in calls
+    assert f"push {sdk}" in calls
+    example = "registry.test/vwmp/plugin-hello:1.2.3"
+    assert calls[-1] == (f"build --file {DEPLOY / 'examples' / 'plugin-image' / 'Dockerfile'} "
+                         f"--build-arg PLUGIN_SDK_IMAGE={sdk} --tag {example} {REPO / 'examples' / 'hello-plugin'}")
+    assert f"push {example}" not in calls, "the example is not published"
+
+
+def test_build_script_says_when_no_engine_answers(tmp_path: Path) -> None:
+    for name in ("docker", "podman"):
+        fake = tmp_path / name
+        fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+        fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER"}
+    done = subprocess.run(
+        ["bash", str(DEPLOY / "build-images.sh")], env={**env, "PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no container engine answers" in done.stderr
