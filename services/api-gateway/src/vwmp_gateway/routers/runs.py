@@ -158,7 +158,7 @@ async def list_run_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> Page[EventPublic]:
     """The run's events after seq `after`, in order."""
-    await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+    await storage.GetRun(storage_pb2.GetRunRequest(id=run_id, select_steps=True))  # it exists (none of its steps)
     response = await storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id, after=after, limit=limit))
     items = [convert.event(item) for item in response.events]
     return Page(items=items, total=len(items))
