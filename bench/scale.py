@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -254,6 +255,11 @@ async def measure_all(platform: Platform, quick: bool, rounds: int, only: Callab
     return rows
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a timeout, a CI cancel) stops the platform's processes too instead of orphaning them."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a one-minute smoke run at smaller sizes")
@@ -261,6 +267,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("api", "engine"), help="measure only the API rows or the engine rows")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
+    _stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="vwmp-bench-") as tmp:
         platform = Platform(env=platform_env(tmp))
         platform.start()
