@@ -10,7 +10,6 @@ values are plain JSON data.
 from __future__ import annotations
 
 import functools
-
 import json
 import re
 from collections.abc import Iterator, Mapping
