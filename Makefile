@@ -14,8 +14,8 @@ INTEGRATION := integration and not e2e
 E2E := e2e
 
 .PHONY: help bootstrap uv deps frontend browser run test test-python test-unit test-integration test-e2e check-tiers \
-	test-faults netns-tools test-contract test-frontend test-versions signing lint typecheck proto bench containers \
-	images test-containers dist clean
+	test-faults netns-tools test-contract test-frontend test-versions signing lint typecheck proto bench bench-quick \
+	containers images test-containers dist clean
 
 help: ## show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -108,11 +108,16 @@ typecheck: deps ## mypy --strict over libs/*/src and services/*/src (settings in
 proto: deps ## regenerate libs/vwmp-proto from proto/
 	$(UV) run --no-sync python libs/vwmp-proto/generate.py
 
-bench: deps ## per-step overhead (chain, fan-out, layered; 10..1000 steps), 500 concurrent runs, keyed vs unkeyed runs, a 1,000-item for_each
-	$(UV) run --no-sync python bench/engine_overhead.py
-	$(UV) run --no-sync python bench/concurrent_runs.py
-	$(UV) run --no-sync python bench/keyed_runs.py
-	$(UV) run --no-sync python bench/fan_out_items.py
+bench: deps ## issue 16's table (figure, measured, target, met?), then the detail tables; ARGS=--quick: the table only, in about a minute
+	$(UV) run --no-sync python bench/scale.py $(ARGS)
+	@case " $(ARGS) " in *" --quick "*) ;; *) \
+	  $(UV) run --no-sync python bench/engine_overhead.py && \
+	  $(UV) run --no-sync python bench/concurrent_runs.py && \
+	  $(UV) run --no-sync python bench/keyed_runs.py && \
+	  $(UV) run --no-sync python bench/fan_out_items.py ;; esac
+
+bench-quick: deps ## a one-minute smoke run of issue 16's table (smaller sizes, marked as such)
+	$(UV) run --no-sync python bench/scale.py --quick
 
 containers: ## a container engine: Docker when one answers, else Debian's podman + runc (+ debootstrap for local bases)
 	@docker info >/dev/null 2>&1 || { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1; } || \

@@ -55,6 +55,15 @@ def layered(n: int, uses: str, width: int = 10) -> list[dict[str, Any]]:
 SHAPES = {"chain": chain, "fan-out": fan_out, "layered": layered}
 
 
+async def connect_as_gateway(platform: Platform) -> Any:
+    """NATS as the gateway's user (it may subscribe to every run's events): the embedded NATS has a user per
+    service and refuses a client without one."""
+    user = platform.nats_users.get("gateway")
+    if user is not None:
+        os.environ.update(VWMP_NATS_USER=user.name, VWMP_NATS_PASSWORD=user.password)
+    return await connect(platform.env["VWMP_NATS_URL"], name="bench", attempts=5)
+
+
 def seconds_between(start: Timestamp, end: Timestamp) -> float:
     began, ended = from_timestamp(start), from_timestamp(end)
     assert began is not None and ended is not None
@@ -69,7 +78,7 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
                   "spec": {"steps": SHAPES[shape](n, uses)}}
     await storage.CreateWorkflow(storage_pb2.CreateWorkflowRequest(
         name=name, definition_json=json.dumps(definition), created_by="bench"))
-    nats = await connect(platform.env["VWMP_NATS_URL"], name="bench")
+    nats = await connect_as_gateway(platform)
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def on_event(msg: Any) -> None:

@@ -400,7 +400,8 @@ export function createMock({ token = 'dev-token', stepMs = 350 } = {}) {
     return send(res, 200, publicRun(run));
   }
 
-  const publicRun = ({ onEnd, cancelRequested, ...r }) => ({ ...r, steps: r.steps.map(({ timer, logs, item, fan, ...s }) => s), events: undefined });
+  const stepCounts = (steps) => steps.reduce((counts, s) => ({ ...counts, [s.state]: (counts[s.state] ?? 0) + 1 }), {});
+  const publicRun = ({ onEnd, cancelRequested, ...r }) => ({ ...r, steps: r.steps.map(({ timer, logs, item, fan, ...s }) => s), step_counts: stepCounts(r.steps), events: undefined });
 
   async function body(req) {
     const chunks = [];

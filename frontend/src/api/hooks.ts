@@ -133,6 +133,24 @@ export async function fetchEvents(id: string, after: number): Promise<RunEvent[]
   }))).items;
 }
 
+/** The gateway's largest page of events: a full page means there may be more. */
+export const EVENT_PAGE = 1000;
+
+/**
+ * A run's whole history, page after page (a 10,000-item fan-out has over 20,000 events; applying
+ * only the first page over the stored run would show it as it was then, catching up for seconds
+ * through the stream). At most `maxPages` pages; the stream brings the rest.
+ */
+export async function fetchHistory(id: string, maxPages = 100): Promise<RunEvent[]> {
+  const all: RunEvent[] = [];
+  for (let page = 0; page < maxPages; page++) {
+    const items = await fetchEvents(id, all.length ? all[all.length - 1].seq : 0);
+    all.push(...items);
+    if (items.length < EVENT_PAGE) break;
+  }
+  return all;
+}
+
 export async function fetchLogs(runId: string, stepId: string): Promise<LogLine[]> {
   return (await unwrap(api.GET('/api/v1/runs/{run_id}/steps/{step_id}/logs', {
     params: { path: { run_id: runId, step_id: stepId } },

@@ -387,9 +387,29 @@ export interface paths {
         };
         /**
          * Get Run
-         * @description A run with its steps.
+         * @description A run with its steps (or, with `?steps=summary`, the steps that need a look and the count per state).
          */
         get: operations["runs-get_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/steps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Run Steps
+         * @description The run's steps in creation order, a page at a time, optionally only those in some states.
+         */
+        get: operations["runs-list_run_steps"];
         put?: never;
         post?: never;
         delete?: never;
@@ -976,8 +996,18 @@ export interface components {
             started_at: string | null;
             /** Finished At */
             finished_at: string | null;
-            /** Steps */
+            /**
+             * Steps
+             * @description Every step in creation order; with ?steps=summary only the running, retrying, awaiting_approval, failed and cancelled ones
+             */
             steps: components["schemas"]["StepRunPublic"][];
+            /**
+             * Step Counts
+             * @description How many steps are in each state (a state's name → its count; states without a step are left out)
+             */
+            step_counts: {
+                [key: string]: number;
+            };
             /** @description null when the workflow has no spec.concurrency */
             concurrency: components["schemas"]["ConcurrencyPublic"] | null;
             /**
@@ -1028,6 +1058,24 @@ export interface components {
              * @description on_run: the run whose end started this one
              */
             run_id?: string | null;
+        };
+        /**
+         * StepPage
+         * @description A page of a run's steps in creation order.
+         */
+        StepPage: {
+            /** Items */
+            items: components["schemas"]["StepRunPublic"][];
+            /**
+             * Total
+             * @description Steps matching the filter, over every page
+             */
+            total: number;
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null on the last page
+             */
+            next_cursor: string | null;
         };
         /** StepRunPublic */
         StepRunPublic: {
@@ -3341,7 +3389,10 @@ export interface operations {
     };
     "runs-get_run": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description all: every step (the default); summary: only the running, retrying, awaiting_approval, failed and cancelled steps, with step_counts for the rest (page through all of them with GET /runs/{run_id}/steps) */
+                steps?: "all" | "summary";
+            };
             header?: never;
             path: {
                 run_id: string;
@@ -3357,6 +3408,101 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunPublic"];
+                };
+            };
+            /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid token (missing, unknown, revoked or expired) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or the resource the request names does not exist) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed: `errors` points at each field (RFC 6901 pointers) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend service (or, to start a run, a plugin host) is unavailable: try again after Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "runs-list_run_steps": {
+        parameters: {
+            query?: {
+                /** @description Only steps in these states (repeatable: state=failed&state=running) */
+                state?: components["schemas"]["StepState"][];
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepPage"];
                 };
             };
             /** @description The URL path or query holds a control or bidi character, or the body cannot be parsed */

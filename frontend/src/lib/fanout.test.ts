@@ -11,7 +11,7 @@ const ev = (type: RunEvent['type'], step_id: string | null, data: Record<string,
 function run(steps: Run['steps'] = []): Run {
   return {
     id: 'r1', workflow: 'w', version: 1, state: 'running', parameters: {}, dry_run: false, created_by: 'me', created_at: at,
-    started_at: at, finished_at: null, steps, concurrency: null, outputs: {}, parent: null, finalizing: null,
+    started_at: at, finished_at: null, steps, step_counts: {}, concurrency: null, outputs: {}, parent: null, finalizing: null,
   };
 }
 

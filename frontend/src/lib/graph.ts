@@ -251,3 +251,6 @@ export function reconcileNodes(prev: DesignNode[], next: DesignNode[]): DesignNo
   });
   return changed ? out : prev;
 }
+
+/** Steps above which a canvas renders only the nodes in view (React Flow's onlyRenderVisibleElements). */
+export const LARGE_GRAPH = 500;

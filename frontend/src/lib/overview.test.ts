@@ -11,7 +11,7 @@ const step = (id: string, state: Run['steps'][number]['state'], error: string | 
 });
 const run = (state: Run['state'], steps: Run['steps']): Run => ({
   id: 'r1', workflow: 'w', version: 1, state, parameters: {}, dry_run: false, created_by: 'ada', created_at: null,
-  started_at: null, finished_at: null, concurrency: null, steps,
+  started_at: null, finished_at: null, concurrency: null, steps, step_counts: {},
 });
 
 describe('failuresOf', () => {

@@ -4,7 +4,7 @@ import type { Run, RunEvent } from '../api/types';
 
 const run: Run = {
   id: 'r1', workflow: 'w', version: 1, state: 'queued', parameters: {}, dry_run: false, created_by: 'ada', created_at: 't0',
-  started_at: null, finished_at: null, concurrency: null,
+  started_at: null, finished_at: null, concurrency: null, step_counts: {},
   steps: [
     { id: 'a', uses: 'core/noop', state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null },
     { id: 'gate', uses: 'core/approval', state: 'pending', attempt: 0, outputs: {}, error: null, started_at: null, finished_at: null },

@@ -10,7 +10,7 @@ import {
   addStep, allSteps, connect, emptyDefinition, finallyOf, laneOf, moveToLane, normalizeDefinition, positionsOf, removeSteps, renameStep,
   setPositions, updateStep, disconnect,
 } from '../lib/definition';
-import { designNodesOf, edgesOf, EDGE_MARKER, iconOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
+import { designNodesOf, edgesOf, EDGE_MARKER, iconOf, insideLane, laneBoxOf, laneSlot, needsLayout, reconcileNodes, LARGE_GRAPH, NODE_HEIGHT, NODE_WIDTH, type DesignNode, type TypeInfo } from '../lib/graph';
 import { historyReducer } from '../lib/history';
 import { layoutDefinition } from '../lib/layout';
 import { subWorkflowTypes } from '../lib/subworkflows';
@@ -408,6 +408,9 @@ function Designer({ name, template }: { name: string | null; template?: string }
                 deleteKeyCode={readOnly ? null : ['Backspace', 'Delete']}
                 defaultEdgeOptions={{ type: 'smoothstep' }}
                 minZoom={0.1}
+                // Above a few hundred steps only the nodes in view are rendered: panning a 2,000-step
+                // workflow drew every node each frame (p95 frame 217 ms in e2e/scale.e2e.test.mjs).
+                onlyRenderVisibleElements={nodes.length > LARGE_GRAPH}
                 fitView={fitOnOpen}
                 fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
                 proOptions={{ hideAttribution: true }}

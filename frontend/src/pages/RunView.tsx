@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, type Edge } from '@xyflow/react';
-import { controlRun, fetchChildRuns, fetchEvents, fetchLogs, fetchRun, fetchRunPage, fetchVersion, type RunAction } from '../api/hooks';
+import { controlRun, fetchChildRuns, fetchHistory, fetchLogs, fetchRun, fetchRunPage, fetchVersion, type RunAction } from '../api/hooks';
 import { followRun } from '../api/stream';
 import { currentActor } from '../api/auth';
 import type { LogLine, PlanItem, RunConcurrency, RunEvent, WorkflowDefinition } from '../api/types';
@@ -8,7 +8,7 @@ import { gateOutputsOf } from '../lib/approval';
 import { blockerState, concurrencyOf, isWaiting, queueText, shortId } from '../lib/queue';
 import { allSteps, downstreamOf, finallyOf, isSubWorkflow, normalizeDefinition, positionsOf } from '../lib/definition';
 import { fanOutsOf, instanceOf, isInstance, type FanOut } from '../lib/fanout';
-import { NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, laneBoxOf, type RunNode } from '../lib/graph';
+import { LARGE_GRAPH, NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, laneBoxOf, type RunNode } from '../lib/graph';
 import { layoutDefinition } from '../lib/layout';
 import { FanOutGrid } from '../components/FanOutGrid';
 import { FinallyLane } from '../components/FinallyLane';
@@ -78,7 +78,7 @@ function RunScreen({ id }: { id: string }) {
     (async () => {
       try {
         const run = await fetchRun(id);
-        const history = await fetchEvents(id, 0).catch(() => [] as RunEvent[]);
+        const history = await fetchHistory(id).catch(() => [] as RunEvent[]);
         if (cancelled) return;
         const initial = applyEvents(fromRun(run), history);
         // Stored step rows are the truth where the history was trimmed.
@@ -254,7 +254,7 @@ function RunScreen({ id }: { id: string }) {
       {error != null && <div className="banner-error"><ErrorBox error={error} onClose={() => setError(null)} /></div>}
       <div className="run-body">
         <div className="canvas" data-testid="run-canvas">
-          {graphReady && <ReactFlow<RunNode, Edge> nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }} nodesDraggable={false} nodesConnectable={false}
+          {graphReady && <ReactFlow<RunNode, Edge> nodes={nodes} edges={edges} nodeTypes={nodeTypes} onlyRenderVisibleElements={nodes.length > LARGE_GRAPH} fitView fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }} nodesDraggable={false} nodesConnectable={false}
             onNodeClick={(_, n) => { setSelected(n.id); setTab('details'); }} onPaneClick={() => setSelected(null)}
             defaultEdgeOptions={{ type: 'smoothstep' }} minZoom={0.1} proOptions={{ hideAttribution: true }}>
             <Background gap={20} size={1} />

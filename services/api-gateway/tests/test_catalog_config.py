@@ -19,7 +19,8 @@ async def test_palette_is_the_core_step_types_plus_what_live_plugin_hosts_announ
     assert types["total"] == len(types["items"])
     assert {"core/noop", "core/sleep", "core/approval", "testkit/echo", "testkit/slow"} <= set(by_type)
     for item in types["items"]:
-        assert set(item) == {"type", "plugin", "title", "description", "config_schema", "outputs_schema", "icon", "effects"}
+        assert set(item) == {"type", "plugin", "title", "description", "config_schema", "outputs_schema", "icon",
+                             "effects"}
     assert by_type["core/approval"]["plugin"] == "core"
     assert by_type["core/sleep"]["config_schema"]["required"] == ["seconds"]
     echo = by_type["testkit/echo"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from vwmp_gateway.settings import GatewaySettings
 
 PROBLEM = "application/problem+json"
 YAML = {"Content-Type": "application/yaml"}
@@ -74,7 +75,7 @@ async def test_not_utf8_is_400(client, headers) -> None:
 
 
 async def test_oversize_body_is_413_problem(client, headers) -> None:
-    big = '{"a": "' + "x" * (1024 * 1024 + 10) + '"}'
+    big = '{"a": "' + "x" * (GatewaySettings.model_fields["max_body_bytes"].default + 10) + '"}'
     response = await post(client, headers, big)
     assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
@@ -82,7 +83,7 @@ async def test_oversize_body_is_413_problem(client, headers) -> None:
 
 async def test_oversize_body_without_length_is_413(client, headers) -> None:
     async def chunks():
-        for _ in range(20):
+        for _ in range(GatewaySettings.model_fields["max_body_bytes"].default // 100_000 + 2):
             yield b"x" * 100_000
 
     response = await client.post("/api/v1/workflows", content=chunks(), headers={

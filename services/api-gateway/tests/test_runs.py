@@ -11,8 +11,8 @@ from typing import Any
 
 PROBLEM = "application/problem+json"
 RUN_KEYS = {"id", "workflow", "version", "state", "parameters", "created_at", "started_at", "finished_at",
-            "steps", "dry_run", "created_by", "concurrency", "outputs", "parent", "finalizing", "trigger",
-            "compensated"}
+            "steps", "step_counts", "dry_run", "created_by", "concurrency", "outputs", "parent", "finalizing",
+            "trigger", "compensated"}
 STEP_KEYS = {"id", "uses", "state", "attempt", "outputs", "error", "started_at", "finished_at", "parent", "item_index",
              "compensation"}
 SLOW_BUILD = [{"id": "build", "uses": "core/sleep", "with": {"seconds": 2}},
@@ -314,3 +314,55 @@ def _dead_engine(port: int) -> Any:
 
     return EngineServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
 
+
+# A large run: the summary (?steps=summary, step_counts) and the steps a page at a time.
+# 120 steps: a failing one, the rest core/noop after it or beside it; so some fail, some are cancelled or skipped.
+STEPS: list[dict[str, Any]] = [
+    {"id": "boom", "uses": "testkit/fail", "with": {"kind": "error"}},
+    *({"id": f"n{i}", "uses": "core/noop"} for i in range(110)),
+    *({"id": f"after{i}", "uses": "core/noop", "needs": ["boom"]} for i in range(9)),
+]
+
+
+async def test_the_summary_keeps_the_steps_that_need_a_look_and_counts_the_rest(client, headers, definition) -> None:
+    started = await start(client, headers, definition, STEPS)
+    whole = await wait_run(client, headers, started["id"], lambda run: run["state"] == "failed", timeout=60)
+    assert len(whole["steps"]) == 120 and sum(whole["step_counts"].values()) == 120
+    summary = (await client.get(f"/api/v1/runs/{started['id']}", params={"steps": "summary"},
+                                headers=headers("viewer"))).json()
+    assert summary["step_counts"] == whole["step_counts"]
+    assert whole["step_counts"]["failed"] == 1 and whole["step_counts"]["succeeded"] == 110
+    interesting = [s for s in whole["steps"] if s["state"] in ("running", "retrying", "awaiting_approval", "failed",
+                                                               "cancelled")]
+    assert summary["steps"] == interesting and summary["steps"][0]["id"] == "boom"
+    assert {k: v for k, v in summary.items() if k != "steps"} == {k: v for k, v in whole.items() if k != "steps"}
+
+
+async def test_steps_are_paginated_with_a_cursor_and_filtered_by_state(client, headers, definition) -> None:
+    started = await start(client, headers, definition, STEPS)
+    whole = await wait_run(client, headers, started["id"], lambda run: run["state"] == "failed", timeout=60)
+    seen: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 50}
+    while True:
+        page = (await client.get(f"/api/v1/runs/{started['id']}/steps", params=params,
+                                 headers=headers("viewer"))).json()
+        assert page["total"] == 120
+        seen += page["items"]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == whole["steps"]
+    failed = (await client.get(f"/api/v1/runs/{started['id']}/steps", params={"state": ["failed", "skipped"]},
+                               headers=headers("viewer"))).json()
+    assert [s["id"] for s in failed["items"]] == [s["id"] for s in whole["steps"]
+                                                   if s["state"] in ("failed", "skipped")]
+    assert failed["total"] == len(failed["items"]) and failed["next_cursor"] is None
+
+
+async def test_bad_step_queries_are_422_and_an_unknown_run_404(client, headers) -> None:
+    for params in ({"state": "nope"}, {"limit": 0}, {"limit": 1001}, {"cursor": "-1"}, {"cursor": "abc"}):
+        response = await client.get("/api/v1/runs/whatever/steps", params=params, headers=headers("viewer"))
+        assert response.status_code == 422, (params, response.text)
+    assert (await client.get("/api/v1/runs/whatever/steps", headers=headers("viewer"))).status_code == 404
+    bad = await client.get("/api/v1/runs/whatever", params={"steps": "some"}, headers=headers("viewer"))
+    assert bad.status_code == 422

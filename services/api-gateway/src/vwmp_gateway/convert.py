@@ -9,6 +9,8 @@ millisecond precision and "Z": the one place the API's time format is made.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -58,11 +60,12 @@ def _time(stamp: Timestamp) -> str | None:
     return iso(from_timestamp(stamp)) or None
 
 
-def workflow(message: storage_pb2.Workflow) -> WorkflowPublic:
+def workflow(message: storage_pb2.Workflow, definition: dict[str, Any] | None = None) -> WorkflowPublic:
+    """A stored workflow; `definition` is its definition already parsed (the text storage kept is the one sent)."""
     return WorkflowPublic(
         name=message.name,
         version=message.version,
-        definition=_obj(message.definition_json),
+        definition=definition if definition is not None else _obj(message.definition_json),
         created_at=_time(message.created_at),
         created_by=message.created_by,
     )
@@ -112,6 +115,7 @@ def run(message: storage_pb2.Run) -> RunPublic:
         started_at=_time(message.started_at),
         finished_at=_time(message.finished_at),
         steps=[step_run(step) for step in message.steps],
+        step_counts=dict(message.step_counts) if message.step_counts else _counts(message.steps),
         concurrency=concurrency(message.concurrency) if message.HasField("concurrency") else None,
         outputs=_obj(message.outputs_json),
         parent=RunParentPublic(run_id=message.parent.run_id, step_id=message.parent.step_id)
@@ -120,6 +124,12 @@ def run(message: storage_pb2.Run) -> RunPublic:
         compensated=_compensated(message.compensated),
         trigger=run_trigger(message),
     )
+
+
+def _counts(steps: Iterable[storage_pb2.StepRun]) -> dict[str, int]:
+    """Steps per state, from the steps themselves (storage counts them when it does not send them all)."""
+    counted = Counter(step.state for step in steps)
+    return {StepState.from_number(state).value: count for state, count in counted.items()}
 
 
 def run_trigger(message: storage_pb2.Run) -> RunTriggerPublic:

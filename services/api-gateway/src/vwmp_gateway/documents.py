@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from vwmp_gateway.problems import Problem
 
-MAX_EXPANDED_NODES = 100_000
+MAX_EXPANDED_NODES = 1_000_000  # a 10,000-step definition with configs is a few hundred thousand
 MAX_DEPTH = 64
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 

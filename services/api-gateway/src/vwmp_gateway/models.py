@@ -149,7 +149,10 @@ class RunPublic(BaseModel):
     created_at: str | None
     started_at: str | None
     finished_at: str | None
-    steps: list[StepRunPublic]
+    steps: list[StepRunPublic] = Field(description="Every step in creation order; with ?steps=summary only the "
+                                                   "running, retrying, awaiting_approval, failed and cancelled ones")
+    step_counts: dict[str, int] = Field(description="How many steps are in each state (a state's name → its count; "
+                                                    "states without a step are left out)")
     concurrency: ConcurrencyPublic | None = Field(description="null when the workflow has no spec.concurrency")
     outputs: dict[str, Any] = Field(default_factory=dict,
                                     description="spec.outputs as evaluated when the run ended; {} until then")
@@ -161,6 +164,14 @@ class RunPublic(BaseModel):
         None, description="The unwind of the run's succeeded steps (their compensate): true when every compensation "
                           "succeeded, partial when some failed, null when nothing was undone (or is still under way)")
     trigger: RunTriggerPublic | None = Field(None, description="How the run was started")
+
+
+class StepPage(BaseModel):
+    """A page of a run's steps in creation order."""
+
+    items: list[StepRunPublic]
+    total: int = Field(description="Steps matching the filter, over every page")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
 class RunCreate(BaseModel):

@@ -49,6 +49,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/runs"): _r("viewer", "run.list"),
     ("GET", f"{API}/runs/{{run_id}}"): _r("viewer", "run.read"),
     ("GET", f"{API}/runs/{{run_id}}/events"): _r("viewer", "run.events"),
+    ("GET", f"{API}/runs/{{run_id}}/steps"): _r("viewer", "run.steps"),
     ("GET", f"{API}/runs/{{run_id}}/steps/{{step_id}}/logs"): _r("viewer", "run.logs"),
     ("POST", f"{API}/runs/{{run_id}}/cancel"): _r("operator", "run.cancel", True),
     ("POST", f"{API}/runs/{{run_id}}/pause"): _r("operator", "run.pause", True),

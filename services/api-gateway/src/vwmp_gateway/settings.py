@@ -42,7 +42,7 @@ class GatewaySettings(ServiceSettings):
         64 * 1024, ge=1024, le=16 * 1024 * 1024,
         description="Largest WebSocket message a client may send; above it the socket is closed with 1009",
     )
-    max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body accepted (413 above)")
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)")
     rate_limit: float = Field(50.0, ge=0, description="Requests per second per token (0 disables)")
     rate_burst: int = Field(200, gt=0, description="Burst size of the per-token rate limit")
     hook_max_body_bytes: int = Field(512 * 1024, gt=0, description="Largest webhook delivery accepted (413 above)")

@@ -9,6 +9,7 @@ values are plain JSON data.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -202,8 +203,10 @@ class _Parser:
         return tuple(parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Node:
-    """Parse one expression (the text inside `${{ }}`)."""
+    """Parse one expression (the text inside `${{ }}`). The trees are immutable, so one is shared by every
+    step written with the same text (a generated 10,000-step workflow repeats a few expressions)."""
     return _Parser(text).parse()
 
 

@@ -34,7 +34,7 @@ from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
 from vwmp_storage.outage import UNAVAILABLE_DETAIL, DatabaseAway, database_away
 from vwmp_storage.platform_config import ConfigDocument
-from vwmp_storage.runs import EndedFilter, Event, LogLine, Run, RunParent, RunSearch
+from vwmp_storage.runs import EndedFilter, Event, LogLine, Run, RunParent, RunSearch, StepRun
 from vwmp_storage.storage import Storage
 from vwmp_storage.tokens import Token
 from vwmp_storage.transitions import NewStep, Transition
@@ -175,21 +175,23 @@ def run_message(run: Run) -> pb.Run:
         replayed=run.replayed,
         idempotency_key=run.idempotency_key,
         request_digest=run.request_digest,
-        steps=[
-            pb.StepRun(
-                id=s.id,
-                uses=s.uses,
-                state=StepState(s.state).number,
-                attempt=s.attempt,
-                outputs_json=s.outputs_json,
-                error=s.error,
-                started_at=to_timestamp(s.started_at),
-                finished_at=to_timestamp(s.finished_at),
-                parent=s.parent,
-                item_index=s.item_index or 0,
-            )
-            for s in run.steps
-        ],
+        steps=[step_message(s) for s in run.steps],
+        step_counts=run.step_counts,
+    )
+
+
+def step_message(s: StepRun) -> pb.StepRun:
+    return pb.StepRun(
+        id=s.id,
+        uses=s.uses,
+        state=StepState(s.state).number,
+        attempt=s.attempt,
+        outputs_json=s.outputs_json,
+        error=s.error,
+        started_at=to_timestamp(s.started_at),
+        finished_at=to_timestamp(s.finished_at),
+        parent=s.parent,
+        item_index=s.item_index or 0,
     )
 
 
@@ -349,7 +351,17 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
 
     @_rpc
     def GetRun(self, request: pb.GetRunRequest, context: Any) -> pb.Run:
-        return run_message(self.storage.runs.get(request.id, request.with_definition))
+        states = [_member(StepState, state, f"step_states[{i}]") for i, state in enumerate(request.step_states)]
+        return run_message(self.storage.runs.get(request.id, request.with_definition,
+                                                 states if request.select_steps else None, request.with_step_counts))
+
+    @_rpc
+    def ListRunSteps(self, request: pb.ListRunStepsRequest, context: Any) -> pb.ListRunStepsResponse:
+        states = [_member(StepState, state, f"states[{i}]") for i, state in enumerate(request.states)]
+        steps, total, following = self.storage.runs.steps_page(request.run_id, states, request.limit or 100,
+                                                               request.start_position)
+        return pb.ListRunStepsResponse(steps=[step_message(step) for step in steps], total=total,
+                                       next_position=following)
 
     @_rpc
     def ListRuns(self, request: pb.ListRunsRequest, context: Any) -> pb.ListRunsResponse:

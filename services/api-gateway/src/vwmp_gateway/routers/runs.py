@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import grpc
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BeforeValidator
-from vwmp_common.states import ControlAction, RunState
+from vwmp_common.states import ControlAction, RunState, StepState
 from vwmp_common.timeutil import to_timestamp
 from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.engine.v1 import engine_pb2
@@ -20,7 +20,7 @@ from vwmp_gateway import convert
 from vwmp_gateway.auth import Principal
 from vwmp_gateway.deps import CurrentUser, EngineClient, StorageClient
 from vwmp_gateway.hardening import check_values
-from vwmp_gateway.models import CancelRequest, Decision, EventPublic, LogLinePublic, Page, RunPublic
+from vwmp_gateway.models import CancelRequest, Decision, EventPublic, LogLinePublic, Page, RunPublic, StepPage
 from vwmp_gateway.problems import Problem, plan_digest_of
 from vwmp_gateway.routers.workflows import NAME_PATTERN
 
@@ -109,10 +109,45 @@ async def list_runs(
     return Page(items=[convert.run(item) for item in response.runs], total=response.total)
 
 
+# What `?steps=summary` keeps: the steps someone looking at a run wants to see (not the pending, succeeded
+# and skipped ones, which a 10,000-step run has by the thousand); step_counts says how many of those there are.
+SUMMARY_STATES = (StepState.RUNNING, StepState.RETRYING, StepState.AWAITING_APPROVAL, StepState.FAILED,
+                  StepState.CANCELLED)
+StepStateFilter = Annotated[list[StepState] | None, Query(description="Only steps in these states (repeatable: "
+                                                                      "state=failed&state=running)")]
+
+
 @router.get("/{run_id}")
-async def get_run(run_id: RunId, storage: StorageClient) -> RunPublic:
-    """A run with its steps."""
-    return convert.run(await storage.GetRun(storage_pb2.GetRunRequest(id=run_id)))
+async def get_run(
+    run_id: RunId,
+    storage: StorageClient,
+    steps: Annotated[Literal["all", "summary"], Query(
+        description="all: every step (the default); summary: only the running, retrying, awaiting_approval, "
+                    "failed and cancelled steps, with step_counts for the rest (page through all of them with "
+                    "GET /runs/{run_id}/steps)")] = "all",
+) -> RunPublic:
+    """A run with its steps (or, with `?steps=summary`, the steps that need a look and the count per state)."""
+    if steps == "all":
+        return convert.run(await storage.GetRun(storage_pb2.GetRunRequest(id=run_id)))
+    return convert.run(await storage.GetRun(storage_pb2.GetRunRequest(
+        id=run_id, select_steps=True, step_states=[state.number for state in SUMMARY_STATES],
+        with_step_counts=True)))
+
+
+@router.get("/{run_id}/steps")
+async def list_run_steps(
+    run_id: RunId,
+    storage: StorageClient,
+    state: StepStateFilter = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,10}$", description="next_cursor of the previous page")]
+    = None,
+) -> StepPage:
+    """The run's steps in creation order, a page at a time, optionally only those in some states."""
+    response = await storage.ListRunSteps(storage_pb2.ListRunStepsRequest(
+        run_id=run_id, states=[s.number for s in state or ()], limit=limit, start_position=int(cursor or 0)))
+    return StepPage(items=[convert.step_run(step) for step in response.steps], total=response.total,
+                    next_cursor=str(response.next_position) if response.next_position >= 0 else None)
 
 
 @router.get("/{run_id}/events")
@@ -123,7 +158,7 @@ async def list_run_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> Page[EventPublic]:
     """The run's events after seq `after`, in order."""
-    await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+    await storage.GetRun(storage_pb2.GetRunRequest(id=run_id, select_steps=True))  # it exists (none of its steps)
     response = await storage.ListEvents(storage_pb2.ListEventsRequest(run_id=run_id, after=after, limit=limit))
     items = [convert.event(item) for item in response.events]
     return Page(items=items, total=len(items))

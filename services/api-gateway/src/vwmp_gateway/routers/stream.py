@@ -171,7 +171,8 @@ async def run_stream(ws: WebSocket, run_id: str, after: int = Query(0, ge=0, le=
     try:
         _, secret, subprotocol = await _admit(ws, backends, f"{API}/runs/{{run_id}}/stream", f"runs/{run_id}")
         try:
-            run = await backends.storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+            # its state, not its steps (a 10,000-step run is 2 MB)
+            run = await backends.storage.GetRun(storage_pb2.GetRunRequest(id=run_id, select_steps=True))
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise StreamRefused(404, f"No run {run_id!r}") from None

@@ -77,8 +77,9 @@ def _name_of(definition: dict[str, Any]) -> str:
 
 
 async def _check(engine: EngineClient, definition: dict[str, Any]) -> str:
-    """Validate with the engine; 422 with pointers when invalid. Returns the JSON text."""
-    text = json.dumps(definition)
+    """Validate with the engine; 422 with pointers when invalid. Returns the JSON text (compact, as storage
+    keeps it, so the stored text can be recognised as the definition in hand)."""
+    text = json.dumps(definition, ensure_ascii=False, separators=(",", ":"))
     result = await engine.ValidateWorkflow(engine_pb2.ValidateWorkflowRequest(definition_json=text))
     if not result.valid:
         raise validation_problem(
@@ -155,7 +156,7 @@ async def create_workflow(
     )
     response.headers["Location"] = f"/api/v1/workflows/{name}"
     response.headers["ETag"] = f'"{created.version}"'
-    return convert.workflow(created)
+    return convert.workflow(created, definition if created.definition_json == text else None)
 
 
 @router.get("/{name}")
@@ -187,7 +188,7 @@ async def update_workflow(
         storage_pb2.PutWorkflowRequest(name=name, definition_json=text, created_by=user.name, expected_version=expected)
     )
     response.headers["ETag"] = f'"{saved.version}"'
-    return convert.workflow(saved)
+    return convert.workflow(saved, definition if saved.definition_json == text else None)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from vwmp_common.clients import StorageStub
 from vwmp_common.states import RunState
@@ -20,12 +21,23 @@ class TriggerStore:
 
     def __init__(self, stub: StorageStub) -> None:
         self._stub = stub
+        # (name, version) -> (definition text, parsed): the scheduler reads every workflow once a second and
+        # parsing ten 10,000-step definitions each time was most of the engine's CPU; only changed text is parsed.
+        self._parsed: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
 
     async def workflows(self) -> list[Workflow]:
-        """The latest version of every workflow that is not archived (their triggers are the live ones)."""
+        """The latest version of every workflow that is not archived (their triggers are the live ones).
+
+        The definitions are shared between calls: read them, never change them."""
         with _refusals():
             found = await self._stub.ListWorkflows(storage_pb2.ListWorkflowsRequest())
-        return [Workflow(w.name, w.version, json.loads(w.definition_json), from_timestamp(w.created_at))
+        parsed: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+        for w in found.workflows:
+            known = self._parsed.get((w.name, w.version))
+            parsed[(w.name, w.version)] = known if known is not None and known[0] == w.definition_json else (
+                w.definition_json, json.loads(w.definition_json))
+        self._parsed = parsed
+        return [Workflow(w.name, w.version, parsed[(w.name, w.version)][1], from_timestamp(w.created_at))
                 for w in found.workflows]
 
     async def states(self, workflow: str = "") -> dict[tuple[str, str], TriggerState]:

@@ -302,6 +302,26 @@ Global___RunParent: _TypeAlias = RunParent  # noqa: Y015
 class Run(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class StepCountsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     WORKFLOW_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
@@ -327,6 +347,7 @@ class Run(_message.Message):
     REPLAYED_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
+    STEP_COUNTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workflow: _builtins.str
     version: _builtins.int
@@ -391,6 +412,12 @@ class Run(_message.Message):
     def trigger(self) -> Global___RunTrigger:
         """how the run was started; unset = manual (runs from before triggers)"""
 
+    @_builtins.property
+    def step_counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """GetRun with_step_counts only: how many steps are in each state (the state's name, "failed"),
+        states without a step left out.
+        """
+
     def __init__(
         self,
         *,
@@ -419,10 +446,11 @@ class Run(_message.Message):
         replayed: _builtins.bool = ...,
         idempotency_key: _builtins.str = ...,
         request_digest: _builtins.str = ...,
+        step_counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "created_at", b"created_at", "finished_at", b"finished_at", "parent", b"parent", "reopened_at", b"reopened_at", "started_at", b"started_at", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensated", b"compensated", "concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "replayed", b"replayed", "request_digest", b"request_digest", "started_at", b"started_at", "state", b"state", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensated", b"compensated", "concurrency", b"concurrency", "created_at", b"created_at", "created_by", b"created_by", "created_events", b"created_events", "definition_json", b"definition_json", "depth", b"depth", "dry_run", b"dry_run", "finalizing", b"finalizing", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_seq", b"last_seq", "outputs_json", b"outputs_json", "parameters_json", b"parameters_json", "parent", b"parent", "reopened_at", b"reopened_at", "replayed", b"replayed", "request_digest", b"request_digest", "started_at", b"started_at", "state", b"state", "step_counts", b"step_counts", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -592,21 +620,94 @@ class GetRunRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     WITH_DEFINITION_FIELD_NUMBER: _builtins.int
+    SELECT_STEPS_FIELD_NUMBER: _builtins.int
+    STEP_STATES_FIELD_NUMBER: _builtins.int
+    WITH_STEP_COUNTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     with_definition: _builtins.bool
+    select_steps: _builtins.bool
+    """false (the default): every step; true: only the steps in step_states (none when it is empty)."""
+    with_step_counts: _builtins.bool
+    """fill Run.step_counts"""
+    @_builtins.property
+    def step_states(self) -> _containers.RepeatedScalarFieldContainer[_states_pb2.StepState.ValueType]: ...
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         with_definition: _builtins.bool = ...,
+        select_steps: _builtins.bool = ...,
+        step_states: _abc.Iterable[_states_pb2.StepState.ValueType] | None = ...,
+        with_step_counts: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "with_definition", b"with_definition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "select_steps", b"select_steps", "step_states", b"step_states", "with_definition", b"with_definition", "with_step_counts", b"with_step_counts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRunRequest: _TypeAlias = GetRunRequest  # noqa: Y015
+
+@_typing.final
+class ListRunStepsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    START_POSITION_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    limit: _builtins.int
+    """1..1000; 0 = 100"""
+    start_position: _builtins.int
+    """the first position to return (0 = from the start)"""
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[_states_pb2.StepState.ValueType]:
+        """empty = any state"""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        states: _abc.Iterable[_states_pb2.StepState.ValueType] | None = ...,
+        limit: _builtins.int = ...,
+        start_position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "run_id", b"run_id", "start_position", b"start_position", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunStepsRequest: _TypeAlias = ListRunStepsRequest  # noqa: Y015
+
+@_typing.final
+class ListRunStepsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    NEXT_POSITION_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """steps matching the filter"""
+    next_position: _builtins.int
+    """start_position of the next page; -1 = this was the last"""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]: ...
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[Global___StepRun] | None = ...,
+        total: _builtins.int = ...,
+        next_position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_position", b"next_position", "steps", b"steps", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunStepsResponse: _TypeAlias = ListRunStepsResponse  # noqa: Y015
 
 @_typing.final
 class ListRunsRequest(_message.Message):

@@ -77,6 +77,11 @@ class StorageServiceStub:
                 request_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.GetRunRequest.SerializeToString,
                 response_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.Run.FromString,
                 _registered_method=True)
+        self.ListRunSteps = channel.unary_unary(
+                '/vwmp.storage.v1.StorageService/ListRunSteps',
+                request_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListRunStepsRequest.SerializeToString,
+                response_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListRunStepsResponse.FromString,
+                _registered_method=True)
         self.ListRuns = channel.unary_unary(
                 '/vwmp.storage.v1.StorageService/ListRuns',
                 request_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListRunsRequest.SerializeToString,
@@ -236,7 +241,16 @@ class StorageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """Returns a run with its steps. NOT_FOUND when missing.
+        """Returns a run with its steps (or only those in the states asked for, and the
+        count of steps per state when asked). NOT_FOUND when missing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRunSteps(self, request, context):
+        """A page of a run's steps in creation order, optionally only those in given states.
+        NOT_FOUND when the run is missing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -433,6 +447,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.GetRun,
                     request_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.GetRunRequest.FromString,
                     response_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.Run.SerializeToString,
+            ),
+            'ListRunSteps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRunSteps,
+                    request_deserializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListRunStepsRequest.FromString,
+                    response_serializer=vwmp_dot_storage_dot_v1_dot_storage__pb2.ListRunStepsResponse.SerializeToString,
             ),
             'ListRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRuns,
@@ -749,6 +768,33 @@ class StorageService:
             '/vwmp.storage.v1.StorageService/GetRun',
             vwmp_dot_storage_dot_v1_dot_storage__pb2.GetRunRequest.SerializeToString,
             vwmp_dot_storage_dot_v1_dot_storage__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRunSteps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vwmp.storage.v1.StorageService/ListRunSteps',
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.ListRunStepsRequest.SerializeToString,
+            vwmp_dot_storage_dot_v1_dot_storage__pb2.ListRunStepsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,7 +59,13 @@ class StorageServiceStub:
     the trailing metadata "vwmp-concurrency-json" {"key", "blocked_by"}.
     """
     GetRun: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.Run]
-    """Returns a run with its steps. NOT_FOUND when missing."""
+    """Returns a run with its steps (or only those in the states asked for, and the
+    count of steps per state when asked). NOT_FOUND when missing.
+    """
+    ListRunSteps: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListRunStepsRequest, _storage_pb2.ListRunStepsResponse]
+    """A page of a run's steps in creation order, optionally only those in given states.
+    NOT_FOUND when the run is missing.
+    """
     ListRuns: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListRunsRequest, _storage_pb2.ListRunsResponse]
     """Lists runs newest first, filtered and paginated; with finished_after or
     finished_before set, oldest end first (what a completion-trigger sweep pages through).
@@ -152,7 +158,13 @@ class StorageServiceAsyncStub(StorageServiceStub):
     the trailing metadata "vwmp-concurrency-json" {"key", "blocked_by"}.
     """
     GetRun: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetRunRequest, _storage_pb2.Run]  # type: ignore[assignment]
-    """Returns a run with its steps. NOT_FOUND when missing."""
+    """Returns a run with its steps (or only those in the states asked for, and the
+    count of steps per state when asked). NOT_FOUND when missing.
+    """
+    ListRunSteps: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListRunStepsRequest, _storage_pb2.ListRunStepsResponse]  # type: ignore[assignment]
+    """A page of a run's steps in creation order, optionally only those in given states.
+    NOT_FOUND when the run is missing.
+    """
     ListRuns: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListRunsRequest, _storage_pb2.ListRunsResponse]  # type: ignore[assignment]
     """Lists runs newest first, filtered and paginated; with finished_after or
     finished_before set, oldest end first (what a completion-trigger sweep pages through).
@@ -290,7 +302,19 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _storage_pb2.GetRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.Run, _abc.Awaitable[_storage_pb2.Run]]:
-        """Returns a run with its steps. NOT_FOUND when missing."""
+        """Returns a run with its steps (or only those in the states asked for, and the
+        count of steps per state when asked). NOT_FOUND when missing.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRunSteps(
+        self,
+        request: _storage_pb2.ListRunStepsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.ListRunStepsResponse, _abc.Awaitable[_storage_pb2.ListRunStepsResponse]]:
+        """A page of a run's steps in creation order, optionally only those in given states.
+        NOT_FOUND when the run is missing.
+        """
 
     @_abc_1.abstractmethod
     def ListRuns(
