@@ -113,6 +113,7 @@ test('a step dropped into the lane is a finally step; it connects to finally ste
   await page.getByRole('button', { name: 'Split' }).click();
   await page.waitForFunction(() => /- id: noop\n\s+uses: core\/noop\n\s+needs:\n\s+- cleanup/.test(document.querySelector('#yaml-editor')?.value ?? ''));
   await page.getByRole('button', { name: 'Canvas' }).click();
+  await page.waitForTimeout(400); // the canvas refits the graph to its new width (a 150 ms animation)
   // Across the lanes: refused, with the reason.
   await link('done', 'noop');
   await page.getByTestId('refusal').filter({ hasText: 'A finally step needs only other finally steps' }).waitFor();

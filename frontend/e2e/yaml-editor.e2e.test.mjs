@@ -123,7 +123,8 @@ test('keys complete from the schema: step keys, uses from the step types, with k
 
 test('validation problems are marked on their lines, and a YAML error where it is', async () => {
   // `with:` is empty: the server says `seconds` is required, at /spec/steps/2/with.
-  await page.locator('[data-testid="yaml-problems"] li', { hasText: '/spec/steps/2' }).first().waitFor({ timeout: 15_000 });
+  // (Validation follows the typing: wait for the answer to the text as it is now, about `with` itself.)
+  await page.locator('[data-testid="yaml-problems"] li', { hasText: '/spec/steps/2/with' }).first().waitFor({ timeout: 15_000 });
   const problems = await page.getByTestId('yaml-problems').innerText();
   const m = /line (\d+)/.exec(problems);
   assert.ok(m, problems);

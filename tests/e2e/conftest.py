@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
@@ -88,11 +89,30 @@ def grpc_platform(tmp_path: Path) -> Iterator[Platform]:
         yield platform
 
 
+def _wait_for_plugin_hosts(platform: Platform, timeout: float = 30.0) -> None:
+    if "gateway" not in platform.services or "plugin-host" not in platform.services:
+        return
+    headers = {"Authorization": f"Bearer {platform.admin_token_file.read_text().strip()}"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            hosts = httpx.get(f"{platform.url}/api/v1/plugin-hosts", headers=headers, timeout=5)
+            if hosts.status_code == 200 and any(host["step_types"] for host in hosts.json()["items"]):
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"the engine saw no plugin host within {timeout:g} s")
+
+
 @contextlib.contextmanager
 def running(platform: Platform, **start: Any) -> Iterator[Platform]:
-    """Start a platform's processes and stop them whatever the test does."""
+    """Start a platform's processes and stop them whatever the test does.
+
+    Started means serving, and with a gateway and a plugin host also that the engine sees the host
+    (its announcement crossed NATS), so a test's first look at the palette or the templates is whole.
+    """
     platform.start(**start)
     try:
+        _wait_for_plugin_hosts(platform)
         yield platform
     finally:
         platform.stop()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -127,8 +130,8 @@ def _with_passphrase(folder: Path, sign: str) -> str:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret-pass", "-f", str(folder / "locked")],
                        check=True)  # fmt: skip
         return (folder / "locked").read_text()
-    home = folder / "locked-gpg"
-    home.mkdir(mode=0o700)
+    home = Path(tempfile.mkdtemp(prefix="locked-gpg-"))  # short: gpg-agent's socket path is limited
+    atexit.register(shutil.rmtree, home, True)
     env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
     subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "secret-pass",
                     "--quick-gen-key", "Locked <l@vwmp.invalid>", "ed25519", "sign", "never"],

@@ -103,7 +103,7 @@ def validate(ctx: typer.Context, file: FileOpt) -> None:
     text, content_type, _ = _read_definition(file)
     result = _gateway(ctx).json("POST", "/workflows/validate", content=text, headers={"Content-Type": content_type})
     if result["valid"]:
-        console.print(f"[green]{file} is valid[/green]")
+        console.print(f"[green]{file} is valid[/green]", soft_wrap=True)  # a path is never broken
         return
     for error in result["errors"]:
         err.print(f"{error['pointer'] or '/'}: {error['message']}", highlight=False)

@@ -10,8 +10,11 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +53,11 @@ def ssh_key(folder: Path, name: str = "ssh-signing") -> SigningKey:
 
 def gpg_key(folder: Path, name: str = "gpg-signing") -> SigningKey:
     """An ed25519 OpenPGP key without passphrase, in a keyring of its own that git verifies against."""
-    home = folder / name
-    home.mkdir(parents=True, mode=0o700)
+    # gpg-agent's socket lives in GNUPGHOME and a socket path has at most 107 bytes: a test's folder
+    # (under pytest-xdist, /tmp/pytest-of-<user>/pytest-<n>/popen-gw0/<test name>/...) can be longer.
+    folder.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    atexit.register(shutil.rmtree, home, True)
     env = {"GNUPGHOME": str(home)}
     _run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", f"Release Bot <{EMAIL}>", "ed25519", "sign",
           "never"], folder, env)  # fmt: skip
