@@ -53,3 +53,10 @@ def test_problems_are_in_document_order_and_prefixed_with_the_base() -> None:
     assert str(problems[0]) == f"/spec/with/items/1: {problems[0].message}"
     assert schema_problems(VALIDATOR, {"name": "ok"}) == []
     assert SchemaProblem("", "whole") == SchemaProblem("", "whole")
+
+
+def test_null_and_booleans_are_named_as_yaml_and_json_write_them() -> None:
+    # An empty `labels:` in YAML is null: the author never wrote Python's None.
+    assert _found({"name": "x", "labels": None}) == {"/labels": "null is not of type 'object'"}
+    assert _found({"name": True}) == {"/name": "true is not of type 'string'"}
+    assert _found({"name": "x", "items": [False]}) == {"/items/0": "false is not of type 'integer'"}

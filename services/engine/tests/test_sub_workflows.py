@@ -481,7 +481,7 @@ async def test_hostile_sub_workflow_configs_get_pointed_errors(engine) -> None:
 
 @pytest.mark.parametrize(("config", "error"), [
     ({"version": "3"}, "with.version: '3' is not a version number"),
-    ({"version": True}, "with.version: True is not a version number"),
+    ({"version": True}, "with.version: true is not a version number"),
     ({"parameters": "who=Ada"}, "with.parameters: 'who=Ada' is not an object"),
     ({"parameters": {}, "as": "x"}, "with: unknown field 'as' (a sub-workflow takes version and parameters)"),
 ])

@@ -8,6 +8,7 @@ and the gateway's fake engine all explain errors this one way.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,10 @@ def explain(error: ValidationError, base: Iterable[object] = ()) -> Iterator[Sch
             yield SchemaProblem(pointer(*path, extra), f"unknown field {extra!r}")
     elif "propertyNames" in error.schema_path and isinstance(error.instance, str):
         yield SchemaProblem(pointer(*path, error.instance), f"bad key: {error.message}")
+    elif error.validator == "type" and (error.instance is None or isinstance(error.instance, bool)):
+        # jsonschema shows the value as Python does (None, True); the author wrote YAML or JSON (null, true)
+        said = error.message.removeprefix(repr(error.instance))
+        yield SchemaProblem(pointer(*path), json.dumps(error.instance) + said)
     elif error.validator in ("oneOf", "anyOf") and error.context:
         best = min(error.context, key=lambda e: len(e.message))
         yield SchemaProblem(pointer(*path), best.message)

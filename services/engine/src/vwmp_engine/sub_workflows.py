@@ -93,7 +93,8 @@ def _call_of(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         raise StepFailed("config", f"with: unknown field {unknown[0]!r} (a sub-workflow takes version and parameters)")
     version = config.get("version", 0)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise StepFailed("config", f"with.version: {version!r} is not a version number")
+        shown = json.dumps(version) if isinstance(version, bool) or version is None else repr(version)  # true, not True
+        raise StepFailed("config", f"with.version: {shown} is not a version number")
     parameters = config.get("parameters", {})
     if not isinstance(parameters, dict):
         raise StepFailed("config", f"with.parameters: {parameters!r} is not an object")
