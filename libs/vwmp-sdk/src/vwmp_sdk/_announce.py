@@ -40,6 +40,10 @@ def announcement_key(host_id: str, user: str | None = None) -> str:
     return f"{user}.{key}" if user else key
 
 
+FIRST_RETRY_SECONDS = 0.25
+"""How soon a host tries again while its first announcement has not landed."""
+
+
 class Announcer:
     """Keeps `key` in the plugin-hosts bucket while the host runs; deletes it on stop.
 
@@ -95,7 +99,10 @@ class Announcer:
                         extra={"fields": {"key": self.key, "error": f"{type(exc).__name__}: {exc}"}},
                     )
                 failing = True
-            await asyncio.sleep(self.interval)
+            # Until the first announcement lands, try again soon: a host that starts before the engine
+            # waits for the engine to make the bucket (a host's NATS user may not), and the palette
+            # should not wait a whole heartbeat for it.
+            await asyncio.sleep(self.interval if self.announced.is_set() else min(self.interval, FIRST_RETRY_SECONDS))
 
     async def _put(self) -> None:
         if self._nc is not None and self._nc.is_closed:
@@ -106,7 +113,9 @@ class Announcer:
             self._nc = nc
         kv = self._kv
         if kv is None:
-            found: KeyValue = await asyncio.wait_for(plugin_hosts_bucket(nc.jetstream(timeout=2)), 5)
+            # A short API timeout: creating the bucket is refused without an answer when the host's
+            # NATS user may not (the engine makes it), and the next try should not wait long for that.
+            found: KeyValue = await asyncio.wait_for(plugin_hosts_bucket(nc.jetstream(timeout=1)), 5)
             kv = self._kv = found
         value = {**self.document(), "heartbeat_at": iso(utcnow())}
         await asyncio.wait_for(kv.put(self.key, json.dumps(value).encode()), 5)
