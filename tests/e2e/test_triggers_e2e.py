@@ -209,6 +209,10 @@ async def test_completion_triggers_start_one_run_per_end_on_two_replicas_even_fo
         ended = {await driver.start("upstream", engine=engine) for engine in [driver.engine, replica_b] * 3}
         for run_id in ended:
             await driver.wait(run_id)
+        # The fast path follows an end just after it is written (a listener of the run's events), not with it.
+        async with asyncio.timeout(30):
+            while len(await _followers(driver)) < len(ended):
+                await asyncio.sleep(0.1)
         # Both replicas SIGKILLed; ends written meanwhile reach no engine at all.
         for name in ("engine", "engine-b"):
             platform.kill(name)
