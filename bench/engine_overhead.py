@@ -92,7 +92,7 @@ async def measure(platform: Platform, shape: str, uses: str, n: int) -> dict[str
     run_id = response.run.id
     await nats.subscribe(run_events_subject(run_id), cb=on_event)  # core NATS: sees JetStream publishes too
     while not finished.done():  # the terminal event may have been published before we subscribed
-        run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id))
+        run = await storage.GetRun(storage_pb2.GetRunRequest(id=run_id, select_steps=True))  # no steps: cheap
         if RunState.from_number(run.state) in TERMINAL_RUN_STATES:
             break
         await asyncio.wait([finished], timeout=1.0)

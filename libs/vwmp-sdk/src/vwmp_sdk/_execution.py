@@ -68,8 +68,9 @@ async def execute_step(
 
 def _entry(definition: StepDefinition, config: Any, ctx: StepContext, journal: OutcomeJournal | None,
            mask: Callable[[str], str]) -> OutcomeEntry | None:
-    """The key's record, or None: a dry run changes nothing (and its plan must show the state of now)."""
-    if journal is None or ctx.dry_run or not ctx.idempotency_key:
+    """The key's record, or None: a dry run changes nothing (and its plan must show the state of now), and
+    a step without effects can run again unnoticed, so it needs no record (nor its disk writes)."""
+    if journal is None or ctx.dry_run or not ctx.idempotency_key or definition.effects == "none":
         return None
     try:
         return journal.entry(ctx.run_id, ctx.idempotency_key, request_digest(definition.type, config), mask)

@@ -31,6 +31,7 @@ from vwmp_engine.store import LeaseLost, RunClosed, StorageUnavailable, Transiti
 MAX_OUTPUT_BYTES = 256 * 1024
 log = logging.getLogger(__name__)
 JOIN_NEXT_WRITE_SECONDS = 0.002  # a finished step's write waits this long for the next step's start to join it
+RUN_AHEAD_TRANSITIONS = 256  # steps without effects stop running ahead of storage when this many writes wait
 
 
 def crash_failure(redactor: Redactor, step: StepRun, error: BaseException) -> StepFailed:
@@ -92,7 +93,7 @@ class StepAttempts:
                 await run.record(self._started(step))
                 await self._fail(step, failure)
                 return
-            await run.record(self._started(step))
+            await self._record_start(step)
             error = await self._settle(step, started, self._attempt(step, config), final=attempt == last_attempt)
             if error is None:
                 return
@@ -107,6 +108,28 @@ class StepAttempts:
             metrics.STEPS.labels(StepState.RETRYING).inc()
             await asyncio.sleep(delay)
             await run.wait_until_resumed()
+
+    async def _record_start(self, step: StepRun) -> None:
+        """Record the attempt's start; wait until it (and everything before it) is durable unless the step
+        may run ahead.
+
+        A step whose type declares no effects runs without waiting for storage: a crash before the
+        write re-runs it (and the pure steps before it), which nobody can tell from running it once.
+        Every other step starts only once its inputs are durable (see docs/engine.md, "Running ahead").
+        """
+        written = self.run.transitions.record(self._started(step))
+        if self._runs_ahead(step) and self.run.transitions.backlog < RUN_AHEAD_TRANSITIONS:
+            written.add_done_callback(self._check_detached_write)
+            return
+        await written
+
+    def _runs_ahead(self, step: StepRun) -> bool:
+        """Whether the step's type declares no effects and waits for nobody (a gate must be durable first)."""
+        core = CORE_STEPS.get(step.spec.uses)
+        if core is not None and core.waits_for_person:
+            return False
+        info = self.run.runtime.registry.get(step.spec.uses)
+        return info is not None and info.effects == "none"
 
     async def resume_approval(self, step: StepRun) -> None:
         """Taken over while a gate waited for a person: wait again, recording nothing new."""

@@ -135,6 +135,11 @@ class TransitionLog:
             self._start_writer()
         return future
 
+    @property
+    def backlog(self) -> int:
+        """Transitions recorded and not yet sent to storage."""
+        return len(self._pending)
+
     def _start_writer(self) -> None:
         if self._deferred is not None:
             self._deferred.cancel()

@@ -119,6 +119,8 @@ class _Connection:
         if "END_STREAM" not in frame.flags:
             return
         body, _ = grpc_messages(self.requests.pop(stream))
+        method = self.paths.get(stream, "").rsplit("/", 1)[-1]
+        self.proxy.requests.setdefault(method, []).extend(body)
         for fault in self.proxy.faults:
             if not fault.taken and self.paths.get(stream, "").endswith(f"/{fault.method}") and body \
                     and fault.request(body[0]):
@@ -166,6 +168,7 @@ class GrpcProxy:
         self.upstream = upstream
         self.faults: list[LostAnswer] = []
         self.connections = 0
+        self.requests: dict[str, list[bytes]] = {}  # every request message that passed, by method name
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()

@@ -8,6 +8,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 
@@ -56,7 +57,9 @@ IfMatchVersion = Annotated[str | None, Header(
 
 
 async def _definition(request: Request) -> dict[str, Any]:
-    return load_document(await request.body(), request.headers.get("content-type"))
+    """The body as a definition, parsed off the event loop: a large YAML body takes seconds to parse and
+    must not hold up every other request meanwhile."""
+    return await run_in_threadpool(load_document, await request.body(), request.headers.get("content-type"))
 
 
 async def _checked_definition(request: Request) -> dict[str, Any]:

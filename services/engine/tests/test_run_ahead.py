@@ -1,0 +1,100 @@
+"""Steps without effects run ahead of storage; a step with effects still starts only once its inputs are
+durable (docs/engine.md, "Running ahead"). A real TCP proxy sits between the engine and a real storage
+process: it counts the writes, and loses the answer to one of them while storage is SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from pathlib import Path
+
+import nats
+import pytest
+from vwmp_common.ports import free_port
+from vwmp_common.states import EventType
+from vwmp_proto.common.v1 import states_pb2
+from vwmp_proto.storage.v1 import storage_pb2
+from vwmp_testkit.grpc_proxy import GrpcProxy
+
+from .conftest import EventView, Services, start_process, wait_serving
+from .test_storage_faults import holds, replica_through
+
+CHAIN = 40
+
+
+def pure_chain(name: str, then: list[dict[str, object]] | None = None) -> dict[str, object]:
+    """`CHAIN` core/noop steps in a row, then `then` (needing the last of them)."""
+    steps: list[dict[str, object]] = [
+        {"id": f"s{i}", "uses": "core/noop", **({"needs": [f"s{i - 1}"]} if i else {})} for i in range(CHAIN)]
+    for step in then or []:
+        steps.append({**step, "needs": [str(steps[-1]["id"])]})
+    return {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": name}, "spec": {"steps": steps}}
+
+
+def assert_every_step_once(events: list[EventView], steps: list[str]) -> None:
+    assert [e.seq for e in events] == list(range(1, len(events) + 1)), "the sequence has a gap or a repeat"
+    for kind in (EventType.STEP_STARTED, EventType.STEP_SUCCEEDED):
+        counted = collections.Counter(e.step_id for e in events if e.type == kind)
+        assert counted == dict.fromkeys(steps, 1), (kind, counted)
+    assert [e.type for e in events if e.type in (EventType.RUN_SUCCEEDED, EventType.RUN_FAILED)] == [
+        EventType.RUN_SUCCEEDED]
+
+
+@pytest.mark.timeout(120)
+async def test_a_chain_of_steps_without_effects_shares_storage_writes_and_records_every_step_once(
+        services: Services, nats_server: str) -> None:
+    proxy = GrpcProxy(services.storage_target)
+    async with proxy, replica_through(services, nats_server, proxy.target) as engine:
+        await engine.apply(pure_chain("pure-chain"))
+        run_id = await engine.start("pure-chain")
+        run = await engine.wait(run_id, timeout=60)
+        assert run.state == "succeeded", run
+        assert_every_step_once(await engine.events(run_id), [f"s{i}" for i in range(CHAIN)])
+        writes = [storage_pb2.RecordTransitionsRequest.FromString(body)
+                  for body in proxy.requests.get("RecordTransitions", [])]
+        mine = [w for w in writes if w.run_id == run_id]
+        # One write a step (its start joined to the end of the one before) was the rule; now a write
+        # carries every step that ran meanwhile.
+        assert len(mine) <= CHAIN // 2, f"{len(mine)} writes for {CHAIN} steps"
+        assert sum(len(w.transitions) for w in mine) >= 2 * CHAIN
+
+
+@pytest.mark.timeout(150)
+async def test_a_step_with_effects_waits_for_its_inputs_to_be_durable_while_storage_is_down(
+        services: Services, nats_server: str, tmp_path: Path) -> None:
+    """storage commits the effectful step's start and dies before answering: the step must not run until
+    storage is back and the write is answered (its inputs are then the ones a new owner would read)."""
+    port = free_port()
+    env = {**services.env, "VWMP_DATA_DIR": str(tmp_path / "data"), "VWMP_STORAGE_PORT": str(port)}
+    env.pop("VWMP_METRICS_PORT", None)
+    target = f"127.0.0.1:{port}"
+    journal = f"run-ahead-{port}.txt"
+    ran = Path(services.env["VWMP_WORKSPACE_ROOT"]) / journal
+    storage = start_process("vwmp_storage", env, tmp_path / "storage.log")
+    live = await nats.connect(nats_server)
+    try:
+        wait_serving(target, timeout=60)
+        async with GrpcProxy(target) as proxy:
+            fault = proxy.lose_answer("RecordTransitions", request=holds(states_pb2.EVENT_TYPE_STEP_STARTED, "mark"),
+                                      on_answer=storage.kill)
+            async with replica_through(services, nats_server, proxy.target, reads=target) as engine:
+                await engine.apply(pure_chain("effect-after-pure", then=[
+                    {"id": "mark", "uses": "testkit/flaky", "with": {"succeed_on": 1, "journal": journal}},
+                    {"id": "after", "uses": "core/noop"}]))
+                run_id = await engine.start("effect-after-pure")
+                async with asyncio.timeout(60):
+                    await fault.lost.wait()
+                assert await asyncio.to_thread(storage.wait, 10) == -9
+                await asyncio.sleep(1.5)  # the engine sends the write again and again meanwhile
+                assert not ran.exists(), "the step with effects ran before its start was durable"
+                storage = start_process("vwmp_storage", env, tmp_path / "storage.log")
+                await asyncio.to_thread(wait_serving, target, 60)
+                run = await engine.wait(run_id, timeout=90)
+                assert run.state == "succeeded", run
+                assert ran.read_text().splitlines() == [f"run {run_id}/mark/1"]
+                assert_every_step_once(await engine.events(run_id), [f"s{i}" for i in range(CHAIN)] + ["mark", "after"])
+    finally:
+        await live.close()
+        storage.terminate()
+        storage.wait(timeout=10)
