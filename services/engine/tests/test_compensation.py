@@ -229,8 +229,8 @@ def test_a_for_each_compensation_sees_its_item_and_the_items_outputs() -> None:
     found = problems(workflow(
         {"id": "e", "uses": "core/sleep", "for_each": [1], "with": {"seconds": 0},
          "compensate": {"uses": "core/sleep", "with": {"seconds": "${{ item_index.n }}"}}},
-        {"id": "f", "uses": "core/sleep", "for_each": [1], "with": {"seconds": 0},
-         "compensate": {"uses": "core/sleep", "with": {"seconds": "${{ steps.f.outputs.nope }}"}}},  # its item's: no index
+        {"id": "f", "uses": "core/sleep", "for_each": [1], "with": {"seconds": 0},  # its item's outputs: no index
+         "compensate": {"uses": "core/sleep", "with": {"seconds": "${{ steps.f.outputs.nope }}"}}},
         {"id": "g", "uses": "core/sleep", "needs": ["e"], "with": {"seconds": 0},
          "compensate": {"uses": "core/sleep", "with": {"seconds": "${{ steps.e.outputs.slept }}"}}},
         {"id": "h", "uses": "core/sleep", "with": {"seconds": 0},
@@ -265,7 +265,8 @@ async def test_a_for_each_step_undoes_each_succeeded_item_newest_first(engine, s
         "pre": "compensated", "e": "compensated", "boom": "failed",
         "e[0]": "compensated", "e[1]": "compensated", "e[2]": "compensated"}
     events = await engine.events(run_id)
-    done = [(e.step_id, e.data.get("outputs"), e.data.get("item_index")) for e in events if e.type == "step.compensated"]
+    done = [(e.step_id, e.data.get("outputs"), e.data.get("item_index"))
+            for e in events if e.type == "step.compensated"]
     assert done == [("e[2]", {"value": "2/z/z/pre"}, 2), ("e[1]", {"value": "1/y/y/pre"}, 1),
                     ("e[0]", {"value": "0/x/x/pre"}, 0), ("e", None, None), ("pre", {"slept": 0}, None)]
     whole = next(e for e in events if e.type == "step.compensated" and e.step_id == "e")
