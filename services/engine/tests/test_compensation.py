@@ -159,6 +159,38 @@ async def test_a_takeover_mid_unwind_goes_on_without_repeating_a_finished_compen
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
+async def test_a_takeover_mid_unwind_goes_on_with_the_compensations_retry_budget(
+        services: Services, nats_server: str) -> None:
+    name = "comp-budget.txt"
+    # The journal's name is the item: the new owner must give the item back to render the compensation.
+    definition = named(workflow(
+        {"id": "a", "uses": "testkit/echo", "for_each": [name], "with": {"value": "${{ item }}"},
+         "compensate": {"uses": "testkit/flaky", "with": {"succeed_on": 99, "journal": "${{ item }}"},
+                        "retry": {"max_attempts": 3, "backoff": "fixed", "initial_interval": "3s"}}},
+        {"id": "boom", "uses": "testkit/fail", "needs": ["a"]}), "comp-budget")
+    async with replica(services, nats_server, owner=f"first-{free_port()}", lease_seconds=1.5) as first:
+        await first.apply(definition)
+        run_id = await first.start("comp-budget")
+        async with asyncio.timeout(20):
+            while f"run {run_id}/a[0]/compensate/2" not in journal(services, name):
+                await asyncio.sleep(0.05)
+        item = next(s for s in (await stored(first, run_id)).steps if s.id == "a[0]")
+        assert item.compensation_attempt == 2
+    # gone while attempt 2 waits for its retry: the new owner delivers attempt 2 again (the host answers
+    # with its recorded failure), then attempt 3, the last of the policy's three; never attempt 1 again
+    async with replica(services, nats_server, owner=f"second-{free_port()}", lease_seconds=1.5) as second:
+        run = await second.wait(run_id, timeout=30)
+        events = await second.events(run_id)
+    assert run.state == "failed" and run.compensated == "partial"
+    steps = {s.id: s for s in run.steps}
+    assert steps["a[0]"].error == "compensation failed: attempt 3 failed on purpose"
+    attempts = [e.data["attempt"] for e in events if e.type == "step.compensating"]
+    assert attempts == [1, 2, 2, 3]
+    assert journal(services, name) == [f"run {run_id}/a[0]/compensate/{n}" for n in (1, 2, 3)]
+    failed = next(e for e in events if e.type == "step.compensation_failed" and e.step_id == "a[0]")
+    assert failed.data["attempt"] == 3 and failed.data["item_index"] == 0
+
+
 def test_compensate_is_checked_like_a_step_with_pointers() -> None:
     good = workflow({"id": "a", "uses": "core/sleep", "with": {"seconds": 0},
                      "compensate": {"uses": "core/sleep", "with": {"seconds": "${{ steps.a.outputs.slept }}"},

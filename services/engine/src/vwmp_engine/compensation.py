@@ -10,9 +10,10 @@ run's `compensated: requested`). Compensations run one at a time, before the fin
 retried per its own policy. Every outcome is stored on its step (`compensated`, or a
 `compensation failed: …` error on a step that stays `succeeded`), so an engine that takes the run
 over mid-unwind goes on with the next one and never repeats a finished compensation. The one in
-flight is delivered again under the same idempotency key (`<run>/<step>/compensate/<n>`): a plugin
-host that finished it answers with its outcome; one that cancelled it with the lost call runs it
-again (so an undo step must be idempotent, as git/delete-tag and git/reset-to are).
+flight is delivered again under the same idempotency key (`<run>/<step>/compensate/<n>`, its attempt
+stored on the step with its `step.compensating`): a plugin host that finished it answers with its
+outcome; one that cancelled it with the lost call runs it again (so an undo step must be idempotent,
+as git/delete-tag and git/reset-to are); the attempts after it are what the policy has left.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class Compensator:
             raise
         except Exception as error:  # a bug, not the compensation's outcome: record it once, never loop
             failure = crash_failure(self.run.redactor, step, error)
-            await self._failed(step, step.spec.compensate, 1, failure)
+            await self._failed(step, step.spec.compensate, max(1, step.compensation_attempt), failure)
 
     async def _undo(self, step: StepRun) -> None:
         run = self.run
@@ -150,9 +151,13 @@ class Compensator:
         bind_log_context(run_id=run.run_id, step_id=step.spec.id)
         budget = undo.retry.max_attempts
         item = self._item_data(step)
-        for attempt in range(1, budget + 1):
+        # Taken over mid-unwind: the attempt in flight then is delivered again (same key), then the rest.
+        first = max(1, min(step.compensation_attempt, budget))
+        for attempt in range(first, budget + 1):
+            step.compensation_attempt = attempt
             await run.record(Transition(EventType.STEP_COMPENSATING, step.spec.id, attempt=step.attempt,
-                                        data={"uses": undo.uses, "attempt": attempt, **item}))
+                                        compensation_attempt=attempt, data={"uses": undo.uses, "attempt": attempt,
+                                                                            **item}))
             try:
                 config = render_config(undo, run.platform_config, self._scope(step))
                 outputs = await self._call(step, undo, config, attempt)
