@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeRunSince, mergeOutputs, formatDuration, durationMs } from './runState';
+import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeRunSince, mergeOutputs, formatDuration, durationMs, retryOffered } from './runState';
 import type { Run, RunEvent } from '../api/types';
 
 const run: Run = {
@@ -132,5 +132,28 @@ describe('the unwind of a failed run', () => {
     const fetched = mergeOutputs(v, { ...run, state: 'failed', compensated: 'partial',
       steps: run.steps.map((s) => (s.id === 'a' ? { ...s, state: 'succeeded', compensation: 'failed' } : s)) });
     expect(fetched.steps.a.compensation).toBe('failed');
+  });
+});
+
+describe('retryOffered', () => {
+  it('offers a retry from failure for a failed or cancelled run, never for one whose unwind undid something', () => {
+    const at = (state: Run['state'], compensated?: Run['compensated']) =>
+      retryOffered(fromRun({ ...run, state, ...(compensated !== undefined ? { compensated } : {}) }));
+    expect(at('failed')).toBe(true);
+    expect(at('cancelled', null)).toBe(true);
+    expect(at('failed', true)).toBe(false);
+    expect(at('failed', 'partial')).toBe(false);
+    expect(at('cancelled', true)).toBe(false);
+    expect(at('succeeded')).toBe(false);
+    expect(at('running')).toBe(false);
+  });
+
+  it('withdraws the offer once the live run.failed event says the run was compensated', () => {
+    let v = fromRun({ ...run, state: 'running' });
+    v = applyEvents(v, [ev('run.failed', null, { failed_steps: ['push'] })]);
+    expect(retryOffered(v)).toBe(true);
+    v = fromRun({ ...run, state: 'running' });
+    v = applyEvents(v, [ev('run.failed', null, { failed_steps: ['push'], compensated: 'partial' })]);
+    expect(retryOffered(v)).toBe(false);
   });
 });

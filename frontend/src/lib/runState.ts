@@ -58,6 +58,14 @@ export function isTerminal(state: RunState): boolean {
   return TERMINAL_RUN_STATES.includes(state);
 }
 
+/** Whether the run view offers "Retry from failure": a failed or cancelled run, unless its unwind undid
+ *  something (`compensated: true | "partial"`) — the gateway refuses that retry with a 409 too. */
+export function retryOffered(view: Pick<RunView, 'state' | 'run'>): boolean {
+  if (view.state !== 'failed' && view.state !== 'cancelled') return false;
+  const undone = view.run.compensated;
+  return undone !== true && undone !== 'partial';
+}
+
 export function fromRun(run: Run): RunView {
   const { steps, ...meta } = run;
   const view: RunView = { run: meta, state: run.state, order: [], steps: {}, lastSeq: 0, events: [] };
