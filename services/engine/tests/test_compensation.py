@@ -335,3 +335,15 @@ async def test_failed_item_compensations_leave_the_for_each_step_succeeded_and_t
     assert steps["e[1]"].state == "succeeded" and steps["e[1]"].error == "compensation failed: cannot undo b"
     assert steps["e"].state == "succeeded" and steps["e"].error == "compensation failed: 2 of 2 items: e[0], e[1]"
     assert journal(services, name) == [f"run {run_id}/e[1]/compensate/1", f"run {run_id}/e[0]/compensate/1"]
+
+
+async def test_a_gate_names_the_newest_hundred_items_it_would_undo_and_counts_the_rest(engine) -> None:
+    definition = workflow(
+        {"id": "e", "uses": "core/noop", "for_each": list(range(103)), "max_parallel": 1,
+         "compensate": {"uses": "core/noop"}},
+        {"id": "gate", "uses": "core/approval", "needs": ["e"]})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    gate = json.loads((await engine.wait_step(run_id, "gate", "awaiting_approval", timeout=60)).outputs_json)
+    assert gate["would_undo"] == [{"step": f"e[{i}]", "uses": "core/noop"} for i in range(102, 2, -1)]
+    assert gate["would_undo_more"] == 3
