@@ -347,3 +347,25 @@ async def test_a_gate_names_the_newest_hundred_items_it_would_undo_and_counts_th
     gate = json.loads((await engine.wait_step(run_id, "gate", "awaiting_approval", timeout=60)).outputs_json)
     assert gate["would_undo"] == [{"step": f"e[{i}]", "uses": "core/noop"} for i in range(102, 2, -1)]
     assert gate["would_undo_more"] == 3
+
+
+async def test_a_cancel_that_asks_for_it_undoes_the_items_done_and_cancels_the_one_in_flight(
+        engine, services: Services) -> None:
+    name = "comp-items-cancel.txt"
+    definition = workflow({"id": "e", "uses": "testkit/slow", "for_each": [0, 0, 30], "max_parallel": 1,
+                           "with": {"seconds": "${{ item }}", "journal": name},
+                           "compensate": {"uses": "testkit/echo", "with": {"value": "undo ${{ item_index }}"}}})
+    await engine.apply(definition)
+    run_id = await engine.start(definition["metadata"]["name"])
+    async with asyncio.timeout(20):
+        while f"start {run_id}/e[2]/1" not in journal(services, name):
+            await asyncio.sleep(0.05)
+    await engine.service.ControlRun(engine_pb2.ControlRunRequest(
+        run_id=run_id, action=ControlAction.CANCEL.number, actor="op", compensate=True), None)
+    run = await engine.wait(run_id, timeout=15)
+    assert run.state == "cancelled" and run.compensated == "true"
+    assert {s.id: s.state for s in run.steps} == {"e": "cancelled", "e[0]": "compensated", "e[1]": "compensated",
+                                                  "e[2]": "cancelled"}
+    undone = [(e.step_id, e.data["outputs"]) for e in await engine.events(run_id) if e.type == "step.compensated"]
+    assert undone == [("e[1]", {"value": "undo 1"}), ("e[0]", {"value": "undo 0"})]
+    assert f"cancelled {run_id}/e[2]/1" in journal(services, name)
