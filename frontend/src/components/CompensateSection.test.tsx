@@ -16,11 +16,15 @@ const type = (name: string, properties: Record<string, unknown> = {}): StepType 
   type: name, plugin: name.split('/')[0], title: name.split('/')[1], description: '', effects: 'local',
   config_schema: { type: 'object', properties }, outputs_schema: { type: 'object' },
 });
-const TYPES = [
-  type('git/tag', { repo: { type: 'string' }, name: { type: 'string' } }),
-  type('git/delete-tag', { repo: { type: 'string' }, name: { type: 'string' }, sha: { type: 'string' } }),
-  type('core/approval'),
-];
+// git/delete-tag's config schema as the plugin publishes it: nullable fields with defaults (never written).
+const DELETE_TAG = {
+  ...type('git/delete-tag'),
+  config_schema: { additionalProperties: false, type: 'object', required: ['repo', 'name'], properties: {
+    repo: { title: 'Repo', type: 'string' }, name: { title: 'Name', type: 'string' },
+    sha: { anyOf: [{ type: 'string' }, { type: 'null' }], default: null, title: 'Sha' },
+    remote: { anyOf: [{ type: 'string' }, { type: 'null' }], default: 'origin', title: 'Remote' } } },
+} as StepType;
+const TYPES = [type('git/tag', { repo: { type: 'string' }, name: { type: 'string' } }), DELETE_TAG, type('core/approval')];
 
 let root: Root | null = null;
 let host: HTMLElement;
@@ -66,7 +70,7 @@ describe('the compensation form', () => {
 
   it('draws the picked type\'s fields with the stored with, and a problem at its field', async () => {
     const patches: Partial<StepDefinition>[] = [];
-    const undone = { ...tag, compensate: { uses: 'git/delete-tag', with: { name: '${{ steps.tag.outputs.name }}' } } };
+    const undone = { ...tag, compensate: { uses: 'git/delete-tag', with: { repo: 'shop', name: '${{ steps.tag.outputs.name }}' } } };
     mount(undone, patches, [{ pointer: '/spec/steps/0/compensate/with/name', message: 'steps.tag.outputs.nam: no output',
       section: 'compensate', path: ['with', 'name'] }]);
     await act(async () => { await new Promise((r) => setTimeout(r, 20)); });
@@ -74,7 +78,8 @@ describe('the compensation form', () => {
     expect(name.value).toBe('${{ steps.tag.outputs.name }}');
     expect(host.querySelector('#undo-tag_sha')).not.toBeNull();
     expect(host.querySelector('[data-testid="compensate-section"]')!.textContent).toContain('steps.tag.outputs.nam: no output');
-    expect(patches).toEqual([]); // showing the form edits nothing
+    expect(patches).toEqual([]); // showing the form edits nothing: no default (remote: origin) written
+    expect(host.querySelector<HTMLInputElement>('#undo-tag_remote')!.value).toBe('');
     const attempts = host.querySelector<HTMLInputElement>('#undo-attempts')!;
     act(() => {
       Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(attempts, '3');

@@ -63,12 +63,12 @@ export function CompensateSection({ step, stepTypes, issues, readOnly, onChange 
           {!hasConfig && <FieldList messages={withMessages} />}
           <div className="row gap">
             <div className="grow">
-              <label htmlFor="undo-timeout">Timeout</label>
+              <label htmlFor="undo-timeout">Undo time limit</label>
               <input id="undo-timeout" value={timeout} placeholder="30s" disabled={readOnly} onChange={(e) => setTimeoutText(e.target.value)}
                 onBlur={() => timeout !== (undo.timeout ?? '') && onChange(editUndo(step, { timeout }))} />
             </div>
             <div className="grow">
-              <label htmlFor="undo-attempts">Max attempts</label>
+              <label htmlFor="undo-attempts">Undo attempts</label>
               <input id="undo-attempts" type="number" min={1} max={100} value={undo.retry?.max_attempts ?? ''} disabled={readOnly}
                 onChange={(e) => onChange(editUndo(step, { retry: { max_attempts: e.target.value === '' ? undefined : Number(e.target.value) } }))} />
             </div>
