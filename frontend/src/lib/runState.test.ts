@@ -157,3 +157,22 @@ describe('retryOffered', () => {
     expect(retryOffered(v)).toBe(false);
   });
 });
+
+describe('a for_each step\'s unwind', () => {
+  it('shows the step undoing from its first item on, and undone with its last', () => {
+    const fanned: Run = { ...run, state: 'running', steps: [
+      { id: 'tag', uses: 'git/tag', state: 'succeeded', attempt: 1, outputs: {}, error: null, started_at: null, finished_at: null },
+      { id: 'tag[0]', uses: 'git/tag', state: 'succeeded', attempt: 1, outputs: { name: 'a@1' }, error: null, started_at: null, finished_at: null, parent: 'tag', item_index: 0 },
+      { id: 'tag[1]', uses: 'git/tag', state: 'succeeded', attempt: 1, outputs: { name: 'b@1' }, error: null, started_at: null, finished_at: null, parent: 'tag', item_index: 1 },
+    ] };
+    let v = applyEvents(fromRun(fanned), [ev('step.compensating', 'tag[1]', { uses: 'git/delete-tag', attempt: 1, item_index: 1 }, 1)]);
+    expect(v.steps.tag.compensation).toBe('compensating');
+    expect(v.steps['tag[1]'].compensation).toBe('compensating');
+    v = applyEvents(v, [ev('step.compensated', 'tag[1]', { uses: 'git/delete-tag', attempt: 1, item_index: 1 }, 1),
+      ev('step.compensating', 'tag[0]', { uses: 'git/delete-tag', attempt: 1, item_index: 0 }, 1),
+      ev('step.compensated', 'tag[0]', { uses: 'git/delete-tag', attempt: 1, item_index: 0 }, 1),
+      ev('step.compensated', 'tag', { uses: 'git/delete-tag', items: 2 }, 1)]);
+    expect(v.steps.tag).toMatchObject({ state: 'compensated', compensation: 'compensated' });
+    expect(v.steps['tag[0]']).toMatchObject({ state: 'compensated', outputs: { name: 'a@1' } });
+  });
+});

@@ -181,7 +181,10 @@ export function applyEvents(view: RunView, events: RunEvent[]): RunView {
     work.events.push(ev);
     foldRunEvent(work, ev);
     if (!ev.step_id || ev.type.startsWith('run.')) continue;
-    work.steps[ev.step_id] = stepAfter(work.steps[ev.step_id], ev);
+    const step = work.steps[ev.step_id] = stepAfter(work.steps[ev.step_id], ev);
+    // A for_each step is undone item by item: its companion says "undoing…" from the first item on.
+    const parent = ev.type === 'step.compensating' && step.parent ? work.steps[step.parent] : undefined;
+    if (parent && parent.state === 'succeeded' && !parent.compensation) work.steps[parent.id] = { ...parent, compensation: 'compensating' };
     if (!known) known = new Set(work.order);
     if (!known.has(ev.step_id)) {
       if (work.order === view.order) work.order = view.order.slice();
