@@ -208,3 +208,47 @@ async def test_a_cycle_or_a_hostile_package_name_fails_the_release_before_anythi
     failed = next(e["data"] for e in events if e["type"] == "step.failed" and e["step_id"] == "packages")
     assert (failed["kind"], failed["error"]) == (kind, error)
     assert (snapshot(repo.work, repo.env), snapshot(repo.remote, repo.env)) == before
+
+
+async def test_a_push_the_remote_refuses_unwinds_every_package_tag_and_the_commit(
+        platform: Platform, root: Path, api, approver) -> None:
+    repo = Monorepo(platform.workspace, root, "refused")
+    # Someone else pushed meanwhile: the remote refuses our branch (never forced) and, the push being
+    # atomic, every tag with it.
+    elsewhere = root / "refused-elsewhere"
+    git(repo.env, root, "clone", "--quiet", str(repo.remote), str(elsewhere))
+    (elsewhere / "NOTICE").write_text("pushed by someone else\n")
+    git(repo.env, elsewhere, "add", "NOTICE")
+    git(repo.env, elsewhere, "commit", "--quiet", "-m", "chore: elsewhere")
+    git(repo.env, elsewhere, "push", "--quiet", "origin", "main")
+    await template(api, "refused-monorepo")
+    head_before = git(repo.env, repo.work, "rev-parse", "HEAD")
+    remote_before = snapshot(repo.remote, repo.env)
+
+    run_id = await start(api, "refused-monorepo", "refused")
+    run = await wait(api, run_id, lambda r: steps_of(r)["approve"]["state"] == "awaiting_approval"
+                     or r["state"] in TERMINAL_RUN_STATES)
+    assert run["state"] == "running", [(s["id"], s["state"], s.get("error")) for s in run["steps"]]
+    assert sorted(git(repo.env, repo.work, "tag", "--list").split()) == sorted(TAGS + RELEASED)
+    would_undo = steps_of(run)["approve"]["outputs"]["would_undo"]
+    assert would_undo == [*({"step": f"tag[{i}]", "uses": "git/delete-tag"} for i in reversed(range(5))),
+                          {"step": "commit", "uses": "git/reset-to"}]
+    approved = await approve_shown_plan(approver, run_id)
+    assert approved.status_code in (200, 202), approved.text
+    run = await wait(api, run_id, lambda r: r["state"] in TERMINAL_RUN_STATES, timeout=90)
+
+    assert run["state"] == "failed" and run["compensated"] is True, [
+        (s["id"], s["state"], s.get("error")) for s in run["steps"]]
+    steps = steps_of(run)
+    assert steps["push"]["state"] == "failed" and "origin refused refs/heads/main" in steps["push"]["error"]
+    assert [(s["state"], s["compensation"]) for s in instances(run, "tag")] == [("compensated", "compensated")] * 5
+    assert steps["tag"]["state"] == "compensated" and steps["commit"]["state"] == "compensated"
+    events = (await api.get(f"/runs/{run_id}/events", params={"after": 0})).json()["items"]
+    undone = [e["step_id"] for e in events if e["type"] == "step.compensated"]
+    assert undone == [f"tag[{i}]" for i in reversed(range(5))] + ["tag", "commit"]  # newest first
+    deleted = [e["data"]["outputs"] for e in events if e["type"] == "step.compensated" and e["step_id"] != "tag"]
+    assert deleted[:5] == [{"deleted_local": True, "deleted_remote": False}] * 5
+    # every package tag is gone here, the release commit too; the remote never changed
+    assert sorted(git(repo.env, repo.work, "tag", "--list").split()) == sorted(TAGS)
+    assert git(repo.env, repo.work, "rev-parse", "HEAD") == head_before
+    assert snapshot(repo.remote, repo.env) == remote_before

@@ -29,6 +29,12 @@ export function wouldUndoOf(outputs: Record<string, unknown> | null | undefined)
     && 'uses' in u && typeof u.uses === 'string' ? [{ step: u.step, uses: u.uses }] : []));
 }
 
+/** How many more the gate would undo than it names (`would_undo_more`: a for_each step's items count one by one). */
+export function wouldUndoMoreOf(outputs: Record<string, unknown> | null | undefined): number {
+  const more = outputs?.would_undo_more;
+  return typeof more === 'number' && Number.isInteger(more) && more > 0 ? more : 0;
+}
+
 export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onClose, onDone }: {
   runId: string;
   stepId: string;
@@ -117,6 +123,7 @@ export function ApprovalDialog({ runId, stepId, message, outputs, plans, me, onC
             <p className="muted small-text">The run unwinds: these steps are undone by their compensation, newest first.</p>
             <ul>
               {wouldUndo.map((u) => <li key={u.step}><strong>{u.step}</strong> <span className="muted">↺ {u.uses}</span></li>)}
+              {wouldUndoMoreOf(outputs) > 0 && <li className="muted" data-testid="would-undo-more">and {wouldUndoMoreOf(outputs)} more</li>}
             </ul>
           </section>
         )}

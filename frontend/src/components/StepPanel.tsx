@@ -5,6 +5,8 @@ import type { Lane, StepDefinition, StepType, WorkflowDefinition } from '../api/
 import { allSteps, checkStepId, isSubWorkflow, laneOf, normalizeDefinition, subWorkflowName } from '../lib/definition';
 import { forEachText, parseForEach } from '../lib/fanout';
 import { messagesBySection, toErrorSchema, type StepIssue } from '../lib/pointer';
+import { canCompensate } from '../lib/compensate';
+import { CompensateSection } from './CompensateSection';
 import { ExpressionInput } from './ExpressionInput';
 import { SchemaForm } from './SchemaForm';
 import { sameValue } from '../lib/formSchema';
@@ -13,6 +15,8 @@ interface Props {
   definition: WorkflowDefinition;
   step: StepDefinition;
   stepType?: StepType;
+  /** The palette's step types: the compensation's picker offers them. */
+  stepTypes?: StepType[];
   issues: StepIssue[];
   readOnly: boolean;
   onChange: (patch: Partial<StepDefinition>) => void;
@@ -39,7 +43,7 @@ function CommitInput(p: { id: string; value: string; onCommit: (v: string) => vo
   );
 }
 
-export function StepPanel({ definition, step, stepType, issues, readOnly, onChange, onRename, onDelete, onMoveLane }: Props) {
+export function StepPanel({ definition, step, stepType, stepTypes = [], issues, readOnly, onChange, onRename, onDelete, onMoveLane }: Props) {
   const [idError, setIdError] = useState<string | null>(null);
   const lane = laneOf(definition, step.id) ?? 'main';
   // Needs stay inside a lane (finally steps need finally steps only).
@@ -53,6 +57,8 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
     for (const [k, v] of Object.entries(next)) if (v === '' || v === undefined || Number.isNaN(v)) delete (next as Record<string, unknown>)[k];
     onChange({ retry: Object.keys(next).length ? next : undefined });
   };
+  // A finally step or a gate has no compensation to edit: a `compensate` it has is a problem said up top.
+  const undoShown = lane === 'main' && canCompensate(step);
   const configSchema = stepType?.config_schema;
   const hasConfig = !!configSchema && Object.keys(configSchema.properties ?? {}).length > 0;
   return (
@@ -65,7 +71,7 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
         {!readOnly && <button className="btn danger small" onClick={onDelete}>Delete</button>}
       </div>
       {stepType?.description && <p className="muted small-text">{stepType.description}</p>}
-      <FieldErrors messages={[...sec('step'), ...sec('uses'), ...sec('other')]} />
+      <FieldErrors messages={[...sec('step'), ...sec('uses'), ...sec('other'), ...(undoShown ? [] : sec('compensate'))]} />
 
       {/* What a step does comes first: its configuration, then how it runs. */}
       {sub ? <SubWorkflowSection step={step} readOnly={readOnly} onChange={onChange} issues={issues} messages={sec('with')} /> : (
@@ -180,6 +186,9 @@ export function StepPanel({ definition, step, stepType, issues, readOnly, onChan
         <FieldErrors messages={sec('retry')} />
       </section>
 
+      {undoShown && (
+        <CompensateSection step={step} stepTypes={stepTypes} issues={issues} readOnly={readOnly} onChange={onChange} />
+      )}
     </div>
   );
 }

@@ -11,7 +11,7 @@ export function parsePointer(pointer: string): string[] {
 }
 
 export type StepSection = 'step' | 'id' | 'uses' | 'with' | 'needs' | 'if' | 'optional' | 'retry' | 'timeout'
-  | 'for_each' | 'max_parallel' | 'fail_fast' | 'other';
+  | 'for_each' | 'max_parallel' | 'fail_fast' | 'compensate' | 'other';
 
 export interface StepIssue {
   pointer: string;
@@ -27,7 +27,8 @@ export interface MappedIssues {
   general: ValidationIssue[];
 }
 
-const SECTIONS = new Set(['id', 'uses', 'with', 'needs', 'if', 'optional', 'retry', 'timeout', 'for_each', 'max_parallel', 'fail_fast']);
+const SECTIONS = new Set(['id', 'uses', 'with', 'needs', 'if', 'optional', 'retry', 'timeout', 'for_each', 'max_parallel', 'fail_fast',
+  'compensate']);
 
 /** A pointer into a step of either lane: /spec/steps/N/… or /spec/finally/N/…. */
 export function locate(pointer: string): { lane: 'steps' | 'finally'; stepIndex: number; section: StepSection; path: string[] } | null {
@@ -62,13 +63,14 @@ export interface ErrorSchema {
   [field: string]: ErrorSchema | string[] | undefined;
 }
 
-/** rjsf `extraErrors` for the step's `with` form: {repo: {__errors: ['...']}}. */
-export function toErrorSchema(issues: StepIssue[]): ErrorSchema {
+/** rjsf `extraErrors` for the step's `with` form: {repo: {__errors: ['...']}}; with `section`
+ *  'compensate' and `under` ['with'], for its compensation's `with` form. */
+export function toErrorSchema(issues: StepIssue[], section: StepSection = 'with', under: string[] = []): ErrorSchema {
   const root: ErrorSchema = {};
   for (const issue of issues) {
-    if (issue.section !== 'with') continue;
+    if (issue.section !== section || under.some((key, i) => issue.path[i] !== key)) continue;
     let node = root;
-    for (const key of issue.path) {
+    for (const key of issue.path.slice(under.length)) {
       node[key] = (node[key] as ErrorSchema | undefined) ?? {};
       node = node[key] as ErrorSchema;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeRunSince, mergeOutputs, formatDuration, durationMs } from './runState';
+import { applyEvent, applyEvents, fromRun, gatePlans, mergeRun, mergeRunSince, mergeOutputs, formatDuration, durationMs, retryOffered } from './runState';
 import type { Run, RunEvent } from '../api/types';
 
 const run: Run = {
@@ -132,5 +132,47 @@ describe('the unwind of a failed run', () => {
     const fetched = mergeOutputs(v, { ...run, state: 'failed', compensated: 'partial',
       steps: run.steps.map((s) => (s.id === 'a' ? { ...s, state: 'succeeded', compensation: 'failed' } : s)) });
     expect(fetched.steps.a.compensation).toBe('failed');
+  });
+});
+
+describe('retryOffered', () => {
+  it('offers a retry from failure for a failed or cancelled run, never for one whose unwind undid something', () => {
+    const at = (state: Run['state'], compensated?: Run['compensated']) =>
+      retryOffered(fromRun({ ...run, state, ...(compensated !== undefined ? { compensated } : {}) }));
+    expect(at('failed')).toBe(true);
+    expect(at('cancelled', null)).toBe(true);
+    expect(at('failed', true)).toBe(false);
+    expect(at('failed', 'partial')).toBe(false);
+    expect(at('cancelled', true)).toBe(false);
+    expect(at('succeeded')).toBe(false);
+    expect(at('running')).toBe(false);
+  });
+
+  it('withdraws the offer once the live run.failed event says the run was compensated', () => {
+    let v = fromRun({ ...run, state: 'running' });
+    v = applyEvents(v, [ev('run.failed', null, { failed_steps: ['push'] })]);
+    expect(retryOffered(v)).toBe(true);
+    v = fromRun({ ...run, state: 'running' });
+    v = applyEvents(v, [ev('run.failed', null, { failed_steps: ['push'], compensated: 'partial' })]);
+    expect(retryOffered(v)).toBe(false);
+  });
+});
+
+describe('a for_each step\'s unwind', () => {
+  it('shows the step undoing from its first item on, and undone with its last', () => {
+    const fanned: Run = { ...run, state: 'running', steps: [
+      { id: 'tag', uses: 'git/tag', state: 'succeeded', attempt: 1, outputs: {}, error: null, started_at: null, finished_at: null },
+      { id: 'tag[0]', uses: 'git/tag', state: 'succeeded', attempt: 1, outputs: { name: 'a@1' }, error: null, started_at: null, finished_at: null, parent: 'tag', item_index: 0 },
+      { id: 'tag[1]', uses: 'git/tag', state: 'succeeded', attempt: 1, outputs: { name: 'b@1' }, error: null, started_at: null, finished_at: null, parent: 'tag', item_index: 1 },
+    ] };
+    let v = applyEvents(fromRun(fanned), [ev('step.compensating', 'tag[1]', { uses: 'git/delete-tag', attempt: 1, item_index: 1 }, 1)]);
+    expect(v.steps.tag.compensation).toBe('compensating');
+    expect(v.steps['tag[1]'].compensation).toBe('compensating');
+    v = applyEvents(v, [ev('step.compensated', 'tag[1]', { uses: 'git/delete-tag', attempt: 1, item_index: 1 }, 1),
+      ev('step.compensating', 'tag[0]', { uses: 'git/delete-tag', attempt: 1, item_index: 0 }, 1),
+      ev('step.compensated', 'tag[0]', { uses: 'git/delete-tag', attempt: 1, item_index: 0 }, 1),
+      ev('step.compensated', 'tag', { uses: 'git/delete-tag', items: 2 }, 1)]);
+    expect(v.steps.tag).toMatchObject({ state: 'compensated', compensation: 'compensated' });
+    expect(v.steps['tag[0]']).toMatchObject({ state: 'compensated', outputs: { name: 'a@1' } });
   });
 });

@@ -58,6 +58,14 @@ export function isTerminal(state: RunState): boolean {
   return TERMINAL_RUN_STATES.includes(state);
 }
 
+/** Whether the run view offers "Retry from failure": a failed or cancelled run, unless its unwind undid
+ *  something (`compensated: true | "partial"`) — the gateway refuses that retry with a 409 too. */
+export function retryOffered(view: Pick<RunView, 'state' | 'run'>): boolean {
+  if (view.state !== 'failed' && view.state !== 'cancelled') return false;
+  const undone = view.run.compensated;
+  return undone !== true && undone !== 'partial';
+}
+
 export function fromRun(run: Run): RunView {
   const { steps, ...meta } = run;
   const view: RunView = { run: meta, state: run.state, order: [], steps: {}, lastSeq: 0, events: [] };
@@ -173,7 +181,10 @@ export function applyEvents(view: RunView, events: RunEvent[]): RunView {
     work.events.push(ev);
     foldRunEvent(work, ev);
     if (!ev.step_id || ev.type.startsWith('run.')) continue;
-    work.steps[ev.step_id] = stepAfter(work.steps[ev.step_id], ev);
+    const step = work.steps[ev.step_id] = stepAfter(work.steps[ev.step_id], ev);
+    // A for_each step is undone item by item: its companion says "undoing…" from the first item on.
+    const parent = ev.type === 'step.compensating' && step.parent ? work.steps[step.parent] : undefined;
+    if (parent && parent.state === 'succeeded' && !parent.compensation) work.steps[parent.id] = { ...parent, compensation: 'compensating' };
     if (!known) known = new Set(work.order);
     if (!known.has(ev.step_id)) {
       if (work.order === view.order) work.order = view.order.slice();

@@ -435,6 +435,7 @@ function Designer({ name, template }: { name: string | null; template?: string }
               definition={shown}
               step={selStep}
               stepType={typeMap.get(selStep.uses)}
+              stepTypes={stepTypes.data ?? []}
               issues={mapped.byStep.get(selStep.id) ?? []}
               readOnly={readOnly}
               onChange={(patch) => commit(updateStep(def, selStep.id, patch))}

@@ -12,7 +12,7 @@ import { LARGE_GRAPH, NODE_HEIGHT, NODE_WIDTH, edgesOf, flowsDown, handlesOf, la
 import { layoutDefinition } from '../lib/layout';
 import { FanOutGrid } from '../components/FanOutGrid';
 import { FinallyLane } from '../components/FinallyLane';
-import { applyEvents, durationMs, failuresOf, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, mergeRunSince, planOf, type RunView, type StepPlan } from '../lib/runState';
+import { applyEvents, durationMs, failuresOf, formatDuration, fromRun, gatePlans, isTerminal, mergeOutputs, mergeRun, mergeRunSince, planOf, retryOffered, type RunView, type StepPlan } from '../lib/runState';
 import { nodeTypes } from '../components/nodes';
 import { ErrorBox, StateBadge } from '../components/common';
 import { PlanView } from '../components/PlanView';
@@ -215,7 +215,7 @@ function RunScreen({ id }: { id: string }) {
           {running && (finalizing
             ? <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')} title="A second cancel stops the finally steps too">■ Stop finally steps</button>
             : <button className="btn danger" disabled={!!busy} onClick={() => act('cancel')}>■ Cancel</button>)}
-          {(view.state === 'failed' || view.state === 'cancelled') && <button className="btn primary" disabled={!!busy} onClick={() => act('retry')}>↻ Retry from failure</button>}
+          {retryOffered(view) && <button className="btn primary" disabled={!!busy} onClick={() => act('retry')}>↻ Retry from failure</button>}
           <a className="btn" href={`#/workflows/${encodeURIComponent(view.run.workflow)}`}>Open workflow</a>
         </div>
       </header>

@@ -114,6 +114,30 @@ def test_no_git_step_runs_a_program_of_a_hostile_repository(
                "-c", "filter.evil.required=false", "show", f"{sha}:src/app.py") == "x = 2"
 
 
+def test_git_revert_runs_no_program_of_a_hostile_repository_even_on_a_conflict(
+    tester: StepTester, repo: tuple[Path, Path], marker: Path
+) -> None:
+    work, _ = repo
+    for text in ("first\n", "second\n"):  # committed by git/commit itself: the repository's git is armed
+        (work / "README.md").write_text(text)
+        _ok(tester.run("git/commit", {"repo": "app", "message": text.strip(), "paths": ["README.md"]}), marker, text)
+    second, first = git(work, "rev-parse", "HEAD"), git(work, "rev-parse", "HEAD~1")
+    _ok(tester.run("git/revert", {"repo": "app", "commit": second}, dry_run=True), marker, "git/revert dry run")
+    _ok(tester.run("git/revert", {"repo": "app", "commit": second}), marker, "git/revert")
+    assert (work / "README.md").read_text() == "first\n"
+    head = git(work, "rev-parse", "HEAD")
+    (work / "README.md").write_text("third\n")
+    _ok(tester.run("git/commit", {"repo": "app", "message": "third", "paths": ["README.md"]}), marker, "third")
+    third = git(work, "rev-parse", "HEAD")
+    # README.md needs a content merge now: the repository's merge driver would run, and is disarmed (so git
+    # fails the merge instead); the revert is aborted all the same
+    conflict = tester.run("git/revert", {"repo": "app", "commit": first})
+    _clean(marker, "a conflicting git/revert")
+    assert not conflict.ok and "revert failed" in conflict.failure.message
+    assert git(work, "rev-parse", "HEAD") == third and git(work, "rev-parse", "HEAD~1") == head
+    assert not (work / ".git" / "REVERT_HEAD").exists() and (work / "README.md").read_text() == "third\n"
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -56,3 +56,29 @@ async def test_a_cancel_body_with_an_unknown_field_is_a_422_naming_it(client, he
     assert answer.status_code == 422, answer.text
     assert "compensat" in answer.text
     assert (await client.post(f"/api/v1/runs/{run['id']}/cancel", headers=headers("operator"))).status_code == 200
+
+
+async def test_retry_of_a_compensated_run_is_a_409_naming_why_and_rerun_still_reopens_it(
+        client, headers, definition) -> None:
+    control = "/api/v1/runs/{}"
+    for compensate, shown in (({"uses": "testkit/echo", "with": {"value": "undo"}}, "its succeeded steps were undone"),
+                              ({"uses": "testkit/fail"}, "some of its succeeded steps were undone")):
+        run = await start(client, headers, definition, [
+            {"id": "a", "uses": "testkit/echo", "with": {"value": "a"}, "compensate": compensate},
+            {"id": "boom", "uses": "testkit/fail", "needs": ["a"]}])
+        done = await wait_run(client, headers, run["id"], in_state("failed"))
+        assert done["compensated"] in (True, "partial")
+        retry = await client.post(control.format(run["id"]) + "/retry", headers=headers("operator"))
+        assert retry.status_code == 409, retry.text
+        assert retry.headers["content-type"].startswith("application/problem+json")
+        assert retry.json()["detail"] == (
+            f"run was compensated ({shown}): retrying from the failure would run its later steps on undone work; "
+            "start a new run, or rerun from a step")
+        assert (await client.get(control.format(run["id"]), headers=headers("viewer"))).json()["state"] == "failed"
+    rerun = await client.post(control.format(run["id"]) + "/steps/a/rerun", headers=headers("operator"))
+    assert rerun.status_code == 200, rerun.text  # a rerun from a step starts that work over: allowed
+    # a failed run whose unwind undid nothing is retried as ever
+    plain = await start(client, headers, definition, [{"id": "boom", "uses": "testkit/fail"}])
+    await wait_run(client, headers, plain["id"], in_state("failed"))
+    again = await client.post(control.format(plain["id"]) + "/retry", headers=headers("operator"))
+    assert again.status_code == 200, again.text

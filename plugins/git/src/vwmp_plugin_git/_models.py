@@ -141,6 +141,33 @@ class ResetToConfig(_Config):
     )
 
 
+SHA_PATTERN = r"^[0-9a-fA-F]{4,64}$"
+
+
+class RevertConfig(_Config):
+    repo: str = REPO
+    commit: str = Field(
+        pattern=SHA_PATTERN,
+        description="sha of the commit to revert (full or abbreviated hex, e.g. the sha output of a git/commit "
+        "step); it must be on the branch",
+    )
+    branch: str | None = Field(
+        default=None,
+        description="The branch the revert commit is made on; it must be checked out (default: the current branch)",
+    )
+    author_name: str | None = Field(
+        default=None, description="Author and committer name (default: platform git.author_name)"
+    )
+    author_email: str | None = Field(
+        default=None, description="Author and committer email (default: platform git.author_email)"
+    )
+
+
+class RevertOutputs(BaseModel):
+    commit: str = Field(description="sha of the revert commit (of HEAD when an earlier delivery made it)")
+    reverted: str = Field(description="Full sha of the commit that was reverted")
+
+
 class ResetToOutputs(BaseModel):
     branch: str = Field(description="The branch that was reset")
     head: str = Field(description="sha the branch points at now")

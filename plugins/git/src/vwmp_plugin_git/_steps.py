@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from vwmp_toolkit.paths import in_repo, rel, repo_dir
 from vwmp_toolkit.refs import check_ref_name, check_remote_name, check_remote_url, check_revision, redact_url
 
 from vwmp_plugin_git._models import (
+    SHA_PATTERN,
     BranchConfig,
     BranchOutputs,
     CommitConfig,
@@ -22,6 +24,8 @@ from vwmp_plugin_git._models import (
     PushOutputs,
     ResetToConfig,
     ResetToOutputs,
+    RevertConfig,
+    RevertOutputs,
     StageConfig,
     StageOutputs,
     StatusConfig,
@@ -537,3 +541,70 @@ def reset_to(ctx: StepContext, config: ResetToConfig) -> ResetToOutputs:
     git.run("reset", "--keep", parent)
     ctx.log(f"reset {branch} from {sha[:12]} to {parent[:12]}")
     return ResetToOutputs(branch=branch, head=parent, reset=True)
+
+
+def _hex_sha(value: str) -> str:
+    """The step's `commit`: hex digits only (the config schema says so too), never a ref or an option."""
+    if not re.fullmatch(SHA_PATTERN, value):
+        raise ConfigError(f"commit {value!r} is not a commit sha (4 to 64 hex digits)")
+    return value.lower()
+
+
+@plugin.step("revert", effects="local", title="Revert a commit",
+             description="Make a commit that undoes an earlier one (git revert); nothing is rewritten or pushed")
+def revert(ctx: StepContext, config: RevertConfig) -> RevertOutputs:
+    """Idempotent: HEAD already reverting the commit (an earlier delivery made it) is success.
+
+    A revert that conflicts with later changes is aborted, so the repository is as it was, and fails
+    with the conflicting files named; a merge commit is refused (which parent to keep is a person's call).
+    """
+    wanted = _hex_sha(config.commit)
+    expected_branch = check_ref_name(config.branch, what="branch") if config.branch is not None else None
+    root = repo_dir(ctx, config.repo)
+    git = SafeGit(root, run=ctx.run, identity=identity_of(ctx, config.author_name, config.author_email, root))
+    branch = git.current_branch()
+    if branch is None:
+        raise ConfigError("HEAD is detached: check out the branch to revert on")
+    if expected_branch is not None and expected_branch != branch:
+        raise ConfigError(f"branch {expected_branch!r} is not checked out (HEAD is on {branch!r}); check it out first")
+    sha = git.commit_of(wanted)
+    if sha is None or not sha.startswith(wanted):  # a ref that happens to be spelled in hex is not the commit
+        raise ConfigError(f"commit {wanted!r} does not name a commit of this repository")
+    head = git.head() or ""
+    if f"This reverts commit {sha}." in git.out("log", "-1", "--format=%B", head):
+        ctx.plan("keep revert (already there)", branch, diff=f"commit {head} reverts {sha}")
+        ctx.log(f"HEAD {head[:12]} reverts {sha[:12]} already; not reverting again")
+        return RevertOutputs(commit=head, reverted=sha)
+    if git.run("merge-base", "--is-ancestor", sha, head, check=False).returncode != 0:
+        raise ConfigError(f"commit {sha[:12]} is not on {branch}")
+    if len(git.out("log", "-1", "--format=%P", sha).split()) > 1:
+        raise ConfigError(f"commit {sha[:12]} is a merge commit; git/revert reverts commits with one parent")
+    dirty = [line[3:] for line in git.run("status", "--porcelain=v1", "--untracked-files=no").stdout.splitlines()
+             if line.strip()]
+    if dirty:
+        raise DeniedError(f"uncommitted changes to {', '.join(dirty)}; commit or discard them before a revert")
+    subject = git.out("log", "-1", "--format=%s", sha)
+    if ctx.dry_run:
+        ctx.plan("revert commit", branch, diff=f"revert {sha} ({subject}) on {branch}\n"
+                 + git.run("show", "--stat", "--format=", sha).stdout)
+        return RevertOutputs(commit=head, reverted=sha)
+    # revert.reference (git 2.43+) would word the message so that a redelivery no longer sees its revert
+    done = git.run("-c", "revert.reference=false", "revert", "--no-edit", "--no-gpg-sign", "--end-of-options", sha,
+                   check=False)
+    if done.returncode != 0:
+        conflicted = [p for p in git.run("diff", "--name-only", "--diff-filter=U", "-z").stdout.split("\0") if p]
+        git.run("revert", "--abort", check=False)
+        if conflicted:
+            raise DeniedError(f"reverting {sha[:12]} ({subject}) conflicts with later changes to "
+                              f"{', '.join(conflicted)}; nothing was changed (the revert was aborted)")
+        if git.head() == head and "nothing to commit" in done.stdout + done.stderr:
+            raise ConfigError(f"reverting {sha[:12]} ({subject}) changes nothing: its changes are not on {branch} "
+                              "any more")
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise StepError(f"git revert failed: {lines[-1] if lines else f'exit status {done.returncode}'}")
+    made = git.head() or ""
+    # A dry run's scratch copy returns this as its plan: the revert commit really made there.
+    ctx.plan("revert commit", branch, diff=f"commit {made} reverts {sha} ({subject})\n"
+             + git.run("show", "--stat", "--format=", made).stdout)
+    ctx.log(f"reverted {sha[:12]} on {branch} with {made[:12]}")
+    return RevertOutputs(commit=made, reverted=sha)

@@ -350,6 +350,7 @@ def monorepo_release_definition(name: str, description: str, *, allowed: list[st
     (`steps.analyze.outputs`: `name`, `path`, `next_version`, `notes`, `tag`), so every step sees its
     package; `ranges` brings the dependents' ranges up to the new versions and names every release for
     the commit, the gate and the push. Nothing to release: every step after `packages` is skipped.
+    A failure after the commit undoes it: every package tag is deleted, then the commit reset.
     """
     repo = "${{ params.repo }}"
     pattern = "${{ params.tag_pattern }}"
@@ -421,6 +422,7 @@ def monorepo_release_definition(name: str, description: str, *, allowed: list[st
                 "message": "chore(release): ${{ steps.ranges.outputs.title }}\n\n${{ steps.ranges.outputs.summary }}",
                 "paths": ["."],
             },
+            "compensate": undo_commit(repo),
         },
         {
             "id": "tag",
@@ -429,6 +431,7 @@ def monorepo_release_definition(name: str, description: str, *, allowed: list[st
             "for_each": analyses,
             "max_parallel": 1,
             "with": {"repo": repo, "name": "${{ item.tag }}", "message": "Release ${{ item.tag }}"},
+            "compensate": undo_tag(repo),  # once per package tag: steps.tag.outputs is that item's
         },
         {
             "id": "approve",

@@ -35,6 +35,7 @@ from vwmp_engine.store import Transition
 
 PLAN_SECONDS = 30.0  # a plan that takes longer is shown as not available rather than holding the gate
 DEFAULT_ROLES = ("operator",)
+WOULD_UNDO_SHOWN = 100  # compensations a gate lists by name (a for_each step's items each count)
 
 
 def plan_digest(plan: list[dict[str, Any]]) -> str:
@@ -183,10 +184,15 @@ class ApprovalGate:
             "deadline": iso(utcnow() + timedelta(seconds=seconds)) if seconds is not None else None,
         }
         # Beside the plan: what the unwind would undo if a later step fails (not part of the digest).
+        # A for_each step's items count one by one: the newest WOULD_UNDO_SHOWN, and how many more.
+        undone = self.run.pending_undo()
         would_undo = [{"step": done.spec.id, "uses": done.spec.compensate.uses}
-                      for done in self.run.pending_undo() if done.spec.compensate is not None]
+                      for done in undone[:WOULD_UNDO_SHOWN] if done.spec.compensate is not None]
+        more: dict[str, Any] = (
+            {"would_undo_more": len(undone) - WOULD_UNDO_SHOWN} if len(undone) > WOULD_UNDO_SHOWN else {})
         if would_undo:
             outputs["would_undo"] = would_undo
+            outputs.update(more)
         step.outputs = outputs
         step.state = StepState.AWAITING_APPROVAL
         self.decisions.expect(step.spec.id)
@@ -194,7 +200,7 @@ class ApprovalGate:
             EventType.STEP_AWAITING_APPROVAL, step.spec.id, attempt=step.attempt,
             step_state=StepState.AWAITING_APPROVAL, outputs=outputs,
             data={"message": config.get("message", ""), "plan": plan, "plan_digest": outputs["plan_digest"],
-                  **({"would_undo": would_undo} if would_undo else {})}))
+                  **({"would_undo": would_undo, **more} if would_undo else {})}))
         return await self.wait(step)
 
     async def wait(self, step: StepRun) -> dict[str, Any]:

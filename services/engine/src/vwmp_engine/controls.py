@@ -281,6 +281,10 @@ class Controls:
         if action == ControlAction.RETRY:
             if run.state == RunState.SUCCEEDED:
                 raise ControlRefused("run succeeded; nothing to retry (use rerun from a step)")
+            if run.compensated in COMPENSATED_RUNS:
+                # Its later steps would run on work the unwind took back (a deleted tag, a reset commit).
+                raise ControlRefused(f"run was compensated ({_undone(run.compensated)}): retrying from the failure "
+                                     "would run its later steps on undone work; start a new run, or rerun from a step")
             again = reopened_steps(spec, [step.id for step in run.steps if step.state != StepState.SUCCEEDED])
         elif (in_finally := finally_downstream(spec, step_id)) is not None:
             again = in_finally
@@ -320,6 +324,13 @@ class Controls:
             return await self.store.get_run(run_id, with_definition=with_definition)
         except NotFound:
             raise RunNotFound(run_id) from None
+
+
+COMPENSATED_RUNS = ("true", "partial")  # the run's `compensated` once its unwind undid something
+
+
+def _undone(compensated: str) -> str:
+    return "its succeeded steps were undone" if compensated == "true" else "some of its succeeded steps were undone"
 
 
 def _instances_of(run: Run, step_ids: set[str]) -> list[str]:

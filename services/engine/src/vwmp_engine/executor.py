@@ -163,9 +163,10 @@ class RunExecutor:
 
     def _step_done(self, step: StepRun) -> None:
         self.run.task_ended(step, "step")
-        if step.state in TERMINAL_STEP_STATES and not step.parent:  # an instance settles with its step
-            self.scheduler.settled(step.spec.id)
-            self.compensator.step_finished(step)
+        if step.state in TERMINAL_STEP_STATES:
+            self.compensator.step_finished(step)  # an item is undone on its own
+            if not step.parent:  # an instance settles with its step
+                self.scheduler.settled(step.spec.id)
         self._dispatch_ready()
         self.run.changed.set()
 

@@ -123,6 +123,7 @@ class FanOut:
             instance = self._instance(aggregate, stored.item_index)
             instance.state, instance.attempt, instance.error, instance.outputs = (
                 stored.state, stored.attempt, stored.error, stored.outputs)
+            instance.compensation_attempt = stored.compensation_attempt
             steps[stored.id] = instance
             aggregate.instances.append(instance)
         for spec in self.run.spec.steps:

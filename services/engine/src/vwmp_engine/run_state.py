@@ -70,6 +70,7 @@ class StepRun:
     item_index: int = 0
     item: Any = None
     instances: list[StepRun] | None = None
+    compensation_attempt: int = 0  # the latest attempt of its compensation, as stored
 
 
 def final_state(steps: Iterable[StepRun]) -> RunState:
@@ -152,6 +153,7 @@ class RunContext:
             if stored is not None:
                 step.state, step.attempt, step.error, step.outputs = (
                     stored.state, stored.attempt, stored.error, stored.outputs)
+                step.compensation_attempt = stored.compensation_attempt
         secret_values = runtime.secrets.lookup_table(runtime.secrets.referenced(self.definition))
         self.redactor = Redactor(list(secret_values.values()))
         self.platform_config: dict[str, Any] = {}

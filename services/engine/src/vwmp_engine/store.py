@@ -114,6 +114,7 @@ class Transition:
     run_outputs: dict[str, Any] | None = None  # the run's outputs (spec.outputs), None = unchanged
     finalizing: RunState | None = None  # the state the run ends as once its finally steps are done
     compensated: str = ""  # the run's unwind: "requested", "true", "partial"; "" = unchanged
+    compensation_attempt: int = 0  # the step's compensation attempt under way; 0 = unchanged
 
     def message(self) -> storage_pb2.Transition:
         """The storage message of this transition."""
@@ -130,6 +131,7 @@ class Transition:
             run_outputs_json=json.dumps(self.run_outputs) if self.run_outputs is not None else "",
             finalizing=self.finalizing.number if self.finalizing else states_pb2.RUN_STATE_UNSPECIFIED,
             compensated=self.compensated,
+            compensation_attempt=self.compensation_attempt,
         )
 
 
@@ -156,6 +158,7 @@ class StoredStep:
     parent: str = ""  # the for_each step this is an instance of
     item_index: int = 0
     finished_at: datetime | None = None
+    compensation_attempt: int = 0  # the latest attempt of its compensation (0 = none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +417,7 @@ def _run(message: storage_pb2.Run) -> Run:
         started_at=from_timestamp(message.started_at), reopened_at=from_timestamp(message.reopened_at),
         steps=[StoredStep(step.id, step.uses, StepState.from_number(step.state), step.attempt,
                           json.loads(step.outputs_json or "{}"), step.error, step.parent, step.item_index,
-                          from_timestamp(step.finished_at))
+                          from_timestamp(step.finished_at), step.compensation_attempt)
                for step in message.steps],
         definition=json.loads(message.definition_json) if message.definition_json else None,
         message=message, created_by=message.created_by,

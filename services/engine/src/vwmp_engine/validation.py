@@ -329,17 +329,14 @@ def _check_compensations(
     step_defaults: dict[str, Any],
 ) -> Iterator[Problem]:
     """Each step's `compensate`: a step type that exists and whose config fits, references to the step
-    itself and its upstream; not on a for_each step nor an approval gate, and not waiting for a person."""
+    itself and its upstream; not on an approval gate, and not waiting for a person. That of a for_each
+    step runs per item: it sees `item`, `item_index`, and `steps.<itself>.outputs` as the item's outputs."""
     undos: dict[int, dict[str, Any]] = {}
     for index, step in steps.items():
         undo = step.get("compensate")
         if not isinstance(undo, dict) or not isinstance(step.get("id"), str):
             continue
         where = ("spec", "steps", index, "compensate")
-        if step.get("for_each") is not None:
-            yield Problem(pointer(*where), "a for_each step cannot have a compensation (compensate its items' "
-                                           "effects in a step of their own)")
-            continue
         if step.get("uses") == "core/approval":
             yield Problem(pointer(*where), "an approval gate has nothing to undo")
             continue
@@ -358,6 +355,8 @@ def _check_compensations(
     for index, undo in undos.items():
         step_id = undo["id"]
         itself = f"{step_id}#compensate"  # sees the step it undoes and everything upstream of it
+        per_item = steps[index].get("for_each") is not None
+        lists = fan_outs - {step_id} if per_item else fan_outs  # an item's undo sees its own outputs
 
         def seen(asker: Any, target: str, undone: str = step_id, itself: str = itself) -> bool:
             if asker == itself:
@@ -375,11 +374,20 @@ def _check_compensations(
                         yield Problem(pointer(*path), f"{call.name}() is only available in if: conditions")
                 for reference in expressions.references(tree):
                     if reference.path[0] in expressions.ITEM_ROOTS:
-                        message: str | None = f"{reference}: {reference.path[0]} exists only in a step with for_each"
+                        message: str | None = _undo_item_problem(reference, per_item)
                     else:
-                        message = _reference_problem(reference, itself, seen, uses_of, declared, step_type, fan_outs)
+                        message = _reference_problem(reference, itself, seen, uses_of, declared, step_type, lists)
                     if message:
                         yield Problem(pointer(*path), message.replace(repr(itself), f"the compensation of {step_id!r}"))
+
+
+def _undo_item_problem(reference: expressions.Reference, per_item: bool) -> str | None:
+    """`item` and `item_index` in a compensation: only that of a for_each step, which runs per item."""
+    if not per_item:
+        return f"{reference}: {reference.path[0]} exists only in a step with for_each"
+    if reference.path[0] == "item_index" and len(reference.path) > 1:
+        return f"{reference}: item_index is a number (the item's 0-based position)"
+    return None
 
 
 def _into_compensate(problem: Problem) -> Problem:

@@ -123,6 +123,7 @@ class StepRunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     parent: Mapped[str] = mapped_column(String(200))  # '' or the for_each step this is an instance of
     item_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    compensation_attempt: Mapped[int] = mapped_column(Integer, default=0)  # 0 = its compensation never ran
 
 
 class EventRow(Base):

@@ -192,6 +192,7 @@ def step_message(s: StepRun) -> pb.StepRun:
         finished_at=to_timestamp(s.finished_at),
         parent=s.parent,
         item_index=s.item_index or 0,
+        compensation_attempt=s.compensation_attempt,
     )
 
 
@@ -390,6 +391,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
                 run_outputs_json=t.run_outputs_json,
                 finalizing=_member(RunState, t.finalizing, f"transitions[{i}].finalizing"),
                 compensated=t.compensated,
+                compensation_attempt=t.compensation_attempt,
             )
             for i, t in enumerate(request.transitions)
         ]

@@ -52,6 +52,7 @@ class StepRun:
     finished_at: datetime | None = None
     parent: str = ""  # the for_each step this is an instance of
     item_index: int | None = None
+    compensation_attempt: int = 0  # the latest attempt of its compensation (0 = none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +392,7 @@ class RunStore:
                             "finished_at": None,
                             "parent": "",
                             "item_index": None,
+                            "compensation_attempt": 0,
                         }
                         for position, (step_id, uses) in enumerate(steps)
                     ],
@@ -645,4 +647,5 @@ def _step(row: Row[Any]) -> StepRun:
         finished_at=row.finished_at,
         parent=row.parent,
         item_index=row.item_index,
+        compensation_attempt=row.compensation_attempt,
     )

@@ -63,10 +63,12 @@ class Transition:
     run_outputs_json: str = ""
     finalizing: str = ""
     compensated: str = ""  # "" = unchanged
+    compensation_attempt: int = 0  # 0 = unchanged
 
     def touches_step(self) -> bool:
         """Whether the step row changes."""
-        return bool(self.step_state or self.outputs_json or self.error or self.clear_step or self.attempt > 0)
+        return bool(self.step_state or self.outputs_json or self.error or self.clear_step or self.attempt > 0
+                    or self.compensation_attempt > 0)
 
 
 # Built once: on the hot path, building SQLAlchemy statements costs as much as running them.
@@ -219,6 +221,8 @@ def _checked(index: int, t: Transition) -> tuple[Transition, str, str, str]:
         raise InvalidArgument(f"{where}.step_state: unknown step state {t.step_state!r}")
     if t.attempt < 0:
         raise InvalidArgument(f"{where}.attempt: must not be negative")
+    if t.compensation_attempt < 0:
+        raise InvalidArgument(f"{where}.compensation_attempt: must not be negative")
     if t.touches_step() and not t.step_id:
         raise InvalidArgument(f"{where}.step_id: required when the step changes")
     if len(t.event_type) > 64:
@@ -252,16 +256,18 @@ def _add_steps(conn: Connection, run_id: str, index: int, steps: Sequence[NewSte
     conn.execute(_INSERT_STEPS, [
         {"run_id": run_id, "step_id": step.id, "position": first + 1 + n, "uses": step.uses, "state": "pending",
          "attempt": 0, "outputs": "{}", "error": "", "started_at": None, "finished_at": None,
-         "parent": step.parent, "item_index": step.item_index}
+         "parent": step.parent, "item_index": step.item_index, "compensation_attempt": 0}
         for n, step in enumerate(steps)])
 
 
 def _step_values(t: Transition, outputs: str, now: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if t.clear_step:
-        values.update(outputs="{}", error="", started_at=None, finished_at=None)
+        values.update(outputs="{}", error="", started_at=None, finished_at=None, compensation_attempt=0)
     if t.attempt > 0:
         values["attempt"] = t.attempt
+    if t.compensation_attempt > 0:
+        values["compensation_attempt"] = t.compensation_attempt
     if t.step_state:
         values["state"] = t.step_state
         if t.step_state == "running":

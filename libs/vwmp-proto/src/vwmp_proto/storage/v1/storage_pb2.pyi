@@ -232,6 +232,7 @@ class StepRun(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     PARENT_FIELD_NUMBER: _builtins.int
     ITEM_INDEX_FIELD_NUMBER: _builtins.int
+    COMPENSATION_ATTEMPT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     uses: _builtins.str
     state: _states_pb2.StepState.ValueType
@@ -243,6 +244,8 @@ class StepRun(_message.Message):
     """the for_each step this is an instance of, "" = not an instance"""
     item_index: _builtins.int
     """the instance's 0-based element index (only when parent is set)"""
+    compensation_attempt: _builtins.int
+    """the latest attempt of the step's compensation, 0 = none"""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp:
         """unset = not started"""
@@ -264,10 +267,11 @@ class StepRun(_message.Message):
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         parent: _builtins.str = ...,
         item_index: _builtins.int = ...,
+        compensation_attempt: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "finished_at", b"finished_at", "id", b"id", "item_index", b"item_index", "outputs_json", b"outputs_json", "parent", b"parent", "started_at", b"started_at", "state", b"state", "uses", b"uses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "compensation_attempt", b"compensation_attempt", "error", b"error", "finished_at", b"finished_at", "id", b"id", "item_index", b"item_index", "outputs_json", b"outputs_json", "parent", b"parent", "started_at", b"started_at", "state", b"state", "uses", b"uses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -895,6 +899,7 @@ class Transition(_message.Message):
     RUN_OUTPUTS_JSON_FIELD_NUMBER: _builtins.int
     FINALIZING_FIELD_NUMBER: _builtins.int
     COMPENSATED_FIELD_NUMBER: _builtins.int
+    COMPENSATION_ATTEMPT_FIELD_NUMBER: _builtins.int
     event_type: _states_pb2.EventType.ValueType
     """UNSPECIFIED = no event"""
     step_id: _builtins.str
@@ -919,6 +924,10 @@ class Transition(_message.Message):
     """see Run.finalizing; UNSPECIFIED = unchanged"""
     compensated: _builtins.str
     """see Run.compensated; "" = unchanged"""
+    compensation_attempt: _builtins.int
+    """The step's compensation attempt now under way (StepRun.compensation_attempt), 0 = unchanged:
+    an engine that takes the run over goes on with its budget.
+    """
     @_builtins.property
     def add_steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRun]:
         """Steps to create (pending) before this transition applies: a for_each step's instances
@@ -942,10 +951,11 @@ class Transition(_message.Message):
         run_outputs_json: _builtins.str = ...,
         finalizing: _states_pb2.RunState.ValueType = ...,
         compensated: _builtins.str = ...,
+        compensation_attempt: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_steps", b"add_steps", "attempt", b"attempt", "clear_step", b"clear_step", "compensated", b"compensated", "data_json", b"data_json", "error", b"error", "event_type", b"event_type", "finalizing", b"finalizing", "outputs_json", b"outputs_json", "reopen", b"reopen", "run_outputs_json", b"run_outputs_json", "run_state", b"run_state", "step_id", b"step_id", "step_state", b"step_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_steps", b"add_steps", "attempt", b"attempt", "clear_step", b"clear_step", "compensated", b"compensated", "compensation_attempt", b"compensation_attempt", "data_json", b"data_json", "error", b"error", "event_type", b"event_type", "finalizing", b"finalizing", "outputs_json", b"outputs_json", "reopen", b"reopen", "run_outputs_json", b"run_outputs_json", "run_state", b"run_state", "step_id", b"step_id", "step_state", b"step_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
