@@ -4,8 +4,7 @@
       | python3 deploy/kube_play.py --publish api-gateway=127.0.0.1:8080 \\
           --host nats.vwmp-data.svc.cluster.local=10.89.0.5 \\
           --host vwmp-postgres-rw.vwmp-data.svc.cluster.local=10.89.0.6 \\
-          --image vwmp/engine:dev=localhost/vwmp/engine:dev ... \\
-          --entrypoint localhost/vwmp/plugin-host:dev=vwmp-plugin-host >play.yaml
+          --entrypoint vwmp/plugin-host:dev=vwmp-plugin-host >play.yaml
     podman kube play --network vwmp play.yaml        # ... podman kube down play.yaml
 
 What a cluster gives that podman does not, and what `adapt` does instead (each printed as a note):
