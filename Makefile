@@ -119,9 +119,10 @@ bench: deps ## issue 16's table (figure, measured, target, met?), then the detai
 bench-quick: deps ## a one-minute smoke run of issue 16's table (smaller sizes, marked as such)
 	$(UV) run --no-sync python bench/scale.py --quick
 
-containers: ## a container engine: Docker when one answers, else Debian's podman + runc (+ debootstrap for local bases)
-	@docker info >/dev/null 2>&1 || { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1; } || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null; }
+containers: ## a container engine: Docker when one answers, else Debian's podman + runc + podman-compose (+ debootstrap for local bases)
+	@docker info >/dev/null 2>&1 || { command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && \
+	  command -v podman-compose >/dev/null 2>&1; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc podman-compose >/dev/null; }
 	@if [ "$${VWMP_BASE_IMAGE:-public}" = local ] && ! command -v debootstrap >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; fi
 

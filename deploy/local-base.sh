@@ -41,8 +41,11 @@ mirror() {
 }
 
 python_image="vwmp/local-python:${suite}"
-if ! have_image "${python_image}"; then
-  tarball="${cache}/debian-${suite}-python.tar"
+# Bumped whenever the tree below changes: a cached tarball or image of an older recipe is remade.
+recipe=2
+recipe_of() { "${docker_cmd[@]}" image inspect --format '{{index .Labels "vwmp.recipe"}}' "$1" 2>/dev/null; }
+if ! have_image "${python_image}" || [[ "$(recipe_of "${python_image}")" != "${recipe}" ]]; then
+  tarball="${cache}/debian-${suite}-python-${recipe}.tar"
   if [[ ! -s "${tarball}" ]]; then
     command -v debootstrap >/dev/null || { echo "debootstrap not found (apt-get install debootstrap)" >&2; exit 1; }
     [[ -r "${ca_bundle}" ]] || { echo "no CA bundle at ${ca_bundle}" >&2; exit 1; }
@@ -62,6 +65,11 @@ if ! have_image "${python_image}"; then
       "${rootfs}"/usr/share/doc/* "${rootfs}"/usr/share/man/* "${rootfs}"/usr/share/locale/* \
       "${rootfs}"/usr/share/info/* "${rootfs}"/var/log/*.log \
       "${rootfs}"/var/cache/debconf/*-old
+    # Nothing a service runs reads these (14 MB): Python's regression-test helpers and help() topics,
+    # ensurepip's wheels (uv makes the venvs; plugin images get pip from the package index), and
+    # glibc's iconv modules for legacy charsets (everything here is UTF-8, which glibc converts alone).
+    rm -rf "${rootfs}"/usr/lib/python3.*/test "${rootfs}"/usr/lib/python3.*/pydoc_data \
+      "${rootfs}"/usr/share/python-wheels "${rootfs}"/usr/lib/*-linux-gnu/gconv
     # ... and packages installed later (the plugin host's git) leave them out too.
     printf 'path-exclude=%s\n' '/usr/share/doc/*' '/usr/share/man/*' '/usr/share/locale/*' '/usr/share/info/*' \
       >"${rootfs}/etc/dpkg/dpkg.cfg.d/01-vwmp-nodoc"
@@ -77,6 +85,7 @@ if ! have_image "${python_image}"; then
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
     --change 'CMD ["python3"]' \
+    --change "LABEL vwmp.recipe=${recipe}" \
     "${tarball}" "${python_image}" >/dev/null
 fi
 

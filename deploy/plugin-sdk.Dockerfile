@@ -18,7 +18,8 @@ COPY services/plugin-host ./services/plugin-host
 # pip inside the venv is what a plugin image uses to add its plugin.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package vwmp-plugin-host \
-    && uv pip install --python /opt/venv/bin/python "pip==25.3"
+    && uv pip install --python /opt/venv/bin/python "pip==25.3" \
+    && find /opt/venv/lib/python3*/site-packages/pip -name __pycache__ -prune -exec rm -rf {} +
 
 FROM ${RUNTIME_IMAGE} AS runtime
 COPY --from=builder /opt/venv /opt/venv

@@ -84,3 +84,22 @@ async def test_the_engine_logs_a_host_whose_advertised_address_it_cannot_call(
     assert "VWMP_PLUGIN_HOST_ADVERTISE_ADDRESS" in record.getMessage()
     assert record.fields["host"] == "plugin-host.lost"  # type: ignore[attr-defined]
     assert record.fields["address"] == address  # type: ignore[attr-defined]
+
+
+async def test_a_host_the_engine_cannot_reach_at_first_is_greeted_once_it_answers(
+    nats_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Announced before its address answers, as a container whose name the network's DNS does not
+    # know yet (deploy/compose.yaml announces `plugin-host:50053`): the greeting keeps dialling for
+    # GREETING_TIMEOUT (waitForReady in vwmp_common.clients' service config) instead of giving up at
+    # the first refusal.
+    port = free_port()
+    registry = StepTypeRegistry()
+    greeting = asyncio.create_task(registry.greet(PluginHost("plugin-host.late", f"127.0.0.1:{port}", {}, [])))
+    await asyncio.sleep(1.5)
+    assert not greeting.done()
+    async with PluginServer(plugin, nats_url=nats_server, workspace_root=tmp_path, port=port,
+                            service_token="") as server:
+        assert server.port == port
+        assert await asyncio.wait_for(greeting, 10)
+    assert not _warnings(caplog, "cannot call it at its advertised address")
