@@ -1437,7 +1437,7 @@ export interface components {
                 max_interval?: components["schemas"]["WorkflowDefinition_duration"];
                 jitter?: boolean;
             };
-            /** @description How to undo this step when the run fails (or is cancelled with compensate) after it succeeded; run in the unwind, in reverse order of completion. Its with may refer to this step and its upstream */
+            /** @description How to undo this step when the run fails (or is cancelled with compensate) after it succeeded; run in the unwind, in reverse order of completion. Its with may refer to this step and its upstream; on a for_each step it runs once per succeeded item, with item, item_index and steps.<this step>.outputs as that item's outputs */
             compensate?: {
                 /** @description Step type of the undo, <plugin>/<name> */
                 uses: string;
