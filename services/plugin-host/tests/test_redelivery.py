@@ -106,14 +106,25 @@ def deliver(host: Host, step_type: str, config: dict[str, Any], key: str) -> tup
     return "failure", (last.failure.kind, last.failure.message), logs
 
 
+def effects(host: Host, step_type: str) -> str:
+    """What the step type declares it changes, as the host describes it to the engine."""
+    with grpc.insecure_channel(host.target) as channel:
+        described = plugin_pb2_grpc.PluginServiceStub(channel).Describe(plugin_pb2.DescribeRequest(), timeout=30)
+    return next(t.effects for t in described.step_types if t.type == step_type)
+
+
 def twice(host: Host, step_type: str, config: dict[str, Any], step: str) -> dict[str, Any]:
-    """Deliver the step, then deliver it again with the same key; both answers must be the same success."""
+    """Deliver the step, then deliver it again with the same key; both answers must be the same success.
+
+    A step with effects answers the second delivery with the first one's outcome; a step without
+    effects keeps no outcome and simply runs again (libs/vwmp-sdk/README.md, "Idempotency keys")."""
     key = f"run-redeliver/{step}/1"
     first, outputs, _ = deliver(host, step_type, config, key)
     assert first == "result", outputs
     again, repeated, logs = deliver(host, step_type, config, key)
     assert (again, repeated) == ("result", outputs), f"{step_type}: the second delivery answered differently"
-    assert any("delivered before and finished" in line for line in logs), logs
+    remembered = any("delivered before and finished" in line for line in logs)
+    assert remembered == (effects(host, step_type) != "none"), (step_type, logs)
     return outputs
 
 
@@ -172,7 +183,8 @@ def test_every_built_in_step_delivered_twice_with_one_key_does_its_work_once(hos
 
 def test_a_second_delivery_with_the_key_of_another_step_is_refused_not_answered(host: Host) -> None:
     key = "run-refuse/bump/1"
-    assert deliver(host, "git/status", {"repo": "app"}, key)[0] == "result"
-    kind, (failure_kind, message), _ = deliver(host, "validators/changelog-format", {"repo": "app"}, key)
+    assert deliver(host, "git/stage", {"repo": "app", "paths": ["README.md"]}, key)[0] == "result"
+    kind, (failure_kind, message), _ = deliver(host, "git/tag", {"repo": "app", "name": "v9.9.9"}, key)
     assert (kind, failure_kind) == ("failure", "config")
     assert "idempotency key was delivered before with another step type or config" in message
+    assert "v9.9.9" not in git(host.repo, "tag", "--list")
