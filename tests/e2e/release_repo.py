@@ -11,6 +11,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from vwmp_testkit.monorepo import FILES as MONOREPO_FILES
+from vwmp_testkit.monorepo import TAGS
 from vwmp_testkit.release_project import FILES
 
 IDENTITY = {"GIT_AUTHOR_NAME": "Sample Dev", "GIT_AUTHOR_EMAIL": "dev@sample.invalid",
@@ -70,3 +72,46 @@ class Sample:
 
     def remote_git(self, *args: str) -> str:
         return git(self.env, self.remote, *args)
+
+
+class Monorepo:
+    """The sample monorepo, its packages tagged at their last release, then a feature and a fix, pushed."""
+
+    def __init__(self, workspace: Path, root: Path, name: str) -> None:
+        self.env = git_env(root)
+        self.work = workspace / name
+        self.remote = root / "remotes" / f"{name}.git"
+        self.remote.parent.mkdir(exist_ok=True)
+        git(self.env, root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
+        git(self.env, workspace, "init", "--quiet", "--initial-branch=main", name)
+        git(self.env, self.work, "config", "user.name", IDENTITY["GIT_AUTHOR_NAME"])
+        git(self.env, self.work, "config", "user.email", IDENTITY["GIT_AUTHOR_EMAIL"])
+        for rel, text in MONOREPO_FILES.items():
+            (self.work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.work / rel).write_text(text)
+        git(self.env, self.work, "add", "--all")
+        git(self.env, self.work, "commit", "--quiet", "-m", "chore: the shop monorepo")
+        for tag in TAGS:
+            git(self.env, self.work, "tag", "--annotate", "-m", tag, tag)
+        self.commit("py/core/src/shop_core/cart.py", "feat(core): pay by card (#12)")
+        self.commit("js/ui-kit/button.js", "fix(ui-kit): button focus ring")
+        git(self.env, self.work, "remote", "add", "origin", str(self.remote))
+        git(self.env, self.work, "push", "--quiet", "-u", "origin", "main", *TAGS)
+
+    def commit(self, file: str, message: str) -> None:
+        (self.work / file).write_text("// " + message + "\n")
+        git(self.env, self.work, "add", "--all")
+        git(self.env, self.work, "commit", "--quiet", "-m", message)
+
+    def remote_git(self, *args: str) -> str:
+        return git(self.env, self.remote, *args)
+
+    def push_elsewhere(self, root: Path) -> None:
+        """Someone else pushes to the remote's main: our push (never forced, atomic) is then refused."""
+        elsewhere = root / f"{self.work.name}-elsewhere"
+        git(self.env, root, "clone", "--quiet", str(self.remote), str(elsewhere))
+        (elsewhere / "NOTICE").write_text("pushed by someone else\n")
+        git(self.env, elsewhere, "add", "NOTICE")
+        git(self.env, elsewhere, "commit", "--quiet", "-m", "chore: elsewhere")
+        git(self.env, elsewhere, "push", "--quiet", "origin", "main")
+

@@ -13,6 +13,9 @@ outputs, runs them, and opens items of a 1,000-item fan-out from its per-item gr
 The release script publishes a real sample repository (0.4.1 → 0.5.0) from the
 `python-release` template to a bare remote: the repository's path relative to the
 workspace and the remote's absolute path reach it as VWMP_E2E_RELEASE_REPO/_REMOTE.
+The monorepo script (monorepo.e2e.test.mjs) releases the sample monorepo from the
+`monorepo-release` template: one gate shows all five packages and what would be undone, the
+remote (moved by someone else) refuses the push, and the run view shows the unwind.
 The triggers script (triggers.e2e.test.mjs) adds a schedule and a generic webhook in the
 workflow panel, pauses and resumes the schedule, delivers a webhook signed with the
 engine's secret E2E_BROWSER_HOOK (its value reaches the script as VWMP_E2E_HOOK_SECRET)
@@ -35,7 +38,7 @@ import pytest
 from vwmp_cli.up import DEFAULT_PLUGINS, Platform
 
 from .conftest import platform_env
-from .release_repo import Sample, git_env
+from .release_repo import Monorepo, Sample, git_env
 
 HOOK_SECRET = "e2e-browser-hook-secret"
 
@@ -57,10 +60,14 @@ def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_
     platform.start()
     try:
         sample = Sample(platform.workspace, tmp_path, "shop")
+        monorepo = Monorepo(platform.workspace, tmp_path, "shop-monorepo")
+        monorepo.push_elsewhere(tmp_path)  # the release's push is refused: the run unwinds
         env = {**platform.env, "VWMP_E2E_URL": platform.url,
                "VWMP_E2E_TOKEN": platform.admin_token_file.read_text().strip(),
                "VWMP_E2E_RELEASE_REPO": sample.work.relative_to(platform.workspace).as_posix(),
-               "VWMP_E2E_RELEASE_REMOTE": str(sample.remote), "VWMP_E2E_HOOK_SECRET": HOOK_SECRET}
+               "VWMP_E2E_RELEASE_REMOTE": str(sample.remote), "VWMP_E2E_HOOK_SECRET": HOOK_SECRET,
+               "VWMP_E2E_MONOREPO_REPO": monorepo.work.relative_to(platform.workspace).as_posix(),
+               "VWMP_E2E_MONOREPO_REMOTE": str(monorepo.remote)}
         result = subprocess.run([npm, "run", "e2e"], cwd=FRONTEND, env=env, capture_output=True, text=True,
                                 timeout=840)
     finally:
@@ -82,4 +89,5 @@ def test_the_designer_builds_runs_queues_and_approves_workflows_in_chromium(tmp_
     assert "# parameters: " in result.stdout, report
     assert "# yaml editor: completed a step " in result.stdout, report
     assert "# api docs: redoc offline with " in result.stdout, report
+    assert "# monorepo: gate of run " in result.stdout, report
     assert sample.remote_git("log", "-1", "--format=%s", "v0.5.0") == "Release 0.5.0"

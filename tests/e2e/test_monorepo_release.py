@@ -18,10 +18,10 @@ import httpx
 import pytest
 from vwmp_cli.up import Platform
 from vwmp_common.states import TERMINAL_RUN_STATES
-from vwmp_testkit.monorepo import FILES, ORDER, TAGS
+from vwmp_testkit.monorepo import ORDER, TAGS
 
 from .conftest import approve_shown_plan, platform_env, running
-from .release_repo import IDENTITY, git, git_env, snapshot
+from .release_repo import Monorepo, git, git_env, snapshot
 
 pytestmark = pytest.mark.e2e
 
@@ -39,39 +39,6 @@ def platform(root: Path) -> Iterator[Platform]:
     with running(Platform(env=platform_env(root, **{k: env[k] for k in ("GIT_CONFIG_GLOBAL",
                                                                         "GIT_CONFIG_NOSYSTEM")}))) as platform:
         yield platform
-
-
-class Monorepo:
-    """The sample monorepo, its packages tagged at their last release, then a feature and a fix, pushed."""
-
-    def __init__(self, workspace: Path, root: Path, name: str) -> None:
-        self.env = git_env(root)
-        self.work = workspace / name
-        self.remote = root / "remotes" / f"{name}.git"
-        self.remote.parent.mkdir(exist_ok=True)
-        git(self.env, root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
-        git(self.env, workspace, "init", "--quiet", "--initial-branch=main", name)
-        git(self.env, self.work, "config", "user.name", IDENTITY["GIT_AUTHOR_NAME"])
-        git(self.env, self.work, "config", "user.email", IDENTITY["GIT_AUTHOR_EMAIL"])
-        for rel, text in FILES.items():
-            (self.work / rel).parent.mkdir(parents=True, exist_ok=True)
-            (self.work / rel).write_text(text)
-        git(self.env, self.work, "add", "--all")
-        git(self.env, self.work, "commit", "--quiet", "-m", "chore: the shop monorepo")
-        for tag in TAGS:
-            git(self.env, self.work, "tag", "--annotate", "-m", tag, tag)
-        self.commit("py/core/src/shop_core/cart.py", "feat(core): pay by card (#12)")
-        self.commit("js/ui-kit/button.js", "fix(ui-kit): button focus ring")
-        git(self.env, self.work, "remote", "add", "origin", str(self.remote))
-        git(self.env, self.work, "push", "--quiet", "-u", "origin", "main", *TAGS)
-
-    def commit(self, file: str, message: str) -> None:
-        (self.work / file).write_text("// " + message + "\n")
-        git(self.env, self.work, "add", "--all")
-        git(self.env, self.work, "commit", "--quiet", "-m", message)
-
-    def remote_git(self, *args: str) -> str:
-        return git(self.env, self.remote, *args)
 
 
 async def template(api: httpx.AsyncClient, name: str) -> dict[str, Any]:
@@ -215,12 +182,7 @@ async def test_a_push_the_remote_refuses_unwinds_every_package_tag_and_the_commi
     repo = Monorepo(platform.workspace, root, "refused")
     # Someone else pushed meanwhile: the remote refuses our branch (never forced) and, the push being
     # atomic, every tag with it.
-    elsewhere = root / "refused-elsewhere"
-    git(repo.env, root, "clone", "--quiet", str(repo.remote), str(elsewhere))
-    (elsewhere / "NOTICE").write_text("pushed by someone else\n")
-    git(repo.env, elsewhere, "add", "NOTICE")
-    git(repo.env, elsewhere, "commit", "--quiet", "-m", "chore: elsewhere")
-    git(repo.env, elsewhere, "push", "--quiet", "origin", "main")
+    repo.push_elsewhere(root)
     await template(api, "refused-monorepo")
     head_before = git(repo.env, repo.work, "rev-parse", "HEAD")
     remote_before = snapshot(repo.remote, repo.env)
