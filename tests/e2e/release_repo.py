@@ -50,6 +50,11 @@ class Sample:
     """The sample project at 0.4.1 on `main` in the workspace, pushed to a bare remote outside it."""
 
     def __init__(self, workspace: Path, root: Path, name: str) -> None:
+        self._init(workspace, root, name, FILES, "Shop 0.4.1")
+        self.publish()
+
+    def _init(self, workspace: Path, root: Path, name: str, files: dict[str, str], message: str) -> None:
+        """A repository holding `files` in one commit, and its empty bare remote."""
         self.env = git_env(root)
         self.name = name
         self.work = workspace / name
@@ -59,13 +64,16 @@ class Sample:
         git(self.env, workspace, "init", "--quiet", "--initial-branch=main", name)
         git(self.env, self.work, "config", "user.name", IDENTITY["GIT_AUTHOR_NAME"])
         git(self.env, self.work, "config", "user.email", IDENTITY["GIT_AUTHOR_EMAIL"])
-        for rel, text in FILES.items():
+        for rel, text in files.items():
             (self.work / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.work / rel).write_text(text)
         git(self.env, self.work, "add", "--all")
-        git(self.env, self.work, "commit", "--quiet", "-m", "Shop 0.4.1")
+        git(self.env, self.work, "commit", "--quiet", "-m", message)
+
+    def publish(self, *tags: str) -> None:
+        """Make the bare remote `origin` and push main (and `tags`) to it."""
         git(self.env, self.work, "remote", "add", "origin", str(self.remote))
-        git(self.env, self.work, "push", "--quiet", "-u", "origin", "main")
+        git(self.env, self.work, "push", "--quiet", "-u", "origin", "main", *tags)
 
     def state(self) -> tuple[dict[str, str], dict[str, str]]:
         return snapshot(self.work, self.env), snapshot(self.remote, self.env)
@@ -74,37 +82,21 @@ class Sample:
         return git(self.env, self.remote, *args)
 
 
-class Monorepo:
+class Monorepo(Sample):
     """The sample monorepo, its packages tagged at their last release, then a feature and a fix, pushed."""
 
     def __init__(self, workspace: Path, root: Path, name: str) -> None:
-        self.env = git_env(root)
-        self.work = workspace / name
-        self.remote = root / "remotes" / f"{name}.git"
-        self.remote.parent.mkdir(exist_ok=True)
-        git(self.env, root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
-        git(self.env, workspace, "init", "--quiet", "--initial-branch=main", name)
-        git(self.env, self.work, "config", "user.name", IDENTITY["GIT_AUTHOR_NAME"])
-        git(self.env, self.work, "config", "user.email", IDENTITY["GIT_AUTHOR_EMAIL"])
-        for rel, text in MONOREPO_FILES.items():
-            (self.work / rel).parent.mkdir(parents=True, exist_ok=True)
-            (self.work / rel).write_text(text)
-        git(self.env, self.work, "add", "--all")
-        git(self.env, self.work, "commit", "--quiet", "-m", "chore: the shop monorepo")
+        self._init(workspace, root, name, MONOREPO_FILES, "chore: the shop monorepo")
         for tag in TAGS:
             git(self.env, self.work, "tag", "--annotate", "-m", tag, tag)
         self.commit("py/core/src/shop_core/cart.py", "feat(core): pay by card (#12)")
         self.commit("js/ui-kit/button.js", "fix(ui-kit): button focus ring")
-        git(self.env, self.work, "remote", "add", "origin", str(self.remote))
-        git(self.env, self.work, "push", "--quiet", "-u", "origin", "main", *TAGS)
+        self.publish(*TAGS)
 
     def commit(self, file: str, message: str) -> None:
         (self.work / file).write_text("// " + message + "\n")
         git(self.env, self.work, "add", "--all")
         git(self.env, self.work, "commit", "--quiet", "-m", message)
-
-    def remote_git(self, *args: str) -> str:
-        return git(self.env, self.remote, *args)
 
     def push_elsewhere(self, root: Path) -> None:
         """Someone else pushes to the remote's main: our push (never forced, atomic) is then refused."""
