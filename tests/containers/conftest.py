@@ -130,3 +130,35 @@ def eventually(check: Callable[[], object], timeout: float = 30.0, period: float
             pass
         time.sleep(period)
     return False
+
+
+SHOP_GIT = ["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", "-C", "/workspace/shop"]
+
+
+def tag_run(url: str, headers: dict[str, str], host: str, name: str, before: list[dict[str, Any]]) -> dict[str, Any]:
+    """A release tag driven through the gateway at `url`, as it finished.
+
+    Once the palette offers git/tag, a repository `shop` with one commit is made in the workspace of the
+    plugin host container `host` (as its user); the workflow `name` runs `before`, then tags `v1.0.0`
+    (check it with `cli("exec", host, *SHOP_GIT, ...)`).
+    """
+
+    def palette() -> set[str]:
+        return {i["type"] for i in httpx.get(f"{url}/api/v1/step-types", headers=headers, timeout=10).json()["items"]}
+    assert eventually(lambda: "git/tag" in palette(), timeout=60), palette()
+    cli("exec", host, "git", "init", "-q", "--initial-branch", "main", "/workspace/shop")
+    cli("exec", host, *SHOP_GIT, "commit", "-q", "--allow-empty", "-m", "first")
+    tag = {"id": "tag", "uses": "git/tag", "needs": [before[-1]["id"]],
+           "with": {"repo": "shop", "name": "v1.0.0", "message": "Release 1.0.0"}}
+    workflow = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": name},
+                "spec": {"steps": [*before, tag]}}
+    created = httpx.post(f"{url}/api/v1/workflows", json=workflow, headers=headers, timeout=30)
+    assert created.status_code == 201, created.text
+    started = httpx.post(f"{url}/api/v1/workflows/{name}/runs", json={}, headers=headers, timeout=30)
+    assert started.status_code in (200, 201, 202), started.text
+    run_id = started.json()["id"]
+
+    def run() -> dict[str, Any]:
+        return dict(httpx.get(f"{url}/api/v1/runs/{run_id}", headers=headers, timeout=10).json())
+    assert eventually(lambda: run()["state"] in ("succeeded", "failed", "cancelled"), timeout=90, period=0.5), run()
+    return run()

@@ -16,14 +16,13 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import yaml
 from vwmp_common.ports import free_port
 
-from .conftest import REPO, ULIMITS, cli, eventually, podman
+from .conftest import REPO, SHOP_GIT, ULIMITS, cli, eventually, podman, tag_run
 from .stack import stand_in_images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.containers]
@@ -83,25 +82,8 @@ def test_the_compose_file_runs_as_written_and_its_plugin_host_is_dialled_by_name
     assert eventually(lambda: httpx.get(f"{url}/api/v1/ready", timeout=2).status_code == 200, timeout=120), \
         project.logs("api-gateway")[-2000:] + project.logs("storage")[-2000:]
 
-    def palette() -> set[str]:
-        return {i["type"] for i in httpx.get(f"{url}/api/v1/step-types", headers=headers, timeout=10).json()["items"]}
-    assert eventually(lambda: "git/tag" in palette(), timeout=60), palette()
     host = project.container("plugin-host")
-    git = ["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", "-C", "/workspace/shop"]
-    cli("exec", host, "git", "init", "-q", "--initial-branch", "main", "/workspace/shop")
-    cli("exec", host, *git, "commit", "-q", "--allow-empty", "-m", "first")
-    workflow = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "composed"}, "spec": {"steps": [
-        {"id": "start", "uses": "core/noop"},
-        {"id": "tag", "uses": "git/tag", "needs": ["start"],
-         "with": {"repo": "shop", "name": "v1.0.0", "message": "Release 1.0.0"}}]}}
-    created = httpx.post(f"{url}/api/v1/workflows", json=workflow, headers=headers, timeout=30)
-    assert created.status_code == 201, created.text
-    started = httpx.post(f"{url}/api/v1/workflows/composed/runs", json={}, headers=headers, timeout=30)
-    assert started.status_code in (200, 201, 202), started.text
-
-    def run() -> dict[str, Any]:
-        return dict(httpx.get(f"{url}/api/v1/runs/{started.json()['id']}", headers=headers, timeout=10).json())
-    assert eventually(lambda: run()["state"] in ("succeeded", "failed", "cancelled"), timeout=90, period=0.5), run()
-    assert run()["state"] == "succeeded", (run()["steps"], project.logs("engine")[-3000:])
-    assert cli("exec", host, *git, "cat-file", "-t", "v1.0.0").stdout.strip() == "tag"
+    finished = tag_run(url, headers, host, "composed", [{"id": "start", "uses": "core/noop"}])
+    assert finished["state"] == "succeeded", (finished["steps"], project.logs("engine")[-3000:])
+    assert cli("exec", host, *SHOP_GIT, "cat-file", "-t", "v1.0.0").stdout.strip() == "tag"
     assert "cannot call it at its advertised address" not in project.logs("engine")

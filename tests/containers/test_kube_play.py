@@ -28,7 +28,7 @@ import pytest
 import yaml
 from vwmp_common.ports import free_port
 
-from .conftest import REPO, ULIMITS, Containers, cli, eventually, image, podman
+from .conftest import REPO, SHOP_GIT, ULIMITS, Containers, cli, eventually, image, podman, tag_run
 from .stack import RESTART, stand_in_images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.containers]
@@ -162,31 +162,14 @@ def test_the_dev_overlay_played_by_podman_runs_a_core_and_a_plugin_step(images: 
     headers = {"Authorization": f"Bearer {secrets['admin-token']}"}
     assert httpx.get(f"{url}/api/v1/workflows", timeout=10).status_code == 401, "the gateway asks for a token"
 
-    def palette() -> set[str]:
-        return {i["type"] for i in httpx.get(f"{url}/api/v1/step-types", headers=headers, timeout=10).json()["items"]}
-    assert eventually(lambda: "git/tag" in palette(), timeout=60), palette()
-
     # A repository in the plugin host's workspace (an emptyDir of its pod), made as its user.
-    git = ["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", "-C", "/workspace/shop"]
-    cli("exec", "plugin-host-plugin-host", "git", "init", "-q", "--initial-branch", "main", "/workspace/shop")
-    cli("exec", "plugin-host-plugin-host", *git, "commit", "-q", "--allow-empty", "-m", "first")
-    workflow = {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "played"}, "spec": {"steps": [
+    host = "plugin-host-plugin-host"
+    finished = tag_run(url, headers, host, "played", [
         {"id": "start", "uses": "core/noop"},
-        {"id": "nap", "uses": "core/sleep", "needs": ["start"], "with": {"seconds": 1}},
-        {"id": "tag", "uses": "git/tag", "needs": ["nap"],
-         "with": {"repo": "shop", "name": "v1.0.0", "message": "Release 1.0.0"}}]}}
-    created = httpx.post(f"{url}/api/v1/workflows", json=workflow, headers=headers, timeout=30)
-    assert created.status_code == 201, created.text
-    started = httpx.post(f"{url}/api/v1/workflows/played/runs", json={}, headers=headers, timeout=30)
-    assert started.status_code in (200, 201, 202), started.text
-    run_id = started.json()["id"]
-
-    def run() -> dict[str, Any]:
-        return dict(httpx.get(f"{url}/api/v1/runs/{run_id}", headers=headers, timeout=10).json())
-    assert eventually(lambda: run()["state"] in ("succeeded", "failed", "cancelled"), timeout=90, period=0.5), run()
-    assert run()["state"] == "succeeded", (run()["steps"], containers.logs("engine-engine")[-3000:])
-    assert {s["id"]: s["state"] for s in run()["steps"]} == {"start": "succeeded", "nap": "succeeded",
-                                                             "tag": "succeeded"}
-    assert cli("exec", "plugin-host-plugin-host", *git, "cat-file", "-t", "v1.0.0").stdout.strip() == "tag"
+        {"id": "nap", "uses": "core/sleep", "needs": ["start"], "with": {"seconds": 1}}])
+    assert finished["state"] == "succeeded", (finished["steps"], containers.logs("engine-engine")[-3000:])
+    assert {s["id"]: s["state"] for s in finished["steps"]} == {"start": "succeeded", "nap": "succeeded",
+                                                                "tag": "succeeded"}
+    assert cli("exec", host, *SHOP_GIT, "cat-file", "-t", "v1.0.0").stdout.strip() == "tag"
     played.down()
     assert all(cli("pod", "exists", name, check=False).returncode != 0 for name in pods(play.documents))
