@@ -6,19 +6,16 @@ process: it counts the writes, and loses the answer to one of them while storage
 from __future__ import annotations
 
 import asyncio
-import collections
 from pathlib import Path
 
-import nats
 import pytest
 from vwmp_common.ports import free_port
-from vwmp_common.states import EventType
 from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_testkit.grpc_proxy import GrpcProxy
 
-from .conftest import EventView, Services, start_process, wait_serving
-from .test_storage_faults import holds, replica_through
+from .conftest import Services, start_process, wait_serving
+from .test_storage_faults import assert_each_event_once, holds, replica_through
 
 CHAIN = 40
 
@@ -32,15 +29,6 @@ def pure_chain(name: str, then: list[dict[str, object]] | None = None) -> dict[s
     return {"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": name}, "spec": {"steps": steps}}
 
 
-def assert_every_step_once(events: list[EventView], steps: list[str]) -> None:
-    assert [e.seq for e in events] == list(range(1, len(events) + 1)), "the sequence has a gap or a repeat"
-    for kind in (EventType.STEP_STARTED, EventType.STEP_SUCCEEDED):
-        counted = collections.Counter(e.step_id for e in events if e.type == kind)
-        assert counted == dict.fromkeys(steps, 1), (kind, counted)
-    assert [e.type for e in events if e.type in (EventType.RUN_SUCCEEDED, EventType.RUN_FAILED)] == [
-        EventType.RUN_SUCCEEDED]
-
-
 @pytest.mark.timeout(120)
 async def test_a_chain_of_steps_without_effects_shares_storage_writes_and_records_every_step_once(
         services: Services, nats_server: str) -> None:
@@ -50,7 +38,7 @@ async def test_a_chain_of_steps_without_effects_shares_storage_writes_and_record
         run_id = await engine.start("pure-chain")
         run = await engine.wait(run_id, timeout=60)
         assert run.state == "succeeded", run
-        assert_every_step_once(await engine.events(run_id), [f"s{i}" for i in range(CHAIN)])
+        assert_each_event_once(await engine.events(run_id), [f"s{i}" for i in range(CHAIN)])
         writes = [storage_pb2.RecordTransitionsRequest.FromString(body)
                   for body in proxy.requests.get("RecordTransitions", [])]
         mine = [w for w in writes if w.run_id == run_id]
@@ -72,7 +60,6 @@ async def test_a_step_with_effects_waits_for_its_inputs_to_be_durable_while_stor
     journal = f"run-ahead-{port}.txt"
     ran = Path(services.env["VWMP_WORKSPACE_ROOT"]) / journal
     storage = start_process("vwmp_storage", env, tmp_path / "storage.log")
-    live = await nats.connect(nats_server)
     try:
         wait_serving(target, timeout=60)
         async with GrpcProxy(target) as proxy:
@@ -93,8 +80,7 @@ async def test_a_step_with_effects_waits_for_its_inputs_to_be_durable_while_stor
                 run = await engine.wait(run_id, timeout=90)
                 assert run.state == "succeeded", run
                 assert ran.read_text().splitlines() == [f"run {run_id}/mark/1"]
-                assert_every_step_once(await engine.events(run_id), [f"s{i}" for i in range(CHAIN)] + ["mark", "after"])
+                assert_each_event_once(await engine.events(run_id), [f"s{i}" for i in range(CHAIN)] + ["mark", "after"])
     finally:
-        await live.close()
         storage.terminate()
         storage.wait(timeout=10)

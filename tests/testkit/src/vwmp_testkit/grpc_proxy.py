@@ -122,8 +122,7 @@ class _Connection:
         method = self.paths.get(stream, "").rsplit("/", 1)[-1]
         self.proxy.requests.setdefault(method, []).extend(body)
         for fault in self.proxy.faults:
-            if not fault.taken and self.paths.get(stream, "").endswith(f"/{fault.method}") and body \
-                    and fault.request(body[0]):
+            if not fault.taken and method == fault.method and body and fault.request(body[0]):
                 fault.taken, fault.request_body = True, body[0]
                 self.target[stream] = fault
                 return
