@@ -48,6 +48,33 @@ async def test_a_chain_of_steps_without_effects_shares_storage_writes_and_record
         assert sum(len(w.transitions) for w in mine) >= 2 * CHAIN
 
 
+@pytest.mark.timeout(120)
+async def test_a_run_of_one_pure_step_is_one_storage_write_and_no_read_or_release_after_its_claim(
+        services: Services, nats_server: str) -> None:
+    """Its start, its step and its end share one commit; the claim brought the run, the end released it."""
+    proxy = GrpcProxy(services.storage_target)
+    async with proxy, replica_through(services, nats_server, proxy.target) as engine:
+        await engine.apply({"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "one-pure"},
+                            "spec": {"steps": [{"id": "only", "uses": "core/noop"}]}})
+        run_id = await engine.start("one-pure")
+        run = await engine.wait(run_id, timeout=60)
+        assert run.state == "succeeded", run
+        assert_each_event_once(await engine.events(run_id), ["only"])
+        writes = [w for w in (storage_pb2.RecordTransitionsRequest.FromString(body)
+                              for body in proxy.requests.get("RecordTransitions", [])) if w.run_id == run_id]
+        assert [[t.event_type for t in w.transitions] for w in writes] == [[
+            states_pb2.EVENT_TYPE_RUN_STARTED, states_pb2.EVENT_TYPE_STEP_STARTED,
+            states_pb2.EVENT_TYPE_STEP_SUCCEEDED, states_pb2.EVENT_TYPE_RUN_SUCCEEDED]]
+        reads = [storage_pb2.GetRunRequest.FromString(body).id for body in proxy.requests.get("GetRun", [])]
+        assert run_id not in reads, "the claim answered with the run: the engine need not read it"
+        releases = [storage_pb2.ReleaseLeaseRequest.FromString(body).run_id
+                    for body in proxy.requests.get("ReleaseLease", [])]
+        assert run_id not in releases, "the run's end released its lease"
+        claimed = await engine.storage.ClaimRuns(storage_pb2.ClaimRunsRequest(owner="other", limit=50,
+                                                                               lease_seconds=30))
+        assert run_id not in [lease.run_id for lease in claimed.leases]
+
+
 @pytest.mark.timeout(150)
 async def test_a_step_with_effects_waits_for_its_inputs_to_be_durable_while_storage_is_down(
         services: Services, nats_server: str, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from vwmp_storage.errors import Aborted, InvalidArgument
+from vwmp_storage.errors import Aborted, FailedPrecondition, InvalidArgument
 from vwmp_storage.leases import Lease
 from vwmp_storage.runs import Run
 from vwmp_storage.storage import Storage
@@ -71,6 +71,37 @@ def test_release_frees_the_run_only_for_the_holder(storage: Storage, new_run: Ca
     assert storage.leases.claim("engine-2", 10, 30) == []
     storage.leases.release("engine-1", lease)
     assert storage.leases.claim("engine-2", 10, 30) == [Lease(run.id, lease.epoch + 1)]
+
+
+def test_the_write_that_ends_a_run_releases_its_lease_and_the_owner_s_late_writes_meet_the_terminal_rule(
+    storage: Storage, new_run: Callable[..., Run]
+) -> None:
+    run = new_run()
+    [lease] = storage.leases.claim("engine-1", 10, 30)
+    storage.transitions.record(run.id, "engine-1", lease.epoch, [
+        Transition(event_type="run.started", run_state="running"),
+        Transition(event_type="run.failed", run_state="failed")])
+    assert storage.leases.renew("engine-1", [lease], 30) == [run.id]  # held by nobody now
+    with pytest.raises(FailedPrecondition, match="is failed"):  # not "lease lost": the run is closed
+        storage.transitions.record(run.id, "engine-1", lease.epoch, [Transition(event_type="step.started")])
+    storage.transitions.record(run.id, "", 0, [Transition(event_type="run.resumed", run_state="running", reopen=True)])
+    assert storage.leases.claim("engine-2", 10, 30) == [Lease(run.id, lease.epoch + 1)]  # no lease to wait out
+    with pytest.raises(Aborted, match="lease lost"):  # reopened and claimed: the old owner is fenced again
+        storage.transitions.record(run.id, "engine-1", lease.epoch, [Transition(event_type="step.started")])
+
+
+def test_a_claim_with_runs_answers_with_them_loaded_within_its_byte_budget(
+    storage: Storage, new_run: Callable[..., Run]
+) -> None:
+    first, second, third = new_run(), new_run(steps=("x",)), new_run()
+    claimed = [lease.run_id for lease in storage.leases.claim("engine-1", 10, 30)]
+    loaded = storage.runs.get_many(claimed)
+    assert {run.id for run in loaded} == {first.id, second.id, third.id}
+    for run in loaded:
+        assert run == storage.runs.get(run.id, with_definition=True)
+    budget = len(loaded[0].definition_json) + 10  # one run fits, two do not
+    assert len(storage.runs.get_many(claimed, byte_budget=budget)) == 1
+    assert len(storage.runs.get_many(claimed, byte_budget=1)) == 1  # the first always fits: the claim progresses
 
 
 def test_paused_and_running_runs_are_claimable(storage: Storage, new_run: Callable[..., Run]) -> None:

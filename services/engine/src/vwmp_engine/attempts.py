@@ -117,11 +117,11 @@ class StepAttempts:
         write re-runs it (and the pure steps before it), which nobody can tell from running it once.
         Every other step starts only once its inputs are durable (see docs/engine.md, "Running ahead").
         """
-        written = self.run.transitions.record(self._started(step))
         if self._runs_ahead(step) and self.run.transitions.backlog < RUN_AHEAD_TRANSITIONS:
-            written.add_done_callback(self._check_detached_write)
+            # It joins the next write: a pure 1-step run's start, step and end share one commit.
+            self.run.record_detached(self._started(step), defer=JOIN_NEXT_WRITE_SECONDS)
             return
-        await written
+        await self.run.record(self._started(step))
 
     def _runs_ahead(self, step: StepRun) -> bool:
         """Whether the step's type declares no effects and waits for nobody (a gate must be durable first)."""
@@ -177,18 +177,11 @@ class StepAttempts:
         if core is not None and core.waits_for_person:  # the decision is a control: the event says who made it
             data.update(approved_by=outputs.get("approved_by", ""), comment=outputs.get("comment", ""))
         # Not awaited: the next step's start joins this write in one storage commit.
-        written = run.transitions.record(
-            Transition(EventType.STEP_SUCCEEDED, step.spec.id, attempt=step.attempt,
-                       step_state=StepState.SUCCEEDED, outputs=outputs, data=data),
-            defer=JOIN_NEXT_WRITE_SECONDS)
-        written.add_done_callback(self._check_detached_write)
+        run.record_detached(Transition(EventType.STEP_SUCCEEDED, step.spec.id, attempt=step.attempt,
+                                       step_state=StepState.SUCCEEDED, outputs=outputs, data=data),
+                            defer=JOIN_NEXT_WRITE_SECONDS)
         metrics.STEPS.labels(StepState.SUCCEEDED).inc()
         return None
-
-    def _check_detached_write(self, written: asyncio.Future[Any]) -> None:
-        """A write nobody awaits: a refusal (lease lost) stops the run here instead of going unnoticed."""
-        if not written.cancelled() and isinstance(written.exception(), (LeaseLost, RunClosed)):
-            self.run.stop(lost=True)
 
     async def _fail(self, step: StepRun, failure: StepFailed) -> None:
         message = self.run.redactor.scrub(failure.message)

@@ -27,7 +27,7 @@ from vwmp_common.states import (
 )
 
 from vwmp_engine.approval import ApprovalGate, Decision
-from vwmp_engine.attempts import StepAttempts, guarded
+from vwmp_engine.attempts import JOIN_NEXT_WRITE_SECONDS, StepAttempts, guarded
 from vwmp_engine.compensation import REQUESTED, Compensator
 from vwmp_engine.fan_out import FanOut, aggregate_spec
 from vwmp_engine.finalizing import Finalizer
@@ -93,7 +93,9 @@ class RunExecutor:
             started: dict[str, Any] = {"dry_run": run.dry_run, "workflow": run.stored.workflow}
             if run.stored.concurrency is not None:  # it holds one of the key's slots from now on
                 started["concurrency"] = {"key": run.stored.concurrency.key}
-            await run.record(Transition(EventType.RUN_STARTED, run_state=RunState.RUNNING, data=started))
+            # It joins the first step's start: a step that waits for storage waits for both.
+            run.record_detached(Transition(EventType.RUN_STARTED, run_state=RunState.RUNNING, data=started),
+                                defer=JOIN_NEXT_WRITE_SECONDS)
             run.state = RunState.RUNNING
         for step in run.steps.values():  # taken over: what was in flight is dispatched again
             if step.state in (StepState.RUNNING, StepState.RETRYING):

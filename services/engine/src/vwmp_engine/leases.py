@@ -17,6 +17,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from vwmp_common.states import TERMINAL_RUN_STATES
+
 from vwmp_engine.claim_grace import ClaimGrace
 from vwmp_engine.executor import RunExecutor
 from vwmp_engine.runtime import EngineRuntime
@@ -134,13 +136,14 @@ class LeaseKeeper:
                     handle.executor.fence(lease.epoch)
                 continue
             handle = self.handles[lease.run_id] = RunHandle(lease.epoch, sent)  # renewed from now on
-            handle.task = asyncio.create_task(self._execute(lease.run_id, handle), name=f"run-{lease.run_id}")
+            handle.task = asyncio.create_task(self._execute(lease, handle), name=f"run-{lease.run_id}")
         if len(leases) == free:
             self._wakeup.set()  # there may be more waiting
 
-    async def _execute(self, run_id: str, handle: RunHandle) -> None:
+    async def _execute(self, lease: Lease, handle: RunHandle) -> None:
+        run_id = lease.run_id
         try:
-            run = await self.runtime.store.get_run(run_id, with_definition=True)
+            run = lease.run or await self.runtime.store.get_run(run_id, with_definition=True)
             handle.executor = RunExecutor(self.runtime, run, handle.epoch)
             handle.loaded.set()
             await handle.executor.execute()
@@ -151,7 +154,8 @@ class LeaseKeeper:
         finally:
             handle.loaded.set()
             del self.handles[run_id]
-            if handle.executor is not None and not handle.executor.lost:
+            if handle.executor is not None and not handle.executor.lost \
+                    and handle.executor.state not in TERMINAL_RUN_STATES:  # a run's end released its lease
                 await self._release(run_id, handle.epoch)
 
     async def _crashed(self, run_id: str, handle: RunHandle, error: Exception) -> None:
@@ -216,7 +220,8 @@ class LeaseKeeper:
                 continue
             if lease.run_id not in gone:
                 handle.renewed = max(handle.renewed, sent)
-            elif handle.executor is not None and not handle.fenced:
+            elif handle.executor is not None and not handle.fenced \
+                    and handle.executor.state not in TERMINAL_RUN_STATES:  # ended: its end released the lease
                 log.warning("lease lost; another engine owns the run now", extra={"fields": {"run_id": lease.run_id}})
                 handle.executor.abandon()
 

@@ -180,6 +180,18 @@ class RunContext:
         """Write transitions and wait until they are durable."""
         await self.transitions.record(*transitions)
 
+    def record_detached(self, *transitions: Transition, defer: float = 0.0) -> None:
+        """Queue transitions nobody waits for (they join the next write, see `TransitionLog.record`).
+
+        Ordering still holds: a later write that is awaited is durable only with these before it. A
+        refusal (the lease lost, the run closed) stops the run here instead of going unnoticed.
+        """
+        self.transitions.record(*transitions, defer=defer).add_done_callback(self._detached_written)
+
+    def _detached_written(self, written: asyncio.Future[Any]) -> None:
+        if not written.cancelled() and isinstance(written.exception(), (LeaseLost, RunClosed)):
+            self.stop(lost=True)
+
     def render_config(self, spec: StepSpec) -> dict[str, Any]:
         """The step's rendered configuration for this run (raises StepFailed of kind config)."""
         return render_config(spec, self.platform_config, self.scope_of(spec.id))

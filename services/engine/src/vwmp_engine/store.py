@@ -229,6 +229,7 @@ class Lease:
 
     run_id: str
     epoch: int
+    run: Run | None = field(default=None, compare=False)  # as claimed: the run with its definition, when it fit
 
 
 class Store:
@@ -362,14 +363,20 @@ class Store:
     async def claim_runs(self, owner: str, limit: int, lease_seconds: float, free_only: bool = False) -> list[Lease]:
         """Claim up to `limit` free or expired runs for `owner` (only free ones, no expired lease, with `free_only`).
 
+        Each lease comes with its run loaded (steps and definition, as `get_run` reads it) when storage
+        fit it in its answer; the caller reads a lease without one with `get_run`.
+
         Not wait-for-ready: while storage is down the claim fails at once instead of waiting for it, to
         arrive once it is back with a `free_only` decided before the outage and take over the leases that
         expired meanwhile (the claimer's own too, as new attempts of its steps in flight).
         """
         with _refusals():
             response = await self._stub.ClaimRuns(storage_pb2.ClaimRunsRequest(
-                owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only), wait_for_ready=False)
-        return [Lease(lease.run_id, lease.epoch) for lease in response.leases]
+                owner=owner, limit=limit, lease_seconds=lease_seconds, free_only=free_only, with_runs=True),
+                wait_for_ready=False)
+        loaded = {run.id: run for run in response.runs}
+        return [Lease(lease.run_id, lease.epoch, _run(loaded[lease.run_id]) if lease.run_id in loaded else None)
+                for lease in response.leases]
 
     async def renew_leases(self, owner: str, leases: Sequence[Lease], lease_seconds: float,
                            deadline: float | None = None) -> list[str]:

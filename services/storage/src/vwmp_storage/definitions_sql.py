@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from vwmp_common.timeutil import utcnow
@@ -31,6 +31,11 @@ _COLUMNS = (
     workflows.c.archived_at,
 )
 _JOINED = workflow_versions.join(workflows, workflows.c.name == workflow_versions.c.name)
+# Built once: every created and claimed run reads its pinned version (see transitions.py).
+_VERSION = select(*_COLUMNS).select_from(_JOINED).where(
+    workflow_versions.c.name == bindparam("name_key"), workflow_versions.c.version == bindparam("version_key"))
+_LATEST = select(*_COLUMNS).select_from(_JOINED).where(
+    workflow_versions.c.name == bindparam("name_key")).order_by(workflow_versions.c.version.desc()).limit(1)
 
 
 def _record(row: Row[*tuple[Any, ...]]) -> WorkflowVersion:
@@ -98,12 +103,7 @@ class SqlDefinitionStore:
         check_name(name)
         check_version(version)
         with self.database.read() as conn:
-            stmt = select(*_COLUMNS).select_from(_JOINED).where(workflow_versions.c.name == name)
-            if version:
-                stmt = stmt.where(workflow_versions.c.version == version)
-            else:
-                stmt = stmt.order_by(workflow_versions.c.version.desc()).limit(1)
-            row = conn.execute(stmt).first()
+            row = conn.execute(_VERSION if version else _LATEST, {"name_key": name, "version_key": version}).first()
             if row is None:
                 latest = self._latest(conn, name, missing_ok=True)
                 raise NotFound(_missing(name, version, latest))

@@ -51,6 +51,7 @@ STATUS_OF: dict[type[errors.StorageError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
 }
 
+CLAIMED_RUNS_BYTES = 4 * 1024 * 1024  # the claimed runs a ClaimRuns answer carries, far below the message limit
 Request = TypeVar("Request")
 Response = TypeVar("Response")
 Handler = Callable[["StorageServicer", Request, grpc.ServicerContext], Response]
@@ -427,7 +428,10 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     @_rpc
     def ClaimRuns(self, request: pb.ClaimRunsRequest, context: Any) -> pb.ClaimRunsResponse:
         claimed = self.storage.leases.claim(request.owner, request.limit, request.lease_seconds, request.free_only)
-        return pb.ClaimRunsResponse(leases=[pb.Lease(run_id=x.run_id, epoch=x.epoch) for x in claimed])
+        loaded = self.storage.runs.get_many([x.run_id for x in claimed], CLAIMED_RUNS_BYTES) \
+            if request.with_runs and claimed else []
+        return pb.ClaimRunsResponse(leases=[pb.Lease(run_id=x.run_id, epoch=x.epoch) for x in claimed],
+                                    runs=[run_message(run) for run in loaded])
 
     async def RenewLeases(self, request: pb.RenewLeasesRequest, context: Any) -> pb.RenewLeasesResponse:
         return await self._on_lease_threads(self._renew_leases, request, context)

@@ -198,6 +198,12 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 IDEMPOTENCY_KEY_MAX = 255
 
 
+# Built once: building an INSERT's values per call costs more than running it (see transitions.py).
+_INSERT_RUN = insert(runs)
+_INSERT_STEPS = insert(step_runs)
+_INSERT_EVENT = insert(events)
+
+
 class RunStore:
     """Creates and reads runs; appends and reads events and step logs."""
 
@@ -339,7 +345,7 @@ class RunStore:
                 admitted_at = now if concurrency.position == 0 else None
                 run.concurrency = concurrency
             conn.execute(
-                insert(runs).values(
+                _INSERT_RUN, dict(
                     id=run.id,
                     workflow=run.workflow,
                     version=run.version,
@@ -377,7 +383,7 @@ class RunStore:
             )
             if steps:
                 conn.execute(
-                    insert(step_runs),
+                    _INSERT_STEPS,
                     [
                         {
                             "run_id": run.id,
@@ -399,11 +405,8 @@ class RunStore:
                 )
             queued: dict[str, Any] = {"concurrency": concurrency.document()} if concurrency else {}
             queued_data = dump({**queued, "trigger": started_by.document()})
-            conn.execute(
-                insert(events).values(
-                    run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data=queued_data
-                )
-            )
+            conn.execute(_INSERT_EVENT, dict(
+                run_id=run.id, seq=1, type="run.queued", step_id="", attempt=0, at=now, data=queued_data))
         run.created_events = [Event(run.id, 1, "run.queued", "", 0, now, queued_data)] + [
             Event(s.run_id, seq, kind, step_id, attempt, now, data)
             for s in superseded
@@ -451,6 +454,32 @@ class RunStore:
         if with_definition:
             run.definition_json = self.definitions.get(run.workflow, run.version).definition_json
         return run
+
+    def get_many(self, run_ids: Sequence[str], byte_budget: int = 0) -> builtins.list[Run]:
+        """The runs with their steps and pinned definitions, in one read (what a claim hands its engine).
+
+        With `byte_budget`, runs stop being added once their definitions and step outputs together
+        exceed it: the caller reads the rest one by one (a 10,000-step definition is megabytes).
+        """
+        found: builtins.list[Run] = []
+        with self.database.read() as conn:
+            rows = conn.execute(select(runs).where(runs.c.id.in_(list(run_ids)))).all()
+            steps = _steps(conn, [row.id for row in rows])
+            places = keys.places(conn, rows)
+        definitions: dict[tuple[str, int], str] = {}
+        size = 0
+        for row in rows:
+            run = _run(row)
+            run.steps, run.concurrency = steps[run.id], places.get(run.id)
+            pinned = (run.workflow, run.version)
+            if pinned not in definitions:
+                definitions[pinned] = self.definitions.get(*pinned).definition_json
+            run.definition_json = definitions[pinned]
+            size += len(run.definition_json) + sum(len(step.outputs_json or "") for step in run.steps)
+            if byte_budget and found and size > byte_budget:
+                break
+            found.append(run)
+        return found
 
     def steps_page(self, run_id: str, states: Sequence[str] = (), limit: int = 100, start_position: int = 0
                    ) -> tuple[list[StepRun], int, int]:

@@ -11,7 +11,8 @@ events it appended). The caller repeats a call whose answer it never got (storag
 killed after the commit, a lost reply) with the same key, and is answered with the
 events of the first commit: nothing is applied twice. Keys are kept while the run
 is unfinished; the batch that ends the run deletes the run's other keys, keeping
-only its own (the one a caller may still be repeating).
+only its own (the one a caller may still be repeating), and releases the run's
+lease: a finished run is held by nobody, and its owner need not call ReleaseLease.
 """
 
 from __future__ import annotations
@@ -126,7 +127,10 @@ class TransitionRecorder:
                 raise NotFound(f"run {run_id!r} not found")
             if idempotency_key and (committed := _committed(conn, run_id, idempotency_key, digest)) is not None:
                 return committed
-            if lease_owner and (lease_owner != row.lease_owner or lease_epoch != row.lease_epoch):
+            # A finished run is held by nobody (its end released the lease): its owner's late writes
+            # meet the terminal rule below, not a lease they never lost.
+            fenced = row.state not in TERMINAL_RUN_STATES or row.lease_owner
+            if lease_owner and fenced and (lease_owner != row.lease_owner or lease_epoch != row.lease_epoch):
                 holder = f"{row.lease_owner!r} at epoch {row.lease_epoch}" if row.lease_owner else "nobody"
                 mine = f"{lease_owner!r} at epoch {lease_epoch}"
                 raise Aborted(f"lease lost: run {run_id} is held by {holder}, not {mine}")
@@ -183,9 +187,12 @@ class TransitionRecorder:
                         for e in appended
                     ],
                 )
+            ended = state in TERMINAL_RUN_STATES and state != row.state
+            if ended:  # the run's end releases its lease: no ReleaseLease call after it
+                run_values.update(lease_owner="", lease_expires_at=None)
             if run_values:
                 conn.execute(_UPDATE_RUN, {"run_key": run_id, **run_values})
-            if state in TERMINAL_RUN_STATES and state != row.state:  # only the last batch's key can be repeated now
+            if ended:  # only the last batch's key can be repeated now
                 _forget_batches(conn, run_id, keep=idempotency_key)
             if idempotency_key:
                 conn.execute(_INSERT_BATCH, {"run_id": run_id, "idempotency_key": idempotency_key, "digest": digest,

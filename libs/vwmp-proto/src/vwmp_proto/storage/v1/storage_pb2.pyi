@@ -1213,6 +1213,7 @@ class ClaimRunsRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     LEASE_SECONDS_FIELD_NUMBER: _builtins.int
     FREE_ONLY_FIELD_NUMBER: _builtins.int
+    WITH_RUNS_FIELD_NUMBER: _builtins.int
     owner: _builtins.str
     limit: _builtins.int
     lease_seconds: _builtins.float
@@ -1221,6 +1222,10 @@ class ClaimRunsRequest(_message.Message):
     this for a lease length after storage was unreachable: every lease expired meanwhile, also
     those of live replicas that renew them as soon as storage answers again.
     """
+    with_runs: _builtins.bool
+    """Also answer with the claimed runs, each as GetRun with_definition reads it, as many as fit in
+    a few megabytes: the engine reads only the others with GetRun.
+    """
     def __init__(
         self,
         *,
@@ -1228,10 +1233,11 @@ class ClaimRunsRequest(_message.Message):
         limit: _builtins.int = ...,
         lease_seconds: _builtins.float = ...,
         free_only: _builtins.bool = ...,
+        with_runs: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_only", b"free_only", "lease_seconds", b"lease_seconds", "limit", b"limit", "owner", b"owner"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_only", b"free_only", "lease_seconds", b"lease_seconds", "limit", b"limit", "owner", b"owner", "with_runs", b"with_runs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1242,16 +1248,22 @@ class ClaimRunsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LEASES_FIELD_NUMBER: _builtins.int
+    RUNS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___Lease]: ...
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Run]:
+        """with_runs: claimed runs with their steps and definitions, in no set order"""
+
     def __init__(
         self,
         *,
         leases: _abc.Iterable[Global___Lease] | None = ...,
+        runs: _abc.Iterable[Global___Run] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["leases", b"leases"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leases", b"leases", "runs", b"runs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

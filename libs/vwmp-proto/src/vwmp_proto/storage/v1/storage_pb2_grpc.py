@@ -268,7 +268,8 @@ class StorageServiceServicer:
         """Applies state transitions and appends their events in one transaction.
         Storage assigns the sequence numbers. Refused with ABORTED when the
         caller's lease (owner + epoch) is not the current one (fencing), and with
-        FAILED_PRECONDITION when the run is already in a terminal state.
+        FAILED_PRECONDITION when the run is already in a terminal state. The batch
+        that ends the run releases its lease in the same transaction.
         With an idempotency_key the call may be repeated (its answer was lost):
         a batch the run already committed under that key is answered with the
         events it appended then, and nothing is written again (checked before the
@@ -317,7 +318,7 @@ class StorageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseLease(self, request, context):
-        """Gives a lease back (run finished or engine shutting down).
+        """Gives a lease back (engine shutting down; a run's end has released it already).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -74,7 +74,8 @@ class StorageServiceStub:
     """Applies state transitions and appends their events in one transaction.
     Storage assigns the sequence numbers. Refused with ABORTED when the
     caller's lease (owner + epoch) is not the current one (fencing), and with
-    FAILED_PRECONDITION when the run is already in a terminal state.
+    FAILED_PRECONDITION when the run is already in a terminal state. The batch
+    that ends the run releases its lease in the same transaction.
     With an idempotency_key the call may be repeated (its answer was lost):
     a batch the run already committed under that key is answered with the
     events it appended then, and nothing is written again (checked before the
@@ -95,7 +96,7 @@ class StorageServiceStub:
     RenewLeases: _grpc.UnaryUnaryMultiCallable[_storage_pb2.RenewLeasesRequest, _storage_pb2.RenewLeasesResponse]
     """Extends the leases the caller still holds; returns the ids it lost."""
     ReleaseLease: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ReleaseLeaseRequest, _storage_pb2.ReleaseLeaseResponse]
-    """Gives a lease back (run finished or engine shutting down)."""
+    """Gives a lease back (engine shutting down; a run's end has released it already)."""
     CreateToken: _grpc.UnaryUnaryMultiCallable[_storage_pb2.CreateTokenRequest, _storage_pb2.CreateTokenResponse]
     """Creates a token; the secret is returned once and stored hashed."""
     VerifyToken: _grpc.UnaryUnaryMultiCallable[_storage_pb2.VerifyTokenRequest, _storage_pb2.Token]
@@ -173,7 +174,8 @@ class StorageServiceAsyncStub(StorageServiceStub):
     """Applies state transitions and appends their events in one transaction.
     Storage assigns the sequence numbers. Refused with ABORTED when the
     caller's lease (owner + epoch) is not the current one (fencing), and with
-    FAILED_PRECONDITION when the run is already in a terminal state.
+    FAILED_PRECONDITION when the run is already in a terminal state. The batch
+    that ends the run releases its lease in the same transaction.
     With an idempotency_key the call may be repeated (its answer was lost):
     a batch the run already committed under that key is answered with the
     events it appended then, and nothing is written again (checked before the
@@ -194,7 +196,7 @@ class StorageServiceAsyncStub(StorageServiceStub):
     RenewLeases: _aio.UnaryUnaryMultiCallable[_storage_pb2.RenewLeasesRequest, _storage_pb2.RenewLeasesResponse]  # type: ignore[assignment]
     """Extends the leases the caller still holds; returns the ids it lost."""
     ReleaseLease: _aio.UnaryUnaryMultiCallable[_storage_pb2.ReleaseLeaseRequest, _storage_pb2.ReleaseLeaseResponse]  # type: ignore[assignment]
-    """Gives a lease back (run finished or engine shutting down)."""
+    """Gives a lease back (engine shutting down; a run's end has released it already)."""
     CreateToken: _aio.UnaryUnaryMultiCallable[_storage_pb2.CreateTokenRequest, _storage_pb2.CreateTokenResponse]  # type: ignore[assignment]
     """Creates a token; the secret is returned once and stored hashed."""
     VerifyToken: _aio.UnaryUnaryMultiCallable[_storage_pb2.VerifyTokenRequest, _storage_pb2.Token]  # type: ignore[assignment]
@@ -335,7 +337,8 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         """Applies state transitions and appends their events in one transaction.
         Storage assigns the sequence numbers. Refused with ABORTED when the
         caller's lease (owner + epoch) is not the current one (fencing), and with
-        FAILED_PRECONDITION when the run is already in a terminal state.
+        FAILED_PRECONDITION when the run is already in a terminal state. The batch
+        that ends the run releases its lease in the same transaction.
         With an idempotency_key the call may be repeated (its answer was lost):
         a batch the run already committed under that key is answered with the
         events it appended then, and nothing is written again (checked before the
@@ -392,7 +395,7 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _storage_pb2.ReleaseLeaseRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.ReleaseLeaseResponse, _abc.Awaitable[_storage_pb2.ReleaseLeaseResponse]]:
-        """Gives a lease back (run finished or engine shutting down)."""
+        """Gives a lease back (engine shutting down; a run's end has released it already)."""
 
     @_abc_1.abstractmethod
     def CreateToken(
