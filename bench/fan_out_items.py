@@ -4,7 +4,7 @@ Starts the platform's real processes (embedded NATS, storage on SQLite, engine, 
 the hello plugin) in a temporary folder and runs a workflow whose only step is
 `for_each: [0, …, 999]` of `hello/noop` — a real gRPC call to the plugin host per item, every
 instance's start and end durable before it is published — with `max_parallel: 50` and without a
-limit of its own. Items/s = items / run time (started_at → finished_at as stored), median of the rounds.
+limit of its own. Items/s = items / run time (created_at → finished_at as stored), median of the rounds.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ async def measure(platform: Platform, items: int, max_parallel: int | None, roun
     run = await storage.GetRun(storage_pb2.GetRunRequest(id=response.run.id))
     assert run.state == RunState.SUCCEEDED.number, RunState.from_number(run.state)
     assert sum(step.parent == "each" for step in run.steps) == items
-    began, ended = from_timestamp(run.started_at), from_timestamp(run.finished_at)
+    began, ended = from_timestamp(run.created_at), from_timestamp(run.finished_at)
     assert began is not None and ended is not None
     return items / (ended - began).total_seconds()
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -42,12 +45,12 @@ def to_timestamp(moment: datetime | None) -> Timestamp:
 
     Microseconds are kept: rounding to what the API shows is `iso`'s job, at the edge.
     """
-    stamp = Timestamp()
-    if moment is not None:
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
+    if moment is None:
+        return Timestamp()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    since = moment - _EPOCH  # by arithmetic: half the cost of FromDatetime, on every event storage answers
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def from_timestamp(stamp: Timestamp) -> datetime | None:
