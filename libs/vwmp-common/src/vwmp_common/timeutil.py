@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
