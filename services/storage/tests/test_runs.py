@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from vwmp_common.timeutil import iso
+from vwmp_storage.definitions import NotLatest
 from vwmp_storage.errors import InvalidArgument, NotFound
 from vwmp_storage.runs import LogLine, Run, RunSearch
 from vwmp_storage.storage import Storage
@@ -38,6 +39,18 @@ def test_run_pins_the_version_and_get_can_return_its_definition(storage: Storage
     storage.definitions.put("wf", '{"v": 3}', "alice", 2)
     assert json.loads(storage.runs.get(old.id, with_definition=True).definition_json) == {"v": 1}
     assert storage.runs.get(latest.id).definition_json == ""
+
+
+def test_a_run_only_of_the_latest_version_is_refused_once_a_newer_one_is_saved(storage: Storage) -> None:
+    storage.definitions.create("wf", '{"v": 1}', "alice")
+    assert storage.runs.create("wf", 1, "", False, "bob", [], only_latest=True).version == 1
+    storage.definitions.put("wf", '{"v": 2}', "alice", 1)
+    with pytest.raises(NotLatest, match="version 1 is not the latest \\(version 2 is\\)") as refused:
+        storage.runs.create("wf", 1, "", False, "bob", [], only_latest=True)
+    assert refused.value.latest == 2
+    assert storage.runs.list("wf")[1] == 1  # nothing written by the refusal
+    with pytest.raises(NotFound):
+        storage.runs.create("ghost", 1, "", False, "bob", [], only_latest=True)
 
 
 def test_create_run_of_unknown_workflow_or_version_is_not_found(storage: Storage) -> None:

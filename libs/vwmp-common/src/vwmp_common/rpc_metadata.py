@@ -10,6 +10,7 @@ import grpc
 ERRORS = "vwmp-errors-json"  # pointed validation errors: JSON list of {"pointer", "message"}
 PLAN_DIGEST = "vwmp-plan-digest"  # an approval refused because the plan changed: the plan's digest now
 CONCURRENCY = "vwmp-concurrency-json"  # CreateRun refused by on_conflict fail: {"key", "blocked_by"}
+LATEST_VERSION = "vwmp-latest-version"  # CreateRun only_latest refused: the workflow's latest version now
 
 
 def trailing(error: grpc.aio.AioRpcError, key: str) -> str | None:

@@ -6,6 +6,7 @@ published at once, so live subscribers of all runs see a run appear before it st
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from vwmp_common.schema_errors import SchemaProblem as Problem
 from vwmp_engine.expressions import ExpressionError
 from vwmp_engine.runtime import EngineRuntime
 from vwmp_engine.step_types import sub_workflow_name
-from vwmp_engine.store import Concurrency, ConcurrencyConflict, Run, RunParent, Workflow
+from vwmp_engine.store import Concurrency, ConcurrencyConflict, NotLatest, Run, RunParent, Workflow
 from vwmp_engine.triggers.records import Advance, StartedBy
 from vwmp_engine.validation import apply_parameter_defaults, concurrency_key, validate_parameters
 
@@ -46,8 +47,30 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
     see Store.create_run); `fallback_concurrency` is the key used when the workflow has no
     spec.concurrency (overlap: queue). `idempotency` is the client's (key, request digest): a key
     already used comes back as that run (`message.replayed`), nothing created or published.
+
+    The latest version (0) is the one the engine remembers, if it does: storage creates the run only
+    while that is still the latest (`only_latest`), so a run costs one storage call, not two. When a
+    newer version was saved, or the remembered one finds problems, the latest is read and decides.
     """
-    workflow = workflow or await runtime.store.get_workflow(workflow_name, version)
+    start = functools.partial(_start, runtime, parameters_json=parameters_json, dry_run=dry_run, actor=actor,
+                              parent=parent, depth=depth, trigger=trigger, advance=advance,
+                              fallback_concurrency=fallback_concurrency, idempotency=idempotency)
+    known = runtime.store.known_latest(workflow_name) if workflow is None and not version else None
+    if known is not None:
+        try:
+            started = await start(known, only_latest=True)
+        except NotLatest:
+            runtime.store.forget_latest(workflow_name)
+        else:
+            if not started.problems:
+                return started
+    return await start(workflow or await runtime.store.get_workflow(workflow_name, version))
+
+
+async def _start(runtime: EngineRuntime, workflow: Workflow, *, parameters_json: str, dry_run: bool, actor: str,
+                 parent: RunParent | None, depth: int, trigger: StartedBy | None, advance: Advance | None,
+                 fallback_concurrency: Concurrency | None, idempotency: tuple[str, str],
+                 only_latest: bool = False) -> Started:
     try:
         parameters: Any = json.loads(parameters_json or "{}")
     except ValueError as error:
@@ -74,7 +97,7 @@ async def start_run(runtime: EngineRuntime, workflow_name: str, version: int, pa
         run, written = await runtime.store.create_run(workflow, parameters, dry_run, actor,
                                                       [(step["id"], step["uses"]) for step in (*steps, *finally_steps)],
                                                       concurrency, parent, depth, trigger=trigger, advance=advance,
-                                                      idempotency=idempotency)
+                                                      idempotency=idempotency, only_latest=only_latest)
     except ConcurrencyConflict as conflict:
         return Started(conflict=conflict)
     runtime.publisher.publish(written)

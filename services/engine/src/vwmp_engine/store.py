@@ -74,6 +74,10 @@ class ConcurrencyConflict(StorageError):
         self.blocked_by = blocked_by
 
 
+class NotLatest(StorageError):
+    """Storage refused a run of the version the engine remembered as latest: a newer one was saved."""
+
+
 _ERRORS: dict[grpc.StatusCode, type[StorageError]] = {
     grpc.StatusCode.UNAVAILABLE: StorageUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: StorageUnavailable,
@@ -93,6 +97,8 @@ def _refusals() -> Iterator[None]:
         if (held := rpc_metadata.trailing(error, rpc_metadata.CONCURRENCY)) is not None:
             conflict = json.loads(held)
             raise ConcurrencyConflict(error.details() or "", conflict["key"], conflict["blocked_by"]) from None
+        if rpc_metadata.trailing(error, rpc_metadata.LATEST_VERSION) is not None:
+            raise NotLatest(error.details() or "", code) from None
         raise _ERRORS.get(code, StorageError)(error.details() or code.name, code) from None
 
 
@@ -232,6 +238,10 @@ class Lease:
     run: Run | None = field(default=None, compare=False)  # as claimed: the run with its definition, when it fit
 
 
+LATEST_KEPT = 64  # workflows whose latest definition the engine remembers
+LATEST_KEPT_BYTES = 256 * 1024  # larger definitions are read for every run instead of kept
+
+
 class Store:
     """Typed calls to the storage service."""
 
@@ -239,12 +249,28 @@ class Store:
         self._stub = stub
         self._health = health  # on the same channel as `stub`: what it answers, the storage calls reach
         self._config: tuple[float, dict[str, Any]] | None = None
+        self._latest: dict[str, Workflow] = {}  # the latest version last read of each workflow, oldest first
 
     async def get_workflow(self, name: str, version: int = 0) -> Workflow:
         """A workflow version (0 = the latest); NotFound when there is none."""
         with _refusals():
             found = await self._stub.GetWorkflow(storage_pb2.GetWorkflowRequest(name=name, version=version))
-        return Workflow(found.name, found.version, json.loads(found.definition_json))
+        workflow = Workflow(found.name, found.version, json.loads(found.definition_json))
+        if not version and len(found.definition_json) <= LATEST_KEPT_BYTES:
+            self._latest.pop(name, None)
+            self._latest[name] = workflow
+            while len(self._latest) > LATEST_KEPT:
+                del self._latest[next(iter(self._latest))]
+        return workflow
+
+    def known_latest(self, name: str) -> Workflow | None:
+        """The latest version of a workflow as last read, if remembered: a run of it is created with
+        `only_latest`, so a newer version saved since is never missed (storage refuses: NotLatest)."""
+        return self._latest.get(name)
+
+    def forget_latest(self, name: str) -> None:
+        """Drop the remembered latest version of a workflow (storage said a newer one exists)."""
+        self._latest.pop(name, None)
 
     async def create_run(self, workflow: Workflow, parameters: dict[str, Any], dry_run: bool, created_by: str,
                          steps: Sequence[tuple[str, str]],
@@ -252,7 +278,8 @@ class Store:
                          parent: RunParent | None = None, depth: int = 0,
                          trigger: StartedBy | None = None,
                          advance: Advance | None = None,
-                         idempotency: tuple[str, str] = ("", "")) -> tuple[Run, list[Event]]:
+                         idempotency: tuple[str, str] = ("", ""),
+                         only_latest: bool = False) -> tuple[Run, list[Event]]:
         """Create a queued run of `(step id, uses)` steps; returns it with the events storage wrote.
 
         They are the new run's `run.queued` (seq 1), then the events of the runs a cancel_pending
@@ -266,7 +293,7 @@ class Store:
             workflow=workflow.name, version=workflow.version, parameters_json=json.dumps(parameters),
             dry_run=dry_run, created_by=created_by,
             steps=[storage_pb2.StepRun(id=step_id, uses=uses) for step_id, uses in steps],
-            idempotency_key=idempotency[0], request_digest=idempotency[1],
+            idempotency_key=idempotency[0], request_digest=idempotency[1], only_latest=only_latest,
         )
         if parent is not None:
             request.parent.CopyFrom(storage_pb2.RunParent(run_id=parent.run_id, step_id=parent.step_id))

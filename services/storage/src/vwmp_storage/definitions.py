@@ -20,6 +20,14 @@ from vwmp_storage.jsontext import normalise_object
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
+class NotLatest(FailedPrecondition):
+    """A run asked for a version only while it is the workflow's latest, and it is not any more."""
+
+    def __init__(self, name: str, version: int, latest: int) -> None:
+        super().__init__(f"workflow {name!r}: version {version} is not the latest (version {latest} is)")
+        self.latest = latest
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowVersion:
     """One saved version of a workflow definition (definition as JSON text)."""

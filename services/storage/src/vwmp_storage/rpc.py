@@ -28,7 +28,7 @@ from vwmp_proto.storage.v1 import storage_pb2_grpc
 from vwmp_storage import errors
 from vwmp_storage.audit import AuditEntry
 from vwmp_storage.concurrency import Concurrency, ConcurrencyConflict
-from vwmp_storage.definitions import WorkflowVersion
+from vwmp_storage.definitions import NotLatest, WorkflowVersion
 from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
@@ -72,6 +72,8 @@ def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
                 if isinstance(exc, ConcurrencyConflict):
                     conflict = dump({"key": exc.key, "blocked_by": exc.blocked_by})
                     context.set_trailing_metadata(((rpc_metadata.CONCURRENCY, conflict),))
+                elif isinstance(exc, NotLatest):
+                    context.set_trailing_metadata(((rpc_metadata.LATEST_VERSION, str(exc.latest)),))
                 context.abort(code, str(exc))
             except Exception as exc:
                 if database_away(exc):
@@ -346,6 +348,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             advance=_advance(request.advance) if request.HasField("advance") else None,
             idempotency_key=request.idempotency_key,
             request_digest=request.request_digest,
+            only_latest=request.only_latest,
         )
         with log_context(run_id=run.id):
             log.info("run created", extra={"fields": {"workflow": run.workflow, "version": run.version}})

@@ -19,7 +19,7 @@ from vwmp_storage import concurrency as keys
 from vwmp_storage import dialect, triggers
 from vwmp_storage.concurrency import Concurrency, ConcurrencyConflict
 from vwmp_storage.database import Database
-from vwmp_storage.definitions import DefinitionStore, check_name, check_version
+from vwmp_storage.definitions import DefinitionStore, NotLatest, check_name, check_version
 from vwmp_storage.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from vwmp_storage.jsontext import dump, normalise_object
 from vwmp_storage.models import events, runs, step_logs, step_runs
@@ -226,8 +226,11 @@ class RunStore:
         advance: Advance | None = None,
         idempotency_key: str = "",
         request_digest: str = "",
+        only_latest: bool = False,
     ) -> Run:
         """Create a queued run with pending steps and its `run.queued` event, atomically.
+
+        With `only_latest`, only while `version` is the workflow's latest (NotLatest otherwise).
 
         `trigger` says how it was started; a second run with the trigger's dedupe key is not
         created: the first is returned, `replayed`. `advance` is applied in the same transaction;
@@ -257,7 +260,9 @@ class RunStore:
             raise InvalidArgument(f"idempotency_key: at most {IDEMPOTENCY_KEY_MAX} visible ASCII characters")
         if concurrency is not None:
             concurrency = keys.checked(concurrency.key, concurrency.limit, concurrency.on_conflict)
-        pinned = self.definitions.get(workflow, version).version
+        pinned = self.definitions.get(workflow, 0 if only_latest else version).version
+        if only_latest and pinned != version:
+            raise NotLatest(workflow, version, pinned)
         now = utcnow()
         started_by = (trigger or RunTrigger(at=now)).checked()
         if started_by.at is None:

@@ -558,6 +558,7 @@ class CreateRunRequest(_message.Message):
     DEPTH_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
     ADVANCE_FIELD_NUMBER: _builtins.int
+    ONLY_LATEST_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
@@ -567,6 +568,11 @@ class CreateRunRequest(_message.Message):
     created_by: _builtins.str
     depth: _builtins.int
     """the parent's depth + 1 for a child run"""
+    only_latest: _builtins.bool
+    """Create the run only while `version` is the workflow's latest version: FAILED_PRECONDITION with
+    `vwmp-latest-version` (the latest's number) otherwise. An engine that remembers a workflow's
+    latest definition starts a run of it with this one call instead of GetWorkflow first.
+    """
     idempotency_key: _builtins.str
     """One run per (workflow, created_by, idempotency_key) for 24 h: a second create with the key
     returns the first run (replayed, with its request_digest) and writes nothing. "" = none.
@@ -607,12 +613,13 @@ class CreateRunRequest(_message.Message):
         depth: _builtins.int = ...,
         trigger: Global___RunTrigger | None = ...,
         advance: Global___TriggerAdvance | None = ...,
+        only_latest: _builtins.bool = ...,
         idempotency_key: _builtins.str = ...,
         request_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "parent", b"parent", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "created_by", b"created_by", "depth", b"depth", "dry_run", b"dry_run", "idempotency_key", b"idempotency_key", "parameters_json", b"parameters_json", "parent", b"parent", "request_digest", b"request_digest", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advance", b"advance", "concurrency", b"concurrency", "created_by", b"created_by", "depth", b"depth", "dry_run", b"dry_run", "idempotency_key", b"idempotency_key", "only_latest", b"only_latest", "parameters_json", b"parameters_json", "parent", b"parent", "request_digest", b"request_digest", "steps", b"steps", "trigger", b"trigger", "version", b"version", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
