@@ -10,7 +10,6 @@ waiting), one writer at a time inside the process, and timezone handling
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Select, String, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -118,15 +118,13 @@ def build_engine(url: str, pool_size: int = 16) -> Engine:
         if not options.get(NO_WAIT_OPTION):
             conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if options.get(WRITE_OPTION) else 'DEFERRED'}")
             return
-        sqlite = conn.connection.driver_connection  # straight to sqlite3: three statements on the hot path
-        assert sqlite is not None
-        sqlite.execute("PRAGMA busy_timeout=0")  # another writer holds the database: say so at once
+        conn.exec_driver_sql("PRAGMA busy_timeout=0")  # another process writing: say so at once
         try:
-            sqlite.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as error:
             raise WouldWait(str(error)) from error
         finally:
-            sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     return engine
 
