@@ -10,6 +10,7 @@ waiting), one writer at a time inside the process, and timezone handling
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,23 +18,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Select, String, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 WRITE_OPTION = "vwmp_write"
-NO_WAIT_OPTION = "vwmp_no_wait"  # SQLite: begin the write now or raise WouldWait, never wait for the lock
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_KEY = 0x76776D70  # "vwmp": one migrator at a time on a shared PostgreSQL
 _ADMISSION_LOCK_KEY = 0x766B6579  # "vkey": one concurrency-key admitter at a time on PostgreSQL
 
 S = TypeVar("S", bound=Select[Any])
-
-
-class WouldWait(Exception):
-    """A write that may not wait (it runs on the event loop) found the database's writer busy."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -114,24 +109,15 @@ def build_engine(url: str, pool_size: int = 16) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        options = conn.get_execution_options()
-        if not options.get(NO_WAIT_OPTION):
-            conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if options.get(WRITE_OPTION) else 'DEFERRED'}")
-            return
-        conn.exec_driver_sql("PRAGMA busy_timeout=0")  # another process writing: say so at once
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except OperationalError as error:
-            raise WouldWait(str(error)) from error
-        finally:
-            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
 
-def writer_lock(engine: Engine) -> threading.Lock | None:
-    """In-process writer serialisation: a lock for SQLite, none for PostgreSQL (row locks)."""
-    return threading.Lock() if is_sqlite(engine) else None
+def writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """In-process writer serialisation: a lock for SQLite, nothing for PostgreSQL (row locks)."""
+    return threading.Lock() if is_sqlite(engine) else contextlib.nullcontext()
 
 
 def lock_for_update(stmt: S, conn: Connection, skip_locked: bool = False) -> S:

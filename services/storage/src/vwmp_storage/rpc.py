@@ -28,9 +28,7 @@ from vwmp_proto.storage.v1 import storage_pb2_grpc
 from vwmp_storage import errors
 from vwmp_storage.audit import AuditEntry
 from vwmp_storage.concurrency import Concurrency, ConcurrencyConflict
-from vwmp_storage.database import NO_WAIT
 from vwmp_storage.definitions import NotLatest, WorkflowVersion
-from vwmp_storage.dialect import WouldWait
 from vwmp_storage.errors import InvalidArgument
 from vwmp_storage.jsontext import dump
 from vwmp_storage.leases import Lease
@@ -62,20 +60,15 @@ Handler = Callable[["StorageServicer", Request, grpc.ServicerContext], Response]
 def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
     """Map domain errors to status codes; tag log records with the run id when there is one."""
 
-    # The RPC's name in logs and errors, also for the plain half of an async one (`_record_transitions`).
-    name = "".join(part.title() for part in method.__name__.split("_")) if "_" in method.__name__ else method.__name__
-
     @functools.wraps(method)
     def handler(self: StorageServicer, request: Request, context: grpc.ServicerContext) -> Response:
-        run_id = getattr(request, "run_id", "") or (getattr(request, "id", "") if name == "GetRun" else "")
+        run_id = getattr(request, "run_id", "") or (getattr(request, "id", "") if method.__name__ == "GetRun" else "")
         with log_context(**({"run_id": run_id} if run_id else {})):
             try:
                 answer = method(self, request, context)
-            except WouldWait:  # run on the event loop, the database busy: served again on a thread, which waits
-                raise
             except errors.StorageError as exc:
                 code = next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
-                log.info("refused %s", name, extra={"fields": {"code": code.name, "reason": str(exc)}})
+                log.info("refused %s", method.__name__, extra={"fields": {"code": code.name, "reason": str(exc)}})
                 if isinstance(exc, ConcurrencyConflict):
                     conflict = dump({"key": exc.key, "blocked_by": exc.blocked_by})
                     context.set_trailing_metadata(((rpc_metadata.CONCURRENCY, conflict),))
@@ -84,10 +77,10 @@ def _rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
                 context.abort(code, str(exc))
             except Exception as exc:
                 if database_away(exc):
-                    self.database_away.seen(name, exc)
+                    self.database_away.seen(method.__name__, exc)
                     context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_DETAIL)
-                log.exception("unexpected error in %s", name)
-                context.abort(grpc.StatusCode.INTERNAL, f"internal error in {name} (see storage logs)")
+                log.exception("unexpected error in %s", method.__name__)
+                context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__} (see storage logs)")
             self.database_away.answered()
             return answer
 
@@ -282,49 +275,20 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     Lease renewals and releases run on threads of their own (`LEASE_THREADS`): a replica that cannot
     renew stops executing its runs, so a renewal must never wait for a worker behind a queue of
     transition writes (it still waits for the database like any write).
-
-    On SQLite the hot path — `CreateRun`, `RecordTransitions`, `ClaimRuns` — runs on the event loop
-    itself: SQLite has one writer at a time anyway, and handing each call to a worker thread and back
-    cost about as much CPU as the call (docs/engine.md, "Storage's hot path on SQLite"). Such a call
-    never waits for the database there: when another writer holds it, it goes to `workers` threads
-    (which wait), so the event loop and the health service keep answering. On PostgreSQL the hot path
-    always runs on those threads, many transactions at once.
     """
 
     LEASE_THREADS = 2
 
-    def __init__(self, storage: Storage, workers: int = 16) -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.database_away = DatabaseAway()  # one log line per outage, not one per refused call
         self._lease_threads = ThreadPoolExecutor(self.LEASE_THREADS, thread_name_prefix="storage-leases")
-        self._inline = storage.database.is_sqlite
-        self._hot_threads = ThreadPoolExecutor(workers, thread_name_prefix="storage-hot")
 
     async def _on_lease_threads(self, handler: Callable[[Any, Any], Response], request: Any,
                                 context: grpc.aio.ServicerContext[Any, Any]) -> Response:
-        return await self._served(self._lease_threads, handler, request, context)
-
-    async def _on_hot_path(self, handler: Callable[[Any, Any], Response], request: Any,
-                           context: grpc.aio.ServicerContext[Any, Any]) -> Response:
-        if self._inline:
-            waits = NO_WAIT.set(True)
-            try:
-                return await self._served(None, handler, request, context)
-            except WouldWait:  # before its write began: the whole call again, where waiting blocks nobody
-                pass
-            finally:
-                NO_WAIT.reset(waits)
-        return await self._served(self._hot_threads, handler, request, context)
-
-    @staticmethod
-    async def _served(threads: ThreadPoolExecutor | None, handler: Callable[[Any, Any], Response], request: Any,
-                      context: grpc.aio.ServicerContext[Any, Any]) -> Response:
-        """Run a plain handler on `threads` (None: here, on the event loop); replay its abort on the real context."""
         shim = _ThreadContext()
         try:
-            if threads is None:
-                return handler(request, shim)
-            return await asyncio.get_running_loop().run_in_executor(threads, handler, request, shim)
+            return await asyncio.get_running_loop().run_in_executor(self._lease_threads, handler, request, shim)
         except _Aborted:
             if shim.trailing:
                 context.set_trailing_metadata(shim.trailing)
@@ -364,11 +328,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     def ArchiveWorkflow(self, request: pb.ArchiveWorkflowRequest, context: Any) -> pb.Workflow:
         return workflow_message(self.storage.definitions.archive(request.name, request.actor))
 
-    async def CreateRun(self, request: pb.CreateRunRequest, context: Any) -> pb.Run:
-        return await self._on_hot_path(self._create_run, request, context)
-
     @_rpc
-    def _create_run(self, request: pb.CreateRunRequest, context: Any) -> pb.Run:
+    def CreateRun(self, request: pb.CreateRunRequest, context: Any) -> pb.Run:
         run = self.storage.runs.create(
             workflow=request.workflow,
             version=request.version,
@@ -415,12 +376,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
                                               _ended(request), _search(request))
         return pb.ListRunsResponse(runs=[run_message(r) for r in found], total=total)
 
-    async def RecordTransitions(self, request: pb.RecordTransitionsRequest,
-                                context: Any) -> pb.RecordTransitionsResponse:
-        return await self._on_hot_path(self._record_transitions, request, context)
-
     @_rpc
-    def _record_transitions(self, request: pb.RecordTransitionsRequest, context: Any) -> pb.RecordTransitionsResponse:
+    def RecordTransitions(self, request: pb.RecordTransitionsRequest, context: Any) -> pb.RecordTransitionsResponse:
         transitions = [
             Transition(
                 event_type=_member(EventType, t.event_type, f"transitions[{i}].event_type"),
@@ -471,11 +428,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             ]
         )
 
-    async def ClaimRuns(self, request: pb.ClaimRunsRequest, context: Any) -> pb.ClaimRunsResponse:
-        return await self._on_hot_path(self._claim_runs, request, context)
-
     @_rpc
-    def _claim_runs(self, request: pb.ClaimRunsRequest, context: Any) -> pb.ClaimRunsResponse:
+    def ClaimRuns(self, request: pb.ClaimRunsRequest, context: Any) -> pb.ClaimRunsResponse:
         claimed = self.storage.leases.claim(request.owner, request.limit, request.lease_seconds, request.free_only)
         loaded = self.storage.runs.get_many([x.run_id for x in claimed], CLAIMED_RUNS_BYTES) \
             if request.with_runs and claimed else []

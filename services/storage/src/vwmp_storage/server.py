@@ -14,7 +14,7 @@ SERVICE_NAME = "vwmp.storage.v1.StorageService"
 
 async def serve(storage: Storage, host: str, port: int, sync_workers: int = 16) -> tuple[grpc.aio.Server, int]:
     """Start serving StorageService (+ health and reflection); returns the server and its port."""
-    servicer = StorageServicer(storage, workers=sync_workers)
+    servicer = StorageServicer(storage)
     return await start_grpc_server(
         "storage",
         [(add_StorageServiceServicer_to_server, servicer, SERVICE_NAME)],
