@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vwmp_common.ports import free_port
 from vwmp_common.states import RunState
+from vwmp_proto.common.v1 import states_pb2
 from vwmp_proto.storage.v1 import storage_pb2 as pb
 from vwmp_proto.storage.v1.storage_pb2_grpc import StorageServiceStub
 
@@ -88,3 +90,35 @@ def test_process_runs_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     finally:
         assert _stop(process) == 0
     assert not (tmp_path / "vwmp.db").exists()
+
+
+def test_writes_wait_for_a_sqlite_writer_held_by_another_process_while_health_keeps_answering(
+        tmp_path: Path) -> None:
+    """Engines fence themselves only when storage is silent (docs/engine.md, "Network partition"): a
+    write waiting for the database must not silence the health service."""
+    process, target = _start({"VWMP_DATA_DIR": str(tmp_path / "data")}, tmp_path / "storage.log")
+    try:
+        _wait_serving(target, process)
+        with grpc.insecure_channel(target) as channel:
+            stub, health = StorageServiceStub(channel), health_pb2_grpc.HealthStub(channel)
+            stub.CreateWorkflow(pb.CreateWorkflowRequest(name="wf", definition_json='{"kind": "Workflow"}'), timeout=5)
+            holder = sqlite3.connect(tmp_path / "data" / "vwmp.db", timeout=5)
+            holder.execute("BEGIN IMMEDIATE")  # what a backup or a second process would do
+            try:
+                waiting = stub.CreateRun.future(pb.CreateRunRequest(workflow="wf"), timeout=30)
+                time.sleep(0.5)
+                assert not waiting.done(), "the write did not wait for the database"
+                began = time.monotonic()
+                reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+                assert time.monotonic() - began < 1.0, "health waited behind the write"
+            finally:
+                holder.rollback()
+                holder.close()
+            run = waiting.result(timeout=30)
+            events = stub.RecordTransitions(pb.RecordTransitionsRequest(run_id=run.id, transitions=[
+                pb.Transition(event_type=states_pb2.EVENT_TYPE_RUN_CANCELLED,
+                              run_state=states_pb2.RUN_STATE_CANCELLED)]), timeout=5).events
+            assert [event.seq for event in events] == [2]
+    finally:
+        assert _stop(process) == 0
