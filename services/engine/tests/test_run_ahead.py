@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 from vwmp_common.ports import free_port
+from vwmp_common.states import ControlAction
+from vwmp_engine.executor import RunExecutor
+from vwmp_engine.leases import RunHandle
 from vwmp_proto.common.v1 import states_pb2
+from vwmp_proto.engine.v1 import engine_pb2
 from vwmp_proto.storage.v1 import storage_pb2
 from vwmp_testkit.grpc_proxy import GrpcProxy
 
-from .conftest import Services, start_process, wait_serving
+from .conftest import Replica, Services, start_process, wait_serving
 from .test_storage_faults import assert_each_event_once, holds, replica_through
 
 CHAIN = 40
@@ -73,6 +77,28 @@ async def test_a_run_of_one_pure_step_is_one_storage_write_and_no_read_or_releas
         claimed = await engine.storage.ClaimRuns(storage_pb2.ClaimRunsRequest(owner="other", limit=50,
                                                                                lease_seconds=30))
         assert run_id not in [lease.run_id for lease in claimed.leases]
+
+
+@pytest.mark.timeout(120)
+async def test_a_run_retried_while_its_end_winds_down_here_is_claimed_again_not_lost(engine: Replica) -> None:
+    """Its end released the lease before its execution here was gone: a claim of it meanwhile lets go
+    at once (the next claim runs it), instead of taking it for the execution that is ending."""
+    await engine.apply({"apiVersion": "vwmp/v1", "kind": "Workflow", "metadata": {"name": "retried-soon"},
+                        "spec": {"steps": [{"id": "flaky", "uses": "testkit/flaky",
+                                            "with": {"succeed_on": 2, "journal": "retried-soon.txt"}}]}})
+    run_id = await engine.start("retried-soon")
+    assert (await engine.wait(run_id)).state == "failed"
+    keeper = engine.keeper
+    ended = RunExecutor(keeper.runtime, await keeper.runtime.store.get_run(run_id, with_definition=True), 1)
+    keeper.handles[run_id] = RunHandle(1, executor=ended)  # as between its end and its task's last line
+    await engine.service.ControlRun(engine_pb2.ControlRunRequest(
+        run_id=run_id, action=ControlAction.RETRY.number, actor="op"), None)
+    await asyncio.sleep(1.5)  # claimed (woken by the retry, then every poll) and let go each time
+    assert (await engine.run(run_id)).state != "succeeded", "the ending execution ran the retry"
+    del keeper.handles[run_id]  # its execution is gone now
+    keeper.wake()
+    # Well within the 10 s lease: a claim that had kept the lease would leave the run until it expired.
+    assert (await engine.wait(run_id, timeout=5)).state == "succeeded"
 
 
 @pytest.mark.timeout(150)

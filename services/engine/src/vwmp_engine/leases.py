@@ -127,7 +127,9 @@ class LeaseKeeper:
         self.reach.answered()
         for lease in leases:
             handle = self.handles.get(lease.run_id)
-            if handle is not None and handle.fenced:  # stopped here, still winding down: let another claim it
+            ended = handle is not None and handle.executor is not None \
+                and handle.executor.state in TERMINAL_RUN_STATES  # reopened (a retry) while it winds down here
+            if handle is not None and (handle.fenced or ended):  # still winding down: let the next claim take it
                 self._spawn(self._release(lease.run_id, lease.epoch), "release-lease")
                 continue
             if handle is not None:  # our own lease ran out before a renewal: keep executing
