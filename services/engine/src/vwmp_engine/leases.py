@@ -199,8 +199,7 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(max(0.0, next_beat - time.monotonic()))
             next_beat = max(next_beat + beat, time.monotonic())
-            leases = [Lease(run_id, handle.epoch) for run_id, handle in self.handles.items()
-                      if not (handle.fenced or handle.ended)]
+            leases = [Lease(run_id, handle.epoch) for run_id, handle in self.handles.items() if not handle.fenced]
             if leases:
                 self._spawn(self._renew(leases), "renew-leases")
 
