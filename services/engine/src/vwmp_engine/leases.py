@@ -43,11 +43,6 @@ class RunHandle:
     executor: RunExecutor | None = None
     loaded: asyncio.Event = field(default_factory=asyncio.Event)  # set once loaded (or given up)
 
-    @property
-    def ended(self) -> bool:
-        """Whether its run ended here: that write released the lease, so there is none to renew or release."""
-        return self.executor is not None and self.executor.state in TERMINAL_RUN_STATES
-
 
 class LeaseKeeper:
     """Owns the runs this replica executes."""
@@ -132,8 +127,9 @@ class LeaseKeeper:
         self.reach.answered()
         for lease in leases:
             handle = self.handles.get(lease.run_id)
-            # Stopped here, or ended and reopened (a retry) while it winds down: let the next claim take it.
-            if handle is not None and (handle.fenced or handle.ended):
+            ended = handle is not None and handle.executor is not None \
+                and handle.executor.state in TERMINAL_RUN_STATES  # reopened (a retry) while it winds down here
+            if handle is not None and (handle.fenced or ended):  # still winding down: let the next claim take it
                 self._spawn(self._release(lease.run_id, lease.epoch), "release-lease")
                 continue
             if handle is not None:  # our own lease ran out before a renewal: keep executing
@@ -160,7 +156,8 @@ class LeaseKeeper:
         finally:
             handle.loaded.set()
             del self.handles[run_id]
-            if handle.executor is not None and not handle.executor.lost and not handle.ended:
+            if handle.executor is not None and not handle.executor.lost \
+                    and handle.executor.state not in TERMINAL_RUN_STATES:  # a run's end released its lease
                 await self._release(run_id, handle.epoch)
 
     async def _crashed(self, run_id: str, handle: RunHandle, error: Exception) -> None:
@@ -225,7 +222,8 @@ class LeaseKeeper:
                 continue
             if lease.run_id not in gone:
                 handle.renewed = max(handle.renewed, sent)
-            elif handle.executor is not None and not handle.fenced and not handle.ended:
+            elif handle.executor is not None and not handle.fenced \
+                    and handle.executor.state not in TERMINAL_RUN_STATES:  # ended: its end released the lease
                 log.warning("lease lost; another engine owns the run now", extra={"fields": {"run_id": lease.run_id}})
                 handle.executor.abandon()
 
